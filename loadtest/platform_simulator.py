@@ -1,0 +1,516 @@
+"""Platform simulator: a stand-in for the platforms' reply APIs (YouTube, Instagram, generic).
+
+A separate program speaking real HTTP, so the publisher is tested against the protocol and
+never against patches. It records posts, honours idempotency keys and injects faults.
+
+Run::
+
+    python -m loadtest.platform_simulator --host 127.0.0.1 --port 8090 --journal .run/posts.jsonl
+
+API
+---
+``POST /v1/{platform}/comments/{comment_id}/replies``
+    Body ``{"account_id": str, "text": str, "reply_id": str}``, header ``Idempotency-Key``
+    (required). 201 with the post on first use of a key; 200 with the identical body when the
+    same key and body are sent again (no second post is recorded); 409 when the key was used
+    with a different request; 400 ``{"error": ...}`` when the key is missing or the body is
+    invalid; 404 for an unknown platform; 429 with ``Retry-After`` when the per-account rate
+    limit is hit; injected faults answer ``error_status`` (default 503).
+``GET /v1/posts[?platform=&comment_id=&account_id=]``
+    ``{"posts": [...], "duplicates_rejected": n, "conflicts_rejected": n}``.
+``GET /healthz``, ``GET /metrics`` (Prometheus).
+``GET|POST /admin/faults``
+    Read or change fault injection at run time: ``error_rate``, ``error_status``,
+    ``latency_ms``, ``rate_limit_per_account_per_minute``, ``timeout_sleep_s``,
+    ``fail_next`` (the next N reply requests fail) and ``timeout_next`` (the next N reply
+    requests are processed and recorded, then the answer is delayed by ``timeout_sleep_s``,
+    longer than any sane client timeout: the post exists although the client never saw it).
+``POST /admin/reset``
+    Forget every post, replay counter, rate-limit window and metric, truncate the journal,
+    restore the fault settings the process started with and release delayed answers.
+
+Order of checks for a reply request: latency → request validation (400, never masked by an
+injected fault) → ``fail_next`` / ``error_rate`` (nothing recorded) → idempotency (200 replay,
+409 conflict) → rate limit (429, new posts only) → record (+ journal) → ``timeout_next`` delay
+→ answer. The check-and-record step has no ``await`` inside, so concurrent requests with one key
+can never create two posts.
+
+Journal: with ``--journal FILE`` every accepted post and every idempotent replay is appended
+as one JSON line and the file is replayed at start, so posts, idempotency and the replay count
+survive a restart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import random
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+log = logging.getLogger("loadtest.platform_simulator")
+
+PLATFORMS = ("youtube", "instagram", "tiktok", "generic")
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+RATE_WINDOW_S = 60.0
+
+NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+ShortId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Fault injection settings; all off by default."""
+
+    error_rate: float = 0.0
+    error_status: int = 503
+    latency_ms: float = 0.0
+    rate_limit_per_account_per_minute: int = 0  # 0 = unlimited
+    timeout_sleep_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    faults: Faults = field(default_factory=Faults)
+    journal: Path | None = None
+    seed: int = 0
+
+
+class ReplyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    account_id: ShortId
+    text: NonEmpty
+    reply_id: ShortId
+
+
+class FaultsUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    error_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    error_status: int | None = Field(default=None, ge=400, le=599)
+    latency_ms: float | None = Field(default=None, ge=0.0, le=600_000)
+    rate_limit_per_account_per_minute: int | None = Field(default=None, ge=0)
+    timeout_sleep_s: float | None = Field(default=None, ge=0.0, le=3600)
+    fail_next: int | None = Field(default=None, ge=0)
+    timeout_next: int | None = Field(default=None, ge=0)
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "body"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class _Entry:
+    """One accepted post plus what its idempotency key was bound to."""
+
+    key: str
+    fingerprint: tuple[str, ...]
+    body: dict[str, Any]
+    replays: int = 0
+
+
+class _Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "platform_sim_reply_requests",
+            "Reply requests answered, by platform and HTTP status",
+            ["platform", "status"],
+            registry=self.registry,
+        )
+        self.posts = Counter(
+            "platform_sim_posts_recorded",
+            "Posts recorded (first use of an idempotency key), by platform",
+            ["platform"],
+            registry=self.registry,
+        )
+        self.replays = Counter(
+            "platform_sim_idempotent_replays",
+            "Repeats of an idempotency key answered with the stored post, by platform",
+            ["platform"],
+            registry=self.registry,
+        )
+        self.conflicts = Counter(
+            "platform_sim_idempotency_conflicts",
+            "Idempotency keys reused with a different request (409), by platform",
+            ["platform"],
+            registry=self.registry,
+        )
+        self.faults = Counter(
+            "platform_sim_injected_faults",
+            "Injected faults, by kind (error_rate, fail_next, rate_limit, timeout)",
+            ["kind"],
+            registry=self.registry,
+        )
+
+
+class PlatformSimulator:
+    """All in-memory state; lives on one asyncio loop."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.metrics = _Metrics()
+        self.rng = random.Random(config.seed)
+        self.faults = config.faults
+        self.fail_next = 0
+        self.timeout_next = 0
+        self.entries: dict[str, _Entry] = {}
+        self.order: list[_Entry] = []
+        self.conflicts_rejected = 0
+        self.windows: dict[tuple[str, str], deque[float]] = {}
+        self._release: asyncio.Event | None = None  # created on the serving loop when first needed
+        self._load_journal()
+
+    # -- journal -------------------------------------------------------------------------
+    def _load_journal(self) -> None:
+        path = self.config.journal
+        if path is None or not path.exists():
+            return
+        with path.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                    if rec["event"] == "post":
+                        entry = _Entry(rec["key"], tuple(rec["fingerprint"]), rec["body"])
+                        self.entries[entry.key] = entry
+                        self.order.append(entry)
+                    elif rec["event"] == "replay" and rec["key"] in self.entries:
+                        self.entries[rec["key"]].replays += 1
+                except (ValueError, KeyError, TypeError):
+                    log.warning("journal %s line %d unreadable, skipped", path, lineno)
+        log.info("journal %s: %d posts reloaded", path, len(self.order))
+
+    def _journal(self, record: dict[str, Any]) -> None:
+        path = self.config.journal
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+            fh.flush()
+
+    # -- helpers -------------------------------------------------------------------------
+    @property
+    def release(self) -> asyncio.Event:
+        if self._release is None:
+            self._release = asyncio.Event()
+        return self._release
+
+    def reset(self) -> None:
+        self.faults = self.config.faults
+        self.fail_next = 0
+        self.timeout_next = 0
+        self.entries.clear()
+        self.order.clear()
+        self.conflicts_rejected = 0
+        self.windows.clear()
+        self.rng = random.Random(self.config.seed)
+        self.metrics = _Metrics()
+        if self.config.journal is not None and self.config.journal.exists():
+            self.config.journal.write_text("", encoding="utf-8")
+        # wake every answer delayed by timeout_next, then arm a fresh event
+        self.release.set()
+        self._release = asyncio.Event()
+
+    def faults_view(self) -> dict[str, Any]:
+        return {**asdict(self.faults), "fail_next": self.fail_next, "timeout_next": self.timeout_next}
+
+    def _platform_reply_id(self, platform: str) -> str:
+        seq = len(self.order) + 1
+        suffix = "".join(self.rng.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=10))
+        if platform == "youtube":
+            return f"Ugx{seq:06d}{suffix}"
+        if platform == "instagram":
+            return f"1790{seq:08d}{self.rng.randrange(10**6):06d}"
+        return f"{platform}_{seq:06d}_{suffix}"
+
+    def _rate_limited(self, platform: str, account_id: str) -> int | None:
+        """Seconds to wait when the account is over its limit, else None."""
+        limit = self.faults.rate_limit_per_account_per_minute
+        if limit <= 0:
+            return None
+        now = time.monotonic()
+        window = self.windows.setdefault((platform, account_id), deque())
+        while window and now - window[0] >= RATE_WINDOW_S:
+            window.popleft()
+        if len(window) < limit:
+            return None
+        return max(1, math.ceil(RATE_WINDOW_S - (now - window[0])))
+
+    def _note_post(self, platform: str, account_id: str) -> None:
+        if self.faults.rate_limit_per_account_per_minute > 0:
+            self.windows.setdefault((platform, account_id), deque()).append(time.monotonic())
+
+    # -- handlers ------------------------------------------------------------------------
+    async def create_reply(self, request: Request) -> Response:
+        platform = request.path_params["platform"]
+        response = await self._create_reply(request, platform)
+        label = platform if platform in PLATFORMS else "unknown"
+        self.metrics.requests.labels(label, str(response.status_code)).inc()
+        return response
+
+    async def _create_reply(self, request: Request, platform: str) -> Response:
+        comment_id = request.path_params["comment_id"]
+        if self.faults.latency_ms > 0:
+            await asyncio.sleep(self.faults.latency_ms / 1000)
+
+        # 1. validation: client bugs are always reported, never hidden behind a fault
+        if platform not in PLATFORMS:
+            return _error(404, f"unknown platform {platform!r}; expected one of {', '.join(PLATFORMS)}")
+        key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+        if not key:
+            return _error(400, f"missing {IDEMPOTENCY_HEADER} header")
+        if len(key) > 255:
+            return _error(400, f"{IDEMPOTENCY_HEADER} longer than 255 characters")
+        raw = await request.body()
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            return _error(400, "body is not valid JSON")
+        try:
+            body = ReplyRequest.model_validate(payload)
+        except ValidationError as exc:
+            return _error(400, f"invalid body: {_validation_message(exc)}")
+
+        # 2. injected failures: nothing is recorded
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            self.metrics.faults.labels("fail_next").inc()
+            return _error(self.faults.error_status, "injected failure (fail_next)")
+        if self.faults.error_rate > 0 and self.rng.random() < self.faults.error_rate:
+            self.metrics.faults.labels("error_rate").inc()
+            return _error(self.faults.error_status, "injected failure (error_rate)")
+
+        # 3. idempotency, rate limit and recording: no await in between
+        fingerprint = (platform, comment_id, body.account_id, body.text, body.reply_id)
+        entry = self.entries.get(key)
+        if entry is not None:
+            if entry.fingerprint != fingerprint:
+                self.conflicts_rejected += 1
+                self.metrics.conflicts.labels(platform).inc()
+                return _error(
+                    409,
+                    f"{IDEMPOTENCY_HEADER} {key!r} was already used with a different request",
+                    platform_reply_id=entry.body["platform_reply_id"],
+                )
+            entry.replays += 1
+            self.metrics.replays.labels(platform).inc()
+            self._journal({"event": "replay", "key": key, "at": _now_iso()})
+            status = 200
+        else:
+            retry_after = self._rate_limited(platform, body.account_id)
+            if retry_after is not None:
+                self.metrics.faults.labels("rate_limit").inc()
+                return JSONResponse(
+                    {
+                        "error": f"rate limit for account {body.account_id!r} exceeded",
+                        "retry_after": retry_after,
+                    },
+                    status_code=429,
+                    headers={"Retry-After": str(retry_after)},
+                )
+            out = {
+                "platform_reply_id": self._platform_reply_id(platform),
+                "comment_id": comment_id,
+                "platform": platform,
+                "account_id": body.account_id,
+                "text": body.text,
+                "reply_id": body.reply_id,
+                "created_at": _now_iso(),
+            }
+            entry = _Entry(key, fingerprint, out)
+            self.entries[key] = entry
+            self.order.append(entry)
+            self._note_post(platform, body.account_id)
+            self.metrics.posts.labels(platform).inc()
+            self._journal({"event": "post", "key": key, "fingerprint": list(fingerprint), "body": out})
+            status = 201
+
+        # 4. the platform did the work but the client will not hear about it in time
+        if self.timeout_next > 0:
+            self.timeout_next -= 1
+            self.metrics.faults.labels("timeout").inc()
+            release = self.release
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(release.wait(), timeout=self.faults.timeout_sleep_s)
+        return JSONResponse(entry.body, status_code=status)
+
+    async def list_posts(self, request: Request) -> Response:
+        q = request.query_params
+        filters = {name: q[name] for name in ("platform", "comment_id", "account_id") if q.get(name)}
+        selected = [e for e in self.order if all(e.body[k] == v for k, v in filters.items())]
+        posts = [{**e.body, "idempotency_key": e.key} for e in selected]
+        return JSONResponse(
+            {
+                "posts": posts,
+                "duplicates_rejected": sum(e.replays for e in selected),
+                "conflicts_rejected": self.conflicts_rejected,
+            }
+        )
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "posts": len(self.order)})
+
+    async def metrics_endpoint(self, request: Request) -> Response:
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def admin_faults(self, request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse(self.faults_view())
+        try:
+            update = FaultsUpdate.model_validate(json.loads(await request.body() or b"{}"))
+        except ValueError as exc:  # JSON and pydantic errors
+            msg = _validation_message(exc) if isinstance(exc, ValidationError) else "body is not valid JSON"
+            return _error(400, f"invalid faults: {msg}")
+        changes = update.model_dump(exclude_none=True)
+        if "fail_next" in changes:
+            self.fail_next = changes.pop("fail_next")
+        if "timeout_next" in changes:
+            self.timeout_next = changes.pop("timeout_next")
+        self.faults = replace(self.faults, **changes)
+        log.info("faults now %s", self.faults_view())
+        return JSONResponse(self.faults_view())
+
+    async def admin_reset(self, request: Request) -> Response:
+        self.reset()
+        return JSONResponse({"status": "reset"})
+
+
+def create_app(config: SimulatorConfig | None = None) -> Starlette:
+    """Build the ASGI app; state lives on ``app.state.simulator``."""
+    sim = PlatformSimulator(config or SimulatorConfig())
+    app = Starlette(
+        routes=[
+            Route("/v1/{platform}/comments/{comment_id}/replies", sim.create_reply, methods=["POST"]),
+            Route("/v1/posts", sim.list_posts, methods=["GET"]),
+            Route("/healthz", sim.healthz, methods=["GET"]),
+            Route("/metrics", sim.metrics_endpoint, methods=["GET"]),
+            Route("/admin/faults", sim.admin_faults, methods=["GET", "POST"]),
+            Route("/admin/reset", sim.admin_reset, methods=["POST"]),
+        ]
+    )
+    app.state.simulator = sim
+    return app
+
+
+@dataclass
+class RunningSimulator:
+    app: Starlette
+    server: uvicorn.Server
+    thread: threading.Thread
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def simulator(self) -> PlatformSimulator:
+        return self.app.state.simulator
+
+
+@contextlib.contextmanager
+def serve_in_thread(config: SimulatorConfig | None = None, port: int = 0) -> Iterator[RunningSimulator]:
+    """Run the simulator under uvicorn in a background thread on a loopback port (0 = free one)."""
+    app = create_app(config)
+    # proto=IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted connections (else ~40 ms per request)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    uv_config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
+    server = uvicorn.Server(uv_config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("platform simulator did not start")
+        time.sleep(0.01)
+    try:
+        yield RunningSimulator(app, server, thread, sock.getsockname()[1])
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def _parser() -> argparse.ArgumentParser:
+    description = (__doc__ or "").split("\n")[0]
+    p = argparse.ArgumentParser(prog="python -m loadtest.platform_simulator", description=description)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8090)
+    p.add_argument("--journal", type=Path, default=None, help="append posts here and reload them at start")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--error-rate", type=float, default=0.0, help="fraction of reply requests that fail")
+    p.add_argument("--error-status", type=int, default=503)
+    p.add_argument("--latency-ms", type=float, default=0.0, help="added to every reply request")
+    p.add_argument("--rate-limit-per-account-per-minute", type=int, default=0, help="0 = unlimited")
+    p.add_argument("--timeout-sleep-s", type=float, default=30.0, help="delay used by timeout_next")
+    p.add_argument("--log-level", default="info")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    if not 0.0 <= args.error_rate <= 1.0:
+        raise SystemExit("--error-rate must be between 0 and 1")
+    if not 400 <= args.error_status <= 599:
+        raise SystemExit("--error-status must be a 4xx or 5xx code")
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    config = SimulatorConfig(
+        faults=Faults(
+            error_rate=args.error_rate,
+            error_status=args.error_status,
+            latency_ms=args.latency_ms,
+            rate_limit_per_account_per_minute=args.rate_limit_per_account_per_minute,
+            timeout_sleep_s=args.timeout_sleep_s,
+        ),
+        journal=args.journal,
+        seed=args.seed,
+    )
+    uvicorn.run(
+        create_app(config),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        lifespan="off",
+        timeout_graceful_shutdown=5,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Operator commands.
+
+    python -m replyflow.admin topics                      # create every topic (idempotent)
+    python -m replyflow.admin load-profiles FILE.json     # publish creator profiles to creators.config
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from pydantic import TypeAdapter
+
+from replyflow.events import CreatorProfile
+from replyflow.kafka import Emit, ensure_topics, make_broker, publish_all
+from replyflow.settings import Settings
+from replyflow.topics import CREATORS_CONFIG
+
+_profiles = TypeAdapter(list[CreatorProfile])
+
+
+async def load_profiles(path: Path, settings: Settings) -> list[CreatorProfile]:
+    """Validate every profile in the file first, then publish them all (key = creator_id)."""
+    profiles = _profiles.validate_json(path.read_bytes())
+    await put_profiles(profiles, settings)
+    return profiles
+
+
+async def put_profiles(profiles: list[CreatorProfile], settings: Settings) -> None:
+    broker = make_broker(settings, "admin")
+    await broker.start()
+    try:
+        await publish_all(broker, [Emit(CREATORS_CONFIG, p.creator_id, p) for p in profiles])
+    finally:
+        await broker.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m replyflow.admin", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("topics", help="create replyflow's topics and dead-letter topics")
+    lp = sub.add_parser("load-profiles", help="publish a JSON list of creator profiles")
+    lp.add_argument("file", type=Path)
+    args = parser.parse_args(argv)
+    settings = Settings()
+    if args.command == "topics":
+        created = asyncio.run(ensure_topics(settings.kafka_bootstrap_servers))
+        print(f"created {len(created)} topics: {', '.join(created) or '(all existed)'}")
+    else:
+        profiles = asyncio.run(load_profiles(args.file, settings))
+        print(f"published {len(profiles)} profiles: {', '.join(p.creator_id for p in profiles)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""Event models: the source of truth for every message on replyflow's topics.
+
+JSON Schema files in ``schemas/`` are generated from these (``make schemas``).
+Every event carries ``event_id``, ``schema_version``, ``occurred_at`` and the ids it
+derives from, so any record can be traced back to its comment.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+SCHEMA_VERSION = 1
+
+# reply_id is derived from the comment, so a redelivered comment or a duplicate draft
+# maps onto the same reply and the publisher's idempotency key catches the repeat.
+_REPLY_NAMESPACE = uuid.UUID("6f1f6f0e-4d0a-4a53-9d55-2f3f4c7b9a10")
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:@\-]+$")]
+CommentText = Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def reply_id_for(platform: str, comment_id: str) -> str:
+    return str(uuid.uuid5(_REPLY_NAMESPACE, f"{platform}:{comment_id}"))
+
+
+class Platform(StrEnum):
+    youtube = "youtube"
+    instagram = "instagram"
+    tiktok = "tiktok"
+    generic = "generic"
+
+
+class ReplyMode(StrEnum):
+    auto = "auto"  # approved replies are published without a human
+    review = "review"  # every reply waits for the creator
+    off = "off"  # no replies at all (the kill switch)
+
+
+class Stage(StrEnum):
+    screen = "screen"
+    verify = "verify"
+    review = "review"
+    publish = "publish"
+    dead_letter = "dead_letter"
+
+
+class Outcome(StrEnum):
+    """What happened to a comment at a stage. Terminal outcomes end a comment's journey."""
+
+    eligible = "eligible"
+    approved = "approved"
+    published = "published"
+    held = "held"
+    rejected = "rejected"
+    skipped = "skipped"
+    dead_lettered = "dead_lettered"
+
+    @property
+    def terminal(self) -> bool:
+        return self not in (Outcome.eligible, Outcome.approved)
+
+
+class Action(StrEnum):
+    """What a failed check does to a comment or draft; ordered by severity."""
+
+    allow = "allow"
+    review = "review"
+    reject = "reject"
+    skip = "skip"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Comment(Strict):
+    """A comment as a platform delivered it; the body of ``POST /v1/comments``."""
+
+    platform: Platform
+    comment_id: Id = Field(description="The platform's id of the comment")
+    creator_id: Id = Field(description="The replyflow creator whose content was commented on")
+    post_id: Id = Field(description="Video, post or reel the comment belongs to")
+    author_id: Id
+    author_name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    text: CommentText
+    created_at: datetime = Field(description="When the author wrote it (for end-to-end latency)")
+    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")] | None = Field(
+        default=None, description="ISO 639-1 code when the platform knows it"
+    )
+    parent_id: Id | None = Field(default=None, description="Set when the comment is itself a reply")
+
+
+class Event(Strict):
+    event_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    schema_version: Literal[1] = SCHEMA_VERSION
+    occurred_at: datetime = Field(default_factory=utc_now)
+
+
+class CommentEvent(Event):
+    comment: Comment
+
+    @property
+    def comment_id(self) -> str:
+        return self.comment.comment_id
+
+    @property
+    def creator_id(self) -> str:
+        return self.comment.creator_id
+
+
+class Reason(Strict):
+    """One machine-readable reason code plus the sentence a creator reads."""
+
+    check: str
+    code: str
+    message: str
+    action: Action
+    score: float | None = None
+
+
+class CommentReceived(CommentEvent):
+    """Ingest accepted a comment. Topic ``comments.received``."""
+
+    received_at: datetime = Field(default_factory=utc_now)
+
+
+class CommentScreened(CommentEvent):
+    """The screen stage found a comment eligible for a reply. Topic ``comments.screened``."""
+
+    profile_version: int
+    policy_version: str
+    reasons: list[Reason] = Field(default_factory=list, description="Non-blocking findings")
+
+
+class GenerationStats(Strict):
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float
+    time_to_first_token_ms: float | None = None
+
+
+class ReplyDrafted(CommentEvent):
+    """The model drafted a reply. Topic ``replies.drafted``."""
+
+    reply_id: str
+    text: str
+    profile_version: int
+    generation: GenerationStats
+    screen_reasons: list[Reason] = Field(default_factory=list, description="Findings the screen passed on")
+
+
+class ReplyVerdict(CommentEvent):
+    """A draft passed (``replies.approved``) or waits for the creator (``replies.review``)."""
+
+    reply_id: str
+    text: str = Field(description="Final text, AI disclosure label included")
+    outcome: Literal[Outcome.approved, Outcome.held]
+    reasons: list[Reason] = Field(default_factory=list)
+    authenticity: float | None = None
+    policy_version: str
+    profile_version: int
+
+
+class ReplyPublished(CommentEvent):
+    """The platform accepted the reply. Topic ``replies.published``."""
+
+    reply_id: str
+    text: str
+    platform_reply_id: str
+    attempts: int
+    published_at: datetime = Field(default_factory=utc_now)
+
+
+class Decision(Event):
+    """Audit record of one decision about one comment. Topic ``decisions``."""
+
+    comment_id: str
+    creator_id: str
+    platform: Platform | None = None
+    reply_id: str | None = None
+    stage: Stage
+    outcome: Outcome
+    reasons: list[Reason] = Field(default_factory=list)
+    policy_version: str | None = None
+    profile_version: int | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.outcome.terminal
+
+
+class CheckRule(Strict):
+    """How one policy check behaves; platform defaults come from the policy file."""
+
+    enabled: bool = True
+    threshold: float | None = Field(default=None, description="Score at or above which the check fires")
+    action: Action = Action.reject
+
+
+class GenerationParams(Strict):
+    max_tokens: int = Field(default=96, ge=8, le=2048)
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    stop: list[str] = Field(default_factory=lambda: ["\n\n"])
+
+
+class CreatorProfile(Strict):
+    """A creator's AI persona and controls. Topic ``creators.config`` (compacted, key creator_id)."""
+
+    creator_id: Id
+    display_name: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    persona: Annotated[str, StringConstraints(min_length=1, max_length=4_000)] = Field(
+        description="Voice description: who they are and how they talk"
+    )
+    example_replies: list[str] = Field(default_factory=list, max_length=50)
+    topics_to_avoid: list[str] = Field(default_factory=list)
+    banned_words: list[str] = Field(default_factory=list)
+    allowed_links: list[str] = Field(
+        default_factory=list, description="Domains replies may link to, e.g. 'example.com'"
+    )
+    languages: list[Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]] = Field(
+        default_factory=lambda: ["en"]
+    )
+    mode: ReplyMode = ReplyMode.review
+    reply_budget_per_hour: int = Field(default=60, ge=0)
+    disclosure_label: Annotated[str, StringConstraints(min_length=1, max_length=60)] = "[AI reply]"
+    authenticity_threshold: float = Field(default=0.0, ge=0.0, le=1.0)
+    generation: GenerationParams = Field(default_factory=GenerationParams)
+    policy_overrides: dict[str, CheckRule] = Field(
+        default_factory=dict, description="Per-check overrides keyed '<stage>.<check>', e.g. 'verify.links'"
+    )
+    platform_accounts: dict[Platform, Id] = Field(
+        default_factory=dict, description="The creator's account id on each platform"
+    )
+    version: int = Field(default=1, ge=1, description="Bumped on every change")
+    updated_at: datetime = Field(default_factory=utc_now)
+
+
+EVENT_MODELS: tuple[type[BaseModel], ...] = (
+    Comment,
+    CommentReceived,
+    CommentScreened,
+    ReplyDrafted,
+    ReplyVerdict,
+    ReplyPublished,
+    Decision,
+    CreatorProfile,
+)

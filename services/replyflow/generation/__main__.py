@@ -1,0 +1,3 @@
+from replyflow.generation.service import main
+
+main()

@@ -1,0 +1,325 @@
+"""Kafka plumbing shared by every service: broker factory, topics, at-least-once stages, dead letters.
+
+A stage handler is a pure-ish coroutine ``event -> list[Emit]``. ``subscribe_stage`` wraps it
+so that the input offset is committed only after every output was acknowledged by the broker
+(acks=all, idempotent producer). Failures never skip a message: transient ones are retried
+with backoff (the partition is rewound, nothing is committed past it), messages that can never
+succeed go to ``<topic>.dlq`` with headers naming where they came from and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import REGISTRY
+from pydantic import BaseModel, ValidationError
+
+from replyflow.events import Decision, Outcome, Reason, Stage, Action
+from replyflow.observability import DLQ_MESSAGES, MESSAGES_PROCESSED, PROCESSING_SECONDS
+from replyflow.settings import Settings
+from replyflow.topics import ALL_TOPICS, CONSUMED_TOPICS, DECISIONS, Topic
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class TransientError(Exception):
+    """A dependency is unavailable for now: retry with backoff forever, never dead-letter."""
+
+
+class PermanentError(Exception):
+    """The message can never succeed (bad content, not bad luck): dead-letter it at once."""
+
+
+@dataclass(frozen=True)
+class Emit:
+    """One output event of a stage, with the key that decides its partition."""
+
+    topic: Topic
+    key: str
+    event: BaseModel
+
+
+def make_broker(settings: Settings, service: str, tracer_provider: TracerProvider | None = None) -> KafkaBroker:
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=f"replyflow-{service}",
+        acks="all",
+        enable_idempotence=True,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+        graceful_timeout=settings.retry_backoff_max_s + 15,
+        middlewares=(
+            KafkaTelemetryMiddleware(tracer_provider=tracer_provider),
+            KafkaPrometheusMiddleware(registry=REGISTRY, app_name=f"replyflow-{service}"),
+        ),
+        logger=logging.getLogger(f"replyflow.{service}.broker"),
+    )
+
+
+async def ensure_topics(bootstrap_servers: str, topics: Sequence[Topic] = ALL_TOPICS) -> list[str]:
+    """Create replyflow's topics (and dead-letter topics) with explicit partition counts. Idempotent."""
+    wanted = [
+        NewTopic(
+            t.name,
+            num_partitions=t.partitions,
+            replication_factor=1,
+            topic_configs={"cleanup.policy": "compact"} if t.compacted else {},
+        )
+        for t in topics
+    ] + [NewTopic(t.dlq, num_partitions=1, replication_factor=1) for t in CONSUMED_TOPICS if t in topics]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in wanted if t.name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process created them first
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+async def publish_all(broker: KafkaBroker, emits: Sequence[Emit], headers: dict[str, str] | None = None) -> None:
+    """Publish and wait for every broker acknowledgement (acks=all)."""
+    await asyncio.gather(
+        *(
+            broker.publish(
+                e.event.model_dump_json().encode(),
+                topic=e.topic.name,
+                key=e.key.encode(),
+                headers=headers,
+                content_type="application/json",
+            )
+            for e in emits
+        )
+    )
+
+
+def dead_letter_decision(body: bytes, error: str) -> Decision | None:
+    """A terminal dead_lettered decision, when the body still names its comment."""
+    try:
+        data = json.loads(body)
+        comment = data.get("comment", data)
+        return Decision(
+            comment_id=str(comment["comment_id"]),
+            creator_id=str(comment["creator_id"]),
+            reply_id=data.get("reply_id"),
+            stage=Stage.dead_letter,
+            outcome=Outcome.dead_lettered,
+            reasons=[Reason(check="pipeline", code="dead_lettered", message=error, action=Action.skip)],
+        )
+    except (ValueError, KeyError, TypeError, AttributeError, ValidationError):
+        return None
+
+
+async def dead_letter(
+    broker: KafkaBroker, record: ConsumerRecord, error: BaseException, *, group: str, service: str, attempts: int
+) -> None:
+    """Send a message that can never succeed to ``<topic>.dlq`` with where it came from and why."""
+    message = f"{type(error).__name__}: {error}"[:2000]
+    headers = {
+        "x-original-topic": record.topic,
+        "x-original-partition": str(record.partition),
+        "x-original-offset": str(record.offset),
+        "x-consumer-group": group,
+        "x-exception-class": type(error).__name__,
+        "x-exception-message": message,
+        "x-attempts": str(attempts),
+        "x-failed-at-ms": str(int(time.time() * 1000)),
+    }
+    await broker.publish(record.value, topic=f"{record.topic}.dlq", key=record.key, headers=headers)
+    decision = dead_letter_decision(record.value, message)
+    if decision is not None:
+        await publish_all(broker, [Emit(DECISIONS, decision.comment_id, decision)])
+    DLQ_MESSAGES.labels(service, record.topic, type(error).__name__).inc()
+    MESSAGES_PROCESSED.labels(service, record.topic, "dead_lettered").inc()
+    log.warning("dead-lettered", extra={"fields": {k.removeprefix("x-"): v for k, v in headers.items()}})
+
+
+class StageHealth:
+    """What /readyz reports for a consuming service: broker reachable, not stuck on a dependency."""
+
+    def __init__(self) -> None:
+        self.failing_since: float | None = None
+        self.last_error: str | None = None
+
+    def ok(self) -> None:
+        self.failing_since = None
+        self.last_error = None
+
+    def failing(self, error: str) -> None:
+        self.failing_since = self.failing_since or time.monotonic()
+        self.last_error = error
+
+
+def backoff_s(settings: Settings, attempt: int) -> float:
+    return min(settings.retry_backoff_max_s, settings.retry_backoff_initial_s * 2 ** (attempt - 1))
+
+
+def subscribe_stage(
+    broker: KafkaBroker,
+    settings: Settings,
+    *,
+    service: str,
+    stage: str,
+    topic: Topic,
+    model: type[M],
+    handle: Callable[[M], Awaitable[list[Emit]]],
+    health: StageHealth,
+    max_poll_records: int = 50,
+) -> None:
+    """Register an at-least-once consumer of ``topic`` running ``handle`` for each event.
+
+    ``stage`` names the consumer group: replicas of a stage share the work, stages don't.
+    """
+    group = settings.group_id(stage)
+    attempts: dict[tuple[int, int], int] = {}
+
+    @broker.subscriber(
+        topic.name,
+        group_id=group,
+        ack_policy=AckPolicy.MANUAL,
+        auto_offset_reset="earliest",
+        max_poll_records=max_poll_records,
+    )
+    async def on_message(msg: KafkaMessage) -> None:
+        started = time.perf_counter()
+        record = msg.raw_message
+        position = (record.partition, record.offset)
+        try:
+            event = model.model_validate_json(record.value)
+            emits = await handle(event)
+            await publish_all(broker, emits)
+        except (ValidationError, PermanentError) as error:
+            await dead_letter(broker, record, error, group=group, service=service, attempts=attempts.pop(position, 0) + 1)
+            await msg.ack()
+            return
+        except Exception as error:  # noqa: BLE001 - every failure is either retried or dead-lettered
+            attempt = attempts[position] = attempts.get(position, 0) + 1
+            transient = isinstance(error, TransientError)
+            if not transient and attempt >= settings.max_delivery_attempts:
+                attempts.pop(position, None)
+                await dead_letter(broker, record, error, group=group, service=service, attempts=attempt)
+                await msg.ack()
+                return
+            health.failing(f"{type(error).__name__}: {error}")
+            MESSAGES_PROCESSED.labels(service, topic.name, "retried").inc()
+            log.warning(
+                "retrying after failure",
+                extra={"fields": {"topic": record.topic, "partition": record.partition,
+                                  "offset": record.offset, "attempt": attempt, "error": repr(error)}},
+            )
+            await asyncio.sleep(backoff_s(settings, attempt))
+            await msg.nack()  # rewinds this partition to the failed offset: nothing is skipped
+            return
+        attempts.pop(position, None)
+        health.ok()
+        await msg.ack()
+        MESSAGES_PROCESSED.labels(service, topic.name, "ok").inc()
+        PROCESSING_SECONDS.labels(service, topic.name).observe(time.perf_counter() - started)
+
+
+class TopicTable(Generic[M]):
+    """A topic materialised into memory (no consumer group): every instance reads it whole.
+
+    Used for the compacted ``creators.config`` (so a profile change reaches every service in
+    seconds) and for the publisher's ledger of published replies.
+    """
+
+    def __init__(self, bootstrap_servers: str, topic: Topic, model: type[M], key_of: Callable[[M], str]):
+        self._bootstrap = bootstrap_servers
+        self._topic = topic
+        self._model = model
+        self._key_of = key_of
+        self._rows: dict[str, M] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task | None = None
+        self.caught_up = asyncio.Event()
+        self.on_change: list[Callable[[M], Any]] = []
+
+    def get(self, key: str) -> M | None:
+        return self._rows.get(key)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def values(self) -> list[M]:
+        return list(self._rows.values())
+
+    async def start(self, catch_up_timeout_s: float = 30.0) -> None:
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False
+        )
+        await self._consumer.start()
+        partitions = self._consumer.partitions_for_topic(self._topic.name)
+        deadline = time.monotonic() + catch_up_timeout_s
+        while not partitions:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"topic {self._topic.name} does not exist; run `replyflow-admin topics`")
+            await asyncio.sleep(0.5)
+            await self._consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh call
+            partitions = self._consumer.partitions_for_topic(self._topic.name)
+        assigned = [TopicPartition(self._topic.name, p) for p in sorted(partitions)]
+        self._consumer.assign(assigned)
+        await self._consumer.seek_to_beginning(*assigned)
+        end = await self._consumer.end_offsets(assigned)
+        self._task = asyncio.create_task(self._follow(end))
+        await asyncio.wait_for(self.caught_up.wait(), catch_up_timeout_s)
+
+    async def _follow(self, end: dict[TopicPartition, int]) -> None:
+        assert self._consumer is not None
+        pending = {tp: off for tp, off in end.items() if off > 0}
+        if not pending:
+            self.caught_up.set()
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=500)
+            for tp, records in batches.items():
+                for record in records:
+                    self._apply(record.key, record.value)
+                    if tp in pending and record.offset + 1 >= pending[tp]:
+                        del pending[tp]
+            if not pending:
+                self.caught_up.set()
+
+    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        if value is None:  # tombstone
+            if key is not None:
+                self._rows.pop(key.decode(), None)
+            return
+        try:
+            row = self._model.model_validate_json(value)
+        except ValidationError:
+            log.exception("ignoring invalid record on %s", self._topic.name)
+            return
+        self._rows[self._key_of(row)] = row
+        for callback in self.on_change:
+            callback(row)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._consumer:
+            await self._consumer.stop()

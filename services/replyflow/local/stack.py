@@ -1,0 +1,277 @@
+"""The whole pipeline on one machine: what `make run` runs and the end-to-end tests start.
+
+Starts a real Kafka broker, the llama.cpp model server (or any OpenAI-compatible one given by
+``LLM_BASE_URL``), the platform simulator and the four services, each its own process on free
+loopback ports; loads the sample creators; replays the sample comments through ingest's HTTP
+API; follows ``decisions`` until every comment has its terminal outcome; prints them; stops
+everything it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+from replyflow.admin import load_profiles
+from replyflow.events import Comment, Decision, ReplyPublished
+from replyflow.kafka import ensure_topics
+from replyflow.local.kafka_server import LocalKafka, free_port
+from replyflow.local.model_server import MODEL_ALIAS, llama_server_command
+from replyflow.settings import Settings
+from replyflow.topics import DECISIONS, REPLIES_PUBLISHED
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SERVICES = ("ingest", "policy", "generation", "publisher")
+
+
+@dataclass
+class Stack:
+    """Processes of a local pipeline; ``start()`` returns once every service reports ready."""
+
+    workdir: Path
+    kafka_bootstrap: str | None = None  # use an existing cluster instead of starting one
+    llm_base_url: str | None = None  # use an existing model server instead of llama.cpp
+    llm_model: str = MODEL_ALIAS
+    llm_max_inflight: int = 4
+    extra_env: dict[str, str] = field(default_factory=dict)
+    kafka: LocalKafka | None = None
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    @property
+    def settings(self) -> Settings:
+        assert self.kafka_bootstrap
+        return Settings(kafka_bootstrap_servers=self.kafka_bootstrap)
+
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
+        logs = self.workdir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        self.processes[name] = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True
+        )
+
+    def service_env(self, name: str) -> dict[str, str]:
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap or "",
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_PORT": str(self.ports[name]),
+            "LLM_BASE_URL": self.llm_base_url or "",
+            "LLM_MODEL": self.llm_model,
+            "LLM_MAX_INFLIGHT": str(self.llm_max_inflight),
+            "PLATFORM_BASE_URL": self.url("platform") if "platform" in self.ports else "",
+            "RETRY_BACKOFF_MAX_S": "5",
+            **self.extra_env,
+        }
+
+    def start_service(self, name: str) -> None:
+        self.ports.setdefault(name, free_port())
+        self._spawn(name, [sys.executable, "-m", f"replyflow.{name}"], self.service_env(name))
+
+    def start(self, log=print) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)  # every run starts clean: no leftovers
+        self.workdir.mkdir(parents=True)
+        if self.kafka_bootstrap is None:
+            log("starting Apache Kafka (KRaft, single node)…")
+            self.kafka = LocalKafka(self.workdir / "kafka")
+            self.kafka_bootstrap = self.kafka.start()
+        asyncio.run(ensure_topics(self.kafka_bootstrap))
+        if self.llm_base_url is None:
+            log("starting llama.cpp server with SmolLM2-135M-Instruct…")
+            self.ports["llm"] = free_port()
+            self._spawn("llm", llama_server_command(self.ports["llm"]))
+            self.llm_base_url = f"{self.url('llm')}/v1"
+        self.ports["platform"] = free_port()
+        self._spawn("platform", [
+            sys.executable, "-m", "loadtest.platform_simulator", "--host", "127.0.0.1",
+            "--port", str(self.ports["platform"]), "--journal", str(self.workdir / "platform-posts.jsonl"),
+        ])
+        asyncio.run(load_profiles(SAMPLES / "creators.json", self.settings))
+        for name in SERVICES:
+            self.start_service(name)
+        self.wait_ready(log)
+
+    def wait_ready(self, log=print, timeout_s: float = 180.0) -> None:
+        probes = {name: f"{self.url(name)}/readyz" for name in SERVICES if name in self.ports}
+        probes["platform"] = f"{self.url('platform')}/healthz"
+        if "llm" in self.ports:
+            probes["llm"] = f"{self.url('llm')}/v1/models"
+        deadline = time.monotonic() + timeout_s
+        waiting = set(probes)
+        while waiting:
+            for name in sorted(waiting):
+                proc = self.processes.get(name)
+                if proc is not None and proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited ({proc.returncode}); see {self.workdir}/logs/{name}.log")
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(probes[name], timeout=2).status_code == 200:
+                        waiting.discard(name)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not ready after {timeout_s}s: {sorted(waiting)} (logs in {self.workdir}/logs)")
+            if waiting:
+                time.sleep(0.5)
+        log("ready: " + ", ".join(f"{n}={self.url(n)}" for n in sorted(probes)))
+
+    def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> None:
+        proc = self.processes.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def stop(self) -> None:
+        for name in [*SERVICES, "platform", "llm"]:
+            self.stop_process(name)
+        for name in list(self.processes):
+            self.stop_process(name)
+        if self.kafka is not None:
+            self.kafka.stop()
+
+
+def load_sample_comments(path: Path = SAMPLES / "comments.jsonl") -> list[Comment]:
+    """The sample stream, re-timed to now so end-to-end latency means something."""
+    now = datetime.now(UTC)
+    return [
+        Comment.model_validate_json(line).model_copy(update={"created_at": now})
+        for line in path.read_text().splitlines()
+        if line.strip()
+    ]
+
+
+async def send_comments(ingest_url: str, comments: list[Comment], batch: int = 20) -> None:
+    async with httpx.AsyncClient(base_url=ingest_url, timeout=30) as http:
+        for i in range(0, len(comments), batch):
+            body = [json.loads(c.model_dump_json()) for c in comments[i:i + batch]]
+            response = await http.post("/v1/comments", json=body)
+            response.raise_for_status()
+
+
+@dataclass
+class Outcomes:
+    """Terminal decisions and published replies seen per comment."""
+
+    terminal: dict[str, list[Decision]] = field(default_factory=lambda: defaultdict(list))
+    published: dict[str, list[ReplyPublished]] = field(default_factory=lambda: defaultdict(list))
+
+
+async def follow_outcomes(
+    bootstrap: str, comment_ids: set[str], timeout_s: float, progress=None, progress_every_s: float = 5.0
+) -> Outcomes:
+    """Read ``decisions`` and ``replies.published`` until every comment has a terminal outcome."""
+    outcomes = Outcomes()
+    consumer = AIOKafkaConsumer(
+        DECISIONS.name, REPLIES_PUBLISHED.name, bootstrap_servers=bootstrap,
+        group_id=None, auto_offset_reset="earliest", enable_auto_commit=False,
+    )
+    await consumer.start()
+    deadline = time.monotonic() + timeout_s
+    next_progress = time.monotonic() + progress_every_s
+    try:
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for tp, records in batches.items():
+                for record in records:
+                    if tp.topic == DECISIONS.name:
+                        decision = Decision.model_validate_json(record.value)
+                        if decision.terminal and decision.comment_id in comment_ids:
+                            outcomes.terminal[decision.comment_id].append(decision)
+                    else:
+                        reply = ReplyPublished.model_validate_json(record.value)
+                        outcomes.published[reply.comment_id].append(reply)
+            pending = comment_ids - set(outcomes.terminal)
+            if not pending:
+                break
+            if progress and time.monotonic() >= next_progress:
+                progress(pending)
+                next_progress = time.monotonic() + progress_every_s
+        return outcomes
+    finally:
+        await consumer.stop()
+
+
+def report(comments: list[Comment], outcomes: Outcomes, posts: list[dict]) -> list[str]:
+    """Print one block per comment; returns the problems found (empty means success)."""
+    problems = []
+    posts_per_comment: dict[str, int] = defaultdict(int)
+    for post in posts:
+        posts_per_comment[post["comment_id"]] += 1
+    counts: dict[str, int] = defaultdict(int)
+    for c in comments:
+        decisions = outcomes.terminal.get(c.comment_id, [])
+        kinds = {d.outcome for d in decisions}
+        if not decisions:
+            problems.append(f"{c.comment_id}: no terminal outcome")
+            print(f"\n[{c.comment_id}] {c.creator_id} · NO OUTCOME\n  comment: {c.text[:100]!r}")
+            continue
+        if len(kinds) > 1:
+            problems.append(f"{c.comment_id}: several outcomes {sorted(kinds)}")
+        if posts_per_comment[c.comment_id] > 1:
+            problems.append(f"{c.comment_id}: posted {posts_per_comment[c.comment_id]} times")
+        final = decisions[0]
+        counts[final.outcome.value] += 1
+        print(f"\n[{c.comment_id}] {c.creator_id} · {final.outcome.value.upper()} at {final.stage.value}")
+        print(f"  comment: {c.text[:120]!r}")
+        for r in final.reasons:
+            print(f"  reason: {r.code} ({r.action.value}) {r.message}")
+        for p in outcomes.published.get(c.comment_id, [])[:1]:
+            print(f"  posted reply: {p.text!r}")
+    print("\nsummary: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) + f", total={len(comments)}")
+    return problems
+
+
+def main() -> int:
+    workdir = Path(os.environ.get("REPLYFLOW_RUN_DIR", ".run"))
+    stack = Stack(
+        workdir,
+        kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+        llm_base_url=os.environ.get("LLM_BASE_URL") or None,
+        llm_model=os.environ.get("LLM_MODEL", MODEL_ALIAS),
+    )
+    started = time.monotonic()
+    problems = ["the pipeline did not start"]
+    try:
+        stack.start()
+        comments = load_sample_comments()
+        ids = {c.comment_id for c in comments}
+        asyncio.run(send_comments(stack.url("ingest"), comments))
+        print(f"sent {len(comments)} comments to ingest; waiting for their outcomes…", flush=True)
+
+        def progress(pending: set[str]) -> None:
+            shown = ", ".join(sorted(pending)[:8]) + (" …" if len(pending) > 8 else "")
+            print(f"  {time.monotonic() - started:5.0f}s  {len(ids) - len(pending)}/{len(ids)} done;"
+                  f" in flight: {shown}", flush=True)
+
+        outcomes = asyncio.run(follow_outcomes(stack.kafka_bootstrap, ids, timeout_s=600, progress=progress))
+        posts = httpx.get(f"{stack.url('platform')}/v1/posts", timeout=10).json()["posts"]
+        problems = report(comments, outcomes, posts)
+    finally:
+        stack.stop()
+    print(f"\nfinished in {time.monotonic() - started:.0f}s; logs in {workdir}/logs")
+    for problem in problems:
+        print(f"PROBLEM: {problem}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

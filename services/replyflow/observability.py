@@ -1,0 +1,97 @@
+"""Logging, metrics, tracing and the /metrics, /healthz, /readyz endpoints shared by every service."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from starlette.responses import JSONResponse, Response
+
+# Shared metrics: every stage reports the same families, labelled by service/stage.
+MESSAGES_PROCESSED = Counter(
+    "replyflow_messages_processed_total",
+    "Messages a stage finished, by result (ok, retried, dead_lettered)",
+    ["service", "topic", "result"],
+)
+PROCESSING_SECONDS = Histogram(
+    "replyflow_processing_seconds",
+    "Time to handle one message, decode to broker ack of the outputs",
+    ["service", "topic"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+DLQ_MESSAGES = Counter(
+    "replyflow_dlq_messages_total", "Messages sent to a dead-letter topic", ["service", "topic", "error"]
+)
+DECISIONS = Counter(
+    "replyflow_decisions_total", "Decisions by stage, outcome and reason code", ["stage", "outcome", "reason"]
+)
+END_TO_END_SECONDS = Histogram(
+    "replyflow_end_to_end_seconds",
+    "Comment created on the platform to reply published",
+    ["platform"],
+    buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
+)
+CONSUMER_READY = Gauge("replyflow_consumer_ready", "1 when the service is ready", ["service"])
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, so log shippers need no parsing rules."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+def configure_tracing(service: str, exporter: str) -> TracerProvider:
+    provider = TracerProvider(resource=Resource.create({"service.name": f"replyflow-{service}"}))
+    if exporter == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    elif exporter != "none":
+        raise ValueError(f"OTEL_TRACES_EXPORTER={exporter!r} is not supported; use none or console")
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+ReadinessProbe = Callable[[], Awaitable[tuple[bool, dict[str, object]]]]
+
+
+def health_routes(readiness: ReadinessProbe) -> list[tuple[str, Callable]]:
+    """ASGI routes for /metrics, /healthz (process alive) and /readyz (dependencies usable)."""
+
+    async def metrics(scope, receive, send):
+        await Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)(scope, receive, send)
+
+    async def healthz(scope, receive, send):
+        await JSONResponse({"status": "ok"})(scope, receive, send)
+
+    async def readyz(scope, receive, send):
+        ready, detail = await readiness()
+        body = {"status": "ready" if ready else "not ready", **detail}
+        await JSONResponse(body, status_code=200 if ready else 503)(scope, receive, send)
+
+    return [("/metrics", metrics), ("/healthz", healthz), ("/readyz", readyz)]

@@ -1,0 +1,3 @@
+from replyflow.policy.service import main
+
+main()

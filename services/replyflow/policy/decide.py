@@ -1,0 +1,118 @@
+"""Pure decision functions of the policy service: screen an incoming comment, verify a drafted reply.
+
+Checks produce ``Finding``s; the policy turns each into a ``Reason`` with an action, and the
+most severe action decides the outcome. Nothing here touches Kafka or the network.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from replyflow.events import Action, Comment, CreatorProfile, Outcome, Reason, ReplyMode
+from replyflow.policy.findings import Finding
+from replyflow.policy.rules import Policy
+
+SEVERITY = {Action.allow: 0, Action.review: 1, Action.reject: 2, Action.skip: 3}
+
+# A screen check sees the comment (and the creator's profile); a verify check also sees the draft.
+ScreenCheck = Callable[[Sequence[Comment], CreatorProfile | None], list[list[Finding]]]
+VerifyCheck = Callable[[str, Comment, CreatorProfile], list[Finding]]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    reasons: list[Reason]
+
+
+def reasons_from(findings: Sequence[Finding], stage: str, policy: Policy, profile: CreatorProfile | None) -> list[Reason]:
+    reasons = []
+    for f in findings:
+        rule = policy.rule(stage, f.check, profile)
+        if not rule.enabled:
+            continue
+        if rule.threshold is not None and f.score is not None and f.score < rule.threshold:
+            continue
+        reasons.append(Reason(check=f.check, code=f.code, message=f.message, action=rule.action, score=f.score))
+    return reasons
+
+
+def worst_action(reasons: Sequence[Reason]) -> Action:
+    return max((r.action for r in reasons), key=SEVERITY.__getitem__, default=Action.allow)
+
+
+@dataclass
+class ReplyBudget:
+    """Replies allowed per creator per rolling hour (per replica: budgets are split across replicas)."""
+
+    window_s: float = 3600.0
+    _spent: dict[str, deque[float]] = field(default_factory=dict)
+
+    def try_spend(self, creator_id: str, per_hour: int, now: float) -> bool:
+        times = self._spent.setdefault(creator_id, deque())
+        while times and now - times[0] >= self.window_s:
+            times.popleft()
+        if len(times) >= per_hour:
+            return False
+        times.append(now)
+        return True
+
+
+def screen_verdict(
+    comment: Comment,
+    profile: CreatorProfile | None,
+    content_findings: Sequence[Finding],
+    policy: Policy,
+    budget: ReplyBudget,
+    now: float,
+) -> Verdict:
+    """Is this comment eligible for an AI reply? Skips carry their reasons."""
+    if profile is None:
+        return Verdict(Outcome.skipped, [Reason(
+            check="creator", code="unknown_creator", action=Action.skip,
+            message=f"No profile for creator {comment.creator_id!r}, so no reply is drafted.",
+        )])
+    if profile.mode == ReplyMode.off:
+        return Verdict(Outcome.skipped, [Reason(
+            check="creator", code="reply_mode_off", action=Action.skip,
+            message=f"{profile.display_name} has turned AI replies off.",
+        )])
+    reasons = reasons_from(content_findings, "screen", policy, profile)
+    if SEVERITY[worst_action(reasons)] >= SEVERITY[Action.reject]:
+        return Verdict(Outcome.skipped, reasons)
+    if not budget.try_spend(profile.creator_id, profile.reply_budget_per_hour, now):
+        reasons.append(Reason(
+            check="budget", code="reply_budget_exhausted", action=Action.skip,
+            message=f"{profile.display_name}'s budget of {profile.reply_budget_per_hour} replies an hour is spent.",
+        ))
+        return Verdict(Outcome.skipped, reasons)
+    return Verdict(Outcome.eligible, reasons)
+
+
+def verify_verdict(
+    profile: CreatorProfile | None,
+    findings: Sequence[Finding],
+    screen_reasons: Sequence[Reason],
+    policy: Policy,
+) -> Verdict:
+    """Publish, hold for the creator, or reject a draft. Review findings from the screen carry over."""
+    if profile is None or profile.mode == ReplyMode.off:
+        return Verdict(Outcome.skipped, [Reason(
+            check="creator", code="reply_mode_off", action=Action.skip,
+            message="AI replies were turned off after this comment was screened.",
+        )])
+    reasons = reasons_from(findings, "verify", policy, profile)
+    reasons += [r for r in screen_reasons if r.action == Action.review]
+    worst = worst_action(reasons)
+    if SEVERITY[worst] >= SEVERITY[Action.reject]:
+        return Verdict(Outcome.rejected, reasons)
+    if worst == Action.review:
+        return Verdict(Outcome.held, reasons)
+    if profile.mode == ReplyMode.review:
+        return Verdict(Outcome.held, [*reasons, Reason(
+            check="creator", code="creator_reviews_all", action=Action.review,
+            message=f"{profile.display_name} reviews every AI reply before it is posted.",
+        )])
+    return Verdict(Outcome.approved, reasons)

@@ -1,0 +1,301 @@
+"""A small CPU language identifier for short social-media text.
+
+Supports en, es, fr, de, pt, it, nl. Each language has a profile of character 1–4-grams
+(words padded with spaces, so short function words become whole n-grams such as `` de ``)
+built from the sample text shipped below, written for this project in the register of
+comments and replies. Scoring is multinomial naive Bayes over those n-grams; the
+confidence is a tempered posterior, so one stray word does not look certain.
+
+No model is downloaded and nothing runs at import time: the profiles are built on the
+first call (a few milliseconds) and cached.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+
+__all__ = ["LANGUAGES", "MIN_LETTERS", "LanguageGuess", "detect_language", "guess_language"]
+
+# Fewer letters than this and we don't guess at all.
+MIN_LETTERS = 6
+
+_SAMPLES: dict[str, str] = {
+    "en": """
+Thank you so much for watching, this honestly made my day. I really appreciate all of you who
+stayed until the end of the video. What do you think about the new recipe? Let me know in the
+comments below and I will try to answer as many questions as I can. Have you ever tried making
+bread at home? It is easier than it looks, you just need a little patience and some flour.
+The weather has been awful this week, so we stayed inside and filmed a lot of content for you.
+I would love to hear what you want to see next. Should we go back to the mountains or try the
+beach this time? My friends keep telling me that I talk too fast, but I think that is just how
+I am. We have been working on this project for months and we are finally ready to share it.
+This is one of the best things that happened to me this year. Please be kind to each other in
+the comments, everyone was a beginner once. Where did you buy those shoes? They look amazing.
+I don't know why but this song always makes me happy. The kids were laughing the whole time.
+Could you make a video about how you edit your photos? I have been following you since the
+beginning and it is great to see how much the channel has grown. Thanks again for the support,
+it means the world. See you next week with something new. Honestly, that was the hardest
+workout I have ever done and my legs still hurt. If you have any tips for a first trip to
+Japan, please tell me. We went there with my brother and his wife and it was wonderful.
+Which one would you choose, the blue one or the green one? I think they both look great.
+It's going to be a busy weekend, but we will post the next episode on Sunday morning.
+You should definitely try it with a bit more salt, it makes a huge difference.
+""",
+    "es": """
+Muchas gracias por ver el vídeo, de verdad me alegraste el día. Aprecio mucho a todos los que
+se quedaron hasta el final. ¿Qué os parece la nueva receta? Dejadme vuestra opinión en los
+comentarios y voy a intentar responder a todas las preguntas que pueda. ¿Alguna vez has hecho
+pan en casa? Es más fácil de lo que parece, solo necesitas un poco de paciencia y harina.
+Esta semana ha hecho un tiempo horrible, así que nos quedamos en casa y grabamos mucho
+contenido para vosotros. Me encantaría saber qué queréis ver en el próximo vídeo. ¿Volvemos a
+la montaña o probamos la playa esta vez? Mis amigos siempre me dicen que hablo demasiado
+rápido, pero creo que yo soy así. Llevamos meses trabajando en este proyecto y por fin estamos
+listos para compartirlo. Es una de las mejores cosas que me han pasado este año. Por favor,
+sed amables en los comentarios, todos fuimos principiantes alguna vez. ¿Dónde compraste esos
+zapatos? Son preciosos. No sé por qué, pero esta canción siempre me pone contento. Los niños
+se estuvieron riendo todo el tiempo. ¿Podrías hacer un vídeo sobre cómo editas tus fotos?
+Te sigo desde el principio y es genial ver cuánto ha crecido el canal. Gracias otra vez por
+el apoyo, significa muchísimo para mí. Nos vemos la semana que viene con algo nuevo. La
+verdad es que fue el entrenamiento más duro de mi vida y todavía me duelen las piernas. Si
+tienes algún consejo para un primer viaje a Japón, dímelo. Fuimos con mi hermano y su mujer y
+fue maravilloso. ¿Cuál elegirías, el azul o el verde? Creo que los dos quedan muy bien. Este
+fin de semana va a ser muy ajetreado, pero subiremos el próximo episodio el domingo por la
+mañana. Tienes que probarlo con un poco más de sal, hace una diferencia enorme. Qué bonito,
+me ha encantado, sigue así. Hoy estoy muy cansado pero también muy feliz.
+""",
+    "fr": """
+Merci beaucoup d'avoir regardé la vidéo, franchement tu as illuminé ma journée. J'apprécie
+vraiment tous ceux qui sont restés jusqu'à la fin. Qu'est-ce que vous pensez de la nouvelle
+recette ? Dites-moi tout dans les commentaires et je vais essayer de répondre au maximum de
+questions. Est-ce que tu as déjà fait du pain à la maison ? C'est plus facile que ça en a
+l'air, il faut juste un peu de patience et de la farine. Il a fait un temps horrible cette
+semaine, alors nous sommes restés à l'intérieur et nous avons tourné beaucoup de contenu pour
+vous. J'aimerais savoir ce que vous voulez voir ensuite. On retourne à la montagne ou on essaie
+la plage cette fois ? Mes amis me disent toujours que je parle trop vite, mais je crois que
+je suis comme ça. Nous travaillons sur ce projet depuis des mois et nous sommes enfin prêts à
+le partager. C'est une des meilleures choses qui me soit arrivée cette année. S'il vous plaît,
+soyez gentils dans les commentaires, tout le monde a été débutant un jour. Où est-ce que tu as
+acheté ces chaussures ? Elles sont magnifiques. Je ne sais pas pourquoi, mais cette chanson me
+rend toujours heureux. Les enfants ont rigolé tout le temps. Tu pourrais faire une vidéo sur
+la façon dont tu retouches tes photos ? Je te suis depuis le début et c'est génial de voir à
+quel point la chaîne a grandi. Merci encore pour votre soutien, ça compte énormément pour moi.
+On se retrouve la semaine prochaine avec quelque chose de nouveau. Honnêtement, c'était
+l'entraînement le plus dur de ma vie et j'ai encore mal aux jambes. Si vous avez des conseils
+pour un premier voyage au Japon, n'hésitez pas. Nous y sommes allés avec mon frère et sa femme
+et c'était merveilleux. Lequel tu choisirais, le bleu ou le vert ? Je trouve qu'ils sont
+très beaux tous les deux. Ce week-end va être chargé, mais nous publierons le prochain
+épisode dimanche matin. Tu devrais vraiment essayer avec un peu plus de sel, ça change tout.
+""",
+    "de": """
+Vielen Dank fürs Zuschauen, das hat mir ehrlich gesagt den Tag gerettet. Ich schätze wirklich
+alle, die bis zum Ende des Videos geblieben sind. Was haltet ihr von dem neuen Rezept? Schreibt
+es mir in die Kommentare und ich versuche, so viele Fragen wie möglich zu beantworten. Hast du
+schon einmal Brot zu Hause gebacken? Es ist einfacher, als es aussieht, man braucht nur ein
+bisschen Geduld und etwas Mehl. Das Wetter war diese Woche furchtbar, deshalb sind wir drinnen
+geblieben und haben viele Videos für euch gedreht. Ich würde gern wissen, was ihr als Nächstes
+sehen wollt. Sollen wir wieder in die Berge fahren oder diesmal an den Strand? Meine Freunde
+sagen immer, dass ich zu schnell rede, aber ich glaube, so bin ich einfach. Wir arbeiten seit
+Monaten an diesem Projekt und sind endlich bereit, es mit euch zu teilen. Das ist eines der
+schönsten Dinge, die mir dieses Jahr passiert sind. Bitte seid nett zueinander in den
+Kommentaren, jeder hat einmal angefangen. Wo hast du diese Schuhe gekauft? Die sehen großartig
+aus. Ich weiß nicht warum, aber dieses Lied macht mich immer glücklich. Die Kinder haben die
+ganze Zeit gelacht. Könntest du ein Video darüber machen, wie du deine Fotos bearbeitest? Ich
+folge dir seit dem Anfang und es ist toll zu sehen, wie sehr der Kanal gewachsen ist. Danke
+noch einmal für die Unterstützung, das bedeutet mir sehr viel. Wir sehen uns nächste Woche mit
+etwas Neuem. Ehrlich gesagt war das das härteste Training meines Lebens und meine Beine tun
+immer noch weh. Wenn ihr Tipps für eine erste Reise nach Japan habt, sagt Bescheid. Wir waren
+mit meinem Bruder und seiner Frau dort und es war wunderschön. Welches würdest du nehmen, das
+blaue oder das grüne? Ich finde, beide sehen super aus. Das Wochenende wird ziemlich voll,
+aber wir veröffentlichen die nächste Folge am Sonntagmorgen. Du solltest es unbedingt mit
+etwas mehr Salz probieren, das macht einen riesigen Unterschied. Nicht schlecht, weiter so.
+""",
+    "pt": """
+Muito obrigado por assistir ao vídeo, sinceramente você fez o meu dia. Eu agradeço muito a
+todos que ficaram até o final. O que vocês acharam da nova receita? Me contem nos comentários
+e eu vou tentar responder o máximo de perguntas que conseguir. Você já fez pão em casa? É mais
+fácil do que parece, só precisa de um pouco de paciência e farinha. O tempo esteve horrível
+esta semana, então ficamos em casa e gravamos muito conteúdo para vocês. Eu adoraria saber o
+que vocês querem ver a seguir. Voltamos para as montanhas ou tentamos a praia desta vez? Os
+meus amigos sempre dizem que eu falo rápido demais, mas acho que eu sou assim mesmo. Estamos
+trabalhando neste projeto há meses e finalmente estamos prontos para compartilhar. É uma das
+melhores coisas que me aconteceram este ano. Por favor, sejam gentis nos comentários, todo
+mundo já foi iniciante um dia. Onde você comprou esses sapatos? São lindos demais. Não sei
+porquê, mas essa música sempre me deixa feliz. As crianças ficaram rindo o tempo todo. Você
+poderia fazer um vídeo sobre como edita as suas fotos? Eu te sigo desde o começo e é incrível
+ver o quanto o canal cresceu. Obrigado mais uma vez pelo apoio, isso significa muito para mim.
+Nos vemos na próxima semana com alguma coisa nova. Sinceramente, foi o treino mais difícil
+da minha vida e as minhas pernas ainda doem. Se vocês tiverem dicas para uma primeira viagem
+ao Japão, me digam. Fomos com o meu irmão e a mulher dele e foi maravilhoso. Qual você
+escolheria, o azul ou o verde? Acho que os dois ficam ótimos. Este fim de semana vai ser
+corrido, mas vamos publicar o próximo episódio no domingo de manhã. Você tem que experimentar
+com um pouco mais de sal, faz uma diferença enorme. Que legal, adorei, continua assim. Não
+vejo a hora do próximo vídeo, vocês são demais. Estou muito cansado hoje, mas também muito
+feliz com tudo isso.
+""",
+    "it": """
+Grazie mille per aver guardato il video, sinceramente mi hai migliorato la giornata. Apprezzo
+davvero tutti quelli che sono rimasti fino alla fine. Cosa ne pensate della nuova ricetta?
+Scrivetemelo nei commenti e cercherò di rispondere a più domande possibile. Hai mai fatto il
+pane in casa? È più facile di quanto sembri, ci vuole solo un po' di pazienza e della farina.
+Questa settimana il tempo è stato orribile, quindi siamo rimasti a casa e abbiamo girato un
+sacco di contenuti per voi. Mi piacerebbe sapere cosa volete vedere nel prossimo video.
+Torniamo in montagna o questa volta proviamo il mare? I miei amici mi dicono sempre che parlo
+troppo veloce, ma credo di essere fatto così. Stiamo lavorando a questo progetto da mesi e
+finalmente siamo pronti a condividerlo. È una delle cose più belle che mi siano successe
+quest'anno. Per favore, siate gentili nei commenti, tutti siamo stati principianti. Dove hai
+comprato quelle scarpe? Sono bellissime. Non so perché, ma questa canzone mi rende sempre
+felice. I bambini hanno riso tutto il tempo. Potresti fare un video su come modifichi le tue
+foto? Ti seguo dall'inizio ed è bellissimo vedere quanto è cresciuto il canale. Grazie ancora
+per il supporto, per me significa tantissimo. Ci vediamo la prossima settimana con qualcosa di
+nuovo. Onestamente è stato l'allenamento più duro della mia vita e mi fanno ancora male le
+gambe. Se avete qualche consiglio per un primo viaggio in Giappone, ditemelo pure. Ci siamo
+andati con mio fratello e sua moglie ed è stato meraviglioso. Quale sceglieresti, quello blu o
+quello verde? Secondo me stanno bene tutti e due. Questo fine settimana sarà pieno di impegni,
+ma pubblicheremo il prossimo episodio domenica mattina. Dovresti assolutamente provarlo con un
+po' più di sale, fa una differenza enorme. Che bello, mi è piaciuto tantissimo, continua così.
+Oggi sono molto stanco ma anche molto contento.
+""",
+    "nl": """
+Heel erg bedankt voor het kijken, dit heeft echt mijn dag goed gemaakt. Ik waardeer iedereen
+die tot het einde van de video is gebleven. Wat vinden jullie van het nieuwe recept? Laat het
+me weten in de reacties en ik probeer zoveel mogelijk vragen te beantwoorden. Heb jij ooit zelf
+brood gebakken? Het is makkelijker dan het lijkt, je hebt alleen een beetje geduld en wat meel
+nodig. Het weer was deze week verschrikkelijk, dus zijn we binnen gebleven en hebben we veel
+video's voor jullie opgenomen. Ik zou graag willen weten wat jullie hierna willen zien. Gaan we
+terug naar de bergen of proberen we deze keer het strand? Mijn vrienden zeggen altijd dat ik te
+snel praat, maar ik denk dat ik gewoon zo ben. We werken al maanden aan dit project en we zijn
+eindelijk klaar om het te delen. Dit is een van de mooiste dingen die me dit jaar zijn
+overkomen. Wees alsjeblieft aardig voor elkaar in de reacties, iedereen is ooit begonnen. Waar
+heb je die schoenen gekocht? Ze zien er geweldig uit. Ik weet niet waarom, maar dit liedje
+maakt me altijd blij. De kinderen hebben de hele tijd gelachen. Zou je een video kunnen maken
+over hoe je je foto's bewerkt? Ik volg je al vanaf het begin en het is geweldig om te zien hoe
+hard het kanaal gegroeid is. Nogmaals bedankt voor de steun, het betekent heel veel voor me.
+Tot volgende week met iets nieuws. Eerlijk gezegd was dat de zwaarste training van mijn leven
+en mijn benen doen nog steeds pijn. Als jullie tips hebben voor een eerste reis naar Japan,
+laat het weten. We zijn er met mijn broer en zijn vrouw geweest en het was prachtig. Welke zou
+jij kiezen, de blauwe of de groene? Ik vind ze allebei mooi. Het wordt een druk weekend, maar
+we zetten de volgende aflevering zondagochtend online. Je moet het echt eens proberen met wat
+meer zout, dat maakt een enorm verschil. Wat leuk, ik vond het geweldig, ga zo door. Ik ben
+vandaag heel moe maar ook heel blij.
+""",
+}
+
+# Frequent short words per language, added to the profiles with extra weight so that a
+# handful of function words can decide a short text.
+_FUNCTION_WORDS: dict[str, str] = {
+    "en": "the and you that this with for have what but not are was they just your it's i'm "
+    "don't thanks thank love so much really would could should there their will my me we",
+    "es": "el la los las que de y en un una por para con es no muy pero como más gracias yo tú "
+    "me te lo le nos esto eso está son qué también porque cuando hay todo",
+    "fr": "le la les des une que qui et est pas je tu vous nous avec pour dans sur ce cette "
+    "c'est j'ai merci très mais aussi bien tout ça au aux du",
+    "de": "der die das und ist nicht ich du wir ihr ein eine mit für auf den dem sich auch "
+    "danke sehr aber wie noch schon mal nur was bei zu",
+    "pt": "o a os as que de e em um uma para com não muito mas como mais obrigado obrigada eu "
+    "você vocês me te isso isto está são também porque quando do da no na",
+    "it": "il lo la gli le che di e è un una per con non molto ma come più grazie io tu mi ti "
+    "ci questo quello sono anche perché quando del della nel",
+    "nl": "de het een en is niet ik je jij wij we ze met voor op van dat dit ook maar heel "
+    "bedankt dank wat hoe nog al zijn er",
+}
+
+LANGUAGES: tuple[str, ...] = tuple(_SAMPLES)
+
+_NGRAM_SIZES = (1, 2, 3, 4)
+_FUNCTION_WORD_WEIGHT = 6
+_SMOOTHING = 0.5
+# The posterior is tempered: log-likelihood differences are divided by this per n-gram
+# before the softmax, so confidence grows with evidence instead of jumping to 1.0.
+_TEMPERATURE = 1.0
+
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+_STRIP = re.compile(r"https?://\S+|www\.\S+|[@#]\w+")
+
+
+@dataclass(frozen=True)
+class LanguageGuess:
+    language: str | None
+    confidence: float
+    scores: dict[str, float]
+
+
+def _words(text: str) -> list[str]:
+    text = unicodedata.normalize("NFC", _STRIP.sub(" ", text)).casefold().replace("’", "'")
+    return _WORD.findall(text)
+
+
+def _ngrams(words: list[str]) -> list[str]:
+    out: list[str] = []
+    for w in words:
+        padded = f" {w} "
+        for n in _NGRAM_SIZES:
+            if n == 1:
+                out.extend(w)
+                continue
+            out.extend(padded[i : i + n] for i in range(len(padded) - n + 1))
+    return out
+
+
+@dataclass(frozen=True)
+class _Model:
+    log_probs: dict[str, dict[str, float]]
+    unseen: dict[str, float]
+
+
+@cache
+def _model() -> _Model:
+    counts: dict[str, dict[str, int]] = {}
+    for lang, sample in _SAMPLES.items():
+        c: dict[str, int] = {}
+        for g in _ngrams(_words(sample)):
+            c[g] = c.get(g, 0) + 1
+        for g in _ngrams(_words(_FUNCTION_WORDS[lang])):
+            c[g] = c.get(g, 0) + _FUNCTION_WORD_WEIGHT
+        counts[lang] = c
+    vocab = set().union(*counts.values())
+    v = len(vocab)
+    log_probs: dict[str, dict[str, float]] = {}
+    unseen: dict[str, float] = {}
+    for lang, c in counts.items():
+        total = sum(c.values())
+        denom = math.log(total + _SMOOTHING * v)
+        log_probs[lang] = {g: math.log(n + _SMOOTHING) - denom for g, n in c.items()}
+        unseen[lang] = math.log(_SMOOTHING) - denom
+    return _Model(log_probs, unseen)
+
+
+def guess_language(text: str, candidates: tuple[str, ...] | None = None) -> LanguageGuess:
+    """Score ``text`` against every supported language (or ``candidates``)."""
+    words = _words(text)
+    letters = sum(len(w) for w in words)
+    if letters < MIN_LETTERS:
+        return LanguageGuess(None, 0.0, {})
+    model = _model()
+    langs = tuple(lang for lang in (candidates or LANGUAGES) if lang in model.log_probs)
+    if not langs:
+        return LanguageGuess(None, 0.0, {})
+    grams = _ngrams(words)
+    loglik: dict[str, float] = {}
+    for lang in langs:
+        lp = model.log_probs[lang]
+        miss = model.unseen[lang]
+        loglik[lang] = sum(lp.get(g, miss) for g in grams)
+    best = max(loglik.values())
+    # Temper by the number of words rather than n-grams: each word contributes ~10 n-grams
+    # that are far from independent.
+    scale = _TEMPERATURE * len(grams) / max(len(words), 1)
+    weights = {lang: math.exp((ll - best) / scale) for lang, ll in loglik.items()}
+    z = sum(weights.values())
+    probs = {lang: w / z for lang, w in weights.items()}
+    top = max(probs, key=probs.__getitem__)
+    return LanguageGuess(top, probs[top], probs)
+
+
+def detect_language(text: str) -> tuple[str | None, float]:
+    """``(iso639-1 code, confidence in [0,1])``; ``(None, 0.0)`` when the text is too short."""
+    guess = guess_language(text)
+    return guess.language, guess.confidence

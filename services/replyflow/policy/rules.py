@@ -1,0 +1,55 @@
+"""Policy as data: which checks run, their thresholds and what a hit does.
+
+The platform default lives in ``default_policy.json`` (or the file named by the ``POLICY_FILE`` setting);
+a creator's ``policy_overrides`` replace single check rules. ``PolicySource`` re-reads the file
+when it changes, so a new policy applies without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from replyflow.events import CheckRule, CreatorProfile
+
+log = logging.getLogger(__name__)
+DEFAULT_POLICY_FILE = Path(__file__).with_name("default_policy.json")
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: str
+    screen: dict[str, CheckRule]
+    verify: dict[str, CheckRule]
+
+    def rule(self, stage: str, check: str, profile: CreatorProfile | None = None) -> CheckRule:
+        override = profile.policy_overrides.get(f"{stage}.{check}") if profile else None
+        if override is not None:
+            return override
+        rules = self.screen if stage == "screen" else self.verify
+        return rules.get(check, CheckRule(enabled=False))
+
+
+class PolicySource:
+    """The current policy, re-read from disk when the file's mtime changes (checked at most every second)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else DEFAULT_POLICY_FILE
+        self._mtime = -1.0
+        self._policy: Policy | None = None
+        self._checked_at = 0.0
+
+    def current(self, now: float) -> Policy:
+        if self._policy is None or now - self._checked_at >= 1.0:
+            self._checked_at = now
+            mtime = self.path.stat().st_mtime
+            if mtime != self._mtime:
+                policy = Policy.model_validate_json(self.path.read_bytes())
+                if self._policy is not None:
+                    log.info("policy changed", extra={"fields": {"version": policy.version}})
+                self._policy, self._mtime = policy, mtime
+        assert self._policy is not None
+        return self._policy

@@ -1,0 +1,1082 @@
+"""Checks on a drafted reply before it may go out (the ``verify`` stage), as pure functions.
+
+Every check has the shape ``check_x(draft_text, comment, profile, *, config) -> list[Finding]``
+(``comment`` is the comment's text or the ``Comment`` itself) and returns an empty list when the
+draft is fine. A :class:`~replyflow.policy.findings.Finding` carries ``check`` (the name the policy
+file configures: ``verify.<check>``), a snake_case ``code``, a sentence the creator understands
+that quotes the offending words, and ``score``: how sure/severe the hit is in [0, 1], higher is
+worse, so a policy ``threshold`` works the same way for every check.
+
+Call order for the verify stage:
+
+1. ``findings = run_checks(draft, event.comment, profile, toxicity_score=None)``
+2. ``score = model.score(strip_disclosure(draft, profile.disclosure_label))`` (authenticity.py) and
+   ``findings += check_authenticity(score, profile)``
+3. ``decide.verify_verdict(profile, findings, ...)``; the published text is
+   ``ensure_disclosure(draft, profile.disclosure_label)``.
+
+Patterns work on a folded copy of the text (NFKD, accents dropped, casefolded, curly quotes
+straightened), so "Çall me" and "call me" match alike. They aim at precision: a creator who
+sees a held reply should agree that the flagged phrase is what the message says it is.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from replyflow.events import Comment, CreatorProfile
+from replyflow.policy.findings import Finding
+from replyflow.policy.language import detect_language
+
+__all__ = [
+    "ALL_CHECKS",
+    "DEFAULT_CONFIG",
+    "PLATFORM_MAX_CHARS",
+    "VerifyConfig",
+    "check_authenticity",
+    "check_claims_human",
+    "check_commitments",
+    "check_disclosure",
+    "check_language",
+    "check_length",
+    "check_links",
+    "check_prompt_leak",
+    "check_specialised_advice",
+    "check_topics",
+    "check_toxicity",
+    "ensure_disclosure",
+    "extract_links",
+    "fold",
+    "run_checks",
+    "strip_disclosure",
+]
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    max_chars: int = 500
+    min_chars: int = 2
+    persona_ngram: int = 8  # this many consecutive persona words copied = a leak
+    language_min_letters: int = 20
+    language_min_confidence: float = 0.8
+    toxicity_threshold: float = 0.5
+    strict_profanity: bool = False  # also flag mild words ("damn", "crap", "hell")
+
+
+DEFAULT_CONFIG = VerifyConfig()
+
+# Upper bounds per platform for ``VerifyConfig.max_chars`` (reply/comment length limits).
+PLATFORM_MAX_CHARS = {"tiktok": 150, "instagram": 2200, "youtube": 10_000, "generic": 5000}
+
+
+# ---------------------------------------------------------------------------------------------
+# text helpers
+
+_QUOTES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "“": '"', "”": '"', "„": '"'})
+# Zero-width and bidi-control characters: invisible, and able to hide or reorder text.
+# ZWJ (U+200D) and ZWNJ (U+200C) stay: emoji sequences and some scripts need them.
+_HIDDEN = re.compile("[\u200b\u200e\u200f\u2060\ufeff\u202a-\u202e\u2066-\u2069\u00ad]")
+
+
+def fold(text: str) -> str:
+    """Lowercase, accents and compatibility forms removed, quotes straightened."""
+    text = _HIDDEN.sub("", text)
+    decomposed = unicodedata.normalize("NFKD", text.translate(_QUOTES))
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return unicodedata.normalize("NFC", stripped).casefold()
+
+
+def _comment_text(comment: str | Comment) -> str:
+    return comment if isinstance(comment, str) else comment.text
+
+
+_TOKEN = re.compile(r"[^\W_]+")
+_NO_STEM = frozenset(
+    [
+        *("news", "series", "species", "always", "perhaps", "this", "his", "has", "was", "yes"),
+        *("bus", "gas", "lens", "chaos", "thus", "plus", "during", "anything", "something"),
+        *("nothing", "everything", "morning", "evening", "ring", "king", "thing"),
+    ]
+)
+
+
+def _stem(word: str) -> str:
+    """A deliberately small English-leaning stemmer: plurals, -ing, -ed, final -e."""
+    if len(word) <= 3 or word in _NO_STEM:
+        return word
+    for suffix, repl in (("ies", "y"), ("sses", "ss"), ("xes", "x"), ("ches", "ch"), ("shes", "sh")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 2:
+            return word[: -len(suffix)] + repl
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            if len(word) >= 3 and word[-1] == word[-2] and word[-1] not in "aeiouylsz":
+                word = word[:-1]
+            break
+    if word.endswith("e") and len(word) > 3:
+        word = word[:-1]
+    return word
+
+
+def _stems(text: str) -> list[str]:
+    return [_stem(t) for t in _TOKEN.findall(fold(text))]
+
+
+def _find_phrase(haystack: Sequence[str], needle: Sequence[str]) -> bool:
+    n = len(needle)
+    if n == 0 or n > len(haystack):
+        return False
+    target = list(needle)
+    return any(
+        haystack[i] == target[0] and haystack[i : i + n] == target for i in range(len(haystack) - n + 1)
+    )
+
+
+def _clip(s: str, limit: int = 60) -> str:
+    s = " ".join(s.split())
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _q(s: str) -> str:
+    return f"\u201c{_clip(s)}\u201d"
+
+
+@dataclass(frozen=True)
+class _Rule:
+    code: str
+    pattern: re.Pattern[str]
+    message: str  # may use {evidence}
+    score: float = 1.0
+
+
+def _rule(code: str, pattern: str, message: str, score: float = 1.0) -> _Rule:
+    return _Rule(code, re.compile(pattern), message, score)
+
+
+def _scan(check: str, folded: str, rules: Iterable[_Rule]) -> list[Finding]:
+    """One finding per code; the first match is quoted in the message."""
+    out: dict[str, Finding] = {}
+    for rule in rules:
+        if rule.code in out:
+            continue
+        m = rule.pattern.search(folded)
+        if m:
+            out[rule.code] = Finding(
+                check, rule.code, rule.message.format(evidence=_q(m.group(0))), rule.score
+            )
+    return list(out.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# AI disclosure label
+
+
+def _label_pattern(label: str) -> re.Pattern[str]:
+    # Whitespace inside the label may vary; case may vary.
+    return re.compile(r"\s*".join(re.escape(p) for p in label.split()), re.IGNORECASE)
+
+
+def strip_disclosure(text: str, label: str) -> str:
+    """The draft without any copy of the label and without invisible control characters."""
+    text = _HIDDEN.sub("", text)
+    label = " ".join(label.split())
+    if label:
+        pattern = _label_pattern(label)
+        while True:  # removing one copy may join two halves into a new one
+            new = pattern.sub(" ", text)
+            if new == text:
+                break
+            text = new
+    # Tidy what removal left: no runs of spaces, no space before punctuation.
+    text = re.sub(r"[ \t]{2,}", " ", text)
+    text = re.sub(r" +([,.!?;:])", r"\1", text)
+    return text.strip()
+
+
+def ensure_disclosure(text: str, label: str, *, position: str = "end") -> str:
+    """``text`` with the disclosure label present exactly once, at the end (or the start).
+
+    Idempotent: ``ensure_disclosure(ensure_disclosure(t, l), l) == ensure_disclosure(t, l)``.
+    Copies of the label the model wrote itself (any case, any spacing) are removed first,
+    and so are invisible characters that could hide or reorder it.
+    """
+    label = " ".join(label.split())
+    body = strip_disclosure(text, label)
+    if not label:
+        return body
+    if not body:
+        return label
+    return f"{label} {body}" if position == "start" else f"{body} {label}"
+
+
+# ---------------------------------------------------------------------------------------------
+# links
+
+_SHORTENERS = frozenset(
+    [
+        *("bit.ly", "bitly.com", "tinyurl.com", "t.co", "goo.gl", "ow.ly", "is.gd", "buff.ly"),
+        *("rebrand.ly", "cutt.ly", "shorturl.at", "rb.gy", "tiny.cc", "lnkd.in", "s.id", "t.ly"),
+        *("bl.ink", "short.io", "v.gd", "shorte.st", "adf.ly", "bit.do", "mcaf.ee", "qr.net"),
+        *("trib.al", "dlvr.it", "soo.gd", "clck.ru", "u.to", "x.co", "y2u.be", "tiny.one", "urlz.fr"),
+        *("shrtco.de", "snip.ly", "po.st", "ift.tt", "fb.me", "amzn.to", "amzn.eu", "lnk.to"),
+    ]
+)
+# Bare domains need a known TLD, so "e.g." or "v2.0" are not links; schemes and "www." always are.
+_TLDS = (
+    "com|net|org|io|co|ly|me|tv|gg|app|dev|ai|shop|store|xyz|info|biz|online|site|link|live|club|"
+    "blog|page|to|be|gl|gd|us|uk|ca|au|de|fr|es|it|nl|pt|br|eu|ch|se|no|dk|fi|pl|ie|jp|ru|cn|mx|"
+    "ar|nz|za|tk|ml|ga|cf|gq|top|vip|fun|social|media|news|tech|cc|ws|sh|st|fm|ee|id|ms|gy|do|"
+    "edu|gov|mobi|pro|today|world|space|website|email|click|lol|wtf|ninja|rocks"
+)
+_LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
+_SCHEME_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"']+|\bwww\.[^\s<>\"']+", re.IGNORECASE)
+_BARE_DOMAIN = re.compile(
+    rf"(?<![\w.@/-])((?:{_LABEL}\.)+(?:{_TLDS}))(?![\w-])(/[^\s<>\"']*)?", re.IGNORECASE
+)
+_EMAIL = re.compile(r"[\w.+-]+@((?:[^\W_][\w-]*\.)+[^\W\d_]{2,})")
+_DEOBFUSCATE = (
+    (re.compile(r"\s*(?:\[\.\]|\(\.\)|\[dot\]|\(dot\)|\{dot\})\s*", re.IGNORECASE), "."),
+    (re.compile(r"(?<=[^\W_])\s+dot\s+(?=(?:com|net|org|io|co|ly|me)\b)", re.IGNORECASE), "."),
+)
+_TRAILING = ".,;:!?)]}'\"…>*"
+
+
+@dataclass(frozen=True)
+class Link:
+    text: str
+    host: str
+    path: str
+    kind: str  # "url" | "domain" | "email"
+
+
+def _split_host(rest: str) -> tuple[str, str]:
+    authority, path = rest, ""
+    for i, ch in enumerate(rest):
+        if ch in "/?#":
+            authority, path = rest[:i], rest[i:]
+            break
+    host = authority.rsplit("@", 1)[-1]  # "https://example.com@evil.io" goes to evil.io
+    host = re.sub(r":\d*$", "", host).strip(".").casefold()
+    return host, path
+
+
+def extract_links(text: str) -> list[Link]:
+    """Every URL, www. address, bare domain (with a known TLD) and e-mail address in ``text``."""
+    work = unicodedata.normalize("NFKC", _HIDDEN.sub("", text))
+    for pattern, repl in _DEOBFUSCATE:
+        work = pattern.sub(repl, work)
+    links: list[Link] = []
+
+    def blank(s: str, m: re.Match[str]) -> str:
+        return s[: m.start()] + " " * (m.end() - m.start()) + s[m.end() :]
+
+    for m in list(_SCHEME_URL.finditer(work)):
+        raw = m.group(0).rstrip(_TRAILING)
+        host, path = _split_host(re.sub(r"^(?:https?|ftp)://", "", raw, flags=re.IGNORECASE))
+        links.append(Link(raw, host, path, "url"))
+        work = blank(work, m)
+    for m in list(_EMAIL.finditer(work)):
+        links.append(Link(m.group(0), m.group(1).casefold(), "", "email"))
+        work = blank(work, m)
+    for m in _BARE_DOMAIN.finditer(work):
+        path = (m.group(2) or "").rstrip(_TRAILING)
+        links.append(Link(m.group(0).rstrip(_TRAILING), m.group(1).casefold(), path, "domain"))
+    return links
+
+
+def _host_matches(host: str, domain: str) -> bool:
+    return host == domain or host.endswith("." + domain)
+
+
+def _normalise_allowed(entry: str) -> tuple[str, str]:
+    entry = re.sub(r"^(?:https?|ftp)://", "", entry.strip(), flags=re.IGNORECASE)
+    host, path = _split_host(entry)
+    return host.removeprefix("www."), path.rstrip("/")
+
+
+def check_links(
+    draft: str, comment: str | Comment, profile: CreatorProfile, *, config: VerifyConfig = DEFAULT_CONFIG
+) -> list[Finding]:
+    """Links, bare domains and e-mail addresses not on ``profile.allowed_links``; shorteners always.
+
+    Subdomains of an allowed domain pass; an allowed entry with a path ("example.com/shop")
+    only allows links under that path.
+    """
+    body = strip_disclosure(draft, profile.disclosure_label)
+    allowed = [_normalise_allowed(a) for a in profile.allowed_links if a.strip()]
+    findings: list[Finding] = []
+    seen: set[tuple[str, str]] = set()
+    for link in extract_links(body):
+        host = link.host.removeprefix("www.")
+        if any(_host_matches(host, s) for s in _SHORTENERS):
+            code, message = (
+                "link_shortener",
+                f"The reply contains a shortened link ({_q(link.text)}), which hides where it leads; "
+                "shortened links are never sent.",
+            )
+        elif any(
+            _host_matches(host, a_host) and (not a_path or link.path.rstrip("/").startswith(a_path))
+            for a_host, a_path in allowed
+        ):
+            continue
+        elif link.kind == "email":
+            code, message = (
+                "email_not_allowed",
+                f"The reply contains an e-mail address at {host} ({_q(link.text)}), which is not on "
+                "your list of allowed links.",
+            )
+        else:
+            code, message = (
+                "link_not_allowed",
+                f"The reply links to {host} ({_q(link.text)}), which is not on your list of allowed links.",
+            )
+        if (code, host) not in seen:
+            seen.add((code, host))
+            findings.append(Finding("links", code, message, 1.0))
+    return findings
+
+
+# ---------------------------------------------------------------------------------------------
+# topics to avoid and banned words
+
+# A few common "avoid" topics and words that clearly belong to them.
+_TOPIC_TERMS: dict[str, tuple[str, ...]] = {
+    "politics": (
+        *("election", "vote", "voting", "president", "presidential", "congress", "senate"),
+        *("parliament", "democrat", "republican", "left wing", "right wing", "political party"),
+        *("trump", "biden", "brexit", "prime minister", "campaign rally"),
+    ),
+    "religion": (
+        *("church", "mosque", "synagogue", "bible", "quran", "koran", "torah", "religious"),
+        *("atheist", "atheism", "christianity", "islam", "judaism", "hinduism", "buddhism"),
+    ),
+    "drugs": (
+        *("weed", "cannabis", "marijuana", "cocaine", "heroin", "meth", "mdma", "ecstasy", "lsd"),
+        *("psychedelics", "shrooms", "ketamine", "fentanyl"),
+    ),
+    "alcohol": ("beer", "wine", "vodka", "whiskey", "whisky", "tequila", "rum", "drunk", "booze", "hangover"),
+    "gambling": ("betting", "bet", "casino", "poker", "slots", "sportsbook", "roulette", "blackjack"),
+    "sex": ("sexual", "porn", "nude", "nudes", "nsfw", "onlyfans"),
+    "vaccines": ("vaccine", "vaccinated", "vaccination", "antivax", "anti vax", "booster shot"),
+    "weapons": ("gun", "rifle", "pistol", "firearm", "ammo", "ammunition"),
+}
+# Stemmed spellings of a topic -> the key above.
+_TOPIC_ALIASES = {
+    "politic": "politics", "political": "politics", "religion": "religion", "religiou": "religion",
+    "drug": "drugs", "alcohol": "alcohol", "drink": "alcohol", "gambl": "gambling", "sex": "sex",
+    "sexuality": "sex", "vaccin": "vaccines", "vaccination": "vaccines", "weapon": "weapons",
+    "gun": "weapons", "firearm": "weapons",
+}  # fmt: skip
+
+
+@lru_cache(maxsize=1024)
+def _phrase_stems(phrase: str) -> tuple[str, ...]:
+    return tuple(_stems(phrase))
+
+
+def _related_terms(topic_stems: tuple[str, ...]) -> tuple[str, ...]:
+    key = _TOPIC_ALIASES.get(topic_stems[0]) if len(topic_stems) == 1 else None
+    return _TOPIC_TERMS.get(key, ()) if key else ()
+
+
+def check_topics(
+    draft: str, comment: str | Comment, profile: CreatorProfile, *, config: VerifyConfig = DEFAULT_CONFIG
+) -> list[Finding]:
+    """``profile.banned_words`` (check ``banned_words``) and ``profile.topics_to_avoid``
+    (check ``topics_to_avoid``): whole words, any case or accents, plurals and -ing/-ed forms.
+    A few broad topics ("politics", "religion", "drugs", ...) also match words that belong to them.
+    """
+    stems = _stems(strip_disclosure(draft, profile.disclosure_label))
+    findings: list[Finding] = []
+    for word in profile.banned_words:
+        needle = _phrase_stems(word)
+        if needle and _find_phrase(stems, needle):
+            findings.append(
+                Finding(
+                    "banned_words",
+                    "banned_word",
+                    f"The reply uses {_q(word)}, which is on your list of banned words.",
+                    1.0,
+                )
+            )
+    for topic in profile.topics_to_avoid:
+        needle = _phrase_stems(topic)
+        if not needle:
+            continue
+        if _find_phrase(stems, needle):
+            findings.append(
+                Finding(
+                    "topics_to_avoid",
+                    "topic_to_avoid",
+                    f"The reply mentions {_q(topic)}, a topic you asked replies to avoid.",
+                    1.0,
+                )
+            )
+            continue
+        term = next((t for t in _related_terms(needle) if _find_phrase(stems, _phrase_stems(t))), None)
+        if term:
+            findings.append(
+                Finding(
+                    "topics_to_avoid",
+                    "topic_to_avoid",
+                    f"The reply mentions {_q(term)}, which belongs to {_q(topic)}, a topic you asked "
+                    "replies to avoid.",
+                    0.7,
+                )
+            )
+    return findings
+
+
+# ---------------------------------------------------------------------------------------------
+# specialised advice: medical, financial, legal
+
+_YOU_SHOULD = (
+    r"(?:you should|you need to|you have to|you must|you gotta|you ought to|i'd recommend|i would "
+    r"recommend|i'd suggest|i would suggest|i recommend|i suggest|try|just|definitely|go ahead and)"
+)
+_DRUGS = (
+    r"(?:ibuprofen|paracetamol|acetaminophen|tylenol|advil|aspirin|naproxen|melatonin|xanax|valium|"
+    r"adderall|ritalin|prozac|zoloft|lexapro|sertraline|antidepressants?|antibiotics?|amoxicillin|"
+    r"steroids?|prednisone|insulin|metformin|ozempic|semaglutide|wegovy|benadryl|antihistamines?|"
+    r"opioids?|codeine|tramadol|oxycodone|morphine|ivermectin|hydroxychloroquine|laxatives?|"
+    r"diuretics?|viagra|birth control|the pill|painkillers?|pain killers?|sleeping pills?|diet pills?|"
+    r"supplements?|medications?|meds|medicine|pills?|tablets?|capsules?)"
+)
+_CONDITIONS = (
+    r"(?:diabetes|diabetic|cancer|tumou?r|adhd|autism|autistic|depression|depressed|bipolar|ocd|ptsd|"
+    r"anxiety disorder|eating disorder|anorexia|bulimia|infection|disorder|syndrome|deficiency|"
+    r"thyroid|hypothyroidism|hyperthyroidism|celiac|coeliac|ibs|crohn'?s|allergy|allergic|concussion|"
+    r"fracture|hernia|arthritis|asthma|covid|pneumonia|bronchitis|std|sti|anemia|anaemia|anemic|"
+    r"migraines?|insomnia|sleep apnea|lupus|gout|shingles|appendicitis|sepsis|a stroke|heart attack|"
+    r"heart disease|high blood pressure|hypertension|dementia|alzheimer'?s|schizophrenia|"
+    r"a (?:torn|pulled) (?:muscle|ligament|acl|meniscus))"
+)
+_DOCTORS = r"(?:doctor|physician|gp|dermatologist|specialist|therapist|psychiatrist)"
+_ADVICE_RULES = (
+    _rule(
+        "medical_dosage",
+        r"\b\d+(?:[.,]\d+)?\s?(?:mg|mcg|µg|μg|milligrams?|micrograms?|iu)\b",
+        "The reply states a dose ({evidence}); replies must not give medical dosages.",
+    ),
+    _rule(
+        "medication_change",
+        r"\b(?:stop|quit|skip|come off|get off|discontinue|double|increase|reduce|lower|halve|"
+        r"cut down on|cut back on|wean off|taper off)\s+(?:taking\s+)?(?:your|the|my|those|these|all)?"
+        r"\s*(?:\w+\s+)?(?:meds|medications?|medicine|pills|insulin|antidepressants|prescriptions?|dose|"
+        r"dosage|treatment|therapy|inhaler)\b",
+        "The reply tells someone to change their medication ({evidence}); that is for a doctor to advise.",
+    ),
+    _rule(
+        "medical_advice",
+        rf"\b{_YOU_SHOULD}\s+(?:\w+\s+){{0,3}}?(?:take|taking|use|using|try|trying|start|starting|pop|"
+        rf"popping)\s+(?:some\s+|a\s+|an\s+|more\s+|extra\s+|double\s+)?(?:\w+\s+)?{_DRUGS}\b",
+        "The reply recommends taking a medicine or supplement ({evidence}); replies must not give "
+        "medical advice.",
+    ),
+    _rule(
+        "diagnosis",
+        rf"\b(?:you|u)\s+(?:probably|definitely|likely|clearly|obviously|might|may|must|could|prob)?\s*"
+        rf"(?:have|has|got|'ve got|have got)\s+(?:a |an |some |mild |severe |bad )?(?:\w+\s+)?"
+        rf"{_CONDITIONS}\b|\bsounds like (?:you have |you've got |a case of |)(?:a |an |)(?:\w+\s+)?"
+        rf"{_CONDITIONS}\b|\b(?:you're|you are|youre)\s+(?:probably |definitely |clearly |obviously )?"
+        r"(?:pre-?diabetic|diabetic|anemic|bipolar|autistic|clinically depressed|lactose intolerant|"
+        r"gluten intolerant)\b",
+        "The reply suggests a diagnosis ({evidence}); replies must not diagnose anyone.",
+    ),
+    _rule(
+        "medical_advice",
+        rf"\b(?:you )?(?:don't|do not|dont|no) need (?:to see |to go to |to visit |)(?:a |your |the )?"
+        rf"{_DOCTORS}\b|\b(?:skip|instead of (?:seeing|going to|visiting)) (?:a |the |your )?{_DOCTORS}\b",
+        "The reply discourages seeing a doctor ({evidence}).",
+    ),
+    _rule(
+        "financial_advice",
+        r"\b(?:buy|sell|short|dump|hodl|ape into|load up on|invest in|put (?:all )?your (?:money|savings) "
+        r"(?:in|into)|go all in on|all in on|get into|grab some)\s+(?:some\s+|more\s+|a few\s+|the\s+)?"
+        r"(?:\$[a-z]{1,5}\b|[a-z0-9.&-]+\s+)?(?:stocks?|shares?|crypto|cryptos|bitcoin|btc|eth|ethereum|"
+        r"solana|dogecoin|doge|coins?|tokens?|nfts?|options|calls|puts|etfs?|index funds?|gold|"
+        r"memecoins?|altcoins?)\b|\b(?:buy|sell|short)\s+\$[a-z]{1,5}\b",
+        "The reply tells someone to buy or sell an investment ({evidence}); replies must not give "
+        "financial advice.",
+    ),
+    _rule(
+        "guaranteed_returns",
+        r"\bguaranteed\s+(?:returns?|profits?|income|gains?|money|\d+\s?%|\d+x)|\brisk[- ]free\s+"
+        r"(?:returns?|investments?|profits?|trades?|money)|\b(?:can't|cannot|can not|won't) lose(?: money)?"
+        r"\b(?=.*\b(?:invest|stock|crypto|coin|trade|money)\b)|\bdouble your money\b|\b\d+x (?:returns?|"
+        r"gains?|your money)\b|\bto the moon\b(?=.*\b(?:coin|crypto|stock|token|buy)\b)",
+        "The reply promises investment returns ({evidence}); replies must not give financial advice.",
+    ),
+    _rule(
+        "legal_advice",
+        r"\b(?:you should|you need to|you have to|you must|you could|you can|go|just|i'd|i would)\s+"
+        r"(?:definitely\s+|totally\s+|absolutely\s+)?(?:sue|file a lawsuit|file suit|take (?:them|him|her|"
+        r"it|the \w+) to court|press charges|file a (?:police )?(?:claim|complaint|report) against|get a "
+        r"restraining order|lawyer up)\b",
+        "The reply tells someone to take legal action ({evidence}); replies must not give legal advice.",
+    ),
+    _rule(
+        "legal_advice",
+        r"\byou (?:have|'ve got|got) a (?:strong |good |solid |clear )?(?:legal )?case\b|\b(?:you're|"
+        r"you are|youre) (?:legally )?entitled to (?:compensation|damages|a refund|sue)\b|\blegally,? "
+        r"(?:you|they) (?:can|can't|cannot|must|have to|are allowed|aren't allowed|don't have to)\b|"
+        r"\b(?:it's|that's|its|thats|it is|that is) (?:perfectly |totally |completely )?(?:legal|illegal|"
+        r"not illegal) (?:for you )?to\b|\b(?:this|that) (?:is|counts as) legal advice\b|\byou (?:don't|"
+        r"do not|dont) need a lawyer\b",
+        "The reply makes a legal judgement ({evidence}); replies must not give legal advice.",
+    ),
+)
+
+
+def check_specialised_advice(
+    draft: str, comment: str | Comment, profile: CreatorProfile, *, config: VerifyConfig = DEFAULT_CONFIG
+) -> list[Finding]:
+    """Medical (doses, medication changes, diagnoses), financial (buy/sell, guaranteed returns)
+    and legal ("you should sue") advice."""
+    return _scan("specialised_advice", fold(strip_disclosure(draft, profile.disclosure_label)), _ADVICE_RULES)
+
+
+# ---------------------------------------------------------------------------------------------
+# commitments the creator never made
+
+_I_WILL = (
+    r"(?:i'll|i will|i'm going to|i am going to|i'm gonna|im gonna|imma|i'ma|gonna|i can|i could|"
+    r"let me|i'd be happy to|i'd love to|happy to|we'll|we will|we're going to|we are going to|we can|"
+    r"we could)"
+)
+_I_WILL_STRICT = r"(?:i'll|i will|we'll|we will|i'm going to|i'm gonna|gonna|let me)"
+_COMMITMENT_RULES = (
+    _rule(
+        "offers_money",
+        rf"\b{_I_WILL}\s+(?:\w+\s+){{0,2}}?(?:pay|venmo|paypal|zelle|cash ?app|refund|reimburse|"
+        r"compensate)\b|\b(?:send|give|transfer|wire)\s+(?:you|u)\s+(?:back\s+)?(?:some\s+)?(?:money|cash|"
+        r"[$€£]\s?\d|\d+\s?(?:dollars|bucks|euros?|pounds|usd|eur)\b)",
+        "The reply offers money ({evidence}), which you never offered.",
+    ),
+    _rule(
+        "offers_giveaway",
+        r"\b(?:giveaways?|give-aways?|giving away|sweepstakes?|raffles?)\b|\b(?:you've|you have|you)\s+"
+        r"(?:just\s+)?won\s+(?:a|an|our|my|the|\$|one)\b(?!\s+internet)|\b(?:you're|you are|youre)\s+"
+        r"(?:the|our|a|one of (?:the|our))\s+(?:lucky\s+)?winners?\b|\b(?:cash|money)\s+prizes?\b|"
+        r"\bwin\s+(?:a|an|one|free)\s+\w+|\b(?:a|the|your|our)\s+prizes?\b",
+        "The reply mentions a giveaway or prize ({evidence}) that you haven't announced.",
+    ),
+    _rule(
+        "offers_free_product",
+        r"\bfree\s+(?:samples?|cop(?:y|ies)|products?|merch|shirts?|t-?shirts?|hoodies?|kits?|box(?:es)?|"
+        r"e-?books?|course|classes|class|tickets?|membership|trial|gifts?|shipping|stuff|subscriptions?|"
+        r"consultations?|coaching|sessions?|pdfs?|guide|meal plan|workout plan|presets?)\b|\b(?:send|ship|"
+        r"mail|give|gift)\s+(?:you|u)\s+(?:a|an|one|some|my|our)?\s*(?:free|complimentary)\b|"
+        r"\bon the house\b",
+        "The reply offers something for free ({evidence}), which you never offered.",
+    ),
+    _rule(
+        "offers_discount",
+        r"\b\d{1,3}\s?%\s?(?:off|discount)\b|\b(?:discount|promo|coupon)\s+codes?\b",
+        "The reply offers a discount ({evidence}) that isn't in your profile.",
+    ),
+    _rule(
+        "offers_meeting",
+        r"\b(?:let's|lets|we should|we could|we can|i'd love to|want to|wanna|happy to|i can|we'll|i'll)"
+        r"\s+(?:\w+\s+)?(?:meet|meet up|grab (?:a |some )?(?:coffee|drink|drinks|lunch|dinner|beer|bite)|"
+        r"hang out|hop on a|jump on a|get on a|have a (?:quick )?(?:call|chat on)|video ?chat|facetime|"
+        r"zoom)\b|\b(?:call|text|phone|ring|facetime|whatsapp)\s+me\b|\bmeet\s+(?:you|u)\s+(?:at|in|there|"
+        r"after|before|on)\b|\bmeet-?ups?\b|\bmy (?:phone )?number is\b|\b(?:set up|schedule|book) a "
+        r"(?:quick )?(?:call|meeting|zoom)\b",
+        "The reply proposes a meeting or call ({evidence}), which you never offered.",
+    ),
+    _rule(
+        "offers_dm",
+        r"\b(?:dm|pm|message|inbox|msg|email|e-mail)\s+me\b|\bslide into (?:my|your) dms?\b|\bcheck "
+        r"(?:your|ur) (?:dms?|inbox|messages)\b|\b(?:i'll|i will|let me|i'm going to|i'm gonna|gonna|"
+        r"i can|we'll|we will)\s+(?:\w+\s+)?(?:dm|pm|message|text|email|e-mail|whatsapp)\s+(?:you|u)\b|"
+        r"\bsent you a (?:dm|message|pm)\b|\bsend me a (?:dm|message|pm|text|email)\b|\b(?:in|via|through|"
+        r"into) (?:my|the|your|ur) (?:dms?|pms?|inbox)\b|\bhit me up\b",
+        "The reply moves the conversation to private messages ({evidence}), which you never offered.",
+    ),
+    _rule(
+        "makes_promise",
+        r"\bi (?:promise|swear|guarantee)\b|\byou have my word\b|\bcount on (?:it|me)\b|\bpinky promise\b",
+        "The reply makes a promise on your behalf ({evidence}).",
+    ),
+    _rule(
+        "makes_promise",
+        r"\b(?:i'll|i will|we'll|we will)\s+(?:definitely|for sure|absolutely|totally|100%|certainly|"
+        r"personally|make sure to)\s+\w+",
+        "The reply commits you to something ({evidence}).",
+    ),
+    _rule(
+        "makes_promise",
+        rf"\b{_I_WILL_STRICT}\s+(?:\w+\s+)?(?:send|ship|mail|email|give|get back to)\s+(?:you|u)\b",
+        "The reply promises to send or give something ({evidence}).",
+    ),
+    _rule(
+        "promises_content",
+        rf"\b{_I_WILL_STRICT}\s+(?:\w+\s+)?(?:make|film|do|post|upload|record|drop)\s+(?:a|an|the|another|"
+        r"one|part)\s+(?:\w+\s+)?(?:video|tutorial|episode|reel|short|post|follow-?up|series|stream|two|2)\b"
+        r"|\b(?:my |the )?next (?:video|episode|reel|stream) (?:will|is going to|is gonna) (?:be|cover|"
+        r"feature)\b",
+        "The reply promises new content on your behalf ({evidence}).",
+    ),
+)
+
+_CODE = re.compile(
+    r"\b(?i:code|coupon|promo(?:\s+code)?|voucher|discount\s+code)\s*[:=\-]?\s*[\"'“]?([A-Z0-9][A-Z0-9_-]{2,})\b"
+)
+
+
+def check_commitments(
+    draft: str, comment: str | Comment, profile: CreatorProfile, *, config: VerifyConfig = DEFAULT_CONFIG
+) -> list[Finding]:
+    """Money, giveaways, free products, discounts and codes, meetings and calls, DMs, promises.
+
+    The profile has no field for offers, so a discount ("20% off") or code ("SAVE20") that the
+    creator's persona or example replies already mention counts as theirs and passes.
+    """
+    body = strip_disclosure(draft, profile.disclosure_label)
+    known_text = " ".join([profile.persona, *profile.example_replies])
+    known_folded = fold(known_text)
+    findings = []
+    for f in _scan("commitments", fold(body), _COMMITMENT_RULES):
+        if f.code == "offers_discount":
+            m = re.search(r"\d{1,3}\s?%\s?(?:off|discount)", fold(body))
+            if m and m.group(0) in known_folded:
+                continue
+        findings.append(f)
+    known_codes = set(re.findall(r"[A-Z0-9][A-Z0-9_-]{2,}", known_text))
+    for m in _CODE.finditer(unicodedata.normalize("NFKC", body)):
+        if m.group(1) not in known_codes:
+            findings.append(
+                Finding(
+                    "commitments",
+                    "unknown_discount_code",
+                    f"The reply gives the code {_q(m.group(1))}, which isn't in your profile.",
+                    1.0,
+                )
+            )
+            break
+    return findings
+
+
+# ---------------------------------------------------------------------------------------------
+# claims to be human / to be the creator in person
+
+_HUMAN_RULES = (
+    _rule(
+        "claims_human",
+        r"\b(?:i'm|i am|im)\s+(?:not|no|definitely not|totally not|really not)\s+(?:a\s+|an\s+)?(?:bot|"
+        r"robot|ai|machine|chatbot|computer|program|automated)\b|\b(?:i'm|i am|im)\s+(?:a\s+)?(?:real|"
+        r"actual|living|genuine)\s+(?:human|person|people)\b|\b(?:i'm|i am|im)\s+(?:a\s+)?human\b|\bas a "
+        r"(?:fellow |real |regular )?human\b|\b100% (?:human|real me|me)\b",
+        "The reply claims to be a human ({evidence}), but it was written by AI.",
+    ),
+    _rule(
+        "claims_in_person",
+        r"\b(?:this|it)\s+(?:is|'s|s)\s+(?:really|actually|genuinely|truly|honestly|seriously)?\s*me\s+"
+        r"(?:typing|writing|replying|answering|responding|here)\b|\b(?:it's|its|it is)\s+(?:really|actually|"
+        r"truly|genuinely)\s+me\b|\b(?:i|me)\s+personally\s+(?:wrote|typed|write|type|read|answer|reply|"
+        r"respond|am (?:typing|writing|replying))\b|\b(?:wrote|typed|writing|typing|written|typed out)\s+"
+        r"(?:this|it|every (?:word|reply))\s+(?:myself|personally|by hand|with my own hands)\b|\bnot (?:my |"
+        r"an? )?(?:assistant|team|manager|social media manager)\s+(?:typing|writing|replying)\b|\b(?:real|"
+        r"actual) me (?:here|typing|replying)\b",
+        "The reply claims you wrote it in person ({evidence}), but it was written by AI.",
+    ),
+    _rule(
+        "claims_human",
+        r"\b(?:no soy|je ne suis pas|ich bin kein|ich bin keine|nao sou|non sono|ik ben geen)\s+(?:un |una |"
+        r"um |uma |een |une )?(?:bot|robot|robo|ia|ki|ai|maquina|machine|maschine)\b",
+        "The reply claims to be a human ({evidence}), but it was written by AI.",
+    ),
+)
+
+
+def check_claims_human(
+    draft: str, comment: str | Comment, profile: CreatorProfile, *, config: VerifyConfig = DEFAULT_CONFIG
+) -> list[Finding]:
+    """Claims to be human or to be the creator typing in person."""
+    return _scan("claims_human", fold(strip_disclosure(draft, profile.disclosure_label)), _HUMAN_RULES)
+
+
+# ---------------------------------------------------------------------------------------------
+# leaking the system prompt, instructions or persona
+
+_LEAK_RULES = (
+    _rule(
+        "prompt_leak",
+        r"\b(?:my|the)\s+(?:system\s+)?(?:instructions|prompt|guidelines|directives|rules|programming)\s+"
+        r"(?:are|say|says|tell me|state|told me|require|forbid|don't allow|do not allow)\b|"
+        r"\bsystem\s*prompt\b|\b(?:i was|i've been|i have been|i am|i'm)\s+(?:told|instructed|programmed|"
+        r"prompted|configured|designed)\s+to\b|\b(?:ignore|disregard|forget)\s+(?:all\s+)?(?:the\s+|"
+        r"your\s+|my\s+)?(?:previous|prior|above|earlier)\s+(?:instructions|prompts?|messages)\b|"
+        r"\b(?:my|the)\s+persona\s+(?:is|says|description)\b|\bstay(?:ing)? in character\b|"
+        r"\byou are a helpful assistant\b",
+        "The reply talks about its hidden instructions ({evidence}).",
+    ),
+    _rule(
+        "ai_boilerplate",
+        r"\bas an? (?:ai|artificial intelligence)(?: language)?(?: model| assistant| chatbot)?\b|\bas a "
+        r"(?:large )?language model\b|\b(?:i'm|i am)\s+(?:just\s+|only\s+)?(?:an?\s+)?(?:ai|artificial "
+        r"intelligence)\s*(?:language\s+)?(?:model|assistant|chatbot|system)\b|\bi (?:don't|do not|"
+        r"cannot|can't) have (?:personal )?(?:opinions|feelings|emotions|a body)\b|\bmy (?:training data|"
+        r"knowledge cutoff)\b",
+        "The reply sounds like a generic AI assistant ({evidence}), not like you.",
+    ),
+)
+_TEMPLATE_TOKENS = re.compile(
+    r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id)\|>|"
+    r"\[/?INST\]|<</?SYS>>|</?think>|^\s*#{2,3}\s*(?:instruction|system|response)\b|"
+    r"^\s*(?:assistant|system|ai|bot|response|reply)\s*:",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+@lru_cache(maxsize=256)
+def _persona_ngrams(persona: str, n: int) -> frozenset[tuple[str, ...]]:
+    tokens = _TOKEN.findall(fold(persona))
+    return frozenset(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+
+
+def _longest_persona_copy(body: str, persona: str, n: int) -> tuple[int, str]:
+    """Length (in words) and text of the longest run of the draft copied from the persona (≥ n, else 0)."""
+    grams = _persona_ngrams(persona, n)
+    tokens = _TOKEN.findall(fold(body))
+    best, best_at, i = 0, 0, 0
+    while i + n <= len(tokens):
+        if tuple(tokens[i : i + n]) not in grams:
+            i += 1
+            continue
+        j = i + 1
+        while j + n <= len(tokens) and tuple(tokens[j : j + n]) in grams:
+            j += 1
+        if j - i + n - 1 > best:
+            best, best_at = j - i + n - 1, i
+        i = j
+    return best, " ".join(tokens[best_at : best_at + best])
+
+
+def check_prompt_leak(
+    draft: str, comment: str | Comment, profile: CreatorProfile, *, config: VerifyConfig = DEFAULT_CONFIG
+) -> list[Finding]:
+    """Talk about instructions or system prompts, assistant boilerplate, chat-template tokens,
+    and runs of ``config.persona_ngram`` or more words copied from the persona description."""
+    body = strip_disclosure(draft, profile.disclosure_label)
+    findings = _scan("prompt_leak", fold(body), _LEAK_RULES)
+    m = _TEMPLATE_TOKENS.search(body)
+    if m:
+        findings.append(
+            Finding(
+                "prompt_leak",
+                "template_artifact",
+                f"The reply contains text from the model's prompt format ({_q(m.group(0))}).",
+                1.0,
+            )
+        )
+    persona_len = len(_TOKEN.findall(fold(profile.persona)))
+    n = min(config.persona_ngram, persona_len) if persona_len >= 5 else 0
+    if n:
+        length, copied = _longest_persona_copy(body, profile.persona, n)
+        if length:
+            findings.append(
+                Finding(
+                    "prompt_leak",
+                    "persona_copied",
+                    f"The reply copies {length} words of your persona description word for word "
+                    f"({_q(copied)}).",
+                    1.0,
+                )
+            )
+    return findings
+
+
+# ---------------------------------------------------------------------------------------------
+# language
+
+_LANG_NOISE = re.compile(r"https?://\S+|www\.\S+|[@#][\w.]+|\S+@\S+")
+
+
+def check_language(
+    draft: str,
+    comment: str | Comment,
+    profile: CreatorProfile,
+    *,
+    config: VerifyConfig = DEFAULT_CONFIG,
+    comment_language: str | None = None,
+) -> list[Finding]:
+    """A reply whose language is neither one of ``profile.languages`` nor the comment's.
+
+    The comment's language is ``comment_language``, else ``Comment.language``, else detected.
+    Only flags when the reply has ``config.language_min_letters`` letters and the guess is
+    confident, so a short "Merci !" under an English-only profile passes.
+    """
+    body = _LANG_NOISE.sub(" ", strip_disclosure(draft, profile.disclosure_label))
+    if sum(ch.isalpha() for ch in body) < config.language_min_letters:
+        return []
+    lang, confidence = detect_language(body)
+    if lang is None or confidence < config.language_min_confidence or lang in profile.languages:
+        return []
+    if comment_language is None and isinstance(comment, Comment):
+        comment_language = comment.language
+    if comment_language is None:
+        comment_language, _ = detect_language(_comment_text(comment))
+    if lang == comment_language:
+        return []
+    return [
+        Finding(
+            "language",
+            "wrong_language",
+            f"The reply seems to be in {_LANGUAGE_NAMES.get(lang, lang)}, which is neither one of your reply "
+            f"languages ({', '.join(profile.languages) or 'none'}) nor the language of the comment.",
+            round(confidence, 3),
+        )
+    ]
+
+
+_LANGUAGE_NAMES = {
+    "en": "English", "es": "Spanish", "fr": "French", "de": "German", "pt": "Portuguese", "it": "Italian",
+    "nl": "Dutch",
+}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# length
+
+_VISIBLE = re.compile(r"[^\s\u200c\u200d\ufe0f]")
+
+
+def check_length(
+    draft: str, comment: str | Comment, profile: CreatorProfile, *, config: VerifyConfig = DEFAULT_CONFIG
+) -> list[Finding]:
+    """Empty or too short (label not counted), too long (label counted: that is what gets posted)."""
+    body = strip_disclosure(draft, profile.disclosure_label)
+    visible = len(_VISIBLE.findall(body))
+    if visible == 0:
+        return [Finding("length", "empty", "The reply is empty.", 1.0)]
+    if visible < config.min_chars:
+        return [
+            Finding(
+                "length",
+                "too_short",
+                f"The reply is only {visible} character{'s' if visible != 1 else ''} long "
+                f"(the minimum is {config.min_chars}).",
+                1.0,
+            )
+        ]
+    final = len(ensure_disclosure(draft, profile.disclosure_label))
+    if final > config.max_chars:
+        return [
+            Finding(
+                "length",
+                "too_long",
+                f"The reply is {final} characters long with the AI label; the limit is {config.max_chars}.",
+                1.0,
+            )
+        ]
+    return []
+
+
+# ---------------------------------------------------------------------------------------------
+# disclosure label contradictions
+
+_DISCLOSURE_RULES = (
+    _rule(
+        "denies_ai",
+        r"\b(?:this|it|that|my reply|this reply|this comment|this message|the reply)\s*(?:'s|is|was|s)?\s*"
+        r"(?:not|n't|isn't|wasn't|never|no)\s+(?:an?\s+)?(?:ai|bot|automated|auto-?generated|generated|"
+        r"written by (?:an?\s+)?(?:ai|bot|machine))\b|\b(?:not|n't|never)\s+(?:written|generated|made|"
+        r"typed|created|produced)\s+by\s+(?:an?\s+)?(?:ai|bot|machine|chatbot|robot|chatgpt|gpt)\b|"
+        r"\bno ai (?:here|involved|used|was used)\b|\b(?:written|typed) by (?:a )?(?:human|real person)\b|"
+        r"\bhuman[- ]written\b|#noai\b|\[(?:human|not ai|no ai)(?: reply)?\]",
+        "The reply denies being written by AI ({evidence}), contradicting the AI label.",
+    ),
+    _rule(
+        "dismisses_label",
+        r"\b(?:ignore|disregard|don't mind|never mind|nevermind|don't trust|don't believe)\s+(?:the|this|"
+        r"that|my)\s+(?:ai\s+)?(?:label|tag|disclaimer|disclosure|note|notice|badge)\b|\b(?:label|tag|"
+        r"disclaimer|disclosure|badge)\s+(?:is|was)\s+(?:wrong|fake|a mistake|an error|automatic|just "
+        r"there|mistaken|incorrect|false|a lie|a glitch)\b",
+        "The reply tells readers to ignore the AI label ({evidence}).",
+    ),
+)
+
+
+def check_disclosure(
+    draft: str, comment: str | Comment, profile: CreatorProfile, *, config: VerifyConfig = DEFAULT_CONFIG
+) -> list[Finding]:
+    """Drafts that deny being AI, dismiss or negate the label, or hide text with invisible characters.
+
+    The label itself is added afterwards by :func:`ensure_disclosure`; a draft that already
+    contains it is fine.
+    """
+    findings: list[Finding] = []
+    if _HIDDEN.search(draft):
+        findings.append(
+            Finding(
+                "disclosure",
+                "hidden_characters",
+                "The reply contains invisible control characters that can hide or reorder text.",
+                1.0,
+            )
+        )
+    folded = fold(draft)
+    findings += _scan("disclosure", folded, _DISCLOSURE_RULES)
+    label = fold(" ".join(profile.disclosure_label.split()))
+    if label and not any(f.code == "dismisses_label" for f in findings):
+        m = re.search(rf"\b(?:not|no|isn't|fake|ignore)\W+{re.escape(label)}", folded)
+        if m:
+            findings.append(
+                Finding(
+                    "disclosure",
+                    "dismisses_label",
+                    f"The reply tells readers to ignore the AI label ({_q(m.group(0))}).",
+                    1.0,
+                )
+            )
+    return findings
+
+
+# ---------------------------------------------------------------------------------------------
+# toxicity of the draft (light lexicon; pass a classifier score through the hook)
+
+_PROFANITY = (
+    r"f+[u*@#]+c+k+\w*|f\*+k\w*|fck\w*|fuk\w*|motherf\w+|sh[i1!*]t+\w*|bullshit|b[i1!*]tch\w*|bastards?|"
+    r"ass-?holes?|a-?holes?|dick(?:head)?s?|cunts?|wankers?|twats?|pricks?|piss(?:ed)? off|goddamn|"
+    r"mierda|puta|puto|pendejos?|gilipollas|cabron|joder|merde|putain|connard|connasse|salope|encul\w*|"
+    r"scheisse|arschloch|wichser|fotze|porra|caralho|foda-?se|vaffanculo|cazzo|stronzo|kut|klootzak|"
+    r"godverdomme|kanker\w*"
+)
+_SLURS = r"retard(?:ed|s)?|fag(?:got)?s?|n[i1]gg(?:er|a)s?|tranny|trannies|spastic|kike|chink"
+_INSULT_WORDS = (
+    r"idiots?|morons?|imbeciles?|losers?|dumbass\w*|dipshit|scumbag|degenerate|clowns?|trash|garbage|"
+    r"stupid|dumb|ugly|pathetic|worthless|useless|disgusting|fat|braindead|brain-dead|clueless|delusional"
+)
+_TOXIC_RULES = (
+    _rule("slur", rf"\b(?:{_SLURS})\b", "The reply contains a slur ({evidence})."),
+    _rule(
+        "threat_or_self_harm",
+        r"\b(?:kys|kill (?:yo)?urself|go die|hope you die|unalive yourself|i'll (?:kill|hurt|find) you)\b",
+        "The reply contains a threat or tells someone to harm themselves ({evidence}).",
+    ),
+    _rule(
+        "insult",
+        rf"\b(?:you(?:'re| are|re)?|ur|u r|such an?|what an?|you absolute|you little)\s+(?:so\s+|such\s+"
+        rf"(?:an?\s+)?|an?\s+|a total\s+|an absolute\s+|the biggest\s+|just\s+)?(?:\w+\s+)?"
+        rf"(?:{_INSULT_WORDS})\b|\b(?:shut up|stfu|nobody asked|get lost|who asked|cry about it|"
+        r"cope harder|touch grass)\b",
+        "The reply insults someone ({evidence}).",
+    ),
+    _rule(
+        "insult",
+        r"\b(?:idiots?|morons?|imbeciles?|dumbass\w*|dipshit|scumbag)\b",
+        "The reply calls someone names ({evidence}).",
+        0.8,
+    ),
+    _rule("profanity", rf"(?<!\w)(?:{_PROFANITY})(?!\w)", "The reply contains profanity ({evidence}).", 0.8),
+)
+_MILD_RULE = _rule(
+    "mild_profanity",
+    r"\b(?:damn|dammit|crap|crappy|hell|heck|wtf|omfg|sucks?|pissed)\b",
+    "The reply contains mild profanity ({evidence}).",
+    0.4,
+)
+
+
+def check_toxicity(
+    draft: str,
+    comment: str | Comment,
+    profile: CreatorProfile,
+    *,
+    config: VerifyConfig = DEFAULT_CONFIG,
+    classifier_score: float | None = None,
+) -> list[Finding]:
+    """Lexicon check for slurs, threats, insults and profanity in the reply.
+
+    ``classifier_score`` is the hook for a toxicity classifier's probability for the draft
+    (computed elsewhere); at or above ``config.toxicity_threshold`` it adds a finding whose
+    score is that probability.
+    """
+    folded = fold(strip_disclosure(draft, profile.disclosure_label))
+    findings = _scan(
+        "toxicity", folded, (*_TOXIC_RULES, _MILD_RULE) if config.strict_profanity else _TOXIC_RULES
+    )
+    if classifier_score is not None and classifier_score >= config.toxicity_threshold:
+        findings.append(
+            Finding(
+                "toxicity",
+                "toxic_classifier",
+                f"The toxicity classifier rates the reply as likely offensive ({classifier_score:.2f}).",
+                float(classifier_score),
+            )
+        )
+    return findings
+
+
+# ---------------------------------------------------------------------------------------------
+# authenticity (the score comes from replyflow.policy.authenticity)
+
+
+def check_authenticity(score: float | None, profile: CreatorProfile) -> list[Finding]:
+    """A draft whose authenticity is below ``profile.authenticity_threshold`` (0 turns it off).
+
+    The finding's ``score`` is ``1 - authenticity`` so that, like every other check, higher is worse.
+    """
+    if score is None or profile.authenticity_threshold <= 0.0 or score >= profile.authenticity_threshold:
+        return []
+    return [
+        Finding(
+            "authenticity",
+            "low_authenticity",
+            f"The reply doesn't sound much like you (authenticity {score:.2f}; your threshold is "
+            f"{profile.authenticity_threshold:.2f}).",
+            round(1.0 - score, 4),
+        )
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# all checks
+
+Check = Callable[..., list[Finding]]
+
+ALL_CHECKS: tuple[Check, ...] = (
+    check_length,
+    check_disclosure,
+    check_claims_human,
+    check_prompt_leak,
+    check_toxicity,
+    check_links,
+    check_topics,
+    check_specialised_advice,
+    check_commitments,
+    check_language,
+)
+
+
+def run_checks(
+    draft: str,
+    comment: str | Comment,
+    profile: CreatorProfile,
+    *,
+    config: VerifyConfig = DEFAULT_CONFIG,
+    comment_language: str | None = None,
+    toxicity_score: float | None = None,
+) -> list[Finding]:
+    """Every check in :data:`ALL_CHECKS` order; all findings (empty list: nothing found)."""
+    findings: list[Finding] = []
+    for check in ALL_CHECKS:
+        if check is check_language:
+            findings += check_language(
+                draft, comment, profile, config=config, comment_language=comment_language
+            )
+        elif check is check_toxicity:
+            findings += check_toxicity(
+                draft, comment, profile, config=config, classifier_score=toxicity_score
+            )
+        else:
+            findings += check(draft, comment, profile, config=config)
+    return findings

@@ -1,0 +1,3 @@
+from replyflow.publisher.service import main
+
+main()

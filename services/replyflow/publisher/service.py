@@ -1,0 +1,105 @@
+"""Publisher service: posts approved replies to the platform, labelled as AI, exactly once.
+
+    python -m replyflow.publisher     # HTTP :8083 for /metrics /healthz /readyz
+
+Its input is keyed by creator account, so one consumer owns an account's order and rate limit.
+A reply is never posted twice: the reply id is the platform idempotency key, and a ledger of
+``replies.published`` skips replies that already went out (e.g. after a crash before commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC
+
+from prometheus_client import Counter
+
+from replyflow.events import (
+    Action,
+    Decision,
+    Outcome,
+    Reason,
+    ReplyMode,
+    ReplyPublished,
+    ReplyVerdict,
+    Stage,
+)
+from replyflow.kafka import Emit, TopicTable, TransientError, backoff_s, subscribe_stage
+from replyflow.observability import END_TO_END_SECONDS
+from replyflow.publisher.platform import PlatformClient
+from replyflow.service import build_app, serve, service_parts
+from replyflow.settings import Settings
+from replyflow.topics import DECISIONS, REPLIES_APPROVED, REPLIES_PUBLISHED
+
+PUBLISH_ATTEMPTS = Counter("replyflow_publish_attempts_total", "Platform calls by result", ["platform", "result"])
+
+
+def create_app(settings: Settings | None = None):
+    settings = settings or Settings()
+    parts = service_parts("publisher", settings)
+    assert parts.profiles is not None
+    profiles = parts.profiles
+    ledger = TopicTable(settings.kafka_bootstrap_servers, REPLIES_PUBLISHED, ReplyPublished, lambda e: e.reply_id)
+    platform = PlatformClient(settings.platform_base_url, settings.platform_timeout_s)
+
+    async def publish(event: ReplyVerdict) -> list[Emit]:
+        if event.reply_id in ledger:
+            return []  # already out; this is a redelivery
+        profile = profiles.get(event.creator_id)
+        if profile is None or profile.mode == ReplyMode.off:
+            skipped = Decision(
+                comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
+                reply_id=event.reply_id, stage=Stage.publish, outcome=Outcome.skipped,
+                reasons=[Reason(check="creator", code="reply_mode_off", action=Action.skip,
+                                message="AI replies were turned off before this reply was posted.")],
+            )
+            return [Emit(DECISIONS, event.comment_id, skipped)]
+        platform_name = event.comment.platform.value
+        account = profile.platform_accounts.get(event.comment.platform, profile.creator_id)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                posted = await platform.post_reply(
+                    platform_name, event.comment_id, account, event.reply_id, event.text
+                )
+                break
+            except TransientError as error:
+                PUBLISH_ATTEMPTS.labels(platform_name, "retry").inc()
+                parts.health.failing(str(error))
+                await asyncio.sleep(backoff_s(settings, attempt))
+        parts.health.ok()
+        PUBLISH_ATTEMPTS.labels(platform_name, "replayed" if posted.replayed else "posted").inc()
+        published = ReplyPublished(
+            comment=event.comment, reply_id=event.reply_id, text=event.text,
+            platform_reply_id=posted.platform_reply_id, attempts=attempt,
+        )
+        END_TO_END_SECONDS.labels(platform_name).observe(
+            (published.published_at - event.comment.created_at.astimezone(UTC)).total_seconds()
+        )
+        decision = Decision(
+            comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
+            reply_id=event.reply_id, stage=Stage.publish, outcome=Outcome.published,
+            policy_version=event.policy_version, profile_version=event.profile_version,
+        )
+        return [Emit(REPLIES_PUBLISHED, event.creator_id, published), Emit(DECISIONS, event.comment_id, decision)]
+
+    subscribe_stage(
+        parts.broker, settings, service="publisher", stage="publisher", topic=REPLIES_APPROVED,
+        model=ReplyVerdict, handle=publish, health=parts.health,
+    )
+
+    async def start_ledger() -> None:
+        await ledger.start()
+
+    async def stop_clients() -> None:
+        await ledger.stop()
+        await platform.close()
+
+    return build_app(parts, on_startup=[start_ledger], after_shutdown=[stop_clients])
+
+
+def main() -> None:
+    settings = Settings()
+    serve(create_app(settings), settings, "publisher")
+

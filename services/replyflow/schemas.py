@@ -1,0 +1,33 @@
+"""Writes JSON Schema files for every event model into ``schemas/`` (``make schemas``).
+
+The models in events.py are the source of truth; a test fails when the committed files drift.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from replyflow.events import EVENT_MODELS
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def rendered_schemas() -> dict[str, str]:
+    return {
+        f"{model.__name__}.schema.json": json.dumps(model.model_json_schema(mode="serialization"), indent=2) + "\n"
+        for model in EVENT_MODELS
+    }
+
+
+def main(out: Path = SCHEMA_DIR) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in rendered_schemas().items():
+        (out / name).write_text(text)
+        print(f"wrote {out / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else SCHEMA_DIR))

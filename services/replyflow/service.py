@@ -1,0 +1,97 @@
+"""What every service's factory shares: logging, tracing, broker, health routes, profile table, runner."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import uvicorn
+from faststream.asgi import AsgiFastStream
+from faststream.kafka import KafkaBroker
+
+from replyflow.events import CreatorProfile
+from replyflow.kafka import StageHealth, TopicTable, make_broker
+from replyflow.observability import CONSUMER_READY, configure_logging, configure_tracing, health_routes
+from replyflow.settings import Settings
+from replyflow.topics import CREATORS_CONFIG
+
+ProfileTable = TopicTable[CreatorProfile]
+
+
+@dataclass
+class ServiceParts:
+    """The wiring a service factory starts from; handlers close over these."""
+
+    name: str
+    settings: Settings
+    broker: KafkaBroker
+    health: StageHealth = field(default_factory=StageHealth)
+    profiles: ProfileTable | None = None
+
+
+def service_parts(name: str, settings: Settings, *, with_profiles: bool = True) -> ServiceParts:
+    configure_logging(settings.log_level)
+    tracer_provider = configure_tracing(name, settings.otel_traces_exporter)
+    broker = make_broker(settings, name, tracer_provider)
+    profiles = (
+        TopicTable(settings.kafka_bootstrap_servers, CREATORS_CONFIG, CreatorProfile, lambda p: p.creator_id)
+        if with_profiles
+        else None
+    )
+    return ServiceParts(name, settings, broker, profiles=profiles)
+
+
+def build_app(
+    parts: ServiceParts,
+    *,
+    routes: Sequence[tuple[str, Callable]] = (),
+    on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
+    after_startup: Sequence[Callable[[], Awaitable[None]]] = (),
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+    after_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+) -> AsgiFastStream:
+    """An ASGI app running the broker's subscribers plus the service's HTTP routes.
+
+    ``on_startup`` runs before the broker consumes, ``after_startup`` once it does;
+    ``on_shutdown`` runs while the broker can still publish, ``after_shutdown`` after it closed.
+    """
+    async def readiness() -> tuple[bool, dict[str, object]]:
+        broker_ok = await parts.broker.ping(timeout=2.0)
+        profiles_ok = parts.profiles is None or parts.profiles.caught_up.is_set()
+        dependency_ok = parts.health.failing_since is None
+        ready = broker_ok and profiles_ok and dependency_ok
+        CONSUMER_READY.labels(parts.name).set(1 if ready else 0)
+        detail: dict[str, object] = {"broker": broker_ok, "profiles": profiles_ok}
+        if not dependency_ok:
+            detail["failing"] = parts.health.last_error
+        return ready, detail
+
+    async def start_profiles() -> None:
+        if parts.profiles is not None:
+            await parts.profiles.start()
+
+    async def stop_profiles() -> None:
+        if parts.profiles is not None:
+            await parts.profiles.stop()
+
+    return AsgiFastStream(
+        parts.broker,
+        asgi_routes=[*routes, *health_routes(readiness)],
+        logger=logging.getLogger(f"replyflow.{parts.name}"),
+        on_startup=[start_profiles, *on_startup],
+        after_startup=after_startup,
+        on_shutdown=on_shutdown,
+        after_shutdown=[*after_shutdown, stop_profiles],
+    )
+
+
+def serve(app: AsgiFastStream, settings: Settings, service: str) -> None:
+    """Run under uvicorn; SIGTERM stops fetching, finishes the message in hand and leaves the group."""
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port_for(service),
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.retry_backoff_max_s + 15),
+    )

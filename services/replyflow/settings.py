@@ -1,0 +1,66 @@
+"""Settings for every service, read from environment variables (names are the field names, upper-cased).
+
+The README's configuration table is checked against this class by a test, so document new
+fields with a ``description``.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", description="Kafka bootstrap servers, comma separated"
+    )
+    kafka_group_prefix: str = Field(
+        default="replyflow", description="Prefix of every consumer group id (one group per stage)"
+    )
+    kafka_request_timeout_ms: int = Field(default=30_000, description="Producer/consumer request timeout")
+
+    http_host: str = Field(default="0.0.0.0", description="Address the service's HTTP server binds to")
+    http_port: int | None = Field(
+        default=None,
+        description="HTTP port for /metrics, /healthz, /readyz (and ingest's API); "
+        "defaults: ingest 8080, policy 8081, generation 8082, publisher 8083",
+    )
+    log_level: str = Field(default="INFO", description="Python log level")
+
+    retry_backoff_initial_s: float = Field(default=0.5, description="First backoff after a transient failure")
+    retry_backoff_max_s: float = Field(default=15.0, description="Longest backoff between retries")
+    max_delivery_attempts: int = Field(
+        default=5, description="Attempts before a message failing with an unexpected error is dead-lettered"
+    )
+
+    llm_base_url: str = Field(
+        default="http://127.0.0.1:8000/v1", description="OpenAI-compatible base URL (vLLM or llama.cpp server)"
+    )
+    llm_model: str = Field(default="smollm2-135m-instruct", description="Model name sent in each request")
+    llm_api_key: str = Field(default="not-needed", description="Bearer token for the model server")
+    llm_timeout_s: float = Field(default=60.0, description="Per-request timeout for the model server")
+    llm_max_inflight: int = Field(default=8, description="Concurrent requests to the model server")
+
+    platform_base_url: str = Field(
+        default="http://127.0.0.1:8090", description="Base URL of the platform reply API (simulator locally)"
+    )
+    platform_timeout_s: float = Field(default=10.0, description="Timeout of one platform API call")
+
+    policy_file: str | None = Field(
+        default=None, description="Policy JSON file (re-read when it changes); default: the bundled policy"
+    )
+
+    otel_traces_exporter: str = Field(
+        default="none", description="Trace exporter: none or console"
+    )
+
+    def http_port_for(self, service: str) -> int:
+        return self.http_port or DEFAULT_HTTP_PORTS[service]
+
+    def group_id(self, stage: str) -> str:
+        return f"{self.kafka_group_prefix}.{stage}"
+
+
+DEFAULT_HTTP_PORTS = {"ingest": 8080, "policy": 8081, "generation": 8082, "publisher": 8083}

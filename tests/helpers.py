@@ -1,0 +1,71 @@
+"""Small helpers the tests share: waiting, running an ASGI app on a real port, reading topics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+
+import uvicorn
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+from replyflow.local.kafka_server import free_port
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.3) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if condition():
+                return
+        time.sleep(interval_s)
+    raise TimeoutError(f"{what} not ready after {timeout_s}s")
+
+
+@contextlib.asynccontextmanager
+async def serving(app, port: int | None = None):
+    """Run an ASGI app (lifespan included) under uvicorn on a free loopback port; yields its URL."""
+    port = port or free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+class TopicReader:
+    """Reads a topic from its current end (no consumer group), for asserting what a stage emitted."""
+
+    def __init__(self, bootstrap: str, *topics: str, from_beginning: bool = False) -> None:
+        self.consumer = AIOKafkaConsumer(
+            *topics, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+        )
+
+    async def __aenter__(self) -> TopicReader:
+        await self.consumer.start()
+        # Touch every partition so "latest" is fixed now, before the test produces anything.
+        await self.consumer.getmany(timeout_ms=200)
+        for tp in self.consumer.assignment():
+            await self.consumer.position(tp)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.consumer.stop()
+
+    async def collect(self, until: Callable[[list[ConsumerRecord]], bool], timeout_s: float = 30) -> list[ConsumerRecord]:
+        records: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for batch in (await self.consumer.getmany(timeout_ms=300)).values():
+                records.extend(batch)
+            if until(records):
+                return records
+        raise TimeoutError(f"condition not met within {timeout_s}s; got {len(records)} records")

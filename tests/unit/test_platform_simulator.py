@@ -1,0 +1,247 @@
+"""The platform simulator over real HTTP: uvicorn on a loopback port, httpx as the client."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+try:
+    from loadtest import platform_simulator as ps
+except ModuleNotFoundError:  # `loadtest` lives at the repository root, next to `services`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from loadtest import platform_simulator as ps
+
+REPLY = {"account_id": "UCmaracooks01", "text": "Thanks so much! [AI reply]", "reply_id": "r-1"}
+
+
+def url(comment_id: str = "yt-000101", platform: str = "youtube") -> str:
+    return f"/v1/{platform}/comments/{comment_id}/replies"
+
+
+@contextlib.contextmanager
+def client_for(config: ps.SimulatorConfig) -> Iterator[httpx.Client]:
+    with ps.serve_in_thread(config) as running, httpx.Client(base_url=running.url, timeout=5) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[httpx.Client]:
+    with client_for(ps.SimulatorConfig(seed=7)) as client:
+        yield client
+
+
+@pytest.fixture
+def sim(shared: httpx.Client) -> httpx.Client:
+    """One server for the module; every test starts from ``POST /admin/reset``."""
+    assert shared.post("/admin/reset").status_code == 200
+    return shared
+
+
+def test_create_then_idempotent_replay(sim: httpx.Client) -> None:
+    first = sim.post(url(), json=REPLY, headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == 201, first.text
+    body = first.json()
+    assert body["platform_reply_id"]
+    assert body["comment_id"] == "yt-000101"
+    assert body["platform"] == "youtube"
+    assert body["account_id"] == REPLY["account_id"]
+    assert body["text"] == REPLY["text"]
+    assert body["created_at"].endswith("Z")
+
+    again = sim.post(url(), json=REPLY, headers={"Idempotency-Key": "k-1"})
+    assert again.status_code == 200
+    assert again.json() == body
+
+    listing = sim.get("/v1/posts").json()
+    assert len(listing["posts"]) == 1
+    assert listing["duplicates_rejected"] == 1
+    assert listing["posts"][0]["idempotency_key"] == "k-1"
+
+    other = sim.post(url("ig-000201", "instagram"), json=REPLY, headers={"Idempotency-Key": "k-2"})
+    assert other.status_code == 201
+    assert other.json()["platform_reply_id"] != body["platform_reply_id"]
+    only_ig = sim.get("/v1/posts", params={"platform": "instagram"}).json()
+    assert [p["comment_id"] for p in only_ig["posts"]] == ["ig-000201"]
+    assert only_ig["duplicates_rejected"] == 0
+    by_comment = sim.get("/v1/posts", params={"comment_id": "yt-000101"}).json()
+    assert len(by_comment["posts"]) == 1 and by_comment["duplicates_rejected"] == 1
+
+    metrics = sim.get("/metrics").text
+    assert 'platform_sim_reply_requests_total{platform="youtube",status="201"} 1.0' in metrics
+    assert 'platform_sim_reply_requests_total{platform="youtube",status="200"} 1.0' in metrics
+    assert 'platform_sim_idempotent_replays_total{platform="youtube"} 1.0' in metrics
+    assert sim.get("/healthz").json()["status"] == "ok"
+
+
+def test_concurrent_repeats_create_one_post(sim: httpx.Client) -> None:
+    sim.post("/admin/faults", json={"latency_ms": 100})  # all requests overlap in the latency sleep
+
+    def post(_: int) -> int:
+        return sim.post(url(), json=REPLY, headers={"Idempotency-Key": "same"}).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = sorted(pool.map(post, range(8)))
+    assert statuses == [200] * 7 + [201]
+    listing = sim.get("/v1/posts").json()
+    assert len(listing["posts"]) == 1 and listing["duplicates_rejected"] == 7
+
+
+def test_same_key_different_body_conflicts(sim: httpx.Client) -> None:
+    assert sim.post(url(), json=REPLY, headers={"Idempotency-Key": "k-1"}).status_code == 201
+    changed = sim.post(url(), json={**REPLY, "text": "something else"}, headers={"Idempotency-Key": "k-1"})
+    assert changed.status_code == 409
+    assert "error" in changed.json()
+    other_comment = sim.post(url("yt-000999"), json=REPLY, headers={"Idempotency-Key": "k-1"})
+    assert other_comment.status_code == 409
+    listing = sim.get("/v1/posts").json()
+    assert len(listing["posts"]) == 1
+    assert listing["posts"][0]["text"] == REPLY["text"]
+    assert listing["conflicts_rejected"] == 2
+
+
+@pytest.mark.parametrize(
+    ("headers", "content", "needle"),
+    [
+        ({}, json.dumps(REPLY), "Idempotency-Key"),
+        ({"Idempotency-Key": ""}, json.dumps(REPLY), "Idempotency-Key"),
+        ({"Idempotency-Key": "k"}, "not json", "JSON"),
+        ({"Idempotency-Key": "k"}, json.dumps([1, 2]), "invalid body"),
+        ({"Idempotency-Key": "k"}, json.dumps({"account_id": "a", "text": "hi"}), "reply_id"),
+        ({"Idempotency-Key": "k"}, json.dumps({**REPLY, "text": ""}), "text"),
+        ({"Idempotency-Key": "k"}, json.dumps({**REPLY, "extra": 1}), "extra"),
+    ],
+)
+def test_bad_requests_are_400(sim: httpx.Client, headers: dict, content: str, needle: str) -> None:
+    resp = sim.post(url(), content=content, headers={"Content-Type": "application/json", **headers})
+    assert resp.status_code == 400
+    assert needle in resp.json()["error"]
+    assert sim.get("/v1/posts").json()["posts"] == []
+
+
+def test_unknown_platform_is_404(sim: httpx.Client) -> None:
+    resp = sim.post(url(platform="myspace"), json=REPLY, headers={"Idempotency-Key": "k"})
+    assert resp.status_code == 404
+    assert "error" in resp.json()
+
+
+def test_fail_next_then_recover(sim: httpx.Client) -> None:
+    faults = sim.post("/admin/faults", json={"fail_next": 2, "error_status": 502}).json()
+    assert faults["fail_next"] == 2 and faults["error_status"] == 502
+    statuses = [sim.post(url(), json=REPLY, headers={"Idempotency-Key": "k-1"}).status_code for _ in range(3)]
+    assert statuses == [502, 502, 201]
+    assert len(sim.get("/v1/posts").json()["posts"]) == 1
+    assert sim.get("/admin/faults").json()["fail_next"] == 0
+    assert 'platform_sim_injected_faults_total{kind="fail_next"} 2.0' in sim.get("/metrics").text
+    assert sim.post("/admin/faults", json={"fail_next": -1}).status_code == 400
+    assert sim.post("/admin/faults", json={"nonsense": 1}).status_code == 400
+
+
+def test_error_rate_is_seeded() -> None:
+    def run() -> list[int]:
+        with client_for(ps.SimulatorConfig(seed=3, faults=ps.Faults(error_rate=0.5))) as client:
+            return [
+                client.post(url(f"c{i}"), json=REPLY, headers={"Idempotency-Key": f"k{i}"}).status_code
+                for i in range(20)
+            ]
+
+    first, second = run(), run()
+    assert first == second
+    assert set(first) == {201, 503}
+
+
+def test_rate_limit_429_with_retry_after(sim: httpx.Client) -> None:
+    sim.post("/admin/faults", json={"rate_limit_per_account_per_minute": 2})
+    for i in range(2):
+        assert sim.post(url(f"c{i}"), json=REPLY, headers={"Idempotency-Key": f"k{i}"}).status_code == 201
+    limited = sim.post(url("c2"), json=REPLY, headers={"Idempotency-Key": "k2"})
+    assert limited.status_code == 429
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    # a replay creates nothing, so it is not limited; another account has its own budget
+    assert sim.post(url("c0"), json=REPLY, headers={"Idempotency-Key": "k0"}).status_code == 200
+    other = {**REPLY, "account_id": "someone-else"}
+    assert sim.post(url("c3"), json=other, headers={"Idempotency-Key": "k3"}).status_code == 201
+    assert len(sim.get("/v1/posts").json()["posts"]) == 3
+
+
+def test_timeout_next_records_the_post_before_stalling(sim: httpx.Client) -> None:
+    sim.post("/admin/faults", json={"timeout_next": 1, "timeout_sleep_s": 30})
+    with pytest.raises(httpx.ReadTimeout):
+        sim.post(url(), json=REPLY, headers={"Idempotency-Key": "k-1"}, timeout=0.5)
+    posts = sim.get("/v1/posts").json()["posts"]
+    assert len(posts) == 1  # the platform did it although the client never heard back
+    retry = sim.post(url(), json=REPLY, headers={"Idempotency-Key": "k-1"})
+    assert retry.status_code == 200
+    assert retry.json()["platform_reply_id"] == posts[0]["platform_reply_id"]
+    assert sim.post("/admin/reset").status_code == 200  # also releases the stalled answer
+    assert sim.get("/v1/posts").json() == {"posts": [], "duplicates_rejected": 0, "conflicts_rejected": 0}
+
+
+def test_journal_survives_restart(tmp_path: Path) -> None:
+    journal = tmp_path / "posts.jsonl"
+    with client_for(ps.SimulatorConfig(journal=journal)) as client:
+        created = client.post(url(), json=REPLY, headers={"Idempotency-Key": "k-1"})
+        assert created.status_code == 201
+        assert client.post(url(), json=REPLY, headers={"Idempotency-Key": "k-1"}).status_code == 200
+    lines = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert [rec["event"] for rec in lines] == ["post", "replay"]
+
+    with client_for(ps.SimulatorConfig(journal=journal)) as client:
+        listing = client.get("/v1/posts").json()
+        assert [p["platform_reply_id"] for p in listing["posts"]] == [created.json()["platform_reply_id"]]
+        assert listing["duplicates_rejected"] == 1
+        replay = client.post(url(), json=REPLY, headers={"Idempotency-Key": "k-1"})
+        assert replay.status_code == 200 and replay.json() == created.json()
+        conflict = client.post(url(), json={**REPLY, "text": "x"}, headers={"Idempotency-Key": "k-1"})
+        assert conflict.status_code == 409
+        fresh = client.post(url("yt-2"), json=REPLY, headers={"Idempotency-Key": "k-2"})
+        assert fresh.status_code == 201
+        assert fresh.json()["platform_reply_id"] != created.json()["platform_reply_id"]
+        assert len(client.get("/v1/posts").json()["posts"]) == 2
+
+
+def test_latency_is_added(sim: httpx.Client) -> None:
+    assert sim.post("/admin/faults", json={"latency_ms": 150}).json()["latency_ms"] == 150
+    started = time.monotonic()
+    assert sim.post(url(), json=REPLY, headers={"Idempotency-Key": "k-1"}).status_code == 201
+    assert time.monotonic() - started >= 0.15
+
+
+def test_cli_rejects_bad_flags() -> None:
+    with pytest.raises(SystemExit):
+        ps.main(["--error-rate", "2"])
+
+
+def test_runs_as_a_program(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = Path(ps.__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "loadtest.platform_simulator", "--port", str(port), "--log-level", "warning"]
+    proc = subprocess.Popen([*cmd, "--journal", str(tmp_path / "j.jsonl")], cwd=root)
+    try:
+        deadline = time.monotonic() + 8
+        while True:
+            try:
+                assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json()["status"] == "ok"
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, "simulator did not start"
+                time.sleep(0.05)
+        base = f"http://127.0.0.1:{port}"
+        resp = httpx.post(base + url(), json=REPLY, headers={"Idempotency-Key": "k"}, timeout=2)
+        assert resp.status_code == 201
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=8) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after shutdown
+    assert json.loads((tmp_path / "j.jsonl").read_text())["body"] == resp.json()
