@@ -92,10 +92,15 @@ completion) -- O(events), never O(tokens). Decode throughput at batch ``b`` is
 ``N / (itl_ms * (1 + itl_growth))``); beyond ``N`` requests queue and TTFT grows.
 ``KV usage = (prompt tokens + generated tokens of running sequences) / kv_capacity_tokens``.
 
-Streaming emits a chunk as tokens appear; to bound CPU it coalesces: a stream never sends
-more often than ``active_streams / --stream-max-chunks-per-s`` seconds (default 2000 chunks/s
-across all streams), so at low load every token is its own chunk and at 256 streams a chunk
-carries ~4-5 tokens. Cancelling a stream (client disconnect) aborts the sequence.
+Streaming emits a chunk as tokens appear; to bound CPU (each SSE chunk costs ~100 us, mostly
+the loopback send) it coalesces: a stream sends at most once per
+``active_streams / --stream-max-chunks-per-s`` seconds (default 2000 chunks/s across all
+streams), so at low load every token is its own chunk and at 256 streams a chunk carries ~4-5
+tokens; the first and the last token are never delayed, so TTFT and e2e stay exact. Closing a
+stream early (client disconnect) aborts the sequence (``finished_reason="abort"``).
+
+In-process use (tests, benchmarks): ``create_app(SimConfig(...))`` gives the ASGI app and
+``with serve_in_thread(cfg) as sim: sim.url`` runs it under uvicorn on a free loopback port.
 """
 
 from __future__ import annotations
@@ -236,7 +241,17 @@ _PHRASES = [
     "see you in the next one",
     "that is a fair question",
 ]
-_PHRASE_WORDS = [p.split() for p in _PHRASES]
+
+
+def _sentence_tokens(phrase: str, end: str) -> tuple[str, ...]:
+    words = phrase.split()
+    words[0] = words[0][:1].upper() + words[0][1:]
+    words[-1] += end
+    return tuple(" " + w for w in words)
+
+
+# every phrase is a sentence: capitalised, ending in "." (80 %) or "!" (20 %), words with leading space
+_SENTENCES = [(_sentence_tokens(p, "."), _sentence_tokens(p, "!")) for p in _PHRASES]
 
 
 def count_text_tokens(text: str, chars_per_token: float) -> int:
@@ -262,19 +277,14 @@ def _content_text(content: Any) -> str:
 def filler_tokens(rng: random.Random, n: int) -> list[str]:
     """``n`` word tokens forming plausible short sentences; token i>0 carries its leading space."""
     out: list[str] = []
-    capital = True
+    rand, pick, count = rng.random, rng.randrange, len(_SENTENCES)
     while len(out) < n:
-        words = _PHRASE_WORDS[rng.randrange(len(_PHRASE_WORDS))]
-        for j, w in enumerate(words):
-            if len(out) == n:
-                break
-            if capital:
-                w = w[:1].upper() + w[1:]
-                capital = False
-            if j == len(words) - 1 or len(out) == n - 1:
-                w += "!" if rng.random() < 0.2 else "."
-                capital = True
-            out.append(w if not out else " " + w)
+        out.extend(_SENTENCES[pick(count)][rand() < 0.2])
+    if len(out) > n:
+        del out[n:]
+        if out[-1][-1] not in ".!":
+            out[-1] += "."
+    out[0] = out[0][1:]
     return out
 
 
@@ -621,7 +631,11 @@ class Engine:
 
     def refresh(self) -> None:
         """Process every event due by now (used before reading state, e.g. on scrape)."""
-        if self.loop is not None:
+        try:
+            in_loop = asyncio.get_running_loop() is self.loop
+        except RuntimeError:  # read from another thread: report the last processed state
+            in_loop = False
+        if in_loop and self.loop is not None:
             self._advance(self.loop.time())
             self._reschedule()
 
@@ -1020,9 +1034,12 @@ class Simulator:
                     emitted = have
                 if emitted >= seq.out_tokens:
                     break
-                wake = max(
-                    engine.next_token_time(seq, emitted), now + engine.active_streams / budget, now + 0.0005
+                # coalesce under load, but never delay the last token (e2e latency stays exact)
+                wake = min(
+                    max(engine.next_token_time(seq, emitted), now + engine.active_streams / budget),
+                    engine.next_token_time(seq, seq.out_tokens - 1),
                 )
+                wake = max(wake, now + 0.0005)
                 await asyncio.sleep(wake - loop.time())
             await seq.done
             engine.active_streams -= 1
@@ -1175,7 +1192,9 @@ class RunningSimulator:
 def serve_in_thread(config: SimConfig | None = None, port: int = 0) -> Iterator[RunningSimulator]:
     """Run the simulator under uvicorn (own event loop, background thread) on a loopback port."""
     app = create_app(config)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto is TCP,
+    # and without it Nagle + delayed ACK add ~40 ms to every response written in two parts
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     server = uvicorn.Server(

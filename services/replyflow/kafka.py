@@ -93,9 +93,20 @@ async def ensure_topics(bootstrap_servers: str, topics: Sequence[Topic] = ALL_TO
                 await admin.create_topics(missing)
             except TopicAlreadyExistsError:
                 pass  # another process created them first
+            await _wait_for_leaders(admin, [t.name for t in missing])
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float = 30.0) -> None:
+    """New partitions answer NotLeader for a moment; producers retry, but start-up is quieter after this."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        described = await admin.describe_topics(names)
+        if all(p["leader"] >= 0 for t in described for p in t["partitions"]) and len(described) == len(names):
+            return
+        await asyncio.sleep(0.2)
 
 
 async def publish_all(broker: KafkaBroker, emits: Sequence[Emit], headers: dict[str, str] | None = None) -> None:
@@ -107,7 +118,6 @@ async def publish_all(broker: KafkaBroker, emits: Sequence[Emit], headers: dict[
                 topic=e.topic.name,
                 key=e.key.encode(),
                 headers=headers,
-                content_type="application/json",
             )
             for e in emits
         )

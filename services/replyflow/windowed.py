@@ -104,14 +104,14 @@ class WindowedConsumer:
         self._paused = False
         self._loop_task: asyncio.Task | None = None
         self.assigned: set[TopicPartition] = set()
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
-            group_id=group_id,
-            client_id=client_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_interval_ms=300_000,
-        )
+        self._consumer_options = {
+            "bootstrap_servers": bootstrap_servers,
+            "group_id": group_id,
+            "client_id": client_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+        }
+        self.consumer: AIOKafkaConsumer | None = None
 
     @property
     def in_flight(self) -> int:
@@ -122,6 +122,7 @@ class WindowedConsumer:
         return self._paused
 
     async def start(self) -> None:
+        self.consumer = AIOKafkaConsumer(**self._consumer_options)  # needs the running loop
         self.consumer.subscribe([self.topic], listener=_Listener(self))
         await self.consumer.start()
         self._loop_task = asyncio.create_task(self._run(), name=f"windowed-consumer-{self.topic}")

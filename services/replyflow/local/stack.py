@@ -110,7 +110,8 @@ class Stack:
 
     def wait_ready(self, log=print, timeout_s: float = 180.0) -> None:
         probes = {name: f"{self.url(name)}/readyz" for name in SERVICES if name in self.ports}
-        probes["platform"] = f"{self.url('platform')}/healthz"
+        if "platform" in self.ports:
+            probes["platform"] = f"{self.url('platform')}/healthz"
         if "llm" in self.ports:
             probes["llm"] = f"{self.url('llm')}/v1/models"
         deadline = time.monotonic() + timeout_s
@@ -141,8 +142,9 @@ class Stack:
             proc.wait()
 
     def stop(self) -> None:
-        for name in [*SERVICES, "platform", "llm"]:
+        for name in [*SERVICES, "platform"]:
             self.stop_process(name)
+        self.stop_process("llm", timeout_s=5)  # holds no state worth a graceful stop
         for name in list(self.processes):
             self.stop_process(name)
         if self.kafka is not None:
@@ -240,7 +242,12 @@ def report(comments: list[Comment], outcomes: Outcomes, posts: list[dict]) -> li
     return problems
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)  # so `finally` stops every child process
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     workdir = Path(os.environ.get("REPLYFLOW_RUN_DIR", ".run"))
     stack = Stack(
         workdir,

@@ -18,6 +18,8 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cache
 
+import numpy as np
+
 __all__ = ["LANGUAGES", "MIN_LETTERS", "LanguageGuess", "detect_language", "guess_language"]
 
 # Fewer letters than this and we don't guess at all.
@@ -242,8 +244,9 @@ def _ngrams(words: list[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class _Model:
-    log_probs: dict[str, dict[str, float]]
-    unseen: dict[str, float]
+    languages: tuple[str, ...]
+    index: dict[str, int]  # n-gram -> row of ``table``; unseen n-grams use the last row
+    table: np.ndarray  # (n-grams + 1, languages) log-probabilities
 
 
 @cache
@@ -256,16 +259,15 @@ def _model() -> _Model:
         for g in _ngrams(_words(_FUNCTION_WORDS[lang])):
             c[g] = c.get(g, 0) + _FUNCTION_WORD_WEIGHT
         counts[lang] = c
-    vocab = set().union(*counts.values())
-    v = len(vocab)
-    log_probs: dict[str, dict[str, float]] = {}
-    unseen: dict[str, float] = {}
-    for lang, c in counts.items():
-        total = sum(c.values())
-        denom = math.log(total + _SMOOTHING * v)
-        log_probs[lang] = {g: math.log(n + _SMOOTHING) - denom for g, n in c.items()}
-        unseen[lang] = math.log(_SMOOTHING) - denom
-    return _Model(log_probs, unseen)
+    vocab = sorted(set().union(*counts.values()))
+    index = {g: i for i, g in enumerate(vocab)}
+    table = np.empty((len(vocab) + 1, len(LANGUAGES)))
+    for j, lang in enumerate(LANGUAGES):
+        c = counts[lang]
+        denom = math.log(sum(c.values()) + _SMOOTHING * len(vocab))
+        table[:-1, j] = [math.log(c.get(g, 0) + _SMOOTHING) - denom for g in vocab]
+        table[-1, j] = math.log(_SMOOTHING) - denom
+    return _Model(LANGUAGES, index, table)
 
 
 def guess_language(text: str, candidates: tuple[str, ...] | None = None) -> LanguageGuess:
@@ -275,15 +277,14 @@ def guess_language(text: str, candidates: tuple[str, ...] | None = None) -> Lang
     if letters < MIN_LETTERS:
         return LanguageGuess(None, 0.0, {})
     model = _model()
-    langs = tuple(lang for lang in (candidates or LANGUAGES) if lang in model.log_probs)
+    langs = tuple(lang for lang in (candidates or LANGUAGES) if lang in model.languages)
     if not langs:
         return LanguageGuess(None, 0.0, {})
     grams = _ngrams(words)
-    loglik: dict[str, float] = {}
-    for lang in langs:
-        lp = model.log_probs[lang]
-        miss = model.unseen[lang]
-        loglik[lang] = sum(lp.get(g, miss) for g in grams)
+    unseen = len(model.index)
+    rows = [model.index.get(g, unseen) for g in grams]
+    totals = model.table[rows].sum(axis=0)
+    loglik = {lang: float(totals[model.languages.index(lang)]) for lang in langs}
     best = max(loglik.values())
     # Temper by the number of words rather than n-grams: each word contributes ~10 n-grams
     # that are far from independent.

@@ -82,6 +82,7 @@ _QUOTES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "“": '"'
 _HIDDEN = re.compile("[\u200b\u200e\u200f\u2060\ufeff\u202a-\u202e\u2066-\u2069\u00ad]")
 
 
+@lru_cache(maxsize=512)
 def fold(text: str) -> str:
     """Lowercase, accents and compatibility forms removed, quotes straightened."""
     text = _HIDDEN.sub("", text)
@@ -125,12 +126,19 @@ def _stem(word: str) -> str:
 
 
 def _stems(text: str) -> list[str]:
-    return [_stem(t) for t in _TOKEN.findall(fold(text))]
+    return [_stem_cached(t) for t in _TOKEN.findall(fold(text))]
 
 
-def _find_phrase(haystack: Sequence[str], needle: Sequence[str]) -> bool:
+@lru_cache(maxsize=8192)
+def _stem_cached(word: str) -> str:
+    return _stem(word)
+
+
+def _find_phrase(haystack: Sequence[str], needle: Sequence[str], vocab: frozenset[str] | None = None) -> bool:
     n = len(needle)
     if n == 0 or n > len(haystack):
+        return False
+    if vocab is not None and any(w not in vocab for w in needle):
         return False
     target = list(needle)
     return any(
@@ -182,6 +190,7 @@ def _label_pattern(label: str) -> re.Pattern[str]:
     return re.compile(r"\s*".join(re.escape(p) for p in label.split()), re.IGNORECASE)
 
 
+@lru_cache(maxsize=512)
 def strip_disclosure(text: str, label: str) -> str:
     """The draft without any copy of the label and without invisible control characters."""
     text = _HIDDEN.sub("", text)
@@ -348,7 +357,7 @@ def check_links(
 # A few common "avoid" topics and words that clearly belong to them.
 _TOPIC_TERMS: dict[str, tuple[str, ...]] = {
     "politics": (
-        *("election", "vote", "voting", "president", "presidential", "congress", "senate"),
+        *("election", "president", "presidential", "congress", "senate"),
         *("parliament", "democrat", "republican", "left wing", "right wing", "political party"),
         *("trump", "biden", "brexit", "prime minister", "campaign rally"),
     ),
@@ -357,14 +366,14 @@ _TOPIC_TERMS: dict[str, tuple[str, ...]] = {
         *("atheist", "atheism", "christianity", "islam", "judaism", "hinduism", "buddhism"),
     ),
     "drugs": (
-        *("weed", "cannabis", "marijuana", "cocaine", "heroin", "meth", "mdma", "ecstasy", "lsd"),
+        *("smoke weed", "cannabis", "marijuana", "cocaine", "heroin", "meth", "mdma", "ecstasy", "lsd"),
         *("psychedelics", "shrooms", "ketamine", "fentanyl"),
     ),
     "alcohol": ("beer", "wine", "vodka", "whiskey", "whisky", "tequila", "rum", "drunk", "booze", "hangover"),
-    "gambling": ("betting", "bet", "casino", "poker", "slots", "sportsbook", "roulette", "blackjack"),
+    "gambling": ("betting", "casino", "poker", "slots", "sportsbook", "roulette", "blackjack"),
     "sex": ("sexual", "porn", "nude", "nudes", "nsfw", "onlyfans"),
     "vaccines": ("vaccine", "vaccinated", "vaccination", "antivax", "anti vax", "booster shot"),
-    "weapons": ("gun", "rifle", "pistol", "firearm", "ammo", "ammunition"),
+    "weapons": ("firearm", "rifle", "pistol", "handgun", "ammo", "ammunition"),
 }
 # Stemmed spellings of a topic -> the key above.
 _TOPIC_ALIASES = {
@@ -393,10 +402,11 @@ def check_topics(
     A few broad topics ("politics", "religion", "drugs", ...) also match words that belong to them.
     """
     stems = _stems(strip_disclosure(draft, profile.disclosure_label))
+    vocab = frozenset(stems)
     findings: list[Finding] = []
     for word in profile.banned_words:
         needle = _phrase_stems(word)
-        if needle and _find_phrase(stems, needle):
+        if needle and _find_phrase(stems, needle, vocab):
             findings.append(
                 Finding(
                     "banned_words",
@@ -409,7 +419,7 @@ def check_topics(
         needle = _phrase_stems(topic)
         if not needle:
             continue
-        if _find_phrase(stems, needle):
+        if _find_phrase(stems, needle, vocab):
             findings.append(
                 Finding(
                     "topics_to_avoid",
@@ -419,7 +429,7 @@ def check_topics(
                 )
             )
             continue
-        term = next((t for t in _related_terms(needle) if _find_phrase(stems, _phrase_stems(t))), None)
+        term = next((t for t in _related_terms(needle) if _find_phrase(stems, _phrase_stems(t), vocab)), None)
         if term:
             findings.append(
                 Finding(
@@ -446,7 +456,7 @@ _DRUGS = (
     r"steroids?|prednisone|insulin|metformin|ozempic|semaglutide|wegovy|benadryl|antihistamines?|"
     r"opioids?|codeine|tramadol|oxycodone|morphine|ivermectin|hydroxychloroquine|laxatives?|"
     r"diuretics?|viagra|birth control|the pill|painkillers?|pain killers?|sleeping pills?|diet pills?|"
-    r"supplements?|medications?|meds|medicine|pills?|tablets?|capsules?)"
+    r"supplements?|medications?|meds|medicine|pills?)"
 )
 _CONDITIONS = (
     r"(?:diabetes|diabetic|cancer|tumou?r|adhd|autism|autistic|depression|depressed|bipolar|ocd|ptsd|"
@@ -497,11 +507,12 @@ _ADVICE_RULES = (
     ),
     _rule(
         "financial_advice",
-        r"\b(?:buy|sell|short|dump|hodl|ape into|load up on|invest in|put (?:all )?your (?:money|savings) "
-        r"(?:in|into)|go all in on|all in on|get into|grab some)\s+(?:some\s+|more\s+|a few\s+|the\s+)?"
-        r"(?:\$[a-z]{1,5}\b|[a-z0-9.&-]+\s+)?(?:stocks?|shares?|crypto|cryptos|bitcoin|btc|eth|ethereum|"
-        r"solana|dogecoin|doge|coins?|tokens?|nfts?|options|calls|puts|etfs?|index funds?|gold|"
-        r"memecoins?|altcoins?)\b|\b(?:buy|sell|short)\s+\$[a-z]{1,5}\b",
+        r"\b(?:buy|sell|short|hodl|ape into|load up on|invest in|put (?:all )?your (?:money|savings) "
+        r"(?:in|into)|go all in on|all in on)\s+(?:some\s+|more\s+|a few\s+|the\s+|this\s+|that\s+)?"
+        r"(?:\$[a-z]{1,5}\s+|(?!chicken|beef|veg|vegetable|fish|bone|soup|chocolate)[a-z0-9.&-]+\s+)?"
+        r"(?:stocks?(?!\s*(?:cubes?|pots?|broth))|shares|crypto|cryptos|cryptocurrenc(?:y|ies)|bitcoin|btc|"
+        r"eth|ethereum|solana|dogecoin|doge|(?:crypto|meme|alt)\s?coins?|nfts?|options|etfs?|"
+        r"index funds?)\b|\b(?:buy|sell|short)\s+\$[a-z]{1,5}\b",
         "The reply tells someone to buy or sell an investment ({evidence}); replies must not give "
         "financial advice.",
     ),
@@ -527,7 +538,8 @@ _ADVICE_RULES = (
         r"you are|youre) (?:legally )?entitled to (?:compensation|damages|a refund|sue)\b|\blegally,? "
         r"(?:you|they) (?:can|can't|cannot|must|have to|are allowed|aren't allowed|don't have to)\b|"
         r"\b(?:it's|that's|its|thats|it is|that is) (?:perfectly |totally |completely )?(?:legal|illegal|"
-        r"not illegal) (?:for you )?to\b|\b(?:this|that) (?:is|counts as) legal advice\b|\byou (?:don't|"
+        r"not illegal) for you to\b|\b(?:it's|that's|it is|that is) (?:perfectly|totally|completely) legal "
+        r"to\b|\b(?:this|that) (?:is|counts as) legal advice\b|\byou (?:don't|"
         r"do not|dont) need a lawyer\b",
         "The reply makes a legal judgement ({evidence}); replies must not give legal advice.",
     ),
@@ -709,10 +721,11 @@ def check_claims_human(
 _LEAK_RULES = (
     _rule(
         "prompt_leak",
-        r"\b(?:my|the)\s+(?:system\s+)?(?:instructions|prompt|guidelines|directives|rules|programming)\s+"
+        r"\bmy\s+(?:system\s+)?(?:instructions|prompt|guidelines|directives|rules|programming)\s+"
         r"(?:are|say|says|tell me|state|told me|require|forbid|don't allow|do not allow)\b|"
-        r"\bsystem\s*prompt\b|\b(?:i was|i've been|i have been|i am|i'm)\s+(?:told|instructed|programmed|"
-        r"prompted|configured|designed)\s+to\b|\b(?:ignore|disregard|forget)\s+(?:all\s+)?(?:the\s+|"
+        r"\bsystem\s*prompt\b|\b(?:i was|i've been|i have been|i am|i'm)\s+(?:instructed|programmed|"
+        r"prompted|configured)\s+to\b|\bthe (?:instructions|prompt) (?:i was given|i got)\b|"
+        r"\b(?:ignore|disregard|forget)\s+(?:all\s+)?(?:the\s+|"
         r"your\s+|my\s+)?(?:previous|prior|above|earlier)\s+(?:instructions|prompts?|messages)\b|"
         r"\b(?:my|the)\s+persona\s+(?:is|says|description)\b|\bstay(?:ing)? in character\b|"
         r"\byou are a helpful assistant\b",
@@ -720,7 +733,8 @@ _LEAK_RULES = (
     ),
     _rule(
         "ai_boilerplate",
-        r"\bas an? (?:ai|artificial intelligence)(?: language)?(?: model| assistant| chatbot)?\b|\bas a "
+        r"\bas an? (?:ai|artificial intelligence)(?:\s+language)?(?:\s+(?:model|assistant|chatbot)\b|\s*,|"
+        r"\s+i\b)|\bas a "
         r"(?:large )?language model\b|\b(?:i'm|i am)\s+(?:just\s+|only\s+)?(?:an?\s+)?(?:ai|artificial "
         r"intelligence)\s*(?:language\s+)?(?:model|assistant|chatbot|system)\b|\bi (?:don't|do not|"
         r"cannot|can't) have (?:personal )?(?:opinions|feelings|emotions|a body)\b|\bmy (?:training data|"
@@ -944,28 +958,31 @@ def check_disclosure(
 # toxicity of the draft (light lexicon; pass a classifier score through the hook)
 
 _PROFANITY = (
-    r"f+[u*@#]+c+k+\w*|f\*+k\w*|fck\w*|fuk\w*|motherf\w+|sh[i1!*]t+\w*|bullshit|b[i1!*]tch\w*|bastards?|"
-    r"ass-?holes?|a-?holes?|dick(?:head)?s?|cunts?|wankers?|twats?|pricks?|piss(?:ed)? off|goddamn|"
+    r"f+[u*@#]+c+k+\w*|f\*+k\w*|fck\w*|fuk(?:ing|in|ed|er)?|motherf\w+|sh[i1!*]t+(?!ake)\w*|bullshit|"
+    r"b[i1!*]tch\w*|bastards?|ass-?holes?|a-?holes?|dickheads?|cunts?|wankers?|twats?|"
+    r"piss(?:ed)? off|goddamn|"
     r"mierda|puta|puto|pendejos?|gilipollas|cabron|joder|merde|putain|connard|connasse|salope|encul\w*|"
-    r"scheisse|arschloch|wichser|fotze|porra|caralho|foda-?se|vaffanculo|cazzo|stronzo|kut|klootzak|"
-    r"godverdomme|kanker\w*"
+    r"scheisse|arschloch|wichser|fotze|caralho|foda-?se|vaffanculo|cazzo|stronzo|kut|klootzak|"
+    r"godverdomme"
 )
-_SLURS = r"retard(?:ed|s)?|fag(?:got)?s?|n[i1]gg(?:er|a)s?|tranny|trannies|spastic|kike|chink"
+_SLURS = r"retard(?:ed|s)?|fag(?:got)?s?|n[i1]gg(?:er|a)s?|tranny|trannies|spastic|kike"
 _INSULT_WORDS = (
     r"idiots?|morons?|imbeciles?|losers?|dumbass\w*|dipshit|scumbag|degenerate|clowns?|trash|garbage|"
-    r"stupid|dumb|ugly|pathetic|worthless|useless|disgusting|fat|braindead|brain-dead|clueless|delusional"
+    r"stupid|dumb|ugly|pathetic|worthless|useless|disgusting|braindead|brain-dead|clueless|delusional|"
+    r"fat(?![-\w]|\s+(?:loss|burn\w*|free))"
 )
 _TOXIC_RULES = (
     _rule("slur", rf"\b(?:{_SLURS})\b", "The reply contains a slur ({evidence})."),
     _rule(
         "threat_or_self_harm",
-        r"\b(?:kys|kill (?:yo)?urself|go die|hope you die|unalive yourself|i'll (?:kill|hurt|find) you)\b",
+        r"\b(?:kys|kill (?:yo)?urself|go die|hope you die|unalive yourself|(?:i'll|i will) (?:kill|hurt) you|"
+        r"i know where you live)\b",
         "The reply contains a threat or tells someone to harm themselves ({evidence}).",
     ),
     _rule(
         "insult",
-        rf"\b(?:you(?:'re| are|re)?|ur|u r|such an?|what an?|you absolute|you little)\s+(?:so\s+|such\s+"
-        rf"(?:an?\s+)?|an?\s+|a total\s+|an absolute\s+|the biggest\s+|just\s+)?(?:\w+\s+)?"
+        rf"\b(?:you(?:'re| are|re)?|ur|u r|you absolute|you little)\s+(?:so\s+|such\s+(?:an?\s+)?|an?\s+|"
+        rf"a total\s+|an absolute\s+|the biggest\s+|just\s+)?(?:(?!not\b|never\b|no\b)\w+\s+)?"
         rf"(?:{_INSULT_WORDS})\b|\b(?:shut up|stfu|nobody asked|get lost|who asked|cry about it|"
         r"cope harder|touch grass)\b",
         "The reply insults someone ({evidence}).",

@@ -1,0 +1,635 @@
+"""How much a drafted reply sounds like the creator: a small stylometric model on CPU.
+
+Fit on the creator's ``example_replies`` (and replies they approved or edited), score any draft
+in [0, 1]. Four views of style, each a similarity to the creator's examples:
+
+- ``ngrams``: character 2–4-grams (lowercased, emoji included), sublinear TF weighted by an IDF
+  from a small built-in background corpus, cosine to the centroid of the examples;
+- ``ngram_odds``: the same n-grams as a naive-Bayes log-odds, creator's examples against the
+  background corpus, averaged over the text's n-grams;
+- ``function_words``: relative frequencies of 135 English function words, cosine to the centroid;
+- ``style``: 22 dense habits (length, casing, all-caps words, ! ? … , ; — ( ) rates, emoji,
+  digits, sentence length, contractions, lowercase "i", ...), a clipped z-distance to the
+  examples' mean.
+
+Each raw similarity is calibrated per creator between two anchors: how similar the creator's own
+examples are to the others (leave-one-out median) and how similar the background corpus is
+(median, each background text left out of what it is compared with). The own anchor maps to about
+0.92, the background anchor to about 0.08 (a logistic in between). A view that does not separate
+the two for this creator (e.g. function words for a creator who shouts in capitals without any)
+gets less weight or none. The score is the weighted mean of the calibrated views; the weights
+(``_BASE_WEIGHTS``) were chosen among a handful of candidates on the evaluation set.
+
+Optionally an OpenAI-compatible ``/v1/embeddings`` endpoint adds a semantic-style view:
+:class:`EmbeddingClient` does the HTTP call, :class:`EmbeddingVoice` holds the creator's
+embedding centroid and :func:`combine_scores` mixes the stylometric score with the embedding cosine.
+
+Cost: fitting 25 examples takes tens of milliseconds (cache the model: :class:`ModelCache`);
+scoring one reply is pure Python over a few hundred n-grams, a few hundred microseconds
+(``python -m loadtest.eval_authenticity`` measures both).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import statistics
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from replyflow.events import CreatorProfile
+
+__all__ = [
+    "AuthenticityModel",
+    "EmbeddingClient",
+    "EmbeddingError",
+    "EmbeddingVoice",
+    "ModelCache",
+    "combine_scores",
+    "cosine",
+    "style_features",
+]
+
+_NGRAM_RANGE = (2, 4)
+_CALIBRATION_SLOPE = 5.0  # sigmoid steepness; own-median maps to ~0.92, background-median to ~0.08
+_BASE_WEIGHTS = {"ngrams": 0.25, "ngram_odds": 0.25, "function_words": 0.10, "style": 0.40}
+_MIN_SEPARATION = 0.02
+_ODDS_ALPHA = 0.5
+_ODDS_VOCAB_PAD = 1000
+
+# Written for this module: a spread of ordinary reply registers (assistant-like, casual, formal).
+# It sets the IDF of the n-gram view and the "anyone else" anchor of the calibration.
+_BACKGROUND = (
+    "Thank you for the comment, I really appreciate it and I'm glad you liked it.",
+    "Thanks a lot! Let us know if you have any other questions about this.",
+    "We appreciate your feedback and will take it into account for the next update.",
+    "That is a good question. It depends on what you want to achieve, but start small.",
+    "I'm happy this was useful. Feel free to share it with anyone who might need it.",
+    "Sorry for the confusion, the details are in the description below the video.",
+    "Hope you have a great weekend and thanks again for watching.",
+    "I agree with you, it was a difficult decision but I think it worked out in the end.",
+    "Interesting point! I hadn't thought about it that way before.",
+    "The link is pinned at the top of the comments if you want to read more.",
+    "Yes, it should work on older versions too, though I haven't tested every one of them.",
+    "Unfortunately we don't ship to that country yet, but we are working on it.",
+    "Haha that's so true, happens to me all the time.",
+    "omg thank you!! this made me smile",
+    "lol yeah i noticed that too after i posted it",
+    "Not sure, to be honest. Maybe someone else in the comments knows?",
+    "Welcome! Glad to have you here.",
+    "I used the standard settings, nothing special.",
+    "Good luck with your project, it sounds like a lot of fun.",
+    "We filmed it last summer, so some things may have changed since then.",
+    "Please note that prices and opening times may vary depending on the season.",
+    "It took about two hours in total, including the preparation.",
+    "Great to hear that it helped you, keep going!",
+    "Congratulations on finishing it, that is a big achievement.",
+    "I think both options are fine, it really comes down to personal taste.",
+    "Thanks for the kind words, they mean a lot to the whole team.",
+    "That's a fair criticism and we'll try to do better next time.",
+    "You can find the full list on our website under the resources section.",
+    "I don't have a strong opinion on that one, sorry!",
+    "Aw thanks so much, you're very kind.",
+    "Exactly, that's the main reason we changed the format this year.",
+    "Really appreciate you watching all the way through, see you in the next one.",
+    "It might be a regional thing, it was available in the shop near me.",
+    "Yes, you can replace it with something similar, it will still taste good.",
+    "The second part is coming out next month if everything goes to plan.",
+    "Same here, it was one of my favourite moments of the whole series.",
+)
+
+_FUNCTION_WORDS_TEXT = """
+    a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had
+    has have having he her here hers herself him himself his how i if in into is it its itself just
+    me more most my myself no nor not now of off on once only or other our ours out over own same
+    she should so some such than that the their theirs them then there these they this those through
+    to too under until up very was we were what when where which while who whom why will with would
+    you your yours yourself yourselves also really still even though yet however maybe perhaps
+    quite rather"""
+_FUNCTION_WORDS = tuple(_FUNCTION_WORDS_TEXT.split())
+_FUNCTION_WORD_SET = frozenset(_FUNCTION_WORDS)
+
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+_SENTENCE_END = re.compile(r"[.!?…]+(?:\s|$)")
+_STYLE_FEATURES = (
+    "log_chars", "log_words", "mean_word_len", "upper_ratio", "caps_words", "starts_upper",
+    "ends_punct", "exclaim", "question", "period", "comma", "semicolon_colon", "dash", "paren",
+    "ellipsis", "repeat_punct", "emoji", "digits", "words_per_sentence", "contractions",
+    "lower_i", "second_person",
+)  # fmt: skip
+
+
+_EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u203c\u2049\u3030\u303d]")
+_DIGIT = re.compile(r"\d")
+
+
+def style_features(text: str) -> list[float]:
+    """Dense style habits of one text, in :data:`_STYLE_FEATURES` order (rates per 100 chars)."""
+    chars = max(len(text), 1)
+    per100 = 100.0 / chars
+    words = _WORD.findall(text)
+    n_words = max(len(words), 1)
+    n_letters = max(sum(len(w) for w in words), 1)
+    upper = sum(1 for c in text if c.isupper())
+    caps_words = sum(1 for w in words if len(w) >= 2 and w.isupper())
+    stripped = text.strip()
+    sentences = max(
+        len(_SENTENCE_END.findall(stripped)) + (0 if re.search(r"[.!?…]\W*$", stripped) else 1), 1
+    )
+    lower_words = [w.casefold().replace("’", "'") for w in words]
+    return [
+        math.log1p(len(text)),
+        math.log1p(len(words)),
+        sum(len(w) for w in words) / n_words,
+        upper / n_letters,
+        caps_words / n_words,
+        1.0 if stripped[:1].isupper() else 0.0,
+        1.0 if stripped[-1:] in ".!?…" else 0.0,
+        text.count("!") * per100,
+        text.count("?") * per100,
+        text.count(".") * per100,
+        text.count(",") * per100,
+        (text.count(";") + text.count(":")) * per100,
+        (text.count("—") + text.count("–") + text.count(" - ")) * per100,
+        (text.count("(") + text.count(")")) * per100,
+        (text.count("…") + text.count("...")) * per100,
+        len(re.findall(r"([!?.])\1", text)) * per100,
+        len(_EMOJI.findall(text)) * per100,
+        len(_DIGIT.findall(text)) * per100,
+        len(words) / sentences,
+        sum(1 for w in lower_words if "'" in w) / n_words,
+        sum(1 for w in words if w == "i") / n_words,
+        sum(1 for w in lower_words if w in ("you", "your", "you're", "u", "ur", "yours")) / n_words,
+    ]
+
+
+def _char_ngrams(text: str) -> Counter[str]:
+    t = " " + " ".join(text.casefold().split()) + " "
+    lo, hi = _NGRAM_RANGE
+    return Counter(t[i : i + n] for n in range(lo, hi + 1) for i in range(len(t) - n + 1))
+
+
+def _function_word_counts(text: str) -> Counter[str]:
+    return Counter(w for w in (w.casefold() for w in _WORD.findall(text)) if w in _FUNCTION_WORD_SET)
+
+
+def _normalise(vec: dict[str, float]) -> dict[str, float]:
+    norm = math.sqrt(sum(v * v for v in vec.values()))
+    return {k: v / norm for k, v in vec.items()} if norm > 0 else {}
+
+
+def cosine(a: dict[str, float] | Sequence[float], b: dict[str, float] | Sequence[float]) -> float:
+    """Cosine similarity of two sparse (dict) or dense (sequence) vectors; 0.0 if either is zero."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if len(a) > len(b):
+            a, b = b, a
+        dot = sum(v * b.get(k, 0.0) for k, v in a.items())
+        na = math.sqrt(sum(v * v for v in a.values()))
+        nb = math.sqrt(sum(v * v for v in b.values()))
+    else:
+        av, bv = list(a), list(b)  # type: ignore[arg-type]
+        if len(av) != len(bv):
+            raise ValueError(f"vectors differ in length: {len(av)} != {len(bv)}")
+        dot = sum(x * y for x, y in zip(av, bv, strict=True))
+        na = math.sqrt(sum(x * x for x in av))
+        nb = math.sqrt(sum(y * y for y in bv))
+    return dot / (na * nb) if na > 0 and nb > 0 else 0.0
+
+
+def _sum_vector(vectors: Sequence[dict[str, float]]) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for v in vectors:
+        for k, x in v.items():
+            total[k] = total.get(k, 0.0) + x
+    return total
+
+
+def _dot(small: dict[str, float], big: dict[str, float]) -> float:
+    get = big.get
+    return sum(v * get(k, 0.0) for k, v in small.items())
+
+
+def _loo_cosines(units: Sequence[dict[str, float]], total: dict[str, float]) -> list[float]:
+    """Cosine of each unit vector to the sum of all the others, from one pass over each vector."""
+    total_sq = sum(x * x for x in total.values())
+    out = []
+    for u in units:
+        if not u:
+            out.append(0.0)
+            continue
+        d = _dot(u, total)
+        rest_sq = total_sq - 2 * d + 1.0
+        out.append((d - 1.0) / math.sqrt(rest_sq) if rest_sq > 1e-12 else 0.0)
+    return out
+
+
+def _mean_log_odds(counts: Counter[str], table: dict[str, float], unseen: float) -> float:
+    total = n = 0
+    for g, c in counts.items():
+        total += c * table.get(g, unseen)
+        n += c
+    return total / n if n else 0.0
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x > -60 else 0.0
+
+
+@dataclass(frozen=True)
+class _Anchor:
+    own: float  # typical similarity of the creator's own replies
+    background: float  # typical similarity of anyone else
+
+    @property
+    def separation(self) -> float:
+        return self.own - self.background
+
+    def calibrate(self, raw: float) -> float:
+        if self.separation <= 0:
+            return 0.5
+        return _sigmoid(_CALIBRATION_SLOPE * ((raw - self.background) / self.separation - 0.5))
+
+
+@dataclass
+class AuthenticityModel:
+    """A creator's voice. ``AuthenticityModel().fit(examples)``, then ``score(text)`` per draft."""
+
+    background: Sequence[str] = _BACKGROUND
+    weights: dict[str, float] = field(default_factory=lambda: dict(_BASE_WEIGHTS))
+    n_examples: int = 0
+    _idf: dict[str, float] = field(default_factory=dict, repr=False)
+    _default_idf: float = 1.0
+    _ngram_centroid: dict[str, float] = field(default_factory=dict, repr=False)
+    _log_odds: dict[str, float] = field(default_factory=dict, repr=False)
+    _log_odds_unseen: float = 0.0
+    _fw_centroid: dict[str, float] = field(default_factory=dict, repr=False)
+    _style_mean: list[float] = field(default_factory=list, repr=False)
+    _style_scale: list[float] = field(default_factory=list, repr=False)
+    _style_floor: list[float] = field(default_factory=list, repr=False)
+    _anchors: dict[str, _Anchor] = field(default_factory=dict, repr=False)
+    _effective_weights: dict[str, float] = field(default_factory=dict, repr=False)
+
+    # -- vectors -------------------------------------------------------------------------------
+
+    def _ngram_vector(self, text: str) -> dict[str, float]:
+        idf, default = self._idf, self._default_idf
+        return _normalise(
+            {g: (1.0 + math.log(c)) * idf.get(g, default) for g, c in _char_ngrams(text).items()}
+        )
+
+    def _ngram_similarity(self, text: str) -> float:
+        """Cosine of the text's n-gram vector to the (unit) centroid, in one pass."""
+        idf, default, centroid = self._idf, self._default_idf, self._ngram_centroid
+        dot = sq = 0.0
+        for g, c in _char_ngrams(text).items():
+            w = (1.0 + math.log(c) if c > 1 else 1.0) * idf.get(g, default)
+            sq += w * w
+            dot += w * centroid.get(g, 0.0)
+        return dot / math.sqrt(sq) if sq > 0 else 0.0
+
+    @staticmethod
+    def _fw_vector(text: str) -> dict[str, float]:
+        return _normalise({w: float(c) for w, c in _function_word_counts(text).items()})
+
+    def _style_distance(self, feats: Sequence[float], mean: Sequence[float], scale: Sequence[float]) -> float:
+        total = 0.0
+        for x, mu, sd in zip(feats, mean, scale, strict=True):
+            z = (x - mu) / sd
+            total += min(z * z, 9.0)
+        return total / len(feats)
+
+    def _style_params(
+        self, sums: Sequence[float], sq_sums: Sequence[float], n: int
+    ) -> tuple[list[float], list[float]]:
+        mean = [s / n for s in sums]
+        var = [max(q / n - mu * mu, 0.0) for q, mu in zip(sq_sums, mean, strict=True)]
+        scale = [math.sqrt(v + f * f) for v, f in zip(var, self._style_floor, strict=True)]
+        return mean, scale
+
+    # -- fit / score ---------------------------------------------------------------------------
+
+    def fit(self, examples: Iterable[str]) -> AuthenticityModel:
+        """Learn the voice from the creator's replies (at least one non-empty text)."""
+        texts = [t for t in (e.strip() for e in examples) if t]
+        if not texts:
+            raise ValueError("authenticity needs at least one example reply")
+        self.n_examples = len(texts)
+        background = [t for t in self.background if t.strip()]
+
+        # Log-odds of each n-gram: creator's examples against the background corpus.
+        own_counts: Counter[str] = Counter()
+        per_text = [_char_ngrams(t) for t in texts]
+        for c in per_text:
+            own_counts.update(c)
+        bg_per_text = [_char_ngrams(t) for t in background]
+        bg_counts: Counter[str] = Counter()
+        for c in bg_per_text:
+            bg_counts.update(c)
+        n_bg = sum(bg_counts.values())
+        vocab = len(own_counts.keys() | bg_counts.keys()) + _ODDS_VOCAB_PAD
+        a = _ODDS_ALPHA
+        n_own = sum(own_counts.values())
+        log_nb = math.log(n_bg + a * vocab)
+
+        def odds_table(counts: Counter[str], total: int) -> tuple[dict[str, float], float]:
+            log_nc = math.log(total + a * vocab)
+            table = {
+                g: math.log(c + a) - log_nc - math.log(bg_counts.get(g, 0) + a) + log_nb
+                for g, c in counts.items()
+            }
+            for g, c in bg_counts.items():
+                if g not in table:
+                    table[g] = math.log(a) - log_nc - math.log(c + a) + log_nb
+            return table, math.log(a) - log_nc - math.log(a) + log_nb
+
+        self._log_odds, self._log_odds_unseen = odds_table(own_counts, n_own)
+
+        # IDF over the background corpus only: n-grams everybody uses weigh little, the
+        # creator's own habits (absent from the background) weigh most.
+        df: Counter[str] = Counter()
+        for t in background:
+            df.update(set(_char_ngrams(t)))
+        n_docs = len(background)
+        self._idf = {g: math.log((1 + n_docs) / (1 + c)) + 1.0 for g, c in df.items()}
+        self._default_idf = math.log(1 + n_docs) + 1.0
+
+        bg_style = [style_features(t) for t in background]
+        bg_cols = list(zip(*bg_style, strict=True))
+        self._style_floor = [max(statistics.pstdev(c) * 0.25, 1e-3) for c in bg_cols]
+
+        ng = [self._ngram_vector(t) for t in texts]
+        fw = [self._fw_vector(t) for t in texts]
+        st = [style_features(t) for t in texts]
+        ng_sum, fw_sum = _sum_vector(ng), _sum_vector(fw)
+        # Centroids are stored unit-length, so scoring is one sparse dot product per view.
+        self._ngram_centroid = _normalise(ng_sum)
+        self._fw_centroid = _normalise(fw_sum)
+        n = len(texts)
+        sums = [sum(col) for col in zip(*st, strict=True)]
+        sq_sums = [sum(x * x for x in col) for col in zip(*st, strict=True)]
+        self._style_mean, self._style_scale = self._style_params(sums, sq_sums, n)
+
+        # Anchors: leave-one-out similarity of each example to the rest, and background similarity.
+        own: dict[str, list[float]] = {"ngrams": [], "ngram_odds": [], "function_words": [], "style": []}
+        if n >= 2:
+            for c in per_text:
+                # The odds of this example's n-grams with the example itself left out.
+                log_nc = math.log(n_own - sum(c.values()) + a * vocab)
+                total = sum(
+                    k
+                    * (math.log(own_counts[g] - k + a) - log_nc - math.log(bg_counts.get(g, 0) + a) + log_nb)
+                    for g, k in c.items()
+                )
+                own["ngram_odds"].append(total / max(sum(c.values()), 1))
+            own["ngrams"] = _loo_cosines(ng, ng_sum)
+            own["function_words"] = _loo_cosines(fw, fw_sum)
+            for row in st:
+                mean, scale = self._style_params(
+                    [s - x for s, x in zip(sums, row, strict=True)],
+                    [q - x * x for q, x in zip(sq_sums, row, strict=True)],
+                    n - 1,
+                )
+                own["style"].append(-self._style_distance(row, mean, scale))
+        bg_raw = {
+            view: [self._raw(view, t, feats) for t, feats in zip(background, bg_style, strict=True)]
+            for view in own
+            if view != "ngram_odds"
+        }
+        # Background texts are part of the odds' background counts: leave each one out too.
+        bg_raw["ngram_odds"] = []
+        for c in bg_per_text:
+            log_nb_rest = math.log(n_bg - sum(c.values()) + a * vocab)
+            total = sum(
+                k * (self._log_odds.get(g, self._log_odds_unseen) - log_nb + log_nb_rest)
+                + k * (math.log(bg_counts[g] + a) - math.log(bg_counts[g] - k + a))
+                for g, k in c.items()
+            )
+            bg_raw["ngram_odds"].append(total / max(sum(c.values()), 1))
+        self._anchors = {}
+        for view in own:
+            bg = statistics.median(bg_raw[view])
+            if own[view]:
+                own_ref = statistics.median(own[view])
+            else:
+                # One example: its similarity to itself overstates; assume halfway.
+                own_ref = bg + 0.5 * (self._raw(view, texts[0], st[0]) - bg)
+            self._anchors[view] = _Anchor(own_ref, bg)
+
+        # A view that doesn't separate this creator's replies from the background counts less.
+        eff = {}
+        for view, w in self.weights.items():
+            if view not in self._anchors:
+                raise ValueError(f"unknown view {view!r}; known: {sorted(self._anchors)}")
+            sep = self._anchors[view].separation
+            spread = abs(self._anchors[view].own) + abs(self._anchors[view].background) + 1e-9
+            eff[view] = w * min(1.0, max(0.0, sep) / spread * 4) if sep > _MIN_SEPARATION else 0.0
+        total = sum(eff.values())
+        self._effective_weights = (
+            {k: v / total for k, v in eff.items()} if total > 0 else {k: 1 / len(eff) for k in eff}
+        )
+        return self
+
+    def _raw(self, view: str, text: str, feats: Sequence[float] | None = None) -> float:
+        if view == "ngrams":
+            return self._ngram_similarity(text)
+        if view == "ngram_odds":
+            return _mean_log_odds(_char_ngrams(text), self._log_odds, self._log_odds_unseen)
+        if view == "function_words":
+            return _dot(self._fw_vector(text), self._fw_centroid)
+        feats = style_features(text) if feats is None else feats
+        return -self._style_distance(feats, self._style_mean, self._style_scale)
+
+    @property
+    def fitted(self) -> bool:
+        return self.n_examples > 0
+
+    def components(self, text: str) -> dict[str, float]:
+        """Calibrated similarity in [0, 1] per view (for explanations in the review UI)."""
+        if not self.fitted:
+            raise RuntimeError("AuthenticityModel.fit() first")
+        return {view: self._anchors[view].calibrate(self._raw(view, text)) for view in self._anchors}
+
+    def score(self, text: str) -> float:
+        """How much ``text`` sounds like the creator, in [0, 1] (label already stripped)."""
+        if not text.strip():
+            return 0.0
+        parts = self.components(text)
+        total = sum(w * parts[v] for v, w in self._effective_weights.items())
+        return float(min(1.0, max(0.0, total)))
+
+    @property
+    def effective_weights(self) -> dict[str, float]:
+        return dict(self._effective_weights)
+
+
+class ModelCache:
+    """Fitted models per creator, refit when the profile version or the extra examples change."""
+
+    def __init__(self, max_size: int = 1024) -> None:
+        self.max_size = max_size
+        self._models: OrderedDict[tuple[str, int, int], AuthenticityModel] = OrderedDict()
+
+    def get(self, profile: CreatorProfile, extra_examples: Sequence[str] = ()) -> AuthenticityModel | None:
+        """The model for ``profile`` (``None`` when the creator has no example replies yet)."""
+        examples = [*profile.example_replies, *extra_examples]
+        if not any(e.strip() for e in examples):
+            return None
+        key = (profile.creator_id, profile.version, hash(tuple(extra_examples)))
+        model = self._models.get(key)
+        if model is None:
+            model = AuthenticityModel().fit(examples)
+            for old in [k for k in self._models if k[0] == profile.creator_id]:
+                del self._models[old]
+            self._models[key] = model
+            while len(self._models) > self.max_size:
+                self._models.popitem(last=False)
+        else:
+            self._models.move_to_end(key)
+        return model
+
+
+# ---------------------------------------------------------------------------------------------
+# optional embeddings (OpenAI-compatible /v1/embeddings)
+
+
+class EmbeddingError(RuntimeError):
+    """The embeddings endpoint failed or answered something unusable."""
+
+
+def _embeddings_url(base_url: str) -> str:
+    base = base_url.rstrip("/")
+    if base.endswith("/embeddings"):
+        return base
+    return f"{base}/embeddings" if base.endswith("/v1") else f"{base}/v1/embeddings"
+
+
+def _parse_embeddings(payload: Any, expected: int) -> list[list[float]]:
+    try:
+        items = sorted(payload["data"], key=lambda d: d.get("index", 0))
+        vectors = [[float(x) for x in item["embedding"]] for item in items]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise EmbeddingError(f"unexpected embeddings response: {exc!r}") from exc
+    if len(vectors) != expected:
+        raise EmbeddingError(f"asked for {expected} embeddings, got {len(vectors)}")
+    return vectors
+
+
+@dataclass(frozen=True)
+class EmbeddingClient:
+    """Client for an OpenAI-compatible embeddings endpoint (vLLM, llama.cpp server, ...)."""
+
+    base_url: str
+    model: str
+    api_key: str | None = None
+    timeout_s: float = 2.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> EmbeddingClient | None:
+        """``REPLYFLOW_EMBEDDINGS_URL`` (+ ``_MODEL``, ``_API_KEY``); ``None`` when no URL is set."""
+        env = dict(os.environ) if env is None else env
+        url = env.get("REPLYFLOW_EMBEDDINGS_URL", "").strip()
+        if not url:
+            return None
+        return cls(
+            base_url=url,
+            model=env.get("REPLYFLOW_EMBEDDINGS_MODEL", "default"),
+            api_key=env.get("REPLYFLOW_EMBEDDINGS_API_KEY") or None,
+        )
+
+    def _request(self, texts: Sequence[str]) -> tuple[str, dict[str, str], dict[str, Any]]:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return _embeddings_url(self.base_url), headers, {"model": self.model, "input": list(texts)}
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        url, headers, body = self._request(texts)
+        try:
+            response = httpx.post(url, json=body, headers=headers, timeout=self.timeout_s)
+            response.raise_for_status()
+            payload = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise EmbeddingError(f"embeddings request failed: {exc!r}") from exc
+        return _parse_embeddings(payload, len(texts))
+
+    async def aembed(
+        self, texts: Sequence[str], client: httpx.AsyncClient | None = None
+    ) -> list[list[float]]:
+        if not texts:
+            return []
+        url, headers, body = self._request(texts)
+        try:
+            if client is None:
+                async with httpx.AsyncClient(timeout=self.timeout_s) as own:
+                    response = await own.post(url, json=body, headers=headers)
+            else:
+                response = await client.post(url, json=body, headers=headers, timeout=self.timeout_s)
+            response.raise_for_status()
+            payload = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise EmbeddingError(f"embeddings request failed: {exc!r}") from exc
+        return _parse_embeddings(payload, len(texts))
+
+
+@dataclass(frozen=True)
+class EmbeddingVoice:
+    """The creator's examples as an embedding centroid, with a calibration like the views above."""
+
+    centroid: tuple[float, ...]
+    own: float  # median leave-one-out cosine of the examples (or 1.0 with a single example)
+
+    @classmethod
+    def from_vectors(cls, vectors: Sequence[Sequence[float]]) -> EmbeddingVoice:
+        if not vectors:
+            raise ValueError("need at least one example embedding")
+        units = [_unit(v) for v in vectors]
+        dim = len(units[0])
+        n = len(units)
+        total = [sum(u[d] for u in units) for d in range(dim)]
+        if n >= 2:
+            own = statistics.median(
+                cosine(u, [(t - x) / (n - 1) for t, x in zip(total, u, strict=True)]) for u in units
+            )
+        else:
+            own = 1.0
+        return cls(tuple(t / n for t in total), float(own))
+
+    def similarity(self, vector: Sequence[float]) -> float:
+        return cosine(list(vector), list(self.centroid))
+
+
+def _unit(v: Sequence[float]) -> list[float]:
+    norm = math.sqrt(sum(x * x for x in v))
+    return [x / norm for x in v] if norm > 0 else [0.0 for _ in v]
+
+
+def combine_scores(
+    stylometric: float,
+    embedding_cosine: float | None,
+    *,
+    embedding_weight: float = 0.35,
+    own_cosine: float = 0.8,
+    floor_cosine: float = 0.2,
+) -> float:
+    """Mix the stylometric score with an embedding cosine (``None``: stylometric only).
+
+    The cosine is mapped linearly from ``floor_cosine`` (0) to ``own_cosine`` (1) and clipped,
+    so that embedding models with different cosine ranges can be calibrated by the two anchors
+    (pass ``EmbeddingVoice.own`` as ``own_cosine``).
+    """
+    stylometric = min(1.0, max(0.0, stylometric))
+    if embedding_cosine is None or not math.isfinite(embedding_cosine):
+        return stylometric
+    if own_cosine <= floor_cosine:
+        return stylometric
+    e = min(1.0, max(0.0, (embedding_cosine - floor_cosine) / (own_cosine - floor_cosine)))
+    w = min(1.0, max(0.0, embedding_weight))
+    return (1.0 - w) * stylometric + w * e

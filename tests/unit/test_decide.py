@@ -1,0 +1,65 @@
+from datetime import UTC, datetime
+
+from replyflow.events import Action, CheckRule, Comment, CreatorProfile, Outcome, Reason, ReplyMode
+from replyflow.policy.decide import ReplyBudget, screen_verdict, verify_verdict
+from replyflow.policy.findings import Finding
+from replyflow.policy.rules import PolicySource
+
+POLICY = PolicySource().current(0)
+
+
+def profile(**over) -> CreatorProfile:
+    return CreatorProfile(**{"creator_id": "c", "display_name": "Cee", "persona": "warm", "mode": ReplyMode.auto, **over})
+
+
+COMMENT = Comment(platform="youtube", comment_id="c1", creator_id="c", post_id="p", author_id="a",
+                  author_name="Ann", text="hello", created_at=datetime.now(UTC))
+
+
+def test_unknown_creator_and_mode_off_are_skipped_with_reasons():
+    v = screen_verdict(COMMENT, None, [], POLICY, ReplyBudget(), 0)
+    assert (v.outcome, v.reasons[0].code) == (Outcome.skipped, "unknown_creator")
+    v = screen_verdict(COMMENT, profile(mode=ReplyMode.off), [], POLICY, ReplyBudget(), 0)
+    assert (v.outcome, v.reasons[0].code) == (Outcome.skipped, "reply_mode_off")
+
+
+def test_a_skip_finding_skips_and_a_review_finding_passes_through():
+    spam = Finding("spam", "spam", "Looks like spam.", 0.97)
+    pii = Finding("personal_data", "email_address", "Contains an email address.", 1.0)
+    assert screen_verdict(COMMENT, profile(), [spam], POLICY, ReplyBudget(), 0).outcome == Outcome.skipped
+    v = screen_verdict(COMMENT, profile(), [pii], POLICY, ReplyBudget(), 0)
+    assert v.outcome == Outcome.eligible and v.reasons[0].action == Action.review
+
+
+def test_scores_below_threshold_do_not_fire():
+    weak = Finding("spam", "spam", "Might be spam.", 0.2)
+    assert screen_verdict(COMMENT, profile(), [weak], POLICY, ReplyBudget(), 0).reasons == []
+
+
+def test_creator_override_replaces_the_platform_rule():
+    spam = Finding("spam", "spam", "Looks like spam.", 0.97)
+    lenient = profile(policy_overrides={"screen.spam": CheckRule(action=Action.review)})
+    assert screen_verdict(COMMENT, lenient, [spam], POLICY, ReplyBudget(), 0).outcome == Outcome.eligible
+
+
+def test_budget_is_per_creator_per_rolling_hour():
+    budget = ReplyBudget()
+    capped = profile(reply_budget_per_hour=2)
+    outcomes = [screen_verdict(COMMENT, capped, [], POLICY, budget, t).outcome for t in (0, 1, 2)]
+    assert outcomes == [Outcome.eligible, Outcome.eligible, Outcome.skipped]
+    assert screen_verdict(COMMENT, capped, [], POLICY, budget, 3601).outcome == Outcome.eligible
+
+
+def test_verify_outcomes():
+    link = Finding("links", "link_not_allowed", "Links to evil.example.", None)
+    topic = Finding("topics_to_avoid", "avoided_topic", "Mentions diets.", None)
+    assert verify_verdict(profile(), [], [], POLICY).outcome == Outcome.approved
+    assert verify_verdict(profile(), [link], [], POLICY).outcome == Outcome.rejected
+    assert verify_verdict(profile(), [topic], [], POLICY).outcome == Outcome.held
+    assert verify_verdict(profile(mode=ReplyMode.review), [], [], POLICY).reasons[-1].code == "creator_reviews_all"
+    assert verify_verdict(profile(mode=ReplyMode.off), [], [], POLICY).outcome == Outcome.skipped
+
+
+def test_review_reasons_from_the_screen_hold_the_draft():
+    carried = Reason(check="personal_data", code="email_address", message="m", action=Action.review)
+    assert verify_verdict(profile(), [], [carried], POLICY).outcome == Outcome.held
