@@ -60,7 +60,9 @@ class TopicReader:
     async def __aexit__(self, *exc) -> None:
         await self.consumer.stop()
 
-    async def collect(self, until: Callable[[list[ConsumerRecord]], bool], timeout_s: float = 30) -> list[ConsumerRecord]:
+    async def collect(
+        self, until: Callable[[list[ConsumerRecord]], bool], timeout_s: float = 30
+    ) -> list[ConsumerRecord]:
         records: list[ConsumerRecord] = []
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.applications import Starlette
 
 from replyflow.events import Comment, CommentReceived
 from replyflow.kafka import Emit, make_broker, publish_all
@@ -80,7 +80,7 @@ def comments_api(parts: ServiceParts) -> Starlette:
         emits = received_events(comments)
         try:
             await asyncio.wait_for(publish_all(parts.broker, emits), parts.settings.kafka_request_timeout_ms / 1000)
-        except Exception as e:  # noqa: BLE001 - any broker failure means "not accepted, retry"
+        except Exception as e:
             parts.health.failing(f"{type(e).__name__}: {e}")
             return JSONResponse({"error": "comments not accepted: Kafka unavailable, retry"}, status_code=503)
         parts.health.ok()

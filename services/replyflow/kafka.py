@@ -10,6 +10,7 @@ succeed go to ``<topic>.dlq`` with headers naming where they came from and why.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -29,7 +30,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY
 from pydantic import BaseModel, ValidationError
 
-from replyflow.events import Decision, Outcome, Reason, Stage, Action
+from replyflow.events import Action, Decision, Outcome, Reason, Stage
 from replyflow.observability import DLQ_MESSAGES, MESSAGES_PROCESSED, PROCESSING_SECONDS
 from replyflow.settings import Settings
 from replyflow.topics import ALL_TOPICS, CONSUMED_TOPICS, DECISIONS, Topic
@@ -89,10 +90,8 @@ async def ensure_topics(bootstrap_servers: str, topics: Sequence[Topic] = ALL_TO
         existing = set(await admin.list_topics())
         missing = [t for t in wanted if t.name not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process created them first
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another process created them first
             await _wait_for_leaders(admin, [t.name for t in missing])
         return [t.name for t in missing]
     finally:
@@ -220,10 +219,11 @@ def subscribe_stage(
             emits = await handle(event)
             await publish_all(broker, emits)
         except (ValidationError, PermanentError) as error:
-            await dead_letter(broker, record, error, group=group, service=service, attempts=attempts.pop(position, 0) + 1)
+            n_attempts = attempts.pop(position, 0) + 1
+            await dead_letter(broker, record, error, group=group, service=service, attempts=n_attempts)
             await msg.ack()
             return
-        except Exception as error:  # noqa: BLE001 - every failure is either retried or dead-lettered
+        except Exception as error:
             attempt = attempts[position] = attempts.get(position, 0) + 1
             transient = isinstance(error, TransientError)
             if not transient and attempt >= settings.max_delivery_attempts:
@@ -289,7 +289,7 @@ class TopicTable(Generic[M]):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"topic {self._topic.name} does not exist; run `replyflow-admin topics`")
             await asyncio.sleep(0.5)
-            await self._consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh call
+            await self._consumer._client.force_metadata_update()
             partitions = self._consumer.partitions_for_topic(self._topic.name)
         assigned = [TopicPartition(self._topic.name, p) for p in sorted(partitions)]
         self._consumer.assign(assigned)

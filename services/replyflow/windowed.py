@@ -9,6 +9,7 @@ lowest unfinished offset, so a crash re-delivers (never skips) whatever was in f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import logging
 import time
@@ -146,10 +147,8 @@ class WindowedConsumer:
                 last_commit = time.monotonic()
             if room <= 0 and not batches:
                 self._slot_freed.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._slot_freed.wait(), timeout=0.5)
-                except TimeoutError:
-                    pass
 
     def _set_paused(self, paused: bool) -> None:
         if paused == self._paused:
@@ -166,7 +165,7 @@ class WindowedConsumer:
             await self._handle(record)
         except asyncio.CancelledError:
             return  # abandoned (revoked or shutting down): not finished, so never committed past
-        except Exception:  # noqa: BLE001 - handle() owns retries/DLQ; anything here is a bug: don't commit
+        except Exception:
             log.exception("handler failed; the offset stays uncommitted and is redelivered after restart")
             return
         else:

@@ -37,7 +37,9 @@ async def test_single_and_batch_comments_reach_the_topic_keyed_by_comment(ingest
             r2 = await http.post("/v1/comments", json=batch)
         assert (r1.status_code, r1.json()["accepted"]) == (202, 1)
         assert (r2.status_code, r2.json()["accepted"]) == (202, 2)
-        records = await reader.collect(lambda rs: wanted <= {CommentReceived.model_validate_json(r.value).comment_id for r in rs})
+        records = await reader.collect(
+            lambda rs: wanted <= {CommentReceived.model_validate_json(r.value).comment_id for r in rs}
+        )
     for record in records:
         event = CommentReceived.model_validate_json(record.value)
         if event.comment_id in wanted:

@@ -9,7 +9,8 @@ POLICY = PolicySource().current(0)
 
 
 def profile(**over) -> CreatorProfile:
-    return CreatorProfile(**{"creator_id": "c", "display_name": "Cee", "persona": "warm", "mode": ReplyMode.auto, **over})
+    base = {"creator_id": "c", "display_name": "Cee", "persona": "warm", "mode": ReplyMode.auto}
+    return CreatorProfile(**{**base, **over})
 
 
 COMMENT = Comment(platform="youtube", comment_id="c1", creator_id="c", post_id="p", author_id="a",

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
 from replyflow.events import Comment, CreatorProfile, Platform, ReplyMode
 
 SAMPLES = Path(__file__).resolve().parents[2] / "services" / "replyflow" / "samples"

@@ -71,8 +71,8 @@ class Drafter:
             event = CommentScreened.model_validate_json(record.value)
             emits = await self._draft(event)
         except (ValidationError, PermanentError) as error:
-            await self._retrying(lambda: dead_letter(
-                self.parts.broker, record, error, group=self.group, service="generation", attempts=1
+            await self._retrying(lambda failure=error: dead_letter(
+                self.parts.broker, record, failure, group=self.group, service="generation", attempts=1
             ))
             return
         await self._retrying(lambda: publish_all(self.parts.broker, emits))

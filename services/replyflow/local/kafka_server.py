@@ -142,7 +142,7 @@ class LocalKafka:
                 await admin.start()
                 await admin.list_topics()
                 return True
-            except Exception:  # noqa: BLE001 - not up yet
+            except Exception:
                 return False
             finally:
                 await admin.close()

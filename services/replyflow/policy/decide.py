@@ -27,7 +27,9 @@ class Verdict:
     reasons: list[Reason]
 
 
-def reasons_from(findings: Sequence[Finding], stage: str, policy: Policy, profile: CreatorProfile | None) -> list[Reason]:
+def reasons_from(
+    findings: Sequence[Finding], stage: str, policy: Policy, profile: CreatorProfile | None
+) -> list[Reason]:
     reasons = []
     for f in findings:
         rule = policy.rule(stage, f.check, profile)

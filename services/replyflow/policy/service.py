@@ -26,7 +26,14 @@ from replyflow.policy.decide import ReplyBudget, Verdict, screen_verdict, verify
 from replyflow.policy.rules import PolicySource
 from replyflow.service import build_app, serve, service_parts
 from replyflow.settings import Settings
-from replyflow.topics import COMMENTS_RECEIVED, COMMENTS_SCREENED, DECISIONS, REPLIES_APPROVED, REPLIES_DRAFTED, REPLIES_REVIEW
+from replyflow.topics import (
+    COMMENTS_RECEIVED,
+    COMMENTS_SCREENED,
+    DECISIONS,
+    REPLIES_APPROVED,
+    REPLIES_DRAFTED,
+    REPLIES_REVIEW,
+)
 
 
 def count(stage: Stage, verdict: Verdict) -> None:

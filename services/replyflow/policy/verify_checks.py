@@ -59,7 +59,7 @@ __all__ = [
 @dataclass(frozen=True)
 class VerifyConfig:
     max_chars: int = 500
-    min_chars: int = 2
+    min_chars: int = 1  # visible characters, label not counted; punctuation-only is always too short
     persona_ngram: int = 8  # this many consecutive persona words copied = a leak
     language_min_letters: int = 20
     language_min_confidence: float = 0.8
@@ -185,6 +185,10 @@ def _scan(check: str, folded: str, rules: Iterable[_Rule]) -> list[Finding]:
 # AI disclosure label
 
 
+def _clean_label(label: str) -> str:
+    return " ".join(_HIDDEN.sub("", label).split())
+
+
 def _label_pattern(label: str) -> re.Pattern[str]:
     # Whitespace inside the label may vary; case may vary.
     return re.compile(r"\s*".join(re.escape(p) for p in label.split()), re.IGNORECASE)
@@ -194,7 +198,7 @@ def _label_pattern(label: str) -> re.Pattern[str]:
 def strip_disclosure(text: str, label: str) -> str:
     """The draft without any copy of the label and without invisible control characters."""
     text = _HIDDEN.sub("", text)
-    label = " ".join(label.split())
+    label = _clean_label(label)
     if label:
         pattern = _label_pattern(label)
         while True:  # removing one copy may join two halves into a new one
@@ -215,7 +219,7 @@ def ensure_disclosure(text: str, label: str, *, position: str = "end") -> str:
     Copies of the label the model wrote itself (any case, any spacing) are removed first,
     and so are invisible characters that could hide or reorder it.
     """
-    label = " ".join(label.split())
+    label = _clean_label(label)
     body = strip_disclosure(text, label)
     if not label:
         return body
@@ -861,6 +865,7 @@ _LANGUAGE_NAMES = {
 # length
 
 _VISIBLE = re.compile(r"[^\s\u200c\u200d\ufe0f]")
+_CONTENT = re.compile("[^\\W_]|[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF]")
 
 
 def check_length(
@@ -871,6 +876,15 @@ def check_length(
     visible = len(_VISIBLE.findall(body))
     if visible == 0:
         return [Finding("length", "empty", "The reply is empty.", 1.0)]
+    if not _CONTENT.search(body):
+        return [
+            Finding(
+                "length",
+                "too_short",
+                f"The reply has no words or emoji ({_q(body)}).",
+                1.0,
+            )
+        ]
     if visible < config.min_chars:
         return [
             Finding(

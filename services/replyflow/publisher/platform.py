@@ -22,7 +22,9 @@ class PlatformClient:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def post_reply(self, platform: str, comment_id: str, account_id: str, reply_id: str, text: str) -> PostedReply:
+    async def post_reply(
+        self, platform: str, comment_id: str, account_id: str, reply_id: str, text: str
+    ) -> PostedReply:
         """Post once per reply_id: the idempotency key makes a retry after a lost answer harmless."""
         try:
             response = await self._http.post(

@@ -1,0 +1,163 @@
+"""Train the screen stage's spam and abuse models and write ``services/replyflow/policy/models/*.npz``.
+
+    PYTHONPATH=services:. python scripts/train_policy_models.py [--data DIR] [--out DIR]
+
+Data provenance (files in ``/work/shared/data``, see its README.md; override with ``--data`` or
+``$REPLYFLOW_POLICY_DATA``):
+
+- spam: ``tubespam_train.csv`` — YouTube Spam Collection (Alberto, Lochter & Almeida, ICMLA
+  2015; UCI ML Repository; CC BY 4.0), train split of regularized-dp/regularized-data-programming.
+  All 1,407 rows train the model; ``tubespam_val.csv`` is never read here (it is the evaluation).
+- abuse: ``davidson_dev.csv`` — Davidson et al., "Automated Hate Speech Detection and the Problem
+  of Offensive Language", ICWSM 2017 (t-davidson/hate-speech-and-offensive-language, MIT), a 60 %
+  sample. Abusive = class 0 (hate) or 1 (offensive). Only the 70 % training part of
+  ``loadtest.eval_policy.davidson_split`` (stratified, decided by a salted hash of the row id) is
+  read; the held-out 30 % is the evaluation. A digest of the training ids goes into the model
+  header and ``loadtest/eval_policy.py`` refuses to report on a different split.
+
+Method (same for both models, deterministic: no randomness except the fixed-seed CV folds):
+features from ``replyflow.policy.classifiers.featurize`` (word 1–2-grams and in-word char
+2–5-grams on the normalised skeleton, sublinear TF-IDF with smoothed idf, L2 per block; for
+abuse also lexicon counts), vocabulary = n-grams in at least ``min_df`` training documents,
+L2-regularised logistic regression (liblinear), ``C`` picked by 5-fold stratified CV on the
+training rows, decision threshold picked on the same out-of-fold predictions (F1 of spam;
+macro-F1 of abusive/clean), then folded into the intercept so the shipped threshold is 0.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import sklearn
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.model_selection import StratifiedKFold
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "services"), str(ROOT)]
+
+from loadtest.eval_policy import data_dir, davidson_split, ids_digest, load_davidson, load_tubespam  # noqa: E402
+from replyflow.policy.classifiers import (  # noqa: E402
+    MODELS_DIR,
+    FeatureConfig,
+    LinearTextModel,
+    featurize,
+    tfidf_block,
+)
+from replyflow.policy.textnorm import normalize_views  # noqa: E402
+
+SEED = 20240601
+
+
+def build_vocab(docs: list[list[str]], min_df: int) -> tuple[dict[str, int], np.ndarray]:
+    df: Counter[str] = Counter()
+    for feats in docs:
+        df.update(set(feats))
+    terms = sorted(t for t, c in df.items() if c >= min_df)
+    n = len(docs)
+    idf = np.array([math.log((1 + n) / (1 + df[t])) + 1.0 for t in terms])
+    return {t: i for i, t in enumerate(terms)}, idf
+
+
+def matrix(docs: list[list[str]], index: dict[str, int], idf: np.ndarray) -> sp.csr_matrix:
+    d, f, v = tfidf_block(docs, index, idf)
+    return sp.csr_matrix((v, (d, f)), shape=(len(docs), len(idf)))
+
+
+def fit_lr(x: sp.csr_matrix, y: np.ndarray, c: float, balanced: bool) -> LogisticRegression:
+    return LogisticRegression(C=c, solver="liblinear", class_weight="balanced" if balanced else None,
+                              max_iter=5000, random_state=SEED).fit(x, y)
+
+
+def best_threshold(y: np.ndarray, p: np.ndarray, macro: bool) -> tuple[float, float]:
+    grid = np.unique(np.round(np.quantile(p, np.linspace(0.01, 0.99, 197)), 6))
+    avg = "macro" if macro else "binary"
+    scores = [f1_score(y, p >= t, average=avg) for t in grid]
+    i = int(np.argmax(scores))
+    return float(grid[i]), float(scores[i])
+
+
+def train(name: str, texts: list[str], y: np.ndarray, cfg: FeatureConfig, *, cs: tuple[float, ...],
+          balanced: bool, macro: bool, min_df: int, dense_scale: float, meta: dict) -> LinearTextModel:
+    t0 = time.perf_counter()
+    views = [normalize_views(t) for t in texts]
+    feats = [featurize(v, cfg) for v in views]
+    w_index, w_idf = build_vocab([f[0] for f in feats], min_df)
+    c_index, c_idf = build_vocab([f[1] for f in feats], min_df)
+    blocks = [matrix([f[0] for f in feats], w_index, w_idf), matrix([f[1] for f in feats], c_index, c_idf)]
+    if cfg.n_dense:
+        blocks.append(sp.csr_matrix(np.asarray([f[2] for f in feats]) * dense_scale))
+    x = sp.hstack(blocks).tocsr()
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=SEED).split(np.zeros(len(y)), y))
+    results = []
+    for c in cs:
+        oof = np.zeros(len(y))
+        for tr, va in folds:
+            oof[va] = fit_lr(x[tr], y[tr], c, balanced).predict_proba(x[va])[:, 1]
+        thr, score = best_threshold(y, oof, macro)
+        results.append((score, c, thr))
+        print(f"  {name}: C={c:<6} cv {'macro-F1' if macro else 'F1'}={score:.4f} at threshold {thr:.3f}",
+              flush=True)
+    score, c, thr = max(results)
+    lr = fit_lr(x, y, c, balanced)
+    coef = lr.coef_.ravel()
+    nw, nc = len(w_idf), len(c_idf)
+    # Fold the chosen threshold into the intercept: p >= thr  <=>  shifted p >= 0.5.
+    intercept = float(lr.intercept_[0]) - math.log(thr / (1 - thr))
+    meta = {**meta, "cv_folds": 5, "C": c, "cv_score": round(score, 4), "cv_threshold": round(thr, 6),
+            "n_train": len(y), "n_positive": int(y.sum()), "min_df": min_df, "dense_scale": dense_scale,
+            "class_weight": "balanced" if balanced else None, "sklearn_version": sklearn.__version__,
+            "seed": SEED, "train_seconds": round(time.perf_counter() - t0, 1)}
+    return LinearTextModel(
+        name=name, config=cfg, word_index=w_index, word_idf=w_idf, word_coef=coef[:nw],
+        char_index=c_index, char_idf=c_idf, char_coef=coef[nw : nw + nc],
+        dense_coef=coef[nw + nc :] * dense_scale, intercept=intercept, threshold=0.5, meta=meta,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", help="directory with tubespam_train.csv and davidson_dev.csv")
+    ap.add_argument("--out", default=str(MODELS_DIR), help="where to write spam.npz and abuse.npz")
+    ap.add_argument("--only", choices=["spam", "abuse"])
+    args = ap.parse_args(argv)
+    src = data_dir(args.data)
+    out = Path(args.out)
+
+    if args.only in (None, "spam"):
+        texts, labels = load_tubespam(src / "tubespam_train.csv")
+        cfg = FeatureConfig(urls="domain", mentions=True, retweet=False, lexicon=False)
+        model = train("spam", texts, np.asarray(labels), cfg, cs=(3.0, 10.0, 30.0), balanced=False, macro=False,
+                      min_df=2, dense_scale=1.0,
+                      meta={"data": "tubespam_train.csv (all rows)", "positive": "label == 1 (spam)"})
+        model.save(out / "spam.npz")
+        print(f"wrote {out / 'spam.npz'}: {len(model.word_idf)} word + {len(model.char_idf)} char features",
+              json.dumps(model.meta))
+
+    if args.only in (None, "abuse"):
+        ids, texts, classes = load_davidson(src / "davidson_dev.csv")
+        train_pos, heldout_pos = davidson_split(ids, classes)
+        tr_ids = [ids[i] for i in train_pos]
+        y = np.asarray([1 if classes[i] in (0, 1) else 0 for i in train_pos])
+        cfg = FeatureConfig(urls="token", mentions=True, retweet=True, lexicon=True)
+        model = train("abuse", [texts[i] for i in train_pos], y, cfg, cs=(3.0, 10.0, 30.0), balanced=True,
+                      macro=True, min_df=2, dense_scale=1.0,
+                      meta={"data": "davidson_dev.csv, training part of loadtest.eval_policy.davidson_split",
+                            "positive": "class in (0, 1) (hate or offensive)",
+                            "train_ids_sha256": ids_digest(tr_ids), "n_heldout": len(heldout_pos)})
+        model.save(out / "abuse.npz")
+        print(f"wrote {out / 'abuse.npz'}: {len(model.word_idf)} word + {len(model.char_idf)} char features",
+              json.dumps(model.meta))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""The policy service against a real broker: reasons reach the audit topic, held replies the review
+topic, malformed events the dead-letter topic with context, and profile changes apply in seconds."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from replyflow.admin import put_profiles
+from replyflow.events import (
+    Comment,
+    CommentReceived,
+    CreatorProfile,
+    Decision,
+    GenerationStats,
+    Outcome,
+    ReplyDrafted,
+    ReplyMode,
+    ReplyVerdict,
+    reply_id_for,
+)
+from replyflow.settings import Settings
+from replyflow.topics import COMMENTS_RECEIVED, DECISIONS, REPLIES_APPROVED, REPLIES_DRAFTED, REPLIES_REVIEW
+from tests.helpers import TopicReader
+
+pytestmark = pytest.mark.kafka
+
+
+def make_profile(creator_id: str, **over) -> CreatorProfile:
+    return CreatorProfile.model_validate({
+        "creator_id": creator_id, "display_name": "Test Cook", "persona": "A warm home cook.",
+        "mode": "auto", "allowed_links": ["testcook.example"], **over,
+    })
+
+
+def make_comment(creator_id: str, text: str = "How long should the dough rest?") -> Comment:
+    return Comment(platform="youtube", comment_id=f"pt-{uuid.uuid4().hex[:10]}", creator_id=creator_id,
+                   post_id="v1", author_id="a1", author_name="Ann", text=text, created_at=datetime.now(UTC))
+
+
+def draft_of(comment: Comment, text: str) -> ReplyDrafted:
+    return ReplyDrafted(comment=comment, reply_id=reply_id_for(comment.platform, comment.comment_id), text=text,
+                        profile_version=1, generation=GenerationStats(model="m", prompt_tokens=1,
+                                                                      completion_tokens=1, latency_ms=1))
+
+
+async def send(producer, topic: str, key: str, event) -> None:
+    await producer.send_and_wait(topic, event.model_dump_json().encode(), key=key.encode())
+
+
+def decisions_for(records, comment_id: str) -> list[Decision]:
+    out = []
+    for r in records:
+        if r.topic == DECISIONS.name:
+            d = Decision.model_validate_json(r.value)
+            if d.comment_id == comment_id:
+                out.append(d)
+    return out
+
+
+@pytest.fixture
+async def policy(stack, kafka_bootstrap):
+    creator = f"cook-{uuid.uuid4().hex[:6]}"
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
+    await put_profiles([make_profile(creator), make_profile(f"{creator}-reviews", mode="review")], settings)
+    stack.start_service("policy")
+    stack.wait_ready(log=lambda *_: None, timeout_s=90)
+    return creator, settings
+
+
+@pytest.mark.usefixtures("policy")
+async def test_screen_decision_with_reasons_reaches_the_audit_topic(producer, kafka_bootstrap):
+    comment = make_comment("nobody-has-this-id")
+    async with TopicReader(kafka_bootstrap, DECISIONS.name) as reader:
+        await send(producer, COMMENTS_RECEIVED.name, comment.comment_id, CommentReceived(comment=comment))
+        records = await reader.collect(lambda rs: decisions_for(rs, comment.comment_id))
+    (decision,) = decisions_for(records, comment.comment_id)
+    assert decision.outcome == Outcome.skipped and decision.terminal
+    assert decision.reasons[0].code == "unknown_creator" and decision.reasons[0].message
+    assert decision.policy_version
+
+
+@pytest.mark.usefixtures("policy")
+async def test_malformed_event_goes_to_the_dead_letter_topic_with_context(producer, kafka_bootstrap):
+    bad = json.dumps({"comment": {"comment_id": "broken-1", "creator_id": "x"}}).encode()
+    async with TopicReader(kafka_bootstrap, f"{COMMENTS_RECEIVED.name}.dlq") as reader:
+        meta = await producer.send_and_wait(COMMENTS_RECEIVED.name, bad, key=b"broken-1")
+        records = await reader.collect(lambda rs: any(r.value == bad for r in rs))
+    record = next(r for r in records if r.value == bad)
+    headers = {k: v.decode() for k, v in record.headers}
+    assert headers["x-original-topic"] == COMMENTS_RECEIVED.name
+    assert headers["x-original-partition"] == str(meta.partition)
+    assert headers["x-original-offset"] == str(meta.offset)
+    assert headers["x-consumer-group"].endswith(".policy-screen")
+    assert headers["x-exception-class"] == "ValidationError"
+    assert "platform" in headers["x-exception-message"]
+
+
+async def test_held_replies_reach_the_review_topic_labelled(policy, producer, kafka_bootstrap):
+    creator = policy[0]
+    comment = make_comment(f"{creator}-reviews")
+    async with TopicReader(kafka_bootstrap, REPLIES_REVIEW.name, REPLIES_APPROVED.name) as reader:
+        await send(producer, REPLIES_DRAFTED.name, comment.comment_id, draft_of(comment, "Rest it for an hour!"))
+        records = await reader.collect(lambda rs: any(comment.comment_id.encode() in r.value for r in rs))
+    (record,) = [r for r in records if comment.comment_id.encode() in r.value]
+    verdict = ReplyVerdict.model_validate_json(record.value)
+    assert record.topic == REPLIES_REVIEW.name and verdict.outcome == Outcome.held
+    assert "creator_reviews_all" in {r.code for r in verdict.reasons}
+    assert verdict.text.endswith(make_profile(creator).disclosure_label)
+
+
+async def test_turning_replies_off_takes_effect_within_seconds(policy, producer, kafka_bootstrap):
+    creator, settings = policy
+    before = make_comment(creator)
+    async with TopicReader(kafka_bootstrap, DECISIONS.name) as reader:
+        await send(producer, COMMENTS_RECEIVED.name, before.comment_id, CommentReceived(comment=before))
+        records = await reader.collect(lambda rs: decisions_for(rs, before.comment_id))
+    assert decisions_for(records, before.comment_id)[0].outcome == Outcome.eligible
+
+    await put_profiles([make_profile(creator, mode=ReplyMode.off, version=2)], settings)
+    changed_at = time.monotonic()
+    # Keep commenting until the kill switch shows; it must within a few seconds, and then stay on.
+    async with TopicReader(kafka_bootstrap, DECISIONS.name) as reader:
+        while True:
+            after = make_comment(creator)
+            await send(producer, COMMENTS_RECEIVED.name, after.comment_id, CommentReceived(comment=after))
+            records = await reader.collect(lambda rs, a=after: decisions_for(rs, a.comment_id), timeout_s=10)
+            decision = decisions_for(records, after.comment_id)[0]
+            if decision.outcome == Outcome.skipped:
+                break
+            assert time.monotonic() - changed_at < 5, "mode off not applied within 5 s"
+    assert decision.reasons[0].code == "reply_mode_off"
+    last = make_comment(creator)
+    async with TopicReader(kafka_bootstrap, DECISIONS.name) as reader:
+        await send(producer, COMMENTS_RECEIVED.name, last.comment_id, CommentReceived(comment=last))
+        records = await reader.collect(lambda rs: decisions_for(rs, last.comment_id), timeout_s=10)
+    assert decisions_for(records, last.comment_id)[0].outcome == Outcome.skipped

@@ -1,0 +1,97 @@
+"""The small language identifier on held-out sentences (none of them appear in its sample text)."""
+
+from __future__ import annotations
+
+import pytest
+
+from replyflow.policy.language import LANGUAGES, detect_language, guess_language
+
+SENTENCES = {
+    "en": [
+        "Where did you get that jacket? It looks amazing on you.",
+        "I tried it last night and it didn't work for me at all.",
+        "Please make a second part, I need to know what happens next!",
+        "This is the best tutorial on the internet, thank you so much.",
+    ],
+    "es": [
+        "¿Dónde compraste esa chaqueta? Te queda increíble.",
+        "Lo intenté anoche y no me funcionó para nada.",
+        "Por favor haz una segunda parte, necesito saber qué pasa después.",
+        "Es el mejor tutorial de internet, muchísimas gracias.",
+    ],
+    "fr": [
+        "Où est-ce que tu as acheté cette veste ? Elle te va super bien.",
+        "J'ai essayé hier soir et ça n'a pas du tout marché pour moi.",
+        "S'il te plaît fais une deuxième partie, je veux savoir la suite !",
+        "C'est le meilleur tuto d'internet, merci beaucoup.",
+    ],
+    "de": [
+        "Wo hast du die Jacke gekauft? Sie steht dir echt super.",
+        "Ich habe es gestern Abend probiert und es hat überhaupt nicht funktioniert.",
+        "Bitte mach einen zweiten Teil, ich will wissen, wie es weitergeht!",
+        "Das ist das beste Tutorial im Internet, vielen Dank.",
+    ],
+    "pt": [
+        "Onde você comprou essa jaqueta? Ficou incrível em você.",
+        "Eu tentei ontem à noite e não funcionou nada comigo.",
+        "Por favor faz uma segunda parte, eu preciso saber o que acontece depois!",
+        "É o melhor tutorial da internet, muito obrigado.",
+    ],
+    "it": [
+        "Dove hai comprato quella giacca? Ti sta benissimo.",
+        "Ci ho provato ieri sera e non ha funzionato per niente.",
+        "Per favore fai una seconda parte, devo sapere cosa succede dopo!",
+        "È il miglior tutorial di internet, grazie mille.",
+    ],
+    "nl": [
+        "Waar heb je die jas gekocht? Hij staat je echt geweldig.",
+        "Ik heb het gisteravond geprobeerd en het werkte helemaal niet.",
+        "Maak alsjeblieft een tweede deel, ik wil weten hoe het verder gaat!",
+        "Dit is de beste tutorial op internet, heel erg bedankt.",
+    ],
+}
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in SENTENCES.items() for t in ts])
+def test_detects_the_language_of_a_sentence(lang: str, text: str) -> None:
+    detected, confidence = detect_language(text)
+    assert detected == lang
+    assert 0.5 < confidence <= 1.0
+
+
+def test_supports_the_seven_languages() -> None:
+    assert set(LANGUAGES) >= {"en", "es", "fr", "de", "pt", "it", "nl"}
+
+
+@pytest.mark.parametrize("text", ["", "ok", "lol", "👍👍👍", "!!!", "12345 678", "https://example.com/abc"])
+def test_too_short_to_tell(text: str) -> None:
+    assert detect_language(text) == (None, 0.0)
+
+
+def test_longer_text_is_more_confident_than_a_fragment() -> None:
+    _, short = detect_language("Muchas gracias")
+    _, long = detect_language(
+        "Muchas gracias por el vídeo, lo he visto dos veces y ahora quiero probar la receta con mis hijos."
+    )
+    assert long > short
+
+
+def test_scores_are_a_distribution_and_deterministic() -> None:
+    guess = guess_language("Vielen Dank für das tolle Video, ich habe viel gelernt.")
+    assert guess.language == "de"
+    assert sum(guess.scores.values()) == pytest.approx(1.0)
+    assert guess == guess_language("Vielen Dank für das tolle Video, ich habe viel gelernt.")
+
+
+def test_candidates_restrict_the_answer() -> None:
+    # Portuguese text forced to choose between Spanish and Italian picks one of them.
+    guess = guess_language("Muito obrigado pelo vídeo, adorei a receita!", candidates=("es", "it"))
+    assert guess.language in ("es", "it")
+    assert set(guess.scores) == {"es", "it"}
+
+
+def test_urls_mentions_and_hashtags_are_ignored() -> None:
+    lang, _ = detect_language(
+        "@maria_cocina #receta https://example.com/la-receta-de-hoy gracias por todo, me encanta"
+    )
+    assert lang == "es"

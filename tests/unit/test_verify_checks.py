@@ -1,0 +1,445 @@
+"""Checks on drafted replies: each check fires on what it should and stays quiet on ordinary replies."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from replyflow.events import Comment, CreatorProfile, Outcome, Platform, ReplyMode
+from replyflow.policy import verify_checks as vc
+from replyflow.policy.decide import verify_verdict
+from replyflow.policy.findings import Finding
+from replyflow.policy.rules import Policy
+from replyflow.policy.verify_checks import (
+    VerifyConfig,
+    check_authenticity,
+    check_claims_human,
+    check_commitments,
+    check_disclosure,
+    check_language,
+    check_length,
+    check_links,
+    check_prompt_leak,
+    check_specialised_advice,
+    check_topics,
+    check_toxicity,
+    ensure_disclosure,
+    extract_links,
+    run_checks,
+    strip_disclosure,
+)
+
+PERSONA = (
+    "Mia is a warm home cook from Lyon who loves butter, shares her family recipes and always "
+    "answers with a little joke and a heart emoji."
+)
+
+
+def make_profile(**overrides) -> CreatorProfile:
+    fields = {
+        "creator_id": "mia",
+        "display_name": "Mia",
+        "persona": PERSONA,
+        "example_replies": ["Use code MIA10 for 10% off my cookbook!", "Thank you sweetie ❤️"],
+        "topics_to_avoid": ["politics", "weight loss"],
+        "banned_words": ["cheap"],
+        "allowed_links": ["miacooks.com", "youtube.com/@mia"],
+        "languages": ["en"],
+        "mode": ReplyMode.auto,
+    }
+    fields.update(overrides)
+    return CreatorProfile(**fields)
+
+
+PROFILE = make_profile()
+COMMENT = "Love this recipe, thank you!"
+
+
+def codes(findings: list[Finding]) -> set[tuple[str, str]]:
+    return {(f.check, f.code) for f in findings}
+
+
+# Ordinary replies a creator would send: no check may fire on any of them.
+CLEAN_REPLIES = [
+    "Ignore the haters, you're doing great ❤️",
+    "Thanks so much! Butter makes everything better 😄",
+    "The full recipe is on miacooks.com/recipes/tarte-tatin",
+    "Find the video on www.youtube.com/@mia/videos",
+    "Shop my pans at shop.miacooks.com!",
+    "Use 200 ml of milk and 3.5 cups of flour, e.g. for a bigger batch.",
+    "Use code MIA10 for 10% off my cookbook!",
+    "Take a break and enjoy the process!",
+    "I'm a huge fan of caramel too, great minds!",
+    "Merci !",
+    "This dumbbell workout is great",
+    "Politely ignore them, honestly.",
+    "You won't regret trying it",
+    "You should try adding more salt next time.",
+    "Honestly that looks delicious, well done!",
+    "So sorry to hear that, I hope you feel better soon 💛",
+    "Chicken stock keeps 3 days in the fridge.",
+    "Happy to help! Let me know how it turns out.",
+    "Shut the oven door quickly so it doesn't lose heat.",
+    "As a home cook, I always use salted butter.",
+    "I can't wait to see your version!",
+    "I bet you'll nail it next time.",
+    "Prick the potatoes with a fork before baking.",
+    "You're not dumb for asking, it's a great question!",
+    "The rules say no shoes in grandma's kitchen 😂",
+    "I was told to add the salt last by my grandmother.",
+    "Fat-free yogurt works too.",
+    "Try using a tablet stand while you cook, it helps.",
+    "I'll let you know when the new recipe is up.",
+    "That's a wrap! Thank you for watching ❤️",
+]
+
+
+@pytest.mark.parametrize("draft", CLEAN_REPLIES)
+def test_ordinary_replies_pass_every_check(draft: str) -> None:
+    assert run_checks(draft, COMMENT, PROFILE) == []
+
+
+@pytest.mark.parametrize(
+    ("draft", "expected"),
+    [
+        # links
+        ("Grab it at www.bit.ly/x", ("links", "link_shortener")),
+        ("Grab it at https://bit.ly/3abc", ("links", "link_shortener")),
+        ("see https://evil.io/a", ("links", "link_not_allowed")),
+        ("go to shop.example.org now", ("links", "link_not_allowed")),
+        ("link: miacooks.com.evil.io", ("links", "link_not_allowed")),
+        ("https://miacooks.com@evil.io/login", ("links", "link_not_allowed")),
+        ("visit example[.]com", ("links", "link_not_allowed")),
+        ("youtube.com/@someoneelse", ("links", "link_not_allowed")),
+        ("mail me at mia@gmail.com", ("links", "email_not_allowed")),
+        # topics and banned words
+        ("I stay away from elections, sorry", ("topics_to_avoid", "topic_to_avoid")),
+        ("Not into POLITICS, sorry", ("topics_to_avoid", "topic_to_avoid")),
+        ("My Weight-Loss journey started here", ("topics_to_avoid", "topic_to_avoid")),
+        ("this pan is so cheap lol", ("banned_words", "banned_word")),
+        ("these are the CHEAPEST... no, cheaps!", ("banned_words", "banned_word")),
+        # specialised advice
+        ("You should take 400mg of ibuprofen", ("specialised_advice", "medical_dosage")),
+        ("Honestly just stop taking your meds", ("specialised_advice", "medication_change")),
+        ("Sounds like you have a thyroid problem", ("specialised_advice", "diagnosis")),
+        ("you should definitely try melatonin", ("specialised_advice", "medical_advice")),
+        ("You don't need a doctor for that", ("specialised_advice", "medical_advice")),
+        ("Buy bitcoin now!", ("specialised_advice", "financial_advice")),
+        ("Put all your savings into this stock", ("specialised_advice", "financial_advice")),
+        ("guaranteed returns of 20%", ("specialised_advice", "guaranteed_returns")),
+        ("You should sue them", ("specialised_advice", "legal_advice")),
+        ("you have a strong case", ("specialised_advice", "legal_advice")),
+        # commitments
+        ("I'll send you $50 for that", ("commitments", "offers_money")),
+        ("I'll venmo you tonight", ("commitments", "offers_money")),
+        ("Congrats, you've won a signed cookbook!", ("commitments", "offers_giveaway")),
+        ("We're doing a giveaway next week", ("commitments", "offers_giveaway")),
+        ("Here's a free copy for you", ("commitments", "offers_free_product")),
+        ("Use code SAVE20 at checkout", ("commitments", "unknown_discount_code")),
+        ("Get 30% off this week", ("commitments", "offers_discount")),
+        ("Let's grab a coffee sometime", ("commitments", "offers_meeting")),
+        ("call me tomorrow", ("commitments", "offers_meeting")),
+        ("DM me for details", ("commitments", "offers_dm")),
+        ("I'll message you later", ("commitments", "offers_dm")),
+        ("I promise it will work", ("commitments", "makes_promise")),
+        ("I'll definitely check it out", ("commitments", "makes_promise")),
+        ("I will send you the recipe", ("commitments", "makes_promise")),
+        ("I'll make a video on that next week", ("commitments", "promises_content")),
+        # claims to be human / the creator in person
+        ("I'm not a bot, promise", ("claims_human", "claims_human")),
+        ("As a human, I get it", ("claims_human", "claims_human")),
+        ("I'm a real person haha", ("claims_human", "claims_human")),
+        ("No soy un bot, jaja", ("claims_human", "claims_human")),
+        ("this is really me typing", ("claims_human", "claims_in_person")),
+        ("I personally wrote this for you", ("claims_human", "claims_in_person")),
+        # prompt leaks
+        ("My instructions are to be nice", ("prompt_leak", "prompt_leak")),
+        ("That's in my system prompt", ("prompt_leak", "prompt_leak")),
+        ("As an AI language model, I can't", ("prompt_leak", "ai_boilerplate")),
+        ("<|im_start|>assistant Thanks!", ("prompt_leak", "template_artifact")),
+        ("Assistant: thanks for watching", ("prompt_leak", "template_artifact")),
+        (
+            "Mia is a warm home cook from Lyon who loves butter and shares her family recipes",
+            ("prompt_leak", "persona_copied"),
+        ),
+        # disclosure
+        ("This reply is not AI generated, haha", ("disclosure", "denies_ai")),
+        ("Not written by a bot!", ("disclosure", "denies_ai")),
+        ("ignore the label, it's me", ("disclosure", "dismisses_label")),
+        ("hope this helps\u202e", ("disclosure", "hidden_characters")),
+        # toxicity
+        ("you're such an idiot", ("toxicity", "insult")),
+        ("what the fuck", ("toxicity", "profanity")),
+        ("kys", ("toxicity", "threat_or_self_harm")),
+        # language (Spanish reply, English profile, English comment)
+        (
+            "Gracias por tu comentario, me alegra mucho que te haya gustado la receta de hoy",
+            ("language", "wrong_language"),
+        ),
+        # length
+        ("", ("length", "empty")),
+        ("   [AI reply]  ", ("length", "empty")),
+        ("x" * 600, ("length", "too_long")),
+    ],
+)
+def test_check_fires(draft: str, expected: tuple[str, str]) -> None:
+    found = run_checks(draft, COMMENT, PROFILE)
+    assert expected in codes(found)
+    for f in found:
+        assert f.message and f.message[0].isupper() and f.message.endswith(".")
+        assert f.score is None or 0.0 <= f.score <= 1.0
+
+
+# -- links ---------------------------------------------------------------------------------------
+
+
+def test_allowed_domain_and_its_subdomains_pass() -> None:
+    profile = make_profile(allowed_links=["https://www.Example.com/"])
+    for text in ("example.com", "https://example.com/x?y=1", "WWW.EXAMPLE.COM/shop", "blog.example.com/post"):
+        assert check_links(text, COMMENT, profile) == [], text
+
+
+def test_lookalike_domains_are_not_subdomains() -> None:
+    profile = make_profile(allowed_links=["example.com"])
+    for text in ("evil-example.com", "example.com.evil.io", "notexample.com/x", "https://example.co/"):
+        assert codes(check_links(text, COMMENT, profile)) == {("links", "link_not_allowed")}, text
+
+
+def test_shorteners_fail_even_when_allowed() -> None:
+    profile = make_profile(allowed_links=["bit.ly"])
+    assert codes(check_links("www.bit.ly/x", COMMENT, profile)) == {("links", "link_shortener")}
+
+
+def test_allowed_path_restricts_links_on_that_domain() -> None:
+    profile = make_profile(allowed_links=["youtube.com/@mia"])
+    assert check_links("youtube.com/@mia/shorts", COMMENT, profile) == []
+    assert check_links("https://www.youtube.com/watch?v=abc", COMMENT, profile) != []
+
+
+def test_numbers_and_abbreviations_are_not_links() -> None:
+    assert extract_links("e.g. version 2.0 costs 3.50, i.e. cheap. Node.js and file.txt too") == []
+
+
+def test_extract_links_reports_hosts() -> None:
+    links = extract_links("See https://User@Shop.Example.com:8443/a, www.foo.org. or bar.io/x; hi@mail.de")
+    assert [(link.host, link.kind) for link in links] == [
+        ("shop.example.com", "url"),
+        ("www.foo.org", "url"),
+        ("mail.de", "email"),
+        ("bar.io", "domain"),
+    ]
+
+
+def test_one_finding_per_host() -> None:
+    found = check_links("evil.io/a and evil.io/b and https://evil.io", COMMENT, PROFILE)
+    assert len(found) == 1
+
+
+# -- topics --------------------------------------------------------------------------------------
+
+
+def test_topics_match_whole_words_accents_and_plurals() -> None:
+    profile = make_profile(topics_to_avoid=["crème brûlée"], banned_words=["diet"])
+    assert codes(check_topics("CREME BRULEES are my fave", COMMENT, profile)) == {
+        ("topics_to_avoid", "topic_to_avoid")
+    }
+    assert codes(check_topics("no dieting talk here", COMMENT, profile)) == {("banned_words", "banned_word")}
+    assert check_topics("the dietician said hi, and a crème caramel", COMMENT, profile) == []
+
+
+def test_related_terms_of_a_broad_topic_score_lower() -> None:
+    [finding] = check_topics("Who do you think wins the election?", COMMENT, PROFILE)
+    assert finding.code == "topic_to_avoid" and finding.score is not None and finding.score < 1.0
+    assert "election" in finding.message and "politics" in finding.message
+
+
+# -- advice, commitments -------------------------------------------------------------------------
+
+
+def test_advice_messages_quote_the_words() -> None:
+    [finding] = check_specialised_advice("honestly just take 200 mg before bed", COMMENT, PROFILE)
+    assert "200 mg" in finding.message
+
+
+def test_discount_known_from_the_profile_passes_unknown_fails() -> None:
+    assert check_commitments("Use code MIA10 for 10% off!", COMMENT, PROFILE) == []
+    assert codes(check_commitments("Use code MIA50 for 50% off!", COMMENT, PROFILE)) == {
+        ("commitments", "offers_discount"),
+        ("commitments", "unknown_discount_code"),
+    }
+
+
+def test_commitment_words_in_other_senses_pass() -> None:
+    for text in ("Let me know what you think!", "I'll check it out", "You won't believe how easy it is"):
+        assert check_commitments(text, COMMENT, PROFILE) == [], text
+
+
+def test_human_claims_and_leaks_need_the_claim() -> None:
+    assert check_claims_human("Humans of the kitchen, unite!", COMMENT, PROFILE) == []
+    assert check_prompt_leak("As an AI enthusiast myself, I love this gadget", COMMENT, PROFILE) == []
+
+
+def test_short_persona_overlap_is_not_a_leak() -> None:
+    assert check_prompt_leak("I'm a home cook from Lyon, yes!", COMMENT, PROFILE) == []
+    long = check_prompt_leak("lol " + PERSONA, COMMENT, PROFILE)
+    assert codes(long) == {("prompt_leak", "persona_copied")}
+
+
+def test_persona_ngram_is_configurable() -> None:
+    text = "a warm home cook from Lyon who loves"  # 8 words of the persona
+    assert check_prompt_leak(text, COMMENT, PROFILE, config=VerifyConfig(persona_ngram=10)) == []
+    assert check_prompt_leak(text, COMMENT, PROFILE, config=VerifyConfig(persona_ngram=6)) != []
+
+
+# -- language ------------------------------------------------------------------------------------
+
+SPANISH = "Muchas gracias por tu comentario, me alegra mucho que te haya gustado la receta"
+
+
+def test_reply_in_the_comments_language_passes() -> None:
+    assert check_language(SPANISH, "¡Me encanta esta receta! ¿Se puede congelar la masa?", PROFILE) == []
+
+
+def test_comment_language_from_the_platform_is_used() -> None:
+    comment = Comment(
+        platform=Platform.youtube,
+        comment_id="c1",
+        creator_id="mia",
+        post_id="p1",
+        author_id="a1",
+        author_name="Ana",
+        text="Wow 😍😍",
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        language="es",
+    )
+    assert check_language(SPANISH, comment, PROFILE) == []
+    assert check_language(SPANISH, comment, PROFILE, comment_language="fr") != []
+
+
+def test_reply_in_a_profile_language_passes() -> None:
+    assert check_language(SPANISH, COMMENT, make_profile(languages=["en", "es"])) == []
+
+
+def test_short_replies_are_not_judged() -> None:
+    assert check_language("Gracias, guapa!", COMMENT, PROFILE) == []
+
+
+# -- length --------------------------------------------------------------------------------------
+
+
+def test_length_limits_are_configurable_and_count_the_label() -> None:
+    label = PROFILE.disclosure_label
+    body = "x" * (100 - len(label) - 1)
+    assert check_length(body, COMMENT, PROFILE, config=VerifyConfig(max_chars=100)) == []
+    assert codes(check_length(body + "y", COMMENT, PROFILE, config=VerifyConfig(max_chars=100))) == {
+        ("length", "too_long")
+    }
+    assert codes(check_length("ok", COMMENT, PROFILE, config=VerifyConfig(min_chars=3))) == {
+        ("length", "too_short")
+    }
+    assert check_length("❤️", COMMENT, PROFILE) == []  # one emoji is a real (short) reply
+    assert codes(check_length("...", COMMENT, PROFILE)) == {("length", "too_short")}
+    assert codes(check_length("\u200b \n", COMMENT, PROFILE)) == {("length", "empty")}
+
+
+# -- disclosure ----------------------------------------------------------------------------------
+
+
+def test_ensure_disclosure_adds_the_label_once() -> None:
+    assert ensure_disclosure("Thanks!", "[AI reply]") == "Thanks! [AI reply]"
+    assert ensure_disclosure("[ai  REPLY] Thanks! [AI reply]", "[AI reply]") == "Thanks! [AI reply]"
+    assert ensure_disclosure("Thanks!", "[AI reply]", position="start") == "[AI reply] Thanks!"
+    assert ensure_disclosure("", "[AI reply]") == "[AI reply]"
+    assert ensure_disclosure("Hi \u202e[AI reply]", "[AI reply]") == "Hi [AI reply]"
+
+
+LABELS = st.sampled_from(["[AI reply]", "🤖 AI", "(auto-reply)", "#AI", "[IA] respuesta", "ai"])
+TEXT = st.text(
+    alphabet=st.sampled_from(list("abc AI[]()#🤖 reply.!\n\u200b")) | st.characters(codec="utf-8"),
+    max_size=60,
+)
+
+
+@given(text=TEXT, label=LABELS)
+def test_disclosure_label_present_exactly_once_and_idempotent(text: str, label: str) -> None:
+    out = ensure_disclosure(text, label)
+    assert out.endswith(label)
+    assert label.casefold() not in out[: -len(label)].casefold()
+    assert ensure_disclosure(out, label) == out
+    assert strip_disclosure(out, label) == strip_disclosure(text, label)
+
+
+def test_label_in_the_draft_is_fine_but_denying_it_is_not() -> None:
+    assert check_disclosure("Thanks! [AI reply]", COMMENT, PROFILE) == []
+    assert codes(check_disclosure("Thanks! (not [AI reply] lol)", COMMENT, PROFILE)) == {
+        ("disclosure", "dismisses_label")
+    }
+
+
+# -- toxicity ------------------------------------------------------------------------------------
+
+
+def test_toxicity_lexicon_respects_word_boundaries() -> None:
+    for text in ("Scunthorpe and Dickens", "shiitake mushrooms", "a classic assessment", "Fukushima trip"):
+        assert check_toxicity(text, COMMENT, PROFILE) == [], text
+    assert codes(check_toxicity("f*ck that", COMMENT, PROFILE)) == {("toxicity", "profanity")}
+
+
+def test_mild_profanity_only_when_strict() -> None:
+    assert check_toxicity("damn that looks good", COMMENT, PROFILE) == []
+    strict = check_toxicity(
+        "damn that looks good", COMMENT, PROFILE, config=VerifyConfig(strict_profanity=True)
+    )
+    assert codes(strict) == {("toxicity", "mild_profanity")}
+
+
+def test_toxicity_classifier_hook() -> None:
+    assert check_toxicity("nice", COMMENT, PROFILE, classifier_score=0.2) == []
+    [finding] = check_toxicity("nice", COMMENT, PROFILE, classifier_score=0.91)
+    assert (finding.code, finding.score) == ("toxic_classifier", 0.91)
+    assert codes(run_checks("nice one", COMMENT, PROFILE, toxicity_score=0.9)) == {
+        ("toxicity", "toxic_classifier")
+    }
+
+
+# -- authenticity and the policy -----------------------------------------------------------------
+
+
+def test_check_authenticity_uses_the_creators_threshold() -> None:
+    assert check_authenticity(0.1, PROFILE) == []  # threshold 0 = off
+    strict = make_profile(authenticity_threshold=0.5)
+    assert check_authenticity(0.7, strict) == []
+    assert check_authenticity(None, strict) == []
+    [finding] = check_authenticity(0.3, strict)
+    assert finding.check == "authenticity" and finding.score == pytest.approx(0.7)
+
+
+def test_every_check_name_is_configured_in_the_default_policy() -> None:
+    policy = Policy.model_validate_json(
+        (Path(vc.__file__).with_name("default_policy.json")).read_text(encoding="utf-8")
+    )
+    emitted = {
+        "length", "links", "disclosure", "toxicity", "topics_to_avoid", "banned_words",
+        "specialised_advice", "commitments", "claims_human", "prompt_leak", "language", "authenticity",
+    }  # fmt: skip
+    assert emitted <= set(policy.verify)
+    drafts = [d for d, _ in test_check_fires.pytestmark[0].args[1]]  # type: ignore[attr-defined]
+    seen = {f.check for d in drafts for f in run_checks(d, COMMENT, PROFILE)}
+    seen |= {f.check for f in check_authenticity(0.1, make_profile(authenticity_threshold=0.5))}
+    assert seen == emitted
+
+
+def test_findings_drive_the_verdict() -> None:
+    policy = Policy.model_validate_json(
+        (Path(vc.__file__).with_name("default_policy.json")).read_text(encoding="utf-8")
+    )
+    clean = run_checks("Thanks so much, enjoy! ❤️", COMMENT, PROFILE)
+    assert verify_verdict(PROFILE, clean, [], policy).outcome == Outcome.approved
+    held = run_checks("Let's grab a coffee sometime!", COMMENT, PROFILE)
+    assert verify_verdict(PROFILE, held, [], policy).outcome == Outcome.held
+    rejected = run_checks("Grab it at bit.ly/x", COMMENT, PROFILE)
+    assert verify_verdict(PROFILE, rejected, [], policy).outcome == Outcome.rejected
