@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -109,18 +109,15 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeou
 
 
 async def publish_all(broker: KafkaBroker, emits: Sequence[Emit], headers: dict[str, str] | None = None) -> None:
-    """Publish and wait for every broker acknowledgement (acks=all)."""
-    await asyncio.gather(
-        *(
-            broker.publish(
-                e.event.model_dump_json().encode(),
-                topic=e.topic.name,
-                key=e.key.encode(),
-                headers=headers,
-            )
-            for e in emits
-        )
-    )
+    """Publish and wait for every broker acknowledgement (acks=all); broker trouble is transient."""
+    sends = [
+        broker.publish(e.event.model_dump_json().encode(), topic=e.topic.name, key=e.key.encode(), headers=headers)
+        for e in emits
+    ]
+    try:
+        await asyncio.gather(*sends)
+    except (KafkaError, TimeoutError) as error:
+        raise TransientError(f"Kafka did not acknowledge: {type(error).__name__}: {error}") from error
 
 
 def dead_letter_decision(body: bytes, error: str) -> Decision | None:
@@ -192,60 +189,93 @@ def subscribe_stage(
     stage: str,
     topic: Topic,
     model: type[M],
-    handle: Callable[[M], Awaitable[list[Emit]]],
+    handle: Callable[[list[M]], Awaitable[list[Emit]]],
     health: StageHealth,
-    max_poll_records: int = 50,
+    max_batch: int = 256,
 ) -> None:
-    """Register an at-least-once consumer of ``topic`` running ``handle`` for each event.
+    """Register an at-least-once consumer of ``topic`` that hands ``handle`` micro-batches of events.
 
     ``stage`` names the consumer group: replicas of a stage share the work, stages don't.
+    A batch is committed only after every output of it was acknowledged by the broker. On a
+    transient failure every partition of the batch is rewound to its first offset in the batch
+    (nothing is skipped, also not on other partitions); a batch that fails otherwise is retried
+    message by message so that only the poison message is dead-lettered.
     """
     group = settings.group_id(stage)
     attempts: dict[tuple[int, int], int] = {}
+
+    async def run(records: list[ConsumerRecord], isolate: bool) -> list[tuple[ConsumerRecord, BaseException]]:
+        """Process records; returns those that can never succeed, with why.
+
+        TransientError always propagates (retry the batch later). Other errors propagate too
+        unless ``isolate``: then the batch is re-run message by message and only the failing
+        messages are returned for the dead-letter topic.
+        """
+        events, valid, poison = [], [], []
+        for record in records:
+            try:
+                events.append(model.model_validate_json(record.value))
+                valid.append(record)
+            except ValidationError as error:
+                poison.append((record, error))
+        try:
+            await publish_all(broker, await handle(events))
+        except TransientError:
+            raise
+        except Exception as error:
+            if not (isolate or isinstance(error, PermanentError)):
+                raise
+            if len(valid) == 1:
+                return [*poison, (valid[0], error)]
+            for record in valid:
+                poison += await run([record], isolate=True)
+        return poison
 
     @broker.subscriber(
         topic.name,
         group_id=group,
         ack_policy=AckPolicy.MANUAL,
         auto_offset_reset="earliest",
-        max_poll_records=max_poll_records,
+        batch=True,
+        max_records=max_batch,
+        batch_timeout_ms=100,
     )
-    async def on_message(msg: KafkaMessage) -> None:
+    async def on_batch(msg: KafkaMessage) -> None:
         started = time.perf_counter()
-        record = msg.raw_message
-        position = (record.partition, record.offset)
+        records: list[ConsumerRecord] = list(msg.raw_message)
+        if not records:
+            return
+        first = (records[0].partition, records[0].offset)
+        attempt = attempts.get(first, 0) + 1
         try:
-            event = model.model_validate_json(record.value)
-            emits = await handle(event)
-            await publish_all(broker, emits)
-        except (ValidationError, PermanentError) as error:
-            n_attempts = attempts.pop(position, 0) + 1
-            await dead_letter(broker, record, error, group=group, service=service, attempts=n_attempts)
-            await msg.ack()
-            return
+            poison = await run(records, isolate=attempt >= settings.max_delivery_attempts)
         except Exception as error:
-            attempt = attempts[position] = attempts.get(position, 0) + 1
-            transient = isinstance(error, TransientError)
-            if not transient and attempt >= settings.max_delivery_attempts:
-                attempts.pop(position, None)
-                await dead_letter(broker, record, error, group=group, service=service, attempts=attempt)
-                await msg.ack()
-                return
+            attempts[first] = attempt
             health.failing(f"{type(error).__name__}: {error}")
-            MESSAGES_PROCESSED.labels(service, topic.name, "retried").inc()
-            log.warning(
-                "retrying after failure",
-                extra={"fields": {"topic": record.topic, "partition": record.partition,
-                                  "offset": record.offset, "attempt": attempt, "error": repr(error)}},
-            )
+            MESSAGES_PROCESSED.labels(service, topic.name, "retried").inc(len(records))
+            log.warning("retrying batch after failure", extra={"fields": {
+                "topic": topic.name, "first_offset": first, "size": len(records),
+                "attempt": attempt, "error": repr(error)}})
             await asyncio.sleep(backoff_s(settings, attempt))
-            await msg.nack()  # rewinds this partition to the failed offset: nothing is skipped
+            rewind(msg, records)
             return
-        attempts.pop(position, None)
+        attempts.pop(first, None)
+        for record, error in poison:
+            await dead_letter(broker, record, error, group=group, service=service, attempts=attempt)
         health.ok()
-        await msg.ack()
-        MESSAGES_PROCESSED.labels(service, topic.name, "ok").inc()
+        await msg.ack()  # commits every partition up to the end of this batch
+        MESSAGES_PROCESSED.labels(service, topic.name, "ok").inc(len(records) - len(poison))
         PROCESSING_SECONDS.labels(service, topic.name).observe(time.perf_counter() - started)
+
+
+def rewind(msg: KafkaMessage, records: list[ConsumerRecord]) -> None:
+    """Seek each partition of a batch back to its first offset in the batch."""
+    first_offsets: dict[TopicPartition, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        first_offsets[tp] = min(first_offsets.get(tp, r.offset), r.offset)
+    for tp, offset in first_offsets.items():
+        msg.consumer.seek(tp, offset)
 
 
 class TopicTable(Generic[M]):

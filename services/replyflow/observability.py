@@ -23,7 +23,7 @@ MESSAGES_PROCESSED = Counter(
 )
 PROCESSING_SECONDS = Histogram(
     "replyflow_processing_seconds",
-    "Time to handle one message, decode to broker ack of the outputs",
+    "Time to handle one micro-batch, decode to broker ack of every output",
     ["service", "topic"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )

@@ -9,6 +9,7 @@ import threading
 import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -128,7 +129,7 @@ def test_roc_auc_matches_scikit_learn() -> None:
 
 
 def test_evaluation_on_the_shipped_dataset_separates_voices() -> None:
-    creators, generic, meta = load_dataset()
+    creators, generic, _meta = load_dataset()
     assert len(creators) >= 4 and all(len(r) >= 40 for r in creators.values()) and len(generic) >= 40
     report = evaluate(creators, generic, train_sizes=(20,), repeats=1, seed=3)
     macro = report["macro"]["20"]
@@ -173,7 +174,7 @@ def fake_embedding(text: str, dim: int = 16) -> list[float]:
 
 
 class _EmbeddingHandler(BaseHTTPRequestHandler):
-    requests: list[dict] = []
+    requests: ClassVar[list[dict]] = []
 
     def log_message(self, *args: object) -> None:  # keep test output quiet
         pass

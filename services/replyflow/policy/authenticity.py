@@ -59,8 +59,7 @@ _NGRAM_RANGE = (2, 4)
 _CALIBRATION_SLOPE = 5.0  # sigmoid steepness; own-median maps to ~0.92, background-median to ~0.08
 _BASE_WEIGHTS = {"ngrams": 0.25, "ngram_odds": 0.25, "function_words": 0.10, "style": 0.40}
 _MIN_SEPARATION = 0.02
-_ODDS_ALPHA = 0.5
-_ODDS_VOCAB_PAD = 1000
+_ODDS_LAMBDA = 0.5  # weight of the observed frequency against a uniform floor in the log-odds
 
 # Written for this module: a spread of ordinary reply registers (assistant-like, casual, formal).
 # It sets the IDF of the n-gram view and the "anyone else" anchor of the calibration.
@@ -229,10 +228,17 @@ def _loo_cosines(units: Sequence[dict[str, float]], total: dict[str, float]) -> 
     return out
 
 
-def _mean_log_odds(counts: Counter[str], table: dict[str, float], unseen: float) -> float:
-    total = n = 0
+def _log_odds(own: float, n_own: float, bg: float, n_bg: float, floor: float) -> float:
+    """log P(g | creator) - log P(g | background), both interpolated with the same uniform floor,
+    so an n-gram neither corpus has seen is neutral (0) whatever the corpus sizes."""
+    lam = _ODDS_LAMBDA
+    return math.log(lam * own / n_own + floor) - math.log(lam * bg / n_bg + floor)
+
+
+def _mean_log_odds(counts: Counter[str], table: dict[str, float]) -> float:
+    total = n = 0.0
     for g, c in counts.items():
-        total += c * table.get(g, unseen)
+        total += c * table.get(g, 0.0)
         n += c
     return total / n if n else 0.0
 
@@ -267,7 +273,6 @@ class AuthenticityModel:
     _default_idf: float = 1.0
     _ngram_centroid: dict[str, float] = field(default_factory=dict, repr=False)
     _log_odds: dict[str, float] = field(default_factory=dict, repr=False)
-    _log_odds_unseen: float = 0.0
     _fw_centroid: dict[str, float] = field(default_factory=dict, repr=False)
     _style_mean: list[float] = field(default_factory=list, repr=False)
     _style_scale: list[float] = field(default_factory=list, repr=False)
@@ -332,23 +337,12 @@ class AuthenticityModel:
         for c in bg_per_text:
             bg_counts.update(c)
         n_bg = sum(bg_counts.values())
-        vocab = len(own_counts.keys() | bg_counts.keys()) + _ODDS_VOCAB_PAD
-        a = _ODDS_ALPHA
         n_own = sum(own_counts.values())
-        log_nb = math.log(n_bg + a * vocab)
-
-        def odds_table(counts: Counter[str], total: int) -> tuple[dict[str, float], float]:
-            log_nc = math.log(total + a * vocab)
-            table = {
-                g: math.log(c + a) - log_nc - math.log(bg_counts.get(g, 0) + a) + log_nb
-                for g, c in counts.items()
-            }
-            for g, c in bg_counts.items():
-                if g not in table:
-                    table[g] = math.log(a) - log_nc - math.log(c + a) + log_nb
-            return table, math.log(a) - log_nc - math.log(a) + log_nb
-
-        self._log_odds, self._log_odds_unseen = odds_table(own_counts, n_own)
+        floor = (1.0 - _ODDS_LAMBDA) / len(own_counts.keys() | bg_counts.keys())
+        self._log_odds = {
+            g: _log_odds(own_counts.get(g, 0), n_own, bg_counts.get(g, 0), n_bg, floor)
+            for g in own_counts.keys() | bg_counts.keys()
+        }
 
         # IDF over the background corpus only: n-grams everybody uses weigh little, the
         # creator's own habits (absent from the background) weigh most.
@@ -380,10 +374,9 @@ class AuthenticityModel:
         if n >= 2:
             for c in per_text:
                 # The odds of this example's n-grams with the example itself left out.
-                log_nc = math.log(n_own - sum(c.values()) + a * vocab)
+                rest = n_own - sum(c.values())
                 total = sum(
-                    k
-                    * (math.log(own_counts[g] - k + a) - log_nc - math.log(bg_counts.get(g, 0) + a) + log_nb)
+                    k * _log_odds(own_counts[g] - k, rest, bg_counts.get(g, 0), n_bg, floor)
                     for g, k in c.items()
                 )
                 own["ngram_odds"].append(total / max(sum(c.values()), 1))
@@ -404,21 +397,18 @@ class AuthenticityModel:
         # Background texts are part of the odds' background counts: leave each one out too.
         bg_raw["ngram_odds"] = []
         for c in bg_per_text:
-            log_nb_rest = math.log(n_bg - sum(c.values()) + a * vocab)
+            rest = n_bg - sum(c.values())
             total = sum(
-                k * (self._log_odds.get(g, self._log_odds_unseen) - log_nb + log_nb_rest)
-                + k * (math.log(bg_counts[g] + a) - math.log(bg_counts[g] - k + a))
+                k * _log_odds(own_counts.get(g, 0), n_own, bg_counts[g] - k, rest, floor)
                 for g, k in c.items()
             )
             bg_raw["ngram_odds"].append(total / max(sum(c.values()), 1))
         self._anchors = {}
         for view in own:
             bg = statistics.median(bg_raw[view])
-            if own[view]:
-                own_ref = statistics.median(own[view])
-            else:
-                # One example: its similarity to itself overstates; assume halfway.
-                own_ref = bg + 0.5 * (self._raw(view, texts[0], st[0]) - bg)
+            # With one example there is no leave-one-out: its similarity to itself overstates, so
+            # take halfway between the background and that.
+            own_ref = statistics.median(own[view] or [bg + 0.5 * (self._raw(view, texts[0], st[0]) - bg)])
             self._anchors[view] = _Anchor(own_ref, bg)
 
         # A view that doesn't separate this creator's replies from the background counts less.
@@ -439,7 +429,7 @@ class AuthenticityModel:
         if view == "ngrams":
             return self._ngram_similarity(text)
         if view == "ngram_odds":
-            return _mean_log_odds(_char_ngrams(text), self._log_odds, self._log_odds_unseen)
+            return _mean_log_odds(_char_ngrams(text), self._log_odds)
         if view == "function_words":
             return _dot(self._fw_vector(text), self._fw_centroid)
         feats = style_features(text) if feats is None else feats

@@ -11,8 +11,8 @@ MAX_REPLY_CHARS = 500
 _URL = re.compile(r"(?:https?://)?(?:www\.)?((?:[a-z0-9-]+\.)+[a-z]{2,})(?:/\S*)?", re.IGNORECASE)
 
 
-def screen_findings(comment: Comment, profile: CreatorProfile | None) -> list[Finding]:
-    return []
+def screen_findings(comments: list[Comment], profiles: list[CreatorProfile | None]) -> list[list[Finding]]:
+    return [[] for _ in comments]
 
 
 def verify_findings(draft: str, comment: Comment, profile: CreatorProfile) -> list[Finding]:

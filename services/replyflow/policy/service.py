@@ -54,11 +54,19 @@ def create_app(settings: Settings | None = None):
     policies = PolicySource(settings.policy_file)
     budget = ReplyBudget()
 
-    async def screen(event: CommentReceived) -> list[Emit]:
+    async def screen(events: list[CommentReceived]) -> list[Emit]:
         now = time.time()
         policy = policies.current(now)
-        profile = profiles.get(event.creator_id)
-        verdict = screen_verdict(event.comment, profile, screen_findings(event.comment, profile), policy, budget, now)
+        batch_profiles = [profiles.get(e.creator_id) for e in events]
+        findings = screen_findings([e.comment for e in events], batch_profiles)
+        return [
+            emit
+            for event, profile, found in zip(events, batch_profiles, findings, strict=True)
+            for emit in screened(event, profile, found, policy, now)
+        ]
+
+    def screened(event, profile, findings, policy, now) -> list[Emit]:
+        verdict = screen_verdict(event.comment, profile, findings, policy, budget, now)
         count(Stage.screen, verdict)
         decision = Decision(
             comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
@@ -75,9 +83,11 @@ def create_app(settings: Settings | None = None):
             emits.append(Emit(COMMENTS_SCREENED, event.comment_id, screened))
         return emits
 
-    async def verify(event: ReplyDrafted) -> list[Emit]:
+    async def verify(events: list[ReplyDrafted]) -> list[Emit]:
         policy = policies.current(time.time())
-        profile = profiles.get(event.creator_id)
+        return [emit for event in events for emit in verified(event, profiles.get(event.creator_id), policy)]
+
+    def verified(event, profile, policy) -> list[Emit]:
         findings = verify_findings(event.text, event.comment, profile) if profile else []
         verdict = verify_verdict(profile, findings, event.screen_reasons, policy)
         count(Stage.verify, verdict)

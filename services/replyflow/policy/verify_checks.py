@@ -120,7 +120,7 @@ def _stem(word: str) -> str:
             if len(word) >= 3 and word[-1] == word[-2] and word[-1] not in "aeiouylsz":
                 word = word[:-1]
             break
-    if word.endswith("e") and len(word) > 3:
+    if word.endswith("e") and len(word) >= 5:  # "smoke"/"smoking", but "wine" is not "win"
         word = word[:-1]
     return word
 
@@ -636,8 +636,8 @@ _COMMITMENT_RULES = (
         "promises_content",
         rf"\b{_I_WILL_STRICT}\s+(?:\w+\s+)?(?:make|film|do|post|upload|record|drop)\s+(?:a|an|the|another|"
         r"one|part)\s+(?:\w+\s+)?(?:video|tutorial|episode|reel|short|post|follow-?up|series|stream|two|2)\b"
-        r"|\b(?:my |the )?next (?:video|episode|reel|stream) (?:will|is going to|is gonna) (?:be|cover|"
-        r"feature)\b",
+        r"|\b(?:my |the )?next (?:video|episode|reel|stream) (?:will|is going to|is gonna) "
+        r"(?:be about|be on|cover|feature|show)\b",
         "The reply promises new content on your behalf ({evidence}).",
     ),
 )
@@ -865,7 +865,7 @@ _LANGUAGE_NAMES = {
 # length
 
 _VISIBLE = re.compile(r"[^\s\u200c\u200d\ufe0f]")
-_CONTENT = re.compile("[^\\W_]|[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF]")
+_CONTENT = re.compile("[^\\W_]|[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff]")
 
 
 def check_length(

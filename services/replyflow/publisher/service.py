@@ -42,6 +42,10 @@ def create_app(settings: Settings | None = None):
     ledger = TopicTable(settings.kafka_bootstrap_servers, REPLIES_PUBLISHED, ReplyPublished, lambda e: e.reply_id)
     platform = PlatformClient(settings.platform_base_url, settings.platform_timeout_s)
 
+    async def publish_batch(events: list[ReplyVerdict]) -> list[Emit]:
+        # One at a time, in order: an account's replies go out in the order they were approved.
+        return [emit for event in events for emit in await publish(event)]
+
     async def publish(event: ReplyVerdict) -> list[Emit]:
         if event.reply_id in ledger:
             return []  # already out; this is a redelivery
@@ -86,7 +90,7 @@ def create_app(settings: Settings | None = None):
 
     subscribe_stage(
         parts.broker, settings, service="publisher", stage="publisher", topic=REPLIES_APPROVED,
-        model=ReplyVerdict, handle=publish, health=parts.health,
+        model=ReplyVerdict, handle=publish_batch, health=parts.health, max_batch=16,
     )
 
     async def start_ledger() -> None:
