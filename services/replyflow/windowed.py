@@ -1,19 +1,31 @@
 """A consumer that keeps many messages in flight at once without giving up at-least-once.
 
 The model server only reaches its throughput with many concurrent requests (continuous
-batching), so the generation stage hands out up to ``window`` messages across its partitions at
-once. Completions finish out of order; ``OffsetTracker`` commits each partition only up to its
-lowest unfinished offset, so a crash re-delivers (never skips) whatever was in flight.
+batching), so the generation stage hands out up to ``limit()`` messages across its partitions
+at once. Completions finish out of order; ``OffsetTracker`` commits each partition only up to
+its lowest unfinished offset, so a crash re-delivers (never skips) whatever was in flight.
+
+Flow control: when the window is full the consumer stops taking records (``paused``). It keeps
+calling ``getmany`` so it stays in its group; only when the window stays full for a while (a
+dependency is down) are the partitions paused in the client too (aiokafka drops a paused
+partition's prefetched records, so this is not done for the short stalls of normal operation).
+
+Revocation and shutdown drain the window: work that is in a ``busy()`` section (a model call,
+a publish) may finish within the drain timeout; work that is only waiting (for a model slot,
+for a retry backoff) is abandoned at once. Abandoned work is never marked finished, so nothing
+is committed past it and it is redelivered to whoever owns the partition next.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import heapq
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
@@ -72,12 +84,46 @@ class OffsetTracker:
         return set(self._unfinished)
 
 
+class Abandoned(Exception):  # noqa: N818 - it is a signal, not an error
+    """Raised inside a handler whose message is being handed back (revoked or shutting down)."""
+
+
+@dataclass
+class _Work:
+    tp: TopicPartition
+    record: ConsumerRecord
+    busy: int = 0
+
+
+_current: contextvars.ContextVar[_Work | None] = contextvars.ContextVar("windowed_work", default=None)
+
+
+@contextlib.contextmanager
+def busy() -> Iterator[None]:
+    """Mark the current message's work as worth finishing during a drain (a model call, a publish).
+
+    Outside a ``busy()`` section a message whose partition is revoked or whose consumer stops is
+    abandoned at once. A no-op outside a ``WindowedConsumer`` task.
+    """
+    work = _current.get()
+    if work is None:
+        yield
+        return
+    work.busy += 1
+    try:
+        yield
+    finally:
+        work.busy -= 1
+
+
 class WindowedConsumer:
     """Consume ``topic`` keeping up to ``limit()`` messages in flight, committing safely.
 
     ``handle(record)`` must finish only when the message's outcome is durable (output acked by
     the broker, or dead-lettered); it retries transient failures itself and keeps its slot while
-    it does, so a down dependency fills the window and consumption pauses by itself.
+    it does, so a down dependency fills the window and consumption pauses by itself. It may
+    raise ``Abandoned`` (or be cancelled) when ``abandoning(record)`` is true: the message then
+    stays uncommitted.
     """
 
     def __init__(
@@ -90,37 +136,53 @@ class WindowedConsumer:
         limit: Callable[[], int],
         commit_interval_s: float = 0.2,
         client_id: str = "replyflow",
-        revoke_timeout_s: float = 20.0,
+        drain_timeout_s: float = 20.0,
+        pause_after_s: float = 5.0,
     ) -> None:
         self.topic = topic
         self.group_id = group_id
         self._handle = handle
         self._limit = limit
         self._commit_interval_s = commit_interval_s
-        self._revoke_timeout_s = revoke_timeout_s
+        self._drain_timeout_s = drain_timeout_s
+        self._pause_after_s = pause_after_s
         self.tracker = OffsetTracker()
-        self._tasks: dict[asyncio.Task, TopicPartition] = {}
+        self._tasks: dict[asyncio.Task, _Work] = {}
         self._slot_freed = asyncio.Event()
         self._stopping = False
-        self._paused = False
+        self._full_since: float | None = None
+        self._client_paused = False
         self._loop_task: asyncio.Task | None = None
         self.assigned: set[TopicPartition] = set()
+        self._revoking: set[TopicPartition] = set()
         self._consumer_options = {
             "bootstrap_servers": bootstrap_servers,
             "group_id": group_id,
             "client_id": client_id,
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
+            # The coordinator waits this long for our revoke listener to drain before dropping us.
+            "rebalance_timeout_ms": int((drain_timeout_s + 10) * 1000),
         }
         self.consumer: AIOKafkaConsumer | None = None
 
     @property
     def in_flight(self) -> int:
+        """Messages taken and not yet finished or abandoned."""
         return len(self._tasks)
 
     @property
     def paused(self) -> bool:
-        return self._paused
+        """True while the window is full and no records are taken."""
+        return self._full_since is not None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def abandoning(self, record: ConsumerRecord) -> bool:
+        """Whether the message's work should stop now (its partition is being handed back)."""
+        return self._stopping or TopicPartition(record.topic, record.partition) in self._revoking
 
     async def start(self) -> None:
         self.consumer = AIOKafkaConsumer(**self._consumer_options)  # needs the running loop
@@ -131,80 +193,140 @@ class WindowedConsumer:
     async def _run(self) -> None:
         last_commit = time.monotonic()
         while not self._stopping:
-            room = self._limit() - len(self._tasks)
-            self._set_paused(room <= 0)
-            # getmany keeps the consumer alive in its group even while paused.
-            batches = await self.consumer.getmany(timeout_ms=100, max_records=max(room, 1) if room > 0 else 1)
-            for tp, records in batches.items():
-                if tp not in self.assigned:
-                    continue
-                for record in records:
-                    self.tracker.started(tp, record.offset)
-                    task = asyncio.create_task(self._process(tp, record))
-                    self._tasks[task] = tp
+            try:
+                await self._step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep consuming; aiokafka recovers from broker errors itself
+                log.exception("consumer loop error; retrying")
+                await asyncio.sleep(1.0)
             if time.monotonic() - last_commit >= self._commit_interval_s:
-                await self.commit()
+                try:
+                    await self.commit()
+                except Exception:  # noqa: BLE001 - a failed commit is retried next round; nothing is skipped
+                    log.warning("offset commit failed; will retry", exc_info=True)
                 last_commit = time.monotonic()
-            if room <= 0 and not batches:
-                self._slot_freed.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._slot_freed.wait(), timeout=0.5)
 
-    def _set_paused(self, paused: bool) -> None:
-        if paused == self._paused:
+    async def _step(self) -> None:
+        room = self._limit() - len(self._tasks)
+        now = time.monotonic()
+        if room > 0:
+            self._full_since = None
+            if self._client_paused:
+                self._set_client_paused(False)
+            batches = await self.consumer.getmany(timeout_ms=100, max_records=room)
+            for tp, records in batches.items():
+                if tp not in self.assigned or tp in self._revoking:
+                    continue  # stale records of a partition being handed back: never started, never committed
+                for record in records:
+                    self._start(tp, record)
             return
-        self._paused = paused
+        # Window full: take nothing until a message finishes.
+        if self._full_since is None:
+            self._full_since = now
+        if not self._client_paused and now - self._full_since >= self._pause_after_s:
+            self._set_client_paused(True)
+        if self._client_paused:
+            # getmany on paused partitions returns nothing but keeps us in the group (max.poll.interval).
+            await self.consumer.getmany(timeout_ms=0)
+        self._slot_freed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._slot_freed.wait(), timeout=0.5)
+
+    def _start(self, tp: TopicPartition, record: ConsumerRecord) -> None:
+        self.tracker.started(tp, record.offset)
+        work = _Work(tp, record)
+        context = contextvars.copy_context()
+        context.run(_current.set, work)
+        task = asyncio.get_running_loop().create_task(self._process(work), context=context)
+        self._tasks[task] = work
+
+    def _set_client_paused(self, paused: bool) -> None:
+        self._client_paused = paused
         partitions = list(self.consumer.assignment())
         if paused:
+            log.info("window full for %.0fs: pausing %d partitions", self._pause_after_s, len(partitions))
             self.consumer.pause(*partitions)
         else:
+            log.info("window has room again: resuming %d partitions", len(partitions))
             self.consumer.resume(*partitions)
 
-    async def _process(self, tp: TopicPartition, record: ConsumerRecord) -> None:
+    async def _process(self, work: _Work) -> None:
         try:
-            await self._handle(record)
-        except asyncio.CancelledError:
+            await self._handle(work.record)
+        except (asyncio.CancelledError, Abandoned):
             return  # abandoned (revoked or shutting down): not finished, so never committed past
-        except Exception:
+        except Exception:  # noqa: BLE001 - handle() owns retries/DLQ; anything here is a bug: don't commit
             log.exception("handler failed; the offset stays uncommitted and is redelivered after restart")
             return
         else:
-            self.tracker.finished(tp, record.offset)
+            self.tracker.finished(work.tp, work.record.offset)
         finally:
             self._tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
             self._slot_freed.set()
 
     async def commit(self, partitions: set[TopicPartition] | None = None) -> None:
+        """Commit how far each partition is done; ``partitions`` limits it (e.g. to revoked ones)."""
         offsets = self.tracker.to_commit()
-        if partitions is not None:
-            offsets = {tp: o for tp, o in offsets.items() if tp in partitions}
-        offsets = {tp: o for tp, o in offsets.items() if tp in self.assigned}
+        owned = self.assigned if partitions is None else partitions & (self.assigned | self._revoking)
+        offsets = {tp: o for tp, o in offsets.items() if tp in owned}
         if not offsets:
             return
         await self.consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()})
         self.tracker.committed(offsets)
 
     async def _drain(self, partitions: set[TopicPartition], timeout_s: float) -> None:
-        """Let in-flight work of ``partitions`` finish (or abandon it at the deadline), then commit."""
-        tasks = [t for t, tp in self._tasks.items() if tp in partitions]
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=timeout_s)
-            for task in pending:
+        """Finish busy work of ``partitions`` (abandon the rest, and whatever is left at the deadline)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            tasks = {t: w for t, w in self._tasks.items() if w.tp in partitions}
+            idle = [t for t, w in tasks.items() if not w.busy and not t.done()]
+            for task in idle:
                 task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-        await self.commit(partitions)
+            if idle:
+                await asyncio.gather(*idle, return_exceptions=True)
+            busy_tasks = [t for t in tasks if t not in idle and not t.done()]
+            if not busy_tasks:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log.warning("drain timeout: abandoning %d messages in flight", len(busy_tasks))
+                for task in busy_tasks:
+                    task.cancel()
+                await asyncio.gather(*busy_tasks, return_exceptions=True)
+                break
+            # Wake when one finishes or soon anyway: a task may leave its busy section and become idle.
+            await asyncio.wait(busy_tasks, timeout=min(left, 0.05), return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await self.commit(partitions)
+        except Exception:  # noqa: BLE001 - not committed = redelivered, never skipped
+            log.warning("commit of drained partitions failed; their messages will be redelivered", exc_info=True)
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._drain(revoked, self._revoke_timeout_s)
-        self.assigned -= revoked
-        self.tracker.forget(revoked)
+        self._revoking |= revoked
+        try:
+            await self._drain(revoked, self._drain_timeout_s)
+        finally:
+            self.assigned -= revoked
+            self._revoking -= revoked
+            self.tracker.forget(revoked)
+        log.info("partitions revoked and drained: %s", sorted(tp.partition for tp in revoked))
 
-    async def stop(self, grace_s: float) -> None:
-        """Stop fetching, finish in-flight work within ``grace_s``, commit, leave the group."""
+    def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.assigned |= assigned
+        if self._client_paused:
+            self.consumer.pause(*assigned)
+        log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Stop fetching, finish busy work within ``grace_s``, commit, leave the group."""
         self._stopping = True
         if self._loop_task is not None:
+            self._slot_freed.set()
             await asyncio.gather(self._loop_task, return_exceptions=True)
-        await self._drain(set(self.assigned), grace_s)
+        if self.consumer is None:
+            return
+        await self._drain(set(self.assigned), self._drain_timeout_s if grace_s is None else grace_s)
         await self.consumer.stop()
 
 
@@ -216,6 +338,4 @@ class _Listener(ConsumerRebalanceListener):
         await self.owner.on_revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self.owner.assigned |= set(assigned)
-        if self.owner.paused:
-            self.owner.consumer.pause(*assigned)
+        self.owner.on_assigned(set(assigned))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sys
 import uuid
 from datetime import UTC, datetime
 
@@ -86,3 +90,23 @@ async def test_health_and_metrics(ingest):
         metrics = await http.get("/metrics")
     assert ready.status_code == 200 and ready.json()["broker"] is True
     assert "replyflow_consumer_ready" in metrics.text
+
+
+async def test_replay_cli_publishes_valid_lines_and_names_bad_ones(kafka_bootstrap, tmp_path):
+    good = [comment(), comment()]
+    path = tmp_path / "comments.jsonl"
+    path.write_text(f"{json.dumps(good[0])}\n{{\"platform\": \"youtube\"}}\n\n{json.dumps(good[1])}\n")
+    wanted = {c["comment_id"] for c in good}
+    async with TopicReader(kafka_bootstrap, COMMENTS_RECEIVED.name) as reader:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "replyflow.ingest", "replay", str(path),
+            env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+        await reader.collect(
+            lambda rs: wanted <= {CommentReceived.model_validate_json(r.value).comment_id for r in rs}
+        )
+    assert proc.returncode == 1  # one line was invalid
+    assert b"published 2 comments, 1 invalid lines" in out
+    assert b"line 2" in err and b"comment_id" in err

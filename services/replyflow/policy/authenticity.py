@@ -56,9 +56,9 @@ __all__ = [
 ]
 
 _NGRAM_RANGE = (2, 4)
-_CALIBRATION_SLOPE = 5.0  # sigmoid steepness; own-median maps to ~0.92, background-median to ~0.08
+_MIN_SPREAD = 0.25  # spread never below a quarter of the separation: own median maps to <= 0.9997
 _BASE_WEIGHTS = {"ngrams": 0.25, "ngram_odds": 0.25, "function_words": 0.10, "style": 0.40}
-_MIN_SEPARATION = 0.02
+_FULL_WEIGHT_AT = 2.0  # a view whose d' (separation / spread) is this or more gets its full weight
 _ODDS_LAMBDA = 0.5  # weight of the observed frequency against a uniform floor in the log-odds
 
 # Written for this module: a spread of ordinary reply registers (assistant-like, casual, formal).
@@ -235,31 +235,43 @@ def _log_odds(own: float, n_own: float, bg: float, n_bg: float, floor: float) ->
     return math.log(lam * own / n_own + floor) - math.log(lam * bg / n_bg + floor)
 
 
-def _mean_log_odds(counts: Counter[str], table: dict[str, float]) -> float:
-    total = n = 0.0
-    for g, c in counts.items():
-        total += c * table.get(g, 0.0)
-        n += c
-    return total / n if n else 0.0
-
-
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x)) if x > -60 else 0.0
 
 
 @dataclass(frozen=True)
 class _Anchor:
-    own: float  # typical similarity of the creator's own replies
-    background: float  # typical similarity of anyone else
+    """Where one view's raw similarity sits for the creator's own replies and for anyone else.
+
+    ``calibrate`` is the posterior that a raw value came from the creator (equal priors, two
+    normal distributions with a pooled spread): steep when the two are far apart, gentle when
+    they overlap, 0.5 when the view can't tell them apart.
+    """
+
+    own: float  # median similarity of the creator's own replies (leave-one-out)
+    own_sd: float
+    background: float  # median similarity of the background corpus
+    background_sd: float
 
     @property
     def separation(self) -> float:
         return self.own - self.background
 
+    @property
+    def spread(self) -> float:
+        pooled = (self.own_sd**2 + self.background_sd**2) / 2
+        return math.sqrt(max(pooled, (_MIN_SPREAD * self.separation) ** 2, 1e-12))
+
+    @property
+    def discrimination(self) -> float:
+        """Separation in units of spread (d'); 0 when the view does not separate at all."""
+        return max(self.separation, 0.0) / self.spread
+
     def calibrate(self, raw: float) -> float:
         if self.separation <= 0:
             return 0.5
-        return _sigmoid(_CALIBRATION_SLOPE * ((raw - self.background) / self.separation - 0.5))
+        mid = (self.own + self.background) / 2
+        return _sigmoid(self.separation / self.spread**2 * (raw - mid))
 
 
 @dataclass
@@ -273,6 +285,8 @@ class AuthenticityModel:
     _default_idf: float = 1.0
     _ngram_centroid: dict[str, float] = field(default_factory=dict, repr=False)
     _log_odds: dict[str, float] = field(default_factory=dict, repr=False)
+    # n-gram -> (idf, centroid weight, log-odds): one lookup per n-gram when scoring
+    _gram_table: dict[str, tuple[float, float, float]] = field(default_factory=dict, repr=False)
     _fw_centroid: dict[str, float] = field(default_factory=dict, repr=False)
     _style_mean: list[float] = field(default_factory=list, repr=False)
     _style_scale: list[float] = field(default_factory=list, repr=False)
@@ -288,15 +302,19 @@ class AuthenticityModel:
             {g: (1.0 + math.log(c)) * idf.get(g, default) for g, c in _char_ngrams(text).items()}
         )
 
-    def _ngram_similarity(self, text: str) -> float:
-        """Cosine of the text's n-gram vector to the (unit) centroid, in one pass."""
-        idf, default, centroid = self._idf, self._default_idf, self._ngram_centroid
-        dot = sq = 0.0
-        for g, c in _char_ngrams(text).items():
-            w = (1.0 + math.log(c) if c > 1 else 1.0) * idf.get(g, default)
+    def _gram_views(self, grams: Counter[str]) -> tuple[float, float]:
+        """Both n-gram views in one pass: cosine to the (unit) centroid, and the mean log-odds."""
+        table, missing = self._gram_table, (self._default_idf, 0.0, 0.0)
+        dot = sq = odds = 0.0
+        n = 0
+        for g, c in grams.items():
+            idf, centre, log_odds = table.get(g, missing)
+            w = (1.0 + math.log(c) if c > 1 else 1.0) * idf
             sq += w * w
-            dot += w * centroid.get(g, 0.0)
-        return dot / math.sqrt(sq) if sq > 0 else 0.0
+            dot += w * centre
+            odds += c * log_odds
+            n += c
+        return (dot / math.sqrt(sq) if sq > 0 else 0.0), (odds / n if n else 0.0)
 
     @staticmethod
     def _fw_vector(text: str) -> dict[str, float]:
@@ -364,6 +382,14 @@ class AuthenticityModel:
         # Centroids are stored unit-length, so scoring is one sparse dot product per view.
         self._ngram_centroid = _normalise(ng_sum)
         self._fw_centroid = _normalise(fw_sum)
+        self._gram_table = {
+            g: (
+                self._idf.get(g, self._default_idf),
+                self._ngram_centroid.get(g, 0.0),
+                self._log_odds.get(g, 0.0),
+            )
+            for g in self._idf.keys() | self._ngram_centroid.keys() | self._log_odds.keys()
+        }
         n = len(texts)
         sums = [sum(col) for col in zip(*st, strict=True)]
         sq_sums = [sum(x * x for x in col) for col in zip(*st, strict=True)]
@@ -406,30 +432,31 @@ class AuthenticityModel:
         self._anchors = {}
         for view in own:
             bg = statistics.median(bg_raw[view])
+            bg_sd = statistics.pstdev(bg_raw[view])
             # With one example there is no leave-one-out: its similarity to itself overstates, so
-            # take halfway between the background and that.
-            own_ref = statistics.median(own[view] or [bg + 0.5 * (self._raw(view, texts[0], st[0]) - bg)])
-            self._anchors[view] = _Anchor(own_ref, bg)
+            # take halfway between the background and that, with the background's spread.
+            values = own[view] or [bg + 0.5 * (self._raw(view, texts[0], st[0]) - bg)]
+            own_sd = statistics.pstdev(values) if len(values) >= 3 else bg_sd
+            self._anchors[view] = _Anchor(statistics.median(values), own_sd, bg, bg_sd)
 
         # A view that doesn't separate this creator's replies from the background counts less.
         eff = {}
         for view, w in self.weights.items():
             if view not in self._anchors:
                 raise ValueError(f"unknown view {view!r}; known: {sorted(self._anchors)}")
-            sep = self._anchors[view].separation
-            spread = abs(self._anchors[view].own) + abs(self._anchors[view].background) + 1e-9
-            eff[view] = w * min(1.0, max(0.0, sep) / spread * 4) if sep > _MIN_SEPARATION else 0.0
+            eff[view] = w * min(1.0, self._anchors[view].discrimination / _FULL_WEIGHT_AT)
         total = sum(eff.values())
         self._effective_weights = (
             {k: v / total for k, v in eff.items()} if total > 0 else {k: 1 / len(eff) for k in eff}
         )
         return self
 
-    def _raw(self, view: str, text: str, feats: Sequence[float] | None = None) -> float:
-        if view == "ngrams":
-            return self._ngram_similarity(text)
-        if view == "ngram_odds":
-            return _mean_log_odds(_char_ngrams(text), self._log_odds)
+    def _raw(
+        self, view: str, text: str, feats: Sequence[float] | None = None, grams: Counter[str] | None = None
+    ) -> float:
+        if view in ("ngrams", "ngram_odds"):
+            cos, odds = self._gram_views(_char_ngrams(text) if grams is None else grams)
+            return cos if view == "ngrams" else odds
         if view == "function_words":
             return _dot(self._fw_vector(text), self._fw_centroid)
         feats = style_features(text) if feats is None else feats
@@ -443,7 +470,14 @@ class AuthenticityModel:
         """Calibrated similarity in [0, 1] per view (for explanations in the review UI)."""
         if not self.fitted:
             raise RuntimeError("AuthenticityModel.fit() first")
-        return {view: self._anchors[view].calibrate(self._raw(view, text)) for view in self._anchors}
+        cos, odds = self._gram_views(_char_ngrams(text))
+        raw = {
+            "ngrams": cos,
+            "ngram_odds": odds,
+            "function_words": self._raw("function_words", text),
+            "style": self._raw("style", text),
+        }
+        return {view: anchor.calibrate(raw[view]) for view, anchor in self._anchors.items()}
 
     def score(self, text: str) -> float:
         """How much ``text`` sounds like the creator, in [0, 1] (label already stripped)."""

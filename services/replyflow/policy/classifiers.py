@@ -163,7 +163,17 @@ _LEX_NAMES = ("profanity", "insult", "slur", "ambiguous", "threat")
 
 def abuse_lexicon_counts(text: TextLike) -> dict[str, int]:
     """Lexicon hits per group, plus ``directed``: an insult, slur or profanity right after "you"."""
-    return dict(_lexicon_counts(as_views(text).skeleton))
+    return dict(_lexicon_counts(_lexicon_text(as_views(text))))
+
+
+def _lexicon_text(v: NormalizedText) -> str:
+    """The skeleton without URLs and @handles (a handle such as "@thotcho" is not a word)."""
+    s = v.skeleton
+    if "." in s or "/" in s:
+        s = _URL.sub(" ", s)
+    if "@" in s:
+        s = _MENTION.sub(" ", s)
+    return s
 
 
 @lru_cache(maxsize=4096)
@@ -184,7 +194,7 @@ def _lexicon_counts(s: str) -> tuple[tuple[str, int], ...]:
 
 
 def _dense_abuse(v: NormalizedText) -> list[float]:
-    c = dict(_lexicon_counts(v.skeleton))
+    c = dict(_lexicon_counts(_lexicon_text(v)))
     strong = c["profanity"] + c["insult"] + c["slur"] + c["threat"]
     return [
         math.log1p(c["profanity"]), math.log1p(c["insult"]), math.log1p(c["slur"]), math.log1p(c["ambiguous"]),

@@ -24,6 +24,8 @@ __all__ = ["LANGUAGES", "MIN_LETTERS", "LanguageGuess", "detect_language", "gues
 
 # Fewer letters than this and we don't guess at all.
 MIN_LETTERS = 6
+# Only the first characters are read: plenty to tell, and the cost stays bounded.
+MAX_CHARS = 1000
 
 _SAMPLES: dict[str, str] = {
     "en": """
@@ -272,7 +274,7 @@ def _model() -> _Model:
 
 def guess_language(text: str, candidates: tuple[str, ...] | None = None) -> LanguageGuess:
     """Score ``text`` against every supported language (or ``candidates``)."""
-    words = _words(text)
+    words = [w[:40] for w in _words(text[:MAX_CHARS])]
     letters = sum(len(w) for w in words)
     if letters < MIN_LETTERS:
         return LanguageGuess(None, 0.0, {})

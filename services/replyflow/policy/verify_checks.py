@@ -10,10 +10,12 @@ worse, so a policy ``threshold`` works the same way for every check.
 Call order for the verify stage:
 
 1. ``findings = run_checks(draft, event.comment, profile, toxicity_score=None)``
-2. ``score = model.score(strip_disclosure(draft, profile.disclosure_label))`` (authenticity.py) and
+2. ``model = cache.get(profile, approved_edits)`` (a long-lived ``authenticity.ModelCache``);
+   ``score = model.score(strip_disclosure(draft, profile.disclosure_label)) if model else None``;
    ``findings += check_authenticity(score, profile)``
-3. ``decide.verify_verdict(profile, findings, ...)``; the published text is
-   ``ensure_disclosure(draft, profile.disclosure_label)``.
+3. ``decide.verify_verdict(profile, findings, ...)``; the text that goes out (approved or held)
+   is ``ensure_disclosure(draft, profile.disclosure_label)``, and ``score`` is
+   ``ReplyVerdict.authenticity``.
 
 Patterns work on a folded copy of the text (NFKD, accents dropped, casefolded, curly quotes
 straightened), so "Çall me" and "call me" match alike. They aim at precision: a creator who
@@ -245,14 +247,15 @@ _TLDS = (
     "com|net|org|io|co|ly|me|tv|gg|app|dev|ai|shop|store|xyz|info|biz|online|site|link|live|club|"
     "blog|page|to|be|gl|gd|us|uk|ca|au|de|fr|es|it|nl|pt|br|eu|ch|se|no|dk|fi|pl|ie|jp|ru|cn|mx|"
     "ar|nz|za|tk|ml|ga|cf|gq|top|vip|fun|social|media|news|tech|cc|ws|sh|st|fm|ee|id|ms|gy|do|"
-    "edu|gov|mobi|pro|today|world|space|website|email|click|lol|wtf|ninja|rocks"
+    "edu|gov|mobi|pro|today|world|space|website|email|click|lol|wtf|ninja|rocks|"
+    "example|test|invalid|localhost"  # reserved names (RFC 2606), used by simulators and tests
 )
 _LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
 _SCHEME_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"']+|\bwww\.[^\s<>\"']+", re.IGNORECASE)
 _BARE_DOMAIN = re.compile(
     rf"(?<![\w.@/-])((?:{_LABEL}\.)+(?:{_TLDS}))(?![\w-])(/[^\s<>\"']*)?", re.IGNORECASE
 )
-_EMAIL = re.compile(r"[\w.+-]+@((?:[^\W_][\w-]*\.)+[^\W\d_]{2,})")
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@((?:[^\W_][\w-]*\.)+[^\W\d_]{2,})")
 _DEOBFUSCATE = (
     (re.compile(r"\s*(?:\[\.\]|\(\.\)|\[dot\]|\(dot\)|\{dot\})\s*", re.IGNORECASE), "."),
     (re.compile(r"(?<=[^\W_])\s+dot\s+(?=(?:com|net|org|io|co|ly|me)\b)", re.IGNORECASE), "."),
@@ -524,8 +527,9 @@ _ADVICE_RULES = (
         "guaranteed_returns",
         r"\bguaranteed\s+(?:returns?|profits?|income|gains?|money|\d+\s?%|\d+x)|\brisk[- ]free\s+"
         r"(?:returns?|investments?|profits?|trades?|money)|\b(?:can't|cannot|can not|won't) lose(?: money)?"
-        r"\b(?=.*\b(?:invest|stock|crypto|coin|trade|money)\b)|\bdouble your money\b|\b\d+x (?:returns?|"
-        r"gains?|your money)\b|\bto the moon\b(?=.*\b(?:coin|crypto|stock|token|buy)\b)",
+        r"\b(?=.{0,80}?\b(?:invest|stock|crypto|coin|trade|money)\b)|\bdouble your money\b|"
+        r"\b\d+x (?:returns?|gains?|your money)\b|"
+        r"\bto the moon\b(?=.{0,80}?\b(?:coin|crypto|stock|token|buy)\b)",
         "The reply promises investment returns ({evidence}); replies must not give financial advice.",
     ),
     _rule(
@@ -815,7 +819,7 @@ def check_prompt_leak(
 # ---------------------------------------------------------------------------------------------
 # language
 
-_LANG_NOISE = re.compile(r"https?://\S+|www\.\S+|[@#][\w.]+|\S+@\S+")
+_LANG_NOISE = re.compile(r"https?://\S+|www\.\S+|(?<!\S)\S+@\S+|[@#][\w.]+")
 
 
 def check_language(
