@@ -26,9 +26,13 @@ object per (check, dataset) with ``check``, ``dataset``, ``precision``, ``recall
 
 from __future__ import annotations
 
+import argparse
 import csv
 import hashlib
+import json
 import os
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -87,3 +91,174 @@ def davidson_split(ids: Sequence[str], classes: Sequence[int]) -> tuple[list[int
 
 def ids_digest(ids: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------
+# metrics
+
+
+def binary_metrics(y_true: Sequence[int], y_pred: Sequence[int]) -> dict:
+    tp = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t and p)
+    fp = sum(1 for t, p in zip(y_true, y_pred, strict=True) if not t and p)
+    fn = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t and not p)
+    tn = len(y_true) - tp - fp - fn
+
+    def f1(tp_: int, fp_: int, fn_: int) -> float:
+        return 2 * tp_ / (2 * tp_ + fp_ + fn_) if tp_ else 0.0
+
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f_pos, f_neg = f1(tp, fp, fn), f1(tn, fn, fp)
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f_pos, 4),
+            "macro_f1": round((f_pos + f_neg) / 2, 4), "n": len(y_true), "tp": tp, "fp": fp, "fn": fn, "tn": tn}
+
+
+def row(check: str, dataset: str, y_true: Sequence[int], y_pred: Sequence[int], **extra) -> dict:
+    return {"check": check, "dataset": dataset, **binary_metrics(y_true, y_pred), **extra}
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluations
+
+
+def _fires(findings) -> int:
+    return int(bool(findings))
+
+
+def eval_spam(texts: list[str], labels: list[int], dataset: str) -> list[dict]:
+    from replyflow.policy.classifiers import SpamClassifier, detect_scam_patterns
+
+    model = SpamClassifier.load()
+    spam = [int(s >= model.threshold) for s in model.scores(texts)]
+    scam = [_fires(detect_scam_patterns(t)) for t in texts]
+    either = [int(a or b) for a, b in zip(spam, scam, strict=True)]
+    return [row("spam", dataset, labels, spam), row("scam", dataset, labels, scam),
+            row("spam_or_scam", dataset, labels, either)]
+
+
+def eval_abuse(texts: list[str], classes: list[int], dataset: str) -> list[dict]:
+    from replyflow.policy.classifiers import AbuseClassifier
+
+    model = AbuseClassifier.load()
+    y = [int(c in (0, 1)) for c in classes]
+    pred = [int(s >= model.threshold) for s in model.scores(texts)]
+    return [row("abuse", dataset, y, pred)]
+
+
+def check_split(model_meta: dict, ids: Sequence[str], train_pos: Sequence[int]) -> None:
+    expected = model_meta.get("train_ids_sha256")
+    actual = ids_digest([ids[i] for i in train_pos])
+    if expected != actual:
+        raise SystemExit("the abuse model was not trained on the training part of this davidson split "
+                         f"(model {expected}, split {actual}): retrain with scripts/train_policy_models.py")
+
+
+def eval_injection_set(path: Path = INJECTION_SET) -> tuple[list[dict], list[dict]]:
+    """Rows: ``{"id", "text", "category", "lang", "injection": 0|1, "abuse": 0|1}``."""
+    from replyflow.policy.classifiers import AbuseClassifier, detect_prompt_injection
+
+    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts = [it["text"] for it in items]
+    inj = [_fires(detect_prompt_injection(t)) for t in texts]
+    model = AbuseClassifier.load()
+    abuse = [int(s >= model.threshold) for s in model.scores(texts)]
+    rows = [row("prompt_injection", "injection_evasion", [it["injection"] for it in items], inj),
+            row("abuse", "injection_evasion", [it["abuse"] for it in items], abuse)]
+    misses = [
+        {"id": it["id"], "category": it["category"], "text": it["text"], "expected": {"injection": it["injection"],
+         "abuse": it["abuse"]}, "got": {"injection": i, "abuse": a}}
+        for it, i, a in zip(items, inj, abuse, strict=True) if i != it["injection"] or a != it["abuse"]
+    ]
+    return rows, misses
+
+
+def eval_csv(path: Path) -> list[dict]:
+    rows = read_csv(path)
+    if not rows:
+        raise SystemExit(f"{path} has no rows")
+    cols = set(rows[0])
+    if "label" in cols or "CLASS" in cols:
+        texts, labels = load_tubespam(path)
+        return eval_spam(texts, labels, path.name)
+    if "class" in cols:
+        _, texts, classes = load_davidson(path)
+        return eval_abuse(texts, classes, path.name)
+    raise SystemExit(f"{path}: need a 'label' column (spam format) or a 'class' column (davidson format)")
+
+
+def bench(texts: list[str], batch: int = 64, seconds: float = 5.0) -> dict:
+    """Comments per second of ``TextScreener.screen`` on this process (one core), micro-batches of ``batch``.
+
+    Models are loaded before timing. Wall time (``perf_counter``) and CPU time (``process_time``)
+    over repeated passes until ``seconds`` have elapsed; caches of the lexicon are cleared per pass
+    so repeated texts are not free.
+    """
+    from replyflow.policy import classifiers
+
+    screener = classifiers.TextScreener.load()
+    screener.screen(texts[:batch])
+    done = 0
+    t0, c0 = time.perf_counter(), time.process_time()
+    while time.perf_counter() - t0 < seconds:
+        classifiers._lexicon_counts.cache_clear()
+        for i in range(0, len(texts), batch):
+            screener.screen(texts[i : i + batch])
+        done += len(texts)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"batch": batch, "texts": done, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
+            "texts_per_s_wall": round(done / wall), "texts_per_s_cpu": round(done / cpu),
+            "mean_chars": round(sum(map(len, texts)) / len(texts), 1)}
+
+
+def print_table(rows: list[dict]) -> None:
+    head = f"{'check':<18}{'dataset':<22}{'precision':>10}{'recall':>8}{'f1':>8}{'macro_f1':>10}{'n':>7}"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(f"{r['check']:<18}{r['dataset']:<22}{r['precision']:>10.4f}{r['recall']:>8.4f}{r['f1']:>8.4f}"
+              f"{r['macro_f1']:>10.4f}{r['n']:>7}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Evaluate the screen stage's text checks on unseen labelled rows.")
+    ap.add_argument("--csv", help="score this CSV instead (spam format: 'label' column; davidson format: 'class')")
+    ap.add_argument("--data", help="directory with tubespam_val.csv and davidson_dev.csv")
+    ap.add_argument("--bench", action="store_true", help="also measure throughput of the whole screen")
+    ap.add_argument("--out", default=str(REPORT), help="where to write the JSON report")
+    args = ap.parse_args(argv)
+
+    if args.csv:
+        rows = eval_csv(Path(args.csv))
+        misses: list[dict] = []
+    else:
+        from replyflow.policy.classifiers import AbuseClassifier
+
+        src = data_dir(args.data)
+        texts, labels = load_tubespam(src / "tubespam_val.csv")
+        rows = eval_spam(texts, labels, "tubespam_val")
+        ids, dtexts, classes = load_davidson(src / "davidson_dev.csv")
+        train_pos, heldout = davidson_split(ids, classes)
+        check_split(AbuseClassifier.load().model.meta, ids, train_pos)
+        rows += eval_abuse([dtexts[i] for i in heldout], [classes[i] for i in heldout], "davidson_heldout")
+        inj_rows, misses = eval_injection_set()
+        rows += inj_rows
+    print_table(rows)
+    if misses:
+        print(f"\n{len(misses)} injection_evasion rows misclassified:")
+        for m in misses:
+            print(f"  {m['id']:<10} {m['category']:<22} expected {m['expected']} got {m['got']}: {m['text'][:70]!r}")
+    if args.bench:
+        src = data_dir(args.data)
+        sample = load_tubespam(src / "tubespam_val.csv")[0] + load_davidson(src / "davidson_dev.csv")[1][:1000]
+        b = bench(sample)
+        print(f"\nthroughput, whole screen, one process: {b['texts_per_s_wall']} texts/s wall, "
+              f"{b['texts_per_s_cpu']} texts/s CPU (batch {b['batch']}, {b['texts']} texts, mean {b['mean_chars']} chars)")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

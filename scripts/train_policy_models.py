@@ -44,7 +44,14 @@ from sklearn.model_selection import StratifiedKFold
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "services"), str(ROOT)]
 
-from loadtest.eval_policy import data_dir, davidson_split, ids_digest, load_davidson, load_tubespam  # noqa: E402
+from loadtest.eval_policy import (  # noqa: E402
+    data_dir,
+    davidson_split,
+    ids_digest,
+    load_davidson,
+    load_tubespam,
+    read_csv,
+)
 from replyflow.policy.classifiers import (  # noqa: E402
     MODELS_DIR,
     FeatureConfig,
@@ -72,9 +79,22 @@ def matrix(docs: list[list[str]], index: dict[str, int], idf: np.ndarray) -> sp.
     return sp.csr_matrix((v, (d, f)), shape=(len(docs), len(idf)))
 
 
-def fit_lr(x: sp.csr_matrix, y: np.ndarray, c: float, balanced: bool) -> LogisticRegression:
-    return LogisticRegression(C=c, solver="liblinear", class_weight="balanced" if balanced else None,
-                              max_iter=5000, random_state=SEED).fit(x, y)
+def fit_lr(x: sp.csr_matrix, y: np.ndarray, c: float, balanced: bool,
+           soft: np.ndarray | None = None) -> LogisticRegression:
+    """L2 logistic regression. With ``soft`` (the fraction of annotators who voted positive) each row
+    appears twice, as positive with weight ``soft`` and as negative with ``1 - soft`` (cross-entropy
+    against the vote share); class weights follow the majority labels ``y``."""
+    lr = LogisticRegression(C=c, solver="liblinear", max_iter=5000, random_state=SEED,
+                            class_weight=None if soft is not None or not balanced else "balanced")
+    if soft is None:
+        return lr.fit(x, y)
+    n = len(y)
+    cw = {1: n / (2 * y.sum()), 0: n / (2 * (n - y.sum()))} if balanced else {1: 1.0, 0: 1.0}
+    weights = np.r_[soft * cw[1], (1 - soft) * cw[0]]
+    keep = weights > 0
+    xx = sp.vstack([x, x]).tocsr()[keep]
+    yy = np.r_[np.ones(n), np.zeros(n)][keep]
+    return lr.fit(xx, yy, sample_weight=weights[keep])
 
 
 def best_threshold(y: np.ndarray, p: np.ndarray, macro: bool) -> tuple[float, float]:
@@ -86,7 +106,8 @@ def best_threshold(y: np.ndarray, p: np.ndarray, macro: bool) -> tuple[float, fl
 
 
 def train(name: str, texts: list[str], y: np.ndarray, cfg: FeatureConfig, *, cs: tuple[float, ...],
-          balanced: bool, macro: bool, min_df: int, dense_scale: float, meta: dict) -> LinearTextModel:
+          balanced: bool, macro: bool, min_df: int, dense_scale: float, meta: dict,
+          soft: np.ndarray | None = None) -> LinearTextModel:
     t0 = time.perf_counter()
     views = [normalize_views(t) for t in texts]
     feats = [featurize(v, cfg) for v in views]
@@ -101,20 +122,21 @@ def train(name: str, texts: list[str], y: np.ndarray, cfg: FeatureConfig, *, cs:
     for c in cs:
         oof = np.zeros(len(y))
         for tr, va in folds:
-            oof[va] = fit_lr(x[tr], y[tr], c, balanced).predict_proba(x[va])[:, 1]
+            fold_soft = soft[tr] if soft is not None else None
+            oof[va] = fit_lr(x[tr], y[tr], c, balanced, fold_soft).predict_proba(x[va])[:, 1]
         thr, score = best_threshold(y, oof, macro)
         results.append((score, c, thr))
         print(f"  {name}: C={c:<6} cv {'macro-F1' if macro else 'F1'}={score:.4f} at threshold {thr:.3f}",
               flush=True)
     score, c, thr = max(results)
-    lr = fit_lr(x, y, c, balanced)
+    lr = fit_lr(x, y, c, balanced, soft)
     coef = lr.coef_.ravel()
     nw, nc = len(w_idf), len(c_idf)
     # Fold the chosen threshold into the intercept: p >= thr  <=>  shifted p >= 0.5.
     intercept = float(lr.intercept_[0]) - math.log(thr / (1 - thr))
     meta = {**meta, "cv_folds": 5, "C": c, "cv_score": round(score, 4), "cv_threshold": round(thr, 6),
             "n_train": len(y), "n_positive": int(y.sum()), "min_df": min_df, "dense_scale": dense_scale,
-            "class_weight": "balanced" if balanced else None, "sklearn_version": sklearn.__version__,
+            "class_weight": "balanced" if balanced else None, "soft_labels": soft is not None, "sklearn_version": sklearn.__version__,
             "seed": SEED, "train_seconds": round(time.perf_counter() - t0, 1)}
     return LinearTextModel(
         name=name, config=cfg, word_index=w_index, word_idf=w_idf, word_coef=coef[:nw],
@@ -144,15 +166,23 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.only in (None, "abuse"):
         ids, texts, classes = load_davidson(src / "davidson_dev.csv")
+        votes = {r["id"]: r for r in read_csv(src / "davidson_dev.csv")}
         train_pos, heldout_pos = davidson_split(ids, classes)
         tr_ids = [ids[i] for i in train_pos]
         y = np.asarray([1 if classes[i] in (0, 1) else 0 for i in train_pos])
+        # Share of annotators who called the tweet hate or offensive (the label is the majority).
+        soft = np.asarray([
+            (int(votes[i]["hate_speech"]) + int(votes[i]["offensive_language"]))
+            / (int(votes[i]["hate_speech"]) + int(votes[i]["offensive_language"]) + int(votes[i]["neither"]))
+            for i in tr_ids
+        ])
         cfg = FeatureConfig(urls="token", mentions=True, retweet=True, lexicon=True)
         model = train("abuse", [texts[i] for i in train_pos], y, cfg, cs=(3.0, 10.0, 30.0), balanced=True,
                       macro=True, min_df=2, dense_scale=1.0,
                       meta={"data": "davidson_dev.csv, training part of loadtest.eval_policy.davidson_split",
                             "positive": "class in (0, 1) (hate or offensive)",
-                            "train_ids_sha256": ids_digest(tr_ids), "n_heldout": len(heldout_pos)})
+                            "train_ids_sha256": ids_digest(tr_ids), "n_heldout": len(heldout_pos)},
+                      soft=soft)
         model.save(out / "abuse.npz")
         print(f"wrote {out / 'abuse.npz'}: {len(model.word_idf)} word + {len(model.char_idf)} char features",
               json.dumps(model.meta))

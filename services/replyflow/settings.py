@@ -42,6 +42,41 @@ class Settings(BaseSettings):
     llm_api_key: str = Field(default="not-needed", description="Bearer token for the model server")
     llm_timeout_s: float = Field(default=60.0, description="Per-request timeout for the model server")
     llm_max_inflight: int = Field(default=8, description="Concurrent requests to the model server")
+    llm_min_inflight: int = Field(
+        default=1, description="Smallest window of concurrent model requests the adaptive controller shrinks to"
+    )
+    llm_initial_inflight: int = Field(
+        default=4, description="Window of concurrent model requests at start-up (grows by slow start)"
+    )
+    llm_adaptive: bool = Field(
+        default=True,
+        description="Adapt the window to the model server's load (false: always LLM_MAX_INFLIGHT requests)",
+    )
+    llm_metrics_url: str | None = Field(
+        default=None,
+        description="Prometheus endpoint of the model server read by the window controller; "
+        "default: LLM_BASE_URL without /v1, plus /metrics",
+    )
+    llm_control_interval_s: float = Field(
+        default=1.0, description="How often the window controller reads the server's metrics and adjusts"
+    )
+    llm_queue_tolerance: int = Field(
+        default=4,
+        description="Requests allowed to wait in the model server's queue (or 10% of the running ones, "
+        "if more) before the window shrinks",
+    )
+    llm_latency_target_s: float = Field(
+        default=30.0, description="p90 model-request latency above which the window shrinks"
+    )
+    llm_drain_timeout_s: float = Field(
+        default=20.0,
+        description="On SIGTERM or a partition revoke, how long model requests in flight may finish "
+        "before they are abandoned (uncommitted, redelivered)",
+    )
+    llm_seed_per_comment: bool = Field(
+        default=True,
+        description="Send a sampling seed derived from the comment, so a redelivered comment gets the same draft",
+    )
 
     platform_base_url: str = Field(
         default="http://127.0.0.1:8090", description="Base URL of the platform reply API (simulator locally)"

@@ -84,7 +84,7 @@ class OffsetTracker:
         return set(self._unfinished)
 
 
-class Abandoned(Exception):  # noqa: N818 - it is a signal, not an error
+class Abandoned(Exception):  # it is a signal, not an error
     """Raised inside a handler whose message is being handed back (revoked or shutting down)."""
 
 
@@ -197,13 +197,13 @@ class WindowedConsumer:
                 await self._step()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - keep consuming; aiokafka recovers from broker errors itself
+            except Exception:  # keep consuming; aiokafka recovers from broker errors itself
                 log.exception("consumer loop error; retrying")
                 await asyncio.sleep(1.0)
             if time.monotonic() - last_commit >= self._commit_interval_s:
                 try:
                     await self.commit()
-                except Exception:  # noqa: BLE001 - a failed commit is retried next round; nothing is skipped
+                except Exception:  # a failed commit is retried next round; nothing is skipped
                     log.warning("offset commit failed; will retry", exc_info=True)
                 last_commit = time.monotonic()
 
@@ -256,7 +256,7 @@ class WindowedConsumer:
             await self._handle(work.record)
         except (asyncio.CancelledError, Abandoned):
             return  # abandoned (revoked or shutting down): not finished, so never committed past
-        except Exception:  # noqa: BLE001 - handle() owns retries/DLQ; anything here is a bug: don't commit
+        except Exception:  # handle() owns retries/DLQ; anything here is a bug: don't commit
             log.exception("handler failed; the offset stays uncommitted and is redelivered after restart")
             return
         else:
@@ -299,7 +299,7 @@ class WindowedConsumer:
             await asyncio.wait(busy_tasks, timeout=min(left, 0.05), return_when=asyncio.FIRST_COMPLETED)
         try:
             await self.commit(partitions)
-        except Exception:  # noqa: BLE001 - not committed = redelivered, never skipped
+        except Exception:  # not committed = redelivered, never skipped
             log.warning("commit of drained partitions failed; their messages will be redelivered", exc_info=True)
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
@@ -323,6 +323,9 @@ class WindowedConsumer:
         self._stopping = True
         if self._loop_task is not None:
             self._slot_freed.set()
+            _, pending = await asyncio.wait([self._loop_task], timeout=2.0)
+            for task in pending:  # stuck in a fetch (e.g. a rebalance): records it gets are never started
+                task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
         if self.consumer is None:
             return

@@ -257,6 +257,47 @@ def test_related_terms_of_a_broad_topic_score_lower() -> None:
     assert "election" in finding.message and "politics" in finding.message
 
 
+@pytest.mark.parametrize(
+    ("topic", "draft", "quoted"),
+    [
+        ("politics and elections", "Who won the elections?", "elections"),
+        ("supplements and pre-workouts", "Try a pre-workout before this", "pre-workouts"),
+        ("steroids, SARMs and other performance-enhancing drugs", "no SARMs ever", "SARMs"),
+        ("baby and infant feeding", "Tips for baby feeding at night", "baby feeding"),
+        ("diagnosing pain or injuries", "That sounds like an injury to me", "injuries"),
+        ("weight-loss claims", "This helps with weight loss too!", "weight-loss"),
+        (
+            "guarantees that a place is safe",
+            "I guarantee this place is totally safe",
+            "guarantees that a place is safe",
+        ),
+        (
+            "medical diets and treating illness with food",
+            "Food can treat your illness",
+            "treating illness with food",
+        ),
+    ],
+)
+def test_topics_written_as_phrases_match_their_parts(topic: str, draft: str, quoted: str) -> None:
+    [finding] = check_topics(draft, COMMENT, make_profile(topics_to_avoid=[topic]))
+    assert finding.code == "topic_to_avoid"
+    assert f"\u201c{quoted}\u201d" in finding.message
+
+
+@pytest.mark.parametrize(
+    ("topic", "draft"),
+    [
+        ("baby and infant feeding", "Baby spinach works great here"),
+        ("comments on anyone's body or weight", "Drop the weight 10% and lift heavier weights"),
+        ("guarantees that a place is safe", "The place was lovely"),
+        ("medical diets and treating illness with food", "Treat yourself to good food tonight"),
+        ("crossing borders irregularly", "We crossed the border by train"),
+    ],
+)
+def test_topic_phrases_do_not_match_single_common_words(topic: str, draft: str) -> None:
+    assert check_topics(draft, COMMENT, make_profile(topics_to_avoid=[topic])) == []
+
+
 # -- advice, commitments -------------------------------------------------------------------------
 
 

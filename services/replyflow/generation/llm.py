@@ -1,15 +1,25 @@
-"""A streaming client for OpenAI-compatible chat completions (vLLM, llama.cpp server, the simulator)."""
+"""A streaming client for OpenAI-compatible chat completions (vLLM, llama.cpp server, the simulator).
+
+Built on aiohttp: with 64-256 concurrent streams httpx's per-request overhead made the client,
+not the model server, the bottleneck. One keep-alive connection per request in flight.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 
 from replyflow.events import GenerationParams
 from replyflow.kafka import PermanentError, TransientError
+
+# Statuses that say "this request can never succeed" (malformed, or longer than the context window).
+# Everything else (404 unknown model, 401, 429, 5xx...) is the server's or the deployment's problem:
+# retried, never a reason to dead-letter a healthy comment.
+PERMANENT_STATUSES = frozenset({400, 413, 422})
 
 
 @dataclass(frozen=True)
@@ -19,27 +29,34 @@ class Completion:
     completion_tokens: int
     latency_ms: float
     time_to_first_token_ms: float | None
+    finish_reason: str | None = None
 
 
 class LLMClient:
     def __init__(self, base_url: str, model: str, api_key: str, timeout_s: float, max_connections: int) -> None:
         self.model = model
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {api_key}"},
-            timeout=httpx.Timeout(timeout_s, connect=5.0),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-        )
+        self.base_url = base_url.rstrip("/")
+        self._url = f"{self.base_url}/chat/completions"
+        self._headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=5.0)
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:  # created lazily: it binds the running loop
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0, ttl_dns_cache=300),
+                timeout=self._timeout,
+                headers=self._headers,
+                skip_auto_headers=("User-Agent",),
+            )
+        return self._session
 
     async def close(self) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
 
-    async def complete(self, messages: list[dict[str, str]], params: GenerationParams) -> Completion:
-        """One chat completion, streamed so time to first token is measured.
-
-        Raises TransientError when the server is unreachable, overloaded or failing (retry later),
-        PermanentError when this request can never succeed (e.g. longer than the context).
-        """
+    def request_body(self, messages: list[dict[str, str]], params: GenerationParams, seed: int | None = None) -> dict:
         body = {
             "model": self.model,
             "messages": messages,
@@ -49,40 +66,61 @@ class LLMClient:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        if seed is not None:
+            body["seed"] = seed
+        return body
+
+    async def complete(
+        self, messages: list[dict[str, str]], params: GenerationParams, seed: int | None = None
+    ) -> Completion:
+        """One chat completion, streamed so time to first token is measured.
+
+        Raises TransientError when the server is unreachable, overloaded, failing or too slow
+        (retry later), PermanentError when this request can never succeed (e.g. longer than the
+        context window).
+        """
+        payload = json.dumps(self.request_body(messages, params, seed), separators=(",", ":")).encode()
         started = time.perf_counter()
         first_token_at: float | None = None
         parts: list[str] = []
         usage: dict[str, int] = {}
+        finish: str | None = None
         try:
-            async with self._http.stream("POST", "/chat/completions", json=body) as response:
-                if response.status_code >= 400:
-                    detail = (await response.aread()).decode(errors="replace")[:500]
-                    error = f"model server answered {response.status_code}: {detail}"
-                    if response.status_code in (408, 429) or response.status_code >= 500:
-                        raise TransientError(error)
-                    raise PermanentError(error)
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
+            async with self._http().post(self._url, data=payload) as response:
+                if response.status >= 400:
+                    detail = (await response.read()).decode(errors="replace")[:1000]
+                    error = f"model server answered {response.status}: {detail}"
+                    if response.status in PERMANENT_STATUSES:
+                        raise PermanentError(error)
+                    raise TransientError(error)
+                async for line in response.content:
+                    if not line.startswith(b"data:"):
                         continue
                     data = line[5:].strip()
-                    if data == "[DONE]":
+                    if data == b"[DONE]":
                         break
                     chunk = json.loads(data)
                     if chunk.get("usage"):
                         usage = chunk["usage"]
-                    for choice in chunk.get("choices", []):
+                    for choice in chunk.get("choices") or ():
                         piece = (choice.get("delta") or {}).get("content")
                         if piece:
-                            first_token_at = first_token_at or time.perf_counter()
+                            if first_token_at is None:
+                                first_token_at = time.perf_counter()
                             parts.append(piece)
-        except (httpx.TransportError, httpx.TimeoutException) as e:
+                        finish = choice.get("finish_reason") or finish
+        except TimeoutError as e:
+            raise TransientError(f"model request timed out after {self._timeout.total}s") from e
+        except (aiohttp.ClientError, ConnectionError, asyncio.IncompleteReadError) as e:
             raise TransientError(f"model server unreachable: {type(e).__name__}: {e}") from e
-        text = "".join(parts).strip()
+        except ValueError as e:  # a garbled stream: a proxy or the server broke mid-answer
+            raise TransientError(f"unreadable answer from the model server: {e}") from e
         latency_ms = (time.perf_counter() - started) * 1000
         return Completion(
-            text=text,
+            text="".join(parts).strip(),
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", len(parts))),
             latency_ms=latency_ms,
             time_to_first_token_ms=(first_token_at - started) * 1000 if first_token_at else None,
+            finish_reason=finish,
         )

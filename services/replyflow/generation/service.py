@@ -2,13 +2,25 @@
 
     python -m replyflow.generation     # HTTP :8082 for /metrics /healthz /readyz
 
-Keeps up to ``LLM_MAX_INFLIGHT`` requests in flight across its partitions (see windowed.py),
-so the model server's continuous batching stays busy, and commits only what is durably done.
+Keeps many requests in flight at the model server across its partitions (continuous batching
+needs 64-256 on a GPU) and commits only what is durably done (see windowed.py). How many is
+decided by an adaptive window (window.py) from the server's own metrics and the request
+latencies, between ``LLM_MIN_INFLIGHT`` and ``LLM_MAX_INFLIGHT``.
+
+Failures: an unreachable or failing model server (connection errors, timeouts, 5xx, 429, a
+misconfigured model name) is retried with backoff while the message keeps its place in the
+window; the window shrinks to a single probing request, intake pauses once it is full and
+``/readyz`` reports the failure until a request succeeds again. A request that can never
+succeed (400: e.g. longer than the context window) is dead-lettered with the server's answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import logging
+import random
+import time
 
 from aiokafka import ConsumerRecord
 from prometheus_client import Counter, Gauge, Histogram
@@ -18,6 +30,7 @@ from replyflow.events import (
     Action,
     CommentScreened,
     Decision,
+    GenerationParams,
     GenerationStats,
     Outcome,
     Reason,
@@ -25,16 +38,23 @@ from replyflow.events import (
     Stage,
     reply_id_for,
 )
-from replyflow.generation.llm import LLMClient
+from replyflow.generation.llm import Completion, LLMClient
 from replyflow.generation.prompt import build_messages
+from replyflow.generation.window import AdaptiveWindow, ControllerConfig, ServerProbe, metrics_url_for
 from replyflow.kafka import Emit, PermanentError, TransientError, backoff_s, dead_letter, publish_all
+from replyflow.observability import MESSAGES_PROCESSED, PROCESSING_SECONDS
 from replyflow.service import ServiceParts, build_app, serve, service_parts
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_SCREENED, DECISIONS, REPLIES_DRAFTED
-from replyflow.windowed import WindowedConsumer
+from replyflow.windowed import Abandoned, WindowedConsumer, busy
 
-LLM_REQUESTS = Counter("replyflow_llm_requests_total", "Model server requests by result", ["result"])
+log = logging.getLogger(__name__)
+
+LLM_REQUESTS = Counter(
+    "replyflow_llm_requests_total", "Model server requests by result (ok, retry, permanent_error)", ["result"]
+)
 LLM_TOKENS = Counter("replyflow_llm_completion_tokens_total", "Output tokens generated (rate() = tokens/s)")
+LLM_PROMPT_TOKENS = Counter("replyflow_llm_prompt_tokens_total", "Prompt tokens sent to the model server")
 LLM_TTFT = Histogram(
     "replyflow_llm_time_to_first_token_seconds", "Time to first token",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
@@ -43,8 +63,12 @@ LLM_LATENCY = Histogram(
     "replyflow_llm_request_seconds", "Whole completion latency",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 60),
 )
-IN_FLIGHT = Gauge("replyflow_generation_in_flight", "Comments being drafted right now")
-WINDOW = Gauge("replyflow_generation_window", "Most comments allowed in flight")
+WINDOW_MESSAGES = Gauge(
+    "replyflow_generation_window_messages",
+    "Kafka messages taken and not yet done (model requests, ready ones, ones being published)",
+)
+PAUSED = Gauge("replyflow_generation_paused", "1 while the window is full and no messages are taken")
+TOPIC = COMMENTS_SCREENED.name
 
 
 def draft_for(event: CommentScreened, text: str, profile_version: int, stats: GenerationStats) -> ReplyDrafted:
@@ -58,26 +82,51 @@ def draft_for(event: CommentScreened, text: str, profile_version: int, stats: Ge
     )
 
 
+def seed_for(event: CommentScreened) -> int:
+    """A sampling seed fixed by the comment: a redelivered comment is drafted the same way."""
+    digest = hashlib.blake2b(f"{event.comment.platform}:{event.comment_id}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") & 0x7FFF_FFFF
+
+
 class Drafter:
     """Turns one screened-comment record into a durable outcome (draft, skip, or dead letter)."""
 
-    def __init__(self, parts: ServiceParts, llm: LLMClient, group: str) -> None:
+    def __init__(
+        self, parts: ServiceParts, llm: LLMClient, window: AdaptiveWindow, group: str, *, seed_per_comment: bool = True
+    ) -> None:
         self.parts = parts
         self.llm = llm
+        self.window = window
         self.group = group
+        self.seed_per_comment = seed_per_comment
+        self.abandoning = lambda record: False  # set by the consumer that hands out the records
 
     async def __call__(self, record: ConsumerRecord) -> None:
-        try:
-            event = CommentScreened.model_validate_json(record.value)
-            emits = await self._draft(event)
-        except (ValidationError, PermanentError) as error:
-            await self._retrying(lambda failure=error: dead_letter(
-                self.parts.broker, record, failure, group=self.group, service="generation", attempts=1
-            ))
-            return
-        await self._retrying(lambda: publish_all(self.parts.broker, emits))
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            try:
+                event = CommentScreened.model_validate_json(record.value)
+                emits = await self._draft(record, event)
+                break
+            except (ValidationError, PermanentError) as error:
+                await self._dead_letter(record, error, attempt + 1)
+                return
+            except (Abandoned, asyncio.CancelledError):
+                raise
+            except Exception as error:  # a bug or an odd message: retry a few times, then DLQ
+                attempt += 1
+                if attempt >= self.parts.settings.max_delivery_attempts:
+                    await self._dead_letter(record, error, attempt)
+                    return
+                log.warning("drafting failed unexpectedly; retrying", exc_info=True,
+                            extra={"fields": {"partition": record.partition, "offset": record.offset}})
+                await asyncio.sleep(self._backoff(attempt))
+        await self._durably(record, lambda: publish_all(self.parts.broker, emits))
+        MESSAGES_PROCESSED.labels("generation", TOPIC, "ok").inc()
+        PROCESSING_SECONDS.labels("generation", TOPIC).observe(time.perf_counter() - started)
 
-    async def _draft(self, event: CommentScreened) -> list[Emit]:
+    async def _draft(self, record: ConsumerRecord, event: CommentScreened) -> list[Emit]:
         assert self.parts.profiles is not None
         profile = self.parts.profiles.get(event.creator_id)
         if profile is None:
@@ -89,8 +138,10 @@ class Drafter:
             )
             return [Emit(DECISIONS, event.comment_id, decision)]
         messages = build_messages(profile, event.comment)
-        completion = await self._retrying(lambda: self.llm.complete(messages, profile.generation))
+        seed = seed_for(event) if self.seed_per_comment else None
+        completion = await self._complete(record, messages, profile.generation, seed)
         LLM_TOKENS.inc(completion.completion_tokens)
+        LLM_PROMPT_TOKENS.inc(completion.prompt_tokens)
         LLM_LATENCY.observe(completion.latency_ms / 1000)
         if completion.time_to_first_token_ms is not None:
             LLM_TTFT.observe(completion.time_to_first_token_ms / 1000)
@@ -102,51 +153,116 @@ class Drafter:
         draft = draft_for(event, completion.text, profile.version, stats)
         return [Emit(REPLIES_DRAFTED, event.comment_id, draft)]
 
-    async def _retrying(self, call):
-        """Retry transient failures with backoff, holding the message's slot (this pauses intake)."""
+    def _check(self, record: ConsumerRecord) -> None:
+        if self.abandoning(record):
+            raise Abandoned()
+
+    def _backoff(self, attempt: int) -> float:
+        # Jitter spreads the retries of a full window over the backoff instead of one burst.
+        return backoff_s(self.parts.settings, attempt) * random.uniform(0.5, 1.0)
+
+    async def _complete(
+        self, record: ConsumerRecord, messages: list[dict[str, str]], params: GenerationParams, seed: int | None
+    ) -> Completion:
+        """The model's answer, retrying transient failures forever (each attempt takes a window slot)."""
+        attempt = 0
+        while True:
+            self._check(record)
+            failure: TransientError | None = None
+            async with self.window.slot():
+                self._check(record)  # the consumer may have started to hand the partition back meanwhile
+                try:
+                    with busy():
+                        completion = await self.llm.complete(messages, params, seed)
+                except TransientError as error:
+                    failure = error
+                except PermanentError:
+                    LLM_REQUESTS.labels("permanent_error").inc()
+                    raise
+            if failure is None:
+                LLM_REQUESTS.labels("ok").inc()
+                self.window.succeeded(
+                    completion.latency_ms / 1000,
+                    None if completion.time_to_first_token_ms is None else completion.time_to_first_token_ms / 1000,
+                )
+                self.parts.health.ok()
+                return completion
+            attempt += 1
+            LLM_REQUESTS.labels("retry").inc()
+            self.window.failed()
+            self.parts.health.failing(str(failure))
+            if attempt == 1:
+                log.warning("model request failed; retrying with backoff", extra={"fields": {
+                    "partition": record.partition, "offset": record.offset, "error": str(failure)[:300]}})
+            await asyncio.sleep(self._backoff(attempt))
+
+    async def _dead_letter(self, record: ConsumerRecord, error: BaseException, attempts: int) -> None:
+        await self._durably(record, lambda: dead_letter(
+            self.parts.broker, record, error, group=self.group, service="generation", attempts=attempts))
+
+    async def _durably(self, record: ConsumerRecord, publish) -> None:
+        """Publish until the broker acknowledges (a broker outage is retried, never a reason to skip)."""
         attempt = 0
         while True:
             try:
-                result = await call()
-            except TransientError as error:
-                attempt += 1
-                LLM_REQUESTS.labels("retry").inc()
-                self.parts.health.failing(str(error))
-                await asyncio.sleep(backoff_s(self.parts.settings, attempt))
-                continue
-            except PermanentError:
-                LLM_REQUESTS.labels("permanent_error").inc()
+                with busy():
+                    await publish()
+                return
+            except (Abandoned, asyncio.CancelledError):
                 raise
-            LLM_REQUESTS.labels("ok").inc()
-            self.parts.health.ok()
-            return result
+            except Exception as error:  # Kafka errors: retry; the offset stays uncommitted
+                attempt += 1
+                log.warning("publishing failed; retrying", extra={"fields": {
+                    "partition": record.partition, "offset": record.offset, "attempt": attempt, "error": repr(error)}})
+                self._check(record)
+                await asyncio.sleep(self._backoff(attempt))
 
 
 def create_app(settings: Settings | None = None):
     settings = settings or Settings()
     parts = service_parts("generation", settings)
+    most = max(1, settings.llm_max_inflight)
     llm = LLMClient(settings.llm_base_url, settings.llm_model, settings.llm_api_key,
-                    settings.llm_timeout_s, settings.llm_max_inflight)
+                    settings.llm_timeout_s, max_connections=most + 8)
+    controller = ControllerConfig(
+        min_limit=max(1, min(settings.llm_min_inflight, most)),
+        max_limit=most,
+        initial_limit=settings.llm_initial_inflight,
+        queue_tolerance=settings.llm_queue_tolerance,
+        latency_target_s=settings.llm_latency_target_s,
+    )
+    probe = ServerProbe(settings.llm_metrics_url or metrics_url_for(settings.llm_base_url))
+    window = AdaptiveWindow(controller, probe=probe, interval_s=settings.llm_control_interval_s,
+                            adaptive=settings.llm_adaptive)
     group = settings.group_id("generation")
+    drafter = Drafter(parts, llm, window, group, seed_per_comment=settings.llm_seed_per_comment)
     consumer = WindowedConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
-        topic=COMMENTS_SCREENED.name,
+        topic=TOPIC,
         group_id=group,
-        handle=Drafter(parts, llm, group),
-        limit=lambda: settings.llm_max_inflight,
+        handle=drafter,
+        limit=window.message_limit,
         client_id="replyflow-generation",
+        drain_timeout_s=settings.llm_drain_timeout_s,
     )
-    WINDOW.set_function(lambda: settings.llm_max_inflight)
-    IN_FLIGHT.set_function(lambda: consumer.in_flight)
+    drafter.abandoning = consumer.abandoning
+    WINDOW_MESSAGES.set_function(lambda: consumer.in_flight)
+    PAUSED.set_function(lambda: 1 if consumer.paused else 0)
 
     async def start_consumer() -> None:
+        await window.start()
         await consumer.start()
 
     async def stop_consumer() -> None:
-        await consumer.stop(grace_s=settings.retry_backoff_max_s + 10)
+        # SIGTERM: stop taking messages, let model calls in flight finish (drain timeout), commit, leave.
+        await consumer.stop(grace_s=settings.llm_drain_timeout_s)
+        await window.stop()
         await llm.close()
 
-    return build_app(parts, after_startup=[start_consumer], on_shutdown=[stop_consumer])
+    app = build_app(parts, after_startup=[start_consumer], on_shutdown=[stop_consumer])
+    app.state_window = window  # for in-process tests and benchmarks
+    app.state_consumer = consumer
+    return app
 
 
 def main() -> None:

@@ -507,7 +507,7 @@ class AdaptiveWindow:
             started = time.monotonic()
             try:
                 await self.tick()
-            except Exception:  # noqa: BLE001 - the controller must never die; the window just stays
+            except Exception:  # the controller must never die; the window just stays
                 log.exception("window controller tick failed")
             await asyncio.sleep(max(0.05, self.interval_s - (time.monotonic() - started)))
 

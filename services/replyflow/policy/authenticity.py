@@ -59,6 +59,7 @@ _NGRAM_RANGE = (2, 4)
 _MIN_SPREAD = 0.25  # spread never below a quarter of the separation: own median maps to <= 0.9997
 _BASE_WEIGHTS = {"ngrams": 0.25, "ngram_odds": 0.25, "function_words": 0.10, "style": 0.40}
 _FULL_WEIGHT_AT = 2.0  # a view whose d' (separation / spread) is this or more gets its full weight
+_STYLE_FLOOR = 0.25  # a style feature's spread is at least this share of its spread in the background
 _ODDS_LAMBDA = 0.5  # weight of the observed frequency against a uniform floor in the log-odds
 
 # Written for this module: a spread of ordinary reply registers (assistant-like, casual, formal).
@@ -373,7 +374,7 @@ class AuthenticityModel:
 
         bg_style = [style_features(t) for t in background]
         bg_cols = list(zip(*bg_style, strict=True))
-        self._style_floor = [max(statistics.pstdev(c) * 0.25, 1e-3) for c in bg_cols]
+        self._style_floor = [max(statistics.pstdev(c) * _STYLE_FLOOR, 1e-3) for c in bg_cols]
 
         ng = [self._ngram_vector(t) for t in texts]
         fw = [self._fw_vector(t) for t in texts]

@@ -22,6 +22,8 @@ Checks are named as in ``default_policy.json``: ``spam``, ``scam``, ``abuse``,
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import re
@@ -33,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from replyflow.policy.findings import Finding
-from replyflow.policy.textnorm import NormalizedText, as_views
+from replyflow.policy.textnorm import NormalizedText, as_views, normalize_views
 
 __all__ = [
     "INJECTION_THRESHOLD",
@@ -438,4 +440,581 @@ class AbuseClassifier(_ModelClassifier):
             c = abuse_lexicon_counts(v)
             floor = 0.95 if c["threat"] else 0.9 if c["directed"] and (c["insult"] or c["slur"]) else 0.0
             out.append(max(float(p), floor))
+        return out
+
+
+# =================================================================================================
+# Rule-based detectors. Every returned finding is a hit (score >= 0.5); weaker cues only add up.
+
+INJECTION_THRESHOLD = 0.5
+DETECTOR_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class _Cue:
+    code: str
+    pattern: re.Pattern[str]
+    score: float
+    message: str
+
+
+def _cues(check: str, specs: Sequence[tuple[str, str, float, str]]) -> tuple[_Cue, ...]:
+    return tuple(_Cue(code, re.compile(rx), score, msg) for code, rx, score, msg in specs)
+
+
+def _combine(scores: Iterable[float]) -> float:
+    miss = 1.0
+    for s in scores:
+        miss *= 1.0 - s
+    return 1.0 - miss
+
+
+def _collect(views: Sequence[str], cues: Sequence[_Cue]) -> dict[str, tuple[float, _Cue, int]]:
+    """Best cue per code: ``code -> (score, cue, index of the first view it matched in)``."""
+    found: dict[str, tuple[float, _Cue, int]] = {}
+    for cue in cues:
+        for i, s in enumerate(views):
+            if cue.pattern.search(s):
+                if cue.code not in found or cue.score > found[cue.code][0]:
+                    found[cue.code] = (cue.score, cue, i)
+                break
+    return found
+
+
+# --- prompt injection -------------------------------------------------------------------------
+
+_ROLE = (r"(?:ai|a\.i\.|assistant|bot|chat ?bot|model|language model|llm|gpt\w*|chat ?gpt|dan|character|persona|"
+         r"terminal|jailbroken|unfiltered|uncensored|unrestricted|evil|hacker|ia|asistente|modelo|personaje|"
+         r"assistente|personagem|personnage|modele|ki|assistent|modell|figur|charakter|robot)")
+_IGN = r"(?:ignore|ignoring|disregard|forget|override|bypass|skip|drop|discard|ditch|neglect|set aside)"
+_OBJ = (r"(?:instructions?|prompts?|rules|directions|guidelines|directives|programming|guardrails|restrictions|"
+        r"constraints|context|orders|commands|system (?:message|prompt)|safety (?:rules|filters|guidelines)|"
+        r"polic(?:y|ies)|training|configuration|settings)")
+_PREV = r"(?:previous|prior|above|earlier|preceding|initial|original|foregoing|system|developer|existing|old|current)"
+_G = r"(?:\S+ ){0,3}?"  # up to three filler words
+_ES_OBJ = r"(?:instrucciones|indicaciones|reglas|ordenes|normas|directrices|programacion|restricciones)"
+_FR_OBJ = r"(?:instructions|consignes|regles|directives|ordres|restrictions|programmation)"
+_DE_OBJ = r"(?:anweisungen|instruktionen|regeln|befehle|vorgaben|richtlinien|einschrankungen|programmierung)"
+_PT_OBJ = r"(?:instrucoes|regras|ordens|diretrizes|orientacoes|restricoes|programacao)"
+
+_INJECTION_CUES = _cues("prompt_injection", [
+    # -- ignore / override previous instructions
+    ("ignore_instructions", rf"\b{_IGN} (?:all |any |of )*(?:the |your |my |these |those |its )?{_G}{_PREV} {_G}{_OBJ}\b",
+     0.95, "asks the assistant to ignore its previous instructions"),
+    ("ignore_instructions", rf"\b{_IGN} (?:all |any )?(?:of )?(?:your|its|the ai'?s?|the bot'?s?) {_G}{_OBJ}\b", 0.9,
+     "asks the assistant to ignore its instructions"),
+    ("ignore_instructions", rf"\b{_IGN} (?:all |any )(?:of )?(?:the )?{_OBJ}\b", 0.7,
+     "asks to ignore all instructions or rules"),
+    ("ignore_instructions", rf"\b{_IGN} (?:everything|anything|all)(?: that)? (?:you(?:'ve| have)? (?:been|were) "
+     r"(?:told|given|taught|instructed)|(?:said |written )?(?:above|before|so far|previously))", 0.9,
+     "asks the assistant to ignore everything it was told"),
+    ("ignore_instructions", rf"\b(?:new|updated|real|actual|revised) (?:instructions?|rules|system prompt|task)\s*:", 0.8,
+     "announces new instructions"),
+    ("ignore_instructions", rf"\b(?:ignora|ignore|ignorad|ignoren|olvida|olvide|olvidate de|omite|descarta) "
+     rf"(?:todas? |todo )?(?:las |tus |sus |los )?{_ES_OBJ}(?: (?:anteriores|previas|iniciales|del sistema|de arriba))?",
+     0.9, "asks the assistant to ignore its instructions (Spanish)"),
+    ("ignore_instructions", rf"\b(?:ignore|ignorez|ignores|oublie|oubliez|ne tiens pas compte|ne tenez pas compte) "
+     rf"(?:de )?(?:toutes |tous )?(?:les |tes |vos |ces )?{_FR_OBJ}", 0.9,
+     "asks the assistant to ignore its instructions (French)"),
+    ("ignore_instructions", rf"\b(?:ignoriere|ignorier|ignorieren sie|vergiss|vergessen sie|missachte|missachten sie) "
+     rf"(?:bitte )?(?:alle |samtliche |deine |ihre |die |jegliche )?(?:\S+ )?{_DE_OBJ}", 0.9,
+     "asks the assistant to ignore its instructions (German)"),
+    ("ignore_instructions", rf"\b(?:ignore|ignora|ignorem|esqueca|esquece|esquecam|desconsidere|desconsidera) "
+     rf"(?:todas |todos )?(?:as |os |suas |tuas |seus )?(?:suas |tuas )?{_PT_OBJ}", 0.9,
+     "asks the assistant to ignore its instructions (Portuguese)"),
+    # -- role override / jailbreak
+    ("role_override", rf"\b(?:you are now|you're now|youre now|from now on,? you(?:'re| are| will| must| shall)?|"
+     rf"you will now|henceforth,? you|starting now,? you) (?:\S+ ){{0,5}}?{_ROLE}\b", 0.9,
+     "tries to give the assistant a new role"),
+    ("role_override", r"\b(?:from now on|starting now|henceforth),? (?:you|u) (?:will|must|shall|have to|are going to) "
+     r"(?:only )?(?:answer|respond|reply|act|behave|say|speak|talk|write|pretend|obey)", 0.75,
+     "tells the assistant how to behave from now on"),
+    ("role_override", rf"\b(?:act|acting|behave|respond|answer|reply) (?:as|like) (?:if you (?:were|are) )?(?:a |an |the |my )?"
+     rf"(?:\S+ ){{0,3}}?{_ROLE}\b", 0.8, "asks the assistant to act as something else"),
+    ("role_override", r"\bpretend (?:to be|you(?:'re| are)|that you(?:'re| are)|you have no)\b", 0.7,
+     "asks the assistant to pretend"),
+    ("role_override", r"\b(?:role-?play|role play)(?:ing)? (?:as|with me|a scenario)\b", 0.65,
+     "asks the assistant to role-play"),
+    ("role_override", r"\b(?:do anything now|developer mode|dev mode|god mode|jailbreak(?:ed)? mode|unrestricted mode|"
+     r"unfiltered mode|dan mode|evil mode|sudo mode|admin mode|debug mode)\b", 0.95, "asks for a jailbreak mode"),
+    ("role_override", r"\bjailbreak(?:ed|ing)?\b", 0.55, "mentions a jailbreak"),
+    ("role_override", rf"\byou(?:'re| are) no longer (?:an? |the |bound|restricted|limited|{_ROLE})", 0.9,
+     "tells the assistant it is no longer bound by its role"),
+    ("role_override", r"\b(?:you have|with|there are|has) no (?:restrictions|limits|limitations|filters|rules|guidelines|"
+     r"ethics|morals|censorship)\b", 0.75, "claims the assistant has no restrictions"),
+    ("role_override", r"\b(?:stay|remain) in character\b", 0.7, "asks the assistant to stay in character"),
+    ("role_override", rf"\b(?:ahora|a partir de ahora|desde ahora|de ahora en adelante),? (?:tu )?(?:eres|seras|vas a ser|"
+     rf"actuas|actuaras|te comportaras|responderas|solo responderas)\b", 0.75, "tries to give the assistant a new role (Spanish)"),
+    ("role_override", rf"\b(?:actua|actue|comportate|haz de|finge|finja) (?:como |ser |que eres )?(?:si fueras )?"
+     rf"(?:un |una |el |la )?(?:\S+ )?{_ROLE}\b", 0.85, "asks the assistant to act as something else (Spanish)"),
+    ("role_override", r"\b(?:finge|fingir|finja) (?:ser|que eres)\b|\bmodo (?:desarrollador|sin restricciones|dios)\b", 0.75,
+     "asks the assistant to pretend (Spanish)"),
+    ("role_override", r"\b(?:tu es|t'es|vous etes) (?:maintenant|desormais|a present)\b|\b(?:a partir de maintenant|"
+     r"desormais|dorenavant),? (?:tu|vous) (?:es|etes|seras|serez|vas|allez|dois|devez|reponds|repondez|agis|agissez)\b",
+     0.8, "tries to give the assistant a new role (French)"),
+    ("role_override", rf"\b(?:fais|faites|fait) semblant (?:d'etre|que)\b|\b(?:agis|agissez|comporte-toi|comportez-vous|"
+     rf"joue|jouez) (?:comme|le role d'?)(?: un| une| le| la)? (?:\S+ )?{_ROLE}\b|\bmode (?:developpeur|sans restrictions)\b",
+     0.8, "asks the assistant to act as something else (French)"),
+    ("role_override", r"\b(?:du bist|sie sind) (?:jetzt|ab jetzt|nun|ab sofort|von nun an)\b|\b(?:ab jetzt|ab sofort|"
+     r"von nun an),? (?:bist|wirst|sollst|musst) (?:du|sie)\b", 0.8, "tries to give the assistant a new role (German)"),
+    ("role_override", rf"\b(?:tu|tue) so,? als (?:ob|warst|seist)\b|\b(?:verhalte dich|verhalten sie sich|agiere|spiel|spiele) "
+     rf"(?:wie|als|die rolle)(?: eine?n?| der| die)? (?:\S+ )?{_ROLE}?\b|\bentwicklermodus\b", 0.8,
+     "asks the assistant to act as something else (German)"),
+    ("role_override", r"\b(?:agora|a partir de agora|de agora em diante),? (?:voce|vc|tu) (?:e|es|sera|vai ser|age|agira|"
+     r"vai agir|deve|responde|respondera)\b", 0.8, "tries to give the assistant a new role (Portuguese)"),
+    ("role_override", rf"\b(?:finja|finge|fingir) (?:ser|que (?:voce |vc )?e)\b|\b(?:aja|atue|age|comporte-se) como "
+     rf"(?:um |uma |o |a )?(?:\S+ )?{_ROLE}\b|\bmodo (?:desenvolvedor|sem restricoes)\b", 0.8,
+     "asks the assistant to act as something else (Portuguese)"),
+    # -- prompt exfiltration
+    ("prompt_exfiltration", r"\b(?:system|initial|hidden|original|secret|internal|meta|pre-?|developer) ?"
+     r"(?:prompt|instructions|message)s?\b", 0.85, "asks about the assistant's system prompt"),
+    ("prompt_exfiltration", r"\b(?:repeat|print|show|reveal|tell|give|output|display|write out|recite|list|paste|leak|dump|"
+     r"spell out|share)(?: me| us)? (?:all |back )?(?:of )?(?:your|the|its) (?:exact |full |complete |original |initial |"
+     r"hidden |secret )?(?:instructions|prompt|guidelines|directives|configuration|rules|programming|system message)\b",
+     0.9, "asks the assistant to reveal its instructions"),
+    ("prompt_exfiltration", r"\bwhat (?:are|were|is) (?:your|the) (?:exact |original |initial |hidden |secret )?"
+     r"(?:instructions|prompt|directives|system message|programming)\b", 0.8, "asks what the assistant's instructions are"),
+    ("prompt_exfiltration", r"\brepeat (?:everything|all|the (?:text|words|message)s?|the above|what is written)"
+     r"(?: \S+){0,3} (?:above|before|so far|verbatim|word for word)\b|\bstart(?:ing)? with \"?you are\b", 0.85,
+     "asks the assistant to repeat its context"),
+    ("prompt_exfiltration", rf"\b(?:muestra|muestrame|dime|revela|repite|imprime|escribe|ensename)(?:me)? "
+     rf"(?:tus|las|el|su|sus) (?:\S+ )?(?:{_ES_OBJ}|prompt)\b|\b(?:prompt|mensaje|instrucciones) (?:del|de) sistema\b",
+     0.85, "asks the assistant to reveal its instructions (Spanish)"),
+    ("prompt_exfiltration", rf"\b(?:montre|montrez|revele|revelez|repete|repetez|affiche|affichez|donne|donnez|dis|dites)"
+     rf"(?:-moi)? (?:tes|vos|les|ton|votre) (?:\S+ )?(?:{_FR_OBJ}|prompt)\b|\b(?:prompt|message) (?:du )?systeme\b", 0.85,
+     "asks the assistant to reveal its instructions (French)"),
+    ("prompt_exfiltration", rf"\b(?:zeig|zeige|nenne|wiederhole|verrate|gib|sag)(?: mir)? (?:deine|die|ihre|dein) "
+     rf"(?:\S+ )?(?:{_DE_OBJ}|prompt|systemprompt)\b|\bsystem-?(?:prompt|nachricht|anweisung)\w*\b", 0.85,
+     "asks the assistant to reveal its instructions (German)"),
+    ("prompt_exfiltration", rf"\b(?:mostre|mostra|revele|revela|repita|repete|diga|diz|imprima|me mostre|me diga)(?: me)? "
+     rf"(?:suas|tuas|as|seu|o|seus) (?:\S+ )?(?:{_PT_OBJ}|prompt)\b|\b(?:prompt|mensagem) do sistema\b", 0.85,
+     "asks the assistant to reveal its instructions (Portuguese)"),
+    # -- fake chat-template / system markup
+    ("fake_system_markup", r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id)\|>|\[/?inst\]|"
+     r"<</?sys>>|</?(?:system|sys|instructions?)>|\[(?:system|admin|developer)\]|\{\{\s*system|###\s*(?:system|instructions?|"
+     r"new instructions|response)\b|(?:^|\n)\s*(?:system|assistant|admin)\s*:|\b(?:begin|end) (?:of )?(?:system|admin) "
+     r"(?:prompt|message|override)|\badmin override\b|\boverride code\b", 0.9, "contains fake system or chat-template markup"),
+    # -- controlling the reply
+    ("output_control", r"\b(?:reply|respond|answer)(?: to this)? (?:only |just )?with (?:only |just |exactly )?"
+     r"(?:\"|'|the word|the words|the following|yes\b|no\b|one word|this)", 0.65, "dictates the assistant's reply"),
+    ("output_control", r"\byour (?:next |first )?(?:reply|response|answer|output) (?:must|should|will|has to|needs to|shall) "
+     r"(?:be|say|contain|include|start|begin|end)\b", 0.75, "dictates the assistant's reply"),
+    ("output_control", r"\b(?:say|write|type|post|output|print) (?:exactly|verbatim|word for word)\b|\brepeat after me\b", 0.6,
+     "asks the assistant to repeat given text"),
+    ("output_control", r"\b(?:include|add|put|insert|post|paste) (?:this|the following|my|a) (?:\S+ )?(?:link|url|text|"
+     r"message|code|phrase|hashtag) (?:in|into|to) (?:your|the) (?:reply|response|answer|comment)\b", 0.85,
+     "asks the assistant to put given content in its reply"),
+    ("output_control", r"\b(?:responde|contesta) (?:solo |solamente |unicamente )?con\b|\b(?:reponds|repondez) "
+     r"(?:seulement |uniquement )?(?:par|avec)\b|\b(?:antworte|antworten sie) (?:nur |ausschliesslich )?mit\b|"
+     r"\b(?:responda|responde) (?:apenas |somente |so )?com\b", 0.6, "dictates the assistant's reply"),
+    # -- addressing the AI directly (weak alone)
+    ("addresses_ai", rf"\b(?:hey|hi|dear|attention|note to|message to|to the|calling|listen,?|ok|okay|oi|hola|salut|"
+     rf"hallo|ola) (?:the )?(?:ai|bot|chat ?bot|assistant|chat ?gpt|gpt|llm|language model|reply ?bot|auto-?reply\w*|"
+     rf"ia|ki|robot)\b|\bif you(?:'re| are) (?:an? )?(?:ai|bot|language model|llm)\b", 0.45,
+     "addresses the creator's AI directly"),
+    ("addresses_ai", r"\bas an? (?:ai|a\.i\.|artificial intelligence|language model|llm)(?! (?:researcher|engineer|"
+     r"enthusiast|student|developer|artist|scientist|expert|fan|company|startup))\b", 0.4,
+     "talks to the assistant as an AI"),
+    ("addresses_ai", rf"\b(?:ai|bot|assistant|chat ?gpt|gpt|model|ia|ki)\s*[,:]\s*(?:please )?(?:ignore|reply|respond|say|"
+     rf"write|tell|output|print|repeat|forget|answer|ignora|responde|dis|sag|diga)\b", 0.7, "gives the AI a command"),
+])
+
+_INJECTION_COMPACT = _cues("prompt_injection", [
+    ("ignore_instructions", r"(?:ignore|disregard|forget|override|bypass)(?:all|any|of|the|your|my|these){0,3}"
+     r"(?:previous|prior|above|earlier|preceding|initial|original|system)" r"(?:instructions?|prompts?|rules|directions|guidelines)",
+     0.95, "asks the assistant to ignore its previous instructions"),
+    ("ignore_instructions", r"(?:ignora|olvida)(?:todas?)?(?:las|tus)?(?:instrucciones|reglas)|(?:ignorez?|oubliez?)"
+     r"(?:toutes)?(?:les|tes|vos)?(?:instructions|consignes)|(?:ignoriere|vergiss)(?:alle|deine)?(?:vorherigen)?"
+     r"(?:anweisungen|regeln)|(?:ignore|esqueca)(?:todas)?(?:as|suas)?(?:instrucoes|regras)", 0.9,
+     "asks the assistant to ignore its instructions"),
+    ("role_override", r"doanythingnow|developermode|jailbreakmode|youarenowdan|unrestrictedmode|youarenow(?:an?)?"
+     r"(?:unrestricted|uncensored|unfiltered|evil|jailbroken)", 0.9, "asks for a jailbreak mode"),
+    ("prompt_exfiltration", r"systemprompt|(?:repeat|reveal|print|show)(?:me)?(?:your|the)(?:instructions|prompt|"
+     r"systemprompt)|promptdelsistema|promptsysteme|systemanweisung|promptdosistema", 0.85,
+     "asks about the assistant's system prompt"),
+])
+
+# Cheap gate: no injection cue can match without one of these stems in the compact view.
+_INJECTION_GATE = re.compile(
+    r"ignor|disregard|forget|overrid|bypass|skip|drop|discard|ditch|neglect|setaside|prompt|instruc|instruk|rules|"
+    r"regla|regle|regel|regra|guideline|directiv|direction|program|guardrail|restrict|constraint|context|orders|command|"
+    r"polic|training|configur|setting|system|systeme|sistema|developer|youarenow|yourenow|fromnowon|henceforth|"
+    r"startingnow|youwillnow|actas|actlike|actingas|behave|respond|reply|answer|pretend|roleplay|doanything|mode|"
+    r"jailbreak|nolonger|restrictions|nolimit|nofilter|character|ahora|actua|actue|comport|finge|finja|fingir|"
+    r"maintenant|desormais|dorenavant|semblant|agis|joue|jetzt|sofort|vonnunan|tuso|tueso|verhalt|agiere|spiel|agora|"
+    r"aja|atue|age|repeat|print|show|reveal|tell|give|output|display|writeout|recite|list|paste|leak|dump|spell|share|"
+    r"what|muestr|dime|revel|repit|imprim|escrib|ensen|montr|repet|affich|donne|dis|zeig|nenn|wiederhol|verrat|gib|sag|"
+    r"mostr|diga|diz|inst|sys|im_|admin|###|override|say|write|type|post|includ|add|put|insert|contest|antwort|"
+    r"hey|dear|attention|noteto|messageto|totheai|calling|listen|ok|oi|hola|salut|hallo|ola|ifyou|asan|ai|bot|gpt|"
+    r"assistant|model|olvid|oubli|vergiss|missacht|esquec|desconsider|omite|descarta|ignori|neu|new|updated|real|"
+    r"actual|revised|chuck|stay|remain|secret|hidden|internal|meta|original|initial|start"
+)
+_B64 = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=])")
+
+
+def _decoded_payloads(original: str) -> list[str]:
+    """Base64 or ROT13 text hidden in a comment, decoded (only when it decodes to readable text)."""
+    out = []
+    for m in _B64.finditer(original):
+        token = m.group(0)
+        if token.isalpha() and (token.islower() or token.isupper()):
+            continue  # a long plain word, not base64
+        try:
+            raw = base64.b64decode(token + "=" * (-len(token) % 4), validate=True)
+            text = raw.decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            continue
+        if text and sum(ch.isprintable() for ch in text) / len(text) > 0.95 and sum(ch.isalpha() for ch in text) >= 8:
+            out.append(text)
+    low = original.lower()
+    if "rot13" in low or "rot-13" in low or "rot 13" in low:
+        out.append(_rot13(original))
+    return out
+
+
+def _rot13(s: str) -> str:
+    return s.translate(str.maketrans("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                                     "nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM"))
+
+
+def _injection_cues(v: NormalizedText) -> dict[str, tuple[float, _Cue, int]]:
+    if not _INJECTION_GATE.search(v.compact) and "<|" not in v.text and "[inst" not in v.text:
+        return {}
+    found = _collect((v.plain, v.skeleton), _INJECTION_CUES)
+    for code, hit in _collect((v.compact,), _INJECTION_COMPACT).items():
+        if code not in found or hit[0] > found[code][0]:
+            found[code] = (hit[0], hit[1], 2)
+    return found
+
+
+def detect_prompt_injection(text: TextLike) -> list[Finding]:
+    """Attempts to instruct, re-role or jailbreak the creator's AI, or to extract its prompt.
+
+    English, Spanish, French, German and Portuguese; matched on the accent-free view and on the
+    de-obfuscated skeleton (leetspeak, spacing, homoglyphs, zero-width characters), on the
+    letters-only view for phrases spelled with separators, and inside base64/ROT13 payloads.
+    Cues combine (``1 - Π(1 - score)``): addressing "the AI" alone stays below the threshold,
+    with any other cue it does not. Every finding carries the combined score.
+    """
+    v = as_views(text)
+    found = _injection_cues(v)
+    obfuscated = any(i > 0 for _, _, i in found.values()) and not any(i == 0 for _, _, i in found.values())
+    if v.original and ("=" in v.original or "rot" in v.original.lower() or len(v.original) >= 16):
+        for payload in _decoded_payloads(v.original):
+            inner = _injection_cues(normalize_views(payload))
+            strong = [s for s, _, _ in inner.values() if s >= 0.6]
+            if strong:
+                found["encoded_instructions"] = (max(0.9, max(strong)), _Cue(
+                    "encoded_instructions", _B64, 0.9, "hides instructions for the assistant in encoded text"), 0)
+    if not found:
+        return []
+    total = _combine(s for s, _, _ in found.values())
+    if total < INJECTION_THRESHOLD:
+        return []
+    suffix = " (obfuscated)" if obfuscated or v.signals & {"invisible_chars", "homoglyphs", "leetspeak",
+                                                              "spaced_letters"} else ""
+    ordered = sorted(found.values(), key=lambda h: -h[0])
+    return [Finding("prompt_injection", cue.code, f"The comment {cue.message}{suffix}.", round(total, 4))
+            for _, cue, _ in ordered]
+
+
+# --- personal data ----------------------------------------------------------------------------
+
+_EMAIL = re.compile(r"(?<![\w.+-])[a-z0-9][a-z0-9._%+-]{0,63}@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,24}\b")
+_EMAIL_OBFUSCATED = re.compile(
+    r"(?<![\w.])[a-z0-9][a-z0-9._%+-]{1,63}\s*[\[({<]?\s*(?:at|arroba|arobase|chez|@)\s*[\])}>]?\s*"
+    r"[a-z0-9-]{2,}\s*[\[({<]?\s*(?:dot|punto|point|punkt|ponto|\.)\s*[\])}>]?\s*"
+    r"(?:com|net|org|de|fr|es|pt|br|co|io|uk|info|me|edu|gov|mx|ar|it|nl|ch|at|be|ca|us)\b"
+)
+_EMAIL_PROVIDER = re.compile(r"\b(?:gmail|hotmail|yahoo|outlook|icloud|proton(?:mail)?|gmx|aol|live|web|orange|free|"
+                             r"laposte|uol|bol|terra)\b")
+_CARD = re.compile(r"(?<![\d.,])(?:\d[ -]?){12,18}\d(?![\d,]|\.\d)")
+_PHONE_INTL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?![\d])")
+_PHONE_NANP = re.compile(r"(?<![\d.,/:-])(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\d]|[.,/:-]\d)")
+_PHONE_GROUPED = re.compile(r"(?<![\d.,/:-])(?:0\d(?:[ .-]\d{2}){4}|\d{3} \d{3} \d{3}|\d{3} \d{2} \d{2} \d{2}|"
+                            r"\(\d{2}\) ?9?\d{4}-?\d{4}|0\d{2,4}[ /-]\d{5,9})(?![\d]|[.,/:-]\d)")
+_PHONE_BARE = re.compile(r"(?<![\d.,/:-])\d{9,13}(?![\d]|[.,/:-]\d)")
+_PHONE_WORDS = re.compile(r"\b(?:call|text|txt|phone|tel|telephone|cell|mobile|whats ?app|wa|sms|contact|number|"
+                          r"llama(?:me)?|llamame|telefono|movil|celular|appelle|appelez|portable|numero|anrufen|ruf|"
+                          r"handy|telefon|nummer|ligue|liga|zap|whats|signal|viber|telegram)\b")
+_SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])")
+_SSN_BARE = re.compile(r"\b(?:ssn|social security(?: number| no\.?| #)?)\s*(?:is|:|#|no\.?|number)?\s*"
+                       r"(?!000|666|9\d\d)\d{3}-?\d{2}-?\d{4}\b")
+_IBAN = re.compile(r"\b([A-Z]{2})(\d{2})((?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?)\b")
+_IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AT": 20, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29, "CH": 21, "CR": 22, "CY": 28,
+    "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GI": 23,
+    "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30,
+    "KZ": 20, "LB": 28, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27,
+    "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22,
+    "SA": 24, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "TN": 24, "TR": 26, "UA": 29, "VG": 24, "XK": 20,
+}
+_CPF = re.compile(r"(?<![\d.])\d{3}\.\d{3}\.\d{3}-\d{2}(?![\d])")
+_DNI = re.compile(r"(?<![\w])([xyz]?)(\d{7,8})[- ]?([a-z])(?![\w])")
+_NINO = re.compile(r"\b(?!bg|gb|nk|kn|tn|nt|zz)[a-ceghj-prstw-z][a-ceghj-nprstw-z] ?\d{2} ?\d{2} ?\d{2} ?[a-d]\b")
+_STREET_SUFFIX = (r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|"
+                  r"parkway|pkwy|highway|hwy|circle|cir|square|sq|crescent|close|row)")
+_ADDRESS_EN = re.compile(
+    rf"(?<![\w.,])\d{{1,5}}[a-z]?,? (?:(?!{_STREET_SUFFIX}\b)[a-z][a-z'.-]*\.? ){{1,4}}{_STREET_SUFFIX}\b\.?"
+    r"(?:,? (?:apt|apartment|unit|suite|ste|#)\.? ?\w+)?"
+)
+_ADDRESS_INTL = re.compile(
+    r"\b(?:calle|c/|avenida|avda\.?|plaza|paseo|carrer|rua|travessa|praca|alameda|estrada)\s+(?:de\s+(?:la\s+|los\s+)?)?"
+    r"[a-z][a-z'. -]{1,40}?,?\s+(?:n[ºo°.]?\s*)?\d{1,5}\b"
+    r"|\b\d{1,4}(?: ?bis| ?ter)?,? (?:rue|avenue|boulevard|bd|chemin|allee|impasse|quai|place|route) (?:de |du |des |d')?"
+    r"[a-z][a-z' -]{1,40}\b"
+    r"|\b[a-z]{3,}(?:strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer) \d{1,4}[a-z]?\b"
+)
+_ZIP_STATE = re.compile(r"\b(?:al|ak|az|ar|ca|co|ct|de|fl|ga|hi|id|il|in|ia|ks|ky|la|me|md|ma|mi|mn|ms|mo|mt|ne|nv|nh|"
+                        r"nj|nm|ny|nc|nd|oh|ok|or|pa|ri|sc|sd|tn|tx|ut|vt|va|wa|wv|wi|wy) \d{5}(?:-\d{4})?\b")
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _card_network(digits: str) -> bool:
+    n = len(digits)
+    two, four = int(digits[:2]), int(digits[:4])
+    return (
+        (digits[0] == "4" and n in (13, 16, 19))
+        or (51 <= two <= 55 and n == 16)
+        or (2221 <= four <= 2720 and n == 16)
+        or (two in (34, 37) and n == 15)
+        or ((digits.startswith("6011") or two == 65 or 644 <= int(digits[:3]) <= 649) and n in (16, 19))
+        or (3528 <= four <= 3589 and 16 <= n <= 19)
+        or (two in (36, 38, 30) and n == 14)
+    )
+
+
+def _iban_valid(country: str, check: str, rest: str) -> bool:
+    body = rest.replace(" ", "")
+    expected = _IBAN_LENGTHS.get(country)
+    if expected is None or 4 + len(body) != expected:
+        return False
+    rearranged = body + country + check
+    number = "".join(str(int(ch, 36)) for ch in rearranged)
+    return int(number) % 97 == 1
+
+
+def _cpf_valid(s: str) -> bool:
+    d = [int(c) for c in s if c.isdigit()]
+    if len(set(d)) == 1:
+        return False
+    for k in (9, 10):
+        r = sum(d[i] * (k + 1 - i) for i in range(k)) * 10 % 11 % 10
+        if r != d[k]:
+            return False
+    return True
+
+
+def _dni_valid(prefix: str, number: str, letter: str) -> bool:
+    value = int(str("xyz".index(prefix)) + number) if prefix else int(number)
+    return "trwagmyfpdxbnjzsqvhlcke"[value % 23] == letter
+
+
+def detect_personal_data(text: TextLike) -> list[Finding]:
+    """Personal data in a comment: e-mail addresses (also "name at gmail dot com"), phone numbers,
+    payment cards (Luhn + card network), IBANs (country length + mod-97), US SSNs, Brazilian CPF,
+    Spanish DNI/NIE and UK National Insurance numbers (checksums where they exist) and street
+    addresses (English, Spanish, French, German, Portuguese patterns). Messages never quote the data.
+    """
+    v = as_views(text)
+    s = v.text
+    out: dict[str, Finding] = {}
+
+    def add(code: str, message: str, score: float) -> None:
+        if code not in out or out[code].score < score:  # type: ignore[operator]
+            out[code] = Finding("personal_data", code, message, score)
+
+    has_digit = any(ch.isdigit() for ch in s)
+    if "@" in s and _EMAIL.search(s):
+        add("email", "The comment contains an e-mail address.", 0.95)
+    elif (" at " in s or "arroba" in s or "[at]" in s or "(at)" in s or "arobase" in s) and _EMAIL_OBFUSCATED.search(s):
+        m = _EMAIL_OBFUSCATED.search(s)
+        score = 0.9 if m and _EMAIL_PROVIDER.search(m.group(0)) else 0.7
+        add("email", "The comment contains a spelled-out e-mail address.", score)
+    if not has_digit:
+        return list(out.values())
+    taken: list[tuple[int, int]] = []
+    for m in _CARD.finditer(s):
+        digits = re.sub(r"\D", "", m.group(0))
+        if 13 <= len(digits) <= 19 and _card_network(digits) and _luhn(digits):
+            add("credit_card", "The comment contains a payment card number.", 0.95)
+            taken.append(m.span())
+    upper = v.text.upper()
+    for m in _IBAN.finditer(upper):
+        if _iban_valid(m.group(1), m.group(2), m.group(3)):
+            add("iban", "The comment contains a bank account number (IBAN).", 0.95)
+            taken.append(m.span())
+    for m in _SSN.finditer(s):
+        add("national_id", "The comment contains what looks like a US social security number.", 0.8)
+        taken.append(m.span())
+    if _SSN_BARE.search(s):
+        add("national_id", "The comment contains a US social security number.", 0.95)
+    for m in _CPF.finditer(s):
+        if _cpf_valid(m.group(0)):
+            add("national_id", "The comment contains a Brazilian CPF number.", 0.95)
+            taken.append(m.span())
+    for m in _DNI.finditer(s):
+        if _dni_valid(*m.groups()):
+            add("national_id", "The comment contains a Spanish DNI/NIE number.", 0.9)
+            taken.append(m.span())
+    if _NINO.search(s):
+        add("national_id", "The comment contains a UK National Insurance number.", 0.75)
+
+    def free(span: tuple[int, int]) -> bool:
+        return all(span[1] <= a or span[0] >= b for a, b in taken)
+
+    keyword = _PHONE_WORDS.search(s) is not None
+    for rx, base in ((_PHONE_INTL, 0.85), (_PHONE_NANP, 0.8), (_PHONE_GROUPED, 0.7), (_PHONE_BARE, 0.0)):
+        for m in rx.finditer(s):
+            digits = sum(ch.isdigit() for ch in m.group(0))
+            if not 8 <= digits <= 15 or not free(m.span()):
+                continue
+            score = min(1.0, base + 0.15) if keyword and base else (0.85 if keyword else base)
+            if score >= DETECTOR_THRESHOLD:
+                add("phone_number", "The comment contains a phone number.", score)
+    m = _ADDRESS_EN.search(s) or _ADDRESS_INTL.search(v.plain)
+    if m:
+        score = 0.85 if _ZIP_STATE.search(s) else 0.7
+        add("street_address", "The comment contains a street address.", score)
+    return list(out.values())
+
+
+# --- scam patterns ----------------------------------------------------------------------------
+
+_CRYPTO = (r"(?:bitcoin\w*|btc|ethereum|eth|usdt|tether|crypto\w*|forex|binary options?|nfts?|airdrops?|blockchain|"
+           r"dogecoin|doge|solana|binance|bnb|altcoins?|defi|web3|token presale|mining pool|cripto\w*|cryptomonnaie\w*|"
+           r"krypto\w*)")
+_MONEY = (r"(?:profits?|profitable|earn(?:ed|ing|s)?|returns?|roi|invest\w*|income|payouts?|withdraw\w*|\$ ?\d[\d,.]*k?|"
+          r"\d[\d,.]*k? ?(?:usd|dollars|\$|€|euros?|£)|(?:per|a|every) (?:day|week|month)|daily|weekly|doubled?|passive|"
+          r"financial freedom|made me|paid me|account manager|mentor|expert trader|signals|recover\w*|ganancias?|"
+          r"gan(?:e|ar|o)|inversion\w*|invert\w*|gains?|investi\w*|rendimentos?|lucro\w*|ganhar|ganhei|verdien\w*|"
+          r"gewinn\w*|investier\w*)")
+_CONTACT_APPS = (r"(?:telegram|tele gram|whats ?app|whatsap|wa|signal|snap(?:chat)?|kik|wechat|viber|instagram|ig|"
+                 r"insta|discord|hangouts?|wickr|zap|zapzap)")
+_SHORTENERS = (r"(?:bit\.ly|bitly\.com|tinyurl\.com|goo\.gl|ow\.ly|is\.gd|buff\.ly|cutt\.ly|rebrand\.ly|shorturl\.at|"
+               r"rb\.gy|tiny\.cc|t\.ly|adf\.ly|shorte\.st|bc\.vc|linktr\.ee|v\.gd|s\.id|soo\.gd|qr\.net|lnkd\.in|"
+               r"tr\.im|clck\.ru|shrtco\.de|u\.to|x\.co|urlz\.fr|wa\.me|t\.me)")
+
+_SCAM_CUES = _cues("scam", [
+    ("crypto_investment", rf"\b{_CRYPTO}\b.{{0,120}}(?<![^\W_]){_MONEY}|(?<![^\W_]){_MONEY}.{{0,120}}\b{_CRYPTO}\b", 0.8,
+     "promotes crypto or trading returns"),
+    ("crypto_investment", r"\b(?:invest(?:ed|ing)? with|trading with|thanks to|recommend(?:ed)?|contact) (?:mr|mrs|ms|"
+     r"miss|dr|sir|madam|expert|coach)\.? ?\w+", 0.7, "recommends an investment manager"),
+    ("giveaway", r"\b(?:giveaway|give away|free (?:iphone|ps5|robux|v-?bucks|gift ?cards?|money|cash|bitcoin|crypto|"
+     r"followers|subscribers|likes)|you (?:have )?(?:won|been (?:selected|chosen|picked))|you(?:'re| are) (?:a |the |our )"
+     r"?(?:lucky )?winner|claim (?:your|the|ur) (?:prize|reward|gift|winnings)|winners? of (?:my|our|the) giveaway|"
+     r"first \d+ (?:people|subscribers|followers) (?:get|will|to)|has ganado|ganaste|vous avez gagne|"
+     r"du hast gewonnen|voce ganhou|sorteio|sorteo)\b", 0.8, "announces a prize or giveaway"),
+    ("off_platform_contact", rf"\b(?:dm|message|msg|text|txt|contact|inbox|chat with|get in touch with)(?: me| him| her|"
+     rf" them| us| my \w+| the admin| directly| now)? ?(?:on|via|at|through|thru|@|in|:)? ?{_CONTACT_APPS}\b"
+     rf"|\b(?:reach|write|add|hit|talk to|find|follow|call) (?:me|him|her|them|us)(?: up| out)? (?:on|via|at|through|@|in) "
+     rf"{_CONTACT_APPS}\b|\b(?:escribe(?:me)?|contacta(?:me)?|hablame|ecris(?:-moi)?|contacte(?:z)?(?:-moi)?|"
+     rf"schreib(?:e)?(?: mir)?|kontaktier\w*|chama|fala comigo|me chama|manda (?:mensagem|msg))(?: (?:en|por|sur|auf|per|"
+     rf"no|pelo|via))? ?:? ?{_CONTACT_APPS}\b", 0.75, "asks to continue the conversation off-platform"),
+    ("off_platform_contact", r"\b(?:telegram|whats ?app|signal|wickr|kik|snap(?:chat)?)\s*(?:me|id|handle|username|"
+     r"user|number|no|#|:)?\s*[:@+]?\s*(?:@?[a-z0-9_]{4,}|\+?\d[\d -]{6,})", 0.7,
+     "gives an off-platform contact handle"),
+    ("off_platform_contact", r"\b(?:wa\.me|t\.me|chat\.whatsapp\.com)/", 0.9, "links to a messaging account"),
+    ("self_promotion", r"\b(?:check(?:ing)? out|checkout|check|visit|watch|see|listen to|look at|go to) (?:my|our) "
+     r"(?:new )?(?:channel|page|profile|videos?|vids?|music|songs?|mix ?tapes?|playlists?|vlogs?|content|shop|store|"
+     r"site|website|blog|stream|account|cover|covers|beats|insta|instagram|tiktok|onlyfans|link|bio)\b", 0.75,
+     "promotes the commenter's own channel or page"),
+    ("self_promotion", r"\b(?:subscribe to (?:me|my)|sub ?4 ?sub|sub for sub|subscribe back|follow (?:me|my)(?: back)?"
+     r"|please (?:sub|subscribe)|plz (?:sub|subscribe)|(?:like|sub)s? (?:back|4 sub)|suscribete a mi|abonnez-vous a ma|"
+     r"abonniert meinen|inscreva-se no meu|link in (?:my )?bio)\b", 0.7, "asks for subscribers or followers"),
+    ("self_promotion", r"\b(?:my|mi|ma|mon|meinen?|meu) (?:new |nuevo |nouvelle |neuen? |novo )?(?:channel|canal|chaine|"
+     r"kanal)\b", 0.55, "mentions the commenter's own channel"),
+    ("link_shortener", rf"\b{_SHORTENERS}\b", 0.7, "contains a shortened link"),
+    ("money_request", r"(?:\bcash ?app\b|(?<![\w$])\$[a-z][a-z0-9_]{2,}\b|\bpaypal\.me\b|\bvenmo\b|\bzelle\b)"
+     r".{0,80}\b(?:send|donate|help|need|pay|support)|\b(?:send|donate|pay)\b.{0,40}(?:\bcash ?app\b|(?<![\w$])"
+     r"\$[a-z][a-z0-9_]{2,}\b|\bpaypal\b|\bvenmo\b|\bzelle\b)", 0.7, "asks for money"),
+    ("money_making", r"\b(?:make|earn|making|earning) (?:\$ ?\d[\d,.]*k?|\d[\d,.]*k? ?(?:dollars|usd|\$|€)|money|cash) "
+     r"(?:\w+ ){0,3}(?:from home|online|per (?:day|week|hour|month)|a day|a week|daily|weekly|fast|easy)\b|"
+     r"\bwork from home\b", 0.75, "promises easy money"),
+    ("link", r"(?:https?://|www\.)\S+|\b[a-z0-9-]+\.(?:com|net|org|ly|gl|io|me|co|tv|biz|info|xyz|online|site|club|top)"
+     r"(?:/\S*)?", 0.3, "contains a link"),
+    ("urgency", r"\b(?:limited time|act now|hurry|only today|last chance|don'?t miss|click (?:here|the link|below)|"
+     r"(?:link|details) in (?:my )?(?:bio|profile))\b", 0.35, "pushes to act quickly or click"),
+])
+_SCAM_GATE = re.compile(
+    r"bitcoin|btc|eth|usdt|tether|crypt|cripto|krypto|forex|binary|nft|airdrop|blockchain|doge|solana|binance|bnb|"
+    r"altcoin|defi|web3|invest|trading|giveaway|give away|free |won|selected|chosen|picked|winner|claim|first \d|"
+    r"ganado|ganaste|gagne|gewonnen|ganhou|sorteio|sorteo|telegram|tele gram|whats|signal|snap|kik|wechat|viber|"
+    r"instagram|discord|hangout|wickr|wa\.me|t\.me|\bdm\b|\bmy\b|\bour\b|sub|follow|canal|chaine|kanal|bio|"
+    r"\.ly|\.gl|\.gd|\.cc|\.at|\.gy|\.st|\.vc|\.ee|\.in|\.im|\.ru|\.de|\.to|\.co|\.fr|\.me|\$|cash|paypal|venmo|zelle|"
+    r"money|earn|work from home|http|www|\.com|\.net|\.org|\.io|\.tv|\.biz|\.info|\.xyz|\.online|\.site|\.club|\.top|"
+    r"limited|act now|hurry|today|last chance|miss|click|mr|mrs|ms|dr|sir|madam|expert|coach"
+)
+
+
+def detect_scam_patterns(text: TextLike) -> list[Finding]:
+    """Scam and spam patterns that complement the spam model: crypto/trading returns, giveaways and
+    prizes, moving the conversation to Telegram/WhatsApp, self-promotion ("check my channel"), link
+    shorteners, money requests, easy-money promises. A bare link or urgency alone stays below the
+    threshold; cues combine (``1 - Π(1 - score)``) and every finding carries the combined score."""
+    v = as_views(text)
+    s = v.skeleton
+    if not _SCAM_GATE.search(s):
+        return []
+    found = _collect((s,), _SCAM_CUES)
+    if not found:
+        return []
+    total = _combine(sc for sc, _, _ in found.values())
+    if total < DETECTOR_THRESHOLD:
+        return []
+    ordered = sorted(found.values(), key=lambda h: -h[0])
+    return [Finding("scam", cue.code, f"The comment {cue.message}.", round(total, 4)) for _, cue, _ in ordered]
+
+
+# =================================================================================================
+# The whole screen on a micro-batch
+
+
+class TextScreener:
+    """Runs every text check of the screen stage on a micro-batch of comments.
+
+    ``screen(texts)`` returns, per text, the findings of ``spam``, ``abuse`` (model scores at or
+    above ``min_score``, default: each model's threshold), ``prompt_injection``, ``personal_data``
+    and ``scam``. Each text is normalised once and shared by all checks.
+    """
+
+    def __init__(self, spam: SpamClassifier, abuse: AbuseClassifier, *, min_score: float | None = None) -> None:
+        self.spam = spam
+        self.abuse = abuse
+        self.min_score = min_score
+
+    @classmethod
+    def load(cls, *, min_score: float | None = None) -> TextScreener:
+        return cls(SpamClassifier.load(), AbuseClassifier.load(), min_score=min_score)
+
+    def screen(self, texts: Sequence[str]) -> list[list[Finding]]:
+        views = [normalize_views(t) for t in texts]
+        spam = self.spam.scores(views)
+        abuse = self.abuse.scores(views)
+        spam_min = self.spam.threshold if self.min_score is None else self.min_score
+        abuse_min = self.abuse.threshold if self.min_score is None else self.min_score
+        out: list[list[Finding]] = []
+        for v, ps, pa in zip(views, spam, abuse, strict=True):
+            findings: list[Finding] = []
+            if ps >= spam_min:
+                findings.append(Finding("spam", "spam_classifier",
+                                        f"The spam model rates the comment as likely spam ({ps:.2f}).", round(ps, 4)))
+            if pa >= abuse_min:
+                findings.append(Finding("abuse", "abuse_classifier",
+                                        f"The abuse model rates the comment as likely abusive ({pa:.2f}).", round(pa, 4)))
+            findings += detect_prompt_injection(v)
+            findings += detect_personal_data(v)
+            findings += detect_scam_patterns(v)
+            out.append(findings)
         return out

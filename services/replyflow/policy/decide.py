@@ -7,7 +7,7 @@ most severe action decides the outcome. Nothing here touches Kafka or the networ
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from replyflow.events import Action, Comment, CreatorProfile, Outcome, Reason, ReplyMode
@@ -15,11 +15,6 @@ from replyflow.policy.findings import Finding
 from replyflow.policy.rules import Policy
 
 SEVERITY = {Action.allow: 0, Action.review: 1, Action.reject: 2, Action.skip: 3}
-
-# A screen check sees the comment (and the creator's profile); a verify check also sees the draft.
-ScreenCheck = Callable[[Sequence[Comment], CreatorProfile | None], list[list[Finding]]]
-VerifyCheck = Callable[[str, Comment, CreatorProfile], list[Finding]]
-
 
 @dataclass(frozen=True)
 class Verdict:

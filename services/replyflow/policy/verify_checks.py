@@ -401,12 +401,102 @@ def _related_terms(topic_stems: tuple[str, ...]) -> tuple[str, ...]:
     return _TOPIC_TERMS.get(key, ()) if key else ()
 
 
+# Creators describe topics in phrases ("politics and elections", "baby and infant feeding",
+# "guarantees that a place is safe"), so a topic is matched through a few alternatives.
+_TOPIC_SPLIT = re.compile(r"\s*(?:[,;/&]|\band\b|\bor\b)\s*", re.IGNORECASE)
+_LEADING_FILLER = frozenset(("other", "others", "any", "all", "the", "a", "an", "some", "their", "your"))
+_TRAILING_META = frozenset(
+    [
+        *("claim", "claims", "guarantee", "guarantees", "talk", "discussion", "discussions", "question"),
+        *("questions", "content", "topic", "topics", "stuff", "comments"),
+    ]
+)
+_NOT_CONTENT_WORDS = (
+    *("a", "an", "the", "that", "this", "these", "those", "is", "are", "be", "was", "were", "it", "its", "s"),
+    *("with", "of", "on", "for", "to", "in", "into", "and", "or", "other", "any", "all", "about", "from"),
+    *("by", "at", "as", "their", "your", "my", "our", "his", "her", "anyone", "someone", "people", "person"),
+)
+_NOT_CONTENT = frozenset(_NOT_CONTENT_WORDS) | frozenset(_stem(w) for w in _NOT_CONTENT_WORDS)
+_WINDOW = 12  # tokens within which all content words of a long topic phrase must appear
+
+
+@dataclass(frozen=True)
+class _TopicAlt:
+    text: str  # what the message quotes
+    stems: tuple[str, ...]
+    score: float
+    scattered: bool  # long phrase: its content words in any order within _WINDOW tokens
+
+
+def _clean_part(part: str) -> str:
+    words = part.split()
+    while len(words) > 1 and words[0].casefold() in _LEADING_FILLER:
+        words = words[1:]
+    while len(words) > 1 and words[-1].casefold() in _TRAILING_META:
+        words = words[:-1]
+    return " ".join(words)
+
+
+@lru_cache(maxsize=1024)
+def _topic_alternatives(topic: str) -> tuple[_TopicAlt, ...]:
+    parts = [_clean_part(p) for p in _TOPIC_SPLIT.split(topic) if p.strip()]
+    texts: list[tuple[str, float]] = [(topic, 1.0)]
+    if len(parts) == 1:
+        texts.append((parts[0], 1.0))
+    elif len(parts) >= 3 or all(len(p.split()) == 1 for p in parts):
+        texts += [(p, 1.0) for p in parts]
+    elif len(parts) == 2:
+        first, second = parts
+        one_first = len(first.split()) == 1
+        single, multi = (first, second) if one_first else (second, first)
+        if len(single.split()) == 1:
+            # "baby and infant feeding" -> "baby feeding";
+            # "diagnosing pain or injuries" -> "diagnosing injuries"
+            shared = multi.split()[1:] if one_first else multi.split()[:-1]
+            joined = [single, *shared] if one_first else [*shared, single]
+            texts += [(multi, 1.0), (" ".join(joined), 1.0)]
+            if len(single) >= 5 and single.casefold().endswith("s"):  # a plural noun stands on its own
+                texts.append((single, 0.7))
+        else:
+            texts += [(first, 1.0), (second, 1.0)]
+    alts: dict[tuple[str, ...], _TopicAlt] = {}
+    for text, score in texts:
+        stems = _phrase_stems(text)
+        content = tuple(t for t in stems if t not in _NOT_CONTENT and len(t) > 1)
+        if not content:
+            continue
+        scattered = len(content) >= 3
+        key = content if scattered else stems
+        alt = _TopicAlt(text, key, score * (0.8 if scattered else 1.0), scattered)
+        if key not in alts or alts[key].score < alt.score:
+            alts[key] = alt
+        for term in _related_terms(stems):
+            term_stems = _phrase_stems(term)
+            alts.setdefault(term_stems, _TopicAlt(term, term_stems, 0.7, False))
+    return tuple(sorted(alts.values(), key=lambda alt: -alt.score))  # stable: most specific first
+
+
+def _scattered_match(stems: Sequence[str], content: Sequence[str], vocab: frozenset[str]) -> bool:
+    if any(c not in vocab for c in content):
+        return False
+    first = content[0]
+    for i, tok in enumerate(stems):
+        if tok == first:
+            window = set(stems[max(0, i - _WINDOW) : i + _WINDOW + 1])
+            if all(c in window for c in content):
+                return True
+    return False
+
+
 def check_topics(
     draft: str, comment: str | Comment, profile: CreatorProfile, *, config: VerifyConfig = DEFAULT_CONFIG
 ) -> list[Finding]:
     """``profile.banned_words`` (check ``banned_words``) and ``profile.topics_to_avoid``
     (check ``topics_to_avoid``): whole words, any case or accents, plurals and -ing/-ed forms.
-    A few broad topics ("politics", "religion", "drugs", ...) also match words that belong to them.
+
+    A topic written as a phrase is also matched by its parts ("politics and elections" by
+    "elections"), a long phrase by its content words close together in any order, and a few
+    broad topics ("politics", "religion", "drugs", ...) by words that belong to them.
     """
     stems = _stems(strip_disclosure(draft, profile.disclosure_label))
     vocab = frozenset(stems)
@@ -423,30 +513,28 @@ def check_topics(
                 )
             )
     for topic in profile.topics_to_avoid:
-        needle = _phrase_stems(topic)
-        if not needle:
-            continue
-        if _find_phrase(stems, needle, vocab):
-            findings.append(
-                Finding(
-                    "topics_to_avoid",
-                    "topic_to_avoid",
-                    f"The reply mentions {_q(topic)}, a topic you asked replies to avoid.",
-                    1.0,
+        hit = next(
+            (
+                alt
+                for alt in _topic_alternatives(topic)
+                if (
+                    _scattered_match(stems, alt.stems, vocab)
+                    if alt.scattered
+                    else _find_phrase(stems, alt.stems, vocab)
                 )
-            )
+            ),
+            None,
+        )
+        if hit is None:
             continue
-        term = next((t for t in _related_terms(needle) if _find_phrase(stems, _phrase_stems(t), vocab)), None)
-        if term:
-            findings.append(
-                Finding(
-                    "topics_to_avoid",
-                    "topic_to_avoid",
-                    f"The reply mentions {_q(term)}, which belongs to {_q(topic)}, a topic you asked "
-                    "replies to avoid.",
-                    0.7,
-                )
+        if hit.text == topic:
+            message = f"The reply mentions {_q(topic)}, a topic you asked replies to avoid."
+        else:
+            message = (
+                f"The reply mentions {_q(hit.text)}, which belongs to {_q(topic)}, a topic you asked "
+                "replies to avoid."
             )
+        findings.append(Finding("topics_to_avoid", "topic_to_avoid", message, hit.score))
     return findings
 
 

@@ -1,0 +1,128 @@
+"""The policy service's two stages as plain objects: events in, events out, no Kafka.
+
+The service (service.py) only wires these to topics; the benchmark calls them in a loop to
+measure what the Kafka plumbing costs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from replyflow.events import (
+    Comment,
+    CommentReceived,
+    CommentScreened,
+    CreatorProfile,
+    Decision,
+    Outcome,
+    ReplyDrafted,
+    ReplyVerdict,
+    Stage,
+)
+from replyflow.kafka import Emit
+from replyflow.observability import DECISIONS as DECISIONS_METRIC
+from replyflow.policy.authenticity import ModelCache
+from replyflow.policy.classifiers import TextScreener
+from replyflow.policy.decide import ReplyBudget, Verdict, screen_verdict, verify_verdict
+from replyflow.policy.findings import Finding
+from replyflow.policy.language import detect_language
+from replyflow.policy.rules import PolicySource
+from replyflow.policy.verify_checks import check_authenticity, ensure_disclosure, run_checks, strip_disclosure
+from replyflow.topics import COMMENTS_SCREENED, DECISIONS, REPLIES_APPROVED, REPLIES_REVIEW
+
+ProfileLookup = Callable[[str], CreatorProfile | None]
+# Below this confidence a comment's language is treated as unknown rather than unsupported.
+LANGUAGE_CONFIDENCE = 0.8
+
+
+def account_key(creator_id: str, platform: str) -> str:
+    # The publisher's input is keyed by account so one consumer owns each account's rate limit.
+    return f"{creator_id}:{platform}"
+
+
+def count(stage: Stage, verdict: Verdict) -> None:
+    for code in [r.code for r in verdict.reasons] or ["none"]:
+        DECISIONS_METRIC.labels(stage.value, verdict.outcome.value, code).inc()
+
+
+def language_findings(comment: Comment, profile: CreatorProfile | None) -> list[Finding]:
+    if profile is None:
+        return []
+    language = comment.language
+    if language is None:
+        language, confidence = detect_language(comment.text)
+        if confidence < LANGUAGE_CONFIDENCE:
+            return []
+    if language is None or language in profile.languages:
+        return []
+    return [Finding("language", "language_unsupported",
+                    f"The comment is in '{language}'; {profile.display_name} replies in "
+                    f"{', '.join(profile.languages)}.", 1.0)]
+
+
+class PolicyStages:
+    """Screen incoming comments and verify drafted replies, in micro-batches."""
+
+    def __init__(self, profiles: ProfileLookup, policies: PolicySource, budget: ReplyBudget | None = None) -> None:
+        self.profiles = profiles
+        self.policies = policies
+        self.budget = budget or ReplyBudget()
+        self.screener = TextScreener.load()
+        self.authenticity = ModelCache()
+
+    def screen(self, events: Sequence[CommentReceived], now: float) -> list[Emit]:
+        policy = self.policies.current(now)
+        profiles = [self.profiles(e.creator_id) for e in events]
+        content = self.screener.screen([e.comment.text for e in events])
+        emits = []
+        for event, profile, findings in zip(events, profiles, content, strict=True):
+            findings = [*findings, *language_findings(event.comment, profile)]
+            verdict = screen_verdict(event.comment, profile, findings, policy, self.budget, now)
+            count(Stage.screen, verdict)
+            emits.append(Emit(DECISIONS, event.comment_id, Decision(
+                comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
+                stage=Stage.screen, outcome=verdict.outcome, reasons=verdict.reasons,
+                policy_version=policy.version, profile_version=profile.version if profile else None,
+            )))
+            if verdict.outcome == Outcome.eligible:
+                assert profile is not None
+                emits.append(Emit(COMMENTS_SCREENED, event.comment_id, CommentScreened(
+                    comment=event.comment, profile_version=profile.version,
+                    policy_version=policy.version, reasons=verdict.reasons,
+                )))
+        return emits
+
+    def verify(self, events: Sequence[ReplyDrafted], now: float) -> list[Emit]:
+        policy = self.policies.current(now)
+        emits = []
+        for event in events:
+            profile = self.profiles(event.creator_id)
+            findings: list[Finding] = []
+            authenticity = None
+            if profile is not None:
+                findings = run_checks(event.text, event.comment, profile)
+                model = self.authenticity.get(profile)
+                if model is not None:
+                    authenticity = model.score(strip_disclosure(event.text, profile.disclosure_label))
+                findings += check_authenticity(authenticity, profile)
+            verdict = verify_verdict(profile, findings, event.screen_reasons, policy)
+            count(Stage.verify, verdict)
+            emits.append(Emit(DECISIONS, event.comment_id, Decision(
+                comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
+                reply_id=event.reply_id, stage=Stage.verify, outcome=verdict.outcome, reasons=verdict.reasons,
+                policy_version=policy.version, profile_version=profile.version if profile else None,
+            )))
+            if verdict.outcome not in (Outcome.approved, Outcome.held):
+                continue
+            assert profile is not None
+            reply = ReplyVerdict(
+                comment=event.comment, reply_id=event.reply_id,
+                text=ensure_disclosure(event.text, profile.disclosure_label),
+                outcome=verdict.outcome, reasons=verdict.reasons, authenticity=authenticity,
+                policy_version=policy.version, profile_version=profile.version,
+            )
+            if verdict.outcome == Outcome.approved:
+                emits.append(Emit(REPLIES_APPROVED, account_key(event.creator_id, event.comment.platform), reply))
+            else:
+                emits.append(Emit(REPLIES_REVIEW, event.creator_id, reply))
+        return emits
