@@ -139,3 +139,27 @@ async def test_turning_replies_off_takes_effect_within_seconds(policy, producer,
         await send(producer, COMMENTS_RECEIVED.name, last.comment_id, CommentReceived(comment=last))
         records = await reader.collect(lambda rs: decisions_for(rs, last.comment_id), timeout_s=10)
     assert decisions_for(records, last.comment_id)[0].outcome == Outcome.skipped
+
+
+async def test_a_new_banned_word_takes_effect_within_seconds(policy, producer, kafka_bootstrap):
+    creator, settings = policy
+    text = "Rest it for an hour, then bake it hot. Crispy edges guaranteed!"
+    first = make_comment(creator)
+    async with TopicReader(kafka_bootstrap, DECISIONS.name) as reader:
+        await send(producer, REPLIES_DRAFTED.name, first.comment_id, draft_of(first, text))
+        records = await reader.collect(lambda rs: decisions_for(rs, first.comment_id))
+    assert decisions_for(records, first.comment_id)[0].outcome == Outcome.approved
+
+    await put_profiles([make_profile(creator, banned_words=["crispy"], version=2)], settings)
+    changed_at = time.monotonic()
+    async with TopicReader(kafka_bootstrap, DECISIONS.name) as reader:
+        while True:
+            later = make_comment(creator)
+            await send(producer, REPLIES_DRAFTED.name, later.comment_id, draft_of(later, text))
+            records = await reader.collect(lambda rs, c=later: decisions_for(rs, c.comment_id), timeout_s=10)
+            decision = decisions_for(records, later.comment_id)[0]
+            if decision.outcome != Outcome.approved:
+                break
+            assert time.monotonic() - changed_at < 5, "banned word not applied within 5 s"
+    assert decision.outcome == Outcome.rejected
+    assert "banned_words" in {r.check for r in decision.reasons}

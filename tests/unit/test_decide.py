@@ -1,3 +1,4 @@
+import os
 from datetime import UTC, datetime
 
 from replyflow.events import Action, CheckRule, Comment, CreatorProfile, Outcome, Reason, ReplyMode
@@ -64,3 +65,17 @@ def test_verify_outcomes():
 def test_review_reasons_from_the_screen_hold_the_draft():
     carried = Reason(check="personal_data", code="email_address", message="m", action=Action.review)
     assert verify_verdict(profile(), [], [carried], POLICY).outcome == Outcome.held
+
+
+def test_policy_file_changes_apply_without_restart(tmp_path):
+    path = tmp_path / "policy.json"
+    path.write_text(PolicySource().path.read_text())
+    source = PolicySource(path)
+    assert source.current(0).rule("screen", "spam").action == Action.skip
+    changed = POLICY.model_copy(update={"version": "test.2", "screen": {
+        **POLICY.screen, "spam": CheckRule(threshold=0.5, action=Action.review)}})
+    path.write_text(changed.model_dump_json())
+    os.utime(path, (2_000_000_000, 2_000_000_000))  # a new mtime, whatever the clock resolution
+    assert source.current(0.5).version != "test.2"  # re-checked at most once a second
+    policy = source.current(2.0)
+    assert (policy.version, policy.rule("screen", "spam").action) == ("test.2", Action.review)

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -54,6 +55,7 @@ __all__ = [
 
 MODELS_DIR = Path(__file__).with_name("models")
 FEATURIZER_VERSION = 1
+OUT_OF_VOCABULARY_CAP = 0.45
 TextLike = str | NormalizedText
 
 # =================================================================================================
@@ -425,6 +427,7 @@ class AbuseClassifier(_ModelClassifier):
 
     The model's probability is floored by two rules the training data barely covers: threats or
     self-harm incitement ("kys") score at least 0.95, an insult or slur aimed at "you" at least 0.9.
+    Text with no lexicon hit whose words are mostly unknown to the model is capped below the threshold.
     """
 
     check = "abuse"
@@ -438,9 +441,23 @@ class AbuseClassifier(_ModelClassifier):
         out = []
         for v, p in zip(views, probs, strict=True):
             c = abuse_lexicon_counts(v)
-            floor = 0.95 if c["threat"] else 0.9 if c["directed"] and (c["insult"] or c["slur"]) else 0.0
-            out.append(max(float(p), floor))
+            if c["threat"]:
+                p = max(p, 0.95)
+            elif c["directed"] and (c["insult"] or c["slur"]):
+                p = max(p, 0.9)
+            elif not any(c.values()) and self._coverage(v) < 0.5:
+                # Mostly words the model never saw (another language, say) and nothing in the lexicon: the
+                # model would only be guessing from its prior, which leans abusive (83 % of its tweets are).
+                p = min(p, OUT_OF_VOCABULARY_CAP)
+            out.append(float(p))
         return out
+
+    def _coverage(self, v: NormalizedText) -> float:
+        words = [w for w in _WORD.findall(_prepare(v, self.model.config)) if w.isalpha()]
+        if not words:
+            return 1.0
+        index = self.model.word_index
+        return sum(w in index for w in words) / len(words)
 
 
 # =================================================================================================
@@ -469,16 +486,33 @@ def _combine(scores: Iterable[float]) -> float:
     return 1.0 - miss
 
 
-def _collect(views: Sequence[str], cues: Sequence[_Cue]) -> dict[str, tuple[float, _Cue, int]]:
-    """Best cue per code: ``code -> (score, cue, index of the first view it matched in)``."""
-    found: dict[str, tuple[float, _Cue, int]] = {}
+class _Hit(NamedTuple):
+    score: float
+    cue: _Cue
+    view: int  # index of the first view the cue matched in
+
+
+def _collect(views: Sequence[str], cues: Sequence[_Cue], first_view: int = 0) -> list[_Hit]:
+    """Every cue that matches in any of ``views`` (once per cue)."""
+    hits = []
     for cue in cues:
         for i, s in enumerate(views):
             if cue.pattern.search(s):
-                if cue.code not in found or cue.score > found[cue.code][0]:
-                    found[cue.code] = (cue.score, cue, i)
+                hits.append(_Hit(cue.score, cue, first_view + i))
                 break
-    return found
+    return hits
+
+
+def _findings(check: str, hits: Sequence[_Hit], threshold: float, suffix: str = "") -> list[Finding]:
+    """All cues combine (``1 - Π(1 - score)``); below ``threshold`` nothing is reported, otherwise one
+    finding per code (strongest first), each carrying the combined score."""
+    total = _combine(h.score for h in hits)
+    if not hits or total < threshold:
+        return []
+    best: dict[str, _Hit] = {}
+    for h in sorted(hits, key=lambda h: -h.score):
+        best.setdefault(h.cue.code, h)
+    return [Finding(check, h.cue.code, f"The comment {h.cue.message}{suffix}.", round(total, 4)) for h in best.values()]
 
 
 # --- prompt injection -------------------------------------------------------------------------
@@ -486,169 +520,217 @@ def _collect(views: Sequence[str], cues: Sequence[_Cue]) -> dict[str, tuple[floa
 _ROLE = (r"(?:ai|a\.i\.|assistant|bot|chat ?bot|model|language model|llm|gpt\w*|chat ?gpt|dan|character|persona|"
          r"terminal|jailbroken|unfiltered|uncensored|unrestricted|evil|hacker|ia|asistente|modelo|personaje|"
          r"assistente|personagem|personnage|modele|ki|assistent|modell|figur|charakter|robot)")
-_IGN = r"(?:ignore|ignoring|disregard|forget|override|bypass|skip|drop|discard|ditch|neglect|set aside)"
-_OBJ = (r"(?:instructions?|prompts?|rules|directions|guidelines|directives|programming|guardrails|restrictions|"
-        r"constraints|context|orders|commands|system (?:message|prompt)|safety (?:rules|filters|guidelines)|"
-        r"polic(?:y|ies)|training|configuration|settings)")
-_PREV = r"(?:previous|prior|above|earlier|preceding|initial|original|foregoing|system|developer|existing|old|current)"
-_G = r"(?:\S+ ){0,3}?"  # up to three filler words
+_NOT_ABOUT = r"(?! (?:for|on|about|to|from|of|in|at|para|de|sobre|pour|sur|fur|zum|zur|uber)\b)"
+# Per language: verbs of ignoring, the instructions, "previous", "your".
+_EN_IGN = r"(?:ignore|ignoring|disregard|forget|override|bypass|skip|drop|discard|ditch|neglect|set aside)"
+_EN_OBJ = (r"(?:instructions?|prompts?|rules|directions|guidelines|directives|programming|guardrails|restrictions|"
+           r"constraints|context|orders|commands|system (?:message|prompt)|safety (?:rules|filters|guidelines)|"
+           r"polic(?:y|ies)|training|configuration)")
+_EN_PREV = (r"(?:previous|prior|above|earlier|preceding|initial|original|foregoing|system|developer|existing|old|"
+            r"current|given)")
+_ES_IGN = r"(?:ignora|ignore|ignorad|ignoren|ignorar|olvida|olvide|olvidate de|olvidar|omite|omitir|descarta|saltate)"
 _ES_OBJ = r"(?:instrucciones|indicaciones|reglas|ordenes|normas|directrices|programacion|restricciones)"
+_ES_PREV = r"(?:anteriores|previas|iniciales|originales|del sistema|de arriba|de antes|que te (?:dieron|dio|han dado))"
+_FR_IGN = (r"(?:ignore|ignorez|ignores|ignorer|oublie|oubliez|oublier|ne tiens pas compte|ne tenez pas compte|"
+           r"ne tiens plus compte|ne tenez plus compte)")
 _FR_OBJ = r"(?:instructions|consignes|regles|directives|ordres|restrictions|programmation)"
+_FR_PREV = r"(?:precedentes|anterieures|initiales|originales|du systeme|ci-dessus|d'avant|qu'on t'a donnees)"
+_DE_IGN = (r"(?:ignoriere|ignorier|ignorieren sie|ignorieren|vergiss|vergessen sie|missachte|missachten sie|"
+           r"uberspringe)")
 _DE_OBJ = r"(?:anweisungen|instruktionen|regeln|befehle|vorgaben|richtlinien|einschrankungen|programmierung)"
+_DE_PREV = r"(?:vorherigen|vorigen|bisherigen|obigen|fruheren|ursprunglichen|alten|ersten|system)"
+_PT_IGN = r"(?:ignore|ignora|ignorem|ignorar|esqueca|esquece|esquecam|esquecer|desconsidere|desconsidera|desconsiderar)"
 _PT_OBJ = r"(?:instrucoes|regras|ordens|diretrizes|orientacoes|restricoes|programacao)"
+_PT_PREV = r"(?:anteriores|previas|iniciais|originais|do sistema|acima|de antes)"
+_RESTRICTIONS = (r"(?:restrictions|limits|limitations|filters|rules|guidelines|ethics|morals|censorship|restricciones|"
+                 r"filtros|reglas|filtres|regles|einschrankungen|regeln|filter|restricoes|regras)")
+_W = r"(?: \S+)"  # one more word
 
 _INJECTION_CUES = _cues("prompt_injection", [
-    # -- ignore / override previous instructions
-    ("ignore_instructions", rf"\b{_IGN} (?:all |any |of )*(?:the |your |my |these |those |its )?{_G}{_PREV} {_G}{_OBJ}\b",
-     0.95, "asks the assistant to ignore its previous instructions"),
-    ("ignore_instructions", rf"\b{_IGN} (?:all |any )?(?:of )?(?:your|its|the ai'?s?|the bot'?s?) {_G}{_OBJ}\b", 0.9,
-     "asks the assistant to ignore its instructions"),
-    ("ignore_instructions", rf"\b{_IGN} (?:all |any )(?:of )?(?:the )?{_OBJ}\b", 0.7,
+    # -- ignore / override the instructions
+    ("ignore_instructions", rf"\b{_EN_IGN} (?:all |any |of )*(?:the |your |my |these |those |its )?(?:\S+ ){{0,3}}?"
+     rf"{_EN_PREV} (?:\S+ ){{0,3}}?{_EN_OBJ}\b", 0.95, "asks the assistant to ignore its previous instructions"),
+    ("ignore_instructions", rf"\b{_EN_IGN} (?:all |any )?(?:of )?(?:your|its|the (?:ai|bot|assistant)'?s?) "
+     rf"(?:\S+ ){{0,2}}?{_EN_OBJ}\b", 0.9, "asks the assistant to ignore its instructions"),
+    ("ignore_instructions", rf"\b{_EN_IGN} (?:all|any) (?:of )?(?:the )?{_EN_OBJ}\b", 0.7,
      "asks to ignore all instructions or rules"),
-    ("ignore_instructions", rf"\b{_IGN} (?:everything|anything|all)(?: that)? (?:you(?:'ve| have)? (?:been|were) "
+    ("ignore_instructions", rf"\b{_EN_IGN} (?:the |your |its )(?:\S+ ){{0,2}}?(?:instructions|prompt|programming|"
+     r"guidelines|guardrails|system prompt)\b", 0.6, "asks to ignore instructions"),
+    ("ignore_instructions", rf"\b{_EN_IGN} (?:everything|anything|all)(?: that)? (?:you(?:'ve| have)? (?:been|were) "
      r"(?:told|given|taught|instructed)|(?:said |written )?(?:above|before|so far|previously))", 0.9,
      "asks the assistant to ignore everything it was told"),
-    ("ignore_instructions", rf"\b(?:new|updated|real|actual|revised) (?:instructions?|rules|system prompt|task)\s*:", 0.8,
+    ("ignore_instructions", r"\b(?:new|updated|revised|real) (?:instructions|system prompt|system message)\s*:", 0.8,
      "announces new instructions"),
-    ("ignore_instructions", rf"\b(?:ignora|ignore|ignorad|ignoren|olvida|olvide|olvidate de|omite|descarta) "
-     rf"(?:todas? |todo )?(?:las |tus |sus |los )?{_ES_OBJ}(?: (?:anteriores|previas|iniciales|del sistema|de arriba))?",
+    ("ignore_instructions", rf"\b{_ES_IGN} (?:todas |todos )?(?:las |los |tus |sus )?{_ES_OBJ}{_W}?? {_ES_PREV}"
+     rf"|\b{_ES_IGN} (?:todas |todos )?(?:las |los )?(?:tus|sus) (?:\S+ )?{_ES_OBJ}|\b{_ES_IGN} (?:todo )?lo anterior\b",
      0.9, "asks the assistant to ignore its instructions (Spanish)"),
-    ("ignore_instructions", rf"\b(?:ignore|ignorez|ignores|oublie|oubliez|ne tiens pas compte|ne tenez pas compte) "
-     rf"(?:de )?(?:toutes |tous )?(?:les |tes |vos |ces )?{_FR_OBJ}", 0.9,
+    ("ignore_instructions", rf"\b{_ES_IGN} (?:todas las|todos los) {_ES_OBJ}", 0.7,
+     "asks to ignore all instructions or rules (Spanish)"),
+    ("ignore_instructions", rf"\b{_FR_IGN} (?:de |des )?(?:toutes |tous )?(?:les |ces )?{_FR_OBJ}{_W}?? {_FR_PREV}"
+     rf"|\b{_FR_IGN} (?:de )?(?:toutes |tous )?(?:tes|vos) (?:\S+ )?{_FR_OBJ}", 0.9,
      "asks the assistant to ignore its instructions (French)"),
-    ("ignore_instructions", rf"\b(?:ignoriere|ignorier|ignorieren sie|vergiss|vergessen sie|missachte|missachten sie) "
-     rf"(?:bitte )?(?:alle |samtliche |deine |ihre |die |jegliche )?(?:\S+ )?{_DE_OBJ}", 0.9,
+    ("ignore_instructions", rf"\b{_FR_IGN} (?:toutes les|tous les) {_FR_OBJ}", 0.7,
+     "asks to ignore all instructions or rules (French)"),
+    ("ignore_instructions", rf"\b{_DE_IGN} (?:bitte )?(?:alle |samtliche |die |deine |ihre |jegliche )?(?:deine |ihre )?"
+     rf"{_DE_PREV} {_DE_OBJ}|\b{_DE_IGN} (?:bitte )?(?:alle )?(?:deine|ihre|dein) (?:\S+ )?{_DE_OBJ}", 0.9,
      "asks the assistant to ignore its instructions (German)"),
-    ("ignore_instructions", rf"\b(?:ignore|ignora|ignorem|esqueca|esquece|esquecam|desconsidere|desconsidera) "
-     rf"(?:todas |todos )?(?:as |os |suas |tuas |seus )?(?:suas |tuas )?{_PT_OBJ}", 0.9,
+    ("ignore_instructions", rf"\b{_DE_IGN} (?:bitte )?(?:alle|samtliche|jegliche) {_DE_OBJ}", 0.7,
+     "asks to ignore all instructions or rules (German)"),
+    ("ignore_instructions", rf"\b{_PT_IGN} (?:todas |todos )?(?:as |os |suas |seus |tuas )?{_PT_OBJ}{_W}?? {_PT_PREV}"
+     rf"|\b{_PT_IGN} (?:todas |todos )?(?:as |os )?(?:suas|seus|tuas|teus) (?:\S+ )?{_PT_OBJ}", 0.9,
      "asks the assistant to ignore its instructions (Portuguese)"),
-    # -- role override / jailbreak
-    ("role_override", rf"\b(?:you are now|you're now|youre now|from now on,? you(?:'re| are| will| must| shall)?|"
-     rf"you will now|henceforth,? you|starting now,? you) (?:\S+ ){{0,5}}?{_ROLE}\b", 0.9,
+    ("ignore_instructions", rf"\b{_PT_IGN} (?:todas as|todos os) {_PT_OBJ}", 0.7,
+     "asks to ignore all instructions or rules (Portuguese)"),
+    # -- a new role, a jailbreak
+    ("role_override", rf"\b(?:you are now|you're now|youre now|from now on,? you(?:'re| are| will be| shall be)?|"
+     rf"you will now be|henceforth,? you(?:'re| are)|starting now,? you(?:'re| are)){_W}{{0,4}}? {_ROLE}\b", 0.9,
      "tries to give the assistant a new role"),
     ("role_override", r"\b(?:from now on|starting now|henceforth),? (?:you|u) (?:will|must|shall|have to|are going to) "
-     r"(?:only )?(?:answer|respond|reply|act|behave|say|speak|talk|write|pretend|obey)", 0.75,
+     r"(?:only |always |never )?(?:answer|respond|reply|act|behave|say|speak|talk|write|pretend|obey|ignore)\b", 0.75,
      "tells the assistant how to behave from now on"),
-    ("role_override", rf"\b(?:act|acting|behave|respond|answer|reply) (?:as|like) (?:if you (?:were|are) )?(?:a |an |the |my )?"
-     rf"(?:\S+ ){{0,3}}?{_ROLE}\b", 0.8, "asks the assistant to act as something else"),
-    ("role_override", r"\bpretend (?:to be|you(?:'re| are)|that you(?:'re| are)|you have no)\b", 0.7,
-     "asks the assistant to pretend"),
-    ("role_override", r"\b(?:role-?play|role play)(?:ing)? (?:as|with me|a scenario)\b", 0.65,
-     "asks the assistant to role-play"),
-    ("role_override", r"\b(?:do anything now|developer mode|dev mode|god mode|jailbreak(?:ed)? mode|unrestricted mode|"
-     r"unfiltered mode|dan mode|evil mode|sudo mode|admin mode|debug mode)\b", 0.95, "asks for a jailbreak mode"),
-    ("role_override", r"\bjailbreak(?:ed|ing)?\b", 0.55, "mentions a jailbreak"),
+    ("role_override", rf"\b(?:act|acting|behave|respond|answer|reply|pose) (?:as|like) (?:if you (?:were|are) )?"
+     rf"(?:a |an |the |my )?(?:\S+ ){{0,3}}?{_ROLE}\b", 0.8, "asks the assistant to act as something else"),
+    ("role_override", rf"\bpretend (?:to be|you(?:'re| are)|that you(?:'re| are)){_W}{{0,3}}? {_ROLE}\b", 0.85,
+     "asks the assistant to pretend to be something else"),
+    ("role_override", r"\bpretend (?:to be|you(?:'re| are)|that you(?:'re| are)|you have no)\b|\brole-?play(?:ing)? "
+     r"(?:as|with me)\b|\b(?:stay|remain) in character\b", 0.45, "asks the assistant to pretend"),
+    ("role_override", r"\b(?:do anything now|(?:dan|jailbreak|jailbroken|unrestricted|unfiltered|uncensored|evil) mode)\b",
+     0.95, "asks for a jailbreak mode"),
+    ("role_override", r"\b(?:developer|dev|god|sudo|admin|debug) mode\b|\bjailbreak(?:ed|ing)?\b", 0.45,
+     "mentions a privileged mode or a jailbreak"),
     ("role_override", rf"\byou(?:'re| are) no longer (?:an? |the |bound|restricted|limited|{_ROLE})", 0.9,
      "tells the assistant it is no longer bound by its role"),
-    ("role_override", r"\b(?:you have|with|there are|has) no (?:restrictions|limits|limitations|filters|rules|guidelines|"
-     r"ethics|morals|censorship)\b", 0.75, "claims the assistant has no restrictions"),
-    ("role_override", r"\b(?:stay|remain) in character\b", 0.7, "asks the assistant to stay in character"),
-    ("role_override", rf"\b(?:ahora|a partir de ahora|desde ahora|de ahora en adelante),? (?:tu )?(?:eres|seras|vas a ser|"
-     rf"actuas|actuaras|te comportaras|responderas|solo responderas)\b", 0.75, "tries to give the assistant a new role (Spanish)"),
-    ("role_override", rf"\b(?:actua|actue|comportate|haz de|finge|finja) (?:como |ser |que eres )?(?:si fueras )?"
-     rf"(?:un |una |el |la )?(?:\S+ )?{_ROLE}\b", 0.85, "asks the assistant to act as something else (Spanish)"),
-    ("role_override", r"\b(?:finge|fingir|finja) (?:ser|que eres)\b|\bmodo (?:desarrollador|sin restricciones|dios)\b", 0.75,
-     "asks the assistant to pretend (Spanish)"),
-    ("role_override", r"\b(?:tu es|t'es|vous etes) (?:maintenant|desormais|a present)\b|\b(?:a partir de maintenant|"
-     r"desormais|dorenavant),? (?:tu|vous) (?:es|etes|seras|serez|vas|allez|dois|devez|reponds|repondez|agis|agissez)\b",
-     0.8, "tries to give the assistant a new role (French)"),
-    ("role_override", rf"\b(?:fais|faites|fait) semblant (?:d'etre|que)\b|\b(?:agis|agissez|comporte-toi|comportez-vous|"
-     rf"joue|jouez) (?:comme|le role d'?)(?: un| une| le| la)? (?:\S+ )?{_ROLE}\b|\bmode (?:developpeur|sans restrictions)\b",
-     0.8, "asks the assistant to act as something else (French)"),
-    ("role_override", r"\b(?:du bist|sie sind) (?:jetzt|ab jetzt|nun|ab sofort|von nun an)\b|\b(?:ab jetzt|ab sofort|"
-     r"von nun an),? (?:bist|wirst|sollst|musst) (?:du|sie)\b", 0.8, "tries to give the assistant a new role (German)"),
-    ("role_override", rf"\b(?:tu|tue) so,? als (?:ob|warst|seist)\b|\b(?:verhalte dich|verhalten sie sich|agiere|spiel|spiele) "
-     rf"(?:wie|als|die rolle)(?: eine?n?| der| die)? (?:\S+ )?{_ROLE}?\b|\bentwicklermodus\b", 0.8,
-     "asks the assistant to act as something else (German)"),
-    ("role_override", r"\b(?:agora|a partir de agora|de agora em diante),? (?:voce|vc|tu) (?:e|es|sera|vai ser|age|agira|"
-     r"vai agir|deve|responde|respondera)\b", 0.8, "tries to give the assistant a new role (Portuguese)"),
-    ("role_override", rf"\b(?:finja|finge|fingir) (?:ser|que (?:voce |vc )?e)\b|\b(?:aja|atue|age|comporte-se) como "
-     rf"(?:um |uma |o |a )?(?:\S+ )?{_ROLE}\b|\bmodo (?:desenvolvedor|sem restricoes)\b", 0.8,
-     "asks the assistant to act as something else (Portuguese)"),
+    ("role_override", rf"\b{_ROLE}{_W}{{0,2}} (?:with no|without any|without|sin|sans|ohne|sem) (?:any |ninguna |aucune |"
+     rf"keine |nenhuma )?{_RESTRICTIONS}\b", 0.85, "describes an AI without restrictions"),
+    ("role_override", rf"\b(?:you have|there are|with|without|sin|sans|ohne|sem) (?:no |any |your |ninguna |aucune |"
+     rf"keine |nenhuma )?{_RESTRICTIONS}\b", 0.3, "mentions having no restrictions"),
+    ("role_override", rf"\b(?:ahora|a partir de ahora|desde ahora|de ahora en adelante),? (?:tu )?(?:eres|seras|vas a ser)"
+     rf"{_W}{{0,3}}? {_ROLE}\b|\b(?:actua|actue|actuar|comportate|haz de|hazte pasar por|responde) como "
+     rf"(?:si fueras )?(?:\S+ ){{0,2}}?{_ROLE}\b|\b(?:finge|fingir|finja) (?:ser|que eres){_W}{{0,3}}? {_ROLE}\b",
+     0.85, "tries to give the assistant a new role (Spanish)"),
+    ("role_override", r"\b(?:a partir de ahora|desde ahora|de ahora en adelante),? (?:solo |siempre )?(?:responderas|"
+     r"contestaras|actuaras|hablaras|diras|obedeceras)\b", 0.75, "tells the assistant how to behave (Spanish)"),
+    ("role_override", rf"\b(?:tu es|t'es|vous etes) (?:maintenant|desormais|a present){_W}{{0,3}}? {_ROLE}\b|\b(?:a partir "
+     rf"de maintenant|desormais|dorenavant),? (?:tu es|tu seras|vous etes|vous serez){_W}{{0,3}}? {_ROLE}\b|\b(?:agis|"
+     rf"agissez|comporte-toi|comportez-vous|reponds|repondez) comme (?:si tu etais )?(?:\S+ ){{0,2}}?{_ROLE}\b|"
+     rf"\b(?:joue|jouez) le role d'?(?:\S+ ){{0,2}}?{_ROLE}\b|\b(?:fais|faites) semblant d'etre{_W}{{0,3}}? {_ROLE}\b",
+     0.85, "tries to give the assistant a new role (French)"),
+    ("role_override", r"\b(?:a partir de maintenant|desormais|dorenavant),? (?:tu|vous) (?:repondras|repondrez|agiras|"
+     r"agirez|diras|direz|obeiras|obeirez|dois|devez)\b", 0.75, "tells the assistant how to behave (French)"),
+    ("role_override", rf"\b(?:du bist|sie sind) (?:jetzt|ab jetzt|nun|ab sofort|von nun an){_W}{{0,3}}? {_ROLE}\b|"
+     rf"\b(?:ab jetzt|ab sofort|von nun an),? (?:bist du|sind sie){_W}{{0,3}}? {_ROLE}\b|\b(?:verhalte dich|"
+     rf"verhalten sie sich|agiere|antworte|handle) (?:wie|als) (?:ob du )?(?:\S+ ){{0,2}}?{_ROLE}\b|\bspiele? die rolle"
+     rf"{_W}{{0,3}}? {_ROLE}\b|\btue? so,? als (?:ob )?(?:du )?(?:warst|seist|bist){_W}{{0,3}}? {_ROLE}\b", 0.85,
+     "tries to give the assistant a new role (German)"),
+    ("role_override", r"\b(?:ab jetzt|ab sofort|von nun an),? (?:antwortest|wirst|sollst|musst) du\b", 0.75,
+     "tells the assistant how to behave (German)"),
+    ("role_override", rf"\b(?:agora|a partir de agora|de agora em diante),? (?:voce|vc|tu) (?:e|es|sera|vai ser)"
+     rf"{_W}{{0,3}}? {_ROLE}\b|\b(?:aja|atue|age|comporte-se|responda) como (?:se fosse )?(?:\S+ ){{0,2}}?{_ROLE}\b|"
+     rf"\b(?:finja|finge|fingir) (?:ser|que (?:voce |vc )?e){_W}{{0,3}}? {_ROLE}\b", 0.85,
+     "tries to give the assistant a new role (Portuguese)"),
+    ("role_override", r"\b(?:a partir de agora|de agora em diante),? (?:voce|vc|tu) (?:vai|deve|responde|respondera|age|"
+     r"agira|obedece)\b", 0.75, "tells the assistant how to behave (Portuguese)"),
+    ("role_override", r"\b(?:finge|fingir|finja) (?:ser|que eres|que (?:voce |vc )?e)\b|\b(?:fais|faites) semblant\b|"
+     r"\btue? so,? als\b|\bmodo (?:desarrollador|sin restricciones|desenvolvedor|sem restricoes)\b|\bmode "
+     r"(?:developpeur|sans restrictions)\b|\bentwicklermodus\b", 0.45, "asks the assistant to pretend"),
     # -- prompt exfiltration
-    ("prompt_exfiltration", r"\b(?:system|initial|hidden|original|secret|internal|meta|pre-?|developer) ?"
-     r"(?:prompt|instructions|message)s?\b", 0.85, "asks about the assistant's system prompt"),
-    ("prompt_exfiltration", r"\b(?:repeat|print|show|reveal|tell|give|output|display|write out|recite|list|paste|leak|dump|"
-     r"spell out|share)(?: me| us)? (?:all |back )?(?:of )?(?:your|the|its) (?:exact |full |complete |original |initial |"
-     r"hidden |secret )?(?:instructions|prompt|guidelines|directives|configuration|rules|programming|system message)\b",
-     0.9, "asks the assistant to reveal its instructions"),
-    ("prompt_exfiltration", r"\bwhat (?:are|were|is) (?:your|the) (?:exact |original |initial |hidden |secret )?"
-     r"(?:instructions|prompt|directives|system message|programming)\b", 0.8, "asks what the assistant's instructions are"),
-    ("prompt_exfiltration", r"\brepeat (?:everything|all|the (?:text|words|message)s?|the above|what is written)"
-     r"(?: \S+){0,3} (?:above|before|so far|verbatim|word for word)\b|\bstart(?:ing)? with \"?you are\b", 0.85,
-     "asks the assistant to repeat its context"),
-    ("prompt_exfiltration", rf"\b(?:muestra|muestrame|dime|revela|repite|imprime|escribe|ensename)(?:me)? "
-     rf"(?:tus|las|el|su|sus) (?:\S+ )?(?:{_ES_OBJ}|prompt)\b|\b(?:prompt|mensaje|instrucciones) (?:del|de) sistema\b",
-     0.85, "asks the assistant to reveal its instructions (Spanish)"),
-    ("prompt_exfiltration", rf"\b(?:montre|montrez|revele|revelez|repete|repetez|affiche|affichez|donne|donnez|dis|dites)"
-     rf"(?:-moi)? (?:tes|vos|les|ton|votre) (?:\S+ )?(?:{_FR_OBJ}|prompt)\b|\b(?:prompt|message) (?:du )?systeme\b", 0.85,
+    ("prompt_exfiltration", r"\b(?:system prompt|system message|system instructions|hidden prompt|secret prompt|"
+     r"initial prompt|original prompt|pre-?prompt|meta prompt|hidden instructions|secret instructions|internal "
+     r"instructions|developer (?:message|prompt))s?\b", 0.85, "asks about the assistant's system prompt"),
+    ("prompt_exfiltration", rf"\b(?:repeat|print|show|reveal|tell|give|output|display|write out|recite|list|paste|leak|"
+     rf"dump|spell out|share)(?: me| us)? (?:all |back )?(?:of )?(?:your|its) (?:exact |full |complete |original |"
+     rf"initial |hidden |secret |entire )?(?:instructions|prompt|guidelines|directives|configuration|rules|"
+     rf"programming)\b{_NOT_ABOUT}", 0.9, "asks the assistant to reveal its instructions"),
+    ("prompt_exfiltration", rf"\bwhat (?:are|were|is) your (?:exact |original |initial |hidden |secret |system )?"
+     rf"(?:instructions|prompt|directives|programming|guidelines)\b{_NOT_ABOUT}", 0.8,
+     "asks what the assistant's instructions are"),
+    ("prompt_exfiltration", r"\b(?:repeat|print|reveal|output|dump|leak|show) (?:everything|all|the (?:text|words|"
+     r"messages?|instructions|prompt)) (?:\S+ ){0,2}?(?:above|before this|so far|you were given|verbatim|word for "
+     r"word)\b|\bstart(?:ing)? with \"?you are\b", 0.85, "asks the assistant to repeat its context"),
+    ("prompt_exfiltration", rf"\b(?:muestra|muestrame|dime|revela|revelame|repite|imprime|escribe|ensename|comparte)"
+     rf"(?:me)? (?:todas )?(?:tus|sus) (?:\S+ )?(?:{_ES_OBJ}|prompt)\b{_NOT_ABOUT}|\b(?:prompt|mensaje|instrucciones) "
+     rf"(?:del|de) sistema\b", 0.85, "asks the assistant to reveal its instructions (Spanish)"),
+    ("prompt_exfiltration", rf"\b(?:montre|montrez|revele|revelez|repete|repetez|affiche|affichez|donne|donnez|dis|"
+     rf"dites|ecris|ecrivez)(?:-moi| moi)? (?:toutes )?(?:tes|vos) (?:\S+ )?(?:{_FR_OBJ}|prompt)\b{_NOT_ABOUT}|"
+     rf"\b(?:prompt|message|instructions) (?:du )?systeme\b", 0.85,
      "asks the assistant to reveal its instructions (French)"),
-    ("prompt_exfiltration", rf"\b(?:zeig|zeige|nenne|wiederhole|verrate|gib|sag)(?: mir)? (?:deine|die|ihre|dein) "
-     rf"(?:\S+ )?(?:{_DE_OBJ}|prompt|systemprompt)\b|\bsystem-?(?:prompt|nachricht|anweisung)\w*\b", 0.85,
-     "asks the assistant to reveal its instructions (German)"),
-    ("prompt_exfiltration", rf"\b(?:mostre|mostra|revele|revela|repita|repete|diga|diz|imprima|me mostre|me diga)(?: me)? "
-     rf"(?:suas|tuas|as|seu|o|seus) (?:\S+ )?(?:{_PT_OBJ}|prompt)\b|\b(?:prompt|mensagem) do sistema\b", 0.85,
-     "asks the assistant to reveal its instructions (Portuguese)"),
+    ("prompt_exfiltration", rf"\b(?:zeig|zeige|nenne|wiederhole|verrate|gib|sag|schreib)(?: mir)? (?:alle )?(?:deine|"
+     rf"ihre|dein) (?:\S+ )?(?:{_DE_OBJ}|prompt|systemprompt)\b{_NOT_ABOUT}|\bsystem-?(?:prompt|nachricht|"
+     rf"anweisung)\w*\b", 0.85, "asks the assistant to reveal its instructions (German)"),
+    ("prompt_exfiltration", rf"\b(?:mostre|mostra|revele|revela|repita|repete|diga|diz|imprima|escreva)(?: me| pra mim)?"
+     rf" (?:todas )?(?:as )?(?:suas|tuas|seus|teus) (?:\S+ )?(?:{_PT_OBJ}|prompt)\b{_NOT_ABOUT}|\b(?:prompt|mensagem|"
+     rf"instrucoes) do sistema\b", 0.85, "asks the assistant to reveal its instructions (Portuguese)"),
     # -- fake chat-template / system markup
     ("fake_system_markup", r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id)\|>|\[/?inst\]|"
-     r"<</?sys>>|</?(?:system|sys|instructions?)>|\[(?:system|admin|developer)\]|\{\{\s*system|###\s*(?:system|instructions?|"
-     r"new instructions|response)\b|(?:^|\n)\s*(?:system|assistant|admin)\s*:|\b(?:begin|end) (?:of )?(?:system|admin) "
-     r"(?:prompt|message|override)|\badmin override\b|\boverride code\b", 0.9, "contains fake system or chat-template markup"),
-    # -- controlling the reply
+     r"<</?sys>>|</?(?:system|sys|instructions?)>|\[(?:system|admin|developer)\]|\{\{\s*system|###\s*(?:system|"
+     r"instructions?|new instructions|response)\b|(?:^|\n)\s*(?:system|assistant|admin)\s*:|\b(?:begin|end) (?:of )?"
+     r"(?:system|admin) (?:prompt|message|override)|\badmin override\b|\boverride code\b", 0.9,
+     "contains fake system or chat-template markup"),
+    # -- dictating the reply
     ("output_control", r"\b(?:reply|respond|answer)(?: to this)? (?:only |just )?with (?:only |just |exactly )?"
      r"(?:\"|'|the word|the words|the following|yes\b|no\b|one word|this)", 0.65, "dictates the assistant's reply"),
-    ("output_control", r"\byour (?:next |first )?(?:reply|response|answer|output) (?:must|should|will|has to|needs to|shall) "
-     r"(?:be|say|contain|include|start|begin|end)\b", 0.75, "dictates the assistant's reply"),
-    ("output_control", r"\b(?:say|write|type|post|output|print) (?:exactly|verbatim|word for word)\b|\brepeat after me\b", 0.6,
-     "asks the assistant to repeat given text"),
-    ("output_control", r"\b(?:include|add|put|insert|post|paste) (?:this|the following|my|a) (?:\S+ )?(?:link|url|text|"
-     r"message|code|phrase|hashtag) (?:in|into|to) (?:your|the) (?:reply|response|answer|comment)\b", 0.85,
+    ("output_control", r"\byour (?:next |first )?(?:reply|response|answer|output) (?:must|should|will|has to|needs to|"
+     r"shall) (?:be|say|contain|include|start|begin|end)\b", 0.75, "dictates the assistant's reply"),
+    ("output_control", r"\b(?:include|add|put|insert|post|paste|promote|mention|advertise|plug|recommend|say) (?:this|"
+     r"the following|my|a|our) (?:\S+ ){0,2}?in(?:to)? your (?:reply|response|answer|replies|responses)\b", 0.8,
      "asks the assistant to put given content in its reply"),
-    ("output_control", r"\b(?:responde|contesta) (?:solo |solamente |unicamente )?con\b|\b(?:reponds|repondez) "
-     r"(?:seulement |uniquement )?(?:par|avec)\b|\b(?:antworte|antworten sie) (?:nur |ausschliesslich )?mit\b|"
-     r"\b(?:responda|responde) (?:apenas |somente |so )?com\b", 0.6, "dictates the assistant's reply"),
-    # -- addressing the AI directly (weak alone)
-    ("addresses_ai", rf"\b(?:hey|hi|dear|attention|note to|message to|to the|calling|listen,?|ok|okay|oi|hola|salut|"
-     rf"hallo|ola) (?:the )?(?:ai|bot|chat ?bot|assistant|chat ?gpt|gpt|llm|language model|reply ?bot|auto-?reply\w*|"
-     rf"ia|ki|robot)\b|\bif you(?:'re| are) (?:an? )?(?:ai|bot|language model|llm)\b", 0.45,
+    ("output_control", r"\b(?:say|write|type|post|output|print) (?:exactly|verbatim|word for word)\b|\brepeat after me\b",
+     0.45, "asks to repeat given text"),
+    ("output_control", r"\b(?:responde|contesta|reponds|repondez|antworte|antworten sie|responda) (?:solo|solamente|"
+     r"unicamente|seulement|uniquement|nur|ausschliesslich|apenas|somente|so) (?:con|par|avec|mit|com)\b", 0.65,
+     "dictates the assistant's reply"),
+    # -- talking to the AI (weak alone)
+    ("addresses_ai", r"\b(?:hey|hi|dear|attention|note to|message to|to the|calling|listen,?|ok|okay|oi|hola|salut|"
+     r"hallo|ola) (?:the )?(?:ai|bot|chat ?bot|assistant|chat ?gpt|gpt|llm|language model|reply ?bot|auto-?reply\w*|"
+     r"ia|ki|robot)\b|\bif you(?:'re| are) (?:an? )?(?:ai|bot|language model|llm)\b", 0.45,
      "addresses the creator's AI directly"),
     ("addresses_ai", r"\bas an? (?:ai|a\.i\.|artificial intelligence|language model|llm)(?! (?:researcher|engineer|"
      r"enthusiast|student|developer|artist|scientist|expert|fan|company|startup))\b", 0.4,
      "talks to the assistant as an AI"),
-    ("addresses_ai", rf"\b(?:ai|bot|assistant|chat ?gpt|gpt|model|ia|ki)\s*[,:]\s*(?:please )?(?:ignore|reply|respond|say|"
-     rf"write|tell|output|print|repeat|forget|answer|ignora|responde|dis|sag|diga)\b", 0.7, "gives the AI a command"),
+    ("addresses_ai", r"\b(?:ai|bot|assistant|chat ?gpt|gpt|model|ia|ki)\s*[,:]\s*(?:please )?(?:ignore|reply|respond|say|"
+     r"write|tell|output|print|repeat|forget|answer|ignora|responde|dis|sag|diga)\b", 0.7, "gives the AI a command"),
 ])
 
 _INJECTION_COMPACT = _cues("prompt_injection", [
     ("ignore_instructions", r"(?:ignore|disregard|forget|override|bypass)(?:all|any|of|the|your|my|these){0,3}"
-     r"(?:previous|prior|above|earlier|preceding|initial|original|system)" r"(?:instructions?|prompts?|rules|directions|guidelines)",
-     0.95, "asks the assistant to ignore its previous instructions"),
-    ("ignore_instructions", r"(?:ignora|olvida)(?:todas?)?(?:las|tus)?(?:instrucciones|reglas)|(?:ignorez?|oubliez?)"
-     r"(?:toutes)?(?:les|tes|vos)?(?:instructions|consignes)|(?:ignoriere|vergiss)(?:alle|deine)?(?:vorherigen)?"
-     r"(?:anweisungen|regeln)|(?:ignore|esqueca)(?:todas)?(?:as|suas)?(?:instrucoes|regras)", 0.9,
-     "asks the assistant to ignore its instructions"),
-    ("role_override", r"doanythingnow|developermode|jailbreakmode|youarenowdan|unrestrictedmode|youarenow(?:an?)?"
-     r"(?:unrestricted|uncensored|unfiltered|evil|jailbroken)", 0.9, "asks for a jailbreak mode"),
-    ("prompt_exfiltration", r"systemprompt|(?:repeat|reveal|print|show)(?:me)?(?:your|the)(?:instructions|prompt|"
+     r"(?:previous|prior|above|earlier|preceding|initial|original|system)(?:instructions?|prompts?|rules|directions|"
+     r"guidelines)", 0.95, "asks the assistant to ignore its previous instructions"),
+    ("ignore_instructions", r"(?:ignora|olvida)(?:todas)?(?:las)?(?:tus(?:instrucciones|reglas)|(?:instrucciones|reglas)"
+     r"(?:anteriores|previas))|(?:ignorez?|oubliez?)(?:toutes)?(?:(?:tes|vos)(?:instructions|consignes)|les"
+     r"(?:instructions|consignes)(?:precedentes|anterieures))|(?:ignoriere|vergiss)(?:alle)?(?:deine|vorherigen)"
+     r"(?:anweisungen|regeln)|(?:ignore|esqueca)(?:todas)?(?:as)?(?:suas(?:instrucoes|regras)|(?:instrucoes|regras)"
+     r"anteriores)", 0.9, "asks the assistant to ignore its instructions"),
+    ("role_override", r"doanythingnow|(?:dan|jailbreak|unrestricted|unfiltered|uncensored)mode|youarenowdan|youarenow"
+     r"(?:an?)?(?:unrestricted|uncensored|unfiltered|evil|jailbroken)", 0.9, "asks for a jailbreak mode"),
+    ("prompt_exfiltration", r"systemprompt|(?:repeat|reveal|print|show)(?:me)?(?:your)(?:instructions|prompt|"
      r"systemprompt)|promptdelsistema|promptsysteme|systemanweisung|promptdosistema", 0.85,
      "asks about the assistant's system prompt"),
 ])
 
-# Cheap gate: no injection cue can match without one of these stems in the compact view.
+# Cheap gate on the letters-only view: no cue can match without one of these anchors.
 _INJECTION_GATE = re.compile(
-    r"ignor|disregard|forget|overrid|bypass|skip|drop|discard|ditch|neglect|setaside|prompt|instruc|instruk|rules|"
-    r"regla|regle|regel|regra|guideline|directiv|direction|program|guardrail|restrict|constraint|context|orders|command|"
-    r"polic|training|configur|setting|system|systeme|sistema|developer|youarenow|yourenow|fromnowon|henceforth|"
-    r"startingnow|youwillnow|actas|actlike|actingas|behave|respond|reply|answer|pretend|roleplay|doanything|mode|"
-    r"jailbreak|nolonger|restrictions|nolimit|nofilter|character|ahora|actua|actue|comport|finge|finja|fingir|"
-    r"maintenant|desormais|dorenavant|semblant|agis|joue|jetzt|sofort|vonnunan|tuso|tueso|verhalt|agiere|spiel|agora|"
-    r"aja|atue|age|repeat|print|show|reveal|tell|give|output|display|writeout|recite|list|paste|leak|dump|spell|share|"
-    r"what|muestr|dime|revel|repit|imprim|escrib|ensen|montr|repet|affich|donne|dis|zeig|nenn|wiederhol|verrat|gib|sag|"
-    r"mostr|diga|diz|inst|sys|im_|admin|###|override|say|write|type|post|includ|add|put|insert|contest|antwort|"
-    r"hey|dear|attention|noteto|messageto|totheai|calling|listen|ok|oi|hola|salut|hallo|ola|ifyou|asan|ai|bot|gpt|"
-    r"assistant|model|olvid|oubli|vergiss|missacht|esquec|desconsider|omite|descarta|ignori|neu|new|updated|real|"
-    r"actual|revised|chuck|stay|remain|secret|hidden|internal|meta|original|initial|start"
+    r"ignor|disregard|forget|overrid|bypass|skip|drop|discard|ditch|neglect|setaside|olvid|omit|descart|saltate|"
+    r"tienspascompte|tenezpascompte|tiensspluscompte|vergiss|vergessen|missacht|uberspring|esquec|desconsider|"
+    r"instruc|instrukt|anweis|consign|indicacion|directiv|directriz|diretriz|guideline|guardrail|programming|"
+    r"programacion|programmation|programacao|prompt|rules|regla|regle|regel|regra|orient|"
+    r"arenow|renow|fromnowon|willnow|anythingnow|startingnow|henceforth|ahora|maintenant|desormais|dorenavant|apresent|jetzt|sofort|vonnunan|agora|"
+    r"actas|actlike|actingas|behave|respondas|answeras|replyas|respondlike|poseas|pretend|roleplay|incharacter|"
+    r"actua|actue|comport|hazde|hazte|respondecomo|finge|finja|fingir|agis|reponds|repondez|joue|semblant|verhalte|"
+    r"agiere|antwort|handle|spiel|tuso|tueso|ajacomo|atuecomo|agecomo|respondacomo|"
+    r"mode|modo|modus|jailbreak|nolonger|restrict|filter|censor|einschrank|"
+    r"systemmessage|sistema|systeme|system|"
+    r"above|sofar|beforethis|verbatim|wordforword|startingwith|startwith|"
+    r"replywith|respondwith|answerwith|replyonly|respondonly|answeronly|replyjust|respondjust|answerjust|"
+    r"yournext|yourfirst|yourreply|yourresponse|youranswer|youroutput|exactly|repeatafterme|"
+    r"in(?:to)?your(?:reply|response|answer)|"
+    r"solocon|solamentecon|unicamentecon|seulement|uniquement|nurmit|ausschliesslich|apenascom|somentecom|socom|"
+    r"asan?(?:ai|artificial|languagemodel|llm)|ifyou(?:re|are)an?(?:ai|bot|languagemodel|llm)|heyai|hiai|dearai|"
+    r"theai|tothebot|heybot|hibot|assistant|chatgpt|gpt|llm|languagemodel"
 )
+_INJECTION_PUNCT_GATE = re.compile(r"<\||\[/?inst|<</?sys|</?(?:system|sys|instructions?)>|\[(?:system|admin|developer)\]|"
+                                   r"\{\{\s*system|###|(?:system|assistant|admin)\s*:|"
+                                   r"\b(?:ai|bot|assistant|gpt|model|ia|ki)\s*[,:]")
+
 _B64 = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=])")
 
 
@@ -677,14 +759,14 @@ def _rot13(s: str) -> str:
                                      "nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM"))
 
 
-def _injection_cues(v: NormalizedText) -> dict[str, tuple[float, _Cue, int]]:
-    if not _INJECTION_GATE.search(v.compact) and "<|" not in v.text and "[inst" not in v.text:
-        return {}
-    found = _collect((v.plain, v.skeleton), _INJECTION_CUES)
-    for code, hit in _collect((v.compact,), _INJECTION_COMPACT).items():
-        if code not in found or hit[0] > found[code][0]:
-            found[code] = (hit[0], hit[1], 2)
-    return found
+def _injection_hits(v: NormalizedText) -> list[_Hit]:
+    if not _INJECTION_GATE.search(v.compact) and not _INJECTION_PUNCT_GATE.search(v.text):
+        return []
+    return _collect((v.plain, v.skeleton), _INJECTION_CUES) + _collect((v.compact,), _INJECTION_COMPACT, first_view=2)
+
+
+_ENCODED = _Cue("encoded_instructions", _B64, 0.9, "hides instructions for the assistant in encoded text")
+_EVASIONS = frozenset({"invisible_chars", "homoglyphs", "leetspeak", "spaced_letters", "combining_marks"})
 
 
 def detect_prompt_injection(text: TextLike) -> list[Finding]:
@@ -693,29 +775,19 @@ def detect_prompt_injection(text: TextLike) -> list[Finding]:
     English, Spanish, French, German and Portuguese; matched on the accent-free view and on the
     de-obfuscated skeleton (leetspeak, spacing, homoglyphs, zero-width characters), on the
     letters-only view for phrases spelled with separators, and inside base64/ROT13 payloads.
-    Cues combine (``1 - Π(1 - score)``): addressing "the AI" alone stays below the threshold,
-    with any other cue it does not. Every finding carries the combined score.
+    Cues combine (``1 - Π(1 - score)``): addressing "the AI" or mentioning "developer mode" alone
+    stays below the threshold, together with another cue it does not. Every finding carries the
+    combined score; the message says "(obfuscated)" when the text needed de-obfuscation.
     """
     v = as_views(text)
-    found = _injection_cues(v)
-    obfuscated = any(i > 0 for _, _, i in found.values()) and not any(i == 0 for _, _, i in found.values())
-    if v.original and ("=" in v.original or "rot" in v.original.lower() or len(v.original) >= 16):
+    hits = _injection_hits(v)
+    if len(v.original) >= 16:
         for payload in _decoded_payloads(v.original):
-            inner = _injection_cues(normalize_views(payload))
-            strong = [s for s, _, _ in inner.values() if s >= 0.6]
-            if strong:
-                found["encoded_instructions"] = (max(0.9, max(strong)), _Cue(
-                    "encoded_instructions", _B64, 0.9, "hides instructions for the assistant in encoded text"), 0)
-    if not found:
-        return []
-    total = _combine(s for s, _, _ in found.values())
-    if total < INJECTION_THRESHOLD:
-        return []
-    suffix = " (obfuscated)" if obfuscated or v.signals & {"invisible_chars", "homoglyphs", "leetspeak",
-                                                              "spaced_letters"} else ""
-    ordered = sorted(found.values(), key=lambda h: -h[0])
-    return [Finding("prompt_injection", cue.code, f"The comment {cue.message}{suffix}.", round(total, 4))
-            for _, cue, _ in ordered]
+            inner = _injection_hits(normalize_views(payload))
+            if any(h.score >= 0.6 for h in inner):
+                hits.append(_Hit(max(0.9, *(h.score for h in inner)), _ENCODED, 0))
+    obfuscated = bool(hits) and (all(h.view > 0 for h in hits) or bool(v.signals & _EVASIONS))
+    return _findings("prompt_injection", hits, INJECTION_THRESHOLD, " (obfuscated)" if obfuscated else "")
 
 
 # --- personal data ----------------------------------------------------------------------------
@@ -967,14 +1039,7 @@ def detect_scam_patterns(text: TextLike) -> list[Finding]:
     s = v.skeleton
     if not _SCAM_GATE.search(s):
         return []
-    found = _collect((s,), _SCAM_CUES)
-    if not found:
-        return []
-    total = _combine(sc for sc, _, _ in found.values())
-    if total < DETECTOR_THRESHOLD:
-        return []
-    ordered = sorted(found.values(), key=lambda h: -h[0])
-    return [Finding("scam", cue.code, f"The comment {cue.message}.", round(total, 4)) for _, cue, _ in ordered]
+    return _findings("scam", _collect((s,), _SCAM_CUES), DETECTOR_THRESHOLD)
 
 
 # =================================================================================================

@@ -7,6 +7,7 @@ measure what the Kafka plumbing costs.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from replyflow.events import (
     Comment,
@@ -22,7 +23,7 @@ from replyflow.events import (
 from replyflow.kafka import Emit
 from replyflow.observability import DECISIONS as DECISIONS_METRIC
 from replyflow.policy.authenticity import ModelCache
-from replyflow.policy.classifiers import TextScreener
+from replyflow.policy.classifiers import TextScreener, detect_personal_data
 from replyflow.policy.decide import ReplyBudget, Verdict, screen_verdict, verify_verdict
 from replyflow.policy.findings import Finding
 from replyflow.policy.language import detect_language
@@ -94,13 +95,18 @@ class PolicyStages:
 
     def verify(self, events: Sequence[ReplyDrafted], now: float) -> list[Emit]:
         policy = self.policies.current(now)
+        toxicity = self.screener.abuse.scores([e.text for e in events])
         emits = []
-        for event in events:
+        for event, toxicity_score in zip(events, toxicity, strict=True):
             profile = self.profiles(event.creator_id)
             findings: list[Finding] = []
             authenticity = None
             if profile is not None:
-                findings = run_checks(event.text, event.comment, profile)
+                findings = run_checks(event.text, event.comment, profile, toxicity_score=toxicity_score)
+                findings += [  # e.g. the commenter's phone number echoed back
+                    replace(f, message=f"The reply repeats personal data ({f.code.replace('_', ' ')}).")
+                    for f in detect_personal_data(event.text)
+                ]
                 model = self.authenticity.get(profile)
                 if model is not None:
                     authenticity = model.score(strip_disclosure(event.text, profile.disclosure_label))

@@ -1,0 +1,170 @@
+"""Benchmark the policy stages: through Kafka vs the same checks in a loop, in one run.
+
+    python -m loadtest.bench_policy [--messages 4000]      # make bench-policy
+
+For each stage (screen: comments, verify: drafts) the same inputs are
+  (a) fed to ``PolicyStages`` in micro-batches in this process (the loop baseline), and
+  (b) preloaded into the stage's input topic and consumed by the real policy service process
+      (one process = one core), timed from its first to its last decision (broker timestamps).
+Prints msgs/s for both and the ratio (b)/(a); writes loadtest/reports/bench-policy.json and .md.
+Starts its own Kafka broker unless KAFKA_BOOTSTRAP_SERVERS is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from replyflow.admin import put_profiles
+from replyflow.events import (
+    CommentReceived,
+    CreatorProfile,
+    Decision,
+    GenerationStats,
+    ReplyDrafted,
+    Stage,
+    reply_id_for,
+)
+from replyflow.kafka import ensure_topics
+from replyflow.local.kafka_server import LocalKafka
+from replyflow.local.stack import SAMPLES, Stack, load_sample_comments
+from replyflow.policy.rules import PolicySource
+from replyflow.policy.stages import PolicyStages
+from replyflow.settings import Settings
+from replyflow.topics import COMMENTS_RECEIVED, DECISIONS, REPLIES_DRAFTED
+
+REPORTS = Path(__file__).resolve().parent / "reports"
+BATCH = 256
+
+
+def inputs(n: int, run: str) -> tuple[list[CreatorProfile], list[CommentReceived], list[ReplyDrafted]]:
+    """n comments and n drafts from the samples, with fresh ids; budgets lifted so nothing is capped."""
+    profiles = [
+        CreatorProfile.model_validate({**p, "creator_id": f"{p['creator_id']}-{run}", "reply_budget_per_hour": 10**9})
+        for p in json.loads((SAMPLES / "creators.json").read_text())
+    ]
+    by_id = {p.creator_id.rsplit("-", 1)[0]: p for p in profiles}
+    samples = load_sample_comments()
+    comments, drafts = [], []
+    for i in range(n):
+        base = samples[i % len(samples)]
+        profile = by_id[base.creator_id]
+        comment = base.model_copy(update={"comment_id": f"b{run}-{i}", "creator_id": profile.creator_id})
+        comments.append(CommentReceived(comment=comment))
+        reply = profile.example_replies[i % len(profile.example_replies)]
+        drafts.append(ReplyDrafted(
+            comment=comment, reply_id=reply_id_for(comment.platform, comment.comment_id), text=reply,
+            profile_version=profile.version,
+            generation=GenerationStats(model="bench", prompt_tokens=0, completion_tokens=0, latency_ms=0),
+        ))
+    return profiles, comments, drafts
+
+
+def loop_rate(profiles: list[CreatorProfile], stage: str, events: list) -> float:
+    by_id = {p.creator_id: p for p in profiles}
+    stages = PolicyStages(by_id.get, PolicySource())
+    run = stages.screen if stage == "screen" else stages.verify
+    started = time.perf_counter()
+    for i in range(0, len(events), BATCH):
+        run(events[i:i + BATCH], time.time())
+    return len(events) / (time.perf_counter() - started)
+
+
+async def produce(bootstrap: str, topic: str, events: list) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        await asyncio.gather(*[
+            await producer.send(topic, e.model_dump_json().encode(), key=e.comment_id.encode()) for e in events
+        ])
+    finally:
+        await producer.stop()
+
+
+async def decision_times(bootstrap: str, stage: Stage, ids: set[str], timeout_s: float) -> list[float]:
+    """Broker timestamps (s) of the stage's decisions for ``ids``, once all are there."""
+    consumer = AIOKafkaConsumer(DECISIONS.name, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    seen: dict[str, float] = {}
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(seen) < len(ids) and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
+                for r in records:
+                    d = Decision.model_validate_json(r.value)
+                    if d.stage == stage and d.comment_id in ids:
+                        seen.setdefault(d.comment_id, r.timestamp / 1000)
+    finally:
+        await consumer.stop()
+    if len(seen) < len(ids):
+        raise TimeoutError(f"{stage.value}: {len(seen)}/{len(ids)} decisions within {timeout_s}s")
+    return sorted(seen.values())
+
+
+def pipeline_rate(bootstrap: str, workdir: Path, stage: str, events: list) -> float:
+    topic = COMMENTS_RECEIVED if stage == "screen" else REPLIES_DRAFTED
+    asyncio.run(produce(bootstrap, topic.name, events))
+    stack = Stack(workdir / stage, kafka_bootstrap=bootstrap,
+                  extra_env={"KAFKA_GROUP_PREFIX": f"bench-{uuid.uuid4().hex[:6]}", "LOG_LEVEL": "WARNING"})
+    (workdir / stage).mkdir(parents=True, exist_ok=True)
+    stack.start_service("policy")
+    try:
+        times = asyncio.run(decision_times(
+            bootstrap, Stage.screen if stage == "screen" else Stage.verify,
+            {e.comment_id for e in events}, timeout_s=600,
+        ))
+    finally:
+        stack.stop()
+    # The first decision marks the service's start of work; rate over the remaining ones.
+    return (len(times) - 1) / max(times[-1] - times[0], 1e-9)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=4000, help="messages per stage")
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-policy-"))
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    kafka = None
+    if not bootstrap:
+        kafka = LocalKafka(workdir / "kafka")
+        bootstrap = kafka.start()
+    results = []
+    try:
+        asyncio.run(ensure_topics(bootstrap))
+        run = uuid.uuid4().hex[:6]
+        profiles, comments, drafts = inputs(args.messages, run)
+        asyncio.run(put_profiles(profiles, Settings(kafka_bootstrap_servers=bootstrap)))
+        for stage, events in (("screen", comments), ("verify", drafts)):
+            loop = loop_rate(profiles, stage, events)
+            pipeline = pipeline_rate(bootstrap, workdir, stage, events)
+            results.append({
+                "stage": stage, "messages": len(events), "pipeline_msgs_per_s": round(pipeline, 1),
+                "loop_msgs_per_s": round(loop, 1), "ratio": round(pipeline / loop, 3),
+            })
+            print(f"{stage:7s} pipeline {pipeline:8.1f} msg/s   loop {loop:8.1f} msg/s   ratio {pipeline / loop:.3f}",
+                  flush=True)
+    finally:
+        if kafka is not None:
+            kafka.stop()
+    REPORTS.mkdir(exist_ok=True)
+    (REPORTS / "bench-policy.json").write_text(json.dumps(results, indent=2) + "\n")
+    lines = ["| stage | messages | through Kafka (msg/s, 1 process) | loop (msg/s) | ratio |", "|---|---|---|---|---|"]
+    lines += [f"| {r['stage']} | {r['messages']} | {r['pipeline_msgs_per_s']} | {r['loop_msgs_per_s']} | {r['ratio']} |"
+              for r in results]
+    (REPORTS / "bench-policy.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
