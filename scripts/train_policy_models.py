@@ -57,6 +57,8 @@ from replyflow.policy.classifiers import (  # noqa: E402
     FeatureConfig,
     LinearTextModel,
     abuse_lexicon_counts,
+    char_ngrams,
+    feature_ids,
     featurize,
     tfidf_block,
 )
@@ -76,7 +78,7 @@ def build_vocab(docs: list[list[str]], min_df: int) -> tuple[dict[str, int], np.
 
 
 def matrix(docs: list[list[str]], index: dict[str, int], idf: np.ndarray) -> sp.csr_matrix:
-    d, f, v = tfidf_block(docs, index, idf)
+    d, f, v = tfidf_block([feature_ids(feats, index) for feats in docs], idf)
     return sp.csr_matrix((v, (d, f)), shape=(len(docs), len(idf)))
 
 
@@ -113,6 +115,8 @@ def train(name: str, texts: list[str], y: np.ndarray, cfg: FeatureConfig, *, cs:
     t0 = time.perf_counter()
     views = [normalize_views(t) for t in texts]
     feats = [featurize(v, cfg) for v in views]
+    # Character n-grams of every word (featurize returns the words; the model caches n-grams per word).
+    feats = [(f[0], [g for w in f[1] for g in char_ngrams(w, *cfg.char_ngrams)], f[2]) for f in feats]
     w_index, w_idf = build_vocab([f[0] for f in feats], min_df)
     c_index, c_idf = build_vocab([f[1] for f in feats], min_df)
     blocks = [matrix([f[0] for f in feats], w_index, w_idf), matrix([f[1] for f in feats], c_index, c_idf)]

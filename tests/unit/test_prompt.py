@@ -2,7 +2,7 @@ import json
 from datetime import UTC, datetime
 
 from replyflow.events import Comment, CreatorProfile
-from replyflow.generation.prompt import build_messages
+from replyflow.generation.prompt import PROMPT_EXAMPLES, build_messages
 from replyflow.local.stack import SAMPLES
 
 
@@ -34,7 +34,7 @@ def test_prefix_contains_persona_examples_and_avoid_topics():
     profile = profiles()[0]
     system = build_messages(profile, comment("hi", profile.creator_id))[0]["content"]
     assert profile.persona in system
-    assert all(example in system for example in profile.example_replies)
+    assert all(example in system for example in profile.example_replies[:PROMPT_EXAMPLES])
     assert all(topic in system for topic in profile.topics_to_avoid)
 
 

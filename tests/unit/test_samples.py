@@ -56,7 +56,7 @@ def test_creators(creators: list[CreatorProfile]) -> None:
         assert 8 <= len(c.example_replies) <= 12, c.creator_id
         assert c.topics_to_avoid and c.banned_words and c.allowed_links, c.creator_id
         assert set(c.platform_accounts) >= {Platform.youtube, Platform.instagram}, c.creator_id
-        assert c.generation.max_tokens == 48 and c.generation.temperature == 0.7
+        assert c.generation.max_tokens == 40 and c.generation.temperature == 0.7
         assert all(domain.endswith(".example") for domain in c.allowed_links)
 
 

@@ -15,6 +15,10 @@ RULES = (
     "Only link to the creator's own sites."
 )
 
+# A few examples carry the voice; more mostly cost prompt tokens (the verify stage's
+# authenticity model still learns from all of them).
+PROMPT_EXAMPLES = 5
+
 
 def system_prompt(profile: CreatorProfile) -> str:
     lines = [
@@ -28,7 +32,7 @@ def system_prompt(profile: CreatorProfile) -> str:
         lines.append("Sites you may mention: " + ", ".join(profile.allowed_links) + ".")
     if profile.example_replies:
         lines.append("Example replies by " + profile.display_name + ":")
-        lines.extend(f"- {example}" for example in profile.example_replies)
+        lines.extend(f"- {example}" for example in profile.example_replies[:PROMPT_EXAMPLES])
     return "\n".join(lines)
 
 

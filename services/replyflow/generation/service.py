@@ -22,7 +22,9 @@ import logging
 import random
 import time
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge, Histogram
 from pydantic import ValidationError
 
@@ -69,6 +71,51 @@ WINDOW_MESSAGES = Gauge(
 )
 PAUSED = Gauge("replyflow_generation_paused", "1 while the window is full and no messages are taken")
 TOPIC = COMMENTS_SCREENED.name
+TRACER = trace.get_tracer("replyflow.generation")
+
+
+class DraftProducer:
+    """The hot path's producer (one draft per comment, up to hundreds a second): acks=all and
+    idempotent like the broker's, but lingering a few ms so concurrent drafts share produce
+    requests, and without a middleware span per message (the draft's own span covers it)."""
+
+    def __init__(self, bootstrap_servers: str, linger_ms: int = 5, request_timeout_ms: int = 30_000) -> None:
+        self._options = {
+            "bootstrap_servers": bootstrap_servers, "client_id": "replyflow-generation-drafts",
+            "acks": "all", "enable_idempotence": True, "linger_ms": linger_ms,
+            "request_timeout_ms": request_timeout_ms,
+        }
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(**self._options)
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()  # flushes what is pending
+
+    async def publish(self, emits: list[Emit], headers: list[tuple[str, bytes]]) -> None:
+        """Send and wait for every acknowledgement."""
+        assert self._producer is not None, "start() first"
+        futures = [
+            await self._producer.send(e.topic.name, value=e.event.model_dump_json().encode(), key=e.key.encode(),
+                                      headers=headers)
+            for e in emits
+        ]
+        await asyncio.gather(*futures)
+
+
+def trace_context(record: ConsumerRecord):
+    """The OpenTelemetry context the upstream stage sent in the record's ``traceparent`` header."""
+    carrier = {k: v.decode(errors="replace") for k, v in (record.headers or ()) if v is not None}
+    return propagate.extract(carrier)
+
+
+def trace_headers() -> list[tuple[str, bytes]]:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return [(k, v.encode()) for k, v in carrier.items()]
 
 
 def draft_for(event: CommentScreened, text: str, profile_version: int, stats: GenerationStats) -> ReplyDrafted:
@@ -92,16 +139,27 @@ class Drafter:
     """Turns one screened-comment record into a durable outcome (draft, skip, or dead letter)."""
 
     def __init__(
-        self, parts: ServiceParts, llm: LLMClient, window: AdaptiveWindow, group: str, *, seed_per_comment: bool = True
+        self, parts: ServiceParts, llm: LLMClient, window: AdaptiveWindow, group: str, *,
+        producer: DraftProducer | None = None, seed_per_comment: bool = True,
     ) -> None:
         self.parts = parts
         self.llm = llm
         self.window = window
         self.group = group
+        self.producer = producer
         self.seed_per_comment = seed_per_comment
         self.abandoning = lambda record: False  # set by the consumer that hands out the records
 
     async def __call__(self, record: ConsumerRecord) -> None:
+        with TRACER.start_as_current_span(
+            f"{TOPIC} process", context=trace_context(record), kind=SpanKind.CONSUMER,
+            attributes={"messaging.system": "kafka", "messaging.destination.name": TOPIC,
+                        "messaging.kafka.destination.partition": record.partition,
+                        "messaging.kafka.message.offset": record.offset},
+        ):
+            await self._handle(record)
+
+    async def _handle(self, record: ConsumerRecord) -> None:
         started = time.perf_counter()
         attempt = 0
         while True:
@@ -122,7 +180,7 @@ class Drafter:
                 log.warning("drafting failed unexpectedly; retrying", exc_info=True,
                             extra={"fields": {"partition": record.partition, "offset": record.offset}})
                 await asyncio.sleep(self._backoff(attempt))
-        await self._durably(record, lambda: publish_all(self.parts.broker, emits))
+        await self._durably(record, lambda: self._publish(emits))
         MESSAGES_PROCESSED.labels("generation", TOPIC, "ok").inc()
         PROCESSING_SECONDS.labels("generation", TOPIC).observe(time.perf_counter() - started)
 
@@ -152,6 +210,12 @@ class Drafter:
         )
         draft = draft_for(event, completion.text, profile.version, stats)
         return [Emit(REPLIES_DRAFTED, event.comment_id, draft)]
+
+    async def _publish(self, emits: list[Emit]) -> None:
+        if self.producer is None:
+            await publish_all(self.parts.broker, emits)
+        else:
+            await self.producer.publish(emits, trace_headers())
 
     def _check(self, record: ConsumerRecord) -> None:
         if self.abandoning(record):
@@ -235,7 +299,8 @@ def create_app(settings: Settings | None = None):
     window = AdaptiveWindow(controller, probe=probe, interval_s=settings.llm_control_interval_s,
                             adaptive=settings.llm_adaptive)
     group = settings.group_id("generation")
-    drafter = Drafter(parts, llm, window, group, seed_per_comment=settings.llm_seed_per_comment)
+    producer = DraftProducer(settings.kafka_bootstrap_servers, request_timeout_ms=settings.kafka_request_timeout_ms)
+    drafter = Drafter(parts, llm, window, group, producer=producer, seed_per_comment=settings.llm_seed_per_comment)
     consumer = WindowedConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         topic=TOPIC,
@@ -250,6 +315,7 @@ def create_app(settings: Settings | None = None):
     PAUSED.set_function(lambda: 1 if consumer.paused else 0)
 
     async def start_consumer() -> None:
+        await producer.start()
         await window.start()
         await consumer.start()
 
@@ -258,6 +324,7 @@ def create_app(settings: Settings | None = None):
         await consumer.stop(grace_s=settings.llm_drain_timeout_s)
         await window.stop()
         await llm.close()
+        await producer.stop()
 
     app = build_app(parts, after_startup=[start_consumer], on_shutdown=[stop_consumer])
     app.state_window = window  # for in-process tests and benchmarks

@@ -47,15 +47,20 @@ __all__ = [
     "SpamClassifier",
     "TextScreener",
     "abuse_lexicon_counts",
+    "char_ngrams",
     "detect_personal_data",
     "detect_prompt_injection",
     "detect_scam_patterns",
+    "feature_ids",
     "featurize",
+    "tfidf_block",
 ]
 
 MODELS_DIR = Path(__file__).with_name("models")
 FEATURIZER_VERSION = 1
 OUT_OF_VOCABULARY_CAP = 0.45
+NO_EVIDENCE_CAP = 0.45
+_CHAR_CACHE_SIZE = 200_000
 TextLike = str | NormalizedText
 
 # =================================================================================================
@@ -64,25 +69,33 @@ TextLike = str | NormalizedText
 
 
 def _tolerant(fragment: str) -> str:
-    """``abc`` → ``a+b+c+``; a run ``ss`` → ``s{2,}``; escapes and non-letters are kept."""
+    """``abc`` → ``a+b+c+``; a run ``ss`` → ``s{2,}``. Escapes, character classes and letters that carry
+    their own quantifier (``u?``) are kept as written."""
     out: list[str] = []
     i = 0
-    while i < len(fragment):
+    n = len(fragment)
+    while i < n:
         ch = fragment[i]
         if ch == "\\":
             out.append(fragment[i : i + 2])
             i += 2
-            continue
-        if "a" <= ch <= "z":
+        elif ch == "[":
+            j = fragment.index("]", i + 1)
+            out.append(fragment[i : j + 1])
+            i = j + 1
+        elif "a" <= ch <= "z":
             j = i
-            while j < len(fragment) and fragment[j] == ch:
+            while j < n and fragment[j] == ch:
                 j += 1
             run = j - i
-            out.append(f"{ch}+" if run == 1 else f"{ch}{{{run},}}")
+            if j < n and fragment[j] in "?*+{":
+                out.append(fragment[i:j])
+            else:
+                out.append(f"{ch}+" if run == 1 else f"{ch}{{{run},}}")
             i = j
-            continue
-        out.append(ch)
-        i += 1
+        else:
+            out.append(ch)
+            i += 1
     return "".join(out)
 
 
@@ -117,7 +130,8 @@ _INSULTS = (
     r"idiot\w*", r"stupid\w*", r"moron\w*", r"retard\w*", r"dumb(?:er|est)?", r"loser\w*", r"imbecil\w*",
     r"cretin\w*", r"scum\w*", r"pathetic", r"worthless", r"ugly", r"disgusting", r"dipshit\w*",
     r"numbnuts", r"halfwit\w*", r"nitwit\w*", r"dimwit\w*", r"pos", r"clowns?", r"garbage",
-    r"freaks?", r"creeps?", r"dumbo", r"dork\w*", r"wanker\w*",
+    r"freaks?", r"creeps?", r"dumbo", r"dork\w*", r"wanker\w*", r"parasites?", r"vermin", r"brain ?dead",
+    r"shut (?:the \w+ )?up", r"nobody (?:cares|likes you|wants you|wants to (?:hear|see) you\w*)",
     # es
     r"idiota\w*", r"estupid\w*", r"pendej\w*", r"gilipollas", r"subnormal\w*", r"baboso\w*", r"tont[oa]s?",
     # fr
@@ -134,7 +148,7 @@ _SLURS = (
     r"chinks?", r"gooks?", r"slant ?eye\w*", r"slants", r"kikes?", r"towel ?head\w*", r"rag ?head\w*",
     r"muzzies?", r"muzrat\w*", r"pakis?", r"fag\w*", r"dykes?", r"tranny", r"trannies", r"shemale\w*",
     r"mongoloid\w*", r"wiggers?", r"honk(?:y|ey|ie)s?", r"whitey", r"zipper ?head\w*",
-    r"camel ?jockey\w*", r"white trash", r"nips",
+    r"camel ?jockey\w*", r"white trash", r"nips", r"go back to (?:your|ur) (?:own )?(?:country|countries)",
     r"maricon\w*", r"marica\w*", r"sudaca\w*", r"negrata\w*", r"bougnoul\w*", r"youpin\w*",
     r"schwuchtel\w*", r"kanake\w*", r"viado\w*",
 )
@@ -148,21 +162,29 @@ _THREATS = (
     r"kill (?:your ?self|ur ?self|yourselves|urselves)", r"kys", r"go die", r"neck (?:your|ur)self",
     r"(?:hope|wish) (?:you|u) (?:die|get killed|get cancer)\w*", r"you should die",
     r"(?:i ?will|i'?ll|i am going to|im going to|i'?m gonna|gonna) (?:kill|murder|stab|shoot|hurt|find) (?:you|u)",
+    r"(?:i|we) know (?:where|which \w+) (?:you|u) (?:live|work|train|sleep|go)\w*", r"see what happens to (?:you|u)",
+    r"watch (?:your|ur) back", r"(?:you|u)(?:'ll| will) regret (?:it|this)",
     r"matate", r"muerete", r"ojala te mueras", r"va mourir", r"creve", r"suicide[- ]toi", r"bring dich um",
     r"stirb", r"se mata", r"vai morrer", r"morra",
 )
-_LEX = {
-    "profanity": _alternation(_PROFANITY),
-    "insult": _alternation(_INSULTS),
-    "slur": _alternation(_SLURS),
-    "ambiguous": _alternation(_AMBIGUOUS),
-    "threat": _alternation(_THREATS),
-}
-_SECOND_PERSON = re.compile(
-    r"(?<![^\W_])(?:you|u|ur|your|youre|you're|ya|yo|eres|tu|te|vos|usted|t'es|tes|vous|toi|du|dich|dir|"
-    r"ihr|voce|vc|seu|sua)(?![^\W_])"
-)
 _LEX_NAMES = ("profanity", "insult", "slur", "ambiguous", "threat")
+_LEX_TERMS = dict(zip(_LEX_NAMES, (_PROFANITY, _INSULTS, _SLURS, _AMBIGUOUS, _THREATS), strict=True))
+# One-word terms are matched per token (with a cache: most tokens are common words); terms with a space
+# are matched on the whole text.
+_LEX_WORD = {
+    name: re.compile("|".join(_tolerant(t) for t in terms if " " not in t))
+    for name, terms in _LEX_TERMS.items()
+}
+_LEX_PHRASE = {
+    name: _alternation(phrases)
+    for name, terms in _LEX_TERMS.items()
+    if (phrases := [t for t in terms if " " in t])
+}
+_LEX_TOKEN = re.compile(r"[^\W_]+(?:[*']+[^\W_]+)*")
+_SECOND_PERSON = frozenset(
+    "you u ur your youre you're ya yo eres tu te vos usted t'es tes vous toi du dich dir ihr voce vc seu sua".split()
+)
+_DIRECTED_GROUPS = ("profanity", "insult", "slur")
 
 
 def abuse_lexicon_counts(text: TextLike) -> dict[str, int]:
@@ -180,19 +202,27 @@ def _lexicon_text(v: NormalizedText) -> str:
     return s
 
 
+@lru_cache(maxsize=1 << 16)
+def _token_groups(token: str) -> tuple[str, ...]:
+    return tuple(name for name in _LEX_NAMES if _LEX_WORD[name].fullmatch(token))
+
+
 @lru_cache(maxsize=4096)
 def _lexicon_counts(s: str) -> tuple[tuple[str, int], ...]:
-    counts: dict[str, int] = {}
+    counts = dict.fromkeys(_LEX_NAMES, 0)
     directed = 0
-    for name in _LEX_NAMES:
-        hits = list(_LEX[name].finditer(s))
-        counts[name] = len(hits)
-        if name in ("profanity", "insult", "slur") and not directed:
-            for m in hits:
-                window = s[max(0, m.start() - 30) : m.start()]
-                if _SECOND_PERSON.search(window):
-                    directed = 1
-                    break
+    tokens = _LEX_TOKEN.findall(s)
+    for i, tok in enumerate(tokens):
+        for name in _token_groups(tok):
+            counts[name] += 1
+            if not directed and name in _DIRECTED_GROUPS and _SECOND_PERSON.intersection(tokens[max(0, i - 6) : i]):
+                directed = 1
+    for name, rx in _LEX_PHRASE.items():
+        for m in rx.finditer(s):
+            counts[name] += 1
+            if not directed and name in _DIRECTED_GROUPS:
+                window = _LEX_TOKEN.findall(s[max(0, m.start() - 30) : m.end()])
+                directed = int(bool(_SECOND_PERSON.intersection(window)))
     counts["directed"] = directed
     return tuple(counts.items())
 
@@ -254,48 +284,45 @@ def _prepare(v: NormalizedText, cfg: FeatureConfig) -> str:
 
 
 def featurize(text: TextLike, cfg: FeatureConfig) -> tuple[list[str], list[str], list[float]]:
-    """Word n-grams, character n-grams (inside words, padded with spaces) and dense features."""
+    """Word n-grams, the words whose character n-grams count (see :func:`char_ngrams`) and dense features."""
     v = as_views(text)
     s = _prepare(v, cfg)
     toks = _WORD.findall(s)
     lo, hi = cfg.word_ngrams
-    words: list[str] = list(toks) if lo == 1 else []
+    grams: list[str] = list(toks) if lo == 1 else []
     for n in range(max(lo, 2), hi + 1):
-        words.extend(" ".join(toks[i : i + n]) for i in range(len(toks) - n + 1))
-    clo, chi = cfg.char_ngrams
-    chars: list[str] = []
-    for w in s.split():
-        p = f" {w} "
-        m = len(p)
-        for n in range(clo, min(chi, m) + 1):
-            chars.extend([p[i : i + n] for i in range(m - n + 1)])
+        grams.extend(" ".join(toks[i : i + n]) for i in range(len(toks) - n + 1))
     dense = _dense_abuse(v) if cfg.lexicon else []
-    return words, chars, dense
+    return grams, s.split(), dense
 
 
-def tfidf_block(
-    docs: Sequence[Sequence[str]], index: dict[str, int], idf: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sublinear TF-IDF, L2-normalised per document: ``(doc, feature, value)`` triplets."""
-    doc_ids: list[int] = []
-    feat_ids: list[int] = []
+def char_ngrams(word: str, lo: int, hi: int) -> list[str]:
+    """Character ``lo``..``hi``-grams of `` word `` (padded with one space each side)."""
+    p = f" {word} "
+    m = len(p)
+    return [p[i : i + n] for n in range(lo, min(hi, m) + 1) for i in range(m - n + 1)]
+
+
+def feature_ids(feats: Iterable[str], index: dict[str, int]) -> list[int]:
     get = index.get
-    for d, feats in enumerate(docs):
-        ids = [i for i in map(get, feats) if i is not None]
-        feat_ids.extend(ids)
-        doc_ids.extend([d] * len(ids))
-    if not feat_ids:
+    return [i for i in map(get, feats) if i is not None]
+
+
+def tfidf_block(docs: Sequence[Sequence[int]], idf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sublinear TF-IDF of feature ids, L2-normalised per document: ``(doc, feature, value)`` triplets."""
+    lengths = np.fromiter((len(ids) for ids in docs), dtype=np.int64, count=len(docs))
+    if not lengths.sum():
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0)
     vocab = len(idf)
-    key = np.asarray(doc_ids, dtype=np.int64) * vocab + np.asarray(feat_ids, dtype=np.int64)
-    uniq, counts = np.unique(key, return_counts=True)
+    doc = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
+    feat = np.fromiter((i for ids in docs for i in ids), dtype=np.int64, count=int(lengths.sum()))
+    uniq, counts = np.unique(doc * vocab + feat, return_counts=True)
     d = uniq // vocab
     f = uniq - d * vocab
     vals = (1.0 + np.log(counts)) * idf[f]
     norm = np.sqrt(np.bincount(d, vals * vals, minlength=len(docs)))
-    vals = vals / norm[d]
-    return d, f, vals
+    return d, f, vals / norm[d]
 
 
 # =================================================================================================
@@ -329,16 +356,33 @@ class LinearTextModel:
     threshold: float
     meta: dict
 
+    def __post_init__(self) -> None:
+        self._char_cache: dict[str, list[int]] = {}
+
+    def _char_ids(self, words: Sequence[str]) -> list[int]:
+        """Known character n-gram ids of ``words``, cached per word (comments repeat their words a lot)."""
+        cache = self._char_cache
+        out: list[int] = []
+        for w in words:
+            ids = cache.get(w)
+            if ids is None:
+                ids = feature_ids(char_ngrams(w, *self.config.char_ngrams), self.char_index)
+                if len(cache) >= _CHAR_CACHE_SIZE:
+                    cache.clear()
+                cache[w] = ids
+            out.extend(ids)
+        return out
+
     def decision_function(self, texts: Sequence[TextLike]) -> np.ndarray:
         views = [as_views(t) for t in texts]
         n = len(views)
         feats = [featurize(v, self.config) for v in views]
         z = np.full(n, self.intercept, dtype=np.float64)
-        for block, index, idf, coef in (
-            (0, self.word_index, self.word_idf, self.word_coef),
-            (1, self.char_index, self.char_idf, self.char_coef),
+        for docs, idf, coef in (
+            ([feature_ids(x[0], self.word_index) for x in feats], self.word_idf, self.word_coef),
+            ([self._char_ids(x[1]) for x in feats], self.char_idf, self.char_coef),
         ):
-            d, f, vals = tfidf_block([x[block] for x in feats], index, idf)
+            d, f, vals = tfidf_block(docs, idf)
             if len(d):
                 z += np.bincount(d, vals * coef[f], minlength=n)
         if self.config.n_dense:
@@ -415,11 +459,39 @@ class _ModelClassifier:
         return [float(p) for p in self.model.predict_proba(texts)]
 
 
+# Something a spammer wants: a link, a channel, followers, money, a contact, engagement bait.
+_SPAM_EVIDENCE = re.compile(
+    r"(?:https?://|www\.|\b[a-z0-9-]+\.(?:com|net|org|ly|be|tv|xyz|biz|ru|info|pl|me|co|io|gl|us|uk|de)\b)|"
+    r"(?<![^\W_])(?:sub\w*|s[cu]\w*scri\w*|channel\w*|check\w*|visit\w*|follow\w*|free|wins?|winner|money|cash|earn\w*|"
+    r"click\w*|links?|pages?|website|site|promo\w*|code|discount|offers?|deals?|cheap|buy|sell\w*|shop\w*|store|views|"
+    r"likes|followers|collab\w*|dm|telegram|whats ?app|instagram|insta|ig|facebook|fb|twitter|snap\w*|tiktok|"
+    r"download\w*|apps?|giveaway|prize|gifts?|iphone|bitcoin\w*|btc|crypto\w*|invest\w*|profit\w*|income|job|hiring|"
+    r"dollars|amazon|paypal|spotify|soundcloud|playlist|mixtape|cover\w*|band|rapper|vlog\w*|youtube|youtuber|google|"
+    r"support|share|spread|thumbs|upvote|vote|donate|e-?mail|take a look|like this comment|like if|"
+    r"my (?:music|songs?|videos?|vids?|band|page|profile|account|rap|covers?|art|work|stuff|content|blog|stream))"
+    r"(?![^\W_])|[$%£€]|\+\d{6,}"
+)
+
+
 class SpamClassifier(_ModelClassifier):
-    """Comment spam (self-promotion, "check my channel", link drops); trained on YouTube comments."""
+    """Comment spam (self-promotion, "check my channel", link drops); trained on YouTube comments.
+
+    The training comments are short music-video comments: any longer, chattier comment looks
+    unusual to the model. A comment with nothing a spammer would want (no link, channel,
+    followers, money, contact or engagement bait, see ``_SPAM_EVIDENCE``) is capped below the
+    threshold; in the training data 17 of 723 spam comments have none of it.
+    """
 
     check = "spam"
     artifact = "spam"
+
+    def scores(self, texts: Sequence[TextLike]) -> list[float]:
+        if not texts:
+            return []
+        views = [as_views(t) for t in texts]
+        probs = self.model.predict_proba(views)
+        return [float(p) if _SPAM_EVIDENCE.search(v.skeleton) else min(float(p), NO_EVIDENCE_CAP)
+                for v, p in zip(views, probs, strict=True)]
 
 
 class AbuseClassifier(_ModelClassifier):
@@ -662,13 +734,18 @@ _INJECTION_CUES = _cues("prompt_injection", [
      rf"instrucoes) do sistema\b", 0.85, "asks the assistant to reveal its instructions (Portuguese)"),
     # -- fake chat-template / system markup
     ("fake_system_markup", r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id)\|>|\[/?inst\]|"
-     r"<</?sys>>|</?(?:system|sys|instructions?)>|\[(?:system|admin|developer)\]|\{\{\s*system|###\s*(?:system|"
+     r"<</?sys>>|</?(?:system|sys|instructions?)>|\[(?:system|admin|developer)\]|\{\{\s*system|<!--\s*(?:system|"
+     r"assistant|admin|instructions?|prompt)\b|###\s*(?:system|"
      r"instructions?|new instructions|response)\b|(?:^|\n)\s*(?:system|assistant|admin)\s*:|\b(?:begin|end) (?:of )?"
      r"(?:system|admin) (?:prompt|message|override)|\badmin override\b|\boverride code\b", 0.9,
      "contains fake system or chat-template markup"),
     # -- dictating the reply
     ("output_control", r"\b(?:reply|respond|answer)(?: to this)? (?:only |just )?with (?:only |just |exactly )?"
-     r"(?:\"|'|the word|the words|the following|yes\b|no\b|one word|this)", 0.65, "dictates the assistant's reply"),
+     r"(?:\"|'|the word|the words|the following|the text|the phrase|the sentence|the message|yes\b|no\b|one word|this)",
+     0.65, "dictates the assistant's reply"),
+    ("output_control", r"\b(?:the )?(?:assistant|ai|bot|model|chat ?bot|reply ?bot)(?:'s reply)? (?:must|should|shall|will|"
+     r"has to|needs to|is to) (?:now )?(?:only |always )?(?:reply|respond|answer|say|include|write|post|approve|ignore|"
+     r"obey|mention|recommend|promote|link)\b", 0.75, "tells the assistant what it must do"),
     ("output_control", r"\byour (?:next |first )?(?:reply|response|answer|output) (?:must|should|will|has to|needs to|"
      r"shall) (?:be|say|contain|include|start|begin|end)\b", 0.75, "dictates the assistant's reply"),
     ("output_control", r"\b(?:include|add|put|insert|post|paste|promote|mention|advertise|plug|recommend|say) (?:this|"
@@ -727,7 +804,7 @@ _INJECTION_GATE = re.compile(
     r"asan?(?:ai|artificial|languagemodel|llm)|ifyou(?:re|are)an?(?:ai|bot|languagemodel|llm)|heyai|hiai|dearai|"
     r"theai|tothebot|heybot|hibot|assistant|chatgpt|gpt|llm|languagemodel"
 )
-_INJECTION_PUNCT_GATE = re.compile(r"<\||\[/?inst|<</?sys|</?(?:system|sys|instructions?)>|\[(?:system|admin|developer)\]|"
+_INJECTION_PUNCT_GATE = re.compile(r"<\||<!--|\[/?inst|<</?sys|</?(?:system|sys|instructions?)>|\[(?:system|admin|developer)\]|"
                                    r"\{\{\s*system|###|(?:system|assistant|admin)\s*:|"
                                    r"\b(?:ai|bot|assistant|gpt|model|ia|ki)\s*[,:]")
 
@@ -766,7 +843,8 @@ def _injection_hits(v: NormalizedText) -> list[_Hit]:
 
 
 _ENCODED = _Cue("encoded_instructions", _B64, 0.9, "hides instructions for the assistant in encoded text")
-_EVASIONS = frozenset({"invisible_chars", "homoglyphs", "leetspeak", "spaced_letters", "combining_marks"})
+_EVASIONS = frozenset({"invisible_chars", "homoglyphs", "styled_letters", "leetspeak", "spaced_letters",
+                       "combining_marks"})
 
 
 def detect_prompt_injection(text: TextLike) -> list[Finding]:
@@ -800,7 +878,9 @@ _EMAIL_OBFUSCATED = re.compile(
 )
 _EMAIL_PROVIDER = re.compile(r"\b(?:gmail|hotmail|yahoo|outlook|icloud|proton(?:mail)?|gmx|aol|live|web|orange|free|"
                              r"laposte|uol|bol|terra)\b")
-_CARD = re.compile(r"(?<![\d.,])(?:\d[ -]?){12,18}\d(?![\d,]|\.\d)")
+# 4-4-4-4 or Amex 4-6-5 with one consistent separator, or 13-19 digits in one run.
+_CARD = re.compile(r"(?<![\d.,])(?:\d{4}([ -]?)\d{4}\1\d{4}\1\d{4}|\d{4}([ -]?)\d{6}\2\d{5}|\d{13,19})"
+                   r"(?![\d,]|\.\d)")
 _PHONE_INTL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?![\d])")
 _PHONE_NANP = re.compile(r"(?<![\d.,/:-])(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\d]|[.,/:-]\d)")
 _PHONE_GROUPED = re.compile(r"(?<![\d.,/:-])(?:0\d(?:[ .-]\d{2}){4}|\d{3} \d{3} \d{3}|\d{3} \d{2} \d{2} \d{2}|"

@@ -18,7 +18,7 @@
   of three or more squeezed to one ("fuuuuck" → "fuck").
 - ``compact``: ``skeleton`` with everything but letters and digits removed, for phrases
   spelled with arbitrary separators ("i.g.n.o.r.e all previous").
-- ``signals``: which evasions were seen (``invisible_chars``, ``homoglyphs``,
+- ``signals``: which evasions were seen (``invisible_chars``, ``homoglyphs``, ``styled_letters``,
   ``combining_marks``, ``leetspeak``, ``spaced_letters``, ``repeated_letters``).
 
 Pure functions, no I/O; ASCII input takes a fast path.
@@ -107,9 +107,9 @@ _PLAIN_EXTRA = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": 
 
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s",
                        "!": "i", "|": "l", "€": "e"})
-_LEET_CHARS = "0134579@$!|€"
 _HAS_LEET = re.compile(r"[0134579@$!|€]")
-_TOKEN = re.compile(r"\S+")
+# Words with a leet character next to a letter (plain numbers and "great!" at a word end are left alone).
+_LEET_TOKEN = re.compile(r"\S*(?:[^\W\d_][0134579@$|€]|[0134579@$€][^\W\d_]|[^\W\d_][!][^\W\d_])\S*")
 # Tokens that look like numbers with units, ordinals, versions, times, handles etc. stay as they are.
 _PROTECTED = re.compile(
     r"""^(?:
@@ -117,6 +117,7 @@ _PROTECTED = re.compile(
             yo|yrs?|min|mins|sec|secs|ms|d|w|v|fps|bit|bits|k\+|m\+)?[)\].,!?]*
       | [a-z]{2,}\d+[)\].,!?]*          # mp3, covid19, iphone15
       | [a-z]\d+(?:\.\d+)*              # h264, v2.1
+      | (?:sub|like|follow|share|view|comment)4(?:sub|like|follow|share|view|comment)s?|f4f|l4l|s4s  # sub4sub
       | \S*(?:://|www\.)\S*             # urls
       | \S+@\S+\.\S+                    # emails
     )$""",
@@ -134,25 +135,19 @@ _SPACED_SEP = re.compile(r"[ .\-_*·•,+~/\\:|]+")
 _REPEAT_LETTERS = re.compile(r"([^\W\d_])\1{2,}")
 _REPEAT_PUNCT = re.compile(r"([^\w\s])\1{2,}")
 _NON_ALNUM = re.compile(r"[\W_]+")
-_SPACES = re.compile(r"\s+")
 _LATIN_BASE = re.compile(r"[A-Za-z\u00C0-\u024F]")
 
 
+# Fullwidth, mathematical, circled and squared letters: NFKC reads them, but nobody types them by accident.
+_STYLED_LETTERS = re.compile("[\uFF21-\uFF3A\uFF41-\uFF5A\U0001D400-\U0001D7FF\u24B6-\u24E9\U0001F130-\U0001F189]")
+_MARKS_ON_LATIN = re.compile(r"(?<=[A-Za-z\u00C0-\u024F])[\u0300-\u036F\u1AB0-\u1AFF\u1DC0-\u1DFF\u20D0-\u20FF"
+                             r"\uFE20-\uFE2F]+")
+
+
 def _strip_marks_after_latin(s: str) -> tuple[str, bool]:
-    """Drop combining marks stacked on Latin letters (left after NFKC composition)."""
-    out: list[str] = []
-    removed = False
-    prev_latin = False
-    for ch in s:
-        if unicodedata.combining(ch):
-            if prev_latin:
-                removed = True
-                continue
-            out.append(ch)
-            continue
-        out.append(ch)
-        prev_latin = bool(_LATIN_BASE.match(ch))
-    return "".join(out), removed
+    """Drop combining marks stacked on Latin letters (what NFKC composition left over: "zalgo")."""
+    out = _MARKS_ON_LATIN.sub("", s)
+    return out, len(out) != len(s)
 
 
 def _fold_homoglyphs(s: str) -> tuple[str, bool]:
@@ -209,14 +204,12 @@ def _deleet(s: str) -> tuple[str, bool]:
     def repl(m: re.Match[str]) -> str:
         nonlocal changed
         tok = m.group(0)
-        if not any(ch in _LEET_CHARS for ch in tok):
-            return tok
         new = _deleet_token(tok)
         if new != tok:
             changed = True
         return new
 
-    return _TOKEN.sub(repl, s), changed
+    return _LEET_TOKEN.sub(repl, s), changed
 
 
 def _join_spaced(s: str) -> tuple[str, bool]:
@@ -251,6 +244,8 @@ def normalize_views(text: str) -> NormalizedText:
         if len(stripped) != len(s):
             signals.add("invisible_chars")
         s = stripped.translate(_CONTROLS)
+        if _STYLED_LETTERS.search(text):
+            signals.add("styled_letters")
         s, marks = _strip_marks_after_latin(s)
         if marks:
             signals.add("combining_marks")
@@ -260,13 +255,13 @@ def normalize_views(text: str) -> NormalizedText:
         s = unicodedata.normalize("NFC", s)
     # Runs of whitespace survive until spaced-out letters are joined: a wider gap separates words.
     wide = s.casefold()
-    s = _SPACES.sub(" ", wide).strip()
+    s = " ".join(wide.split())
     plain_wide = _to_plain(wide)
-    plain = _SPACES.sub(" ", plain_wide).strip()
+    plain = " ".join(plain_wide.split())
     skel, spaced = _join_spaced(plain_wide)
     if spaced:
         signals.add("spaced_letters")
-    skel, leet = _deleet(_SPACES.sub(" ", skel).strip())
+    skel, leet = _deleet(" ".join(skel.split()))
     if leet:
         signals.add("leetspeak")
     squeezed = _REPEAT_LETTERS.sub(r"\1", skel)
