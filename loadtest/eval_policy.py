@@ -14,7 +14,9 @@ Data sets (see ``/work/shared/data/README.md``; the directory is ``--data``, els
   same function and records a digest of its training ids in the model, which is checked here.
 - ``loadtest/data/injection_evasion.jsonl`` (written for this project): checks
   ``prompt_injection`` and ``abuse`` on prompt injections in five languages, benign look-alikes,
-  obfuscated insults and clean comments.
+  obfuscated insults and clean comments; reported for all rows and per ``split`` (``dev``: the
+  rules were tuned on them; ``fresh``: written afterwards, scored as they came).
+- the abuse check's flag rate on ``tubespam_val`` (YouTube comments without abuse labels).
 
 ``--csv PATH`` scores any CSV instead: a ``label`` column means the spam format (text in
 ``text``/``CONTENT``), a ``class`` column the Davidson format (text in ``tweet``/``text``).
@@ -110,7 +112,8 @@ def binary_metrics(y_true: Sequence[int], y_pred: Sequence[int]) -> dict:
     recall = tp / (tp + fn) if tp + fn else 0.0
     f_pos, f_neg = f1(tp, fp, fn), f1(tn, fn, fp)
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f_pos, 4),
-            "macro_f1": round((f_pos + f_neg) / 2, 4), "n": len(y_true), "tp": tp, "fp": fp, "fn": fn, "tn": tn}
+            "macro_f1": round((f_pos + f_neg) / 2, 4), "n": len(y_true),
+            "tp": tp, "fp": fp, "fn": fn, "tn": tn}
 
 
 def row(check: str, dataset: str, y_true: Sequence[int], y_pred: Sequence[int], **extra) -> dict:
@@ -149,12 +152,17 @@ def check_split(model_meta: dict, ids: Sequence[str], train_pos: Sequence[int]) 
     expected = model_meta.get("train_ids_sha256")
     actual = ids_digest([ids[i] for i in train_pos])
     if expected != actual:
-        raise SystemExit("the abuse model was not trained on the training part of this davidson split "
+        raise SystemExit(f"the abuse model was not trained on the training part of this davidson split "
                          f"(model {expected}, split {actual}): retrain with scripts/train_policy_models.py")
 
 
 def eval_injection_set(path: Path = INJECTION_SET) -> tuple[list[dict], list[dict]]:
-    """Rows: ``{"id", "text", "category", "lang", "injection": 0|1, "abuse": 0|1}``."""
+    """Rows: ``{"id", "text", "category", "lang", "injection": 0|1, "abuse": 0|1, "split"}``.
+
+    ``split`` is ``dev`` for the rows written while the detectors were developed (they were
+    tuned until these passed) and ``fresh`` for rows written afterwards and scored once; the
+    table reports all rows and each split.
+    """
     from replyflow.policy.classifiers import AbuseClassifier, detect_prompt_injection
 
     items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -162,14 +170,34 @@ def eval_injection_set(path: Path = INJECTION_SET) -> tuple[list[dict], list[dic
     inj = [_fires(detect_prompt_injection(t)) for t in texts]
     model = AbuseClassifier.load()
     abuse = [int(s >= model.threshold) for s in model.scores(texts)]
-    rows = [row("prompt_injection", "injection_evasion", [it["injection"] for it in items], inj),
-            row("abuse", "injection_evasion", [it["abuse"] for it in items], abuse)]
+    rows = []
+    for name, keep in (("injection_evasion", lambda it: True),
+                       ("injection_evasion_dev", lambda it: it.get("split", "dev") == "dev"),
+                       ("injection_evasion_fresh", lambda it: it.get("split") == "fresh")):
+        idx = [i for i, it in enumerate(items) if keep(it)]
+        if not idx:
+            continue
+        for check, got in (("prompt_injection", inj), ("abuse", abuse)):
+            key = "injection" if check == "prompt_injection" else "abuse"
+            rows.append(row(check, name, [items[i][key] for i in idx], [got[i] for i in idx]))
     misses = [
-        {"id": it["id"], "category": it["category"], "text": it["text"], "expected": {"injection": it["injection"],
-         "abuse": it["abuse"]}, "got": {"injection": i, "abuse": a}}
+        {"id": it["id"], "category": it["category"], "text": it["text"],
+         "expected": {"injection": it["injection"], "abuse": it["abuse"]},
+         "got": {"injection": i, "abuse": a}}
         for it, i, a in zip(items, inj, abuse, strict=True) if i != it["injection"] or a != it["abuse"]
     ]
     return rows, misses
+
+
+def abuse_flag_rate(texts: list[str], dataset: str) -> dict:
+    """How often the abuse check fires on comments with no abuse labels (YouTube comments, mostly clean)."""
+    from replyflow.policy.classifiers import AbuseClassifier
+
+    model = AbuseClassifier.load()
+    flagged = sum(s >= model.threshold for s in model.scores(texts))
+    return {"check": "abuse", "dataset": dataset, "precision": None, "recall": None, "f1": None,
+            "macro_f1": None, "n": len(texts), "flagged": flagged,
+            "flag_rate": round(flagged / len(texts), 4)}
 
 
 def eval_csv(path: Path) -> list[dict]:
@@ -189,39 +217,48 @@ def eval_csv(path: Path) -> list[dict]:
 def bench(texts: list[str], batch: int = 64, seconds: float = 5.0) -> dict:
     """Comments per second of ``TextScreener.screen`` on this process (one core), micro-batches of ``batch``.
 
-    Models are loaded before timing. Wall time (``perf_counter``) and CPU time (``process_time``)
-    over repeated passes until ``seconds`` have elapsed; caches of the lexicon are cleared per pass
-    so repeated texts are not free.
+    Models are loaded before timing. One first pass with cold per-word caches, then wall time
+    (``perf_counter``) and CPU time (``process_time``) over repeated passes until ``seconds`` have
+    elapsed; the per-text caches (lexicon counts, prepared text) are cleared before each pass so
+    repeated texts are not free (per-word caches stay warm, as in a long-running service).
     """
     from replyflow.policy import classifiers
 
     screener = classifiers.TextScreener.load()
-    screener.screen(texts[:batch])
+    screener.screen(["warm up"])
+    c_cold = time.process_time()
+    for i in range(0, len(texts), batch):  # first pass: every per-word cache is cold
+        screener.screen(texts[i : i + batch])
+    cold = time.process_time() - c_cold
     done = 0
     t0, c0 = time.perf_counter(), time.process_time()
     while time.perf_counter() - t0 < seconds:
         classifiers._lexicon_counts.cache_clear()
+        classifiers._prepared.cache_clear()
         for i in range(0, len(texts), batch):
             screener.screen(texts[i : i + batch])
         done += len(texts)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {"batch": batch, "texts": done, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
             "texts_per_s_wall": round(done / wall), "texts_per_s_cpu": round(done / cpu),
+            "first_pass_texts_per_s_cpu": round(len(texts) / cold),
             "mean_chars": round(sum(map(len, texts)) / len(texts), 1)}
 
 
 def print_table(rows: list[dict]) -> None:
-    head = f"{'check':<18}{'dataset':<22}{'precision':>10}{'recall':>8}{'f1':>8}{'macro_f1':>10}{'n':>7}"
+    head = f"{'check':<18}{'dataset':<25}{'precision':>10}{'recall':>8}{'f1':>8}{'macro_f1':>10}{'n':>7}"
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['check']:<18}{r['dataset']:<22}{r['precision']:>10.4f}{r['recall']:>8.4f}{r['f1']:>8.4f}"
+        print(f"{r['check']:<18}{r['dataset']:<25}{r['precision']:>10.4f}{r['recall']:>8.4f}{r['f1']:>8.4f}"
               f"{r['macro_f1']:>10.4f}{r['n']:>7}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Evaluate the screen stage's text checks on unseen labelled rows.")
-    ap.add_argument("--csv", help="score this CSV instead (spam format: 'label' column; davidson format: 'class')")
+    ap = argparse.ArgumentParser(description="Evaluate the screen stage's text checks on unseen labelled "
+                                 "rows.")
+    ap.add_argument("--csv", help="score this CSV instead (spam format: 'label' column; davidson format: "
+                    "'class')")
     ap.add_argument("--data", help="directory with tubespam_val.csv and davidson_dev.csv")
     ap.add_argument("--bench", action="store_true", help="also measure throughput of the whole screen")
     ap.add_argument("--out", default=str(REPORT), help="where to write the JSON report")
@@ -236,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         src = data_dir(args.data)
         texts, labels = load_tubespam(src / "tubespam_val.csv")
         rows = eval_spam(texts, labels, "tubespam_val")
+        flag_rate = abuse_flag_rate(texts, "tubespam_val")
         ids, dtexts, classes = load_davidson(src / "davidson_dev.csv")
         train_pos, heldout = davidson_split(ids, classes)
         check_split(AbuseClassifier.load().model.meta, ids, train_pos)
@@ -243,16 +281,24 @@ def main(argv: list[str] | None = None) -> int:
         inj_rows, misses = eval_injection_set()
         rows += inj_rows
     print_table(rows)
+    if not args.csv:
+        print(f"\nabuse fires on {flag_rate['flagged']} of {flag_rate['n']} tubespam_val comments (no abuse "
+              f"labels; flag rate {flag_rate['flag_rate']:.3f})")
+        rows.append(flag_rate)
     if misses:
         print(f"\n{len(misses)} injection_evasion rows misclassified:")
         for m in misses:
-            print(f"  {m['id']:<10} {m['category']:<22} expected {m['expected']} got {m['got']}: {m['text'][:70]!r}")
+            print(f"  {m['id']:<10} {m['category']:<22} expected {m['expected']} got {m['got']}: "
+                  f"{m['text'][:70]!r}")
     if args.bench:
         src = data_dir(args.data)
-        sample = load_tubespam(src / "tubespam_val.csv")[0] + load_davidson(src / "davidson_dev.csv")[1][:1000]
+        sample = load_tubespam(src / "tubespam_val.csv")[0]
+        sample += load_davidson(src / "davidson_dev.csv")[1][:1000]
         b = bench(sample)
         print(f"\nthroughput, whole screen, one process: {b['texts_per_s_wall']} texts/s wall, "
-              f"{b['texts_per_s_cpu']} texts/s CPU (batch {b['batch']}, {b['texts']} texts, mean {b['mean_chars']} chars)")
+              f"{b['texts_per_s_cpu']} texts/s CPU, first pass with cold caches "
+              f"{b['first_pass_texts_per_s_cpu']} texts/s CPU (batch {b['batch']}, {b['texts']} texts, "
+              f"mean {b['mean_chars']} chars)")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")

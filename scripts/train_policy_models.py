@@ -145,7 +145,8 @@ def train(name: str, texts: list[str], y: np.ndarray, cfg: FeatureConfig, *, cs:
     meta = {**meta, "cv_folds": 5, "C": c, "cv_score": round(score, 4), "cv_threshold": round(thr, 6),
             "n_train": len(y), "n_positive": int(y.sum()), "n_tune": int(tune.sum()), "min_df": min_df,
             "class_weight": "balanced" if balanced else None, "soft_labels": soft is not None,
-            "sklearn_version": sklearn.__version__, "seed": SEED, "train_seconds": round(time.perf_counter() - t0, 1)}
+            "sklearn_version": sklearn.__version__, "seed": SEED,
+            "train_seconds": round(time.perf_counter() - t0, 1)}
     return LinearTextModel(
         name=name, config=cfg, word_index=w_index, word_idf=w_idf, word_coef=coef[:nw],
         char_index=c_index, char_idf=c_idf, char_coef=coef[nw : nw + nc],
@@ -165,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "spam"):
         texts, labels = load_tubespam(src / "tubespam_train.csv")
         cfg = FeatureConfig(urls="domain", mentions=True, retweet=False, lexicon=False)
-        model = train("spam", texts, np.asarray(labels), cfg, cs=(3.0, 10.0, 30.0), balanced=False, macro=False,
-                      min_df=2, meta={"data": "tubespam_train.csv (all rows)", "positive": "label == 1 (spam)"})
+        model = train("spam", texts, np.asarray(labels), cfg, cs=(3.0, 10.0, 30.0), balanced=False,
+                      macro=False, min_df=2,
+                      meta={"data": "tubespam_train.csv (all rows)", "positive": "label == 1 (spam)"})
         model.save(out / "spam.npz")
         print(f"wrote {out / 'spam.npz'}: {len(model.word_idf)} word + {len(model.char_idf)} char features",
               json.dumps(model.meta))
@@ -193,9 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         all_texts = [texts[i] for i in train_pos] + yt_clean
         y_all = np.r_[y, np.zeros(len(yt_clean), dtype=int)]
         cfg = FeatureConfig(urls="token", mentions=True, retweet=True, lexicon=True)
-        model = train("abuse", all_texts, y_all, cfg, cs=(1.0, 3.0, 10.0), balanced=True, macro=True, min_df=2,
+        model = train("abuse", all_texts, y_all, cfg, cs=(1.0, 3.0, 10.0), balanced=True, macro=True,
+                      min_df=2,
                       meta={"data": "davidson_dev.csv, training part of loadtest.eval_policy.davidson_split; "
-                                    "tubespam_train.csv rows without lexicon hits as clean",
+                            "tubespam_train.csv rows without lexicon hits as clean",
                             "positive": "class in (0, 1) (hate or offensive)",
                             "train_ids_sha256": ids_digest(tr_ids), "n_heldout": len(heldout_pos),
                             "n_davidson": len(train_pos), "n_youtube_clean": len(yt_clean)},

@@ -65,8 +65,9 @@ class Settings(BaseSettings):
         description="Requests allowed to wait in the model server's queue (or 10% of the running ones, "
         "if more) before the window shrinks",
     )
-    llm_latency_target_s: float = Field(
-        default=30.0, description="p90 model-request latency above which the window shrinks"
+    llm_latency_target_s: float | None = Field(
+        default=None,
+        description="p90 model-request latency above which the window shrinks; default: half of LLM_TIMEOUT_S",
     )
     llm_drain_timeout_s: float = Field(
         default=20.0,

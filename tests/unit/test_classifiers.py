@@ -51,7 +51,8 @@ def test_spam_model_separates_obvious_cases(spam):
         "Please subscribe to my channel, I make music too http://youtube.com/user/xyz",
         "Hey guys visit my website www.freegiftcards.example and win",
     ]
-    hammy = ["I love this song so much", "Her voice in the chorus gives me chills", "2015 and still listening"]
+    hammy = ["I love this song so much", "Her voice in the chorus gives me chills", "2015 and still "
+             "listening"]
     assert all(s >= spam.threshold for s in spam.scores(spammy))
     assert all(s < spam.threshold for s in spam.scores(hammy))
 
@@ -130,7 +131,7 @@ def test_a_model_from_another_featurizer_version_is_refused(tmp_path):
 
 def test_tfidf_rows_are_unit_length():
     idf = np.array([1.0, 2.0, 3.0])
-    d, f, v = tfidf_block([[0, 1, 1], [], [2]], idf)
+    d, _, v = tfidf_block([[0, 1, 1], [], [2]], idf)
     norms = np.bincount(d, v * v, minlength=3)
     assert norms[0] == pytest.approx(1.0) and norms[1] == 0 and norms[2] == pytest.approx(1.0)
     assert set(d.tolist()) == {0, 2}

@@ -9,9 +9,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from replyflow.policy.classifiers import (
-    INJECTION_THRESHOLD,
+    DETECTOR_THRESHOLD,
     detect_personal_data,
     detect_prompt_injection,
     detect_scam_patterns,
@@ -62,7 +64,7 @@ def codes(findings: list[Finding]) -> set[str]:
 def test_injections_are_found_in_five_languages(text, code):
     findings = detect_prompt_injection(text)
     assert code in codes(findings)
-    assert all(f.check == "prompt_injection" and f.score >= INJECTION_THRESHOLD for f in findings)
+    assert all(f.check == "prompt_injection" and f.score >= DETECTOR_THRESHOLD for f in findings)
     assert all("(obfuscated)" not in f.message for f in findings)
 
 
@@ -249,17 +251,28 @@ def test_detectors_accept_normalized_views():
     assert "self_promotion" in codes(detect_scam_patterns(v))
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_detectors_take_any_text_and_only_report_hits(text):
+    for detect in (detect_prompt_injection, detect_personal_data, detect_scam_patterns):
+        for f in detect(text):
+            assert isinstance(f, Finding) and f.code and f.message
+            assert DETECTOR_THRESHOLD <= f.score <= 1.0
+
+
 # ------------------------------------------------------------------------------------------------
 # the evaluation set shipped with the load tests
 
 
 def test_injection_evasion_set_is_well_formed():
-    rows = [json.loads(line) for line in INJECTION_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = INJECTION_SET.read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
     assert len(rows) >= 120
     assert len({r["id"] for r in rows}) == len(rows)
     for r in rows:
         assert set(r) >= {"id", "text", "category", "lang", "injection", "abuse"}
         assert r["injection"] in (0, 1) and r["abuse"] in (0, 1)
     cats = Counter(r["category"] for r in rows)
-    assert {"injection", "injection_obfuscated", "benign_lookalike", "obfuscated_insult", "clean"} <= set(cats)
+    expected = {"injection", "injection_obfuscated", "benign_lookalike", "obfuscated_insult", "clean"}
+    assert expected <= set(cats)
     assert {r["lang"] for r in rows if r["injection"]} >= {"en", "es", "fr", "de", "pt"}

@@ -98,7 +98,7 @@ class LLMClient:
                         continue
                     data = line[5:].strip()
                     if data == b"[DONE]":
-                        break
+                        continue  # read on to the end of the body, or aiohttp closes the connection
                     chunk = json.loads(data)
                     if chunk.get("usage"):
                         usage = chunk["usage"]

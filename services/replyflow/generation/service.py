@@ -79,7 +79,7 @@ class DraftProducer:
     idempotent like the broker's, but lingering a few ms so concurrent drafts share produce
     requests, and without a middleware span per message (the draft's own span covers it)."""
 
-    def __init__(self, bootstrap_servers: str, linger_ms: int = 5, request_timeout_ms: int = 30_000) -> None:
+    def __init__(self, bootstrap_servers: str, linger_ms: int = 10, request_timeout_ms: int = 30_000) -> None:
         self._options = {
             "bootstrap_servers": bootstrap_servers, "client_id": "replyflow-generation-drafts",
             "acks": "all", "enable_idempotence": True, "linger_ms": linger_ms,
@@ -293,7 +293,7 @@ def create_app(settings: Settings | None = None):
         max_limit=most,
         initial_limit=settings.llm_initial_inflight,
         queue_tolerance=settings.llm_queue_tolerance,
-        latency_target_s=settings.llm_latency_target_s,
+        latency_target_s=settings.llm_latency_target_s or settings.llm_timeout_s / 2,
     )
     probe = ServerProbe(settings.llm_metrics_url or metrics_url_for(settings.llm_base_url))
     window = AdaptiveWindow(controller, probe=probe, interval_s=settings.llm_control_interval_s,

@@ -33,4 +33,6 @@ def llama_server_command(port: int, host: str = "127.0.0.1", threads: int = 2) -
         "--n_ctx", "2048",
         "--n_threads", str(threads),
         "--verbose", "False",
+        # By default a new request interrupts the one being streamed; queue them instead.
+        "--interrupt_requests", "False",
     ]

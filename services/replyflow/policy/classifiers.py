@@ -30,8 +30,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from itertools import chain
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Self
 
 import numpy as np
 
@@ -39,7 +40,7 @@ from replyflow.policy.findings import Finding
 from replyflow.policy.textnorm import NormalizedText, as_views, normalize_views
 
 __all__ = [
-    "INJECTION_THRESHOLD",
+    "DETECTOR_THRESHOLD",
     "MODELS_DIR",
     "AbuseClassifier",
     "Finding",
@@ -66,6 +67,29 @@ TextLike = str | NormalizedText
 # =================================================================================================
 # Lexicons. Patterns run on the ``skeleton`` view (case-folded, accents stripped, leetspeak undone).
 # Letters in a term also match when doubled ("shiit", "fuuck"): see ``_tolerant``.
+
+
+def _trie(words: Iterable[str]) -> str:
+    """A regex matching any of the literal ``words``, nested by shared prefixes so that a position
+    that starts none of them fails after one character (a flat alternation tries every word)."""
+    root: dict = {}
+    for w in words:
+        node = root
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict) -> str:
+        if "" in node and len(node) == 1:
+            return ""
+        optional = "" in node
+        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if optional:
+            body = f"(?:{body})?"
+        return body
+
+    return build(root)
 
 
 def _tolerant(fragment: str) -> str:
@@ -161,8 +185,10 @@ _AMBIGUOUS = (
 _THREATS = (
     r"kill (?:your ?self|ur ?self|yourselves|urselves)", r"kys", r"go die", r"neck (?:your|ur)self",
     r"(?:hope|wish) (?:you|u) (?:die|get killed|get cancer)\w*", r"you should die",
-    r"(?:i ?will|i'?ll|i am going to|im going to|i'?m gonna|gonna) (?:kill|murder|stab|shoot|hurt|find) (?:you|u)",
-    r"(?:i|we) know (?:where|which \w+) (?:you|u) (?:live|work|train|sleep|go)\w*", r"see what happens to (?:you|u)",
+    r"(?:i ?will|i'?ll|i am going to|im going to|i'?m gonna|gonna) (?:kill|murder|stab|shoot|hurt|find) "
+            r"(?:you|u)",
+    r"(?:i|we) know (?:where|which \w+) (?:you|u) (?:live|work|train|sleep|go)\w*",
+    r"see what happens to (?:you|u)",
     r"watch (?:your|ur) back", r"(?:you|u)(?:'ll| will) regret (?:it|this)",
     r"matate", r"muerete", r"ojala te mueras", r"va mourir", r"creve", r"suicide[- ]toi", r"bring dich um",
     r"stirb", r"se mata", r"vai morrer", r"morra",
@@ -180,10 +206,18 @@ _LEX_PHRASE = {
     for name, terms in _LEX_TERMS.items()
     if (phrases := [t for t in terms if " " in t])
 }
+# Every phrase term contains one of these words; a text with none of them skips the phrase patterns.
+_PHRASE_KEY_WORDS = """
+    porch spear slant towel rag zipper camel trash go back brain shut nobody kill die neck hope wish
+    should murder stab shoot hurt find matate muerete mueras mourir creve suicide dich stirb mata morrer
+    morra know happens watch regret
+"""
+_LEX_PHRASE_KEYS = re.compile(_trie(_PHRASE_KEY_WORDS.split()))
 _LEX_TOKEN = re.compile(r"[^\W_]+(?:[*']+[^\W_]+)*")
-_SECOND_PERSON = frozenset(
-    "you u ur your youre you're ya yo eres tu te vos usted t'es tes vous toi du dich dir ihr voce vc seu sua".split()
+_SECOND_PERSON_WORDS = (
+    "you u ur your youre you're ya yo eres tu te vos usted t'es tes vous toi du dich dir ihr voce vc seu sua"
 )
+_SECOND_PERSON = frozenset(_SECOND_PERSON_WORDS.split())
 _DIRECTED_GROUPS = ("profanity", "insult", "slur")
 
 
@@ -193,13 +227,8 @@ def abuse_lexicon_counts(text: TextLike) -> dict[str, int]:
 
 
 def _lexicon_text(v: NormalizedText) -> str:
-    """The skeleton without URLs and @handles (a handle such as "@thotcho" is not a word)."""
-    s = v.skeleton
-    if "." in s or "/" in s:
-        s = _URL.sub(" ", s)
-    if "@" in s:
-        s = _MENTION.sub(" ", s)
-    return s
+    """The skeleton with URLs and @handles replaced by placeholders ("@thotcho" is no word)."""
+    return _prepared(v.skeleton, "token", True, False)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -215,9 +244,9 @@ def _lexicon_counts(s: str) -> tuple[tuple[str, int], ...]:
     for i, tok in enumerate(tokens):
         for name in _token_groups(tok):
             counts[name] += 1
-            if not directed and name in _DIRECTED_GROUPS and _SECOND_PERSON.intersection(tokens[max(0, i - 6) : i]):
-                directed = 1
-    for name, rx in _LEX_PHRASE.items():
+            if not directed and name in _DIRECTED_GROUPS:
+                directed = int(bool(_SECOND_PERSON.intersection(tokens[max(0, i - 6) : i])))
+    for name, rx in _LEX_PHRASE.items() if _LEX_PHRASE_KEYS.search(s) else ():
         for m in rx.finditer(s):
             counts[name] += 1
             if not directed and name in _DIRECTED_GROUPS:
@@ -231,15 +260,17 @@ def _dense_abuse(v: NormalizedText) -> list[float]:
     c = dict(_lexicon_counts(_lexicon_text(v)))
     strong = c["profanity"] + c["insult"] + c["slur"] + c["threat"]
     return [
-        math.log1p(c["profanity"]), math.log1p(c["insult"]), math.log1p(c["slur"]), math.log1p(c["ambiguous"]),
-        math.log1p(c["threat"]), float(strong > 0), float(c["directed"]),
+        *(math.log1p(c[name]) for name in ("profanity", "insult", "slur", "ambiguous", "threat")),
+        float(strong > 0),
+        float(c["directed"]),
     ]
 
 
 # =================================================================================================
 # Featurizer (shared by training and inference: same code, same numbers)
 
-_URL = re.compile(r"(?:https?://|www\.)\S+|\b(?:[a-z0-9-]+\.)+(?:com|net|org|ly|gl|io|me|co|tv|be|info|biz)(?:/\S*)?")
+_URL = re.compile(r"(?:https?://|www\.)\S+|\b(?:[a-z0-9-]+\.)+(?:com|net|org|ly|gl|io|me|co|tv|be|info|"
+                  r"biz)(?:/\S*)?")
 _MENTION = re.compile(r"(?<![\w@])@[a-z0-9_]{2,}")
 _RETWEET = re.compile(r"(?<![^\W_])rt(?![^\W_])")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|[^\w\s]")
@@ -256,8 +287,10 @@ class FeatureConfig:
     lexicon: bool = False  # add the abuse lexicon counts as dense features
 
     def to_json(self) -> dict:
-        return {"word_ngrams": list(self.word_ngrams), "char_ngrams": list(self.char_ngrams), "urls": self.urls,
-                "mentions": self.mentions, "retweet": self.retweet, "lexicon": self.lexicon}
+        return {
+            "word_ngrams": list(self.word_ngrams), "char_ngrams": list(self.char_ngrams), "urls": self.urls,
+            "mentions": self.mentions, "retweet": self.retweet, "lexicon": self.lexicon,
+        }
 
     @classmethod
     def from_json(cls, d: dict) -> FeatureConfig:
@@ -270,15 +303,20 @@ class FeatureConfig:
 
 
 def _prepare(v: NormalizedText, cfg: FeatureConfig) -> str:
-    s = v.skeleton
+    return _prepared(v.skeleton, cfg.urls, cfg.mentions, cfg.retweet)
+
+
+@lru_cache(maxsize=8192)
+def _prepared(s: str, urls: str, mentions: bool, retweet: bool) -> str:
+    """The skeleton with URLs and @handles replaced by ``xurlx`` / ``xuserx`` (cached: several checks ask)."""
     if "." in s or "/" in s:
-        if cfg.urls == "domain":
+        if urls == "domain":
             s = _URL.sub(lambda m: " xurlx " + _DOMAIN.match(m.group(0)).group(1) + " ", s)  # type: ignore[union-attr]
         else:
             s = _URL.sub(" xurlx ", s)
-    if cfg.mentions and "@" in s:
+    if mentions and "@" in s:
         s = _MENTION.sub(" xuserx ", s)
-    if cfg.retweet:
+    if retweet:
         s = _RETWEET.sub(" ", s)
     return s
 
@@ -316,7 +354,7 @@ def tfidf_block(docs: Sequence[Sequence[int]], idf: np.ndarray) -> tuple[np.ndar
         return empty, empty, np.zeros(0)
     vocab = len(idf)
     doc = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
-    feat = np.fromiter((i for ids in docs for i in ids), dtype=np.int64, count=int(lengths.sum()))
+    feat = np.fromiter(chain.from_iterable(docs), dtype=np.int64, count=int(lengths.sum()))
     uniq, counts = np.unique(doc * vocab + feat, return_counts=True)
     d = uniq // vocab
     f = uniq - d * vocab
@@ -423,14 +461,16 @@ class LinearTextModel:
                 raise ValueError(f"{path} is not a replyflow text model")
             if header.get("featurizer_version") != FEATURIZER_VERSION:
                 raise ValueError(f"{path} was trained with featurizer v{header.get('featurizer_version')}, "
-                                 f"this code is v{FEATURIZER_VERSION}: retrain with scripts/train_policy_models.py")
+                                 f"this code is v{FEATURIZER_VERSION}: retrain with "
+                                 f"scripts/train_policy_models.py")
             return cls(
                 name=header["name"], config=FeatureConfig.from_json(header["config"]),
                 word_index=_unpack_vocab(z["word_vocab"]), word_idf=z["word_idf"].astype(np.float64),
                 word_coef=z["word_coef"].astype(np.float64),
                 char_index=_unpack_vocab(z["char_vocab"]), char_idf=z["char_idf"].astype(np.float64),
                 char_coef=z["char_coef"].astype(np.float64), dense_coef=z["dense_coef"].astype(np.float64),
-                intercept=float(header["intercept"]), threshold=float(header["threshold"]), meta=header["meta"],
+                intercept=float(header["intercept"]), threshold=float(header["threshold"]),
+                meta=header["meta"],
             )
 
 
@@ -448,7 +488,8 @@ class _ModelClassifier:
         self.threshold = model.threshold
 
     @classmethod
-    def load(cls, path: str | Path | None = None):
+    def load(cls, path: str | Path | None = None) -> Self:
+        """The shipped model (loaded once per process), or the artifact at ``path``."""
         model = LinearTextModel.load(Path(path)) if path else _load_model(cls.artifact)
         return cls(model)
 
@@ -462,14 +503,17 @@ class _ModelClassifier:
 # Something a spammer wants: a link, a channel, followers, money, a contact, engagement bait.
 _SPAM_EVIDENCE = re.compile(
     r"(?:https?://|www\.|\b[a-z0-9-]+\.(?:com|net|org|ly|be|tv|xyz|biz|ru|info|pl|me|co|io|gl|us|uk|de)\b)|"
-    r"(?<![^\W_])(?:sub\w*|s[cu]\w*scri\w*|channel\w*|check\w*|visit\w*|follow\w*|free|wins?|winner|money|cash|earn\w*|"
-    r"click\w*|links?|pages?|website|site|promo\w*|code|discount|offers?|deals?|cheap|buy|sell\w*|shop\w*|store|views|"
-    r"likes|followers|collab\w*|dm|telegram|whats ?app|instagram|insta|ig|facebook|fb|twitter|snap\w*|tiktok|"
-    r"download\w*|apps?|giveaway|prize|gifts?|iphone|bitcoin\w*|btc|crypto\w*|invest\w*|profit\w*|income|job|hiring|"
-    r"dollars|amazon|paypal|spotify|soundcloud|playlist|mixtape|cover\w*|band|rapper|vlog\w*|youtube|youtuber|google|"
-    r"support|share|spread|thumbs|upvote|vote|donate|e-?mail|take a look|like this comment|like if|"
-    r"my (?:music|songs?|videos?|vids?|band|page|profile|account|rap|covers?|art|work|stuff|content|blog|stream))"
-    r"(?![^\W_])|[$%£€]|\+\d{6,}"
+    r"(?<![^\W_])(?:sub\w*|s[cu]\w*scri\w*|channel\w*|check\w*|visit\w*|follow\w*|"
+    r"free|wins?|winner|money|cash|earn\w*|click\w*|links?|pages?|website|site|"
+    r"promo\w*|code|discount|offers?|deals?|cheap|buy|sell\w*|shop\w*|store|views|"
+    r"likes|followers|collab\w*|dm|telegram|whats ?app|instagram|insta|ig|facebook|"
+    r"fb|twitter|snap\w*|tiktok|download\w*|apps?|giveaway|prize|gifts?|iphone|"
+    r"bitcoin\w*|btc|crypto\w*|invest\w*|profit\w*|income|job|hiring|dollars|amazon|"
+    r"paypal|spotify|soundcloud|playlist|mixtape|cover\w*|band|rapper|vlog\w*|"
+    r"youtube|youtuber|google|support|share|spread|thumbs|upvote|vote|donate|e-?mail|"
+    r"take a look|like this comment|like if|"
+    r"my (?:music|songs?|videos?|vids?|band|page|profile|account|rap|covers?|art|"
+    r"work|stuff|content|blog|stream))(?![^\W_])|[$%£€]|\+\d{6,}"
 )
 
 
@@ -479,7 +523,7 @@ class SpamClassifier(_ModelClassifier):
     The training comments are short music-video comments: any longer, chattier comment looks
     unusual to the model. A comment with nothing a spammer would want (no link, channel,
     followers, money, contact or engagement bait, see ``_SPAM_EVIDENCE``) is capped below the
-    threshold; in the training data 17 of 723 spam comments have none of it.
+    threshold; in the training data 7 of 723 spam comments have none of it.
     """
 
     check = "spam"
@@ -535,7 +579,6 @@ class AbuseClassifier(_ModelClassifier):
 # =================================================================================================
 # Rule-based detectors. Every returned finding is a hit (score >= 0.5); weaker cues only add up.
 
-INJECTION_THRESHOLD = 0.5
 DETECTOR_THRESHOLD = 0.5
 
 
@@ -547,7 +590,7 @@ class _Cue:
     message: str
 
 
-def _cues(check: str, specs: Sequence[tuple[str, str, float, str]]) -> tuple[_Cue, ...]:
+def _cues(specs: Sequence[tuple[str, str, float, str]]) -> tuple[_Cue, ...]:
     return tuple(_Cue(code, re.compile(rx), score, msg) for code, rx, score, msg in specs)
 
 
@@ -569,6 +612,8 @@ def _collect(views: Sequence[str], cues: Sequence[_Cue], first_view: int = 0) ->
     hits = []
     for cue in cues:
         for i, s in enumerate(views):
+            if i and s == views[i - 1]:
+                continue  # same text as the previous view: no need to search it twice
             if cue.pattern.search(s):
                 hits.append(_Hit(cue.score, cue, first_view + i))
                 break
@@ -584,228 +629,271 @@ def _findings(check: str, hits: Sequence[_Hit], threshold: float, suffix: str = 
     best: dict[str, _Hit] = {}
     for h in sorted(hits, key=lambda h: -h.score):
         best.setdefault(h.cue.code, h)
-    return [Finding(check, h.cue.code, f"The comment {h.cue.message}{suffix}.", round(total, 4)) for h in best.values()]
+    score = round(total, 4)
+    return [Finding(check, h.cue.code, f"The comment {h.cue.message}{suffix}.", score) for h in best.values()]
 
 
 # --- prompt injection -------------------------------------------------------------------------
 
-_ROLE = (r"(?:ai|a\.i\.|assistant|bot|chat ?bot|model|language model|llm|gpt\w*|chat ?gpt|dan|character|persona|"
-         r"terminal|jailbroken|unfiltered|uncensored|unrestricted|evil|hacker|ia|asistente|modelo|personaje|"
-         r"assistente|personagem|personnage|modele|ki|assistent|modell|figur|charakter|robot)")
+_ROLE = (r"(?:ai|a\.i\.|assistant|bot|chat ?bot|model|language model|llm|gpt\w*|chat ?gpt|dan|character|"
+         r"persona|terminal|jailbroken|unfiltered|uncensored|unrestricted|evil|hacker|ia|asistente|modelo|"
+         r"personaje|assistente|personagem|personnage|modele|ki|assistent|modell|figur|charakter|robot)")
 _NOT_ABOUT = r"(?! (?:for|on|about|to|from|of|in|at|para|de|sobre|pour|sur|fur|zum|zur|uber)\b)"
 # Per language: verbs of ignoring, the instructions, "previous", "your".
 _EN_IGN = r"(?:ignore|ignoring|disregard|forget|override|bypass|skip|drop|discard|ditch|neglect|set aside)"
-_EN_OBJ = (r"(?:instructions?|prompts?|rules|directions|guidelines|directives|programming|guardrails|restrictions|"
-           r"constraints|context|orders|commands|system (?:message|prompt)|safety (?:rules|filters|guidelines)|"
-           r"polic(?:y|ies)|training|configuration)")
-_EN_PREV = (r"(?:previous|prior|above|earlier|preceding|initial|original|foregoing|system|developer|existing|old|"
-            r"current|given)")
-_ES_IGN = r"(?:ignora|ignore|ignorad|ignoren|ignorar|olvida|olvide|olvidate de|olvidar|omite|omitir|descarta|saltate)"
+_EN_OBJ = (r"(?:instructions?|prompts?|rules|directions|guidelines|directives|programming|guardrails|"
+           r"restrictions|constraints|context|orders|commands|system (?:message|prompt)|"
+           r"safety (?:rules|filters|guidelines)|polic(?:y|ies)|training|configuration)")
+_EN_PREV = (r"(?:previous|prior|above|earlier|preceding|initial|original|foregoing|system|developer|existing|"
+            r"old|current|given)")
+_ES_IGN = (r"(?:ignora|ignore|ignorad|ignoren|ignorar|olvida|olvide|olvidate "
+           r"de|olvidar|omite|omitir|descarta|saltate)")
 _ES_OBJ = r"(?:instrucciones|indicaciones|reglas|ordenes|normas|directrices|programacion|restricciones)"
-_ES_PREV = r"(?:anteriores|previas|iniciales|originales|del sistema|de arriba|de antes|que te (?:dieron|dio|han dado))"
-_FR_IGN = (r"(?:ignore|ignorez|ignores|ignorer|oublie|oubliez|oublier|ne tiens pas compte|ne tenez pas compte|"
-           r"ne tiens plus compte|ne tenez plus compte)")
+_ES_PREV = (r"(?:anteriores|previas|iniciales|originales|del sistema|de arriba|de antes|que te "
+            r"(?:dieron|dio|han dado))")
+_FR_IGN = (r"(?:ignore|ignorez|ignores|ignorer|oublie|oubliez|oublier|ne tiens pas compte|ne tenez pas "
+           r"compte|ne tiens plus compte|ne tenez plus compte)")
 _FR_OBJ = r"(?:instructions|consignes|regles|directives|ordres|restrictions|programmation)"
 _FR_PREV = r"(?:precedentes|anterieures|initiales|originales|du systeme|ci-dessus|d'avant|qu'on t'a donnees)"
-_DE_IGN = (r"(?:ignoriere|ignorier|ignorieren sie|ignorieren|vergiss|vergessen sie|missachte|missachten sie|"
-           r"uberspringe)")
+_DE_IGN = (r"(?:ignoriere|ignorier|ignorieren sie|ignorieren|vergiss|vergessen sie|missachte|missachten "
+           r"sie|uberspringe)")
 _DE_OBJ = r"(?:anweisungen|instruktionen|regeln|befehle|vorgaben|richtlinien|einschrankungen|programmierung)"
 _DE_PREV = r"(?:vorherigen|vorigen|bisherigen|obigen|fruheren|ursprunglichen|alten|ersten|system)"
-_PT_IGN = r"(?:ignore|ignora|ignorem|ignorar|esqueca|esquece|esquecam|esquecer|desconsidere|desconsidera|desconsiderar)"
+_PT_IGN = (r"(?:ignore|ignora|ignorem|ignorar|esqueca|esquece|esquecam|esquecer|desconsidere|desconsidera|"
+           r"desconsiderar)")
 _PT_OBJ = r"(?:instrucoes|regras|ordens|diretrizes|orientacoes|restricoes|programacao)"
 _PT_PREV = r"(?:anteriores|previas|iniciais|originais|do sistema|acima|de antes)"
-_RESTRICTIONS = (r"(?:restrictions|limits|limitations|filters|rules|guidelines|ethics|morals|censorship|restricciones|"
-                 r"filtros|reglas|filtres|regles|einschrankungen|regeln|filter|restricoes|regras)")
+_RESTRICTIONS = (r"(?:restrictions|limits|limitations|filters|rules|guidelines|ethics|morals|censorship|"
+                 r"restricciones|filtros|reglas|filtres|regles|einschrankungen|regeln|filter|restricoes|"
+                 r"regras)")
 _W = r"(?: \S+)"  # one more word
 
-_INJECTION_CUES = _cues("prompt_injection", [
+_INJECTION_CUES = _cues([
     # -- ignore / override the instructions
-    ("ignore_instructions", rf"\b{_EN_IGN} (?:all |any |of )*(?:the |your |my |these |those |its )?(?:\S+ ){{0,3}}?"
-     rf"{_EN_PREV} (?:\S+ ){{0,3}}?{_EN_OBJ}\b", 0.95, "asks the assistant to ignore its previous instructions"),
+    ("ignore_instructions", rf"\b{_EN_IGN} (?:all |any |of )*(?:the |your |my |these |those |its )?(?:\S+ "
+     rf"){{0,3}}?{_EN_PREV} (?:\S+ ){{0,3}}?{_EN_OBJ}\b", 0.95, "asks the assistant to ignore its previous "
+     "instructions"),
     ("ignore_instructions", rf"\b{_EN_IGN} (?:all |any )?(?:of )?(?:your|its|the (?:ai|bot|assistant)'?s?) "
      rf"(?:\S+ ){{0,2}}?{_EN_OBJ}\b", 0.9, "asks the assistant to ignore its instructions"),
     ("ignore_instructions", rf"\b{_EN_IGN} (?:all|any) (?:of )?(?:the )?{_EN_OBJ}\b", 0.7,
      "asks to ignore all instructions or rules"),
-    ("ignore_instructions", rf"\b{_EN_IGN} (?:the |your |its )(?:\S+ ){{0,2}}?(?:instructions|prompt|programming|"
-     r"guidelines|guardrails|system prompt)\b", 0.6, "asks to ignore instructions"),
-    ("ignore_instructions", rf"\b{_EN_IGN} (?:everything|anything|all)(?: that)? (?:you(?:'ve| have)? (?:been|were) "
-     r"(?:told|given|taught|instructed)|(?:said |written )?(?:above|before|so far|previously))", 0.9,
+    ("ignore_instructions", rf"\b{_EN_IGN} (?:the |your |its )(?:\S+ ){{0,2}}?(?:instructions|prompt|"
+     rf"programming|guidelines|guardrails|system prompt)\b", 0.6, "asks to ignore instructions"),
+    ("ignore_instructions", rf"\b{_EN_IGN} (?:everything|anything|all)(?: that)? (?:you(?:'ve| have)? "
+     rf"(?:been|were) (?:told|given|taught|instructed)|(?:said |written )?(?:above|before|so "
+     rf"far|previously))", 0.9,
      "asks the assistant to ignore everything it was told"),
-    ("ignore_instructions", r"\b(?:new|updated|revised|real) (?:instructions|system prompt|system message)\s*:", 0.8,
+    ("ignore_instructions", r"\b(?:new|updated|revised|real) (?:instructions|system prompt|system "
+     r"message)\s*:", 0.8,
      "announces new instructions"),
-    ("ignore_instructions", rf"\b{_ES_IGN} (?:todas |todos )?(?:las |los |tus |sus )?{_ES_OBJ}{_W}?? {_ES_PREV}"
-     rf"|\b{_ES_IGN} (?:todas |todos )?(?:las |los )?(?:tus|sus) (?:\S+ )?{_ES_OBJ}|\b{_ES_IGN} (?:todo )?lo anterior\b",
+    ("ignore_instructions", rf"\b{_ES_IGN} (?:todas |todos )?(?:las |los |tus |sus )?{_ES_OBJ}{_W}?? "
+     rf"{_ES_PREV}|\b{_ES_IGN} (?:todas |todos )?(?:las |los )?(?:tus|sus) (?:\S+ )?{_ES_OBJ}|"
+     rf"\b{_ES_IGN} (?:todo )?lo anterior\b",
      0.9, "asks the assistant to ignore its instructions (Spanish)"),
     ("ignore_instructions", rf"\b{_ES_IGN} (?:todas las|todos los) {_ES_OBJ}", 0.7,
      "asks to ignore all instructions or rules (Spanish)"),
-    ("ignore_instructions", rf"\b{_FR_IGN} (?:de |des )?(?:toutes |tous )?(?:les |ces )?{_FR_OBJ}{_W}?? {_FR_PREV}"
-     rf"|\b{_FR_IGN} (?:de )?(?:toutes |tous )?(?:tes|vos) (?:\S+ )?{_FR_OBJ}", 0.9,
+    ("ignore_instructions", rf"\b{_FR_IGN} (?:de |des )?(?:toutes |tous )?(?:les |ces )?{_FR_OBJ}{_W}?? "
+     rf"{_FR_PREV}|\b{_FR_IGN} (?:de )?(?:toutes |tous )?(?:tes|vos) (?:\S+ )?{_FR_OBJ}", 0.9,
      "asks the assistant to ignore its instructions (French)"),
     ("ignore_instructions", rf"\b{_FR_IGN} (?:toutes les|tous les) {_FR_OBJ}", 0.7,
      "asks to ignore all instructions or rules (French)"),
-    ("ignore_instructions", rf"\b{_DE_IGN} (?:bitte )?(?:alle |samtliche |die |deine |ihre |jegliche )?(?:deine |ihre )?"
-     rf"{_DE_PREV} {_DE_OBJ}|\b{_DE_IGN} (?:bitte )?(?:alle )?(?:deine|ihre|dein) (?:\S+ )?{_DE_OBJ}", 0.9,
+    ("ignore_instructions", rf"\b{_DE_IGN} (?:bitte )?(?:alle |samtliche |die |deine |ihre |jegliche "
+     rf")?(?:deine |ihre )?{_DE_PREV} {_DE_OBJ}|\b{_DE_IGN} (?:bitte )?(?:alle )?(?:deine|ihre|dein) (?:\S+ "
+     rf")?{_DE_OBJ}", 0.9,
      "asks the assistant to ignore its instructions (German)"),
     ("ignore_instructions", rf"\b{_DE_IGN} (?:bitte )?(?:alle|samtliche|jegliche) {_DE_OBJ}", 0.7,
      "asks to ignore all instructions or rules (German)"),
-    ("ignore_instructions", rf"\b{_PT_IGN} (?:todas |todos )?(?:as |os |suas |seus |tuas )?{_PT_OBJ}{_W}?? {_PT_PREV}"
-     rf"|\b{_PT_IGN} (?:todas |todos )?(?:as |os )?(?:suas|seus|tuas|teus) (?:\S+ )?{_PT_OBJ}", 0.9,
+    ("ignore_instructions", rf"\b{_PT_IGN} (?:todas |todos )?(?:as |os |suas |seus |tuas )?{_PT_OBJ}{_W}?? "
+     rf"{_PT_PREV}|\b{_PT_IGN} (?:todas |todos )?(?:as |os )?(?:suas|seus|tuas|teus) (?:\S+ )?{_PT_OBJ}", 0.9,
      "asks the assistant to ignore its instructions (Portuguese)"),
     ("ignore_instructions", rf"\b{_PT_IGN} (?:todas as|todos os) {_PT_OBJ}", 0.7,
      "asks to ignore all instructions or rules (Portuguese)"),
     # -- a new role, a jailbreak
-    ("role_override", rf"\b(?:you are now|you're now|youre now|from now on,? you(?:'re| are| will be| shall be)?|"
-     rf"you will now be|henceforth,? you(?:'re| are)|starting now,? you(?:'re| are)){_W}{{0,4}}? {_ROLE}\b", 0.9,
+    ("role_override", rf"\b(?:you are now|you're now|youre now|from now on,? "
+     rf"you(?:'re| are| will be| shall be)?|you will now be|henceforth,? you(?:'re| are)|"
+     rf"starting now,? you(?:'re| are)){_W}{{0,4}}? {_ROLE}\b", 0.9,
      "tries to give the assistant a new role"),
-    ("role_override", r"\b(?:from now on|starting now|henceforth),? (?:you|u) (?:will|must|shall|have to|are going to) "
-     r"(?:only |always |never )?(?:answer|respond|reply|act|behave|say|speak|talk|write|pretend|obey|ignore)\b", 0.75,
+    ("role_override", r"\b(?:from now on|starting now|henceforth),? (?:you|u) (?:will|must|shall|have to|are "
+     r"going to) (?:only |always |never )?(?:answer|respond|reply|act|behave|say|speak|talk|write|pretend|"
+     r"obey|ignore)\b", 0.75,
      "tells the assistant how to behave from now on"),
-    ("role_override", rf"\b(?:act|acting|behave|respond|answer|reply|pose) (?:as|like) (?:if you (?:were|are) )?"
-     rf"(?:a |an |the |my )?(?:\S+ ){{0,3}}?{_ROLE}\b", 0.8, "asks the assistant to act as something else"),
-    ("role_override", rf"\bpretend (?:to be|you(?:'re| are)|that you(?:'re| are)){_W}{{0,3}}? {_ROLE}\b", 0.85,
+    ("role_override", rf"\b(?:act|acting|behave|respond|answer|reply|pose) (?:as|like) (?:if you "
+     rf"(?:were|are) )?(?:a |an |the |my )?(?:\S+ ){{0,3}}?{_ROLE}\b", 0.8, "asks the assistant to act as "
+     "something else"),
+    ("role_override", rf"\bpretend (?:to be|you(?:'re| are)|that you(?:'re| are)){_W}{{0,3}}? "
+     rf"{_ROLE}\b", 0.85,
      "asks the assistant to pretend to be something else"),
-    ("role_override", r"\bpretend (?:to be|you(?:'re| are)|that you(?:'re| are)|you have no)\b|\brole-?play(?:ing)? "
-     r"(?:as|with me)\b|\b(?:stay|remain) in character\b", 0.45, "asks the assistant to pretend"),
-    ("role_override", r"\b(?:do anything now|(?:dan|jailbreak|jailbroken|unrestricted|unfiltered|uncensored|evil) mode)\b",
+    ("role_override", r"\bpretend (?:to be|you(?:'re| are)|that you(?:'re| are)|you have no)\b|"
+     r"\brole-?play(?:ing)? (?:as|with me)\b|\b(?:stay|remain) in character\b", 0.45, "asks the assistant to "
+     "pretend"),
+    ("role_override", r"\b(?:do anything now|(?:dan|jailbreak|jailbroken|unrestricted|unfiltered|uncensored|"
+     r"evil) mode)\b",
      0.95, "asks for a jailbreak mode"),
     ("role_override", r"\b(?:developer|dev|god|sudo|admin|debug) mode\b|\bjailbreak(?:ed|ing)?\b", 0.45,
      "mentions a privileged mode or a jailbreak"),
     ("role_override", rf"\byou(?:'re| are) no longer (?:an? |the |bound|restricted|limited|{_ROLE})", 0.9,
      "tells the assistant it is no longer bound by its role"),
-    ("role_override", rf"\b{_ROLE}{_W}{{0,2}} (?:with no|without any|without|sin|sans|ohne|sem) (?:any |ninguna |aucune |"
-     rf"keine |nenhuma )?{_RESTRICTIONS}\b", 0.85, "describes an AI without restrictions"),
-    ("role_override", rf"\b(?:you have|there are|with|without|sin|sans|ohne|sem) (?:no |any |your |ninguna |aucune |"
-     rf"keine |nenhuma )?{_RESTRICTIONS}\b", 0.3, "mentions having no restrictions"),
-    ("role_override", rf"\b(?:ahora|a partir de ahora|desde ahora|de ahora en adelante),? (?:tu )?(?:eres|seras|vas a ser)"
-     rf"{_W}{{0,3}}? {_ROLE}\b|\b(?:actua|actue|actuar|comportate|haz de|hazte pasar por|responde) como "
-     rf"(?:si fueras )?(?:\S+ ){{0,2}}?{_ROLE}\b|\b(?:finge|fingir|finja) (?:ser|que eres){_W}{{0,3}}? {_ROLE}\b",
+    ("role_override", rf"\b{_ROLE}{_W}{{0,2}} (?:with no|without any|without|sin|sans|ohne|sem) (?:any "
+     rf"|ninguna |aucune |keine |nenhuma )?{_RESTRICTIONS}\b", 0.85, "describes an AI without restrictions"),
+    ("role_override", rf"\b(?:you have|there are|with|without|sin|sans|ohne|sem) (?:no |any |your |ninguna "
+     rf"|aucune |keine |nenhuma )?{_RESTRICTIONS}\b", 0.3, "mentions having no restrictions"),
+    ("role_override", rf"\b(?:ahora|a partir de ahora|desde ahora|de ahora en adelante),? (?:tu "
+     rf")?(?:eres|seras|vas a ser){_W}{{0,3}}? {_ROLE}\b|\b(?:actua|actue|actuar|comportate|haz de|hazte "
+     rf"pasar por|responde) como (?:si fueras )?(?:\S+ ){{0,2}}?{_ROLE}\b|"
+     rf"\b(?:finge|fingir|finja) (?:ser|que eres){_W}{{0,3}}? {_ROLE}\b",
      0.85, "tries to give the assistant a new role (Spanish)"),
-    ("role_override", r"\b(?:a partir de ahora|desde ahora|de ahora en adelante),? (?:solo |siempre )?(?:responderas|"
-     r"contestaras|actuaras|hablaras|diras|obedeceras)\b", 0.75, "tells the assistant how to behave (Spanish)"),
-    ("role_override", rf"\b(?:tu es|t'es|vous etes) (?:maintenant|desormais|a present){_W}{{0,3}}? {_ROLE}\b|\b(?:a partir "
-     rf"de maintenant|desormais|dorenavant),? (?:tu es|tu seras|vous etes|vous serez){_W}{{0,3}}? {_ROLE}\b|\b(?:agis|"
-     rf"agissez|comporte-toi|comportez-vous|reponds|repondez) comme (?:si tu etais )?(?:\S+ ){{0,2}}?{_ROLE}\b|"
-     rf"\b(?:joue|jouez) le role d'?(?:\S+ ){{0,2}}?{_ROLE}\b|\b(?:fais|faites) semblant d'etre{_W}{{0,3}}? {_ROLE}\b",
+    ("role_override", r"\b(?:a partir de ahora|desde ahora|de ahora en adelante),? (?:solo |siempre "
+     r")?(?:responderas|contestaras|actuaras|hablaras|diras|obedeceras)\b", 0.75, "tells the assistant how "
+     "to behave (Spanish)"),
+    ("role_override", rf"\b(?:tu es|t'es|vous etes) (?:maintenant|desormais|a present){_W}{{0,3}}? {_ROLE}\b|"
+     rf"\b(?:a partir de maintenant|desormais|dorenavant),? (?:tu es|tu seras|vous etes|vous "
+     rf"serez){_W}{{0,3}}? {_ROLE}\b|\b(?:agis|agissez|comporte-toi|comportez-vous|reponds|repondez) comme "
+     rf"(?:si tu etais )?(?:\S+ ){{0,2}}?{_ROLE}\b|\b(?:joue|jouez) le role d'?(?:\S+ ){{0,2}}?{_ROLE}\b|"
+     rf"\b(?:fais|faites) semblant d'etre{_W}{{0,3}}? {_ROLE}\b",
      0.85, "tries to give the assistant a new role (French)"),
-    ("role_override", r"\b(?:a partir de maintenant|desormais|dorenavant),? (?:tu|vous) (?:repondras|repondrez|agiras|"
-     r"agirez|diras|direz|obeiras|obeirez|dois|devez)\b", 0.75, "tells the assistant how to behave (French)"),
-    ("role_override", rf"\b(?:du bist|sie sind) (?:jetzt|ab jetzt|nun|ab sofort|von nun an){_W}{{0,3}}? {_ROLE}\b|"
-     rf"\b(?:ab jetzt|ab sofort|von nun an),? (?:bist du|sind sie){_W}{{0,3}}? {_ROLE}\b|\b(?:verhalte dich|"
-     rf"verhalten sie sich|agiere|antworte|handle) (?:wie|als) (?:ob du )?(?:\S+ ){{0,2}}?{_ROLE}\b|\bspiele? die rolle"
-     rf"{_W}{{0,3}}? {_ROLE}\b|\btue? so,? als (?:ob )?(?:du )?(?:warst|seist|bist){_W}{{0,3}}? {_ROLE}\b", 0.85,
+    ("role_override", r"\b(?:a partir de maintenant|desormais|dorenavant),? (?:tu|vous) "
+     r"(?:repondras|repondrez|agiras|agirez|diras|direz|obeiras|obeirez|dois|devez)\b", 0.75,
+     "tells the assistant how to behave (French)"),
+    ("role_override", rf"\b(?:du bist|sie sind) (?:jetzt|ab jetzt|nun|ab sofort|von nun an){_W}{{0,3}}? "
+     rf"{_ROLE}\b|\b(?:ab jetzt|ab sofort|von nun an),? (?:bist du|sind sie){_W}{{0,3}}? {_ROLE}\b|"
+     rf"\b(?:verhalte dich|verhalten sie sich|agiere|antworte|handle) (?:wie|als) (?:ob du )?(?:\S+ "
+     rf"){{0,2}}?{_ROLE}\b|\bspiele? die rolle{_W}{{0,3}}? {_ROLE}\b|"
+     rf"\btue? so,? als (?:ob )?(?:du )?(?:warst|seist|bist){_W}{{0,3}}? {_ROLE}\b", 0.85,
      "tries to give the assistant a new role (German)"),
     ("role_override", r"\b(?:ab jetzt|ab sofort|von nun an),? (?:antwortest|wirst|sollst|musst) du\b", 0.75,
      "tells the assistant how to behave (German)"),
-    ("role_override", rf"\b(?:agora|a partir de agora|de agora em diante),? (?:voce|vc|tu) (?:e|es|sera|vai ser)"
-     rf"{_W}{{0,3}}? {_ROLE}\b|\b(?:aja|atue|age|comporte-se|responda) como (?:se fosse )?(?:\S+ ){{0,2}}?{_ROLE}\b|"
-     rf"\b(?:finja|finge|fingir) (?:ser|que (?:voce |vc )?e){_W}{{0,3}}? {_ROLE}\b", 0.85,
+    ("role_override", rf"\b(?:agora|a partir de agora|de agora em diante),? (?:voce|vc|tu) (?:e|es|sera|vai "
+     rf"ser){_W}{{0,3}}? {_ROLE}\b|\b(?:aja|atue|age|comporte-se|responda) como (?:se fosse )?(?:\S+ "
+     rf"){{0,2}}?{_ROLE}\b|\b(?:finja|finge|fingir) (?:ser|que (?:voce |vc )?e){_W}{{0,3}}? {_ROLE}\b", 0.85,
      "tries to give the assistant a new role (Portuguese)"),
-    ("role_override", r"\b(?:a partir de agora|de agora em diante),? (?:voce|vc|tu) (?:vai|deve|responde|respondera|age|"
-     r"agira|obedece)\b", 0.75, "tells the assistant how to behave (Portuguese)"),
-    ("role_override", r"\b(?:finge|fingir|finja) (?:ser|que eres|que (?:voce |vc )?e)\b|\b(?:fais|faites) semblant\b|"
-     r"\btue? so,? als\b|\bmodo (?:desarrollador|sin restricciones|desenvolvedor|sem restricoes)\b|\bmode "
-     r"(?:developpeur|sans restrictions)\b|\bentwicklermodus\b", 0.45, "asks the assistant to pretend"),
+    ("role_override", r"\b(?:a partir de agora|de agora em diante),? (?:voce|vc|tu) "
+     r"(?:vai|deve|responde|respondera|age|agira|obedece)\b", 0.75, "tells the assistant how to behave "
+     "(Portuguese)"),
+    ("role_override", r"\b(?:finge|fingir|finja) (?:ser|que eres|que (?:voce |vc )?e)\b|"
+     r"\b(?:fais|faites) semblant\b|\btue? so,? als\b|\bmodo (?:desarrollador|sin "
+     r"restricciones|desenvolvedor|sem restricoes)\b|\bmode (?:developpeur|sans restrictions)\b|"
+     r"\bentwicklermodus\b", 0.45, "asks the assistant to pretend"),
     # -- prompt exfiltration
-    ("prompt_exfiltration", r"\b(?:system prompt|system message|system instructions|hidden prompt|secret prompt|"
-     r"initial prompt|original prompt|pre-?prompt|meta prompt|hidden instructions|secret instructions|internal "
-     r"instructions|developer (?:message|prompt))s?\b", 0.85, "asks about the assistant's system prompt"),
-    ("prompt_exfiltration", rf"\b(?:repeat|print|show|reveal|tell|give|output|display|write out|recite|list|paste|leak|"
-     rf"dump|spell out|share)(?: me| us)? (?:all |back )?(?:of )?(?:your|its) (?:exact |full |complete |original |"
-     rf"initial |hidden |secret |entire )?(?:instructions|prompt|guidelines|directives|configuration|rules|"
-     rf"programming)\b{_NOT_ABOUT}", 0.9, "asks the assistant to reveal its instructions"),
-    ("prompt_exfiltration", rf"\bwhat (?:are|were|is) your (?:exact |original |initial |hidden |secret |system )?"
-     rf"(?:instructions|prompt|directives|programming|guidelines)\b{_NOT_ABOUT}", 0.8,
+    ("prompt_exfiltration", r"\b(?:system prompt|system message|system instructions|hidden prompt|secret "
+     r"prompt|initial prompt|original prompt|pre-?prompt|meta prompt|hidden instructions|secret instructions|"
+     r"internal instructions|developer (?:message|prompt))s?\b", 0.85, "asks about the assistant's system "
+     "prompt"),
+    ("prompt_exfiltration", rf"\b(?:repeat|print|show|reveal|tell|give|output|display|write "
+     rf"out|recite|list|paste|leak|dump|spell out|share)(?: me| us)? (?:all |back )?(?:of )?(?:your|its) "
+     rf"(?:exact |full |complete |original |initial |hidden |secret |entire "
+     rf")?(?:instructions|prompt|guidelines|directives|configuration|rules|programming)\b{_NOT_ABOUT}",
+     0.9, "asks the assistant to reveal its instructions"),
+    ("prompt_exfiltration", rf"\bwhat (?:are|were|is) your (?:exact |original |initial |hidden |secret "
+     rf"|system )?(?:instructions|prompt|directives|programming|guidelines)\b{_NOT_ABOUT}", 0.8,
      "asks what the assistant's instructions are"),
-    ("prompt_exfiltration", r"\b(?:repeat|print|reveal|output|dump|leak|show) (?:everything|all|the (?:text|words|"
-     r"messages?|instructions|prompt)) (?:\S+ ){0,2}?(?:above|before this|so far|you were given|verbatim|word for "
-     r"word)\b|\bstart(?:ing)? with \"?you are\b", 0.85, "asks the assistant to repeat its context"),
-    ("prompt_exfiltration", rf"\b(?:muestra|muestrame|dime|revela|revelame|repite|imprime|escribe|ensename|comparte)"
-     rf"(?:me)? (?:todas )?(?:tus|sus) (?:\S+ )?(?:{_ES_OBJ}|prompt)\b{_NOT_ABOUT}|\b(?:prompt|mensaje|instrucciones) "
-     rf"(?:del|de) sistema\b", 0.85, "asks the assistant to reveal its instructions (Spanish)"),
-    ("prompt_exfiltration", rf"\b(?:montre|montrez|revele|revelez|repete|repetez|affiche|affichez|donne|donnez|dis|"
-     rf"dites|ecris|ecrivez)(?:-moi| moi)? (?:toutes )?(?:tes|vos) (?:\S+ )?(?:{_FR_OBJ}|prompt)\b{_NOT_ABOUT}|"
-     rf"\b(?:prompt|message|instructions) (?:du )?systeme\b", 0.85,
+    ("prompt_exfiltration", r"\b(?:repeat|print|reveal|output|dump|leak|show) (?:everything|all|the "
+     r"(?:text|words|messages?|instructions|prompt)) (?:\S+ ){0,2}?(?:above|before this|so far|you were "
+     r"given|verbatim|word for word)\b|\bstart(?:ing)? with \"?you are\b", 0.85, "asks the assistant to "
+     "repeat its context"),
+    ("prompt_exfiltration", rf"\b(?:muestra|muestrame|dime|revela|revelame|repite|imprime|escribe|ensename|"
+     rf"comparte)(?:me)? (?:todas )?(?:tus|sus) (?:\S+ )?(?:{_ES_OBJ}|prompt)\b{_NOT_ABOUT}|"
+     rf"\b(?:prompt|mensaje|instrucciones) (?:del|de) sistema\b", 0.85, "asks the assistant to reveal its "
+     "instructions (Spanish)"),
+    ("prompt_exfiltration", rf"\b(?:montre|montrez|revele|revelez|repete|repetez|affiche|affichez|donne|"
+     rf"donnez|dis|dites|ecris|ecrivez)(?:-moi| moi)? (?:toutes )?(?:tes|vos) (?:\S+ "
+     rf")?(?:{_FR_OBJ}|prompt)\b{_NOT_ABOUT}|\b(?:prompt|message|instructions) (?:du )?systeme\b", 0.85,
      "asks the assistant to reveal its instructions (French)"),
-    ("prompt_exfiltration", rf"\b(?:zeig|zeige|nenne|wiederhole|verrate|gib|sag|schreib)(?: mir)? (?:alle )?(?:deine|"
-     rf"ihre|dein) (?:\S+ )?(?:{_DE_OBJ}|prompt|systemprompt)\b{_NOT_ABOUT}|\bsystem-?(?:prompt|nachricht|"
-     rf"anweisung)\w*\b", 0.85, "asks the assistant to reveal its instructions (German)"),
-    ("prompt_exfiltration", rf"\b(?:mostre|mostra|revele|revela|repita|repete|diga|diz|imprima|escreva)(?: me| pra mim)?"
-     rf" (?:todas )?(?:as )?(?:suas|tuas|seus|teus) (?:\S+ )?(?:{_PT_OBJ}|prompt)\b{_NOT_ABOUT}|\b(?:prompt|mensagem|"
-     rf"instrucoes) do sistema\b", 0.85, "asks the assistant to reveal its instructions (Portuguese)"),
+    ("prompt_exfiltration", rf"\b(?:zeig|zeige|nenne|wiederhole|verrate|gib|sag|schreib)(?: mir)? (?:alle "
+     rf")?(?:deine|ihre|dein) (?:\S+ )?(?:{_DE_OBJ}|prompt|systemprompt)\b{_NOT_ABOUT}|"
+     rf"\bsystem-?(?:prompt|nachricht|anweisung)\w*\b", 0.85, "asks the assistant to reveal its instructions "
+     "(German)"),
+    ("prompt_exfiltration", rf"\b(?:mostre|mostra|revele|revela|repita|repete|diga|diz|imprima|escreva)(?: "
+     rf"me| pra mim)? (?:todas )?(?:as )?(?:suas|tuas|seus|teus) (?:\S+ )?(?:{_PT_OBJ}|prompt)\b{_NOT_ABOUT}|"
+     rf"\b(?:prompt|mensagem|instrucoes) do sistema\b", 0.85, "asks the assistant to reveal its instructions "
+     "(Portuguese)"),
     # -- fake chat-template / system markup
-    ("fake_system_markup", r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id)\|>|\[/?inst\]|"
-     r"<</?sys>>|</?(?:system|sys|instructions?)>|\[(?:system|admin|developer)\]|\{\{\s*system|<!--\s*(?:system|"
-     r"assistant|admin|instructions?|prompt)\b|###\s*(?:system|"
-     r"instructions?|new instructions|response)\b|(?:^|\n)\s*(?:system|assistant|admin)\s*:|\b(?:begin|end) (?:of )?"
-     r"(?:system|admin) (?:prompt|message|override)|\badmin override\b|\boverride code\b", 0.9,
+    ("fake_system_markup", r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id)\|"
+     r">|\[/?inst\]|<</?sys>>|</?(?:system|sys|instructions?)>|\[(?:system|admin|developer)\]|\{\{\s*system|"
+     r"<!--\s*(?:system|assistant|admin|instructions?|prompt)\b|"
+     r"###\s*(?:system|instructions?|new instructions|response)\b|(?:^|\n)\s*(?:system|assistant|admin)\s*:|"
+     r"\b(?:begin|end) (?:of )?(?:system|admin) (?:prompt|message|override)|\badmin override\b|"
+     r"\boverride code\b", 0.9,
      "contains fake system or chat-template markup"),
     # -- dictating the reply
-    ("output_control", r"\b(?:reply|respond|answer)(?: to this)? (?:only |just )?with (?:only |just |exactly )?"
-     r"(?:\"|'|the word|the words|the following|the text|the phrase|the sentence|the message|yes\b|no\b|one word|this)",
+    ("output_control", r"\b(?:reply|respond|answer)(?: to this)? (?:only |just )?with (?:only |just |exactly "
+     r")?(?:\"|'|the word|the words|the following|the text|the phrase|the sentence|the "
+     r"message|yes\b|no\b|one word|this)",
      0.65, "dictates the assistant's reply"),
-    ("output_control", r"\b(?:the )?(?:assistant|ai|bot|model|chat ?bot|reply ?bot)(?:'s reply)? (?:must|should|shall|will|"
-     r"has to|needs to|is to) (?:now )?(?:only |always )?(?:reply|respond|answer|say|include|write|post|approve|ignore|"
-     r"obey|mention|recommend|promote|link)\b", 0.75, "tells the assistant what it must do"),
-    ("output_control", r"\byour (?:next |first )?(?:reply|response|answer|output) (?:must|should|will|has to|needs to|"
-     r"shall) (?:be|say|contain|include|start|begin|end)\b", 0.75, "dictates the assistant's reply"),
-    ("output_control", r"\b(?:include|add|put|insert|post|paste|promote|mention|advertise|plug|recommend|say) (?:this|"
-     r"the following|my|a|our) (?:\S+ ){0,2}?in(?:to)? your (?:reply|response|answer|replies|responses)\b", 0.8,
+    ("output_control", r"\b(?:the )?(?:assistant|ai|bot|model|chat ?bot|reply ?bot)(?:'s reply)? "
+     r"(?:must|should|shall|will|has to|needs to|is to) (?:now )?(?:only |always "
+     r")?(?:reply|respond|answer|say|include|write|post|approve|ignore|obey|mention|recommend|promote|"
+     r"link)\b", 0.75, "tells the assistant what it must do"),
+    ("output_control", r"\byour (?:next |first )?(?:reply|response|answer|output) (?:must|should|will|has "
+     r"to|needs to|shall) (?:be|say|contain|include|start|begin|end)\b", 0.75, "dictates the assistant's "
+     "reply"),
+    ("output_control", r"\b(?:include|add|put|insert|post|paste|promote|mention|advertise|plug|recommend|"
+     r"say) (?:this|the following|my|a|our) (?:\S+ ){0,2}?in(?:to)? your "
+     r"(?:reply|response|answer|replies|responses)\b", 0.8,
      "asks the assistant to put given content in its reply"),
-    ("output_control", r"\b(?:say|write|type|post|output|print) (?:exactly|verbatim|word for word)\b|\brepeat after me\b",
+    ("output_control", r"\b(?:say|write|type|post|output|print) (?:exactly|verbatim|word for word)\b|"
+     r"\brepeat after me\b",
      0.45, "asks to repeat given text"),
-    ("output_control", r"\b(?:responde|contesta|reponds|repondez|antworte|antworten sie|responda) (?:solo|solamente|"
-     r"unicamente|seulement|uniquement|nur|ausschliesslich|apenas|somente|so) (?:con|par|avec|mit|com)\b", 0.65,
+    ("output_control", r"\b(?:responde|contesta|reponds|repondez|antworte|antworten sie|responda) "
+     r"(?:solo|solamente|unicamente|seulement|uniquement|nur|ausschliesslich|apenas|somente|so) "
+     r"(?:con|par|avec|mit|com)\b", 0.65,
      "dictates the assistant's reply"),
     # -- talking to the AI (weak alone)
-    ("addresses_ai", r"\b(?:hey|hi|dear|attention|note to|message to|to the|calling|listen,?|ok|okay|oi|hola|salut|"
-     r"hallo|ola) (?:the )?(?:ai|bot|chat ?bot|assistant|chat ?gpt|gpt|llm|language model|reply ?bot|auto-?reply\w*|"
-     r"ia|ki|robot)\b|\bif you(?:'re| are) (?:an? )?(?:ai|bot|language model|llm)\b", 0.45,
+    ("addresses_ai", r"\b(?:hey|hi|dear|attention|note to|message to|to "
+     r"the|calling|listen,?|ok|okay|oi|hola|salut|hallo|ola) (?:the )?(?:ai|bot|chat ?bot|assistant|chat "
+     r"?gpt|gpt|llm|language model|reply ?bot|auto-?reply\w*|ia|ki|robot)\b|"
+     r"\bif you(?:'re| are) (?:an? )?(?:ai|bot|language model|llm)\b", 0.45,
      "addresses the creator's AI directly"),
-    ("addresses_ai", r"\bas an? (?:ai|a\.i\.|artificial intelligence|language model|llm)(?! (?:researcher|engineer|"
-     r"enthusiast|student|developer|artist|scientist|expert|fan|company|startup))\b", 0.4,
+    ("addresses_ai", r"\bas an? (?:ai|a\.i\.|artificial intelligence|language model|llm)(?! "
+     r"(?:researcher|engineer|enthusiast|student|developer|artist|scientist|expert|fan|company|"
+     r"startup))\b", 0.4,
      "talks to the assistant as an AI"),
-    ("addresses_ai", r"\b(?:ai|bot|assistant|chat ?gpt|gpt|model|ia|ki)\s*[,:]\s*(?:please )?(?:ignore|reply|respond|say|"
-     r"write|tell|output|print|repeat|forget|answer|ignora|responde|dis|sag|diga)\b", 0.7, "gives the AI a command"),
+    ("addresses_ai", r"\b(?:ai|bot|assistant|chat ?gpt|gpt|model|ia|ki)\s*[,:]\s*(?:please "
+     r")?(?:ignore|reply|respond|say|write|tell|output|print|repeat|forget|answer|ignora|responde|dis|sag|"
+     r"diga)\b", 0.7, "gives the AI a command"),
 ])
 
-_INJECTION_COMPACT = _cues("prompt_injection", [
-    ("ignore_instructions", r"(?:ignore|disregard|forget|override|bypass)(?:all|any|of|the|your|my|these){0,3}"
-     r"(?:previous|prior|above|earlier|preceding|initial|original|system)(?:instructions?|prompts?|rules|directions|"
-     r"guidelines)", 0.95, "asks the assistant to ignore its previous instructions"),
-    ("ignore_instructions", r"(?:ignora|olvida)(?:todas)?(?:las)?(?:tus(?:instrucciones|reglas)|(?:instrucciones|reglas)"
-     r"(?:anteriores|previas))|(?:ignorez?|oubliez?)(?:toutes)?(?:(?:tes|vos)(?:instructions|consignes)|les"
-     r"(?:instructions|consignes)(?:precedentes|anterieures))|(?:ignoriere|vergiss)(?:alle)?(?:deine|vorherigen)"
-     r"(?:anweisungen|regeln)|(?:ignore|esqueca)(?:todas)?(?:as)?(?:suas(?:instrucoes|regras)|(?:instrucoes|regras)"
-     r"anteriores)", 0.9, "asks the assistant to ignore its instructions"),
-    ("role_override", r"doanythingnow|(?:dan|jailbreak|unrestricted|unfiltered|uncensored)mode|youarenowdan|youarenow"
-     r"(?:an?)?(?:unrestricted|uncensored|unfiltered|evil|jailbroken)", 0.9, "asks for a jailbreak mode"),
+_INJECTION_COMPACT = _cues([
+    ("ignore_instructions", r"(?:ignore|disregard|forget|override|bypass)(?:all|any|of|the|your|my|"
+     r"these){0,3}(?:previous|prior|above|earlier|preceding|initial|original|system)(?:instructions?|"
+     r"prompts?|rules|directions|guidelines)", 0.95, "asks the assistant to ignore its previous "
+     "instructions"),
+    ("ignore_instructions", r"(?:ignora|olvida)(?:todas)?(?:las)?(?:tus(?:instrucciones|reglas)|"
+     r"(?:instrucciones|reglas)(?:anteriores|previas))|(?:ignorez?|oubliez?)(?:toutes)?(?:(?:tes|"
+     r"vos)(?:instructions|consignes)|les(?:instructions|consignes)(?:precedentes|anterieures))|"
+     r"(?:ignoriere|vergiss)(?:alle)?(?:deine|vorherigen)(?:anweisungen|regeln)|"
+     r"(?:ignore|esqueca)(?:todas)?(?:as)?(?:suas(?:instrucoes|regras)|(?:instrucoes|regras)anteriores)",
+     0.9, "asks the assistant to ignore its instructions"),
+    ("role_override", r"doanythingnow|(?:dan|jailbreak|unrestricted|unfiltered|uncensored)mode|youarenowdan|"
+     r"youarenow(?:an?)?(?:unrestricted|uncensored|unfiltered|evil|jailbroken)", 0.9, "asks for a jailbreak "
+     "mode"),
     ("prompt_exfiltration", r"systemprompt|(?:repeat|reveal|print|show)(?:me)?(?:your)(?:instructions|prompt|"
      r"systemprompt)|promptdelsistema|promptsysteme|systemanweisung|promptdosistema", 0.85,
      "asks about the assistant's system prompt"),
 ])
 
 # Cheap gate on the letters-only view: no cue can match without one of these anchors.
-_INJECTION_GATE = re.compile(
-    r"ignor|disregard|forget|overrid|bypass|skip|drop|discard|ditch|neglect|setaside|olvid|omit|descart|saltate|"
-    r"tienspascompte|tenezpascompte|tiensspluscompte|vergiss|vergessen|missacht|uberspring|esquec|desconsider|"
-    r"instruc|instrukt|anweis|consign|indicacion|directiv|directriz|diretriz|guideline|guardrail|programming|"
-    r"programacion|programmation|programacao|prompt|rules|regla|regle|regel|regra|orient|"
-    r"arenow|renow|fromnowon|willnow|anythingnow|startingnow|henceforth|ahora|maintenant|desormais|dorenavant|apresent|jetzt|sofort|vonnunan|agora|"
-    r"actas|actlike|actingas|behave|respondas|answeras|replyas|respondlike|poseas|pretend|roleplay|incharacter|"
-    r"actua|actue|comport|hazde|hazte|respondecomo|finge|finja|fingir|agis|reponds|repondez|joue|semblant|verhalte|"
-    r"agiere|antwort|handle|spiel|tuso|tueso|ajacomo|atuecomo|agecomo|respondacomo|"
-    r"mode|modo|modus|jailbreak|nolonger|restrict|filter|censor|einschrank|"
-    r"systemmessage|sistema|systeme|system|"
-    r"above|sofar|beforethis|verbatim|wordforword|startingwith|startwith|"
-    r"replywith|respondwith|answerwith|replyonly|respondonly|answeronly|replyjust|respondjust|answerjust|"
-    r"yournext|yourfirst|yourreply|yourresponse|youranswer|youroutput|exactly|repeatafterme|"
-    r"in(?:to)?your(?:reply|response|answer)|"
-    r"solocon|solamentecon|unicamentecon|seulement|uniquement|nurmit|ausschliesslich|apenascom|somentecom|socom|"
-    r"asan?(?:ai|artificial|languagemodel|llm)|ifyou(?:re|are)an?(?:ai|bot|languagemodel|llm)|heyai|hiai|dearai|"
-    r"theai|tothebot|heybot|hibot|assistant|chatgpt|gpt|llm|languagemodel"
-)
-_INJECTION_PUNCT_GATE = re.compile(r"<\||<!--|\[/?inst|<</?sys|</?(?:system|sys|instructions?)>|\[(?:system|admin|developer)\]|"
-                                   r"\{\{\s*system|###|(?:system|assistant|admin)\s*:|"
+_INJECTION_ANCHORS = """
+ignor disregard forget overrid bypass skip drop discard ditch neglect setaside olvid omit descart saltate
+tienspascompte tenezpascompte tienspluscompte tenezpluscompte vergiss vergessen missacht uberspring
+esquec desconsider instruc instrukt anweis consign indicacion directiv directriz diretriz guideline
+guardrail programming programacion programmation programacao prompt rules regla regle regel regra orient
+arenow renow fromnowon willnow anythingnow startingnow henceforth ahora maintenant desormais dorenavant
+apresent jetzt sofort vonnunan agora actas actlike actingas behave respondas answeras replyas respondlike
+poseas pretend roleplay incharacter actua actue comport hazde hazte respondecomo finge finja fingir agis
+reponds repondez joue semblant verhalte agiere antwort handle spiel tuso tueso ajacomo atuecomo agecomo
+respondacomo mode modo modus jailbreak nolonger restrict filter censor einschrank systemmessage sistema
+systeme system above sofar beforethis verbatim wordforword startingwith startwith replywith respondwith
+answerwith replyonly respondonly answeronly replyjust respondjust answerjust yournext yourfirst yourreply
+yourresponse youranswer youroutput exactly repeatafterme inyourreply inyourresponse inyouranswer
+intoyourreply intoyourresponse solocon solamentecon unicamentecon seulement uniquement nurmit
+ausschliesslich apenascom somentecom socom asanai asaai asalanguagemodel asanllm asanartificial
+ifyoureanai ifyouareanai ifyoureabot ifyouareabot ifyoureanllm ifyouareanllm heyai hiai dearai theai
+tothebot heybot hibot assistant chatgpt gpt llm languagemodel
+"""
+_INJECTION_GATE = re.compile(_trie(_INJECTION_ANCHORS.split()))
+_INJECTION_PUNCT_GATE = re.compile(r"<\||<!--|\[/?inst|<</?sys|</?(?:system|sys|instructions?)>|"
+                                   r"\[(?:system|admin|developer)\]|\{\{\s*system|###|"
+                                   r"(?:system|assistant|admin)\s*:|"
                                    r"\b(?:ai|bot|assistant|gpt|model|ia|ki)\s*[,:]")
 
 _B64 = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=])")
@@ -823,7 +911,8 @@ def _decoded_payloads(original: str) -> list[str]:
             text = raw.decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, ValueError):
             continue
-        if text and sum(ch.isprintable() for ch in text) / len(text) > 0.95 and sum(ch.isalpha() for ch in text) >= 8:
+        readable = sum(ch.isprintable() for ch in text) / len(text) > 0.95 if text else False
+        if readable and sum(ch.isalpha() for ch in text) >= 8:
             out.append(text)
     low = original.lower()
     if "rot13" in low or "rot-13" in low or "rot 13" in low:
@@ -839,7 +928,8 @@ def _rot13(s: str) -> str:
 def _injection_hits(v: NormalizedText) -> list[_Hit]:
     if not _INJECTION_GATE.search(v.compact) and not _INJECTION_PUNCT_GATE.search(v.text):
         return []
-    return _collect((v.plain, v.skeleton), _INJECTION_CUES) + _collect((v.compact,), _INJECTION_COMPACT, first_view=2)
+    hits = _collect((v.plain, v.skeleton), _INJECTION_CUES)
+    return hits + _collect((v.compact,), _INJECTION_COMPACT, first_view=2)
 
 
 _ENCODED = _Cue("encoded_instructions", _B64, 0.9, "hides instructions for the assistant in encoded text")
@@ -865,60 +955,68 @@ def detect_prompt_injection(text: TextLike) -> list[Finding]:
             if any(h.score >= 0.6 for h in inner):
                 hits.append(_Hit(max(0.9, *(h.score for h in inner)), _ENCODED, 0))
     obfuscated = bool(hits) and (all(h.view > 0 for h in hits) or bool(v.signals & _EVASIONS))
-    return _findings("prompt_injection", hits, INJECTION_THRESHOLD, " (obfuscated)" if obfuscated else "")
+    return _findings("prompt_injection", hits, DETECTOR_THRESHOLD, " (obfuscated)" if obfuscated else "")
 
 
 # --- personal data ----------------------------------------------------------------------------
 
 _EMAIL = re.compile(r"(?<![\w.+-])[a-z0-9][a-z0-9._%+-]{0,63}@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,24}\b")
 _EMAIL_OBFUSCATED = re.compile(
-    r"(?<![\w.])[a-z0-9][a-z0-9._%+-]{1,63}\s*[\[({<]?\s*(?:at|arroba|arobase|chez|@)\s*[\])}>]?\s*"
-    r"[a-z0-9-]{2,}\s*[\[({<]?\s*(?:dot|punto|point|punkt|ponto|\.)\s*[\])}>]?\s*"
-    r"(?:com|net|org|de|fr|es|pt|br|co|io|uk|info|me|edu|gov|mx|ar|it|nl|ch|at|be|ca|us)\b"
+    r"(?<![\w.])[a-z0-9][a-z0-9._%+-]{1,63}\s*[\[({<]?\s*(?:at|arroba|arobase|chez|"
+    r"@)\s*[\])}>]?\s*[a-z0-9-]{2,}\s*[\[({<]?\s*(?:dot|punto|point|punkt|ponto|"
+    r"\.)\s*[\])}>]?\s*(?:com|net|org|de|fr|es|pt|br|co|io|uk|info|me|edu|gov|mx|"
+    r"ar|it|nl|ch|at|be|ca|us)\b"
 )
-_EMAIL_PROVIDER = re.compile(r"\b(?:gmail|hotmail|yahoo|outlook|icloud|proton(?:mail)?|gmx|aol|live|web|orange|free|"
-                             r"laposte|uol|bol|terra)\b")
+_EMAIL_AT_WORDS = (" at ", "arroba", "[at]", "(at)", "arobase", "chez")
+_EMAIL_PROVIDER = re.compile(r"\b(?:gmail|hotmail|yahoo|outlook|icloud|proton(?:mail)?|gmx|aol|live|web|"
+                             r"orange|free|laposte|uol|bol|terra)\b")
 # 4-4-4-4 or Amex 4-6-5 with one consistent separator, or 13-19 digits in one run.
-_CARD = re.compile(r"(?<![\d.,])(?:\d{4}([ -]?)\d{4}\1\d{4}\1\d{4}|\d{4}([ -]?)\d{6}\2\d{5}|\d{13,19})"
-                   r"(?![\d,]|\.\d)")
+_CARD = re.compile(r"(?<![\d.,])(?:\d{4}([ -]?)\d{4}\1\d{4}\1\d{4}|\d{4}([ -]?)\d{6}\2\d{5}|"
+                   r"\d{13,19})(?![\d,]|\.\d)")
 _PHONE_INTL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?![\d])")
 _PHONE_NANP = re.compile(r"(?<![\d.,/:-])(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\d]|[.,/:-]\d)")
-_PHONE_GROUPED = re.compile(r"(?<![\d.,/:-])(?:0\d(?:[ .-]\d{2}){4}|\d{3} \d{3} \d{3}|\d{3} \d{2} \d{2} \d{2}|"
-                            r"\(\d{2}\) ?9?\d{4}-?\d{4}|0\d{2,4}[ /-]\d{5,9})(?![\d]|[.,/:-]\d)")
+_PHONE_GROUPED = re.compile(r"(?<![\d.,/:-])(?:0\d(?:[ .-]\d{2}){4}|\d{3} \d{3} \d{3}|\d{3} \d{2} \d{2} "
+                            r"\d{2}|\(\d{2}\) ?9?\d{4}-?\d{4}|0\d{2,4}[ /-]\d{5,9})(?![\d]|[.,/:-]\d)")
 _PHONE_BARE = re.compile(r"(?<![\d.,/:-])\d{9,13}(?![\d]|[.,/:-]\d)")
-_PHONE_WORDS = re.compile(r"\b(?:call|text|txt|phone|tel|telephone|cell|mobile|whats ?app|wa|sms|contact|number|"
-                          r"llama(?:me)?|llamame|telefono|movil|celular|appelle|appelez|portable|numero|anrufen|ruf|"
-                          r"handy|telefon|nummer|ligue|liga|zap|whats|signal|viber|telegram)\b")
+_PHONE_WORDS = re.compile(r"\b(?:call|text|txt|phone|tel|telephone|cell|mobile|whats "
+                          r"?app|wa|sms|contact|number|llama(?:me)?|llamame|telefono|movil|celular|appelle|"
+                          r"appelez|portable|numero|anrufen|ruf|handy|telefon|nummer|ligue|liga|zap|whats|"
+                          r"signal|viber|telegram)\b")
 _SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])")
-_SSN_BARE = re.compile(r"\b(?:ssn|social security(?: number| no\.?| #)?)\s*(?:is|:|#|no\.?|number)?\s*"
-                       r"(?!000|666|9\d\d)\d{3}-?\d{2}-?\d{4}\b")
+_SSN_BARE = re.compile(r"\b(?:ssn|social security(?: number| no\.?| #)?)\s*(?:is|:|#|no\.?|number)?\s*(?!000|"
+                       r"666|9\d\d)\d{3}-?\d{2}-?\d{4}\b")
 _IBAN = re.compile(r"\b([A-Z]{2})(\d{2})((?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?)\b")
 _IBAN_LENGTHS = {
-    "AD": 24, "AE": 23, "AT": 20, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29, "CH": 21, "CR": 22, "CY": 28,
-    "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GI": 23,
-    "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30,
-    "KZ": 20, "LB": 28, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27,
-    "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22,
-    "SA": 24, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "TN": 24, "TR": 26, "UA": 29, "VG": 24, "XK": 20,
+    "AD": 24, "AE": 23, "AT": 20, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29, "CH": 21, "CR": 22,
+    "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "ES": 24, "FI": 18, "FO": 18, "FR": 27,
+    "GB": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IS": 26,
+    "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27,
+    "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28,
+    "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SE": 24, "SI": 19, "SK": 24, "SM": 27,
+    "TN": 24, "TR": 26, "UA": 29, "VG": 24, "XK": 20,
 }
 _CPF = re.compile(r"(?<![\d.])\d{3}\.\d{3}\.\d{3}-\d{2}(?![\d])")
 _DNI = re.compile(r"(?<![\w])([xyz]?)(\d{7,8})[- ]?([a-z])(?![\w])")
-_NINO = re.compile(r"\b(?!bg|gb|nk|kn|tn|nt|zz)[a-ceghj-prstw-z][a-ceghj-nprstw-z] ?\d{2} ?\d{2} ?\d{2} ?[a-d]\b")
-_STREET_SUFFIX = (r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|"
-                  r"parkway|pkwy|highway|hwy|circle|cir|square|sq|crescent|close|row)")
+_NINO = re.compile(r"\b(?!bg|gb|nk|kn|tn|nt|zz)[a-ceghj-prstw-z][a-ceghj-nprstw-z] ?\d{2} ?\d{2} ?\d{2} "
+                   r"?[a-d]\b")
+_STREET_SUFFIX = (r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|"
+                  r"terrace|parkway|pkwy|highway|hwy|circle|cir|square|sq|crescent|close|row)")
 _ADDRESS_EN = re.compile(
-    rf"(?<![\w.,])\d{{1,5}}[a-z]?,? (?:(?!{_STREET_SUFFIX}\b)[a-z][a-z'.-]*\.? ){{1,4}}{_STREET_SUFFIX}\b\.?"
-    r"(?:,? (?:apt|apartment|unit|suite|ste|#)\.? ?\w+)?"
+    rf"(?<![\w.,])\d{{1,5}}[a-z]?,? (?:(?!{_STREET_SUFFIX}\b)[a-z][a-z'.-]*\.? "
+                         rf"){{1,4}}{_STREET_SUFFIX}\b\.?(?:,? (?:apt|apartment|unit|suite|ste|#)\.? ?\w+)?"
 )
 _ADDRESS_INTL = re.compile(
-    r"\b(?:calle|c/|avenida|avda\.?|plaza|paseo|carrer|rua|travessa|praca|alameda|estrada)\s+(?:de\s+(?:la\s+|los\s+)?)?"
-    r"[a-z][a-z'. -]{1,40}?,?\s+(?:n[ºo°.]?\s*)?\d{1,5}\b"
-    r"|\b\d{1,4}(?: ?bis| ?ter)?,? (?:rue|avenue|boulevard|bd|chemin|allee|impasse|quai|place|route) (?:de |du |des |d')?"
-    r"[a-z][a-z' -]{1,40}\b"
-    r"|\b[a-z]{3,}(?:strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer) \d{1,4}[a-z]?\b"
+    r"\b(?:calle|c/|avenida|avda\.?|plaza|paseo|carrer|rua|travessa|praca|alameda|"
+                           r"estrada)\s+(?:de\s+(?:la\s+|los\s+)?)?[a-z][a-z'. "
+                           r"-]{1,40}?,?\s+(?:n[ºo°.]?\s*)?\d{1,5}\b|"
+                           r"\b\d{1,4}(?: ?bis| ?ter)?,? (?:rue|avenue|boulevard|bd|chemin|allee|impasse|"
+                           r"quai|place|route) (?:de |du |des |d')?[a-z][a-z' -]{1,40}\b|"
+                           r"\b[a-z]{3,}(?:strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer) "
+                           r"\d{1,4}[a-z]?\b"
 )
-_ZIP_STATE = re.compile(r"\b(?:al|ak|az|ar|ca|co|ct|de|fl|ga|hi|id|il|in|ia|ks|ky|la|me|md|ma|mi|mn|ms|mo|mt|ne|nv|nh|"
-                        r"nj|nm|ny|nc|nd|oh|ok|or|pa|ri|sc|sd|tn|tx|ut|vt|va|wa|wv|wi|wy) \d{5}(?:-\d{4})?\b")
+_ZIP_STATE = re.compile(r"\b(?:al|ak|az|ar|ca|co|ct|de|fl|ga|hi|id|il|in|ia|ks|ky|la|me|md|ma|mi|mn|ms|mo|mt|"
+                        r"ne|nv|nh|nj|nm|ny|nc|nd|oh|ok|or|pa|ri|sc|sd|tn|tx|ut|vt|va|wa|wv|wi|"
+                        r"wy) \d{5}(?:-\d{4})?\b")
 
 
 def _luhn(digits: str) -> bool:
@@ -990,9 +1088,8 @@ def detect_personal_data(text: TextLike) -> list[Finding]:
     has_digit = any(ch.isdigit() for ch in s)
     if "@" in s and _EMAIL.search(s):
         add("email", "The comment contains an e-mail address.", 0.95)
-    elif (" at " in s or "arroba" in s or "[at]" in s or "(at)" in s or "arobase" in s) and _EMAIL_OBFUSCATED.search(s):
-        m = _EMAIL_OBFUSCATED.search(s)
-        score = 0.9 if m and _EMAIL_PROVIDER.search(m.group(0)) else 0.7
+    elif any(w in s for w in _EMAIL_AT_WORDS) and (m := _EMAIL_OBFUSCATED.search(s)):
+        score = 0.9 if _EMAIL_PROVIDER.search(m.group(0)) else 0.7
         add("email", "The comment contains a spelled-out e-mail address.", score)
     if not has_digit:
         return list(out.values())
@@ -1044,70 +1141,92 @@ def detect_personal_data(text: TextLike) -> list[Finding]:
 
 # --- scam patterns ----------------------------------------------------------------------------
 
-_CRYPTO = (r"(?:bitcoin\w*|btc|ethereum|eth|usdt|tether|crypto\w*|forex|binary options?|nfts?|airdrops?|blockchain|"
-           r"dogecoin|doge|solana|binance|bnb|altcoins?|defi|web3|token presale|mining pool|cripto\w*|cryptomonnaie\w*|"
-           r"krypto\w*)")
-_MONEY = (r"(?:profits?|profitable|earn(?:ed|ing|s)?|returns?|roi|invest\w*|income|payouts?|withdraw\w*|\$ ?\d[\d,.]*k?|"
-          r"\d[\d,.]*k? ?(?:usd|dollars|\$|€|euros?|£)|(?:per|a|every) (?:day|week|month)|daily|weekly|doubled?|passive|"
-          r"financial freedom|made me|paid me|account manager|mentor|expert trader|signals|recover\w*|ganancias?|"
-          r"gan(?:e|ar|o)|inversion\w*|invert\w*|gains?|investi\w*|rendimentos?|lucro\w*|ganhar|ganhei|verdien\w*|"
-          r"gewinn\w*|investier\w*)")
-_CONTACT_APPS = (r"(?:telegram|tele gram|whats ?app|whatsap|wa|signal|snap(?:chat)?|kik|wechat|viber|instagram|ig|"
-                 r"insta|discord|hangouts?|wickr|zap|zapzap)")
-_SHORTENERS = (r"(?:bit\.ly|bitly\.com|tinyurl\.com|goo\.gl|ow\.ly|is\.gd|buff\.ly|cutt\.ly|rebrand\.ly|shorturl\.at|"
-               r"rb\.gy|tiny\.cc|t\.ly|adf\.ly|shorte\.st|bc\.vc|linktr\.ee|v\.gd|s\.id|soo\.gd|qr\.net|lnkd\.in|"
-               r"tr\.im|clck\.ru|shrtco\.de|u\.to|x\.co|urlz\.fr|wa\.me|t\.me)")
+_CRYPTO = (r"(?:bitcoin\w*|btc|ethereum|eth|usdt|tether|crypto\w*|forex|binary "
+           r"options?|nfts?|airdrops?|blockchain|dogecoin|doge|solana|binance|bnb|altcoins?|defi|web3|"
+           r"token presale|mining pool|cripto\w*|cryptomonnaie\w*|krypto\w*)")
+_MONEY = (r"(?:profits?|profitable|earn(?:ed|ing|s)?|returns?|roi|invest\w*|income|payouts?|withdraw\w*|\$ "
+          r"?\d[\d,.]*k?|\d[\d,.]*k? ?(?:usd|dollars|\$|€|euros?|£)|(?:per|a|every) (?:day|week|month)|daily|"
+          r"weekly|doubled?|passive|financial freedom|made me|paid me|account manager|mentor|expert trader|"
+          r"signals|recover\w*|ganancias?|gan(?:e|ar|o)|inversion\w*|invert\w*|gains?|investi\w*|"
+          r"rendimentos?|lucro\w*|ganhar|ganhei|verdien\w*|gewinn\w*|investier\w*)")
+_CONTACT_APPS = (r"(?:telegram|tele gram|whats ?app|whatsap|wa|signal|snap(?:chat)?|kik|wechat|viber|"
+                 r"instagram|ig|insta|discord|hangouts?|wickr|zap|zapzap)")
+_SHORTENERS = (r"(?:bit\.ly|bitly\.com|tinyurl\.com|goo\.gl|ow\.ly|is\.gd|buff\.ly|cutt\.ly|rebrand\.ly|"
+               r"shorturl\.at|rb\.gy|tiny\.cc|t\.ly|adf\.ly|shorte\.st|bc\.vc|linktr\.ee|v\.gd|s\.id|soo\.gd|"
+               r"qr\.net|lnkd\.in|tr\.im|clck\.ru|shrtco\.de|u\.to|x\.co|urlz\.fr|wa\.me|t\.me)")
 
-_SCAM_CUES = _cues("scam", [
-    ("crypto_investment", rf"\b{_CRYPTO}\b.{{0,120}}(?<![^\W_]){_MONEY}|(?<![^\W_]){_MONEY}.{{0,120}}\b{_CRYPTO}\b", 0.8,
+_SCAM_CUES = _cues([
+    ("crypto_investment", rf"\b{_CRYPTO}\b.{{0,120}}(?<![^\W_]){_MONEY}|"
+     rf"(?<![^\W_]){_MONEY}.{{0,120}}\b{_CRYPTO}\b", 0.8,
      "promotes crypto or trading returns"),
-    ("crypto_investment", r"\b(?:invest(?:ed|ing)? with|trading with|thanks to|recommend(?:ed)?|contact) (?:mr|mrs|ms|"
-     r"miss|dr|sir|madam|expert|coach)\.? ?\w+", 0.7, "recommends an investment manager"),
-    ("giveaway", r"\b(?:giveaway|give away|free (?:iphone|ps5|robux|v-?bucks|gift ?cards?|money|cash|bitcoin|crypto|"
-     r"followers|subscribers|likes)|you (?:have )?(?:won|been (?:selected|chosen|picked))|you(?:'re| are) (?:a |the |our )"
-     r"?(?:lucky )?winner|claim (?:your|the|ur) (?:prize|reward|gift|winnings)|winners? of (?:my|our|the) giveaway|"
+    ("crypto_investment", r"\b(?:invest(?:ed|ing)? with|trading with|thanks to|recommend(?:ed)?|contact) "
+     r"(?:mr|mrs|ms|miss|dr|sir|madam|expert|coach)\.? ?\w+", 0.7, "recommends an investment manager"),
+    ("giveaway", r"\b(?:giveaway|give away|free (?:iphone|ps5|robux|v-?bucks|gift ?cards?|money|cash|bitcoin|"
+     r"crypto|followers|subscribers|likes)|you (?:have )?(?:won|been (?:selected|chosen|picked))|"
+     r"you(?:'re| are) (?:a |the |our )?(?:lucky )?winner|claim (?:your|the|ur) "
+     r"(?:prize|reward|gift|winnings)|winners? of (?:my|our|the) giveaway|"
      r"first \d+ (?:people|subscribers|followers) (?:get|will|to)|has ganado|ganaste|vous avez gagne|"
      r"du hast gewonnen|voce ganhou|sorteio|sorteo)\b", 0.8, "announces a prize or giveaway"),
-    ("off_platform_contact", rf"\b(?:dm|message|msg|text|txt|contact|inbox|chat with|get in touch with)(?: me| him| her|"
-     rf" them| us| my \w+| the admin| directly| now)? ?(?:on|via|at|through|thru|@|in|:)? ?{_CONTACT_APPS}\b"
-     rf"|\b(?:reach|write|add|hit|talk to|find|follow|call) (?:me|him|her|them|us)(?: up| out)? (?:on|via|at|through|@|in) "
-     rf"{_CONTACT_APPS}\b|\b(?:escribe(?:me)?|contacta(?:me)?|hablame|ecris(?:-moi)?|contacte(?:z)?(?:-moi)?|"
-     rf"schreib(?:e)?(?: mir)?|kontaktier\w*|chama|fala comigo|me chama|manda (?:mensagem|msg))(?: (?:en|por|sur|auf|per|"
-     rf"no|pelo|via))? ?:? ?{_CONTACT_APPS}\b", 0.75, "asks to continue the conversation off-platform"),
-    ("off_platform_contact", r"\b(?:telegram|whats ?app|signal|wickr|kik|snap(?:chat)?)\s*(?:me|id|handle|username|"
-     r"user|number|no|#|:)?\s*[:@+]?\s*(?:@?[a-z0-9_]{4,}|\+?\d[\d -]{6,})", 0.7,
+    ("off_platform_contact", rf"\b(?:dm|message|msg|text|txt|contact|inbox|chat with|get in touch with)(?: "
+     rf"me| him| her| them| us| my \w+| the admin| directly|"
+     rf" now)? ?(?:on|via|at|through|thru|@|in|:)? ?{_CONTACT_APPS}\b|"
+     rf"\b(?:reach|write|add|hit|talk to|find|follow|call) (?:me|him|her|them|us)(?: up| out)? "
+     rf"(?:on|via|at|through|@|in) {_CONTACT_APPS}\b|\b(?:escribe(?:me)?|contacta(?:me)?|hablame|"
+     rf"ecris(?:-moi)?|contacte(?:z)?(?:-moi)?|schreib(?:e)?(?: mir)?|kontaktier\w*|chama|fala comigo|"
+     rf"me chama|manda (?:mensagem|msg))(?: (?:en|por|sur|auf|per|no|pelo|via))? ?:? ?{_CONTACT_APPS}\b",
+     0.75, "asks to continue the conversation off-platform"),
+    ("off_platform_contact", r"\b(?:telegram|whats ?app|signal|wickr|kik|snap(?:chat)?)\s*(?:me|id|handle|"
+     r"username|user|number|no|#|:)?\s*[:@+]?\s*(?:@?[a-z0-9_]{4,}|\+?\d[\d -]{6,})", 0.7,
      "gives an off-platform contact handle"),
     ("off_platform_contact", r"\b(?:wa\.me|t\.me|chat\.whatsapp\.com)/", 0.9, "links to a messaging account"),
-    ("self_promotion", r"\b(?:check(?:ing)? out|checkout|check|visit|watch|see|listen to|look at|go to) (?:my|our) "
-     r"(?:new )?(?:channel|page|profile|videos?|vids?|music|songs?|mix ?tapes?|playlists?|vlogs?|content|shop|store|"
-     r"site|website|blog|stream|account|cover|covers|beats|insta|instagram|tiktok|onlyfans|link|bio)\b", 0.75,
+    ("self_promotion", r"\b(?:check(?:ing)? out|checkout|check|visit|watch|see|listen to|look at|go to) "
+     r"(?:my|our) (?:new )?(?:channel|page|profile|videos?|vids?|music|songs?|mix "
+     r"?tapes?|playlists?|vlogs?|content|shop|store|site|website|blog|stream|account|cover|covers|beats|"
+     r"insta|instagram|tiktok|onlyfans|link|bio)\b", 0.75,
      "promotes the commenter's own channel or page"),
-    ("self_promotion", r"\b(?:subscribe to (?:me|my)|sub ?4 ?sub|sub for sub|subscribe back|follow (?:me|my)(?: back)?"
-     r"|please (?:sub|subscribe)|plz (?:sub|subscribe)|(?:like|sub)s? (?:back|4 sub)|suscribete a mi|abonnez-vous a ma|"
-     r"abonniert meinen|inscreva-se no meu|link in (?:my )?bio)\b", 0.7, "asks for subscribers or followers"),
-    ("self_promotion", r"\b(?:my|mi|ma|mon|meinen?|meu) (?:new |nuevo |nouvelle |neuen? |novo )?(?:channel|canal|chaine|"
-     r"kanal)\b", 0.55, "mentions the commenter's own channel"),
+    ("self_promotion", r"\b(?:subscribe to (?:me|my)|sub ?4 ?sub|sub for sub|subscribe back|follow "
+     r"(?:me|my)(?: back)?|please (?:sub|subscribe)|plz (?:sub|subscribe)|(?:like|sub)s? (?:back|4 sub)|"
+     r"suscribete a mi|abonnez-vous a ma|abonniert meinen|inscreva-se no meu|link in (?:my )?bio)\b",
+     0.7, "asks for subscribers or followers"),
+    ("self_promotion", r"\b(?:my|mi|ma|mon|meinen?|meu) (?:new |nuevo |nouvelle |neuen? |novo "
+     r")?(?:channel|canal|chaine|kanal)\b", 0.55, "mentions the commenter's own channel"),
     ("link_shortener", rf"\b{_SHORTENERS}\b", 0.7, "contains a shortened link"),
-    ("money_request", r"(?:\bcash ?app\b|(?<![\w$])\$[a-z][a-z0-9_]{2,}\b|\bpaypal\.me\b|\bvenmo\b|\bzelle\b)"
-     r".{0,80}\b(?:send|donate|help|need|pay|support)|\b(?:send|donate|pay)\b.{0,40}(?:\bcash ?app\b|(?<![\w$])"
-     r"\$[a-z][a-z0-9_]{2,}\b|\bpaypal\b|\bvenmo\b|\bzelle\b)", 0.7, "asks for money"),
-    ("money_making", r"\b(?:make|earn|making|earning) (?:\$ ?\d[\d,.]*k?|\d[\d,.]*k? ?(?:dollars|usd|\$|€)|money|cash) "
-     r"(?:\w+ ){0,3}(?:from home|online|per (?:day|week|hour|month)|a day|a week|daily|weekly|fast|easy)\b|"
-     r"\bwork from home\b", 0.75, "promises easy money"),
-    ("link", r"(?:https?://|www\.)\S+|\b[a-z0-9-]+\.(?:com|net|org|ly|gl|io|me|co|tv|biz|info|xyz|online|site|club|top)"
-     r"(?:/\S*)?", 0.3, "contains a link"),
-    ("urgency", r"\b(?:limited time|act now|hurry|only today|last chance|don'?t miss|click (?:here|the link|below)|"
-     r"(?:link|details) in (?:my )?(?:bio|profile))\b", 0.35, "pushes to act quickly or click"),
+    ("money_request", r"(?:\bcash ?app\b|(?<![\w$])\$[a-z][a-z0-9_]{2,}\b|\bpaypal\.me\b|\bvenmo\b|"
+     r"\bzelle\b).{0,80}\b(?:send|donate|help|need|pay|support)|"
+     r"\b(?:send|donate|pay)\b.{0,40}(?:\bcash ?app\b|(?<![\w$])\$[a-z][a-z0-9_]{2,}\b|\bpaypal\b|\bvenmo\b|"
+     r"\bzelle\b)", 0.7, "asks for money"),
+    ("money_making", r"\b(?:make|earn|making|earning) (?:\$ ?\d[\d,.]*k?|\d[\d,.]*k? "
+     r"?(?:dollars|usd|\$|€)|money|cash) (?:\w+ ){0,3}(?:from home|online|per (?:day|week|hour|month)|a "
+     r"day|a week|daily|weekly|fast|easy)\b|\bwork from home\b", 0.75, "promises easy money"),
+    ("link", r"(?:https?://|www\.)\S+|\b[a-z0-9-]+\.(?:com|net|org|ly|gl|io|me|co|tv|biz|info|xyz|online|"
+     r"site|club|top)(?:/\S*)?", 0.3, "contains a link"),
+    ("urgency", r"\b(?:limited time|act now|hurry|only today|last chance|don'?t miss|click "
+     r"(?:here|the link|below)|(?:link|details) in (?:my )?(?:bio|profile))\b", 0.35, "pushes to act quickly "
+     "or click"),
 ])
-_SCAM_GATE = re.compile(
-    r"bitcoin|btc|eth|usdt|tether|crypt|cripto|krypto|forex|binary|nft|airdrop|blockchain|doge|solana|binance|bnb|"
-    r"altcoin|defi|web3|invest|trading|giveaway|give away|free |won|selected|chosen|picked|winner|claim|first \d|"
-    r"ganado|ganaste|gagne|gewonnen|ganhou|sorteio|sorteo|telegram|tele gram|whats|signal|snap|kik|wechat|viber|"
-    r"instagram|discord|hangout|wickr|wa\.me|t\.me|\bdm\b|\bmy\b|\bour\b|sub|follow|canal|chaine|kanal|bio|"
-    r"\.ly|\.gl|\.gd|\.cc|\.at|\.gy|\.st|\.vc|\.ee|\.in|\.im|\.ru|\.de|\.to|\.co|\.fr|\.me|\$|cash|paypal|venmo|zelle|"
-    r"money|earn|work from home|http|www|\.com|\.net|\.org|\.io|\.tv|\.biz|\.info|\.xyz|\.online|\.site|\.club|\.top|"
-    r"limited|act now|hurry|today|last chance|miss|click|mr|mrs|ms|dr|sir|madam|expert|coach"
-)
+# Cheap gate on the skeleton: every cue that can reach the threshold needs one of these.
+_SCAM_ANCHOR_WORDS = """
+bitcoin btc ethereum usdt tether crypt cripto krypto forex binary nft airdrop blockchain doge solana
+binance bnb altcoin defi web3 presale mining invest trading giveaway free selected chosen picked winner
+claim ganado ganaste gagne gewonnen ganhou sorteio sorteo telegram whats signal snap kik wechat viber
+instagram insta discord hangout wickr zap wa.me t.me subscri sub4sub follow suscrib abonn inscreva
+channel canal chaine kanal bit.ly bitly tinyurl goo.gl ow.ly is.gd buff.ly cutt.ly rebrand.ly shorturl
+rb.gy tiny.cc t.ly adf.ly shorte.st bc.vc linktr.ee v.gd s.id soo.gd qr.net lnkd.in tr.im clck.ru shrtco
+u.to x.co urlz.fr $ cashapp paypal venmo zelle recommend contact limited hurry today miss click
+"""
+_SCAM_ANCHORS = [
+    *_SCAM_ANCHOR_WORDS.split(),
+    *(f"{p} {n}" for p in ("my", "our") for n in (
+        "channel", "page", "profile", "video", "vid", "music", "song", "mix", "playlist", "vlog", "content",
+        "shop", "store", "site", "website", "blog", "stream", "account", "cover", "beats", "insta", "tiktok",
+        "onlyfans", "link", "bio", "new",
+    )),
+    "give away", "tele gram", "sub 4 sub", "sub for sub", "like back", "likes back", "plz sub", "please sub",
+    "link in", "cash app", "work from home", "thanks to", "act now", "last chance",
+]
+# A bare link is a weak cue: it needs a stronger one (or urgency) beside it, so links open no gate.
+_SCAM_GATE = re.compile(_trie(_SCAM_ANCHORS) + r"|\b(?:eth|ig|dm|wa|won)\b|\bfirst \d|"
+                        r"\b(?:make|earn|making|earning) (?:\$|\d|money|cash)")
 
 
 def detect_scam_patterns(text: TextLike) -> list[Finding]:
@@ -1134,7 +1253,9 @@ class TextScreener:
     and ``scam``. Each text is normalised once and shared by all checks.
     """
 
-    def __init__(self, spam: SpamClassifier, abuse: AbuseClassifier, *, min_score: float | None = None) -> None:
+    def __init__(
+        self, spam: SpamClassifier, abuse: AbuseClassifier, *, min_score: float | None = None
+    ) -> None:
         self.spam = spam
         self.abuse = abuse
         self.min_score = min_score
@@ -1154,10 +1275,12 @@ class TextScreener:
             findings: list[Finding] = []
             if ps >= spam_min:
                 findings.append(Finding("spam", "spam_classifier",
-                                        f"The spam model rates the comment as likely spam ({ps:.2f}).", round(ps, 4)))
+                                        f"The spam model rates the comment as likely spam "
+                                        f"({ps:.2f}).", round(ps, 4)))
             if pa >= abuse_min:
                 findings.append(Finding("abuse", "abuse_classifier",
-                                        f"The abuse model rates the comment as likely abusive ({pa:.2f}).", round(pa, 4)))
+                                        f"The abuse model rates the comment as likely abusive "
+                                        f"({pa:.2f}).", round(pa, 4)))
             findings += detect_prompt_injection(v)
             findings += detect_personal_data(v)
             findings += detect_scam_patterns(v)

@@ -1,7 +1,7 @@
 """Text normalisation that defeats common evasions before any screen check runs.
 
 ``normalize(text)`` gives the canonical, human-readable form every check starts from;
-``normalize_views(text)`` gives all views at once (computed in one pass):
+``normalize_views(text)`` gives all views at once:
 
 - ``text``: HTML entities decoded, Unicode NFKC, invisible characters (zero-width, bidi
   controls, soft hyphen, variation selectors, tag characters, fillers) removed, stacked
@@ -78,15 +78,13 @@ _HOMOGLYPH_PAIRS = (
     "аa вb сc дd еe ёe һh іi їi јj кk ӏl мm нh оo рp ԛq гr ѕs тt уy хx ԝw ьb ԁd пn ӑa ӗe"
     " Аa Вb Сc Еe Ёe Нh Іi Їi Јj Кk Мm Оo Рp Ԛq Ѕs Тt Хx Уy Үy Ԝw Ӏl Ьb"
     # Greek
-    " αa βb γy εe ζz ηn ιi κk νv οo ρp τt υu χx ωw ϲc ϳj ςs"
-    " Αa Βb Εe Ζz Ηh Ιi Κk Μm Νn Οo Ρp Τt Υy Χx Ϲc"
+    " αa βb γy εe ζz ηn ιi κk νv οo ρp τt υu χx ωw ϲc ϳj ςs Αa Βb Εe Ζz Ηh Ιi Κk Μm Νn Οo Ρp Τt Υy Χx Ϲc"
     # Armenian
     " օo սu հh ոn զq ցg"
     # Cherokee (upper-case letters that look Latin)
     " Ꭺa Ᏼb Ꮯc Ꭼe Ꮋh Ꭵi Ꮶk Ꮮl Ꮇm Ꮲp Ꮪs Ꭲt Ꮤw"
     # Latin small capitals and IPA look-alikes NFKC leaves alone
-    " ᴀa ʙb ᴄc ᴅd ᴇe ꜰf ɢg ʜh ɪi ᴊj ᴋk ʟl ᴍm ɴn ᴏo ᴘp ǫq ʀr ꜱs ᴛt ᴜu ᴠv ᴡw ʏy ᴢz"
-    " ıi ȷj ɑa ɡg ɩi ʋu ɛe ɔo"
+    " ᴀa ʙb ᴄc ᴅd ᴇe ꜰf ɢg ʜh ɪi ᴊj ᴋk ʟl ᴍm ɴn ᴏo ᴘp ǫq ʀr ꜱs ᴛt ᴜu ᴠv ᴡw ʏy ᴢz ıi ȷj ɑa ɡg ɩi ʋu ɛe ɔo"
     # Lisu
     " ꓲi ꓳo ꓢs ꓮa ꓐb ꓚc ꓓd ꓰe ꓝf ꓖg ꓧh ꓙj ꓗk ꓡl ꓟm ꓠn ꓑp ꓣr ꓔt ꓴu ꓦv ꓪw ꓫx ꓬy ꓜz"
 )
@@ -98,6 +96,7 @@ for _base in (0x1F1E6, 0x1F150, 0x1F170):
     for _i in range(26):
         _HOMOGLYPHS[_base + _i] = chr(ord("a") + _i)
 _HOMOGLYPH_CHARS = frozenset(chr(c) for c in _HOMOGLYPHS)
+_HAS_HOMOGLYPH = re.compile("[" + re.escape("".join(sorted(_HOMOGLYPH_CHARS))) + "]")
 
 # Latin letters that have no canonical decomposition but should read as ASCII in ``plain``.
 _PLAIN_EXTRA = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "æ": "ae", "œ": "oe",
@@ -109,7 +108,8 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
                        "!": "i", "|": "l", "€": "e"})
 _HAS_LEET = re.compile(r"[0134579@$!|€]")
 # Words with a leet character next to a letter (plain numbers and "great!" at a word end are left alone).
-_LEET_TOKEN = re.compile(r"\S*(?:[^\W\d_][0134579@$|€]|[0134579@$€][^\W\d_]|[^\W\d_][!][^\W\d_])\S*")
+# (Matches start at a word start only: a leading "\S*" would be retried at every character.)
+_LEET_TOKEN = re.compile(r"(?<!\S)\S*?(?:[^\W\d_][0134579@$|€]|[0134579@$€][^\W\d_]|[^\W\d_]![^\W\d_])\S*")
 # Tokens that look like numbers with units, ordinals, versions, times, handles etc. stay as they are.
 _PROTECTED = re.compile(
     r"""^(?:
@@ -135,13 +135,15 @@ _SPACED_SEP = re.compile(r"[ .\-_*·•,+~/\\:|]+")
 _REPEAT_LETTERS = re.compile(r"([^\W\d_])\1{2,}")
 _REPEAT_PUNCT = re.compile(r"([^\w\s])\1{2,}")
 _NON_ALNUM = re.compile(r"[\W_]+")
-_LATIN_BASE = re.compile(r"[A-Za-z\u00C0-\u024F]")
-
-
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 # Fullwidth, mathematical, circled and squared letters: NFKC reads them, but nobody types them by accident.
-_STYLED_LETTERS = re.compile("[\uFF21-\uFF3A\uFF41-\uFF5A\U0001D400-\U0001D7FF\u24B6-\u24E9\U0001F130-\U0001F189]")
-_MARKS_ON_LATIN = re.compile(r"(?<=[A-Za-z\u00C0-\u024F])[\u0300-\u036F\u1AB0-\u1AFF\u1DC0-\u1DFF\u20D0-\u20FF"
-                             r"\uFE20-\uFE2F]+")
+_STYLED_LETTERS = re.compile(
+    "[\uFF21-\uFF3A\uFF41-\uFF5A\U0001D400-\U0001D7FF\u24B6-\u24E9\U0001F130-\U0001F189]"
+)
+# Combining marks (diacritics, overlays) directly after a Latin letter.
+_MARKS_ON_LATIN = re.compile(
+    r"(?<=[A-Za-z\u00C0-\u024F])[\u0300-\u036F\u1AB0-\u1AFF\u1DC0-\u1DFF\u20D0-\u20FF\uFE20-\uFE2F]+"
+)
 
 
 def _strip_marks_after_latin(s: str) -> tuple[str, bool]:
@@ -239,7 +241,8 @@ def normalize_views(text: str) -> NormalizedText:
         s = unicodedata.normalize("NFKC", text)
         stripped = s.translate(_INVISIBLE)
         # Any other format character (category Cf) is invisible too.
-        if not stripped.isascii() and any(unicodedata.category(ch) == "Cf" for ch in stripped):
+        non_ascii = _NON_ASCII.findall(stripped)
+        if any(unicodedata.category(ch) == "Cf" for ch in non_ascii):
             stripped = "".join(ch for ch in stripped if unicodedata.category(ch) != "Cf")
         if len(stripped) != len(s):
             signals.add("invisible_chars")
@@ -249,9 +252,10 @@ def normalize_views(text: str) -> NormalizedText:
         s, marks = _strip_marks_after_latin(s)
         if marks:
             signals.add("combining_marks")
-        s, folded = _fold_homoglyphs(s)
-        if folded:
-            signals.add("homoglyphs")
+        if _HAS_HOMOGLYPH.search(s):
+            s, folded = _fold_homoglyphs(s)
+            if folded:
+                signals.add("homoglyphs")
         s = unicodedata.normalize("NFC", s)
     # Runs of whitespace survive until spaced-out letters are joined: a wider gap separates words.
     wide = s.casefold()
