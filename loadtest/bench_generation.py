@@ -65,6 +65,7 @@ REPORTS = Path(__file__).resolve().parent / "reports"
 SIM_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 RATIO_TARGETS = {"sim": 0.95, "llama": 0.90}
 SIM_ARGS = "--max-num-seqs 256 --prefill-ms-per-token 0.002"
+LLAMA_CREATOR = "mara-cooks"
 
 
 # --------------------------------------------------------------------------- workload
@@ -81,8 +82,9 @@ class Job:
         return seed_for(self.event)
 
 
-def make_jobs(run_id: str, n: int) -> list[Job]:
-    """``n`` screened comments cycling through the sample stream, each with a unique id."""
+def make_jobs(run_id: str, n: int, creator: str | None = None) -> list[Job]:
+    """``n`` screened comments cycling through the sample stream (of one ``creator``, if given),
+    each with a unique id."""
     profiles = {
         p.creator_id: p
         for p in (CreatorProfile.model_validate(x) for x in json.loads((SAMPLES / "creators.json").read_text()))
@@ -92,7 +94,7 @@ def make_jobs(run_id: str, n: int) -> list[Job]:
         for line in (SAMPLES / "comments.jsonl").read_text().splitlines()
         if line.strip()
     ]
-    samples = [c for c in samples if c.creator_id in profiles]
+    samples = [c for c in samples if c.creator_id in profiles and creator in (None, c.creator_id)]
     now = datetime.now(UTC)
     jobs = []
     for i, base in zip(range(n), itertools.cycle(samples), strict=False):
@@ -327,10 +329,10 @@ def model_server(kind: str, args: argparse.Namespace, workdir: Path):
         cmd = [*llama_server_command(port), "--interrupt_requests", "False"]
         model = MODEL_ALIAS
         ready_s = 180
-    if kind == "sim" and args.sim_nice:
-        # The simulator stands in for a GPU node of its own: keep the CPU it needs to answer on time
-        # from being taken by Kafka and the service (which a real deployment runs on other machines).
-        cmd = ["nice", "-n", str(args.sim_nice), *cmd]
+    if args.server_nice:
+        # The model server has a GPU node of its own in production: keep the CPU it needs (the simulator
+        # to answer on time, llama.cpp to compute) from being taken by Kafka and the service.
+        cmd = ["nice", "-n", str(args.server_nice), *cmd]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}/v1"
     try:
@@ -397,7 +399,11 @@ def measure(kind: str, base_url: str, model: str, concurrency: int, bootstrap: s
     backlog = max(16, concurrency)  # comments waiting in Kafka beyond the C in flight: never starve the window
     run_id = uuid.uuid4().hex[:8]
     # enough distinct comments that none repeats within one phase
-    jobs = make_jobs(run_id, max(2000, int(concurrency * 4 * (warmup + duration))))
+    # llama.cpp keeps the KV cache of the last prompt only, so how often consecutive requests share a
+    # creator's prefix would depend on the order requests arrive in (which Kafka's partitions change):
+    # against it, one creator's comments, so every request reuses the prefix in both phases alike.
+    creator = LLAMA_CREATOR if kind == "llama" else None
+    jobs = make_jobs(run_id, max(2000, int(concurrency * 4 * (warmup + duration))), creator)
     direct, pipeline = PhaseResult(), PhaseResult()
     def direct_phase(round_no: int) -> None:
         arun(wait_idle(base_url))
@@ -419,7 +425,7 @@ def measure(kind: str, base_url: str, model: str, concurrency: int, bootstrap: s
             stack.start_service("generation")
             stack.wait_ready(log=lambda *_: None, timeout_s=60)
             # The same prompts with fresh comment ids (so each is a new message).
-            pipeline_jobs = make_jobs(f"{run_id}p{round_no}", len(jobs))
+            pipeline_jobs = make_jobs(f"{run_id}p{round_no}", len(jobs), creator)
             pipeline.add(arun(run_pipeline(bootstrap, stack.url("generation"), pipeline_jobs, concurrency,
                                            backlog, warmup, duration)))
         finally:
@@ -507,8 +513,9 @@ def markdown(rows: list[dict], command: str, started: str, elapsed_s: float, pri
         "H100: TTFT ≈ 60 ms, 7 ms/token growing with the batch, 256 sequences), run with "
         f"`{next((r['server_args'] for r in rows if r['server'] == 'sim'), SIM_ARGS)}`",
         "(prefill at 5% of its uncached cost: vLLM's prefix cache holds each creator's shared prompt",
-        "prefix, ~95% of the ~560 prompt tokens); `llama` = llama.cpp server with SmolLM2-135M-Instruct",
-        "on the CPU (one request at a time).",
+        "prefix, ~95% of the prompt tokens); `llama` = llama.cpp server with SmolLM2-135M-Instruct on the",
+        f"CPU (one request at a time; it caches only the last prompt, so it gets one creator's ({LLAMA_CREATOR})",
+        "comments: every request reuses the prefix whatever order the pipeline delivers them in).",
         "",
     ]
     return "\n".join(lines)
@@ -537,8 +544,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="flags for the simulator; the default models vLLM's prefix caching: ~95%% of each prompt is the "
         "creator's shared prefix, so prefill costs 5%% of the uncached 0.04 ms/token",
     )
-    p.add_argument("--sim-nice", type=int, default=-10 if os.geteuid() == 0 else 0,
-                   help="scheduling priority of the simulator process (it models a separate GPU node)")
+    p.add_argument("--server-nice", type=int, default=-10 if os.geteuid() == 0 else 0,
+                   help="scheduling priority of the model server process (it stands for a separate GPU node)")
     p.add_argument("--kafka-nice", type=int, default=-5 if os.geteuid() == 0 else 0,
                    help="scheduling priority of the local Kafka broker (brokers run on their own machines)")
     p.add_argument("--kafka", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
@@ -591,10 +598,11 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=2) + "\n")
     priorities = ""
-    if args.sim_nice or args.kafka_nice:
-        priorities = (f"Everything shares {os.cpu_count()} CPUs, so the simulator (nice {args.sim_nice}) and the local "
-                      f"broker (nice {args.kafka_nice}) run at a higher priority, standing in for the machines of "
-                      "their own they have in production; the service and the direct client run at the default.")
+    if args.server_nice or args.kafka_nice:
+        priorities = (f"Everything shares {os.cpu_count()} CPUs, so the model server (nice {args.server_nice}) and "
+                      f"the local broker (nice {args.kafka_nice}) run at a higher priority, standing in for the "
+                      "machines of their own they have in production; the service and the direct client run at "
+                      "the default.")
     md = markdown(rows, command, started, elapsed, priorities)
     args.out.with_suffix(".md").write_text(md)
     print("\n" + md)
