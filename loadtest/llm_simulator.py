@@ -115,8 +115,6 @@ import json
 import logging
 import math
 import random
-import socket
-import threading
 import time
 import uuid
 from collections import deque
@@ -132,6 +130,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from loadtest.serving import RunningSimulator, serve_app_in_thread
 
 log = logging.getLogger("loadtest.llm_simulator")
 
@@ -1172,54 +1172,11 @@ def create_app(config: SimConfig | None = None) -> Starlette:
     return app
 
 
-@dataclass
-class RunningSimulator:
-    app: Starlette
-    server: uvicorn.Server
-    thread: threading.Thread
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def simulator(self) -> Simulator:
-        return self.app.state.simulator
-
-
-@contextlib.contextmanager
-def serve_in_thread(config: SimConfig | None = None, port: int = 0) -> Iterator[RunningSimulator]:
-    """Run the simulator under uvicorn (own event loop, background thread) on a loopback port."""
-    app = create_app(config)
-    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto is TCP,
-    # and without it Nagle + delayed ACK add ~40 ms to every response written in two parts
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-            backlog=4096,
-            timeout_graceful_shutdown=1,
-        )
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("LLM simulator did not start")
-        time.sleep(0.01)
-    try:
-        yield RunningSimulator(app, server, thread, sock.getsockname()[1])
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+def serve_in_thread(
+    config: SimConfig | None = None, port: int = 0
+) -> contextlib.AbstractContextManager[RunningSimulator]:
+    """Run the simulator under uvicorn in a background thread on a loopback port (0 = a free one)."""
+    return serve_app_in_thread(create_app(config), port, "LLM simulator")
 
 
 # --------------------------------------------------------------------------- CLI

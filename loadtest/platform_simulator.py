@@ -49,11 +49,8 @@ import json
 import logging
 import math
 import random
-import socket
-import threading
 import time
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,6 +63,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from loadtest.serving import RunningSimulator, serve_app_in_thread
 
 log = logging.getLogger("loadtest.platform_simulator")
 
@@ -427,45 +426,11 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
     return app
 
 
-@dataclass
-class RunningSimulator:
-    app: Starlette
-    server: uvicorn.Server
-    thread: threading.Thread
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def simulator(self) -> PlatformSimulator:
-        return self.app.state.simulator
-
-
-@contextlib.contextmanager
-def serve_in_thread(config: SimulatorConfig | None = None, port: int = 0) -> Iterator[RunningSimulator]:
-    """Run the simulator under uvicorn in a background thread on a loopback port (0 = free one)."""
-    app = create_app(config)
-    # proto=IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted connections (else ~40 ms per request)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    uv_config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(uv_config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("platform simulator did not start")
-        time.sleep(0.01)
-    try:
-        yield RunningSimulator(app, server, thread, sock.getsockname()[1])
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+def serve_in_thread(
+    config: SimulatorConfig | None = None, port: int = 0
+) -> contextlib.AbstractContextManager[RunningSimulator]:
+    """Run the simulator under uvicorn in a background thread on a loopback port (0 = a free one)."""
+    return serve_app_in_thread(create_app(config), port, "platform simulator")
 
 
 def _parser() -> argparse.ArgumentParser:
