@@ -36,6 +36,9 @@ class PlatformClient:
             raise TransientError(f"platform unreachable: {type(e).__name__}: {e}") from e
         if response.status_code in (408, 429) or response.status_code >= 500:
             raise TransientError(f"platform answered {response.status_code}: {response.text[:300]}")
+        if response.status_code == 409 and "platform_reply_id" in response.text:
+            # This reply id was already posted (with an earlier draft's text): it is out, once.
+            return PostedReply(response.json()["platform_reply_id"], replayed=True)
         if response.status_code >= 400:
             raise PermanentError(f"platform refused the reply ({response.status_code}): {response.text[:300]}")
         return PostedReply(response.json()["platform_reply_id"], replayed=response.status_code == 200)
