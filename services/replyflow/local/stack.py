@@ -76,6 +76,8 @@ class Stack:
             "LLM_BASE_URL": self.llm_base_url or "",
             "LLM_MODEL": self.llm_model,
             "LLM_MAX_INFLIGHT": str(self.llm_max_inflight),
+            # A CPU llama.cpp server answers one request at a time: queued ones must not time out.
+            "LLM_TIMEOUT_S": "180",
             "PLATFORM_BASE_URL": self.url("platform") if "platform" in self.ports else "",
             "RETRY_BACKOFF_MAX_S": "5",
             **self.extra_env,
