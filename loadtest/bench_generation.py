@@ -202,9 +202,8 @@ async def run_direct(base_url: str, model: str, jobs: list[Job], concurrency: in
 # --------------------------------------------------------------------------- (b) pipeline
 
 
-async def scrape_service(url: str) -> tuple[float | None, float | None]:
-    async with httpx.AsyncClient(timeout=2) as http:
-        text = (await http.get(f"{url}/metrics")).text
+async def scrape_service(http: httpx.AsyncClient, url: str) -> tuple[float | None, float | None]:
+    text = (await http.get(f"{url}/metrics")).text
     found: dict[str, float] = {}
     for line in text.splitlines():
         for name in ("replyflow_generation_in_flight", "replyflow_generation_window"):
@@ -245,19 +244,20 @@ async def run_pipeline(bootstrap: str, service_url: str, jobs: list[Job], concur
         await send(concurrency + backlog)
 
         async def scrape() -> None:
-            while time.monotonic() < end:
-                await asyncio.sleep(0.5)
-                if time.monotonic() >= start:
-                    with contextlib.suppress(httpx.HTTPError, ValueError):
-                        inflight, window = await scrape_service(service_url)
-                        if inflight is not None:
-                            result.inflight.append(inflight)
-                        if window is not None:
-                            result.window.append(window)
+            async with httpx.AsyncClient(timeout=2) as http:
+                while time.monotonic() < end:
+                    await asyncio.sleep(0.5)
+                    if time.monotonic() >= start:
+                        with contextlib.suppress(httpx.HTTPError, ValueError):
+                            inflight, window = await scrape_service(http, service_url)
+                            if inflight is not None:
+                                result.inflight.append(inflight)
+                            if window is not None:
+                                result.window.append(window)
 
         scraper = asyncio.create_task(scrape())
         while time.monotonic() < end:
-            batches = await reader.getmany(timeout_ms=100)
+            batches = await reader.getmany(timeout_ms=250)
             arrived = 0
             now = time.monotonic()
             for records in batches.values():
