@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -294,19 +294,12 @@ class TopicTable(Generic[M]):
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
         self.caught_up = asyncio.Event()
-        self.on_change: list[Callable[[M], Any]] = []
 
     def get(self, key: str) -> M | None:
         return self._rows.get(key)
 
     def __contains__(self, key: str) -> bool:
         return key in self._rows
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def values(self) -> list[M]:
-        return list(self._rows.values())
 
     async def start(self, catch_up_timeout_s: float = 30.0) -> None:
         self._consumer = AIOKafkaConsumer(
@@ -354,8 +347,6 @@ class TopicTable(Generic[M]):
             log.exception("ignoring invalid record on %s", self._topic.name)
             return
         self._rows[self._key_of(row)] = row
-        for callback in self.on_change:
-            callback(row)
 
     async def stop(self) -> None:
         if self._task:
