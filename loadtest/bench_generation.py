@@ -474,6 +474,22 @@ def measure(kind: str, base_url: str, model: str, concurrency: int, bootstrap: s
 # --------------------------------------------------------------------------- report
 
 
+def merge_report(path: Path, rows: list[dict]) -> list[dict]:
+    """This run's rows, plus the previous report's rows for (server, C) pairs not measured now.
+
+    A llama.cpp phase takes minutes, so a run of one server keeps the other's latest figures;
+    every row says when and by which command it was measured.
+    """
+    fresh = {(r["server"], r["concurrency"]) for r in rows}
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError):
+        previous = []
+    kept = [r for r in previous if (r.get("server"), r.get("concurrency")) not in fresh]
+    order = {kind: i for i, kind in enumerate(RATIO_TARGETS)}
+    return sorted(kept + rows, key=lambda r: (order.get(r["server"], len(order)), r["concurrency"]))
+
+
 def fmt(p: dict[str, float | None]) -> str:
     return " / ".join("–" if v is None else f"{v:.0f}" for v in (p["p50"], p["p90"], p["p99"]))
 
@@ -482,8 +498,8 @@ def markdown(rows: list[dict], command: str, started: str, elapsed_s: float, pri
     lines = [
         "# Generation benchmark: direct client vs Kafka + generation service",
         "",
-        f"Run {started} on {platform.node()} ({os.cpu_count()} CPUs, shared), {elapsed_s:.0f} s in all:",
-        f"`{command}`",
+        f"Latest run {started} on {platform.node()} ({os.cpu_count()} CPUs, shared), {elapsed_s:.0f} s in all:",
+        f"`{command}`; rows of servers it did not run come from earlier runs (see `measured`).",
         "",
         "Same prompts, same sampling seeds, same model server; (a) C asyncio workers with the service's",
         "LLM client, (b) comments through `comments.screened` → generation service (own process,",
@@ -493,8 +509,8 @@ def markdown(rows: list[dict], command: str, started: str, elapsed_s: float, pri
         *([priorities, ""] if priorities else [""]),
         "| server | C | direct compl/s | pipeline compl/s | ratio (target) | direct tok/s | pipeline tok/s "
         "| median in-flight (≥0.9·C) | direct TTFT | pipeline TTFT | direct latency | pipeline latency "
-        "| Kafka e2e |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| Kafka e2e | measured |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in rows:
         ok = "✅" if r["ratio_met"] else "❌"
@@ -505,7 +521,8 @@ def markdown(rows: list[dict], command: str, started: str, elapsed_s: float, pri
             f"| {r['pipeline_completions_per_s']:.1f} | {r['ratio']:.3f} {ok} (≥{r['ratio_target']}) "
             f"| {r['direct_output_tokens_per_s']:.0f} | {r['pipeline_output_tokens_per_s']:.0f} "
             f"| {inflight} {inflight_ok} | {fmt(r['direct_ttft_ms'])} | {fmt(r['pipeline_ttft_ms'])} "
-            f"| {fmt(r['direct_latency_ms'])} | {fmt(r['pipeline_latency_ms'])} | {fmt(r['pipeline_kafka_e2e_ms'])} |"
+            f"| {fmt(r['direct_latency_ms'])} | {fmt(r['pipeline_latency_ms'])} | {fmt(r['pipeline_kafka_e2e_ms'])} "
+            f"| {r.get('measured_at', '–')} |"
         )
     lines += [
         "",
@@ -514,8 +531,9 @@ def markdown(rows: list[dict], command: str, started: str, elapsed_s: float, pri
         f"`{next((r['server_args'] for r in rows if r['server'] == 'sim'), SIM_ARGS)}`",
         "(prefill at 5% of its uncached cost: vLLM's prefix cache holds each creator's shared prompt",
         "prefix, ~95% of the prompt tokens); `llama` = llama.cpp server with SmolLM2-135M-Instruct on the",
-        f"CPU (one request at a time; it caches only the last prompt, so it gets one creator's ({LLAMA_CREATOR})",
-        "comments: every request reuses the prefix whatever order the pipeline delivers them in).",
+        "CPU (one request at a time, with its RAM prompt cache); it gets one creator's",
+        f"({LLAMA_CREATOR}) comments, so every request reuses the prefix whatever order the pipeline",
+        "delivers them in.",
         "",
     ]
     return "\n".join(lines)
@@ -584,6 +602,7 @@ def main(argv: list[str] | None = None) -> int:
             with model_server(kind, args, workdir) as (base_url, model):
                 for concurrency in [int(c) for c in levels.split(",") if c.strip()]:
                     row = measure(kind, base_url, model, concurrency, bootstrap, workdir, args)
+                    row["measured_at"], row["command"] = started, command
                     rows.append(row)
                     print(f"{kind:5s} C={concurrency:<4d} direct {row['direct_completions_per_s']:7.1f}/s  "
                           f"pipeline {row['pipeline_completions_per_s']:7.1f}/s  ratio {row['ratio']:.3f}  "
@@ -595,6 +614,8 @@ def main(argv: list[str] | None = None) -> int:
             kafka.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     elapsed = time.monotonic() - t_start
+    measured = rows
+    rows = merge_report(args.out, rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=2) + "\n")
     priorities = ""
@@ -607,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.with_suffix(".md").write_text(md)
     print("\n" + md)
     print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
-    return 0 if all(r["ratio_met"] and r["inflight_met"] for r in rows) else 1
+    return 0 if all(r["ratio_met"] and r["inflight_met"] for r in measured) else 1
 
 
 if __name__ == "__main__":
