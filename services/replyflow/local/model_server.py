@@ -37,7 +37,9 @@ def llama_server_command(port: int, host: str = "127.0.0.1", threads: int = 2) -
         "--interrupt_requests", "False",
         # llama.cpp keeps only the last prompt in its KV cache, so every change of creator would
         # re-evaluate the ~450-token persona prefix; the RAM prompt cache keeps each creator's
-        # state and halves the time per reply when creators interleave.
+        # state and halves the time per reply when creators interleave. The size counts only the
+        # KV state (~12 MB per entry here) while each entry also keeps ~100 MB of logits, so the cap
+        # is small: about ten entries, plenty for a few creators' prefixes, ~1.2 GB of RAM.
         "--cache", "True",
-        "--cache_size", str(1 << 30),
+        "--cache_size", str(128 << 20),
     ]
