@@ -2,7 +2,9 @@
 
     python -m loadtest.bench_policy [--messages 4000]      # make bench-policy
 
-For each stage (screen: comments, verify: drafts) the same inputs are
+Inputs are distinct real comments and tweets from the labelled data (``real_texts``), as comments
+and as drafted replies of the three sample creators. For each stage (screen: comments, verify:
+drafts) the same inputs are
   (a) fed to ``PolicyStages`` in micro-batches in this process (the loop baseline), and
   (b) preloaded into the stage's input topic and consumed by the real policy service process
       (one process = one core), timed from its first to its last decision (broker timestamps).
@@ -16,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import tempfile
 import time
 import uuid
@@ -23,6 +26,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from loadtest.eval_policy import data_dir, load_davidson, load_tubespam
 from replyflow.admin import put_profiles
 from replyflow.events import (
     CommentReceived,
@@ -45,24 +49,43 @@ REPORTS = Path(__file__).resolve().parent / "reports"
 BATCH = 256
 
 
+def real_texts() -> list[str]:
+    """Distinct real comments (YouTube comments, tweets) from the labelled data, shuffled with a
+    fixed seed: every message is new text, so nothing is served from a per-text cache. Falls back
+    to the sample comments when the data is not on this machine."""
+    try:
+        src = data_dir()
+    except FileNotFoundError:
+        print("labelled data not found; benchmarking on the 93 sample comments, repeated", flush=True)
+        return [c.text for c in load_sample_comments()]
+    texts = load_tubespam(src / "tubespam_train.csv")[0] + load_davidson(src / "davidson_dev.csv")[1]
+    unique = sorted({t.strip() for t in texts if t.strip()})
+    random.Random(7).shuffle(unique)
+    return unique
+
+
 def inputs(n: int, run: str) -> tuple[list[CreatorProfile], list[CommentReceived], list[ReplyDrafted]]:
-    """n comments and n drafts from the samples, with fresh ids; budgets lifted so nothing is capped."""
+    """n comments and n drafts (different texts) spread over the sample creators, with fresh ids;
+    budgets lifted so nothing is capped."""
     profiles = [
         CreatorProfile.model_validate({**p, "creator_id": f"{p['creator_id']}-{run}", "reply_budget_per_hour": 10**9})
         for p in json.loads((SAMPLES / "creators.json").read_text())
     ]
     by_id = {p.creator_id.rsplit("-", 1)[0]: p for p in profiles}
     samples = load_sample_comments()
+    texts = real_texts()
     comments, drafts = [], []
     for i in range(n):
         base = samples[i % len(samples)]
         profile = by_id[base.creator_id]
-        comment = base.model_copy(update={"comment_id": f"b{run}-{i}", "creator_id": profile.creator_id})
+        comment = base.model_copy(update={
+            "comment_id": f"b{run}-{i}", "creator_id": profile.creator_id, "language": None,
+            "text": texts[(2 * i) % len(texts)],
+        })
         comments.append(CommentReceived(comment=comment))
-        reply = profile.example_replies[i % len(profile.example_replies)]
         drafts.append(ReplyDrafted(
-            comment=comment, reply_id=reply_id_for(comment.platform, comment.comment_id), text=reply,
-            profile_version=profile.version,
+            comment=comment, reply_id=reply_id_for(comment.platform, comment.comment_id),
+            text=texts[(2 * i + 1) % len(texts)], profile_version=profile.version,
             generation=GenerationStats(model="bench", prompt_tokens=0, completion_tokens=0, latency_ms=0),
         ))
     return profiles, comments, drafts

@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import TypeAdapter
 
 from replyflow.events import CreatorProfile
-from replyflow.kafka import Emit, ensure_topics, make_broker, publish_all
+from replyflow.kafka import Emit, EventProducer, ensure_topics
 from replyflow.settings import Settings
 from replyflow.topics import CREATORS_CONFIG
 
@@ -29,12 +29,8 @@ async def load_profiles(path: Path, settings: Settings) -> list[CreatorProfile]:
 
 
 async def put_profiles(profiles: list[CreatorProfile], settings: Settings) -> None:
-    broker = make_broker(settings, "admin")
-    await broker.start()
-    try:
-        await publish_all(broker, [Emit(CREATORS_CONFIG, p.creator_id, p) for p in profiles])
-    finally:
-        await broker.stop()
+    async with EventProducer(settings, "admin") as producer:
+        await producer.publish([Emit(CREATORS_CONFIG, p.creator_id, p) for p in profiles])
 
 
 def main(argv: list[str] | None = None) -> int:

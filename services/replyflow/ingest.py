@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from replyflow.events import Comment, CommentReceived
-from replyflow.kafka import Emit, make_broker, publish_all
+from replyflow.kafka import Emit, EventProducer
 from replyflow.service import ServiceParts, build_app, serve, service_parts
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_RECEIVED
@@ -79,7 +79,7 @@ def comments_api(parts: ServiceParts) -> Starlette:
             return JSONResponse({"error": str(e)}, status_code=400)
         emits = received_events(comments)
         try:
-            await asyncio.wait_for(publish_all(parts.broker, emits), parts.settings.kafka_request_timeout_ms / 1000)
+            await asyncio.wait_for(parts.producer.publish(emits), parts.settings.kafka_request_timeout_ms / 1000)
         except Exception as e:
             parts.health.failing(f"{type(e).__name__}: {e}")
             return JSONResponse({"error": "comments not accepted: Kafka unavailable, retry"}, status_code=503)
@@ -107,12 +107,8 @@ async def replay(path: Path, settings: Settings) -> tuple[int, list[str]]:
             comments.append(Comment.model_validate_json(line))
         except ValidationError as e:
             errors.append(f"line {number}: {validation_errors(e)}")
-    broker = make_broker(settings, "ingest-replay")
-    await broker.start()
-    try:
-        await publish_all(broker, received_events(comments))
-    finally:
-        await broker.stop()
+    async with EventProducer(settings, "ingest-replay") as producer:
+        await producer.publish(received_events(comments))
     return len(comments), errors
 
 

@@ -21,6 +21,9 @@ MESSAGES_PROCESSED = Counter(
     "Messages a stage finished, by result (ok, retried, dead_lettered)",
     ["service", "topic", "result"],
 )
+MESSAGES_PUBLISHED = Counter(
+    "replyflow_messages_published_total", "Events the broker acknowledged, by topic", ["service", "topic"]
+)
 PROCESSING_SECONDS = Histogram(
     "replyflow_processing_seconds",
     "Time to handle one micro-batch, decode to broker ack of every output",

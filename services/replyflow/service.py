@@ -11,7 +11,7 @@ from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
 
 from replyflow.events import CreatorProfile
-from replyflow.kafka import StageHealth, TopicTable, make_broker
+from replyflow.kafka import EventProducer, StageHealth, TopicTable, make_broker
 from replyflow.observability import CONSUMER_READY, configure_logging, configure_tracing, health_routes
 from replyflow.settings import Settings
 from replyflow.topics import CREATORS_CONFIG
@@ -25,7 +25,8 @@ class ServiceParts:
 
     name: str
     settings: Settings
-    broker: KafkaBroker
+    broker: KafkaBroker  # consumes
+    producer: EventProducer  # publishes
     health: StageHealth = field(default_factory=StageHealth)
     profiles: ProfileTable | None = None
 
@@ -39,7 +40,7 @@ def service_parts(name: str, settings: Settings, *, with_profiles: bool = True) 
         if with_profiles
         else None
     )
-    return ServiceParts(name, settings, broker, profiles=profiles)
+    return ServiceParts(name, settings, broker, EventProducer(settings, name), profiles=profiles)
 
 
 def build_app(
@@ -67,22 +68,24 @@ def build_app(
             detail["failing"] = parts.health.last_error
         return ready, detail
 
-    async def start_profiles() -> None:
+    async def start_parts() -> None:
+        await parts.producer.start()
         if parts.profiles is not None:
             await parts.profiles.start()
 
-    async def stop_profiles() -> None:
+    async def stop_parts() -> None:
         if parts.profiles is not None:
             await parts.profiles.stop()
+        await parts.producer.stop()
 
     return AsgiFastStream(
         parts.broker,
         asgi_routes=[*routes, *health_routes(readiness)],
         logger=logging.getLogger(f"replyflow.{parts.name}"),
-        on_startup=[start_profiles, *on_startup],
+        on_startup=[start_parts, *on_startup],
         after_startup=after_startup,
         on_shutdown=on_shutdown,
-        after_shutdown=[*after_shutdown, stop_profiles],
+        after_shutdown=[*after_shutdown, stop_parts],
     )
 
 

@@ -22,7 +22,7 @@ import logging
 import random
 import time
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import ConsumerRecord
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge, Histogram
@@ -43,7 +43,7 @@ from replyflow.events import (
 from replyflow.generation.llm import Completion, LLMClient
 from replyflow.generation.prompt import build_messages
 from replyflow.generation.window import AdaptiveWindow, ControllerConfig, ServerProbe, metrics_url_for
-from replyflow.kafka import Emit, PermanentError, TransientError, backoff_s, dead_letter, publish_all
+from replyflow.kafka import Emit, PermanentError, TransientError, backoff_s, dead_letter
 from replyflow.observability import MESSAGES_PROCESSED, PROCESSING_SECONDS
 from replyflow.service import ServiceParts, build_app, serve, service_parts
 from replyflow.settings import Settings
@@ -74,48 +74,10 @@ TOPIC = COMMENTS_SCREENED.name
 TRACER = trace.get_tracer("replyflow.generation")
 
 
-class DraftProducer:
-    """The hot path's producer (one draft per comment, up to hundreds a second): acks=all and
-    idempotent like the broker's, but lingering a few ms so concurrent drafts share produce
-    requests, and without a middleware span per message (the draft's own span covers it)."""
-
-    def __init__(self, bootstrap_servers: str, linger_ms: int = 10, request_timeout_ms: int = 30_000) -> None:
-        self._options = {
-            "bootstrap_servers": bootstrap_servers, "client_id": "replyflow-generation-drafts",
-            "acks": "all", "enable_idempotence": True, "linger_ms": linger_ms,
-            "request_timeout_ms": request_timeout_ms,
-        }
-        self._producer: AIOKafkaProducer | None = None
-
-    async def start(self) -> None:
-        self._producer = AIOKafkaProducer(**self._options)
-        await self._producer.start()
-
-    async def stop(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()  # flushes what is pending
-
-    async def publish(self, emits: list[Emit], headers: list[tuple[str, bytes]]) -> None:
-        """Send and wait for every acknowledgement."""
-        assert self._producer is not None, "start() first"
-        futures = [
-            await self._producer.send(e.topic.name, value=e.event.model_dump_json().encode(), key=e.key.encode(),
-                                      headers=headers)
-            for e in emits
-        ]
-        await asyncio.gather(*futures)
-
-
 def trace_context(record: ConsumerRecord):
     """The OpenTelemetry context the upstream stage sent in the record's ``traceparent`` header."""
     carrier = {k: v.decode(errors="replace") for k, v in (record.headers or ()) if v is not None}
     return propagate.extract(carrier)
-
-
-def trace_headers() -> list[tuple[str, bytes]]:
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return [(k, v.encode()) for k, v in carrier.items()]
 
 
 def draft_for(event: CommentScreened, text: str, profile_version: int, stats: GenerationStats) -> ReplyDrafted:
@@ -140,13 +102,12 @@ class Drafter:
 
     def __init__(
         self, parts: ServiceParts, llm: LLMClient, window: AdaptiveWindow, group: str, *,
-        producer: DraftProducer | None = None, seed_per_comment: bool = True,
+        seed_per_comment: bool = True,
     ) -> None:
         self.parts = parts
         self.llm = llm
         self.window = window
         self.group = group
-        self.producer = producer
         self.seed_per_comment = seed_per_comment
         self.abandoning = lambda record: False  # set by the consumer that hands out the records
 
@@ -180,7 +141,7 @@ class Drafter:
                 log.warning("drafting failed unexpectedly; retrying", exc_info=True,
                             extra={"fields": {"partition": record.partition, "offset": record.offset}})
                 await asyncio.sleep(self._backoff(attempt))
-        await self._durably(record, lambda: self._publish(emits))
+        await self._durably(record, lambda: self.parts.producer.publish(emits))
         MESSAGES_PROCESSED.labels("generation", TOPIC, "ok").inc()
         PROCESSING_SECONDS.labels("generation", TOPIC).observe(time.perf_counter() - started)
 
@@ -210,12 +171,6 @@ class Drafter:
         )
         draft = draft_for(event, completion.text, profile.version, stats)
         return [Emit(REPLIES_DRAFTED, event.comment_id, draft)]
-
-    async def _publish(self, emits: list[Emit]) -> None:
-        if self.producer is None:
-            await publish_all(self.parts.broker, emits)
-        else:
-            await self.producer.publish(emits, trace_headers())
 
     def _check(self, record: ConsumerRecord) -> None:
         if self.abandoning(record):
@@ -262,7 +217,7 @@ class Drafter:
 
     async def _dead_letter(self, record: ConsumerRecord, error: BaseException, attempts: int) -> None:
         await self._durably(record, lambda: dead_letter(
-            self.parts.broker, record, error, group=self.group, service="generation", attempts=attempts))
+            self.parts.producer, record, error, group=self.group, service="generation", attempts=attempts))
 
     async def _durably(self, record: ConsumerRecord, publish) -> None:
         """Publish until the broker acknowledges (a broker outage is retried, never a reason to skip)."""
@@ -299,8 +254,7 @@ def create_app(settings: Settings | None = None):
     window = AdaptiveWindow(controller, probe=probe, interval_s=settings.llm_control_interval_s,
                             adaptive=settings.llm_adaptive)
     group = settings.group_id("generation")
-    producer = DraftProducer(settings.kafka_bootstrap_servers, request_timeout_ms=settings.kafka_request_timeout_ms)
-    drafter = Drafter(parts, llm, window, group, producer=producer, seed_per_comment=settings.llm_seed_per_comment)
+    drafter = Drafter(parts, llm, window, group, seed_per_comment=settings.llm_seed_per_comment)
     consumer = WindowedConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         topic=TOPIC,
@@ -315,7 +269,6 @@ def create_app(settings: Settings | None = None):
     PAUSED.set_function(lambda: 1 if consumer.paused else 0)
 
     async def start_consumer() -> None:
-        await producer.start()
         await window.start()
         await consumer.start()
 
@@ -324,7 +277,6 @@ def create_app(settings: Settings | None = None):
         await consumer.stop(grace_s=settings.llm_drain_timeout_s)
         await window.stop()
         await llm.close()
-        await producer.stop()
 
     app = build_app(parts, after_startup=[start_consumer], on_shutdown=[stop_consumer])
     app.state_window = window  # for in-process tests and benchmarks

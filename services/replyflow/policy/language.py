@@ -249,6 +249,12 @@ class _Model:
     languages: tuple[str, ...]
     index: dict[str, int]  # n-gram -> row of ``table``; unseen n-grams use the last row
     table: np.ndarray  # (n-grams + 1, languages) log-probabilities
+    # word -> (summed log-probabilities of its n-grams per language, number of n-grams): words
+    # repeat across comments, so each is scored once (bounded; cleared when full).
+    words: dict[str, tuple[np.ndarray, int]]
+
+
+_WORD_CACHE_SIZE = 100_000
 
 
 @cache
@@ -269,7 +275,19 @@ def _model() -> _Model:
         denom = math.log(sum(c.values()) + _SMOOTHING * len(vocab))
         table[:-1, j] = [math.log(c.get(g, 0) + _SMOOTHING) - denom for g in vocab]
         table[-1, j] = math.log(_SMOOTHING) - denom
-    return _Model(LANGUAGES, index, table)
+    return _Model(LANGUAGES, index, table, {})
+
+
+def _word_score(model: _Model, word: str) -> tuple[np.ndarray, int]:
+    found = model.words.get(word)
+    if found is None:
+        grams = _ngrams([word])
+        unseen = len(model.index)
+        found = (model.table[[model.index.get(g, unseen) for g in grams]].sum(axis=0), len(grams))
+        if len(model.words) >= _WORD_CACHE_SIZE:
+            model.words.clear()
+        model.words[word] = found
+    return found
 
 
 def guess_language(text: str, candidates: tuple[str, ...] | None = None) -> LanguageGuess:
@@ -282,15 +300,14 @@ def guess_language(text: str, candidates: tuple[str, ...] | None = None) -> Lang
     langs = tuple(lang for lang in (candidates or LANGUAGES) if lang in model.languages)
     if not langs:
         return LanguageGuess(None, 0.0, {})
-    grams = _ngrams(words)
-    unseen = len(model.index)
-    rows = [model.index.get(g, unseen) for g in grams]
-    totals = model.table[rows].sum(axis=0)
+    scored = [_word_score(model, w) for w in words]
+    totals = np.sum([vector for vector, _ in scored], axis=0)
+    n_grams = sum(n for _, n in scored)
     loglik = {lang: float(totals[model.languages.index(lang)]) for lang in langs}
     best = max(loglik.values())
     # Temper by the number of words rather than n-grams: each word contributes ~10 n-grams
     # that are far from independent.
-    scale = _TEMPERATURE * len(grams) / max(len(words), 1)
+    scale = _TEMPERATURE * n_grams / max(len(words), 1)
     weights = {lang: math.exp((ll - best) / scale) for lang, ll in loglik.items()}
     z = sum(weights.values())
     probs = {lang: w / z for lang, w in weights.items()}

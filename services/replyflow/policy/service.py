@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None):
         ("policy-verify", REPLIES_DRAFTED, ReplyDrafted, verify),
     ):
         subscribe_stage(
-            parts.broker, settings, service="policy", stage=stage, topic=topic, model=model,
+            parts.broker, parts.producer, settings, service="policy", stage=stage, topic=topic, model=model,
             handle=handle, health=parts.health,
         )
     return build_app(parts)

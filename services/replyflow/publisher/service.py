@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None):
         return [Emit(REPLIES_PUBLISHED, event.creator_id, published), Emit(DECISIONS, event.comment_id, decision)]
 
     subscribe_stage(
-        parts.broker, settings, service="publisher", stage="publisher", topic=REPLIES_APPROVED,
+        parts.broker, parts.producer, settings, service="publisher", stage="publisher", topic=REPLIES_APPROVED,
         model=ReplyVerdict, handle=publish_batch, health=parts.health, max_batch=16,
     )
 
