@@ -304,6 +304,7 @@ def subscribe_stage(
         batch=True,
         max_records=max_batch,
         batch_timeout_ms=100,
+        decoder=raw_records_only,
     )
     async def on_batch(msg: KafkaMessage) -> None:
         started = time.perf_counter()
@@ -331,6 +332,11 @@ def subscribe_stage(
         await msg.ack()  # commits every partition up to the end of this batch
         MESSAGES_PROCESSED.labels(service, topic.name, "ok").inc(len(records) - len(poison))
         PROCESSING_SECONDS.labels(service, topic.name).observe(time.perf_counter() - started)
+
+
+async def raw_records_only(msg: KafkaMessage) -> None:
+    """The stage decodes ``msg.raw_message`` with its pydantic model; skip FastStream's JSON decoding."""
+    return None
 
 
 def rewind(msg: KafkaMessage, records: list[ConsumerRecord]) -> None:

@@ -300,9 +300,12 @@ def guess_language(text: str, candidates: tuple[str, ...] | None = None) -> Lang
     langs = tuple(lang for lang in (candidates or LANGUAGES) if lang in model.languages)
     if not langs:
         return LanguageGuess(None, 0.0, {})
-    scored = [_word_score(model, w) for w in words]
-    totals = np.sum([vector for vector, _ in scored], axis=0)
-    n_grams = sum(n for _, n in scored)
+    totals = np.zeros(len(model.languages))
+    n_grams = 0
+    for word in words:
+        vector, n = _word_score(model, word)
+        totals += vector
+        n_grams += n
     loglik = {lang: float(totals[model.languages.index(lang)]) for lang in langs}
     best = max(loglik.values())
     # Temper by the number of words rather than n-grams: each word contributes ~10 n-grams

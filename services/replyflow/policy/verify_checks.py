@@ -739,6 +739,13 @@ _CODE = re.compile(
 )
 
 
+@lru_cache(maxsize=256)
+def _known_offers(persona: str, example_replies: tuple[str, ...]) -> tuple[str, frozenset[str]]:
+    """The creator's own words, folded, and the codes in them (per profile, not per draft)."""
+    known_text = " ".join([persona, *example_replies])
+    return fold(known_text), frozenset(re.findall(r"[A-Z0-9][A-Z0-9_-]{2,}", known_text))
+
+
 def check_commitments(
     draft: str, comment: str | Comment, profile: CreatorProfile, *, config: VerifyConfig = DEFAULT_CONFIG
 ) -> list[Finding]:
@@ -748,8 +755,7 @@ def check_commitments(
     creator's persona or example replies already mention counts as theirs and passes.
     """
     body = strip_disclosure(draft, profile.disclosure_label)
-    known_text = " ".join([profile.persona, *profile.example_replies])
-    known_folded = fold(known_text)
+    known_folded, known_codes = _known_offers(profile.persona, tuple(profile.example_replies))
     findings = []
     for f in _scan("commitments", fold(body), _COMMITMENT_RULES):
         if f.code == "offers_discount":
@@ -757,7 +763,6 @@ def check_commitments(
             if m and m.group(0) in known_folded:
                 continue
         findings.append(f)
-    known_codes = set(re.findall(r"[A-Z0-9][A-Z0-9_-]{2,}", known_text))
     for m in _CODE.finditer(unicodedata.normalize("NFKC", body)):
         if m.group(1) not in known_codes:
             findings.append(
@@ -852,6 +857,11 @@ def _persona_ngrams(persona: str, n: int) -> frozenset[tuple[str, ...]]:
     return frozenset(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 
+@lru_cache(maxsize=256)
+def _word_count(persona: str) -> int:
+    return len(_TOKEN.findall(fold(persona)))
+
+
 def _longest_persona_copy(body: str, persona: str, n: int) -> tuple[int, str]:
     """Length (in words) and text of the longest run of the draft copied from the persona (≥ n, else 0)."""
     grams = _persona_ngrams(persona, n)
@@ -887,7 +897,7 @@ def check_prompt_leak(
                 1.0,
             )
         )
-    persona_len = len(_TOKEN.findall(fold(profile.persona)))
+    persona_len = _word_count(profile.persona)
     n = min(config.persona_ngram, persona_len) if persona_len >= 5 else 0
     if n:
         length, copied = _longest_persona_copy(body, profile.persona, n)
