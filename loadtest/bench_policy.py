@@ -8,7 +8,9 @@ drafts) the same inputs are
   (a) fed to ``PolicyStages`` in micro-batches in this process (the loop baseline), and
   (b) preloaded into the stage's input topic and consumed by the real policy service process
       (one process = one core), timed from its first to its last decision (broker timestamps).
-Prints msgs/s for both and the ratio (b)/(a); writes loadtest/reports/bench-policy.json and .md.
+Prints msgs/s for both and the ratio (b)/(a), by wall clock and per second of CPU the process used
+(the per-core rate, unaffected by whatever else runs on the machine); writes
+loadtest/reports/bench-policy.json and .md.
 Starts its own Kafka broker unless KAFKA_BOOTSTRAP_SERVERS is set.
 """
 
@@ -16,12 +18,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import os
+import platform
 import random
 import tempfile
+import threading
 import time
 import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -91,14 +98,56 @@ def inputs(n: int, run: str) -> tuple[list[CreatorProfile], list[CommentReceived
     return profiles, comments, drafts
 
 
-def loop_rate(profiles: list[CreatorProfile], stage: str, events: list) -> float:
+@dataclass(frozen=True)
+class Rate:
+    messages_per_s: float  # wall clock
+    messages_per_cpu_s: float  # per second of CPU the stage's process used: "per core"
+
+
+def loop_rate(profiles: list[CreatorProfile], stage: str, events: list) -> Rate:
     by_id = {p.creator_id: p for p in profiles}
     stages = PolicyStages(by_id.get, PolicySource())
     run = stages.screen if stage == "screen" else stages.verify
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for i in range(0, len(events), BATCH):
         run(events[i:i + BATCH], time.time())
-    return len(events) / (time.perf_counter() - started)
+    return Rate(len(events) / (time.perf_counter() - started), len(events) / (time.process_time() - cpu_started))
+
+
+class CpuSampler:
+    """CPU seconds a process has used, sampled with wall-clock stamps (Linux ``/proc``), so the CPU
+    spent between two moments can be read off afterwards."""
+
+    def __init__(self, pid: int, interval_s: float = 0.02) -> None:
+        self.path = Path(f"/proc/{pid}/stat")
+        self.interval_s = interval_s
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                fields = self.path.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return
+            self.samples.append((time.time(), (int(fields[11]) + int(fields[12])) / self._tick))  # utime + stime
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def cpu_between(self, start: float, end: float) -> float:
+        def at(t: float) -> float:
+            i = bisect.bisect_left(self.samples, (t, float("-inf")))
+            return self.samples[min(i, len(self.samples) - 1)][1]
+        return at(end) - at(start)
 
 
 async def produce(bootstrap: str, topic: str, events: list) -> None:
@@ -133,28 +182,32 @@ async def decision_times(bootstrap: str, stage: Stage, ids: set[str], timeout_s:
     return sorted(seen.values())
 
 
-def pipeline_rate(bootstrap: str, workdir: Path, stage: str, events: list) -> float:
+def pipeline_rate(bootstrap: str, workdir: Path, stage: str, events: list) -> Rate:
     topic = COMMENTS_RECEIVED if stage == "screen" else REPLIES_DRAFTED
     asyncio.run(produce(bootstrap, topic.name, events))
     stack = Stack(workdir / stage, kafka_bootstrap=bootstrap,
-                  extra_env={"KAFKA_GROUP_PREFIX": f"bench-{uuid.uuid4().hex[:6]}", "LOG_LEVEL": "WARNING"})
+                  extra_env={"KAFKA_GROUP_PREFIX": f"bench-{uuid.uuid4().hex[:6]}", "LOG_LEVEL": "WARNING",
+                             "POLICY_STAGES": stage})
     (workdir / stage).mkdir(parents=True, exist_ok=True)
     stack.start_service("policy")
     try:
-        times = asyncio.run(decision_times(
-            bootstrap, Stage.screen if stage == "screen" else Stage.verify,
-            {e.comment_id for e in events}, timeout_s=600,
-        ))
+        with CpuSampler(stack.processes["policy"].pid) as cpu:
+            times = asyncio.run(decision_times(
+                bootstrap, Stage.screen if stage == "screen" else Stage.verify,
+                {e.comment_id for e in events}, timeout_s=600,
+            ))
     finally:
         stack.stop()
-    # The first decision marks the service's start of work; rate over the remaining ones.
-    return (len(times) - 1) / max(times[-1] - times[0], 1e-9)
+    # The first decision marks the service's start of work; rates over the remaining ones.
+    done = len(times) - 1
+    return Rate(done / max(times[-1] - times[0], 1e-9), done / max(cpu.cpu_between(times[0], times[-1]), 1e-9))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=4000, help="messages per stage")
     args = parser.parse_args(argv)
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     workdir = Path(tempfile.mkdtemp(prefix="bench-policy-"))
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     kafka = None
@@ -171,18 +224,34 @@ def main(argv: list[str] | None = None) -> int:
             loop = loop_rate(profiles, stage, events)
             pipeline = pipeline_rate(bootstrap, workdir, stage, events)
             results.append({
-                "stage": stage, "messages": len(events), "pipeline_msgs_per_s": round(pipeline, 1),
-                "loop_msgs_per_s": round(loop, 1), "ratio": round(pipeline / loop, 3),
+                "stage": stage, "messages": len(events),
+                "pipeline_msgs_per_s": round(pipeline.messages_per_s, 1),
+                "loop_msgs_per_s": round(loop.messages_per_s, 1),
+                "ratio": round(pipeline.messages_per_s / loop.messages_per_s, 3),
+                "pipeline_msgs_per_cpu_s": round(pipeline.messages_per_cpu_s, 1),
+                "loop_msgs_per_cpu_s": round(loop.messages_per_cpu_s, 1),
+                "ratio_per_cpu_s": round(pipeline.messages_per_cpu_s / loop.messages_per_cpu_s, 3),
             })
-            print(f"{stage:7s} pipeline {pipeline:8.1f} msg/s   loop {loop:8.1f} msg/s   ratio {pipeline / loop:.3f}",
-                  flush=True)
+            r = results[-1]
+            print(f"{stage:7s} pipeline {r['pipeline_msgs_per_s']:8.1f} msg/s ({r['pipeline_msgs_per_cpu_s']:.1f} "
+                  f"per CPU-s)   loop {r['loop_msgs_per_s']:8.1f} msg/s ({r['loop_msgs_per_cpu_s']:.1f} per CPU-s)"
+                  f"   ratio {r['ratio']:.3f} (per CPU-s {r['ratio_per_cpu_s']:.3f})", flush=True)
     finally:
         if kafka is not None:
             kafka.stop()
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "bench-policy.json").write_text(json.dumps(results, indent=2) + "\n")
-    lines = ["| stage | messages | through Kafka (msg/s, 1 process) | loop (msg/s) | ratio |", "|---|---|---|---|---|"]
-    lines += [f"| {r['stage']} | {r['messages']} | {r['pipeline_msgs_per_s']} | {r['loop_msgs_per_s']} | {r['ratio']} |"
+    lines = [
+        f"Run {started} on {platform.node()} ({os.cpu_count()} CPUs): `python -m loadtest.bench_policy "
+        f"--messages {args.messages}`. Distinct real comments as comments and as drafts; the service is one "
+        "process; per CPU-s = messages per second of CPU that process (or the loop) used.",
+        "",
+        "| stage | messages | through Kafka (msg/s) | loop (msg/s) | ratio | through Kafka (msg per CPU-s) "
+        "| loop (msg per CPU-s) | ratio per CPU-s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [f"| {r['stage']} | {r['messages']} | {r['pipeline_msgs_per_s']} | {r['loop_msgs_per_s']} | {r['ratio']} "
+              f"| {r['pipeline_msgs_per_cpu_s']} | {r['loop_msgs_per_cpu_s']} | {r['ratio_per_cpu_s']} |"
               for r in results]
     (REPORTS / "bench-policy.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -6,7 +6,7 @@ fields with a ``description``.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -87,6 +87,19 @@ class Settings(BaseSettings):
     policy_file: str | None = Field(
         default=None, description="Policy JSON file (re-read when it changes); default: the bundled policy"
     )
+
+    policy_stages: str = Field(
+        default="screen,verify",
+        description="Which policy stages this process runs (screen, verify or both), to scale them apart",
+    )
+
+    @field_validator("policy_stages")
+    @classmethod
+    def _known_policy_stages(cls, value: str) -> str:
+        stages = {s.strip() for s in value.split(",") if s.strip()}
+        if not stages or not stages <= {"screen", "verify"}:
+            raise ValueError(f"POLICY_STAGES must name screen, verify or both (comma separated), got {value!r}")
+        return value
 
     otel_traces_exporter: str = Field(
         default="none", description="Trace exporter: none or console"

@@ -1,6 +1,7 @@
 """Policy service: screens incoming comments and verifies drafted replies.
 
     python -m replyflow.policy        # both stages, HTTP :8081 for /metrics /healthz /readyz
+    POLICY_STAGES=verify python -m replyflow.policy   # one stage, to scale screen and verify apart
 
 Every decision goes to ``decisions`` with its reasons; eligible comments go on to
 ``comments.screened``; drafts go to ``replies.approved`` or ``replies.review``.
@@ -31,10 +32,12 @@ def create_app(settings: Settings | None = None):
     async def verify(events: list[ReplyDrafted]) -> list[Emit]:
         return stages.verify(events, time.time())
 
-    for stage, topic, model, handle in (
-        ("policy-screen", COMMENTS_RECEIVED, CommentReceived, screen),
-        ("policy-verify", REPLIES_DRAFTED, ReplyDrafted, verify),
+    for name, stage, topic, model, handle in (
+        ("screen", "policy-screen", COMMENTS_RECEIVED, CommentReceived, screen),
+        ("verify", "policy-verify", REPLIES_DRAFTED, ReplyDrafted, verify),
     ):
+        if name not in {s.strip() for s in settings.policy_stages.split(",")}:
+            continue
         subscribe_stage(
             parts.broker, parts.producer, settings, service="policy", stage=stage, topic=topic, model=model,
             handle=handle, health=parts.health,
