@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -28,8 +28,10 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import SpanKind
 from prometheus_client import REGISTRY
 from pydantic import BaseModel, ValidationError
 
@@ -39,6 +41,7 @@ from replyflow.settings import Settings
 from replyflow.topics import ALL_TOPICS, CONSUMED_TOPICS, DECISIONS, Topic
 
 log = logging.getLogger(__name__)
+TRACER = trace.get_tracer("replyflow.kafka")
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -111,6 +114,37 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeou
         await asyncio.sleep(0.2)
 
 
+TraceHeaders = dict[str, list[tuple[str, bytes]]]
+
+
+def trace_context(record: ConsumerRecord) -> Context:
+    """The OpenTelemetry context the upstream stage sent in the record's ``traceparent`` header."""
+    carrier = {k: v.decode(errors="replace") for k, v in (record.headers or ()) if v is not None}
+    return propagate.extract(carrier)
+
+
+@contextlib.contextmanager
+def record_spans(records: Sequence[ConsumerRecord], events: Sequence[BaseModel], name: str) -> Iterator[TraceHeaders]:
+    """One consumer span per record of a micro-batch, continuing the trace in its ``traceparent``
+    (a batch span would cut every comment's trace); yields, per comment id, the headers that
+    carry the trace on to the comment's output events."""
+    spans, traces = [], {}
+    for record, event in zip(records, events, strict=True):
+        span = TRACER.start_span(name, context=trace_context(record), kind=SpanKind.CONSUMER, attributes={
+            "messaging.system": "kafka", "messaging.destination.name": record.topic,
+            "messaging.kafka.destination.partition": record.partition,
+            "messaging.kafka.message.offset": record.offset})
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=trace.set_span_in_context(span))
+        traces[getattr(event, "comment_id", "")] = [(k, v.encode()) for k, v in carrier.items()]
+        spans.append(span)
+    try:
+        yield traces
+    finally:
+        for span in spans:
+            span.end()
+
+
 class EventProducer:
     """Where every service's events go: acks=all and idempotent, one produce batch per partition.
 
@@ -146,24 +180,47 @@ class EventProducer:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    async def publish(self, emits: Sequence[Emit], headers: dict[str, str] | None = None) -> None:
-        """Publish events and wait for every broker acknowledgement; broker trouble is transient."""
-        await self.send([(e.topic.name, e.key.encode(), e.event.model_dump_json().encode()) for e in emits],
-                        headers)
+    async def publish(self, emits: Sequence[Emit], traces: TraceHeaders | None = None) -> None:
+        """Publish events and wait for every broker acknowledgement; broker trouble is transient.
 
-    async def send(self, records: Sequence[tuple[str, bytes | None, bytes]],
+        ``traces`` maps a comment id to the headers that continue that comment's trace (see
+        :func:`record_spans`); events of other comments continue the current trace.
+        """
+        traces = traces or {}
+        await self.send([
+            (e.topic.name, e.key.encode(), e.event.model_dump_json().encode(),
+             traces.get(getattr(e.event, "comment_id", None)))  # type: ignore[arg-type]
+            for e in emits
+        ])
+
+    async def send(self, records: Sequence[tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]],
                    headers: dict[str, str] | None = None) -> None:
-        """Send ``(topic, key, value)`` records and wait for every acknowledgement."""
+        """Send ``(topic, key, value, trace headers or None)`` records plus ``headers`` on each, and wait
+        for every acknowledgement. Records without trace headers continue the current trace."""
         producer = self._producer
         assert producer is not None, "start() first"
-        carrier = dict(headers or {})
-        propagate.inject(carrier)
-        header_list = [(k, v.encode()) for k, v in carrier.items()]
+        topics = sorted({record[0] for record in records})
+        with TRACER.start_as_current_span(
+            f"{','.join(topics)} publish", kind=SpanKind.PRODUCER,
+            attributes={"messaging.system": "kafka", "messaging.operation.type": "publish",
+                        "messaging.destination.name": ",".join(topics),
+                        "messaging.batch.message_count": len(records)},
+        ):
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)  # W3C traceparent: the next stage continues this trace
+            extra = [(k, v.encode()) for k, v in (headers or {}).items()]
+            current = extra + [(k, v.encode()) for k, v in carrier.items()]
+            await self._send(producer, [(t, k, v, current if h is None else extra + h) for t, k, v, h in records])
+        for record in records:
+            MESSAGES_PUBLISHED.labels(self.service, record[0]).inc()
+
+    async def _send(self, producer: AIOKafkaProducer,
+                    records: Sequence[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]) -> None:
         try:
             partitions: dict[str, list[int]] = {}
             open_batches: dict[tuple[str, int], BatchBuilder] = {}
             sent = []
-            for topic, key, value in records:
+            for topic, key, value, header_list in records:
                 if topic not in partitions:
                     partitions[topic] = sorted(await producer.partitions_for(topic))
                 every = partitions[topic]
@@ -179,8 +236,6 @@ class EventProducer:
             await asyncio.gather(*sent)
         except (KafkaError, TimeoutError) as error:
             raise TransientError(f"Kafka did not acknowledge: {type(error).__name__}: {error}") from error
-        for topic, _key, _value in records:
-            MESSAGES_PUBLISHED.labels(self.service, topic).inc()
 
 
 def dead_letter_decision(body: bytes, error: str) -> Decision | None:
@@ -216,7 +271,7 @@ async def dead_letter(
         "x-attempts": str(attempts),
         "x-failed-at-ms": str(int(time.time() * 1000)),
     }
-    await producer.send([(f"{record.topic}.dlq", record.key, record.value)], headers)
+    await producer.send([(f"{record.topic}.dlq", record.key, record.value, None)], headers)
     decision = dead_letter_decision(record.value, message)
     if decision is not None:
         await producer.publish([Emit(DECISIONS, decision.comment_id, decision)])
@@ -284,7 +339,8 @@ def subscribe_stage(
             except ValidationError as error:
                 poison.append((record, error))
         try:
-            await producer.publish(await handle(events))
+            with record_spans(valid, events, f"{topic.name} process") as traces:
+                await producer.publish(await handle(events), traces)
         except TransientError:
             raise
         except Exception as error:

@@ -85,6 +85,20 @@ async def test_screen_decision_with_reasons_reaches_the_audit_topic(producer, ka
 
 
 @pytest.mark.usefixtures("policy")
+async def test_the_comments_trace_continues_into_its_decision(producer, kafka_bootstrap):
+    comment = make_comment("nobody-has-this-id")
+    trace_id = uuid.uuid4().hex
+    upstream = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"  # W3C traceparent of the ingest span
+    async with TopicReader(kafka_bootstrap, DECISIONS.name) as reader:
+        await producer.send_and_wait(COMMENTS_RECEIVED.name, CommentReceived(comment=comment).model_dump_json().encode(),
+                                     key=comment.comment_id.encode(), headers=[("traceparent", upstream.encode())])
+        records = await reader.collect(lambda rs: decisions_for(rs, comment.comment_id))
+    record = next(r for r in records if decisions_for([r], comment.comment_id))
+    traceparent = dict(record.headers)["traceparent"].decode()
+    assert traceparent.split("-")[1] == trace_id and traceparent != upstream
+
+
+@pytest.mark.usefixtures("policy")
 async def test_malformed_event_goes_to_the_dead_letter_topic_with_context(producer, kafka_bootstrap):
     bad = json.dumps({"comment": {"comment_id": "broken-1", "creator_id": "x"}}).encode()
     async with TopicReader(kafka_bootstrap, f"{COMMENTS_RECEIVED.name}.dlq") as reader:

@@ -23,7 +23,7 @@ import random
 import time
 
 from aiokafka import ConsumerRecord
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge, Histogram
 from pydantic import ValidationError
@@ -43,7 +43,7 @@ from replyflow.events import (
 from replyflow.generation.llm import Completion, LLMClient
 from replyflow.generation.prompt import build_messages
 from replyflow.generation.window import AdaptiveWindow, ControllerConfig, ServerProbe, metrics_url_for
-from replyflow.kafka import Emit, PermanentError, TransientError, backoff_s, dead_letter
+from replyflow.kafka import Emit, PermanentError, TransientError, backoff_s, dead_letter, trace_context
 from replyflow.observability import MESSAGES_PROCESSED, PROCESSING_SECONDS
 from replyflow.service import ServiceParts, build_app, serve, service_parts
 from replyflow.settings import Settings
@@ -72,12 +72,6 @@ WINDOW_MESSAGES = Gauge(
 PAUSED = Gauge("replyflow_generation_paused", "1 while the window is full and no messages are taken")
 TOPIC = COMMENTS_SCREENED.name
 TRACER = trace.get_tracer("replyflow.generation")
-
-
-def trace_context(record: ConsumerRecord):
-    """The OpenTelemetry context the upstream stage sent in the record's ``traceparent`` header."""
-    carrier = {k: v.decode(errors="replace") for k, v in (record.headers or ()) if v is not None}
-    return propagate.extract(carrier)
 
 
 def draft_for(event: CommentScreened, text: str, profile_version: int, stats: GenerationStats) -> ReplyDrafted:
