@@ -5,7 +5,9 @@ Models
     character 2–5-grams inside words (both on the ``skeleton`` view of
     :mod:`replyflow.policy.textnorm`, so leetspeak, spacing and homoglyph tricks read as the
     plain word) and a few lexicon counts (profanity, insults, slurs, threats, words the
-    abuse data set is ambiguous about). Training lives in ``scripts/train_policy_models.py``;
+    abuse data set is ambiguous about); the abuse model also weighs each of the ambiguous terms
+    on its own (``trash\\w*``, ``birds?``, ``ghetto\\w*``: ``log1p`` of its hits, not scaled by
+    the comment's length as TF-IDF is). Training lives in ``scripts/train_policy_models.py``;
     the artifacts in ``policy/models/*.npz`` hold only the vocabulary, idf, weights and a JSON
     header (no pickle, no scikit-learn at run time). The intercept is shifted so that the
     operating point chosen on validation folds is at ``score >= threshold`` (0.5).
@@ -28,7 +30,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from itertools import chain
 from pathlib import Path
@@ -54,6 +56,7 @@ __all__ = [
     "detect_scam_patterns",
     "feature_ids",
     "featurize",
+    "lexicon_terms",
     "tfidf_block",
 ]
 
@@ -256,6 +259,50 @@ def _lexicon_counts(s: str) -> tuple[tuple[str, int], ...]:
     return tuple(counts.items())
 
 
+# Each one-word term on its own, to name which term a token matched (``lexicon_terms``).
+_LEX_TERM_WORD = {
+    name: tuple((f"{name}:{t}", re.compile(_tolerant(t))) for t in terms if " " not in t)
+    for name, terms in _LEX_TERMS.items()
+}
+_LEX_TERM_PHRASE = {
+    name: tuple((f"{name}:{t}", _alternation([t])) for t in terms if " " in t)
+    for name, terms in _LEX_TERMS.items()
+}
+
+
+@lru_cache(maxsize=1 << 16)
+def _token_terms(token: str) -> tuple[str, ...]:
+    out = []
+    for name in _token_groups(token):
+        for term, rx in _LEX_TERM_WORD[name]:
+            if rx.fullmatch(token):
+                out.append(term)
+                break
+    return tuple(out)
+
+
+@lru_cache(maxsize=4096)
+def _lexicon_terms(s: str) -> tuple[str, ...]:
+    out = [t for tok in _LEX_TOKEN.findall(s) for t in _token_terms(tok)]
+    if _LEX_PHRASE_KEYS.search(s):
+        out += [term for terms in _LEX_TERM_PHRASE.values() for term, rx in terms if rx.search(s)]
+    return tuple(out)
+
+
+# Groups whose terms the abuse model weighs one by one. Only the words the data set was sampled with
+# and is ambiguous about: per-term weights for profanity, insults or slurs would take weight from
+# the group counts, which are what carries to terms the training tweets never use (other languages).
+LEXICON_TERM_GROUPS = ("ambiguous",)
+
+
+def lexicon_terms(text: TextLike, groups: Sequence[str] = LEXICON_TERM_GROUPS) -> list[str]:
+    """The lexicon terms of ``groups`` a text hits, once per hit, named ``group:pattern``
+    ("ambiguous:trash\\w*"); a token counts for the first term of each group it matches, a phrase
+    term once per text."""
+    terms = _lexicon_terms(_lexicon_text(as_views(text)))
+    return [t for t in terms if t.partition(":")[0] in groups]
+
+
 def _dense_abuse(v: NormalizedText) -> list[float]:
     c = dict(_lexicon_counts(_lexicon_text(v)))
     strong = c["profanity"] + c["insult"] + c["slur"] + c["threat"]
@@ -285,17 +332,21 @@ class FeatureConfig:
     mentions: bool = True  # @handles → " xuserx "
     retweet: bool = False  # drop Twitter "rt" markers
     lexicon: bool = False  # add the abuse lexicon counts as dense features
+    lexicon_terms: bool = False  # add log1p(hits) of each ambiguous lexicon term (``lexicon_terms``)
 
     def to_json(self) -> dict:
-        return {
+        d = {
             "word_ngrams": list(self.word_ngrams), "char_ngrams": list(self.char_ngrams), "urls": self.urls,
             "mentions": self.mentions, "retweet": self.retweet, "lexicon": self.lexicon,
         }
+        if self.lexicon_terms:  # absent in artifacts written before the option existed
+            d["lexicon_terms"] = True
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> FeatureConfig:
         return cls(tuple(d["word_ngrams"]), tuple(d["char_ngrams"]), d["urls"], d["mentions"], d["retweet"],
-                   d["lexicon"])
+                   d["lexicon"], bool(d.get("lexicon_terms", False)))
 
     @property
     def n_dense(self) -> int:
@@ -346,6 +397,26 @@ def feature_ids(feats: Iterable[str], index: dict[str, int]) -> list[int]:
     return [i for i in map(get, feats) if i is not None]
 
 
+def term_block(docs: Sequence[Sequence[str]], index: dict[str, int]) -> tuple[np.ndarray, np.ndarray,
+                                                                               np.ndarray]:
+    """``log1p`` of each known term's count per document: ``(doc, feature, value)`` triplets."""
+    d: list[int] = []
+    f: list[int] = []
+    v: list[float] = []
+    for i, terms in enumerate(docs):
+        for j in feature_ids(terms, index):
+            d.append(i)
+            f.append(j)
+    if not d:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0)
+    vocab = len(index)
+    uniq, counts = np.unique(np.asarray(d, dtype=np.int64) * vocab + np.asarray(f, dtype=np.int64),
+                             return_counts=True)
+    dd = uniq // vocab
+    return dd, uniq - dd * vocab, np.log1p(counts.astype(np.float64))
+
+
 def tfidf_block(docs: Sequence[Sequence[int]], idf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sublinear TF-IDF of feature ids, L2-normalised per document: ``(doc, feature, value)`` triplets."""
     lengths = np.fromiter((len(ids) for ids in docs), dtype=np.int64, count=len(docs))
@@ -379,7 +450,7 @@ def _unpack_vocab(arr: np.ndarray) -> dict[str, int]:
 
 @dataclass
 class LinearTextModel:
-    """Logistic model over [word TF-IDF | char TF-IDF | dense]; inference is numpy only."""
+    """Logistic model over [word TF-IDF | char TF-IDF | dense | lexicon terms]; inference is numpy only."""
 
     name: str
     config: FeatureConfig
@@ -393,6 +464,8 @@ class LinearTextModel:
     intercept: float
     threshold: float
     meta: dict
+    term_index: dict[str, int] = field(default_factory=dict)
+    term_coef: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
         self._char_cache: dict[str, list[int]] = {}
@@ -426,6 +499,10 @@ class LinearTextModel:
         if self.config.n_dense:
             dense = np.asarray([x[2] for x in feats], dtype=np.float64).reshape(n, -1)
             z += dense @ self.dense_coef
+        if self.config.lexicon_terms and self.term_index:
+            d, f, vals = term_block([lexicon_terms(v) for v in views], self.term_index)
+            if len(d):
+                z += np.bincount(d, vals * self.term_coef[f], minlength=n)
         return z
 
     def predict_proba(self, texts: Sequence[TextLike]) -> np.ndarray:
@@ -441,6 +518,8 @@ class LinearTextModel:
         }
         words = sorted(self.word_index, key=self.word_index.__getitem__)
         chars = sorted(self.char_index, key=self.char_index.__getitem__)
+        terms = sorted(self.term_index, key=self.term_index.__getitem__)
+        extra = {"term_vocab": _pack_vocab(terms), "term_coef": self.term_coef.astype(np.float32)} if terms else {}
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as fh:
             np.savez_compressed(
@@ -451,6 +530,7 @@ class LinearTextModel:
                 char_vocab=_pack_vocab(chars), char_idf=self.char_idf.astype(np.float32),
                 char_coef=self.char_coef.astype(np.float32),
                 dense_coef=self.dense_coef.astype(np.float32),
+                **extra,
             )
 
     @classmethod
@@ -471,6 +551,8 @@ class LinearTextModel:
                 char_coef=z["char_coef"].astype(np.float64), dense_coef=z["dense_coef"].astype(np.float64),
                 intercept=float(header["intercept"]), threshold=float(header["threshold"]),
                 meta=header["meta"],
+                term_index=_unpack_vocab(z["term_vocab"]) if "term_vocab" in z.files else {},
+                term_coef=z["term_coef"].astype(np.float64) if "term_coef" in z.files else np.zeros(0),
             )
 
 
