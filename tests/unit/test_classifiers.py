@@ -16,6 +16,7 @@ from replyflow.policy.classifiers import (
     TextScreener,
     abuse_lexicon_counts,
     char_ngrams,
+    lexicon_terms,
     tfidf_block,
 )
 from replyflow.policy.textnorm import normalize_views
@@ -148,6 +149,23 @@ def test_lexicon_counts_groups_and_direction():
     assert abuse_lexicon_counts("this class is a pass, as good as grass")["profanity"] == 0
     assert abuse_lexicon_counts("kys")["threat"] == 1
     assert abuse_lexicon_counts("@thotcho nice")["profanity"] == 0  # handles are not words
+
+
+def test_lexicon_terms_name_each_ambiguous_hit():
+    assert lexicon_terms("that team is trash, TRASH, pure tr4sh") == [r"ambiguous:trash\w*"] * 3
+    assert lexicon_terms("free bird") == ["ambiguous:birds?"]
+    assert lexicon_terms("you stupid bitch") == []  # other groups count only as group totals
+    assert lexicon_terms("you stupid bitch", ("profanity",)) == [r"profanity:bitch\w*"]
+
+
+def test_abuse_model_round_trips_with_its_lexicon_terms(tmp_path):
+    model = LinearTextModel.load(MODELS_DIR / "abuse.npz")
+    assert model.config.lexicon_terms and model.term_index and len(model.term_coef) == len(model.term_index)
+    model.save(tmp_path / "copy.npz")
+    copy = LinearTextModel.load(tmp_path / "copy.npz")
+    assert copy.term_index == model.term_index
+    texts = ["that ref is trash", "free bird", "nice video", ""]
+    assert np.allclose(copy.decision_function(texts), model.decision_function(texts), atol=1e-5)
 
 
 def test_screener_runs_every_check_once_per_text():

@@ -271,21 +271,23 @@ _LEX_TERM_PHRASE = {
 
 
 @lru_cache(maxsize=1 << 16)
-def _token_terms(token: str) -> tuple[str, ...]:
+def _token_terms(token: str, groups: tuple[str, ...]) -> tuple[str, ...]:
     out = []
     for name in _token_groups(token):
-        for term, rx in _LEX_TERM_WORD[name]:
-            if rx.fullmatch(token):
-                out.append(term)
-                break
+        if name in groups:
+            for term, rx in _LEX_TERM_WORD[name]:
+                if rx.fullmatch(token):
+                    out.append(term)
+                    break
     return tuple(out)
 
 
 @lru_cache(maxsize=4096)
-def _lexicon_terms(s: str) -> tuple[str, ...]:
-    out = [t for tok in _LEX_TOKEN.findall(s) for t in _token_terms(tok)]
-    if _LEX_PHRASE_KEYS.search(s):
-        out += [term for terms in _LEX_TERM_PHRASE.values() for term, rx in terms if rx.search(s)]
+def _lexicon_terms(s: str, groups: tuple[str, ...]) -> tuple[str, ...]:
+    out = [t for tok in _LEX_TOKEN.findall(s) for t in _token_terms(tok, groups)]
+    phrases = [term_rx for name in groups for term_rx in _LEX_TERM_PHRASE[name]]
+    if phrases and _LEX_PHRASE_KEYS.search(s):
+        out += [term for term, rx in phrases if rx.search(s)]
     return tuple(out)
 
 
@@ -299,8 +301,7 @@ def lexicon_terms(text: TextLike, groups: Sequence[str] = LEXICON_TERM_GROUPS) -
     """The lexicon terms of ``groups`` a text hits, once per hit, named ``group:pattern``
     ("ambiguous:trash\\w*"); a token counts for the first term of each group it matches, a phrase
     term once per text."""
-    terms = _lexicon_terms(_lexicon_text(as_views(text)))
-    return [t for t in terms if t.partition(":")[0] in groups]
+    return list(_lexicon_terms(_lexicon_text(as_views(text)), tuple(groups)))
 
 
 def _dense_abuse(v: NormalizedText) -> list[float]:
@@ -402,7 +403,6 @@ def term_block(docs: Sequence[Sequence[str]], index: dict[str, int]) -> tuple[np
     """``log1p`` of each known term's count per document: ``(doc, feature, value)`` triplets."""
     d: list[int] = []
     f: list[int] = []
-    v: list[float] = []
     for i, terms in enumerate(docs):
         for j in feature_ids(terms, index):
             d.append(i)
