@@ -90,8 +90,9 @@ async def test_the_comments_trace_continues_into_its_decision(producer, kafka_bo
     trace_id = uuid.uuid4().hex
     upstream = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"  # W3C traceparent of the ingest span
     async with TopicReader(kafka_bootstrap, DECISIONS.name) as reader:
-        await producer.send_and_wait(COMMENTS_RECEIVED.name, CommentReceived(comment=comment).model_dump_json().encode(),
-                                     key=comment.comment_id.encode(), headers=[("traceparent", upstream.encode())])
+        body = CommentReceived(comment=comment).model_dump_json().encode()
+        await producer.send_and_wait(COMMENTS_RECEIVED.name, body, key=comment.comment_id.encode(),
+                                     headers=[("traceparent", upstream.encode())])
         records = await reader.collect(lambda rs: decisions_for(rs, comment.comment_id))
     record = next(r for r in records if decisions_for([r], comment.comment_id))
     traceparent = dict(record.headers)["traceparent"].decode()
