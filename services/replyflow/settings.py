@@ -88,6 +88,20 @@ class Settings(BaseSettings):
         default=None, description="Policy JSON file (re-read when it changes); default: the bundled policy"
     )
 
+    embeddings_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible base URL whose /v1/embeddings adds a semantic view to the authenticity "
+        "score (e.g. a vLLM embedding model); unset = stylometric only",
+    )
+    embeddings_model: str = Field(default="default", description="Model name sent to the embeddings endpoint")
+    embeddings_api_key: str | None = Field(default=None, description="Bearer token for the embeddings endpoint")
+    embeddings_weight: float = Field(
+        default=0.35, ge=0.0, le=1.0, description="Share of the embedding similarity in the authenticity score"
+    )
+    embeddings_timeout_s: float = Field(
+        default=2.0, gt=0, description="Timeout of one embeddings request (on failure: stylometric score only)"
+    )
+
     policy_stages: str = Field(
         default="screen,verify",
         description="Which policy stages this process runs (screen, verify or both), to scale them apart",

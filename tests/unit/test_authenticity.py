@@ -264,9 +264,22 @@ async def test_async_embedding_and_the_combined_score(embeddings_server: str) ->
     assert own > other
 
 
-def test_embedding_client_from_env() -> None:
-    assert EmbeddingClient.from_env({}) is None
-    client = EmbeddingClient.from_env(
-        {"REPLYFLOW_EMBEDDINGS_URL": "http://127.0.0.1:9/v1", "REPLYFLOW_EMBEDDINGS_MODEL": "m"}
-    )
-    assert client == EmbeddingClient(base_url="http://127.0.0.1:9/v1", model="m", api_key=None)
+def test_verify_mixes_the_embedding_similarity_into_the_score() -> None:
+    from replyflow.events import Comment, CreatorProfile, GenerationStats, ReplyDrafted, ReplyVerdict
+    from replyflow.policy.rules import PolicySource
+    from replyflow.policy.stages import PolicyStages
+
+    profile = CreatorProfile(creator_id="baker", display_name="Baker", persona="A baker.", example_replies=BAKER[:5])
+    comment = Comment(platform="youtube", comment_id="c1", creator_id="baker", post_id="p", author_id="a",
+                      author_name="A", text="How long do I proof it?", created_at="2025-06-02T08:00:00Z")
+    event = ReplyDrafted(comment=comment, reply_id="r1", text=BAKER[6], profile_version=profile.version,
+                         generation=GenerationStats(model="m", prompt_tokens=1, completion_tokens=1, latency_ms=1))
+    stages = PolicyStages({"baker": profile}.get, PolicySource(), embedding_weight=0.5)
+
+    def score(similarities):
+        (verdict,) = [e.event for e in stages.verify([event], 0.0, similarities) if isinstance(e.event, ReplyVerdict)]
+        return verdict.authenticity
+
+    plain = score(None)
+    assert score([(0.95, 0.9)]) > plain > score([(0.0, 0.9)])  # close to the voice lifts it, far lowers it
+    assert score([None]) == plain

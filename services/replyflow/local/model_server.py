@@ -23,7 +23,8 @@ def smollm2_gguf() -> Path:
     return found[0]
 
 
-def llama_server_command(port: int, host: str = "127.0.0.1", threads: int = 2) -> list[str]:
+def llama_server_command(port: int, host: str = "127.0.0.1", threads: int = 2, *, embedding: bool = False) -> list[str]:
+    """The server command; ``embedding`` serves /v1/embeddings (per-token vectors: SmolLM2 has no pooling)."""
     return [
         sys.executable, "-m", "llama_cpp.server",
         "--model", str(smollm2_gguf()),
@@ -42,4 +43,5 @@ def llama_server_command(port: int, host: str = "127.0.0.1", threads: int = 2) -
         # is small: about ten entries, plenty for a few creators' prefixes, ~1.2 GB of RAM.
         "--cache", "True",
         "--cache_size", str(128 << 20),
+        *(["--embedding", "True"] if embedding else []),
     ]

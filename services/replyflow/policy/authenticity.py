@@ -20,9 +20,10 @@ the two for this creator (e.g. function words for a creator who shouts in capita
 gets less weight or none. The score is the weighted mean of the calibrated views; the weights
 (``_BASE_WEIGHTS``) were chosen among a handful of candidates on the evaluation set.
 
-Optionally an OpenAI-compatible ``/v1/embeddings`` endpoint adds a semantic-style view:
-:class:`EmbeddingClient` does the HTTP call, :class:`EmbeddingVoice` holds the creator's
-embedding centroid and :func:`combine_scores` mixes the stylometric score with the embedding cosine.
+Optionally an OpenAI-compatible ``/v1/embeddings`` endpoint (``EMBEDDINGS_BASE_URL``) adds a
+semantic view: :class:`EmbeddingClient` does the HTTP call, :class:`EmbeddingVoice` holds the
+creator's embedding centroid, :class:`VoiceEmbedder` does both per micro-batch for the verify
+stage and :func:`combine_scores` mixes the stylometric score with the embedding cosine.
 
 Cost: fitting 25 examples takes tens of milliseconds (cache the model: :class:`ModelCache`);
 scoring one reply is pure Python over a few hundred n-grams, a few hundred microseconds
@@ -31,8 +32,8 @@ scoring one reply is pure Python over a few hundred n-grams, a few hundred micro
 
 from __future__ import annotations
 
+import logging
 import math
-import os
 import re
 import statistics
 from collections import Counter, OrderedDict
@@ -41,8 +42,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from prometheus_client import Counter as MetricCounter
 
 from replyflow.events import CreatorProfile
+
+log = logging.getLogger(__name__)
+EMBEDDING_REQUESTS = MetricCounter(
+    "replyflow_authenticity_embeddings_total", "Embeddings requests of the verify stage, by result", ["result"]
+)
 
 __all__ = [
     "AuthenticityModel",
@@ -50,6 +57,7 @@ __all__ = [
     "EmbeddingError",
     "EmbeddingVoice",
     "ModelCache",
+    "VoiceEmbedder",
     "combine_scores",
     "cosine",
     "style_features",
@@ -534,10 +542,17 @@ def _embeddings_url(base_url: str) -> str:
     return f"{base}/embeddings" if base.endswith("/v1") else f"{base}/v1/embeddings"
 
 
+def _pooled(embedding: Sequence[Any]) -> list[float]:
+    """A vector; servers without pooling (llama.cpp with a causal LM) send one per token: mean-pool."""
+    if embedding and isinstance(embedding[0], list):
+        return [sum(column) / len(embedding) for column in zip(*embedding, strict=True)]
+    return [float(x) for x in embedding]
+
+
 def _parse_embeddings(payload: Any, expected: int) -> list[list[float]]:
     try:
         items = sorted(payload["data"], key=lambda d: d.get("index", 0))
-        vectors = [[float(x) for x in item["embedding"]] for item in items]
+        vectors = [_pooled(item["embedding"]) for item in items]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise EmbeddingError(f"unexpected embeddings response: {exc!r}") from exc
     if len(vectors) != expected:
@@ -553,19 +568,6 @@ class EmbeddingClient:
     model: str
     api_key: str | None = None
     timeout_s: float = 2.0
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> EmbeddingClient | None:
-        """``REPLYFLOW_EMBEDDINGS_URL`` (+ ``_MODEL``, ``_API_KEY``); ``None`` when no URL is set."""
-        env = dict(os.environ) if env is None else env
-        url = env.get("REPLYFLOW_EMBEDDINGS_URL", "").strip()
-        if not url:
-            return None
-        return cls(
-            base_url=url,
-            model=env.get("REPLYFLOW_EMBEDDINGS_MODEL", "default"),
-            api_key=env.get("REPLYFLOW_EMBEDDINGS_API_KEY") or None,
-        )
 
     def _request(self, texts: Sequence[str]) -> tuple[str, dict[str, str], dict[str, Any]]:
         headers = {"Content-Type": "application/json"}
@@ -658,3 +660,52 @@ def combine_scores(
     e = min(1.0, max(0.0, (embedding_cosine - floor_cosine) / (own_cosine - floor_cosine)))
     w = min(1.0, max(0.0, embedding_weight))
     return (1.0 - w) * stylometric + w * e
+
+
+class VoiceEmbedder:
+    """Embedding similarity of drafts to their creator's example replies, one request per micro-batch.
+
+    The creators' voices are embedded once per profile version. When the endpoint fails the
+    drafts get ``None`` (the stylometric score alone decides): an embeddings outage must not stop
+    replies, and the failure shows in ``replyflow_authenticity_embeddings_total``.
+    """
+
+    def __init__(self, client: EmbeddingClient) -> None:
+        self.client = client
+        self._voices: dict[tuple[str, int], EmbeddingVoice] = {}
+        self._http = httpx.AsyncClient(timeout=client.timeout_s)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def similarities(
+        self, drafts: Sequence[tuple[str, CreatorProfile | None]]
+    ) -> list[tuple[float, float] | None]:
+        """``(cosine to the creator's voice, the voice's own cosine)`` per draft, or ``None``."""
+        wanted = [(text, p) for text, p in drafts if p is not None and any(e.strip() for e in p.example_replies)]
+        if not wanted:
+            return [None] * len(drafts)
+        try:
+            for _, profile in wanted:
+                key = (profile.creator_id, profile.version)
+                if key not in self._voices:
+                    examples = [e for e in profile.example_replies if e.strip()]
+                    voice = EmbeddingVoice.from_vectors(await self.client.aembed(examples, self._http))
+                    for old in [k for k in self._voices if k[0] == profile.creator_id]:
+                        del self._voices[old]
+                    self._voices[key] = voice
+            vectors = iter(await self.client.aembed([text for text, _ in wanted], self._http))
+        except EmbeddingError as error:
+            EMBEDDING_REQUESTS.labels("error").inc()
+            log.warning("embeddings endpoint failed; scoring authenticity without it",
+                        extra={"fields": {"error": str(error)[:300]}})
+            return [None] * len(drafts)
+        EMBEDDING_REQUESTS.labels("ok").inc()
+        out: list[tuple[float, float] | None] = []
+        for _text, profile in drafts:
+            if profile is None or not any(e.strip() for e in profile.example_replies):
+                out.append(None)
+                continue
+            voice = self._voices[(profile.creator_id, profile.version)]
+            out.append((voice.similarity(next(vectors)), voice.own))
+        return out

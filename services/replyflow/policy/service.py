@@ -13,6 +13,7 @@ import time
 
 from replyflow.events import CommentReceived, ReplyDrafted
 from replyflow.kafka import Emit, subscribe_stage
+from replyflow.policy.authenticity import EmbeddingClient, VoiceEmbedder
 from replyflow.policy.rules import PolicySource
 from replyflow.policy.stages import PolicyStages
 from replyflow.service import build_app, serve, service_parts
@@ -24,13 +25,25 @@ def create_app(settings: Settings | None = None):
     settings = settings or Settings()
     parts = service_parts("policy", settings)
     assert parts.profiles is not None
-    stages = PolicyStages(parts.profiles.get, PolicySource(settings.policy_file))
+    stages = PolicyStages(parts.profiles.get, PolicySource(settings.policy_file),
+                          embedding_weight=settings.embeddings_weight)
+    embedder = VoiceEmbedder(EmbeddingClient(
+        settings.embeddings_base_url, settings.embeddings_model, settings.embeddings_api_key,
+        settings.embeddings_timeout_s,
+    )) if settings.embeddings_base_url else None
 
     async def screen(events: list[CommentReceived]) -> list[Emit]:
         return stages.screen(events, time.time())
 
     async def verify(events: list[ReplyDrafted]) -> list[Emit]:
-        return stages.verify(events, time.time())
+        similarities = None
+        if embedder is not None:
+            similarities = await embedder.similarities([(e.text, parts.profiles.get(e.creator_id)) for e in events])
+        return stages.verify(events, time.time(), similarities)
+
+    async def close_embedder() -> None:
+        if embedder is not None:
+            await embedder.close()
 
     for name, stage, topic, model, handle in (
         ("screen", "policy-screen", COMMENTS_RECEIVED, CommentReceived, screen),
@@ -42,7 +55,7 @@ def create_app(settings: Settings | None = None):
             parts.broker, parts.producer, settings, service="policy", stage=stage, topic=topic, model=model,
             handle=handle, health=parts.health,
         )
-    return build_app(parts)
+    return build_app(parts, after_shutdown=[close_embedder])
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from replyflow.events import (
 )
 from replyflow.kafka import Emit
 from replyflow.observability import DECISIONS as DECISIONS_METRIC
-from replyflow.policy.authenticity import ModelCache
+from replyflow.policy.authenticity import ModelCache, combine_scores
 from replyflow.policy.classifiers import TextScreener, detect_personal_data
 from replyflow.policy.decide import ReplyBudget, Verdict, screen_verdict, verify_verdict
 from replyflow.policy.findings import Finding
@@ -64,8 +64,10 @@ def language_findings(comment: Comment, profile: CreatorProfile | None) -> list[
 class PolicyStages:
     """Screen incoming comments and verify drafted replies, in micro-batches."""
 
-    def __init__(self, profiles: ProfileLookup, policies: PolicySource, budget: ReplyBudget | None = None) -> None:
+    def __init__(self, profiles: ProfileLookup, policies: PolicySource, budget: ReplyBudget | None = None,
+                 *, embedding_weight: float = 0.35) -> None:
         self.profiles = profiles
+        self.embedding_weight = embedding_weight
         self.policies = policies
         self.budget = budget or ReplyBudget()
         self.screener = TextScreener.load()
@@ -93,11 +95,15 @@ class PolicyStages:
                 )))
         return emits
 
-    def verify(self, events: Sequence[ReplyDrafted], now: float) -> list[Emit]:
+    def verify(self, events: Sequence[ReplyDrafted], now: float,
+               similarities: Sequence[tuple[float, float] | None] | None = None) -> list[Emit]:
+        """``similarities``: per draft, its embedding cosine to the creator's voice and the voice's
+        own cosine (:class:`VoiceEmbedder`), mixed into the authenticity score; ``None``: stylometric only."""
         policy = self.policies.current(now)
         toxicity = self.screener.abuse.scores([e.text for e in events])
+        similarities = similarities or [None] * len(events)
         emits = []
-        for event, toxicity_score in zip(events, toxicity, strict=True):
+        for event, toxicity_score, similarity in zip(events, toxicity, similarities, strict=True):
             profile = self.profiles(event.creator_id)
             findings: list[Finding] = []
             authenticity = None
@@ -110,6 +116,9 @@ class PolicyStages:
                 model = self.authenticity.get(profile)
                 if model is not None:
                     authenticity = model.score(strip_disclosure(event.text, profile.disclosure_label))
+                    if similarity is not None:
+                        authenticity = combine_scores(authenticity, similarity[0], own_cosine=similarity[1],
+                                                      embedding_weight=self.embedding_weight)
                 findings += check_authenticity(authenticity, profile)
             verdict = verify_verdict(profile, findings, event.screen_reasons, policy)
             count(Stage.verify, verdict)
