@@ -7,16 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-from pathlib import Path
 
-import httpx
 import pytest
 
 from replyflow.kafka import ensure_topics
-from replyflow.local.kafka_server import LocalKafka, free_port
-from replyflow.local.model_server import llama_server_command
-from tests.helpers import wait_for
+from replyflow.local.kafka_server import LocalKafka
+from tests.helpers import llama_server
 
 
 @pytest.fixture(scope="session")
@@ -39,12 +35,5 @@ def llm_base_url(tmp_path_factory) -> str:
     if existing:
         yield existing
         return
-    port = free_port()
-    log = open(Path(tmp_path_factory.mktemp("llm")) / "llm.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(llama_server_command(port), stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    wait_for(lambda: httpx.get(f"{url}/models", timeout=2).status_code == 200, timeout_s=120, what="llama.cpp")
-    yield url
-    proc.terminate()
-    proc.wait(30)
-    log.close()
+    with llama_server(tmp_path_factory.mktemp("llm")) as url:
+        yield url

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import httpx
 import uvicorn
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from replyflow.local.kafka_server import free_port
+from replyflow.local.model_server import llama_server_command
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.3) -> None:
@@ -38,6 +42,22 @@ async def serving(app, port: int | None = None):
     finally:
         server.should_exit = True
         await task
+
+
+@contextlib.contextmanager
+def llama_server(log_dir: Path, **options) -> Iterator[str]:
+    """A real llama.cpp OpenAI-compatible server (``llama_server_command`` options); yields its /v1 URL."""
+    port = free_port()
+    with open(log_dir / "llm.log", "wb") as log:
+        proc = subprocess.Popen(llama_server_command(port, **options), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}/v1"
+            wait_for(lambda: httpx.get(f"{url}/models", timeout=2).status_code == 200, timeout_s=120,
+                     what="llama.cpp")
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(30)
 
 
 class TopicReader:

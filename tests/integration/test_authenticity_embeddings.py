@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,30 +15,21 @@ import pytest
 from replyflow.admin import put_profiles
 from replyflow.events import Comment, CreatorProfile, GenerationStats, ReplyDrafted, ReplyVerdict, reply_id_for
 from replyflow.local.kafka_server import free_port
-from replyflow.local.model_server import llama_server_command
 from replyflow.local.stack import SAMPLES
 from replyflow.policy.authenticity import EmbeddingClient, VoiceEmbedder, combine_scores
 from replyflow.policy.rules import PolicySource
 from replyflow.policy.stages import PolicyStages
 from replyflow.settings import Settings
 from replyflow.topics import REPLIES_APPROVED, REPLIES_DRAFTED, REPLIES_REVIEW
-from tests.helpers import TopicReader, wait_for
+from tests.helpers import TopicReader, llama_server
 
 pytestmark = pytest.mark.kafka
 
 
 @pytest.fixture(scope="module")
 def embeddings_url(tmp_path_factory) -> str:
-    port = free_port()
-    log = open(Path(tmp_path_factory.mktemp("embeddings")) / "llm.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(llama_server_command(port, threads=1, embedding=True), stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    wait_for(lambda: httpx.get(f"{url}/models", timeout=2).status_code == 200, timeout_s=120, what="llama.cpp")
-    yield url
-    proc.terminate()
-    proc.wait(30)
-    log.close()
+    with llama_server(tmp_path_factory.mktemp("embeddings"), threads=1, embedding=True) as url:
+        yield url
 
 
 def sample_creator(creator_id: str | None = None) -> CreatorProfile:
