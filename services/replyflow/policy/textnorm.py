@@ -30,6 +30,7 @@ import html
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["NormalizedText", "as_views", "normalize", "normalize_views"]
 
@@ -229,6 +230,10 @@ def _join_spaced(s: str) -> tuple[str, bool]:
     return _SPACED.sub(repl, s), changed
 
 
+# Bounded, a micro-batch or so: a text is often normalised more than once while it is handled (the
+# verify stage scores a batch of drafts with the abuse model, then checks each for personal data).
+# The result is immutable, so sharing it is safe.
+@lru_cache(maxsize=1024)
 def normalize_views(text: str) -> NormalizedText:
     """All normalised views of ``text`` (see the module docstring)."""
     original = text

@@ -29,10 +29,17 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from replyflow.events import Comment, CreatorProfile
 from replyflow.policy.findings import Finding
 from replyflow.policy.language import detect_language
+
+try:  # the regex parser's internals, read once at import to build the rule prefilters
+    from re import _constants as _sre
+    from re import _parser as _sre_parser
+except ImportError:  # another Python: no prefilters, same results
+    _sre = _sre_parser = None  # type: ignore[assignment]
 
 __all__ = [
     "ALL_CHECKS",
@@ -157,16 +164,98 @@ def _q(s: str) -> str:
     return f"\u201c{_clip(s)}\u201d"
 
 
+# --- literal prefilters for the rule patterns -------------------------------------------------
+# Most rules match nothing in most drafts, and a pattern such as ``\b(?:this|it|that)\s*...`` is
+# tried at every position. Every match of a rule contains one of a few literal strings read off its
+# parse tree (``_required_literals``); a substring test for those is far cheaper than the search,
+# and when none is there the pattern cannot match, so skipping it changes nothing.
+
+_GATE_MAX_LITERALS = 24  # more substring tests than this cost about as much as the search itself
+_GATE_MAX_SET = 64  # bound on the strings a fixed-text piece of a pattern may spell out
+
+
+def _gate_best(cands: Iterable[frozenset[str] | None]) -> frozenset[str] | None:
+    # Longer literals are rarer (up to ~5 characters); then fewer of them are quicker to test.
+    usable = [c for c in cands if c and "" not in c]
+    return max(usable, key=lambda c: (min(min(map(len, c)), 5), -len(c))) if usable else None
+
+
+def _gate_seq(items: Iterable[tuple]) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    """``(exact, required)`` for a parsed sequence: ``exact`` is every string it can match (None if
+    unbounded), ``required`` a set of literals one of which every match contains (None if unknown)."""
+    run = {""}  # strings the current stretch of fixed-text items can spell
+    cands: list[frozenset[str] | None] = []
+    exact = True
+    for op, av in items:
+        ex, req = _gate_node(op, av)
+        cands.append(req)
+        if ex is not None:
+            joined = {a + b for a in run for b in ex}
+            if len(joined) <= _GATE_MAX_SET:
+                run = joined
+                continue
+        exact = False
+        cands.append(frozenset(run))  # the stretch so far is a contiguous part of every match
+        run = set(ex) if ex is not None else {""}
+    cands.append(frozenset(run))
+    return (frozenset(run) if exact else None), _gate_best(cands)
+
+
+def _gate_node(op: object, av: Any) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    c = _sre
+    if op is c.LITERAL:
+        return frozenset(chr(av)), frozenset(chr(av))
+    if op in (c.AT, c.ASSERT, c.ASSERT_NOT):  # zero-width: adds no characters
+        return frozenset([""]), None
+    if op is c.IN and len(av) <= 8 and all(o is c.LITERAL for o, _ in av):
+        chars = frozenset(chr(a) for _, a in av)
+        return chars, chars
+    if op is c.SUBPATTERN and not av[1] & re.IGNORECASE:
+        return _gate_seq(av[3].data)
+    if op is c.BRANCH:
+        parts = [_gate_seq(p.data) for p in av[1]]
+        exact = None
+        if all(e is not None for e, _ in parts):
+            exact = frozenset().union(*(e for e, _ in parts))
+            exact = exact if len(exact) <= _GATE_MAX_SET else None
+        req = frozenset().union(*(r for _, r in parts)) if all(r is not None for _, r in parts) else None
+        return exact, req
+    if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+        lo, hi, item = av
+        ex, req = _gate_seq(item.data)
+        if lo == 0:
+            return (ex | {""} if hi == 1 and ex is not None else None), None
+        return (ex if lo == hi == 1 else None), req
+    return None, None  # anything else: unknown, no requirement
+
+
+def _required_literals(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
+    """Literals one of which every match of ``pattern`` contains; None when none are known."""
+    if _sre is None or pattern.flags & re.IGNORECASE:
+        return None
+    try:
+        _, req = _gate_seq(_sre_parser.parse(pattern.pattern, pattern.flags).data)
+    except Exception:  # parser internals changed: no prefilter, same results
+        return None
+    if req is None:
+        return None
+    # A literal containing another one is implied by it.
+    lits = tuple(sorted(s for s in req if not any(t != s and t in s for t in req)))
+    return lits if len(lits) <= _GATE_MAX_LITERALS else None
+
+
 @dataclass(frozen=True)
 class _Rule:
     code: str
     pattern: re.Pattern[str]
     message: str  # may use {evidence}
     score: float = 1.0
+    gate: tuple[str, ...] | None = None  # ``_required_literals(pattern)``
 
 
 def _rule(code: str, pattern: str, message: str, score: float = 1.0) -> _Rule:
-    return _Rule(code, re.compile(pattern), message, score)
+    compiled = re.compile(pattern)
+    return _Rule(code, compiled, message, score, _required_literals(compiled))
 
 
 def _scan(check: str, folded: str, rules: Iterable[_Rule]) -> list[Finding]:
@@ -175,6 +264,8 @@ def _scan(check: str, folded: str, rules: Iterable[_Rule]) -> list[Finding]:
     for rule in rules:
         if rule.code in out:
             continue
+        if rule.gate is not None and not any(lit in folded for lit in rule.gate):
+            continue  # none of the literals every match contains: no match
         m = rule.pattern.search(folded)
         if m:
             out[rule.code] = Finding(
