@@ -484,3 +484,23 @@ def test_findings_drive_the_verdict() -> None:
     assert verify_verdict(PROFILE, held, [], policy).outcome == Outcome.held
     rejected = run_checks("Grab it at bit.ly/x", COMMENT, PROFILE)
     assert verify_verdict(PROFILE, rejected, [], policy).outcome == Outcome.rejected
+
+
+GATED_RULES = [
+    rule for rules in (vc._ADVICE_RULES, vc._COMMITMENT_RULES, vc._HUMAN_RULES, vc._LEAK_RULES,
+                       vc._DISCLOSURE_RULES, vc._TOXIC_RULES)
+    for rule in rules if rule.gate is not None
+]
+
+
+def test_most_rules_get_a_literal_prefilter():
+    assert len(GATED_RULES) >= 10
+
+
+@pytest.mark.parametrize("rule", GATED_RULES, ids=lambda r: r.code)
+@given(data=st.data())
+def test_a_rules_prefilter_never_hides_a_match(rule, data):
+    # Strings the rule's own regex matches must all pass its literal prefilter.
+    text = data.draw(st.from_regex(rule.pattern))
+    assert rule.pattern.search(text)
+    assert any(literal in text for literal in rule.gate)
