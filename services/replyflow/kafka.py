@@ -46,6 +46,10 @@ TRACER = trace.get_tracer("replyflow.kafka")
 M = TypeVar("M", bound=BaseModel)
 
 
+# Records per micro-batch: big enough that fetch, acks=all and the commit are a few % of a batch.
+STAGE_MAX_BATCH = 1024
+
+
 class TransientError(Exception):
     """A dependency is unavailable for now: retry with backoff forever, never dead-letter."""
 
@@ -311,7 +315,7 @@ def subscribe_stage(
     model: type[M],
     handle: Callable[[list[M]], Awaitable[list[Emit]]],
     health: StageHealth,
-    max_batch: int = 256,
+    max_batch: int = STAGE_MAX_BATCH,
 ) -> None:
     """Register an at-least-once consumer of ``topic`` that hands ``handle`` micro-batches of events.
 
