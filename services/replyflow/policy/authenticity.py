@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import numpy as np
 from prometheus_client import Counter as MetricCounter
 
 from replyflow.events import CreatorProfile
@@ -183,6 +184,42 @@ def _char_ngrams(text: str) -> Counter[str]:
     return Counter(t[i : i + n] for n in range(lo, hi + 1) for i in range(len(t) - n + 1))
 
 
+_HASH_MULTIPLIER = 0x9E3779B97F4A7C15  # odd 64-bit constant (golden ratio): spreads code points
+_HASH_MASK = (1 << 64) - 1
+
+
+def _gram_hash(gram: str) -> int:
+    """64-bit hash of an n-gram; :func:`_gram_hashes_of` computes the same for every n-gram of a text."""
+    h = len(gram)
+    for ch in gram:
+        h = (h * _HASH_MULTIPLIER + ord(ch)) & _HASH_MASK
+    return h
+
+
+def _gram_hashes_of(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(text index, _gram_hash)`` of each n-gram :func:`_char_ngrams` counts in each text (with
+    repeats), for all texts at once: n-grams are hashed over the texts laid end to end and the
+    ones that cross from one text into the next are dropped."""
+    padded = [" " + " ".join(t.casefold().split()) + " " for t in texts]
+    points = np.frombuffer("".join(padded).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    lengths = np.fromiter(map(len, padded), dtype=np.int64, count=len(padded))
+    ends = np.cumsum(lengths)
+    doc_of = np.repeat(np.arange(len(padded)), lengths)
+    lo, hi = _NGRAM_RANGE
+    docs, hashes = [np.zeros(0, np.int64)], [np.zeros(0, np.uint64)]
+    for n in range(lo, hi + 1):
+        m = len(points) - n + 1
+        if m <= 0:
+            break
+        h = np.full(m, n, dtype=np.uint64)
+        for j in range(n):  # uint64 arithmetic wraps around, like the mask in _gram_hash
+            h = h * np.uint64(_HASH_MULTIPLIER) + points[j : j + m]
+        inside = np.arange(n, m + n) <= ends[doc_of[:m]]
+        docs.append(doc_of[:m][inside])
+        hashes.append(h[inside])
+    return np.concatenate(docs), np.concatenate(hashes)
+
+
 def _function_word_counts(text: str) -> Counter[str]:
     return Counter(w for w in (w.casefold() for w in _WORD.findall(text)) if w in _FUNCTION_WORD_SET)
 
@@ -295,7 +332,10 @@ class AuthenticityModel:
     _ngram_centroid: dict[str, float] = field(default_factory=dict, repr=False)
     _log_odds: dict[str, float] = field(default_factory=dict, repr=False)
     # n-gram -> (idf, centroid weight, log-odds): one lookup per n-gram when scoring
-    _gram_table: dict[str, tuple[float, float, float]] = field(default_factory=dict, repr=False)
+    # n-gram hash (sorted) -> idf, centroid weight, log-odds: scoring looks a text's n-grams up in
+    # numpy instead of one dict lookup per n-gram in Python (most of the cost of a score).
+    _gram_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64), repr=False)
+    _gram_values: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)), repr=False)
     _fw_centroid: dict[str, float] = field(default_factory=dict, repr=False)
     _style_mean: list[float] = field(default_factory=list, repr=False)
     _style_scale: list[float] = field(default_factory=list, repr=False)
@@ -311,19 +351,32 @@ class AuthenticityModel:
             {g: (1.0 + math.log(c)) * idf.get(g, default) for g, c in _char_ngrams(text).items()}
         )
 
-    def _gram_views(self, grams: Counter[str]) -> tuple[float, float]:
-        """Both n-gram views in one pass: cosine to the (unit) centroid, and the mean log-odds."""
-        table, missing = self._gram_table, (self._default_idf, 0.0, 0.0)
-        dot = sq = odds = 0.0
-        n = 0
-        for g, c in grams.items():
-            idf, centre, log_odds = table.get(g, missing)
-            w = (1.0 + math.log(c) if c > 1 else 1.0) * idf
-            sq += w * w
-            dot += w * centre
-            odds += c * log_odds
-            n += c
-        return (dot / math.sqrt(sq) if sq > 0 else 0.0), (odds / n if n else 0.0)
+    def _gram_views(self, texts: Sequence[str]) -> list[tuple[float, float]]:
+        """Both n-gram views of each text, for a whole batch at once: cosine to the (unit) centroid,
+        and the mean log-odds. One numpy pass over every n-gram of the batch; per text it would be
+        dominated by numpy's call overhead."""
+        k = len(texts)
+        docs, hashes = _gram_hashes_of(texts)
+        if not len(hashes):
+            return [(0.0, 0.0)] * k
+        order = np.lexsort((hashes, docs))
+        docs, hashes = docs[order], hashes[order]
+        first = np.ones(len(hashes), dtype=bool)
+        first[1:] = (docs[1:] != docs[:-1]) | (hashes[1:] != hashes[:-1])
+        starts = np.flatnonzero(first)
+        counts = np.diff(np.append(starts, len(hashes))).astype(np.float64)
+        docs, hashes = docs[starts], hashes[starts]
+        at = np.minimum(np.searchsorted(self._gram_hashes, hashes), len(self._gram_hashes) - 1)
+        values = np.where((self._gram_hashes[at] == hashes)[:, None], self._gram_values[at],
+                          (self._default_idf, 0.0, 0.0))
+        w = np.where(counts > 1, 1.0 + np.log(counts), 1.0) * values[:, 0]
+        sq = np.bincount(docs, w * w, minlength=k)
+        dot = np.bincount(docs, w * values[:, 1], minlength=k)
+        odds = np.bincount(docs, counts * values[:, 2], minlength=k)
+        n = np.bincount(docs, counts, minlength=k)
+        cos = np.divide(dot, np.sqrt(sq), out=np.zeros(k), where=sq > 0)
+        mean_odds = np.divide(odds, n, out=np.zeros(k), where=n > 0)
+        return list(zip(cos.tolist(), mean_odds.tolist(), strict=True))
 
     @staticmethod
     def _fw_vector(text: str) -> dict[str, float]:
@@ -391,14 +444,14 @@ class AuthenticityModel:
         # Centroids are stored unit-length, so scoring is one sparse dot product per view.
         self._ngram_centroid = _normalise(ng_sum)
         self._fw_centroid = _normalise(fw_sum)
-        self._gram_table = {
-            g: (
-                self._idf.get(g, self._default_idf),
-                self._ngram_centroid.get(g, 0.0),
-                self._log_odds.get(g, 0.0),
-            )
-            for g in self._idf.keys() | self._ngram_centroid.keys() | self._log_odds.keys()
-        }
+        grams = sorted(self._idf.keys() | self._ngram_centroid.keys() | self._log_odds.keys())
+        hashes = np.fromiter((_gram_hash(g) for g in grams), dtype=np.uint64, count=len(grams))
+        order = np.argsort(hashes)
+        self._gram_hashes = hashes[order]
+        self._gram_values = np.array(
+            [(self._idf.get(g, self._default_idf), self._ngram_centroid.get(g, 0.0), self._log_odds.get(g, 0.0))
+             for g in grams]
+        ).reshape(-1, 3)[order]
         n = len(texts)
         sums = [sum(col) for col in zip(*st, strict=True)]
         sq_sums = [sum(x * x for x in col) for col in zip(*st, strict=True)]
@@ -460,11 +513,9 @@ class AuthenticityModel:
         )
         return self
 
-    def _raw(
-        self, view: str, text: str, feats: Sequence[float] | None = None, grams: Counter[str] | None = None
-    ) -> float:
+    def _raw(self, view: str, text: str, feats: Sequence[float] | None = None) -> float:
         if view in ("ngrams", "ngram_odds"):
-            cos, odds = self._gram_views(_char_ngrams(text) if grams is None else grams)
+            ((cos, odds),) = self._gram_views([text])
             return cos if view == "ngrams" else odds
         if view == "function_words":
             return _dot(self._fw_vector(text), self._fw_centroid)
@@ -477,24 +528,39 @@ class AuthenticityModel:
 
     def components(self, text: str) -> dict[str, float]:
         """Calibrated similarity in [0, 1] per view (for explanations in the review UI)."""
+        return self._components([text])[0]
+
+    def _components(self, texts: Sequence[str]) -> list[dict[str, float]]:
         if not self.fitted:
             raise RuntimeError("AuthenticityModel.fit() first")
-        cos, odds = self._gram_views(_char_ngrams(text))
-        raw = {
-            "ngrams": cos,
-            "ngram_odds": odds,
-            "function_words": self._raw("function_words", text),
-            "style": self._raw("style", text),
-        }
-        return {view: anchor.calibrate(raw[view]) for view, anchor in self._anchors.items()}
+        out = []
+        for text, (cos, odds) in zip(texts, self._gram_views(texts), strict=True):
+            raw = {
+                "ngrams": cos,
+                "ngram_odds": odds,
+                "function_words": self._raw("function_words", text),
+                "style": self._raw("style", text),
+            }
+            out.append({view: anchor.calibrate(raw[view]) for view, anchor in self._anchors.items()})
+        return out
 
     def score(self, text: str) -> float:
         """How much ``text`` sounds like the creator, in [0, 1] (label already stripped)."""
-        if not text.strip():
-            return 0.0
-        parts = self.components(text)
-        total = sum(w * parts[v] for v, w in self._effective_weights.items())
-        return float(min(1.0, max(0.0, total)))
+        return self.scores([text])[0]
+
+    def scores(self, texts: Sequence[str]) -> list[float]:
+        """:meth:`score` of each text, a micro-batch at a time (the n-gram views are batched)."""
+        scored = [t for t in texts if t.strip()]
+        parts = iter(self._components(scored) if scored else [])
+        out = []
+        for text in texts:
+            if not text.strip():
+                out.append(0.0)
+                continue
+            p = next(parts)
+            total = sum(w * p[v] for v, w in self._effective_weights.items())
+            out.append(float(min(1.0, max(0.0, total))))
+        return out
 
     @property
     def effective_weights(self) -> dict[str, float]:

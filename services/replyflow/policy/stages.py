@@ -22,7 +22,7 @@ from replyflow.events import (
 )
 from replyflow.kafka import Emit
 from replyflow.observability import DECISIONS as DECISIONS_METRIC
-from replyflow.policy.authenticity import ModelCache, combine_scores
+from replyflow.policy.authenticity import AuthenticityModel, ModelCache, combine_scores
 from replyflow.policy.classifiers import TextScreener, detect_personal_data
 from replyflow.policy.decide import ReplyBudget, Verdict, screen_verdict, verify_verdict
 from replyflow.policy.findings import Finding
@@ -95,30 +95,45 @@ class PolicyStages:
                 )))
         return emits
 
+    def authenticity_scores(
+        self, events: Sequence[ReplyDrafted], profiles: Sequence[CreatorProfile | None]
+    ) -> list[float | None]:
+        """The stylometric score of each draft (label stripped), scored per creator in one batch."""
+        scores: list[float | None] = [None] * len(events)
+        by_model: dict[int, tuple[AuthenticityModel, list[int]]] = {}
+        for i, profile in enumerate(profiles):
+            model = self.authenticity.get(profile) if profile is not None else None
+            if model is not None:
+                by_model.setdefault(id(model), (model, []))[1].append(i)
+        for model, rows in by_model.values():
+            texts = [strip_disclosure(events[i].text, profiles[i].disclosure_label) for i in rows]  # type: ignore[union-attr]
+            for i, score in zip(rows, model.scores(texts), strict=True):
+                scores[i] = score
+        return scores
+
     def verify(self, events: Sequence[ReplyDrafted], now: float,
                similarities: Sequence[tuple[float, float] | None] | None = None) -> list[Emit]:
         """``similarities``: per draft, its embedding cosine to the creator's voice and the voice's
         own cosine (:class:`VoiceEmbedder`), mixed into the authenticity score; ``None``: stylometric only."""
         policy = self.policies.current(now)
+        profiles = [self.profiles(e.creator_id) for e in events]
         toxicity = self.screener.abuse.scores([e.text for e in events])
+        styles = self.authenticity_scores(events, profiles)
         similarities = similarities or [None] * len(events)
         emits = []
-        for event, toxicity_score, similarity in zip(events, toxicity, similarities, strict=True):
-            profile = self.profiles(event.creator_id)
+        for event, profile, toxicity_score, authenticity, similarity in zip(
+            events, profiles, toxicity, styles, similarities, strict=True
+        ):
             findings: list[Finding] = []
-            authenticity = None
             if profile is not None:
                 findings = run_checks(event.text, event.comment, profile, toxicity_score=toxicity_score)
                 findings += [  # e.g. the commenter's phone number echoed back
                     replace(f, message=f"The reply repeats personal data ({f.code.replace('_', ' ')}).")
                     for f in detect_personal_data(event.text)
                 ]
-                model = self.authenticity.get(profile)
-                if model is not None:
-                    authenticity = model.score(strip_disclosure(event.text, profile.disclosure_label))
-                    if similarity is not None:
-                        authenticity = combine_scores(authenticity, similarity[0], own_cosine=similarity[1],
-                                                      embedding_weight=self.embedding_weight)
+                if authenticity is not None and similarity is not None:
+                    authenticity = combine_scores(authenticity, similarity[0], own_cosine=similarity[1],
+                                                  embedding_weight=self.embedding_weight)
                 findings += check_authenticity(authenticity, profile)
             verdict = verify_verdict(profile, findings, event.screen_reasons, policy)
             count(Stage.verify, verdict)
