@@ -203,6 +203,8 @@ class EventProducer:
         for every acknowledgement. Records without trace headers continue the current trace."""
         producer = self._producer
         assert producer is not None, "start() first"
+        if not records:
+            return
         topics = sorted({record[0] for record in records})
         with TRACER.start_as_current_span(
             f"{','.join(topics)} publish", kind=SpanKind.PRODUCER,
