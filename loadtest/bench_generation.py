@@ -55,7 +55,7 @@ from replyflow.events import Comment, CommentScreened, CreatorProfile
 from replyflow.generation.llm import LLMClient, TransientError
 from replyflow.generation.prompt import build_messages
 from replyflow.generation.service import seed_for
-from replyflow.kafka import ensure_topics
+from replyflow.kafka import ensure_topics, group_starts_at_end
 from replyflow.local.kafka_server import LocalKafka, free_port
 from replyflow.local.stack import SAMPLES, Stack
 from replyflow.settings import Settings
@@ -286,23 +286,6 @@ async def run_pipeline(bootstrap: str, service_url: str, jobs: list[Job], concur
         await reader.stop()
         await producer.stop()
     return result
-
-
-async def group_starts_at_end(bootstrap: str, group: str, topic: str) -> None:
-    """Commit the topic's current end for a new consumer group, so it skips earlier phases' comments."""
-    from aiokafka import TopicPartition
-    from aiokafka.structs import OffsetAndMetadata
-
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer.topics()  # loads the metadata
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        await consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in ends.items()})
-    finally:
-        await consumer.stop()
 
 
 # --------------------------------------------------------------------------- servers

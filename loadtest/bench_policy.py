@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from loadtest.eval_policy import data_dir, load_davidson, load_tubespam
 from replyflow.admin import put_profiles
@@ -47,7 +47,7 @@ from replyflow.events import (
     Stage,
     reply_id_for,
 )
-from replyflow.kafka import STAGE_MAX_BATCH, ensure_topics
+from replyflow.kafka import STAGE_MAX_BATCH, ensure_topics, group_starts_at_end
 from replyflow.local.kafka_server import LocalKafka
 from replyflow.local.stack import SAMPLES, Stack, load_sample_comments
 from replyflow.policy.rules import PolicySource
@@ -185,22 +185,10 @@ async def decision_times(bootstrap: str, stage: Stage, ids: set[str], timeout_s:
     return sorted(seen.values())
 
 
-async def start_group_at_end(bootstrap: str, group: str, topic: str) -> None:
-    """Commit ``group``'s offsets at the end of ``topic``, so a new group skips earlier rounds' input."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(partitions)
-        await consumer.commit(await consumer.end_offsets(partitions))
-    finally:
-        await consumer.stop()
-
-
 def pipeline_rate(bootstrap: str, workdir: Path, stage: str, events: list) -> Rate:
     topic = COMMENTS_RECEIVED if stage == "screen" else REPLIES_DRAFTED
     prefix = f"bench-{uuid.uuid4().hex[:6]}"
-    asyncio.run(start_group_at_end(bootstrap, Settings(kafka_group_prefix=prefix).group_id(f"policy-{stage}"),
+    asyncio.run(group_starts_at_end(bootstrap, Settings(kafka_group_prefix=prefix).group_id(f"policy-{stage}"),
                                    topic.name))
     asyncio.run(produce(bootstrap, topic.name, events))
     stack = Stack(workdir / stage, kafka_bootstrap=bootstrap,

@@ -23,6 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.structs import OffsetAndMetadata
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -106,6 +107,21 @@ async def ensure_topics(bootstrap_servers: str, topics: Sequence[Topic] = ALL_TO
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+async def group_starts_at_end(bootstrap_servers: str, group: str, topic: str) -> None:
+    """Commit ``topic``'s current end offsets for ``group``, so a new group skips what is already there
+    (a new group would otherwise start at the earliest offset)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()  # loads the metadata
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in ends.items()})
+    finally:
+        await consumer.stop()
 
 
 async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float = 30.0) -> None:

@@ -13,12 +13,11 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.structs import OffsetAndMetadata
 
 from loadtest.llm_simulator import SimConfig, serve_in_thread
 from replyflow.admin import put_profiles
 from replyflow.events import Comment, CommentScreened, CreatorProfile, Decision, Outcome
+from replyflow.kafka import group_starts_at_end
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_SCREENED, DECISIONS, REPLIES_DRAFTED
 from tests.helpers import TopicReader
@@ -41,21 +40,6 @@ def sim():
 async def faults(sim, **body) -> None:
     async with httpx.AsyncClient() as http:
         (await http.post(f"{sim.url}/admin/faults", json=body)).raise_for_status()
-
-
-async def group_starts_at_end(bootstrap: str, group: str) -> None:
-    """A new group would start at the earliest offset and redo every other test's comments."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer.topics()
-        topic = COMMENTS_SCREENED.name
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        await consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in ends.items()})
-    finally:
-        await consumer.stop()
 
 
 def profile(creator_id: str, persona: str = "A cheerful baker who answers in short, warm sentences.") -> CreatorProfile:
@@ -106,7 +90,9 @@ async def generation(stack, sim, kafka_bootstrap):
     stack.llm_model = MODEL
     stack.extra_env.update({"RETRY_BACKOFF_INITIAL_S": "0.2", "RETRY_BACKOFF_MAX_S": "1",
                             "LLM_CONTROL_INTERVAL_S": "0.25", "LLM_DRAIN_TIMEOUT_S": "10", "LOG_LEVEL": "INFO"})
-    await group_starts_at_end(kafka_bootstrap, f"{stack.extra_env['KAFKA_GROUP_PREFIX']}.generation")
+    # A new group would start at the earliest offset and redo every other test's comments.
+    await group_starts_at_end(kafka_bootstrap, f"{stack.extra_env['KAFKA_GROUP_PREFIX']}.generation",
+                              COMMENTS_SCREENED.name)
 
     def start(**env: str) -> str:
         stack.extra_env.update(env)
