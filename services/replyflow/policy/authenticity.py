@@ -749,7 +749,8 @@ class VoiceEmbedder:
         self, drafts: Sequence[tuple[str, CreatorProfile | None]]
     ) -> list[tuple[float, float] | None]:
         """``(cosine to the creator's voice, the voice's own cosine)`` per draft, or ``None``."""
-        wanted = [(text, p) for text, p in drafts if p is not None and any(e.strip() for e in p.example_replies)]
+        voiced = [p is not None and any(e.strip() for e in p.example_replies) for _, p in drafts]
+        wanted = [draft for draft, ok in zip(drafts, voiced, strict=True) if ok]
         if not wanted:
             return [None] * len(drafts)
         try:
@@ -769,8 +770,8 @@ class VoiceEmbedder:
             return [None] * len(drafts)
         EMBEDDING_REQUESTS.labels("ok").inc()
         out: list[tuple[float, float] | None] = []
-        for _text, profile in drafts:
-            if profile is None or not any(e.strip() for e in profile.example_replies):
+        for (_, profile), ok in zip(drafts, voiced, strict=True):
+            if not ok:
                 out.append(None)
                 continue
             voice = self._voices[(profile.creator_id, profile.version)]
