@@ -110,10 +110,14 @@ class Settings(BaseSettings):
     @field_validator("policy_stages")
     @classmethod
     def _known_policy_stages(cls, value: str) -> str:
-        stages = {s.strip() for s in value.split(",") if s.strip()}
+        stages = _names(value)
         if not stages or not stages <= {"screen", "verify"}:
             raise ValueError(f"POLICY_STAGES must name screen, verify or both (comma separated), got {value!r}")
         return value
+
+    @property
+    def policy_stage_names(self) -> frozenset[str]:
+        return _names(self.policy_stages)
 
     otel_traces_exporter: str = Field(
         default="none", description="Trace exporter: none or console"
@@ -124,6 +128,10 @@ class Settings(BaseSettings):
 
     def group_id(self, stage: str) -> str:
         return f"{self.kafka_group_prefix}.{stage}"
+
+
+def _names(comma_separated: str) -> frozenset[str]:
+    return frozenset(n.strip() for n in comma_separated.split(",") if n.strip())
 
 
 DEFAULT_HTTP_PORTS = {"ingest": 8080, "policy": 8081, "generation": 8082, "publisher": 8083}

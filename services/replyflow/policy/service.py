@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None):
         ("screen", "policy-screen", COMMENTS_RECEIVED, CommentReceived, screen),
         ("verify", "policy-verify", REPLIES_DRAFTED, ReplyDrafted, verify),
     ):
-        if name not in {s.strip() for s in settings.policy_stages.split(",")}:
+        if name not in settings.policy_stage_names:
             continue
         subscribe_stage(
             parts.broker, parts.producer, settings, service="policy", stage=stage, topic=topic, model=model,
