@@ -32,7 +32,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Span, SpanKind
 from prometheus_client import REGISTRY
 from pydantic import BaseModel, ValidationError
 
@@ -143,17 +143,21 @@ def trace_context(record: ConsumerRecord) -> Context:
     return propagate.extract(carrier)
 
 
+def start_record_span(record: ConsumerRecord) -> Span:
+    """The consumer span of one record, continuing the trace in its ``traceparent``; end it when done."""
+    return TRACER.start_span(f"{record.topic} process", context=trace_context(record), kind=SpanKind.CONSUMER,
+                             attributes={"messaging.system": "kafka", "messaging.destination.name": record.topic,
+                                         "messaging.kafka.destination.partition": record.partition,
+                                         "messaging.kafka.message.offset": record.offset})
+
+
 @contextlib.contextmanager
-def record_spans(records: Sequence[ConsumerRecord], events: Sequence[BaseModel], name: str) -> Iterator[TraceHeaders]:
-    """One consumer span per record of a micro-batch, continuing the trace in its ``traceparent``
-    (a batch span would cut every comment's trace); yields, per comment id, the headers that
-    carry the trace on to the comment's output events."""
+def record_spans(records: Sequence[ConsumerRecord], events: Sequence[BaseModel]) -> Iterator[TraceHeaders]:
+    """One consumer span per record of a micro-batch (a batch span would cut every comment's
+    trace); yields, per comment id, the headers that carry the trace on to the comment's outputs."""
     spans, traces = [], {}
     for record, event in zip(records, events, strict=True):
-        span = TRACER.start_span(name, context=trace_context(record), kind=SpanKind.CONSUMER, attributes={
-            "messaging.system": "kafka", "messaging.destination.name": record.topic,
-            "messaging.kafka.destination.partition": record.partition,
-            "messaging.kafka.message.offset": record.offset})
+        span = start_record_span(record)
         carrier: dict[str, str] = {}
         propagate.inject(carrier, context=trace.set_span_in_context(span))
         traces[getattr(event, "comment_id", "")] = [(k, v.encode()) for k, v in carrier.items()]
@@ -361,7 +365,7 @@ def subscribe_stage(
             except ValidationError as error:
                 poison.append((record, error))
         try:
-            with record_spans(valid, events, f"{topic.name} process") as traces:
+            with record_spans(valid, events) as traces:
                 await producer.publish(await handle(events), traces)
         except TransientError:
             raise

@@ -24,7 +24,6 @@ import time
 
 from aiokafka import ConsumerRecord
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge, Histogram
 from pydantic import ValidationError
 
@@ -43,7 +42,7 @@ from replyflow.events import (
 from replyflow.generation.llm import Completion, LLMClient
 from replyflow.generation.prompt import build_messages
 from replyflow.generation.window import AdaptiveWindow, ControllerConfig, ServerProbe, metrics_url_for
-from replyflow.kafka import Emit, PermanentError, TransientError, backoff_s, dead_letter, trace_context
+from replyflow.kafka import Emit, PermanentError, TransientError, backoff_s, dead_letter, start_record_span
 from replyflow.observability import MESSAGES_PROCESSED, PROCESSING_SECONDS
 from replyflow.service import ServiceParts, build_app, serve, service_parts
 from replyflow.settings import Settings
@@ -71,7 +70,6 @@ WINDOW_MESSAGES = Gauge(
 )
 PAUSED = Gauge("replyflow_generation_paused", "1 while the window is full and no messages are taken")
 TOPIC = COMMENTS_SCREENED.name
-TRACER = trace.get_tracer("replyflow.generation")
 
 
 def draft_for(event: CommentScreened, text: str, profile_version: int, stats: GenerationStats) -> ReplyDrafted:
@@ -106,12 +104,7 @@ class Drafter:
         self.abandoning = lambda record: False  # set by the consumer that hands out the records
 
     async def __call__(self, record: ConsumerRecord) -> None:
-        with TRACER.start_as_current_span(
-            f"{TOPIC} process", context=trace_context(record), kind=SpanKind.CONSUMER,
-            attributes={"messaging.system": "kafka", "messaging.destination.name": TOPIC,
-                        "messaging.kafka.destination.partition": record.partition,
-                        "messaging.kafka.message.offset": record.offset},
-        ):
+        with trace.use_span(start_record_span(record), end_on_exit=True):
             await self._handle(record)
 
     async def _handle(self, record: ConsumerRecord) -> None:
