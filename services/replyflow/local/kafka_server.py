@@ -70,6 +70,7 @@ class LocalKafka:
     port: int = 0
     controller_port: int = 0
     heap: str = "768m"
+    cluster_id: str = field(default_factory=lambda: _cluster_id())
     process: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
@@ -120,8 +121,10 @@ class LocalKafka:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self._write_config()
         if not (self.workdir / "data" / "meta.properties").exists():
+            # "--cluster-id=": a random id may start with "-", which would otherwise read as an option.
             subprocess.run(
-                self._java(libs, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(config)),
+                self._java(libs, "kafka.tools.StorageTool", "format",
+                           f"--cluster-id={self.cluster_id}", "-c", str(config)),
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
