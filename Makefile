@@ -5,8 +5,15 @@ BIN := $(VENV)/bin
 CACHE ?= $(HOME)/.cache/replyflow
 LLAMA_VERSION := 0.3.36
 LLAMA_WHEELS := $(CACHE)/wheels
+# k8s manifest tests: kustomize and the CRD schemas of KEDA and the Prometheus operator, from the Go module proxy.
+KUSTOMIZE_VERSION := v5.8.2
+KEDA_VERSION := v2.21.0
+PROMETHEUS_OPERATOR_VERSION := v0.85.0
+K8S_TOOLS := $(CACHE)/k8s
+KUSTOMIZE := $(K8S_TOOLS)/kustomize-$(KUSTOMIZE_VERSION)/kustomize
+K8S_GO := GOMODCACHE=$(K8S_TOOLS)/gomod GOFLAGS=-modcacherw
 
-.PHONY: venv model-server kafka run test test-unit lint schemas eval-policy bench-generation bench-policy clean
+.PHONY: venv model-server kafka k8s-tools run test test-unit lint schemas eval-policy bench-generation bench-policy clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -26,16 +33,27 @@ $(VENV)/.model-server: $(VENV)/.installed
 	$(BIN)/pip install -q --find-links $(LLAMA_WHEELS) "llama-cpp-python[server]==$(LLAMA_VERSION)"
 	touch $@
 
+# kustomize built once from the Go module proxy (needs Go >= 1.26), cached outside the repo.
+k8s-tools: $(KUSTOMIZE) $(K8S_TOOLS)/.crds-$(KEDA_VERSION)-$(PROMETHEUS_OPERATOR_VERSION)
+$(KUSTOMIZE):
+	@command -v go >/dev/null || { echo "Go >= 1.26 is needed to build kustomize $(KUSTOMIZE_VERSION)" >&2; exit 1; }
+	$(K8S_GO) GOBIN=$(dir $@) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+$(K8S_TOOLS)/.crds-$(KEDA_VERSION)-$(PROMETHEUS_OPERATOR_VERSION):
+	@command -v go >/dev/null || { echo "Go is needed to fetch the KEDA and Prometheus operator CRDs" >&2; exit 1; }
+	$(K8S_GO) go mod download github.com/kedacore/keda/v2@$(KEDA_VERSION) \
+	  github.com/prometheus-operator/prometheus-operator@$(PROMETHEUS_OPERATOR_VERSION)
+	touch $@
+
 kafka: venv
 	$(BIN)/python -m replyflow.local.kafka_server fetch
 
 run: model-server kafka
 	$(BIN)/python -m replyflow.local.stack
 
-test: model-server kafka lint
+test: model-server kafka k8s-tools lint
 	$(BIN)/pytest -q
 
-test-unit: venv
+test-unit: venv k8s-tools
 	$(BIN)/pytest -q tests/unit
 
 lint: venv
