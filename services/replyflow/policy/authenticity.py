@@ -137,6 +137,8 @@ _STYLE_FEATURES = (
 
 _EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u203c\u2049\u3030\u303d]")
 _DIGIT = re.compile(r"\d")
+_ENDS_SENTENCE = re.compile(r"[.!?…]\W*$")
+_DOUBLED_PUNCT = re.compile(r"([!?.])\1")
 
 
 def style_features(text: str) -> list[float]:
@@ -145,18 +147,19 @@ def style_features(text: str) -> list[float]:
     per100 = 100.0 / chars
     words = _WORD.findall(text)
     n_words = max(len(words), 1)
-    n_letters = max(sum(len(w) for w in words), 1)
-    upper = sum(1 for c in text if c.isupper())
+    word_chars = sum(map(len, words))
+    n_letters = max(word_chars, 1)
+    upper = sum(map(str.isupper, text))
     caps_words = sum(1 for w in words if len(w) >= 2 and w.isupper())
     stripped = text.strip()
     sentences = max(
-        len(_SENTENCE_END.findall(stripped)) + (0 if re.search(r"[.!?…]\W*$", stripped) else 1), 1
+        len(_SENTENCE_END.findall(stripped)) + (0 if _ENDS_SENTENCE.search(stripped) else 1), 1
     )
     lower_words = [w.casefold().replace("’", "'") for w in words]
     return [
         math.log1p(len(text)),
         math.log1p(len(words)),
-        sum(len(w) for w in words) / n_words,
+        word_chars / n_words,
         upper / n_letters,
         caps_words / n_words,
         1.0 if stripped[:1].isupper() else 0.0,
@@ -169,7 +172,7 @@ def style_features(text: str) -> list[float]:
         (text.count("—") + text.count("–") + text.count(" - ")) * per100,
         (text.count("(") + text.count(")")) * per100,
         (text.count("…") + text.count("...")) * per100,
-        len(re.findall(r"([!?.])\1", text)) * per100,
+        len(_DOUBLED_PUNCT.findall(text)) * per100,
         len(_EMOJI.findall(text)) * per100,
         len(_DIGIT.findall(text)) * per100,
         len(words) / sentences,
@@ -360,10 +363,13 @@ class AuthenticityModel:
         docs, hashes = _gram_hashes_of(texts)
         if not len(hashes):
             return [(0.0, 0.0)] * k
-        order = np.lexsort((hashes, docs))
-        docs, hashes = docs[order], hashes[order]
+        # Group equal (text, n-gram) pairs with one sort of a key mixing both: ~7x quicker than a
+        # lexsort on the two, and two pairs share a key only as rarely as two n-grams share a hash.
+        key = hashes ^ (docs.astype(np.uint64) * np.uint64(_HASH_MULTIPLIER))
+        order = np.argsort(key)
+        key, docs, hashes = key[order], docs[order], hashes[order]
         first = np.ones(len(hashes), dtype=bool)
-        first[1:] = (docs[1:] != docs[:-1]) | (hashes[1:] != hashes[:-1])
+        first[1:] = key[1:] != key[:-1]
         starts = np.flatnonzero(first)
         counts = np.diff(np.append(starts, len(hashes))).astype(np.float64)
         docs, hashes = docs[starts], hashes[starts]

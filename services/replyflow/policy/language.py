@@ -251,7 +251,7 @@ class _Model:
     table: np.ndarray  # (n-grams + 1, languages) log-probabilities
     # word -> (summed log-probabilities of its n-grams per language, number of n-grams): words
     # repeat across comments, so each is scored once (bounded; cleared when full).
-    words: dict[str, tuple[np.ndarray, int]]
+    words: dict[str, tuple[tuple[float, ...], int]]
 
 
 _WORD_CACHE_SIZE = 100_000
@@ -278,12 +278,13 @@ def _model() -> _Model:
     return _Model(LANGUAGES, index, table, {})
 
 
-def _word_score(model: _Model, word: str) -> tuple[np.ndarray, int]:
+def _word_score(model: _Model, word: str) -> tuple[tuple[float, ...], int]:
     found = model.words.get(word)
     if found is None:
         grams = _ngrams([word])
         unseen = len(model.index)
-        found = (model.table[[model.index.get(g, unseen) for g in grams]].sum(axis=0), len(grams))
+        # Plain floats: summing a text's words is then quicker than one numpy call per word.
+        found = (tuple(model.table[[model.index.get(g, unseen) for g in grams]].sum(axis=0).tolist()), len(grams))
         if len(model.words) >= _WORD_CACHE_SIZE:
             model.words.clear()
         model.words[word] = found
@@ -300,13 +301,10 @@ def guess_language(text: str, candidates: tuple[str, ...] | None = None) -> Lang
     langs = tuple(lang for lang in (candidates or LANGUAGES) if lang in model.languages)
     if not langs:
         return LanguageGuess(None, 0.0, {})
-    totals = np.zeros(len(model.languages))
-    n_grams = 0
-    for word in words:
-        vector, n = _word_score(model, word)
-        totals += vector
-        n_grams += n
-    loglik = {lang: float(totals[model.languages.index(lang)]) for lang in langs}
+    scored = [_word_score(model, word) for word in words]
+    totals = [math.fsum(column) for column in zip(*(vector for vector, _ in scored), strict=True)]
+    n_grams = sum(n for _, n in scored)
+    loglik = {lang: totals[model.languages.index(lang)] for lang in langs}
     best = max(loglik.values())
     # Temper by the number of words rather than n-grams: each word contributes ~10 n-grams
     # that are far from independent.
