@@ -5,13 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import uvicorn
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 
 from replyflow.local.kafka_server import free_port
 from replyflow.local.model_server import llama_server_command
@@ -58,6 +65,58 @@ def llama_server(log_dir: Path, **options) -> Iterator[str]:
         finally:
             proc.terminate()
             proc.wait(30)
+
+
+@dataclass(frozen=True)
+class ExportedSpan:
+    service: str
+    name: str
+    trace_id: str  # hex, as in a traceparent
+    span_id: str
+    parent_span_id: str  # "" for a root span
+
+
+class OtlpReceiver:
+    """A minimal OTLP/HTTP collector: decodes the protobuf span batches services post to /v1/traces."""
+
+    def __init__(self) -> None:
+        self.spans: list[ExportedSpan] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.path != "/v1/traces" or self.headers["Content-Type"] != "application/x-protobuf":
+                    self.send_error(404 if self.path != "/v1/traces" else 415)
+                    return
+                request = ExportTraceServiceRequest.FromString(body)
+                for resource_spans in request.resource_spans:
+                    attributes = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+                    receiver.spans += [
+                        ExportedSpan(attributes.get("service.name", ""), span.name, span.trace_id.hex(),
+                                     span.span_id.hex(), span.parent_span_id.hex())
+                        for scope_spans in resource_spans.scope_spans for span in scope_spans.spans
+                    ]
+                reply = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+
+    def __enter__(self) -> OtlpReceiver:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 class TopicReader:

@@ -77,7 +77,7 @@ def make_broker(settings: Settings, service: str, tracer_provider: TracerProvide
         request_timeout_ms=settings.kafka_request_timeout_ms,
         graceful_timeout=settings.retry_backoff_max_s + 15,
         middlewares=(
-            KafkaTelemetryMiddleware(tracer_provider=tracer_provider),
+            *([KafkaTelemetryMiddleware(tracer_provider=tracer_provider)] if tracer_provider else []),
             KafkaPrometheusMiddleware(registry=REGISTRY, app_name=f"replyflow-{service}"),
         ),
         logger=logging.getLogger(f"replyflow.{service}.broker"),

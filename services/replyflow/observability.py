@@ -9,11 +9,15 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 from starlette.responses import JSONResponse, Response
+
+from replyflow.settings import Settings
 
 # Shared metrics: every stage reports the same families, labelled by service/stage.
 MESSAGES_PROCESSED = Counter(
@@ -70,12 +74,24 @@ def configure_logging(level: str) -> None:
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
 
 
-def configure_tracing(service: str, exporter: str) -> TracerProvider:
-    provider = TracerProvider(resource=Resource.create({"service.name": f"replyflow-{service}"}))
-    if exporter == "console":
-        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-    elif exporter != "none":
-        raise ValueError(f"OTEL_TRACES_EXPORTER={exporter!r} is not supported; use none or console")
+def configure_tracing(service: str, settings: Settings) -> TracerProvider | None:
+    """Install the SDK tracer provider that ``OTEL_TRACES_EXPORTER`` asks for; ``None`` for none.
+
+    With none the API's no-op tracer stays in place: spans cost nothing, and the traceparent a
+    record arrived with is passed on unchanged, so a downstream service that does export still
+    sees one trace per comment.
+    """
+    if settings.otel_traces_exporter == "none":
+        return None
+    exporter: SpanExporter = (
+        ConsoleSpanExporter() if settings.otel_traces_exporter == "console"
+        else OTLPSpanExporter(endpoint=settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces")
+    )
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": f"replyflow-{service}"}),
+        sampler=ParentBased(TraceIdRatioBased(settings.otel_traces_sampler_arg)),
+    )
+    provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     return provider
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import uvicorn
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
+from opentelemetry.sdk.trace import TracerProvider
 
 from replyflow.events import CreatorProfile
 from replyflow.kafka import EventProducer, StageHealth, TopicTable, make_broker
@@ -29,18 +30,20 @@ class ServiceParts:
     producer: EventProducer  # publishes
     health: StageHealth = field(default_factory=StageHealth)
     profiles: ProfileTable | None = None
+    tracer_provider: TracerProvider | None = None  # None: tracing off (OTEL_TRACES_EXPORTER=none)
 
 
 def service_parts(name: str, settings: Settings, *, with_profiles: bool = True) -> ServiceParts:
     configure_logging(settings.log_level)
-    tracer_provider = configure_tracing(name, settings.otel_traces_exporter)
+    tracer_provider = configure_tracing(name, settings)
     broker = make_broker(settings, name, tracer_provider)
     profiles = (
         TopicTable(settings.kafka_bootstrap_servers, CREATORS_CONFIG, CreatorProfile, lambda p: p.creator_id)
         if with_profiles
         else None
     )
-    return ServiceParts(name, settings, broker, EventProducer(settings, name), profiles=profiles)
+    return ServiceParts(name, settings, broker, EventProducer(settings, name), profiles=profiles,
+                        tracer_provider=tracer_provider)
 
 
 def build_app(
@@ -77,6 +80,8 @@ def build_app(
         if parts.profiles is not None:
             await parts.profiles.stop()
         await parts.producer.stop()
+        if parts.tracer_provider is not None:
+            parts.tracer_provider.shutdown()  # exports the spans still queued
 
     return AsgiFastStream(
         parts.broker,

@@ -6,6 +6,8 @@ fields with a ``description``.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -119,8 +121,19 @@ class Settings(BaseSettings):
     def policy_stage_names(self) -> frozenset[str]:
         return _names(self.policy_stages)
 
-    otel_traces_exporter: str = Field(
-        default="none", description="Trace exporter: none or console"
+    otel_traces_exporter: Literal["none", "console", "otlp"] = Field(
+        default="none",
+        description="Trace exporter: none (no spans recorded; each comment's upstream trace context passes "
+        "through unchanged), console, or otlp (OTLP/HTTP protobuf to OTEL_EXPORTER_OTLP_ENDPOINT)",
+    )
+    otel_exporter_otlp_endpoint: str = Field(
+        default="http://localhost:4318",
+        description="OTLP/HTTP collector base URL; spans are posted to <endpoint>/v1/traces",
+    )
+    otel_traces_sampler_arg: float = Field(
+        default=1.0, ge=0.0, le=1.0,
+        description="Share of new traces recorded (parent-based: a comment whose upstream trace is sampled is "
+        "always recorded)",
     )
 
     def http_port_for(self, service: str) -> int:

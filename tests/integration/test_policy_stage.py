@@ -23,9 +23,10 @@ from replyflow.events import (
     ReplyVerdict,
     reply_id_for,
 )
+from replyflow.local.stack import Stack
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_RECEIVED, DECISIONS, REPLIES_APPROVED, REPLIES_DRAFTED, REPLIES_REVIEW
-from tests.helpers import TopicReader
+from tests.helpers import OtlpReceiver, TopicReader, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -84,19 +85,50 @@ async def test_screen_decision_with_reasons_reaches_the_audit_topic(producer, ka
     assert decision.policy_version
 
 
-@pytest.mark.usefixtures("policy")
-async def test_the_comments_trace_continues_into_its_decision(producer, kafka_bootstrap):
+async def send_traced_comment(producer, kafka_bootstrap: str, upstream: str) -> str:
+    """Send a comment carrying the W3C ``upstream`` traceparent; returns its decision's traceparent."""
     comment = make_comment("nobody-has-this-id")
-    trace_id = uuid.uuid4().hex
-    upstream = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"  # W3C traceparent of the ingest span
     async with TopicReader(kafka_bootstrap, DECISIONS.name) as reader:
         body = CommentReceived(comment=comment).model_dump_json().encode()
         await producer.send_and_wait(COMMENTS_RECEIVED.name, body, key=comment.comment_id.encode(),
                                      headers=[("traceparent", upstream.encode())])
         records = await reader.collect(lambda rs: decisions_for(rs, comment.comment_id))
     record = next(r for r in records if decisions_for([r], comment.comment_id))
-    traceparent = dict(record.headers)["traceparent"].decode()
-    assert traceparent.split("-")[1] == trace_id and traceparent != upstream
+    return dict(record.headers)["traceparent"].decode()
+
+
+@pytest.mark.usefixtures("policy")
+async def test_without_an_exporter_the_comments_trace_context_passes_through(producer, kafka_bootstrap):
+    # OTEL_TRACES_EXPORTER=none records no spans, but a downstream service that exports must
+    # still see the comment's trace: the decision carries the upstream context unchanged.
+    upstream = f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
+    assert await send_traced_comment(producer, kafka_bootstrap, upstream) == upstream
+
+
+async def test_with_otlp_the_policy_span_reaches_the_collector_inside_the_comments_trace(
+    producer, kafka_bootstrap, tmp_path
+):
+    trace_id, upstream_span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    with OtlpReceiver() as collector:
+        stack = Stack(tmp_path / "traced", kafka_bootstrap=kafka_bootstrap, extra_env={
+            "KAFKA_GROUP_PREFIX": f"test-{uuid.uuid4().hex[:8]}", "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
+        })
+        (tmp_path / "traced").mkdir()
+        stack.start_service("policy")
+        try:
+            stack.wait_ready(log=lambda *_: None, timeout_s=90)
+            traceparent = await send_traced_comment(producer, kafka_bootstrap, f"00-{trace_id}-{upstream_span}-01")
+            _, carried_trace, carried_span, flags = traceparent.split("-")
+            assert carried_trace == trace_id and carried_span != upstream_span and flags == "01"
+            # The BatchSpanProcessor exports every few seconds.
+            wait_for(lambda: any(s.span_id == carried_span for s in collector.spans), 20,
+                     "the policy span at the collector")
+        finally:
+            stack.stop()
+    span = next(s for s in collector.spans if s.span_id == carried_span)
+    assert span.service == "replyflow-policy" and span.trace_id == trace_id
+    assert span.parent_span_id == upstream_span  # a child of the ingest span the comment arrived with
 
 
 @pytest.mark.usefixtures("policy")

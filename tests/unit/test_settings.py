@@ -19,3 +19,11 @@ def test_policy_process_consumes_only_the_stages_it_is_told_to(stages, topics):
 def test_unknown_policy_stages_are_refused_with_the_setting_named(stages):
     with pytest.raises(ValidationError, match="POLICY_STAGES"):
         Settings(policy_stages=stages)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("otel_traces_exporter", "jaeger"), ("otel_traces_sampler_arg", 1.5), ("otel_traces_sampler_arg", -0.1),
+])
+def test_tracing_settings_outside_what_is_supported_are_refused(field, value):
+    with pytest.raises(ValidationError, match=field):
+        Settings(**{field: value})
