@@ -28,7 +28,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from replyflow.events import Comment, CreatorProfile
@@ -521,6 +521,11 @@ class _TopicAlt:
     score: float
     scattered: bool  # long phrase: its content words in any order within _WINDOW tokens
 
+    @cached_property
+    def words(self) -> frozenset[str]:
+        """Every stem a match needs: most drafts fail this subset test before any scan."""
+        return frozenset(self.stems)
+
 
 def _clean_part(part: str) -> str:
     words = part.split()
@@ -570,9 +575,7 @@ def _topic_alternatives(topic: str) -> tuple[_TopicAlt, ...]:
     return tuple(sorted(alts.values(), key=lambda alt: -alt.score))  # stable: most specific first
 
 
-def _scattered_match(stems: Sequence[str], content: Sequence[str], vocab: frozenset[str]) -> bool:
-    if any(c not in vocab for c in content):
-        return False
+def _scattered_match(stems: Sequence[str], content: Sequence[str]) -> bool:
     first = content[0]
     for i, tok in enumerate(stems):
         if tok == first:
@@ -611,11 +614,8 @@ def check_topics(
             (
                 alt
                 for alt in _topic_alternatives(topic)
-                if (
-                    _scattered_match(stems, alt.stems, vocab)
-                    if alt.scattered
-                    else _find_phrase(stems, alt.stems, vocab)
-                )
+                if alt.words <= vocab
+                and (_scattered_match(stems, alt.stems) if alt.scattered else _find_phrase(stems, alt.stems))
             ),
             None,
         )
@@ -1060,7 +1060,7 @@ _LANGUAGE_NAMES = {
 # ---------------------------------------------------------------------------------------------
 # length
 
-_VISIBLE = re.compile(r"[^\s\u200c\u200d\ufe0f]")
+_BLANK_RUN = re.compile(r"[\s\u200c\u200d\ufe0f]+")  # what does not count as a visible character
 _CONTENT = re.compile("[^\\W_]|[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff]")
 
 
@@ -1069,7 +1069,7 @@ def check_length(
 ) -> list[Finding]:
     """Empty or too short (label not counted), too long (label counted: that is what gets posted)."""
     body = strip_disclosure(draft, profile.disclosure_label)
-    visible = len(_VISIBLE.findall(body))
+    visible = len(body) - sum(map(len, _BLANK_RUN.findall(body)))  # a few runs, not one string per character
     if visible == 0:
         return [Finding("length", "empty", "The reply is empty.", 1.0)]
     if not _CONTENT.search(body):
