@@ -234,6 +234,17 @@ def test_extract_links_reports_hosts() -> None:
     ]
 
 
+@pytest.mark.parametrize(("text", "found"), [
+    ("go to HTTP://intranet/wiki now", [("intranet", "url")]),  # no dot at all
+    ("WWW[DOT]Shop[dot]example(dot)com", [("www.shop.example.com", "url")]),  # spelled-out dots
+    ("shop dot com or WWW.FOO.ORG", [("shop.com", "domain"), ("www.foo.org", "url")]),
+    ("write to Bob@Mail.Example.org", [("mail.example.org", "email")]),
+    ("nothing here (really) [ok]", []),
+])
+def test_extract_links_in_every_spelling(text, found) -> None:
+    assert sorted((link.host, link.kind) for link in extract_links(text)) == sorted(found)
+
+
 def test_one_finding_per_host() -> None:
     found = check_links("evil.io/a and evil.io/b and https://evil.io", COMMENT, PROFILE)
     assert len(found) == 1

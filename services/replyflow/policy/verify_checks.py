@@ -379,22 +379,25 @@ def _split_host(rest: str) -> tuple[str, str]:
 def extract_links(text: str) -> list[Link]:
     """Every URL, www. address, bare domain (with a known TLD) and e-mail address in ``text``."""
     work = unicodedata.normalize("NFKC", _HIDDEN.sub("", text))
-    for pattern, repl in _DEOBFUSCATE:
-        work = pattern.sub(repl, work)
+    # Each pattern only runs when a string every match of it contains is there: most replies have no link.
+    if any(ch in work for ch in "[({") or "dot" in work.lower():
+        for pattern, repl in _DEOBFUSCATE:
+            work = pattern.sub(repl, work)
+    lowered = work.lower()
     links: list[Link] = []
 
     def blank(s: str, m: re.Match[str]) -> str:
         return s[: m.start()] + " " * (m.end() - m.start()) + s[m.end() :]
 
-    for m in list(_SCHEME_URL.finditer(work)):
+    for m in list(_SCHEME_URL.finditer(work)) if "://" in work or "www." in lowered else ():
         raw = m.group(0).rstrip(_TRAILING)
         host, path = _split_host(re.sub(r"^(?:https?|ftp)://", "", raw, flags=re.IGNORECASE))
         links.append(Link(raw, host, path, "url"))
         work = blank(work, m)
-    for m in list(_EMAIL.finditer(work)):
+    for m in list(_EMAIL.finditer(work)) if "@" in work else ():
         links.append(Link(m.group(0), m.group(1).casefold(), "", "email"))
         work = blank(work, m)
-    for m in _BARE_DOMAIN.finditer(work):
+    for m in _BARE_DOMAIN.finditer(work) if "." in work else ():
         path = (m.group(2) or "").rstrip(_TRAILING)
         links.append(Link(m.group(0).rstrip(_TRAILING), m.group(1).casefold(), path, "domain"))
     return links
