@@ -41,6 +41,14 @@ stackers on out-of-fold word/char/kNN scores, lexicon counts and length/case/men
 features 0.9270–0.9291; without the YouTube clean rows 0.9309 (kept: they teach ordinary
 comment talk). Bag-of-n-gram models plateau at ~0.93: most out-of-fold errors are 2-to-1
 annotator splits, and 0.95 is not reached.
+
+Pretrained features, the only kind available offline (no model hubs; torch stays out): WordLlama
+``l2_supercat_256`` static token embeddings (PyPI ``wordllama`` 0.4.0.post1, weights bundled).
+Alone, mean/max/rarity-weighted pooling with logistic regression or a 256-unit MLP: 0.755–0.866.
+As an extra block in this model: 0.9305–0.9312. Late fusion of this model with an MLP on
+mean+max pooling (weight 0.1): 0.9331 in CV (0.9327 for a stacker fitted out of fold), but 0.9283
+on the held-out rows (this model: 0.9282), one more obfuscated insult missed, and +170–350 µs per
+text. Not shipped. SmolLM2-135M hidden states were not tried: 0.4–0.8 s per tweet on 2 cores.
 """
 
 from __future__ import annotations
