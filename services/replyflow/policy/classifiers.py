@@ -239,11 +239,16 @@ def _token_groups(token: str) -> tuple[str, ...]:
     return tuple(name for name in _LEX_NAMES if _LEX_WORD[name].fullmatch(token))
 
 
+@lru_cache(maxsize=2048)  # the lexicon counts and terms of a text both need them
+def _lex_tokens(s: str) -> tuple[str, ...]:
+    return tuple(_LEX_TOKEN.findall(s))
+
+
 @lru_cache(maxsize=4096)
 def _lexicon_counts(s: str) -> tuple[tuple[str, int], ...]:
     counts = dict.fromkeys(_LEX_NAMES, 0)
     directed = 0
-    tokens = _LEX_TOKEN.findall(s)
+    tokens = _lex_tokens(s)
     for i, tok in enumerate(tokens):
         for name in _token_groups(tok):
             counts[name] += 1
@@ -284,7 +289,7 @@ def _token_terms(token: str, groups: tuple[str, ...]) -> tuple[str, ...]:
 
 @lru_cache(maxsize=4096)
 def _lexicon_terms(s: str, groups: tuple[str, ...]) -> tuple[str, ...]:
-    out = [t for tok in _LEX_TOKEN.findall(s) for t in _token_terms(tok, groups)]
+    out = [t for tok in _lex_tokens(s) for t in _token_terms(tok, groups)]
     phrases = [term_rx for name in groups for term_rx in _LEX_TERM_PHRASE[name]]
     if phrases and _LEX_PHRASE_KEYS.search(s):
         out += [term for term, rx in phrases if rx.search(s)]
@@ -373,11 +378,16 @@ def _prepared(s: str, urls: str, mentions: bool, retweet: bool) -> str:
     return s
 
 
+@lru_cache(maxsize=2048)  # featurize and the abuse model's vocabulary coverage both need them
+def _words(s: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(s))
+
+
 def featurize(text: TextLike, cfg: FeatureConfig) -> tuple[list[str], list[str], list[float]]:
     """Word n-grams, the words whose character n-grams count (see :func:`char_ngrams`) and dense features."""
     v = as_views(text)
     s = _prepare(v, cfg)
-    toks = _WORD.findall(s)
+    toks = _words(s)
     lo, hi = cfg.word_ngrams
     grams: list[str] = list(toks) if lo == 1 else []
     for n in range(max(lo, 2), hi + 1):
@@ -651,7 +661,7 @@ class AbuseClassifier(_ModelClassifier):
         return out
 
     def _coverage(self, v: NormalizedText) -> float:
-        words = [w for w in _WORD.findall(_prepare(v, self.model.config)) if w.isalpha()]
+        words = [w for w in _words(_prepare(v, self.model.config)) if w.isalpha()]
         if not words:
             return 1.0
         index = self.model.word_index

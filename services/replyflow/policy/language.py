@@ -302,7 +302,7 @@ def guess_language(text: str, candidates: tuple[str, ...] | None = None) -> Lang
     if not langs:
         return LanguageGuess(None, 0.0, {})
     scored = [_word_score(model, word) for word in words]
-    totals = [math.fsum(column) for column in zip(*(vector for vector, _ in scored), strict=True)]
+    totals = [sum(column) for column in zip(*(vector for vector, _ in scored), strict=True)]
     n_grams = sum(n for _, n in scored)
     loglik = {lang: totals[model.languages.index(lang)] for lang in langs}
     best = max(loglik.values())
