@@ -39,6 +39,7 @@ from typing import NamedTuple, Self
 import numpy as np
 
 from replyflow.policy.findings import Finding
+from replyflow.policy.literals import literal_trie
 from replyflow.policy.textnorm import NormalizedText, as_views, normalize_views
 
 __all__ = [
@@ -70,29 +71,6 @@ TextLike = str | NormalizedText
 # =================================================================================================
 # Lexicons. Patterns run on the ``skeleton`` view (case-folded, accents stripped, leetspeak undone).
 # Letters in a term also match when doubled ("shiit", "fuuck"): see ``_tolerant``.
-
-
-def _trie(words: Iterable[str]) -> str:
-    """A regex matching any of the literal ``words``, nested by shared prefixes so that a position
-    that starts none of them fails after one character (a flat alternation tries every word)."""
-    root: dict = {}
-    for w in words:
-        node = root
-        for ch in w:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def build(node: dict) -> str:
-        if "" in node and len(node) == 1:
-            return ""
-        optional = "" in node
-        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        if optional:
-            body = f"(?:{body})?"
-        return body
-
-    return build(root)
 
 
 def _tolerant(fragment: str) -> str:
@@ -215,7 +193,7 @@ _PHRASE_KEY_WORDS = """
     should murder stab shoot hurt find matate muerete mueras mourir creve suicide dich stirb mata morrer
     morra know happens watch regret
 """
-_LEX_PHRASE_KEYS = re.compile(_trie(_PHRASE_KEY_WORDS.split()))
+_LEX_PHRASE_KEYS = re.compile(literal_trie(_PHRASE_KEY_WORDS.split()))
 _LEX_TOKEN = re.compile(r"[^\W_]+(?:[*']+[^\W_]+)*")
 _SECOND_PERSON_WORDS = (
     "you u ur your youre you're ya yo eres tu te vos usted t'es tes vous toi du dich dir ihr voce vc seu sua"
@@ -982,7 +960,7 @@ ausschliesslich apenascom somentecom socom asanai asaai asalanguagemodel asanllm
 ifyoureanai ifyouareanai ifyoureabot ifyouareabot ifyoureanllm ifyouareanllm heyai hiai dearai theai
 tothebot heybot hibot assistant chatgpt gpt llm languagemodel
 """
-_INJECTION_GATE = re.compile(_trie(_INJECTION_ANCHORS.split()))
+_INJECTION_GATE = re.compile(literal_trie(_INJECTION_ANCHORS.split()))
 _INJECTION_PUNCT_GATE = re.compile(r"<\||<!--|\[/?inst|<</?sys|</?(?:system|sys|instructions?)>|"
                                    r"\[(?:system|admin|developer)\]|\{\{\s*system|###|"
                                    r"(?:system|assistant|admin)\s*:|"
@@ -1317,7 +1295,7 @@ _SCAM_ANCHORS = [
     "link in", "cash app", "work from home", "thanks to", "act now", "last chance",
 ]
 # A bare link is a weak cue: it needs a stronger one (or urgency) beside it, so links open no gate.
-_SCAM_GATE = re.compile(_trie(_SCAM_ANCHORS) + r"|\b(?:eth|ig|dm|wa|won)\b|\bfirst \d|"
+_SCAM_GATE = re.compile(literal_trie(_SCAM_ANCHORS) + r"|\b(?:eth|ig|dm|wa|won)\b|\bfirst \d|"
                         r"\b(?:make|earn|making|earning) (?:\$|\d|money|cash)")
 
 

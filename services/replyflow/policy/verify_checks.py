@@ -28,12 +28,13 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cache, cached_property, lru_cache
 from typing import Any
 
 from replyflow.events import Comment, CreatorProfile
 from replyflow.policy.findings import Finding
 from replyflow.policy.language import detect_language
+from replyflow.policy.literals import literal_trie
 
 try:  # the regex parser's internals, read once at import to build the rule prefilters
     from re import _constants as _sre
@@ -255,18 +256,44 @@ class _Rule:
     gate: tuple[str, ...] | None = None  # ``_required_literals(pattern)``
 
 
+_RULES: list[_Rule] = []  # every rule, so one scan can find the gate literals of all of them
+
+
 def _rule(code: str, pattern: str, message: str, score: float = 1.0) -> _Rule:
     compiled = re.compile(pattern)
-    return _Rule(code, compiled, message, score, _required_literals(compiled))
+    rule = _Rule(code, compiled, message, score, _required_literals(compiled))
+    _RULES.append(rule)
+    return rule
+
+
+@cache
+def _gate_finder() -> tuple[re.Pattern[str], dict[str, frozenset[str]]]:
+    """A pattern finding, at every position of a text, the longest gate literal starting there, and
+    for each literal the gate literals it contains (found with it)."""
+    literals = {lit for rule in _RULES for lit in rule.gate or ()}
+    contained = {lit: frozenset(other for other in literals if other in lit) for lit in literals}
+    return re.compile(f"(?=({literal_trie(literals)}))"), contained
+
+
+@lru_cache(maxsize=256)  # every check of a draft scans the same folded text
+def _gate_literals_in(folded: str) -> frozenset[str]:
+    """The rules' gate literals that occur in ``folded``: one pass for all rules, instead of a
+    substring test per literal per rule."""
+    finder, contained = _gate_finder()
+    found: set[str] = set()
+    for m in finder.finditer(folded):
+        found |= contained[m.group(1)]
+    return frozenset(found)
 
 
 def _scan(check: str, folded: str, rules: Iterable[_Rule]) -> list[Finding]:
     """One finding per code; the first match is quoted in the message."""
     out: dict[str, Finding] = {}
+    present = _gate_literals_in(folded)
     for rule in rules:
         if rule.code in out:
             continue
-        if rule.gate is not None and not any(lit in folded for lit in rule.gate):
+        if rule.gate is not None and present.isdisjoint(rule.gate):
             continue  # none of the literals every match contains: no match
         m = rule.pattern.search(folded)
         if m:
