@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from replyflow.policy import language
 from replyflow.policy.language import LANGUAGES, detect_language, guess_language
 
 SENTENCES = {
@@ -95,3 +96,18 @@ def test_urls_mentions_and_hashtags_are_ignored() -> None:
         "@maria_cocina #receta https://example.com/la-receta-de-hoy gracias por todo, me encanta"
     )
     assert lang == "es"
+
+
+def test_words_scored_a_batch_at_a_time_give_the_same_guesses_as_one_at_a_time():
+    texts = ["Merci beaucoup pour la recette, c'est délicieux !", "Danke schön, das ist wirklich lecker",
+             "Thanks so much, I tried it last night", "Obrigado pela receita, ficou muito bom",
+             "Grazie mille per la ricetta", "Bedankt voor het recept, heel lekker", "¡Gracias por la receta!"]
+    model = language._model()
+    model.words.clear()
+    one_at_a_time = [guess_language(t) for t in texts]
+    model.words.clear()
+    language.score_words(texts)
+    assert {w for t in texts for w in language._words(t)} <= model.words.keys()
+    for before, after in zip(one_at_a_time, [guess_language(t) for t in texts], strict=True):
+        assert after.language == before.language
+        assert after.scores == pytest.approx(before.scores, abs=1e-9)

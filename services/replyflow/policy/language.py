@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
@@ -289,6 +290,24 @@ def _word_score(model: _Model, word: str) -> tuple[tuple[float, ...], int]:
             model.words.clear()
         model.words[word] = found
     return found
+
+
+def score_words(texts: Iterable[str]) -> None:
+    """Score every word of ``texts`` not scored yet, in one numpy pass, so that detecting their
+    languages afterwards only reads the cache (a micro-batch of new comments has hundreds of unseen
+    words; one at a time, each would cost a numpy call)."""
+    model = _model()
+    words = list({w[:40] for text in texts for w in _words(text[:MAX_CHARS])}.difference(model.words))
+    if not words:
+        return
+    if len(model.words) + len(words) > _WORD_CACHE_SIZE:
+        model.words.clear()
+    grams = [_ngrams([word]) for word in words]
+    unseen = len(model.index)
+    rows = model.table[[model.index.get(g, unseen) for word_grams in grams for g in word_grams]]
+    starts = np.cumsum([0, *(len(word_grams) for word_grams in grams[:-1])])
+    for word, vector, n in zip(words, np.add.reduceat(rows, starts, axis=0).tolist(), map(len, grams), strict=True):
+        model.words[word] = (tuple(vector), n)
 
 
 def guess_language(text: str, candidates: tuple[str, ...] | None = None) -> LanguageGuess:

@@ -26,7 +26,7 @@ from replyflow.policy.authenticity import AuthenticityModel, ModelCache, combine
 from replyflow.policy.classifiers import TextScreener, detect_personal_data
 from replyflow.policy.decide import ReplyBudget, Verdict, screen_verdict, verify_verdict
 from replyflow.policy.findings import Finding
-from replyflow.policy.language import detect_language
+from replyflow.policy.language import detect_language, score_words
 from replyflow.policy.rules import PolicySource
 from replyflow.policy.verify_checks import check_authenticity, ensure_disclosure, run_checks, strip_disclosure
 from replyflow.topics import COMMENTS_SCREENED, DECISIONS, REPLIES_APPROVED, REPLIES_REVIEW
@@ -76,6 +76,7 @@ class PolicyStages:
     def screen(self, events: Sequence[CommentReceived], now: float) -> list[Emit]:
         policy = self.policies.current(now)
         profiles = [self.profiles(e.creator_id) for e in events]
+        score_words(e.comment.text for e in events if e.comment.language is None)
         content = self.screener.screen([e.comment.text for e in events])
         emits = []
         for event, profile, findings in zip(events, profiles, content, strict=True):
@@ -100,11 +101,15 @@ class PolicyStages:
     ) -> list[float | None]:
         """The stylometric score of each draft (label stripped), scored per creator in one batch."""
         scores: list[float | None] = [None] * len(events)
-        by_model: dict[int, tuple[AuthenticityModel, list[int]]] = {}
+        rows_of: dict[int, list[int]] = {}  # per profile object: drafts of one creator share it
         for i, profile in enumerate(profiles):
-            model = self.authenticity.get(profile) if profile is not None else None
+            if profile is not None:
+                rows_of.setdefault(id(profile), []).append(i)
+        by_model: dict[int, tuple[AuthenticityModel, list[int]]] = {}
+        for rows in rows_of.values():
+            model = self.authenticity.get(profiles[rows[0]])  # type: ignore[arg-type]
             if model is not None:
-                by_model.setdefault(id(model), (model, []))[1].append(i)
+                by_model.setdefault(id(model), (model, []))[1].extend(rows)
         for model, rows in by_model.values():
             texts = [strip_disclosure(events[i].text, profiles[i].disclosure_label) for i in rows]  # type: ignore[union-attr]
             for i, score in zip(rows, model.scores(texts), strict=True):
@@ -117,6 +122,7 @@ class PolicyStages:
         own cosine (:class:`VoiceEmbedder`), mixed into the authenticity score; ``None``: stylometric only."""
         policy = self.policies.current(now)
         profiles = [self.profiles(e.creator_id) for e in events]
+        score_words(e.text for e in events)  # for the language check, in one pass
         toxicity = self.screener.abuse.scores([e.text for e in events])
         styles = self.authenticity_scores(events, profiles)
         similarities = similarities or [None] * len(events)
