@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -279,27 +279,9 @@ def _model() -> _Model:
     return _Model(LANGUAGES, index, table, {})
 
 
-def _word_score(model: _Model, word: str) -> tuple[tuple[float, ...], int]:
-    found = model.words.get(word)
-    if found is None:
-        grams = _ngrams([word])
-        unseen = len(model.index)
-        # Plain floats: summing a text's words is then quicker than one numpy call per word.
-        found = (tuple(model.table[[model.index.get(g, unseen) for g in grams]].sum(axis=0).tolist()), len(grams))
-        if len(model.words) >= _WORD_CACHE_SIZE:
-            model.words.clear()
-        model.words[word] = found
-    return found
-
-
-def score_words(texts: Iterable[str]) -> None:
-    """Score every word of ``texts`` not scored yet, in one numpy pass, so that detecting their
-    languages afterwards only reads the cache (a micro-batch of new comments has hundreds of unseen
-    words; one at a time, each would cost a numpy call)."""
-    model = _model()
-    words = list({w[:40] for text in texts for w in _words(text[:MAX_CHARS])}.difference(model.words))
-    if not words:
-        return
+def _score_new_words(model: _Model, words: Sequence[str]) -> None:
+    """Score ``words`` (none of them cached yet) in one numpy pass and cache them as plain floats,
+    which sum quicker per text than one numpy call per word."""
     if len(model.words) + len(words) > _WORD_CACHE_SIZE:
         model.words.clear()
     grams = [_ngrams([word]) for word in words]
@@ -308,6 +290,23 @@ def score_words(texts: Iterable[str]) -> None:
     starts = np.cumsum([0, *(len(word_grams) for word_grams in grams[:-1])])
     for word, vector, n in zip(words, np.add.reduceat(rows, starts, axis=0).tolist(), map(len, grams), strict=True):
         model.words[word] = (tuple(vector), n)
+
+
+def _word_score(model: _Model, word: str) -> tuple[tuple[float, ...], int]:
+    found = model.words.get(word)
+    if found is None:
+        _score_new_words(model, [word])
+        found = model.words[word]
+    return found
+
+
+def score_words(texts: Iterable[str]) -> None:
+    """Score every word of ``texts`` not scored yet, in one pass, so that detecting their languages
+    afterwards only reads the cache (a micro-batch of new comments has hundreds of unseen words)."""
+    model = _model()
+    words = list({w[:40] for text in texts for w in _words(text[:MAX_CHARS])}.difference(model.words))
+    if words:
+        _score_new_words(model, words)
 
 
 def guess_language(text: str, candidates: tuple[str, ...] | None = None) -> LanguageGuess:
