@@ -515,7 +515,7 @@ def test_a_rules_prefilter_never_hides_a_match(rule, data):
     text = data.draw(st.from_regex(rule.pattern))
     assert rule.pattern.search(text)
     assert any(literal in text for literal in rule.gate)
-    assert not vc._gate_literals_in(text).isdisjoint(rule.gate)  # what _scan tests
+    assert not vc._gate_literals_in(text, len(vc._RULES)).isdisjoint(rule.gate)  # what _scan tests
 
 
 GATE_LITERALS = sorted({literal for rule in vc._RULES for literal in rule.gate or ()})
@@ -525,4 +525,4 @@ GATE_LITERALS = sorted({literal for rule in vc._RULES for literal in rule.gate o
 def test_one_pass_finds_exactly_the_gate_literals_a_text_contains(pieces):
     # Literals run into, overlap and contain each other here ("you" in "your", "i'm" across two pieces).
     text = "".join(pieces)
-    assert vc._gate_literals_in(text) == {literal for literal in GATE_LITERALS if literal in text}
+    assert vc._gate_literals_in(text, len(vc._RULES)) == {literal for literal in GATE_LITERALS if literal in text}

@@ -28,7 +28,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache, cached_property, lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from replyflow.events import Comment, CreatorProfile
@@ -266,20 +266,21 @@ def _rule(code: str, pattern: str, message: str, score: float = 1.0) -> _Rule:
     return rule
 
 
-@cache
-def _gate_finder() -> tuple[re.Pattern[str], dict[str, frozenset[str]]]:
-    """A pattern finding, at every position of a text, the longest gate literal starting there, and
-    for each literal the gate literals it contains (found with it)."""
-    literals = {lit for rule in _RULES for lit in rule.gate or ()}
+@lru_cache(maxsize=1)
+def _gate_finder(n_rules: int) -> tuple[re.Pattern[str], dict[str, frozenset[str]]]:
+    """A pattern finding, at every position of a text, the longest gate literal of the first
+    ``n_rules`` rules starting there, and for each literal the gate literals it contains (found
+    with it). Keyed by the count so that a rule made later is never left out."""
+    literals = {lit for rule in _RULES[:n_rules] for lit in rule.gate or ()}
     contained = {lit: frozenset(other for other in literals if other in lit) for lit in literals}
     return re.compile(f"(?=({literal_trie(literals)}))"), contained
 
 
 @lru_cache(maxsize=256)  # every check of a draft scans the same folded text
-def _gate_literals_in(folded: str) -> frozenset[str]:
-    """The rules' gate literals that occur in ``folded``: one pass for all rules, instead of a
-    substring test per literal per rule."""
-    finder, contained = _gate_finder()
+def _gate_literals_in(folded: str, n_rules: int) -> frozenset[str]:
+    """The gate literals of the first ``n_rules`` rules that occur in ``folded``: one pass for all
+    rules, instead of a substring test per literal per rule."""
+    finder, contained = _gate_finder(n_rules)
     found: set[str] = set()
     for m in finder.finditer(folded):
         found |= contained[m.group(1)]
@@ -289,7 +290,7 @@ def _gate_literals_in(folded: str) -> frozenset[str]:
 def _scan(check: str, folded: str, rules: Iterable[_Rule]) -> list[Finding]:
     """One finding per code; the first match is quoted in the message."""
     out: dict[str, Finding] = {}
-    present = _gate_literals_in(folded)
+    present = _gate_literals_in(folded, len(_RULES))
     for rule in rules:
         if rule.code in out:
             continue
