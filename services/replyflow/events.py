@@ -78,6 +78,14 @@ class Action(StrEnum):
     skip = "skip"
 
 
+class ReviewAction(StrEnum):
+    """What a creator decided about a held reply (control API)."""
+
+    approve = "approve"  # post the draft as it is
+    edit = "edit"  # post the creator's own text instead
+    reject = "reject"  # post nothing
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -171,6 +179,23 @@ class ReplyVerdict(CommentEvent):
     profile_version: int
 
 
+class ReplyReviewed(CommentEvent):
+    """The creator's decision about a held reply. Topic ``replies.reviewed`` (compacted, key reply_id).
+
+    Carries what the approval outputs are rebuilt from, so repeating a decision re-sends the same
+    outputs even after the held record has expired from ``replies.review``.
+    """
+
+    reply_id: str
+    action: ReviewAction
+    text: str | None = Field(description="What gets posted, AI disclosure label included; null when rejected")
+    note: str | None = Field(default=None, description="The creator's note, kept for the audit trail")
+    held_reasons: list[Reason] = Field(default_factory=list, description="Why the verify stage held the reply")
+    authenticity: float | None = None
+    policy_version: str
+    profile_version: int
+
+
 class ReplyPublished(CommentEvent):
     """The platform accepted the reply. Topic ``replies.published``."""
 
@@ -251,6 +276,7 @@ EVENT_MODELS: tuple[type[BaseModel], ...] = (
     CommentScreened,
     ReplyDrafted,
     ReplyVerdict,
+    ReplyReviewed,
     ReplyPublished,
     Decision,
     CreatorProfile,

@@ -435,24 +435,50 @@ class TopicTable(Generic[M]):
     """A topic materialised into memory (no consumer group): every instance reads it whole.
 
     Used for the compacted ``creators.config`` (so a profile change reaches every service in
-    seconds) and for the publisher's ledger of published replies.
+    seconds), the publisher's ledger of published replies, and the control API's held and
+    reviewed replies. ``keep_first``: the first record of a key stays (the control API's first
+    decision about a reply wins, on every replica alike); otherwise the latest replaces it.
     """
 
-    def __init__(self, bootstrap_servers: str, topic: Topic, model: type[M], key_of: Callable[[M], str]):
+    def __init__(self, bootstrap_servers: str, topic: Topic, model: type[M], key_of: Callable[[M], str],
+                 *, keep_first: bool = False):
         self._bootstrap = bootstrap_servers
         self._topic = topic
         self._model = model
         self._key_of = key_of
+        self._keep_first = keep_first
         self._rows: dict[str, M] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
+        self._applied = asyncio.Event()  # set (and replaced) after each batch of records applied
         self.caught_up = asyncio.Event()
+
+    @property
+    def topic(self) -> Topic:
+        return self._topic
 
     def get(self, key: str) -> M | None:
         return self._rows.get(key)
 
     def __contains__(self, key: str) -> bool:
         return key in self._rows
+
+    def rows(self) -> list[M]:
+        return list(self._rows.values())
+
+    async def wait_until(self, condition: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait until ``condition()`` holds after the records read so far; ``False`` on timeout.
+
+        For read-your-writes: a writer waits until its own record came back through the topic.
+        """
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._applied.wait(), remaining)
+        return True
 
     async def start(self, catch_up_timeout_s: float = 30.0) -> None:
         self._consumer = AIOKafkaConsumer(
@@ -488,6 +514,9 @@ class TopicTable(Generic[M]):
                         del pending[tp]
             if not pending:
                 self.caught_up.set()
+            if batches:
+                applied, self._applied = self._applied, asyncio.Event()
+                applied.set()
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         if value is None:  # tombstone
@@ -499,7 +528,10 @@ class TopicTable(Generic[M]):
         except ValidationError:
             log.exception("ignoring invalid record on %s", self._topic.name)
             return
-        self._rows[self._key_of(row)] = row
+        key_of_row = self._key_of(row)
+        if self._keep_first and key_of_row in self._rows:
+            return
+        self._rows[key_of_row] = row
 
     async def stop(self) -> None:
         if self._task:

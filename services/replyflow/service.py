@@ -10,6 +10,7 @@ import uvicorn
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from replyflow.events import CreatorProfile
 from replyflow.kafka import EventProducer, StageHealth, TopicTable, make_broker
@@ -30,6 +31,7 @@ class ServiceParts:
     producer: EventProducer  # publishes
     health: StageHealth = field(default_factory=StageHealth)
     profiles: ProfileTable | None = None
+    tables: list[TopicTable] = field(default_factory=list)  # more topics to follow; ready once caught up
     tracer_provider: TracerProvider | None = None  # None: tracing off (OTEL_TRACES_EXPORTER=none)
 
 
@@ -46,10 +48,26 @@ def service_parts(name: str, settings: Settings, *, with_profiles: bool = True) 
                         tracer_provider=tracer_provider)
 
 
+class ServiceApp(AsgiFastStream):
+    """AsgiFastStream whose HTTP paths without an exact route go to the service's ``api`` app:
+    FastStream matches exact paths only, and an API's paths hold ids."""
+
+    def __init__(self, *args, api: ASGIApp | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.api = api
+
+    async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.api is not None and scope["type"] == "http":
+            await self.api(scope, receive, send)
+            return
+        await super().not_found(scope, receive, send)
+
+
 def build_app(
     parts: ServiceParts,
     *,
     routes: Sequence[tuple[str, Callable]] = (),
+    api: ASGIApp | None = None,
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     after_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
@@ -59,14 +77,16 @@ def build_app(
 
     ``on_startup`` runs before the broker consumes, ``after_startup`` once it does;
     ``on_shutdown`` runs while the broker can still publish, ``after_shutdown`` after it closed.
+    ``api`` serves every other HTTP path (routes with path parameters).
     """
     async def readiness() -> tuple[bool, dict[str, object]]:
         broker_ok = await parts.broker.ping(timeout=2.0)
         profiles_ok = parts.profiles is None or parts.profiles.caught_up.is_set()
+        tables_ok = {table.topic.name: table.caught_up.is_set() for table in parts.tables}
         dependency_ok = parts.health.failing_since is None
-        ready = broker_ok and profiles_ok and dependency_ok
+        ready = broker_ok and profiles_ok and all(tables_ok.values()) and dependency_ok
         CONSUMER_READY.labels(parts.name).set(1 if ready else 0)
-        detail: dict[str, object] = {"broker": broker_ok, "profiles": profiles_ok}
+        detail: dict[str, object] = {"broker": broker_ok, "profiles": profiles_ok, **tables_ok}
         if not dependency_ok:
             detail["failing"] = parts.health.last_error
         return ready, detail
@@ -75,16 +95,21 @@ def build_app(
         await parts.producer.start()
         if parts.profiles is not None:
             await parts.profiles.start()
+        for table in parts.tables:
+            await table.start()
 
     async def stop_parts() -> None:
+        for table in parts.tables:
+            await table.stop()
         if parts.profiles is not None:
             await parts.profiles.stop()
         await parts.producer.stop()
         if parts.tracer_provider is not None:
             parts.tracer_provider.shutdown()  # exports the spans still queued
 
-    return AsgiFastStream(
+    return ServiceApp(
         parts.broker,
+        api=api,
         asgi_routes=[*routes, *health_routes(readiness)],
         logger=logging.getLogger(f"replyflow.{parts.name}"),
         on_startup=[start_parts, *on_startup],

@@ -26,8 +26,8 @@ class Settings(BaseSettings):
     http_host: str = Field(default="0.0.0.0", description="Address the service's HTTP server binds to")
     http_port: int | None = Field(
         default=None,
-        description="HTTP port for /metrics, /healthz, /readyz (and ingest's API); "
-        "defaults: ingest 8080, policy 8081, generation 8082, publisher 8083",
+        description="HTTP port for /metrics, /healthz, /readyz (and ingest's and control's APIs); "
+        "defaults: ingest 8080, policy 8081, generation 8082, publisher 8083, control 8084",
     )
     log_level: str = Field(default="INFO", description="Python log level")
 
@@ -104,6 +104,12 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="Timeout of one embeddings request (on failure: stylometric score only)"
     )
 
+    control_api_token: str | None = Field(
+        default=None,
+        description="Bearer token every control API request must carry; the control service refuses to "
+        "start without one",
+    )
+
     policy_stages: str = Field(
         default="screen,verify",
         description="Which policy stages this process runs (screen, verify or both), to scale them apart",
@@ -147,4 +153,4 @@ def _names(comma_separated: str) -> frozenset[str]:
     return frozenset(n.strip() for n in comma_separated.split(",") if n.strip())
 
 
-DEFAULT_HTTP_PORTS = {"ingest": 8080, "policy": 8081, "generation": 8082, "publisher": 8083}
+DEFAULT_HTTP_PORTS = {"ingest": 8080, "policy": 8081, "generation": 8082, "publisher": 8083, "control": 8084}

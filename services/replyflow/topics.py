@@ -21,6 +21,8 @@ COMMENTS_SCREENED = Topic("comments.screened", 6)
 REPLIES_DRAFTED = Topic("replies.drafted", 6)
 REPLIES_APPROVED = Topic("replies.approved", 6)
 REPLIES_REVIEW = Topic("replies.review", 3)
+# The creator's decisions about held replies; compacted, so the latest per reply_id is kept for good.
+REPLIES_REVIEWED = Topic("replies.reviewed", 3, compacted=True)
 REPLIES_PUBLISHED = Topic("replies.published", 3)
 DECISIONS = Topic("decisions", 3)
 CREATORS_CONFIG = Topic("creators.config", 3, compacted=True)
@@ -31,6 +33,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     REPLIES_DRAFTED,
     REPLIES_APPROVED,
     REPLIES_REVIEW,
+    REPLIES_REVIEWED,
     REPLIES_PUBLISHED,
     DECISIONS,
     CREATORS_CONFIG,

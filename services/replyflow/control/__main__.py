@@ -1,0 +1,5 @@
+import sys
+
+from replyflow.control.service import main
+
+sys.exit(main())

@@ -1,0 +1,235 @@
+"""The creator's control, as pure functions: which held replies wait, what a decision about one
+produces, and how a profile change becomes the next profile version. No Kafka, no HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Container, Iterable
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from replyflow.events import (
+    Action,
+    CreatorProfile,
+    Decision,
+    Outcome,
+    Reason,
+    ReplyMode,
+    ReplyReviewed,
+    ReplyVerdict,
+    ReviewAction,
+    Stage,
+    Strict,
+)
+from replyflow.kafka import Emit
+from replyflow.policy.stages import account_key
+from replyflow.policy.verify_checks import (
+    DEFAULT_CONFIG,
+    PLATFORM_MAX_CHARS,
+    VerifyConfig,
+    check_length,
+    ensure_disclosure,
+)
+from replyflow.topics import DECISIONS, REPLIES_APPROVED
+
+# Outputs re-sent for a repeated decision keep their event ids, so a consumer can tell them apart
+# from a new decision.
+_OUTPUT_NAMESPACE = uuid.UUID("0b5c7d5e-2f9a-4f57-9a38-6c3e1d2a7b41")
+
+MAX_NOTE_CHARS = 1_000
+
+
+class ReviewRequest(Strict):
+    """The body of ``POST /v1/reviews/{reply_id}``."""
+
+    action: ReviewAction
+    text: Annotated[str, StringConstraints(max_length=10_000)] | None = Field(
+        default=None, description="The reply to post instead of the draft (edit only)"
+    )
+    note: Annotated[str, StringConstraints(max_length=MAX_NOTE_CHARS)] | None = None
+
+
+class ModeChange(Strict):
+    """The body of ``PUT /v1/creators/{creator_id}/mode``."""
+
+    mode: ReplyMode
+
+
+class InvalidReview(ValueError):
+    """The request can never succeed as sent (422); ``details`` name the field and the problem."""
+
+    def __init__(self, details: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{d['field']}: {d['problem']}" for d in details))
+        self.details = details
+
+
+class ReviewConflict(Exception):
+    """The decision contradicts the state of the reply or the creator (409)."""
+
+    def __init__(self, message: str, decided: ReviewAction | None = None) -> None:
+        super().__init__(message)
+        self.decided = decided
+
+
+_PAST = {ReviewAction.approve: "approved", ReviewAction.edit: "edited and approved",
+         ReviewAction.reject: "rejected"}
+
+
+def request_problems(request: ReviewRequest) -> list[dict[str, str]]:
+    """What is wrong with a request on its own, before the reply is looked up."""
+    if request.action == ReviewAction.edit and request.text is None:
+        return [{"field": "text", "problem": "text is required to edit a reply: send the reply to post"}]
+    if request.action != ReviewAction.edit and request.text is not None:
+        return [{"field": "text", "problem": f"text is only accepted with action edit, not {request.action.value}"}]
+    return []
+
+
+def pending_reviews(held: Iterable[ReplyVerdict], reviewed: Container[str], creator_id: str) -> list[ReplyVerdict]:
+    """The creator's held replies without a decision yet, oldest first."""
+    waiting = [v for v in held if v.creator_id == creator_id and v.reply_id not in reviewed]
+    return sorted(waiting, key=lambda v: (v.occurred_at, v.reply_id))
+
+
+def review_view(held: ReplyVerdict) -> dict[str, object]:
+    """What a creator needs to decide about one held reply (the JSON of the reviews list)."""
+    comment = held.comment
+    return {
+        "reply_id": held.reply_id,
+        "comment": {
+            "comment_id": comment.comment_id, "platform": comment.platform.value, "post_id": comment.post_id,
+            "author_id": comment.author_id, "author_name": comment.author_name, "text": comment.text,
+            "created_at": comment.created_at.isoformat(),
+        },
+        "draft": held.text,
+        "reasons": [{"code": r.code, "message": r.message, "check": r.check} for r in held.reasons],
+        "authenticity": held.authenticity,
+        "held_at": held.occurred_at.isoformat(),
+        "profile_version": held.profile_version,
+        "policy_version": held.policy_version,
+    }
+
+
+def edited_text(text: str, held: ReplyVerdict | ReplyReviewed, profile: CreatorProfile) -> str:
+    """The creator's text as it will be posted (AI label ensured); InvalidReview when it may not go out."""
+    # The verify stage's limit, or the platform's when it is lower: an edit must fit where it is posted.
+    config = VerifyConfig(max_chars=min(DEFAULT_CONFIG.max_chars, PLATFORM_MAX_CHARS[held.comment.platform.value]))
+    problems = check_length(text, held.comment, profile, config=config)
+    if problems:
+        raise InvalidReview([{"field": "text", "problem": f.message} for f in problems])
+    return ensure_disclosure(text, profile.disclosure_label)
+
+
+def decide(
+    request: ReviewRequest,
+    *,
+    held: ReplyVerdict | None,
+    previous: ReplyReviewed | None,
+    profile: CreatorProfile | None,
+) -> ReplyReviewed:
+    """The decision to record, or ``previous`` when the request repeats it.
+
+    Raises InvalidReview (the request is wrong) or ReviewConflict (the reply was decided otherwise,
+    or the creator's replies are off: the kill switch wins over an approval).
+    """
+    subject = previous or held
+    assert subject is not None, "look the reply up first"
+    if problems := request_problems(request):
+        raise InvalidReview(problems)
+    publishes = request.action != ReviewAction.reject
+    if publishes and (profile is None or profile.mode == ReplyMode.off):
+        why = "has no profile" if profile is None else "has AI replies turned off (mode off)"
+        raise ReviewConflict(f"creator {subject.creator_id} {why}: this reply can only be rejected",
+                             previous.action if previous else None)
+    text = None
+    if request.action == ReviewAction.approve:
+        if held is not None:
+            text = held.text
+        elif previous is not None and previous.action == ReviewAction.approve:
+            text = previous.text  # the held record expired; the decision still holds its text
+    elif request.action == ReviewAction.edit:
+        assert profile is not None and request.text is not None
+        text = edited_text(request.text, subject, profile)
+    if previous is not None:
+        if previous.action == request.action and previous.text == text:
+            return previous
+        raise ReviewConflict(f"reply {previous.reply_id} was already {_PAST[previous.action]} "
+                             f"at {previous.occurred_at.isoformat()}", previous.action)
+    assert held is not None
+    return ReplyReviewed(
+        comment=held.comment, reply_id=held.reply_id, action=request.action, text=text, note=request.note,
+        held_reasons=held.reasons, authenticity=held.authenticity, policy_version=held.policy_version,
+        profile_version=held.profile_version,
+    )
+
+
+def same_decision(a: ReplyReviewed, b: ReplyReviewed) -> bool:
+    return (a.action, a.text) == (b.action, b.text)
+
+
+def review_reason(reviewed: ReplyReviewed) -> Reason:
+    """The creator's decision as a reason a creator (and the audit trail) reads."""
+    note = f" Note: {reviewed.note}" if reviewed.note else ""
+    if reviewed.action == ReviewAction.reject:
+        return Reason(check="review", code="creator_rejected", action=Action.reject,
+                      message=f"The creator rejected this reply.{note}")
+    if reviewed.action == ReviewAction.edit:
+        return Reason(check="review", code="creator_edited", action=Action.allow,
+                      message=f"The creator edited this reply and approved their version.{note}")
+    return Reason(check="review", code="creator_approved", action=Action.allow,
+                  message=f"The creator approved this reply.{note}")
+
+
+def _output_id(reviewed: ReplyReviewed, output: str) -> str:
+    return str(uuid.uuid5(_OUTPUT_NAMESPACE, f"{reviewed.event_id}:{output}"))
+
+
+def review_outputs(reviewed: ReplyReviewed) -> list[Emit]:
+    """What a decision sends on: the approved reply to the publisher (unless rejected) and the audit record.
+
+    Deterministic per decision, so re-sending after a repeat is safe: the publisher skips a reply_id
+    it already posted, and the event ids are the same as the first time.
+    """
+    reason = review_reason(reviewed)
+    approved = reviewed.action != ReviewAction.reject
+    emits = []
+    if approved:
+        assert reviewed.text is not None
+        emits.append(Emit(REPLIES_APPROVED, account_key(reviewed.creator_id, reviewed.comment.platform), ReplyVerdict(
+            event_id=_output_id(reviewed, "approved"), occurred_at=reviewed.occurred_at,
+            comment=reviewed.comment, reply_id=reviewed.reply_id, text=reviewed.text, outcome=Outcome.approved,
+            reasons=[*reviewed.held_reasons, reason], authenticity=reviewed.authenticity,
+            policy_version=reviewed.policy_version, profile_version=reviewed.profile_version,
+        )))
+    emits.append(Emit(DECISIONS, reviewed.comment_id, Decision(
+        event_id=_output_id(reviewed, "decision"), occurred_at=reviewed.occurred_at,
+        comment_id=reviewed.comment_id, creator_id=reviewed.creator_id, platform=reviewed.comment.platform,
+        reply_id=reviewed.reply_id, stage=Stage.review, outcome=Outcome.approved if approved else Outcome.rejected,
+        reasons=[reason], policy_version=reviewed.policy_version, profile_version=reviewed.profile_version,
+    )))
+    return emits
+
+
+def _content(profile: CreatorProfile) -> dict[str, object]:
+    return profile.model_dump(exclude={"version", "updated_at"})
+
+
+def next_profile(wanted: CreatorProfile, current: CreatorProfile | None, now: datetime) -> CreatorProfile | None:
+    """The profile to publish for a full replacement, or ``None`` when nothing changes.
+
+    Every change bumps the version past the current one (services cache per version); a higher
+    version in the body is kept, as ``admin load-profiles`` would publish it.
+    """
+    if current is None:
+        return wanted.model_copy(update={"updated_at": now})
+    if _content(wanted) == _content(current):
+        return None
+    return wanted.model_copy(update={"version": max(wanted.version, current.version + 1), "updated_at": now})
+
+
+def with_mode(current: CreatorProfile, mode: ReplyMode, now: datetime) -> CreatorProfile | None:
+    """``current`` switched to ``mode`` as its next version, or ``None`` when it already is."""
+    if current.mode == mode:
+        return None
+    return current.model_copy(update={"mode": mode, "version": current.version + 1, "updated_at": now})

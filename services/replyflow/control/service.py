@@ -1,0 +1,285 @@
+"""Control API: the creator approves, edits or rejects held replies and changes their profile.
+
+    python -m replyflow.control     # HTTP API on :8084 (plus /metrics /healthz /readyz)
+
+It follows ``replies.review`` (held replies) and ``replies.reviewed`` (decisions, compacted) from
+the beginning, so the pending list is the same on every replica and survives restarts. A decision
+is written to ``replies.reviewed`` first and its outputs (``replies.approved`` for the publisher,
+``decisions`` for the audit trail) after, all acks=all; repeating a decision re-sends the same
+outputs, which the publisher's reply_id idempotency makes safe. Profile changes go to
+``creators.config``, which every service follows within seconds (the kill switch).
+
+Every request carries ``Authorization: Bearer $CONTROL_API_TOKEN``; without the setting the
+service does not start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import sys
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from replyflow.admin import profile_emits
+from replyflow.control.review import (
+    InvalidReview,
+    ModeChange,
+    ReviewConflict,
+    ReviewRequest,
+    decide,
+    next_profile,
+    pending_reviews,
+    review_outputs,
+    review_reason,
+    review_view,
+    same_decision,
+    with_mode,
+)
+from replyflow.events import Action, CreatorProfile, ReplyReviewed, ReplyVerdict, Stage, utc_now
+from replyflow.ingest import validation_errors
+from replyflow.kafka import Emit, TopicTable
+from replyflow.observability import DECISIONS as DECISIONS_METRIC
+from replyflow.service import ServiceParts, build_app, serve, service_parts
+from replyflow.settings import Settings
+from replyflow.topics import REPLIES_REVIEW, REPLIES_REVIEWED
+
+MAX_BODY_BYTES = 1_000_000
+DEFAULT_REVIEWS_LIMIT = 100
+MAX_REVIEWS_LIMIT = 1_000
+# How long a writer waits to read its own record back (read-your-writes on this replica).
+READ_BACK_TIMEOUT_S = 10.0
+
+B = TypeVar("B", bound=BaseModel)
+Handler = Callable[[Request], Awaitable[JSONResponse]]
+
+
+class Unavailable(Exception):
+    """Kafka did not acknowledge (503: retry; a repeated decision is safe)."""
+
+
+def error(status: int, message: str, details: list[dict[str, object]] | None = None, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": message, **({"details": details} if details else {}), **extra}, status_code=status)
+
+
+class ControlApi:
+    """The HTTP handlers; each parses, calls a pure function of control.review, and writes to Kafka."""
+
+    def __init__(self, parts: ServiceParts, held: TopicTable[ReplyVerdict], reviewed: TopicTable[ReplyReviewed],
+                 token: str) -> None:
+        assert parts.profiles is not None
+        self.parts = parts
+        self.profiles = parts.profiles
+        self.held = held
+        self.reviewed = reviewed
+        self._token = token.encode()
+        # One decision at a time per reply on this replica; replicas agree through replies.reviewed.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def guarded(self, handler: Handler) -> Handler:
+        """Bearer token first, then state caught up; only then the handler."""
+        async def guarded_handler(request: Request) -> JSONResponse:
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._token):
+                response = error(401, "missing or wrong bearer token (Authorization: Bearer <CONTROL_API_TOKEN>)")
+                response.headers["WWW-Authenticate"] = "Bearer"
+                return response
+            if not all(t.caught_up.is_set() for t in (self.profiles, self.held, self.reviewed)):
+                return error(503, "still reading replies and profiles from Kafka; retry in a few seconds")
+            try:
+                return await handler(request)
+            except Unavailable as e:
+                return error(503, f"{e}; retry")
+        return guarded_handler
+
+    async def body(self, request: Request, model: type[B]) -> B | JSONResponse:
+        if "json" not in request.headers.get("content-type", "application/json"):
+            return error(415, "Content-Type must be application/json")
+        raw = await request.body()
+        if len(raw) > MAX_BODY_BYTES:
+            return error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        if not raw.strip():
+            return error(400, f"request body is empty; send a {model.__name__} JSON object")
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as e:
+            return error(400, f"request body is not valid JSON: {e}")
+        if not isinstance(data, dict):
+            return error(400, f"request body must be a JSON object ({model.__name__}), not {type(data).__name__}")
+        try:
+            return model.model_validate(data)
+        except ValidationError as e:
+            return error(422, f"invalid {model.__name__}", validation_errors(e))
+
+    async def publish(self, emits: list[Emit], what: str) -> None:
+        try:
+            await asyncio.wait_for(self.parts.producer.publish(emits),
+                                   self.parts.settings.kafka_request_timeout_ms / 1000)
+        except Exception as e:
+            self.parts.health.failing(f"{type(e).__name__}: {e}")
+            raise Unavailable(f"{what} not saved: Kafka unavailable") from e
+        self.parts.health.ok()
+
+    # ------------------------------------------------------------------ reviews
+
+    async def list_reviews(self, request: Request) -> JSONResponse:
+        creator_id = request.path_params["creator_id"]
+        try:
+            limit = int(request.query_params.get("limit", DEFAULT_REVIEWS_LIMIT))
+            if not 1 <= limit <= MAX_REVIEWS_LIMIT:
+                raise ValueError
+        except ValueError:
+            return error(422, "invalid query", [{"field": "limit",
+                                                 "problem": f"an integer from 1 to {MAX_REVIEWS_LIMIT}"}])
+        pending = pending_reviews(self.held.rows(), self.reviewed, creator_id)
+        if not pending and self.profiles.get(creator_id) is None:
+            return error(404, f"unknown creator {creator_id!r}")
+        return JSONResponse({"creator_id": creator_id, "pending": len(pending),
+                             "reviews": [review_view(v) for v in pending[:limit]]})
+
+    async def post_review(self, request: Request) -> JSONResponse:
+        reply_id = request.path_params["reply_id"]
+        parsed = await self.body(request, ReviewRequest)
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        lock = self._locks.get(reply_id) or self._locks.setdefault(reply_id, asyncio.Lock())
+        async with lock:
+            return await self._review(reply_id, parsed)
+
+    async def _review(self, reply_id: str, request: ReviewRequest) -> JSONResponse:
+        held, previous = self.held.get(reply_id), self.reviewed.get(reply_id)
+        if held is None and previous is None:
+            return error(404, f"no held reply {reply_id!r}")
+        creator_id = (previous or held).creator_id  # type: ignore[union-attr]
+        try:
+            decided = decide(request, held=held, previous=previous, profile=self.profiles.get(creator_id))
+        except InvalidReview as e:
+            return error(422, "invalid review", e.details)  # type: ignore[arg-type]
+        except ReviewConflict as e:
+            return error(409, str(e), decided=e.decided.value if e.decided else None)
+        repeated = decided is previous
+        if not repeated:
+            decided, repeated = await self._record(decided)
+            if decided is None:
+                stored = self.reviewed.get(reply_id)
+                assert stored is not None
+                return error(409, f"reply {reply_id} was just decided otherwise by another request",
+                             decided=stored.action.value)
+        await self.publish(review_outputs(decided), "the decision's outputs")
+        if not repeated:
+            reason = review_reason(decided)
+            outcome = "rejected" if reason.action == Action.reject else "approved"
+            DECISIONS_METRIC.labels(Stage.review.value, outcome, reason.code).inc()
+        return JSONResponse({"reply_id": reply_id, "creator_id": creator_id, "action": decided.action.value,
+                             "text": decided.text, "note": decided.note, "repeated": repeated,
+                             "decided_at": decided.occurred_at.isoformat()})
+
+    async def _record(self, decided: ReplyReviewed) -> tuple[ReplyReviewed | None, bool]:
+        """Write the decision durably and read it back; returns the decision that holds (None: a
+        different one won) and whether it is a repeat of one made elsewhere."""
+        await self.publish([Emit(REPLIES_REVIEWED, decided.reply_id, decided)], "the decision")
+        if not await self.reviewed.wait_until(lambda: decided.reply_id in self.reviewed, READ_BACK_TIMEOUT_S):
+            raise Unavailable("the decision was written but has not been read back yet")
+        stored = self.reviewed.get(decided.reply_id)
+        assert stored is not None
+        if stored.event_id == decided.event_id:
+            return stored, False
+        # Another replica decided first: the first record wins everywhere. Write it again so that
+        # compaction, which keeps the last record of a key, keeps the winner too.
+        await self.publish([Emit(REPLIES_REVIEWED, stored.reply_id, stored)], "the decision")
+        return (stored, True) if same_decision(stored, decided) else (None, False)
+
+    # ------------------------------------------------------------------ profiles
+
+    async def get_profile(self, request: Request) -> JSONResponse:
+        creator_id = request.path_params["creator_id"]
+        profile = self.profiles.get(creator_id)
+        if profile is None:
+            return error(404, f"unknown creator {creator_id!r}")
+        return JSONResponse(profile.model_dump(mode="json"))
+
+    async def put_profile(self, request: Request) -> JSONResponse:
+        creator_id = request.path_params["creator_id"]
+        wanted = await self.body(request, CreatorProfile)
+        if isinstance(wanted, JSONResponse):
+            return wanted
+        if wanted.creator_id != creator_id:
+            return error(422, "invalid CreatorProfile", [{
+                "field": "creator_id",
+                "problem": f"the body is for {wanted.creator_id!r} but the path names {creator_id!r}"}])
+        current = self.profiles.get(creator_id)
+        return await self._save(next_profile(wanted, current, utc_now()), current, created=current is None)
+
+    async def put_mode(self, request: Request) -> JSONResponse:
+        creator_id = request.path_params["creator_id"]
+        change = await self.body(request, ModeChange)
+        if isinstance(change, JSONResponse):
+            return change
+        current = self.profiles.get(creator_id)
+        if current is None:
+            return error(404, f"unknown creator {creator_id!r}")
+        return await self._save(with_mode(current, change.mode, utc_now()), current, created=False)
+
+    async def _save(self, profile: CreatorProfile | None, current: CreatorProfile | None,
+                    *, created: bool) -> JSONResponse:
+        if profile is None:  # nothing changed: no new version
+            assert current is not None
+            return JSONResponse(current.model_dump(mode="json"))
+        await self.publish(profile_emits([profile]), "the profile")
+        # The next GET on this replica shows the change; the other services follow within seconds.
+        await self.profiles.wait_until(
+            lambda: (p := self.profiles.get(profile.creator_id)) is not None and p.version >= profile.version,
+            READ_BACK_TIMEOUT_S,
+        )
+        return JSONResponse(profile.model_dump(mode="json"), status_code=201 if created else 200)
+
+    def app(self) -> Starlette:
+        async def http_error(request: Request, exc: Exception) -> JSONResponse:
+            assert isinstance(exc, HTTPException)
+            return error(exc.status_code, exc.detail)
+
+        return Starlette(
+            routes=[
+                Route("/v1/creators/{creator_id}/reviews", self.guarded(self.list_reviews), methods=["GET"]),
+                Route("/v1/reviews/{reply_id}", self.guarded(self.post_review), methods=["POST"]),
+                Route("/v1/creators/{creator_id}", self.guarded(self.get_profile), methods=["GET"]),
+                Route("/v1/creators/{creator_id}", self.guarded(self.put_profile), methods=["PUT"]),
+                Route("/v1/creators/{creator_id}/mode", self.guarded(self.put_mode), methods=["PUT"]),
+            ],
+            exception_handlers={HTTPException: http_error},
+        )
+
+
+def create_app(settings: Settings | None = None):
+    settings = settings or Settings()
+    if not settings.control_api_token:
+        raise RuntimeError("CONTROL_API_TOKEN is not set: the control API does not run without a bearer token")
+    parts = service_parts("control", settings)
+    bootstrap = settings.kafka_bootstrap_servers
+    # keep_first: a reply's first hold keeps its held_at; a reply's first decision wins on every replica.
+    held = TopicTable(bootstrap, REPLIES_REVIEW, ReplyVerdict, lambda v: v.reply_id, keep_first=True)
+    reviewed = TopicTable(bootstrap, REPLIES_REVIEWED, ReplyReviewed, lambda r: r.reply_id, keep_first=True)
+    parts.tables += [held, reviewed]
+    return build_app(parts, api=ControlApi(parts, held, reviewed, settings.control_api_token).app())
+
+
+def main() -> int:
+    settings = Settings()
+    try:
+        app = create_app(settings)
+    except RuntimeError as e:
+        print(f"replyflow.control: {e}", file=sys.stderr)
+        return 2
+    serve(app, settings, "control")
+    return 0

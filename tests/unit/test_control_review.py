@@ -1,0 +1,180 @@
+"""The control API's domain functions: pending list, decisions, their outputs, profile versions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from replyflow.control.review import (
+    InvalidReview,
+    ReviewConflict,
+    ReviewRequest,
+    decide,
+    next_profile,
+    pending_reviews,
+    review_outputs,
+    review_view,
+    with_mode,
+)
+from replyflow.events import (
+    Action,
+    Comment,
+    CreatorProfile,
+    Decision,
+    Outcome,
+    Reason,
+    ReplyMode,
+    ReplyVerdict,
+    ReviewAction,
+    Stage,
+    reply_id_for,
+)
+from replyflow.policy.stages import account_key
+from replyflow.topics import DECISIONS, REPLIES_APPROVED
+
+NOW = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
+HELD_REASON = Reason(check="creator", code="creator_reviews_all", message="Every reply waits.", action=Action.review)
+
+
+def profile(**over) -> CreatorProfile:
+    return CreatorProfile.model_validate({"creator_id": "mara", "display_name": "Mara", "persona": "A cook.",
+                                          "mode": "review", **over})
+
+
+def held(comment_id: str = "c1", creator_id: str = "mara", at: datetime = NOW, platform: str = "youtube",
+         text: str = "Rest it an hour! [AI reply]") -> ReplyVerdict:
+    comment = Comment(platform=platform, comment_id=comment_id, creator_id=creator_id, post_id="v1",
+                      author_id="a1", author_name="Ann", text="How long?", created_at=at)
+    return ReplyVerdict(comment=comment, reply_id=reply_id_for(platform, comment_id), text=text,
+                        outcome=Outcome.held, reasons=[HELD_REASON], authenticity=0.4, policy_version="p1",
+                        profile_version=3, occurred_at=at)
+
+
+def request(action: str, **over) -> ReviewRequest:
+    return ReviewRequest.model_validate({"action": action, **over})
+
+
+def test_pending_is_the_creators_undecided_holds_oldest_first():
+    late, early, other, decided = (held("late", at=NOW), held("early", at=NOW - timedelta(minutes=5)),
+                                   held("o", creator_id="someone-else"), held("done"))
+    pending = pending_reviews([late, early, other, decided], {decided.reply_id}, "mara")
+    assert [v.comment_id for v in pending] == ["early", "late"]
+
+
+def test_review_view_has_what_a_creator_decides_on():
+    view = review_view(held())
+    assert view["draft"] == "Rest it an hour! [AI reply]"
+    assert view["comment"]["text"] == "How long?" and view["comment"]["author_name"] == "Ann"
+    assert view["comment"]["platform"] == "youtube" and view["comment"]["post_id"] == "v1"
+    assert view["reasons"] == [{"code": "creator_reviews_all", "message": "Every reply waits.", "check": "creator"}]
+    assert view["authenticity"] == 0.4 and view["held_at"] == NOW.isoformat()
+
+
+def test_approve_sends_the_held_text_to_the_publisher_keyed_by_account():
+    reply = held()
+    decided = decide(request("approve", note="lovely"), held=reply, previous=None, profile=profile())
+    assert decided.action == ReviewAction.approve and decided.text == reply.text
+    approved, audit = review_outputs(decided)
+    assert approved.topic == REPLIES_APPROVED and approved.key == account_key("mara", "youtube")
+    verdict = approved.event
+    assert isinstance(verdict, ReplyVerdict) and verdict.outcome == Outcome.approved
+    assert verdict.reply_id == reply.reply_id and verdict.text == reply.text
+    assert verdict.reasons[-1].code == "creator_approved" and "lovely" in verdict.reasons[-1].message
+    assert audit.topic == DECISIONS and audit.key == "c1"
+    decision = audit.event
+    assert isinstance(decision, Decision)
+    assert (decision.stage, decision.outcome, decision.reply_id) == (Stage.review, Outcome.approved, reply.reply_id)
+    assert decision.reasons[0].message == "The creator approved this reply. Note: lovely"
+
+
+def test_edit_posts_the_creators_text_with_the_label_once():
+    decided = decide(request("edit", text="One hour, then bake hot. [ai reply]"), held=held(), previous=None,
+                     profile=profile())
+    assert decided.text == "One hour, then bake hot. [AI reply]"
+    approved, audit = review_outputs(decided)
+    assert approved.event.text == decided.text
+    assert audit.event.reasons[0].code == "creator_edited"
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("   ", "empty"),
+    ("x" * 600, "limit is 500"),
+])
+def test_an_edit_that_may_not_go_out_is_invalid(text, says):
+    with pytest.raises(InvalidReview) as err:
+        decide(request("edit", text=text), held=held(), previous=None, profile=profile())
+    assert err.value.details[0]["field"] == "text" and says in err.value.details[0]["problem"]
+
+
+def test_an_edit_must_fit_the_platform():
+    with pytest.raises(InvalidReview) as err:
+        decide(request("edit", text="y" * 200), held=held(platform="tiktok"), previous=None, profile=profile())
+    assert "limit is 150" in err.value.details[0]["problem"]
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    ({"action": "edit"}, "required"),
+    ({"action": "approve", "text": "hi"}, "only accepted with action edit"),
+])
+def test_text_belongs_to_edits_only(body, says):
+    with pytest.raises(InvalidReview) as err:
+        decide(ReviewRequest.model_validate(body), held=held(), previous=None, profile=profile())
+    assert says in str(err.value)
+
+
+def test_reject_publishes_nothing_and_records_why():
+    decided = decide(request("reject", note="too salesy"), held=held(), previous=None, profile=profile())
+    (audit,) = review_outputs(decided)
+    assert decided.text is None and audit.topic == DECISIONS
+    assert audit.event.outcome == Outcome.rejected and audit.event.terminal
+    assert audit.event.reasons[0].message == "The creator rejected this reply. Note: too salesy"
+
+
+def test_repeating_a_decision_returns_it_and_its_outputs_are_the_same_events():
+    reply = held()
+    first = decide(request("edit", text="Bake it hot"), held=reply, previous=None, profile=profile())
+    again = decide(request("edit", text="Bake it hot"), held=reply, previous=first, profile=profile())
+    assert again is first
+    assert [e.event for e in review_outputs(first)] == [e.event for e in review_outputs(again)]
+
+
+@pytest.mark.parametrize("second", [{"action": "reject"}, {"action": "approve"}, {"action": "edit", "text": "Other"}])
+def test_a_different_decision_on_a_decided_reply_conflicts(second):
+    reply = held()
+    first = decide(request("edit", text="Bake it hot"), held=reply, previous=None, profile=profile())
+    with pytest.raises(ReviewConflict) as err:
+        decide(ReviewRequest.model_validate(second), held=reply, previous=first, profile=profile())
+    assert err.value.decided == ReviewAction.edit and "already edited and approved" in str(err.value)
+
+
+def test_a_decision_survives_the_held_record_expiring():
+    first = decide(request("approve"), held=held(), previous=None, profile=profile())
+    assert decide(request("approve"), held=None, previous=first, profile=profile()) is first
+    with pytest.raises(ReviewConflict):
+        decide(request("reject"), held=None, previous=first, profile=profile())
+
+
+def test_the_kill_switch_wins_over_an_approval_but_not_over_a_rejection():
+    off = profile(mode=ReplyMode.off)
+    for action in ({"action": "approve"}, {"action": "edit", "text": "Hi there"}):
+        with pytest.raises(ReviewConflict) as err:
+            decide(ReviewRequest.model_validate(action), held=held(), previous=None, profile=off)
+        assert "mode off" in str(err.value)
+    assert decide(request("reject"), held=held(), previous=None, profile=off).action == ReviewAction.reject
+
+
+def test_a_profile_change_bumps_the_version_and_no_change_writes_nothing():
+    current = profile(version=4)
+    assert next_profile(profile(version=4), current, NOW) is None
+    changed = next_profile(profile(version=1, persona="A baker."), current, NOW)
+    assert changed is not None and (changed.version, changed.updated_at) == (5, NOW)
+    assert next_profile(profile(version=9, persona="A baker."), current, NOW).version == 9
+    assert next_profile(profile(version=2), None, NOW).version == 2  # a new creator: as given
+
+
+def test_mode_change_is_a_new_version_unless_it_is_already_that_mode():
+    current = profile(version=4)
+    off = with_mode(current, ReplyMode.off, NOW)
+    assert off is not None and (off.mode, off.version, off.persona) == (ReplyMode.off, 5, current.persona)
+    assert with_mode(current, ReplyMode.review, NOW) is None
