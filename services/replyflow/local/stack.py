@@ -1,10 +1,10 @@
 """The whole pipeline on one machine: what `make run` runs and the end-to-end tests start.
 
 Starts a real Kafka broker, the llama.cpp model server (or any OpenAI-compatible one given by
-``LLM_BASE_URL``), the platform simulator and the four services, each its own process on free
+``LLM_BASE_URL``), the platform simulator and the five services, each its own process on free
 loopback ports; loads the sample creators; replays the sample comments through ingest's HTTP
-API; follows ``decisions`` until every comment has its terminal outcome; prints them; stops
-everything it started.
+API; follows ``decisions`` until every comment has its terminal outcome; prints them, checks that
+every held reply waits in the control API; stops everything it started.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from replyflow.admin import load_profiles
-from replyflow.events import Comment, Decision, ReplyPublished
+from replyflow.events import Comment, Decision, Outcome, ReplyPublished
 from replyflow.kafka import ensure_topics
 from replyflow.local.kafka_server import LocalKafka, free_port
 from replyflow.local.model_server import MODEL_ALIAS, llama_server_command
@@ -35,7 +35,9 @@ from replyflow.settings import Settings
 from replyflow.topics import DECISIONS, REPLIES_PUBLISHED
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-SERVICES = ("ingest", "policy", "generation", "publisher")
+SERVICES = ("ingest", "policy", "generation", "publisher", "control")
+# Only for this loopback stack; anywhere else CONTROL_API_TOKEN must be a secret.
+DEV_CONTROL_TOKEN = "replyflow-dev-token"
 
 
 @dataclass
@@ -47,6 +49,7 @@ class Stack:
     llm_base_url: str | None = None  # use an existing model server instead of llama.cpp
     llm_model: str = MODEL_ALIAS
     llm_max_inflight: int = 4
+    control_token: str = DEV_CONTROL_TOKEN
     extra_env: dict[str, str] = field(default_factory=dict)
     kafka: LocalKafka | None = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -80,6 +83,7 @@ class Stack:
             "LLM_TIMEOUT_S": "180",
             "PLATFORM_BASE_URL": self.url("platform") if "platform" in self.ports else "",
             "RETRY_BACKOFF_MAX_S": "5",
+            "CONTROL_API_TOKEN": self.control_token,
             **self.extra_env,
         }
 
@@ -244,6 +248,37 @@ def report(comments: list[Comment], outcomes: Outcomes, posts: list[dict]) -> li
     return problems
 
 
+def control_api_howto(url: str, token: str) -> str:
+    auth = f"-H 'Authorization: Bearer {token}'"
+    return "\n".join([
+        f"control API: {url} (token {token}); while this runs, e.g.",
+        f"  curl -s {auth} {url}/v1/creators/mara-cooks/reviews",
+        f"  curl -s {auth} -H 'Content-Type: application/json' -d '{{\"action\": \"approve\"}}' "
+        f"{url}/v1/reviews/<reply_id>",
+    ])
+
+
+def check_held_replies_wait(url: str, token: str, outcomes: Outcomes, timeout_s: float = 10.0) -> list[str]:
+    """Every reply this run held must be listed for its creator by the control API."""
+    held: dict[str, set[str]] = defaultdict(set)
+    for decisions in outcomes.terminal.values():
+        if decisions[0].outcome == Outcome.held and decisions[0].reply_id:
+            held[decisions[0].creator_id].add(decisions[0].reply_id)
+    missing: dict[str, set[str]] = {}
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10) as http:
+        while True:
+            for creator_id, reply_ids in held.items():
+                listed = http.get(f"/v1/creators/{creator_id}/reviews", params={"limit": 1000}).json()
+                missing[creator_id] = reply_ids - {r["reply_id"] for r in listed.get("reviews", [])}
+            if not any(missing.values()) or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)  # the control service follows replies.review a moment behind decisions
+    waiting = ", ".join(f"{c}={len(ids)}" for c, ids in sorted(held.items()))
+    print(f"held for review, waiting in the control API: {waiting or 'none'}")
+    return [f"{c}: held reply {r} is not listed by the control API" for c, ids in missing.items() for r in ids]
+
+
 def _exit_on_sigterm(signum, frame) -> None:
     raise SystemExit(128 + signum)  # so `finally` stops every child process
 
@@ -261,6 +296,7 @@ def main() -> int:
     problems = ["the pipeline did not start"]
     try:
         stack.start()
+        print(control_api_howto(stack.url("control"), stack.control_token), flush=True)
         comments = load_sample_comments()
         ids = {c.comment_id for c in comments}
         asyncio.run(send_comments(stack.url("ingest"), comments))
@@ -274,6 +310,7 @@ def main() -> int:
         outcomes = asyncio.run(follow_outcomes(stack.kafka_bootstrap, ids, timeout_s=600, progress=progress))
         posts = httpx.get(f"{stack.url('platform')}/v1/posts", timeout=10).json()["posts"]
         problems = report(comments, outcomes, posts)
+        problems += check_held_replies_wait(stack.url("control"), stack.control_token, outcomes)
     finally:
         stack.stop()
     print(f"\nfinished in {time.monotonic() - started:.0f}s; logs in {workdir}/logs")

@@ -1,0 +1,388 @@
+"""The control API as a real process against a real broker: creators list held replies, approve,
+edit or reject them (recorded in replies.reviewed, sent on to replies.approved and decisions), and
+change their profile and mode through creators.config; the pending list survives restarts; an
+approved held reply goes out through the publisher exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from loadtest.platform_simulator import SimulatorConfig, serve_in_thread
+from replyflow.admin import put_profiles
+from replyflow.events import (
+    Action,
+    Comment,
+    CommentReceived,
+    CreatorProfile,
+    Decision,
+    GenerationStats,
+    Outcome,
+    Reason,
+    ReplyDrafted,
+    ReplyPublished,
+    ReplyReviewed,
+    ReplyVerdict,
+    ReviewAction,
+    Stage,
+    reply_id_for,
+)
+from replyflow.kafka import group_starts_at_end
+from replyflow.local.stack import Stack
+from replyflow.policy.stages import account_key
+from replyflow.settings import Settings
+from replyflow.topics import (
+    COMMENTS_RECEIVED,
+    CREATORS_CONFIG,
+    DECISIONS,
+    REPLIES_APPROVED,
+    REPLIES_DRAFTED,
+    REPLIES_PUBLISHED,
+    REPLIES_REVIEW,
+    REPLIES_REVIEWED,
+)
+from tests.helpers import TopicReader
+
+pytestmark = pytest.mark.kafka
+
+TOKEN = "test-control-token-0123456789"
+LABEL = "[AI reply]"
+
+
+def make_profile(creator_id: str, **over) -> CreatorProfile:
+    return CreatorProfile.model_validate({
+        "creator_id": creator_id, "display_name": "Test Cook", "persona": "A warm home cook.", "mode": "review",
+        **over,
+    })
+
+
+def make_comment(creator_id: str, text: str = "How long should the dough rest?", **over) -> Comment:
+    return Comment.model_validate({
+        "platform": "youtube", "comment_id": f"ct-{uuid.uuid4().hex[:10]}", "creator_id": creator_id,
+        "post_id": "v1", "author_id": "a1", "author_name": "Ann", "text": text,
+        "created_at": datetime.now(UTC), **over})
+
+
+async def hold(producer, creator_id: str, *, at: datetime | None = None, text: str = f"Rest it an hour! {LABEL}"
+               ) -> ReplyVerdict:
+    """Put a held reply on replies.review as the policy verify stage does (keyed by creator)."""
+    comment = make_comment(creator_id)
+    verdict = ReplyVerdict(
+        comment=comment, reply_id=reply_id_for(comment.platform, comment.comment_id), text=text,
+        outcome=Outcome.held, authenticity=0.42, policy_version="test", profile_version=1,
+        reasons=[Reason(check="creator", code="creator_reviews_all", action=Action.review,
+                        message="Test Cook reviews every reply before it is posted.")],
+        **({"occurred_at": at} if at else {}),
+    )
+    await producer.send_and_wait(REPLIES_REVIEW.name, verdict.model_dump_json().encode(), key=creator_id.encode())
+    return verdict
+
+
+async def listed(http: httpx.AsyncClient, creator_id: str, reply_ids: set[str], timeout_s: float = 15) -> list[dict]:
+    """The creator's pending list once it holds ``reply_ids`` (the service follows the topic)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = await http.get(f"/v1/creators/{creator_id}/reviews")
+        if response.status_code == 200:
+            reviews = response.json()["reviews"]
+            if reply_ids <= {r["reply_id"] for r in reviews}:
+                return reviews
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{reply_ids} not listed: {response.status_code} {response.text}")
+        await asyncio.sleep(0.2)
+
+
+def of(records, topic: str, model, reply_id: str) -> list:
+    events = [(r, model.model_validate_json(r.value)) for r in records if r.topic == topic]
+    return [(r, e) for r, e in events if getattr(e, "reply_id", None) == reply_id]
+
+
+def new_stack(kafka_bootstrap: str, workdir) -> Stack:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return Stack(workdir, kafka_bootstrap=kafka_bootstrap, control_token=TOKEN,
+                 extra_env={"KAFKA_GROUP_PREFIX": f"test-{uuid.uuid4().hex[:8]}"})
+
+
+@pytest.fixture(scope="module")
+def control_stack(kafka_bootstrap, tmp_path_factory):
+    """One control service for the tests that only talk to it; each test uses its own creators."""
+    stack = new_stack(kafka_bootstrap, tmp_path_factory.mktemp("control"))
+    stack.start_service("control")
+    try:
+        stack.wait_ready(log=lambda *_: None, timeout_s=90)
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+async def http(control_stack):
+    async with httpx.AsyncClient(base_url=control_stack.url("control"),
+                                 headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+async def creator(kafka_bootstrap, http):
+    creator_id = f"cook-{uuid.uuid4().hex[:6]}"
+    await put_profiles([make_profile(creator_id)], Settings(kafka_bootstrap_servers=kafka_bootstrap))
+    deadline = time.monotonic() + 15
+    while (await http.get(f"/v1/creators/{creator_id}")).status_code != 200:
+        assert time.monotonic() < deadline, "the profile never reached the control service"
+        await asyncio.sleep(0.2)
+    return creator_id
+
+
+async def test_held_replies_are_listed_oldest_first_with_what_the_creator_decides_on(http, creator, producer):
+    newer = await hold(producer, creator)
+    older = await hold(producer, creator, at=datetime.now(UTC) - timedelta(minutes=10))
+    reviews = await listed(http, creator, {newer.reply_id, older.reply_id})
+    assert [r["reply_id"] for r in reviews] == [older.reply_id, newer.reply_id]
+    first = reviews[0]
+    assert first["draft"] == older.text and first["authenticity"] == 0.42
+    assert first["comment"]["text"] == older.comment.text and first["comment"]["author_name"] == "Ann"
+    assert first["comment"]["platform"] == "youtube" and first["comment"]["post_id"] == "v1"
+    assert first["reasons"][0]["code"] == "creator_reviews_all" and first["reasons"][0]["message"]
+    assert datetime.fromisoformat(first["held_at"]) == older.occurred_at
+    body = (await http.get(f"/v1/creators/{creator}/reviews", params={"limit": 1})).json()
+    assert body["pending"] == 2 and len(body["reviews"]) == 1
+
+
+async def test_approve_sends_the_held_reply_to_the_publisher_and_audits_it(http, creator, producer, kafka_bootstrap):
+    held = await hold(producer, creator)
+    await listed(http, creator, {held.reply_id})
+    topics = (REPLIES_APPROVED.name, DECISIONS.name, REPLIES_REVIEWED.name)
+    async with TopicReader(kafka_bootstrap, *topics) as reader:
+        response = await http.post(f"/v1/reviews/{held.reply_id}", json={"action": "approve", "note": "Perfect"})
+        assert response.status_code == 200, response.text
+        assert response.json()["action"] == "approve" and response.json()["repeated"] is False
+        records = await reader.collect(lambda rs: of(rs, REPLIES_APPROVED.name, ReplyVerdict, held.reply_id)
+                                       and of(rs, DECISIONS.name, Decision, held.reply_id))
+        ((approved_record, approved),) = of(records, REPLIES_APPROVED.name, ReplyVerdict, held.reply_id)
+        ((_, decision),) = of(records, DECISIONS.name, Decision, held.reply_id)
+        ((reviewed_record, reviewed),) = of(records, REPLIES_REVIEWED.name, ReplyReviewed, held.reply_id)
+
+        # The same decision again: 200, and the same outputs once more (the publisher dedupes by reply_id).
+        again = await http.post(f"/v1/reviews/{held.reply_id}", json={"action": "approve", "note": "Perfect"})
+        assert again.status_code == 200 and again.json()["repeated"] is True
+        records += await reader.collect(lambda rs: of(rs, REPLIES_APPROVED.name, ReplyVerdict, held.reply_id))
+        first, resent = [e for _, e in of(records, REPLIES_APPROVED.name, ReplyVerdict, held.reply_id)]
+        assert resent == first
+        assert len(of(records, REPLIES_REVIEWED.name, ReplyReviewed, held.reply_id)) == 1  # recorded once
+
+    assert approved_record.key.decode() == account_key(creator, "youtube")
+    assert approved.outcome == Outcome.approved and approved.text == held.text
+    assert approved.reasons[-1].code == "creator_approved" and "Perfect" in approved.reasons[-1].message
+    assert (decision.stage, decision.outcome) == (Stage.review, Outcome.approved)
+    assert decision.reasons[0].message == "The creator approved this reply. Note: Perfect"
+    assert reviewed_record.key.decode() == held.reply_id and reviewed.action == ReviewAction.approve
+
+    conflict = await http.post(f"/v1/reviews/{held.reply_id}", json={"action": "reject"})
+    assert conflict.status_code == 409 and conflict.json()["decided"] == "approve"
+    assert "already approved" in conflict.json()["error"]
+    pending = (await http.get(f"/v1/creators/{creator}/reviews")).json()["reviews"]
+    assert held.reply_id not in {r["reply_id"] for r in pending}
+
+
+async def test_edit_posts_the_creators_text_with_the_ai_label(http, creator, producer, kafka_bootstrap):
+    held = await hold(producer, creator)
+    await listed(http, creator, {held.reply_id})
+    too_long = await http.post(f"/v1/reviews/{held.reply_id}", json={"action": "edit", "text": "x" * 600})
+    empty = await http.post(f"/v1/reviews/{held.reply_id}", json={"action": "edit", "text": "  "})
+    for response, says in ((too_long, "the limit is 500"), (empty, "empty")):
+        assert response.status_code == 422
+        (detail,) = response.json()["details"]
+        assert detail["field"] == "text" and says in detail["problem"]
+    async with TopicReader(kafka_bootstrap, REPLIES_APPROVED.name) as reader:
+        response = await http.post(f"/v1/reviews/{held.reply_id}",
+                                   json={"action": "edit", "text": "An hour, then bake it hot!"})
+        assert response.status_code == 200, response.text
+        records = await reader.collect(lambda rs: of(rs, REPLIES_APPROVED.name, ReplyVerdict, held.reply_id))
+    ((_, approved),) = of(records, REPLIES_APPROVED.name, ReplyVerdict, held.reply_id)
+    assert approved.text == f"An hour, then bake it hot! {LABEL}" and response.json()["text"] == approved.text
+    assert approved.reasons[-1].code == "creator_edited"
+    other_edit = await http.post(f"/v1/reviews/{held.reply_id}", json={"action": "edit", "text": "Other words"})
+    assert other_edit.status_code == 409 and other_edit.json()["decided"] == "edit"
+
+
+async def test_reject_records_the_decision_and_approves_nothing(http, creator, producer, kafka_bootstrap):
+    held = await hold(producer, creator)
+    await listed(http, creator, {held.reply_id})
+    async with TopicReader(kafka_bootstrap, REPLIES_APPROVED.name, DECISIONS.name) as reader:
+        response = await http.post(f"/v1/reviews/{held.reply_id}", json={"action": "reject", "note": "off-brand"})
+        assert response.status_code == 200
+        records = await reader.collect(lambda rs: of(rs, DECISIONS.name, Decision, held.reply_id))
+        await asyncio.sleep(1)  # an approval, had there been one, was sent before the decision
+        records += await reader.collect(lambda rs: True, timeout_s=1)
+    ((_, decision),) = of(records, DECISIONS.name, Decision, held.reply_id)
+    assert (decision.stage, decision.outcome) == (Stage.review, Outcome.rejected) and decision.terminal
+    assert decision.reasons[0].message == "The creator rejected this reply. Note: off-brand"
+    assert not of(records, REPLIES_APPROVED.name, ReplyVerdict, held.reply_id)
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs", "status", "says"), [
+    ("post", "/v1/reviews/{reply}", {"content": b"{nope", "headers": {"content-type": "application/json"}},
+     400, "not valid JSON"),
+    ("post", "/v1/reviews/{reply}", {"data": {"action": "approve"}}, 415, "application/json"),
+    ("post", "/v1/reviews/{reply}", {"json": ["approve"]}, 400, "JSON object"),
+    ("post", "/v1/reviews/{reply}", {"json": {"action": "maybe"}}, 422, "action"),
+    ("post", "/v1/reviews/{reply}", {"json": {"action": "approve", "extra": 1}}, 422, "extra"),
+    ("post", "/v1/reviews/{reply}", {"json": {"action": "edit"}}, 422, "text is required"),
+    ("post", "/v1/reviews/{reply}", {"json": {"action": "approve", "text": "hi"}}, 422, "only accepted"),
+    ("get", "/v1/creators/{creator}/reviews?limit=0", {}, 422, "limit"),
+    ("put", "/v1/creators/{creator}/mode", {"json": {"mode": "sometimes"}}, 422, "mode"),
+    ("post", "/v1/reviews/no-such-reply", {"json": {"action": "approve"}}, 404, "no held reply"),
+    ("get", "/v1/creators/nobody-has-this-id/reviews", {}, 404, "unknown creator"),
+    ("get", "/v1/creators/nobody-has-this-id", {}, 404, "unknown creator"),
+    ("put", "/v1/creators/nobody-has-this-id/mode", {"json": {"mode": "off"}}, 404, "unknown creator"),
+])
+async def test_bad_requests_say_what_is_wrong(http, creator, producer, method, path, kwargs, status, says):
+    held = await hold(producer, creator)
+    await listed(http, creator, {held.reply_id})
+    response = await getattr(http, method)(path.format(reply=held.reply_id, creator=creator), **kwargs)
+    assert response.status_code == status, response.text
+    assert says in response.text
+    if status == 422:
+        assert all({"field", "problem"} <= set(d) for d in response.json()["details"])
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong-token", f"Basic {TOKEN}", "Bearer"])
+async def test_without_the_right_token_every_endpoint_is_401(control_stack, creator, authorization):
+    headers = {"Authorization": authorization} if authorization else {}
+    async with httpx.AsyncClient(base_url=control_stack.url("control"), headers=headers) as anonymous:
+        responses = [
+            await anonymous.get(f"/v1/creators/{creator}/reviews"),
+            await anonymous.get(f"/v1/creators/{creator}"),
+            await anonymous.put(f"/v1/creators/{creator}/mode", json={"mode": "off"}),
+            await anonymous.post("/v1/reviews/anything", json={"action": "approve"}),
+        ]
+        health = await anonymous.get("/healthz")
+    assert [r.status_code for r in responses] == [401] * 4
+    assert responses[0].headers["www-authenticate"] == "Bearer" and "bearer token" in responses[0].json()["error"]
+    assert health.status_code == 200  # probes stay open
+
+
+async def test_profile_put_reaches_creators_config_with_a_new_version(http, creator, kafka_bootstrap):
+    current = (await http.get(f"/v1/creators/{creator}")).json()
+    wanted = {**current, "persona": "A warm home cook who bakes sourdough.", "version": 1}
+    mismatch = await http.put(f"/v1/creators/{creator}", json={**wanted, "creator_id": "someone-else"})
+    assert mismatch.status_code == 422 and mismatch.json()["details"][0]["field"] == "creator_id"
+    invalid = await http.put(f"/v1/creators/{creator}", json={**wanted, "reply_budget_per_hour": -1})
+    assert invalid.status_code == 422 and invalid.json()["details"][0]["field"] == "reply_budget_per_hour"
+    async with TopicReader(kafka_bootstrap, CREATORS_CONFIG.name) as reader:
+        response = await http.put(f"/v1/creators/{creator}", json=wanted)
+        assert response.status_code == 200, response.text
+        records = await reader.collect(lambda rs: any(r.key == creator.encode() for r in rs))
+    saved = CreatorProfile.model_validate_json(next(r for r in records if r.key == creator.encode()).value)
+    assert saved.persona == wanted["persona"] and saved.version == current["version"] + 1
+    assert (await http.get(f"/v1/creators/{creator}")).json()["version"] == saved.version  # read your write
+    unchanged = await http.put(f"/v1/creators/{creator}", json=wanted)
+    assert unchanged.status_code == 200 and unchanged.json()["version"] == saved.version
+
+
+async def test_mode_off_is_honoured_by_the_services_and_blocks_approvals(
+    http, creator, producer, kafka_bootstrap, control_stack
+):
+    held = await hold(producer, creator)
+    await listed(http, creator, {held.reply_id})
+    group = f"{control_stack.extra_env['KAFKA_GROUP_PREFIX']}.policy-screen"
+    await group_starts_at_end(kafka_bootstrap, group, COMMENTS_RECEIVED.name)
+    control_stack.start_service("policy")
+    control_stack.wait_ready(log=lambda *_: None, timeout_s=90)
+    try:
+        response = await http.put(f"/v1/creators/{creator}/mode", json={"mode": "off"})
+        assert response.status_code == 200 and response.json()["mode"] == "off"
+        approve = await http.post(f"/v1/reviews/{held.reply_id}", json={"action": "approve"})
+        assert approve.status_code == 409 and "mode off" in approve.json()["error"]
+        assert (await http.post(f"/v1/reviews/{held.reply_id}", json={"action": "reject"})).status_code == 200
+
+        # The policy service follows creators.config: a new comment is skipped, reason reply_mode_off.
+        deadline = time.monotonic() + 10
+        async with TopicReader(kafka_bootstrap, DECISIONS.name) as reader:
+            while True:
+                comment = make_comment(creator)
+                await producer.send_and_wait(COMMENTS_RECEIVED.name, CommentReceived(comment=comment)
+                                             .model_dump_json().encode(), key=comment.comment_id.encode())
+                records = await reader.collect(lambda rs, c=comment: any(
+                    Decision.model_validate_json(r.value).comment_id == c.comment_id for r in rs))
+                decision = next(d for d in (Decision.model_validate_json(r.value) for r in records)
+                                if d.comment_id == comment.comment_id)
+                if decision.outcome == Outcome.skipped or time.monotonic() > deadline:
+                    break
+        assert decision.outcome == Outcome.skipped and decision.reasons[0].code == "reply_mode_off"
+    finally:
+        control_stack.stop_process("policy")
+        control_stack.ports.pop("policy", None)
+
+
+async def test_the_pending_list_and_decisions_survive_a_restart(kafka_bootstrap, tmp_path, producer):
+    creator_id = f"cook-{uuid.uuid4().hex[:6]}"
+    await put_profiles([make_profile(creator_id)], Settings(kafka_bootstrap_servers=kafka_bootstrap))
+    decided, waiting = await hold(producer, creator_id), await hold(producer, creator_id)
+    stack = new_stack(kafka_bootstrap, tmp_path / "restart")
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        stack.start_service("control")
+        stack.wait_ready(log=lambda *_: None, timeout_s=90)
+        async with httpx.AsyncClient(base_url=stack.url("control"), headers=headers) as http:
+            await listed(http, creator_id, {decided.reply_id, waiting.reply_id})
+            assert (await http.post(f"/v1/reviews/{decided.reply_id}", json={"action": "reject"})).status_code == 200
+        stack.stop_process("control")
+        stack.start_service("control")  # same port, fresh process: everything is read back from Kafka
+        stack.wait_ready(log=lambda *_: None, timeout_s=90)
+        async with httpx.AsyncClient(base_url=stack.url("control"), headers=headers) as http:
+            reviews = (await http.get(f"/v1/creators/{creator_id}/reviews")).json()["reviews"]
+            assert [r["reply_id"] for r in reviews] == [waiting.reply_id]
+            conflict = await http.post(f"/v1/reviews/{decided.reply_id}", json={"action": "approve"})
+            repeat = await http.post(f"/v1/reviews/{decided.reply_id}", json={"action": "reject"})
+        assert conflict.status_code == 409 and conflict.json()["decided"] == "reject"
+        assert repeat.status_code == 200 and repeat.json()["repeated"] is True
+    finally:
+        stack.stop()
+
+
+async def test_a_held_draft_approved_by_the_creator_is_published_exactly_once(kafka_bootstrap, tmp_path, producer):
+    """policy holds the draft → the control API lists it → approve (twice) → the publisher posts it once."""
+    creator_id = f"cook-{uuid.uuid4().hex[:6]}"
+    await put_profiles([make_profile(creator_id)], Settings(kafka_bootstrap_servers=kafka_bootstrap))
+    stack = new_stack(kafka_bootstrap, tmp_path / "e2e")
+    prefix = stack.extra_env["KAFKA_GROUP_PREFIX"]
+    for stage, topic in (("policy-verify", REPLIES_DRAFTED), ("policy-screen", COMMENTS_RECEIVED),
+                         ("publisher", REPLIES_APPROVED)):
+        await group_starts_at_end(kafka_bootstrap, f"{prefix}.{stage}", topic.name)  # this test's records only
+    comment = make_comment(creator_id)
+    draft = ReplyDrafted(comment=comment, reply_id=reply_id_for(comment.platform, comment.comment_id),
+                         text="Let it rest for an hour, then bake it hot.", profile_version=1,
+                         generation=GenerationStats(model="m", prompt_tokens=1, completion_tokens=1, latency_ms=1))
+    with serve_in_thread(SimulatorConfig()) as platform:
+        stack.extra_env["PLATFORM_BASE_URL"] = platform.url
+        try:
+            for name in ("policy", "publisher", "control"):
+                stack.start_service(name)
+            stack.wait_ready(log=lambda *_: None, timeout_s=120)
+            async with httpx.AsyncClient(base_url=stack.url("control"),
+                                         headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as http, \
+                    TopicReader(kafka_bootstrap, REPLIES_PUBLISHED.name) as published:
+                await producer.send_and_wait(REPLIES_DRAFTED.name, draft.model_dump_json().encode(),
+                                             key=comment.comment_id.encode())
+                (review,) = [r for r in await listed(http, creator_id, {draft.reply_id}, timeout_s=60)
+                             if r["reply_id"] == draft.reply_id]
+                assert review["draft"].endswith(LABEL)
+                assert (await http.post(f"/v1/reviews/{draft.reply_id}", json={"action": "approve"})).status_code == 200
+                records = await published.collect(lambda rs: of(rs, REPLIES_PUBLISHED.name, ReplyPublished,
+                                                                 draft.reply_id), timeout_s=60)
+                again = await http.post(f"/v1/reviews/{draft.reply_id}", json={"action": "approve"})
+                assert again.status_code == 200 and again.json()["repeated"] is True
+                await asyncio.sleep(3)  # give the re-sent approval time to (not) go out again
+                records += await published.collect(lambda rs: True, timeout_s=1)
+            posts = httpx.get(f"{platform.url}/v1/posts", params={"comment_id": comment.comment_id}).json()["posts"]
+        finally:
+            stack.stop()
+    assert len(posts) == 1 and posts[0]["text"] == review["draft"]
+    out = of(records, REPLIES_PUBLISHED.name, ReplyPublished, draft.reply_id)
+    assert out and {e.platform_reply_id for _, e in out} == {posts[0]["platform_reply_id"]}
