@@ -2,8 +2,9 @@
 
 Each overlay is rendered by a real kustomize (the pinned one `make k8s-tools` builds from the Go module
 proxy; this module runs that target itself when it is missing, so nothing is skipped). Built-in kinds are
-validated against the Kubernetes JSON schemas bundled in `kubernetes-validate`, ScaledObjects and
-PodMonitors against the CRDs of the KEDA and Prometheus operator releases the Makefile pins. Every
+validated against the Kubernetes JSON schemas bundled in `kubernetes-validate`, ScaledObjects,
+PodMonitors and PrometheusRules against the CRDs of the KEDA and Prometheus operator releases the Makefile
+pins (tests/unit/test_alerts.py checks the rules themselves with promtool). Every
 replyflow container's environment is then handed to the real service factory in a subprocess, which
 reports the topics, consumer groups, routes and timeouts that process would really use.
 """
@@ -35,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = ("dev", "prod")
 SETTINGS_ENV = {name.upper() for name in Settings.model_fields}
 K8S_VERSIONS = ("1.30.0", kubernetes_validate.latest_version() + ".0")  # oldest we support, newest schemas
-CRD_KINDS = {"KafkaTopic", "Kafka", "KafkaNodePool", "ScaledObject", "PodMonitor"}
+CRD_KINDS = {"KafkaTopic", "Kafka", "KafkaNodePool", "ScaledObject", "PodMonitor", "PrometheusRule"}
 # Consumer Deployments: stage (consumer group suffix, Settings.group_id) and topic, as the code spells them.
 CONSUMERS = {
     "policy-screen": ("policy-screen", topics.COMMENTS_RECEIVED),
@@ -57,15 +58,17 @@ def _make_var(name: str) -> str:
 
 @functools.cache
 def tools() -> dict[str, Path]:
-    """The pinned kustomize and CRD sources; built by `make k8s-tools` (Go module proxy) when missing."""
+    """The pinned kustomize, promtool and CRD sources; built by `make k8s-tools` (Go module proxy) when missing."""
     cache = Path(os.environ.get("CACHE", Path.home() / ".cache" / "replyflow")) / "k8s"
     keda, prom = _make_var("KEDA_VERSION"), _make_var("PROMETHEUS_OPERATOR_VERSION")
     gomod = cache / "gomod" / "github.com"
+    crds = gomod / f"prometheus-operator/prometheus-operator@{prom}" / "example/prometheus-operator-crd"
     paths = {
         "kustomize": cache / f"kustomize-{_make_var('KUSTOMIZE_VERSION')}" / "kustomize",
+        "promtool": cache / f"promtool-{_make_var('PROMETHEUS_VERSION')}" / "promtool",
         "ScaledObject": gomod / f"kedacore/keda/v2@{keda}/config/crd/bases/keda.sh_scaledobjects.yaml",
-        "PodMonitor": gomod / f"prometheus-operator/prometheus-operator@{prom}"
-        / "example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml",
+        "PodMonitor": crds / "monitoring.coreos.com_podmonitors.yaml",
+        "PrometheusRule": crds / "monitoring.coreos.com_prometheusrules.yaml",
         "kafka_scaler": gomod / f"kedacore/keda/v2@{keda}/pkg/scalers/kafka_scaler.go",
     }
     if not all(p.exists() for p in paths.values()):
@@ -240,7 +243,7 @@ def strict_structural(schema: dict) -> dict:
     return schema
 
 
-@pytest.mark.parametrize("kind", ["ScaledObject", "PodMonitor"])
+@pytest.mark.parametrize("kind", ["ScaledObject", "PodMonitor", "PrometheusRule"])
 def test_custom_resources_match_their_crds(kind):
     docs = list(of_kind(render("prod"), kind).values())
     assert docs
