@@ -438,15 +438,17 @@ class TopicTable(Generic[M]):
     seconds), the publisher's ledger of published replies, and the control API's held and
     reviewed replies. ``keep_first``: the first record of a key stays (the control API's first
     decision about a reply wins, on every replica alike); otherwise the latest replaces it.
+    ``on_row`` sees each row as it is stored, to keep an index the service needs.
     """
 
     def __init__(self, bootstrap_servers: str, topic: Topic, model: type[M], key_of: Callable[[M], str],
-                 *, keep_first: bool = False):
+                 *, keep_first: bool = False, on_row: Callable[[M], None] | None = None):
         self._bootstrap = bootstrap_servers
         self._topic = topic
         self._model = model
         self._key_of = key_of
         self._keep_first = keep_first
+        self._on_row = on_row
         self._rows: dict[str, M] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
@@ -532,6 +534,8 @@ class TopicTable(Generic[M]):
         if self._keep_first and key_of_row in self._rows:
             return
         self._rows[key_of_row] = row
+        if self._on_row is not None:
+            self._on_row(row)
 
     async def stop(self) -> None:
         if self._task:

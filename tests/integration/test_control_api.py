@@ -47,6 +47,7 @@ from replyflow.topics import (
     REPLIES_REVIEWED,
 )
 from tests.helpers import TopicReader
+from tests.unit.test_authenticity import BAKER, REVIEWER
 
 pytestmark = pytest.mark.kafka
 
@@ -386,3 +387,46 @@ async def test_a_held_draft_approved_by_the_creator_is_published_exactly_once(ka
     assert len(posts) == 1 and posts[0]["text"] == review["draft"]
     out = of(records, REPLIES_PUBLISHED.name, ReplyPublished, draft.reply_id)
     assert out and {e.platform_reply_id for _, e in out} == {posts[0]["platform_reply_id"]}
+
+
+async def test_the_creators_edits_teach_the_verify_stage_their_voice(
+    http, producer, kafka_bootstrap, control_stack
+):
+    """Edits made through the control API reach the policy service (replies.reviewed) as voice examples."""
+    creator_id = f"baker-{uuid.uuid4().hex[:6]}"
+    await put_profiles([make_profile(creator_id, example_replies=BAKER[:3])],
+                       Settings(kafka_bootstrap_servers=kafka_bootstrap))
+    group = f"{control_stack.extra_env['KAFKA_GROUP_PREFIX']}.policy-verify"
+    await group_starts_at_end(kafka_bootstrap, group, REPLIES_DRAFTED.name)
+    control_stack.start_service("policy")
+    control_stack.wait_ready(log=lambda *_: None, timeout_s=90)
+
+    async def authenticity_of_a_terse_draft() -> float:
+        comment = make_comment(creator_id, text="Is it any good?")
+        draft = ReplyDrafted(comment=comment, reply_id=reply_id_for(comment.platform, comment.comment_id),
+                             text=REVIEWER[7], profile_version=1,
+                             generation=GenerationStats(model="m", prompt_tokens=1, completion_tokens=1, latency_ms=1))
+        async with TopicReader(kafka_bootstrap, REPLIES_REVIEW.name) as reader:
+            await producer.send_and_wait(REPLIES_DRAFTED.name, draft.model_dump_json().encode(),
+                                         key=comment.comment_id.encode())
+            records = await reader.collect(lambda rs: of(rs, REPLIES_REVIEW.name, ReplyVerdict, draft.reply_id))
+        ((_, held),) = of(records, REPLIES_REVIEW.name, ReplyVerdict, draft.reply_id)
+        assert held.authenticity is not None
+        return held.authenticity
+
+    try:
+        before = await authenticity_of_a_terse_draft()
+        for text in REVIEWER[:6]:  # the creator rewrites held drafts in their own terse style
+            reply = await hold(producer, creator_id)
+            await listed(http, creator_id, {reply.reply_id})
+            response = await http.post(f"/v1/reviews/{reply.reply_id}", json={"action": "edit", "text": text})
+            assert response.status_code == 200, response.text
+        deadline = time.monotonic() + 15
+        while (after := await authenticity_of_a_terse_draft()) <= before:
+            assert time.monotonic() < deadline, f"edits did not reach the verify stage ({before} -> {after})"
+            await asyncio.sleep(0.5)
+        ready = httpx.get(f"{control_stack.url('policy')}/readyz").json()
+        assert ready[REPLIES_REVIEWED.name] is True
+    finally:
+        control_stack.stop_process("policy")
+        control_stack.ports.pop("policy", None)

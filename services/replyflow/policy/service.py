@@ -4,29 +4,36 @@
     POLICY_STAGES=verify python -m replyflow.policy   # one stage, to scale screen and verify apart
 
 Every decision goes to ``decisions`` with its reasons; eligible comments go on to
-``comments.screened``; drafts go to ``replies.approved`` or ``replies.review``.
+``comments.screened``; drafts go to ``replies.approved`` or ``replies.review``. The verify stage
+also follows ``replies.reviewed``: a creator's edits of held replies are examples of their voice.
 """
 
 from __future__ import annotations
 
 import time
 
-from replyflow.events import CommentReceived, ReplyDrafted
-from replyflow.kafka import Emit, subscribe_stage
+from replyflow.events import CommentReceived, ReplyDrafted, ReplyReviewed
+from replyflow.kafka import Emit, TopicTable, subscribe_stage
 from replyflow.policy.authenticity import EmbeddingClient, VoiceEmbedder
 from replyflow.policy.rules import PolicySource
 from replyflow.policy.stages import PolicyStages
+from replyflow.policy.voice_edits import CreatorEdits
 from replyflow.service import build_app, serve, service_parts
 from replyflow.settings import Settings
-from replyflow.topics import COMMENTS_RECEIVED, REPLIES_DRAFTED
+from replyflow.topics import COMMENTS_RECEIVED, REPLIES_DRAFTED, REPLIES_REVIEWED
 
 
 def create_app(settings: Settings | None = None):
     settings = settings or Settings()
     parts = service_parts("policy", settings)
     assert parts.profiles is not None
+    edits = CreatorEdits()
+    if "verify" in settings.policy_stage_names:
+        # The creators' edits of held replies (control API) teach the authenticity model their voice.
+        parts.tables.append(TopicTable(settings.kafka_bootstrap_servers, REPLIES_REVIEWED, ReplyReviewed,
+                                       lambda r: r.reply_id, keep_first=True, on_row=edits.add))
     stages = PolicyStages(parts.profiles.get, PolicySource(settings.policy_file),
-                          embedding_weight=settings.embeddings_weight)
+                          embedding_weight=settings.embeddings_weight, extra_examples=edits.examples)
     embedder = VoiceEmbedder(EmbeddingClient(
         settings.embeddings_base_url, settings.embeddings_model, settings.embeddings_api_key,
         settings.embeddings_timeout_s,

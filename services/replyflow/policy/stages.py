@@ -32,6 +32,7 @@ from replyflow.policy.verify_checks import check_authenticity, ensure_disclosure
 from replyflow.topics import COMMENTS_SCREENED, DECISIONS, REPLIES_APPROVED, REPLIES_REVIEW
 
 ProfileLookup = Callable[[str], CreatorProfile | None]
+ExtraExamples = Callable[[CreatorProfile], Sequence[str]]
 # Below this confidence a comment's language is treated as unknown rather than unsupported.
 LANGUAGE_CONFIDENCE = 0.8
 
@@ -65,8 +66,10 @@ class PolicyStages:
     """Screen incoming comments and verify drafted replies, in micro-batches."""
 
     def __init__(self, profiles: ProfileLookup, policies: PolicySource, budget: ReplyBudget | None = None,
-                 *, embedding_weight: float = 0.35) -> None:
+                 *, embedding_weight: float = 0.35, extra_examples: ExtraExamples | None = None) -> None:
+        """``extra_examples``: more replies in a creator's voice than their profile holds (their edits)."""
         self.profiles = profiles
+        self.extra_examples = extra_examples
         self.embedding_weight = embedding_weight
         self.policies = policies
         self.budget = budget or ReplyBudget()
@@ -107,7 +110,10 @@ class PolicyStages:
                 rows_of.setdefault(id(profile), []).append(i)
         by_model: dict[int, tuple[AuthenticityModel, list[int]]] = {}
         for rows in rows_of.values():
-            model = self.authenticity.get(profiles[rows[0]])  # type: ignore[arg-type]
+            profile = profiles[rows[0]]
+            assert profile is not None
+            extra = self.extra_examples(profile) if self.extra_examples else ()
+            model = self.authenticity.get(profile, extra)
             if model is not None:
                 by_model.setdefault(id(model), (model, []))[1].extend(rows)
         for model, rows in by_model.values():

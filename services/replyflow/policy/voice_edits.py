@@ -1,0 +1,44 @@
+"""The creator's own words from the control API: replies they edited before approving them.
+
+DESIGN: "edits are kept as new examples of the creator's voice". The verify stage follows
+``replies.reviewed`` and fits each creator's authenticity model on their profile's example
+replies plus their latest edits, so the model learns from every correction.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from replyflow.events import CreatorProfile, ReplyReviewed, ReviewAction
+from replyflow.policy.verify_checks import strip_disclosure
+
+# Enough to move the model, few enough that the profile's curated examples still count.
+EDITS_PER_CREATOR = 20
+
+
+class CreatorEdits:
+    """The latest edited replies per creator, as extra examples for ``ModelCache.get``."""
+
+    def __init__(self, per_creator: int = EDITS_PER_CREATOR) -> None:
+        self._per_creator = per_creator
+        self._texts: dict[str, deque[str]] = {}
+        # Per creator: the label the texts were stripped with, and the examples; rebuilt on a new edit.
+        self._examples: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+    def add(self, reviewed: ReplyReviewed) -> None:
+        if reviewed.action != ReviewAction.edit or not reviewed.text:
+            return
+        texts = self._texts.setdefault(reviewed.creator_id, deque(maxlen=self._per_creator))
+        texts.append(reviewed.text)
+        self._examples.pop(reviewed.creator_id, None)
+
+    def examples(self, profile: CreatorProfile) -> tuple[str, ...]:
+        """The creator's edits without the AI label (the model scores drafts without it too)."""
+        texts = self._texts.get(profile.creator_id)
+        if not texts:
+            return ()
+        cached = self._examples.get(profile.creator_id)
+        if cached is None or cached[0] != profile.disclosure_label:
+            body = tuple(strip_disclosure(t, profile.disclosure_label) for t in texts)
+            cached = self._examples[profile.creator_id] = (profile.disclosure_label, body)
+        return cached[1]
