@@ -228,6 +228,8 @@ def report(comments: list[Comment], outcomes: Outcomes, posts: list[dict]) -> li
     for c in comments:
         decisions = outcomes.terminal.get(c.comment_id, [])
         kinds = {d.outcome for d in decisions}
+        if Outcome.held in kinds:  # the creator then decided about it (control API): published or rejected
+            kinds -= {Outcome.published, Outcome.rejected}
         if not decisions:
             problems.append(f"{c.comment_id}: no terminal outcome")
             print(f"\n[{c.comment_id}] {c.creator_id} · NO OUTCOME\n  comment: {c.text[:100]!r}")
