@@ -86,6 +86,13 @@ class ReviewAction(StrEnum):
     reject = "reject"  # post nothing
 
 
+class Actor(StrEnum):
+    """Who made a change through the control API (audit)."""
+
+    operator = "operator"  # CONTROL_API_TOKEN: anyone running the platform, on the creator's behalf
+    creator = "creator"  # a creator token: the creator the record belongs to
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -190,6 +197,9 @@ class ReplyReviewed(CommentEvent):
     action: ReviewAction
     text: str | None = Field(description="What gets posted, AI disclosure label included; null when rejected")
     note: str | None = Field(default=None, description="The creator's note, kept for the audit trail")
+    decided_by: Actor | None = Field(
+        default=None, description="Who decided: the operator or the creator (null: recorded before this was kept)"
+    )
     held_reasons: list[Reason] = Field(default_factory=list, description="Why the verify stage held the reply")
     authenticity: float | None = None
     policy_version: str
@@ -268,6 +278,10 @@ class CreatorProfile(Strict):
     )
     version: int = Field(default=1, ge=1, description="Bumped on every change")
     updated_at: datetime = Field(default_factory=utc_now)
+    updated_by: Actor | None = Field(
+        default=None, description="Who made this version through the control API, the operator or the creator "
+        "(null: loaded with the admin CLI or recorded before this was kept); set by the service, not the caller"
+    )
 
 
 EVENT_MODELS: tuple[type[BaseModel], ...] = (

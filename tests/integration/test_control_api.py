@@ -1,7 +1,8 @@
 """The control API as a real process against a real broker: creators list held replies, approve,
 edit or reject them (recorded in replies.reviewed, sent on to replies.approved and decisions), and
 change their profile and mode through creators.config; the pending list survives restarts; an
-approved held reply goes out through the publisher exactly once."""
+approved held reply goes out through the publisher exactly once. The operator token reaches every
+creator; a creator token only its own creator, and the records say who acted."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ import pytest
 
 from loadtest.platform_simulator import SimulatorConfig, serve_in_thread
 from replyflow.admin import put_profiles
+from replyflow.control.tokens import creator_token
 from replyflow.events import (
     Action,
+    Actor,
     Comment,
     CommentReceived,
     CreatorProfile,
@@ -180,8 +183,10 @@ async def test_approve_sends_the_held_reply_to_the_publisher_and_audits_it(http,
     assert approved.outcome == Outcome.approved and approved.text == held.text
     assert approved.reasons[-1].code == "creator_approved" and "Perfect" in approved.reasons[-1].message
     assert (decision.stage, decision.outcome) == (Stage.review, Outcome.approved)
-    assert decision.reasons[0].message == "The creator approved this reply. Note: Perfect"
+    # The operator token decided: the audit trail says so.
+    assert decision.reasons[0].message == "An operator approved this reply on the creator's behalf. Note: Perfect"
     assert reviewed_record.key.decode() == held.reply_id and reviewed.action == ReviewAction.approve
+    assert reviewed.decided_by == Actor.operator and response.json()["decided_by"] == "operator"
 
     conflict = await http.post(f"/v1/reviews/{held.reply_id}", json={"action": "reject"})
     assert conflict.status_code == 409 and conflict.json()["decided"] == "approve"
@@ -222,7 +227,7 @@ async def test_reject_records_the_decision_and_approves_nothing(http, creator, p
         records += await reader.collect(lambda rs: True, timeout_s=1)
     ((_, decision),) = of(records, DECISIONS.name, Decision, held.reply_id)
     assert (decision.stage, decision.outcome) == (Stage.review, Outcome.rejected) and decision.terminal
-    assert decision.reasons[0].message == "The creator rejected this reply. Note: off-brand"
+    assert decision.reasons[0].message == "An operator rejected this reply on the creator's behalf. Note: off-brand"
     assert not of(records, REPLIES_APPROVED.name, ReplyVerdict, held.reply_id)
 
 
@@ -268,6 +273,134 @@ async def test_without_the_right_token_every_endpoint_is_401(control_stack, crea
     assert health.status_code == 200  # probes stay open
 
 
+async def new_creator(kafka_bootstrap, http) -> str:
+    creator_id = f"cook-{uuid.uuid4().hex[:6]}"
+    await put_profiles([make_profile(creator_id, platform_accounts={"youtube": f"UC-{creator_id}"})],
+                       Settings(kafka_bootstrap_servers=kafka_bootstrap))
+    deadline = time.monotonic() + 15
+    while (await http.get(f"/v1/creators/{creator_id}")).status_code != 200:
+        assert time.monotonic() < deadline, "the profile never reached the control service"
+        await asyncio.sleep(0.2)
+    return creator_id
+
+
+def as_creator(control_stack, creator_id: str) -> httpx.AsyncClient:
+    """A client with the token `python -m replyflow.control creator-token <creator_id>` prints."""
+    return httpx.AsyncClient(base_url=control_stack.url("control"), timeout=30,
+                             headers={"Authorization": f"Bearer {creator_token(TOKEN, creator_id)}"})
+
+
+async def test_a_creator_token_sees_and_decides_only_its_own_creators_replies(
+    control_stack, http, producer, kafka_bootstrap
+):
+    a, b = await new_creator(kafka_bootstrap, http), await new_creator(kafka_bootstrap, http)
+    a_reply, b_reply = await hold(producer, a), await hold(producer, b)
+    await listed(http, a, {a_reply.reply_id})
+    await listed(http, b, {b_reply.reply_id})
+    async with as_creator(control_stack, a) as mine:
+        own = await listed(mine, a, {a_reply.reply_id})
+        assert {r["reply_id"] for r in own} == {a_reply.reply_id}
+        for path in (f"/v1/creators/{b}/reviews", f"/v1/creators/{b}", "/v1/creators/nobody-has-this-id"):
+            other = await mine.get(path)  # 403 whether or not the creator exists
+            assert other.status_code == 403, (path, other.text)
+            assert f"this token is for creator {a!r}" in other.json()["error"]
+
+        # B's reply answers exactly as an unknown one does, and stays pending for B.
+        theirs = await mine.post(f"/v1/reviews/{b_reply.reply_id}", json={"action": "approve"})
+        unknown = await mine.post(f"/v1/reviews/{uuid.uuid4()}", json={"action": "approve"})
+        assert theirs.status_code == unknown.status_code == 404
+        assert theirs.json()["error"] == f"no held reply {b_reply.reply_id!r}"
+        assert (await mine.post(f"/v1/reviews/{b_reply.reply_id}", json={"action": "reject"})).status_code == 404
+        await listed(http, b, {b_reply.reply_id})
+
+        async with TopicReader(kafka_bootstrap, DECISIONS.name, REPLIES_REVIEWED.name) as reader:
+            response = await mine.post(f"/v1/reviews/{a_reply.reply_id}", json={"action": "approve"})
+            assert response.status_code == 200, response.text
+            assert response.json()["decided_by"] == "creator"
+            records = await reader.collect(lambda rs: of(rs, DECISIONS.name, Decision, a_reply.reply_id)
+                                           and of(rs, REPLIES_REVIEWED.name, ReplyReviewed, a_reply.reply_id))
+        ((_, decision),) = of(records, DECISIONS.name, Decision, a_reply.reply_id)
+        ((_, reviewed),) = of(records, REPLIES_REVIEWED.name, ReplyReviewed, a_reply.reply_id)
+        assert reviewed.decided_by == Actor.creator
+        assert decision.reasons[0].message == "The creator approved this reply."
+        # The operator repeating the creator's decision gets it back as the creator made it.
+        again = await http.post(f"/v1/reviews/{a_reply.reply_id}", json={"action": "approve"})
+        assert again.status_code == 200 and again.json()["repeated"] is True
+        assert again.json()["decided_by"] == "creator"
+    # The operator token still decides for any creator.
+    assert (await http.post(f"/v1/reviews/{b_reply.reply_id}", json={"action": "reject"})).status_code == 200
+
+
+async def test_a_creator_token_changes_only_its_own_profile_and_not_the_operators_fields(
+    control_stack, http, kafka_bootstrap
+):
+    a, b = await new_creator(kafka_bootstrap, http), await new_creator(kafka_bootstrap, http)
+    b_before = (await http.get(f"/v1/creators/{b}")).json()
+    async with as_creator(control_stack, a) as mine:
+        for response in (
+            await mine.put(f"/v1/creators/{b}/mode", json={"mode": "off"}),
+            await mine.put(f"/v1/creators/{b}", json={**b_before, "persona": "Hijacked."}),
+            await mine.put(f"/v1/creators/{b}", json={**b_before, "creator_id": a}),
+        ):
+            assert response.status_code == 403, response.text
+            assert f"may not see or change creator {b!r}" in response.json()["error"]
+
+        current = (await mine.get(f"/v1/creators/{a}")).json()
+        async with TopicReader(kafka_bootstrap, CREATORS_CONFIG.name) as reader:
+            mode = await mine.put(f"/v1/creators/{a}/mode", json={"mode": "off"})
+            assert mode.status_code == 200 and mode.json()["mode"] == "off"
+            records = await reader.collect(lambda rs: any(r.key == a.encode() for r in rs))
+        saved = CreatorProfile.model_validate_json(next(r for r in records if r.key == a.encode()).value)
+        assert saved.mode == "off" and saved.updated_by == Actor.creator
+
+        mine_changed = {**mode.json(), "persona": "A home cook who bakes.", "banned_words": ["cheap"],
+                        "updated_by": "operator"}  # who acted is the service's to say, not the body's
+        changed = await mine.put(f"/v1/creators/{a}", json=mine_changed)
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["persona"] == "A home cook who bakes." and changed.json()["updated_by"] == "creator"
+
+        operator_only = await mine.put(f"/v1/creators/{a}", json={
+            **changed.json(), "platform_accounts": {"youtube": f"UC-{b}"}, "policy_overrides": {}})
+        assert operator_only.status_code == 403
+        assert [d["field"] for d in operator_only.json()["details"]] == ["platform_accounts"]
+        assert "only the operator may change platform_accounts" in operator_only.json()["error"]
+        assert (await mine.get(f"/v1/creators/{a}")).json()["platform_accounts"] == current["platform_accounts"]
+
+    # The operator changes anything, for anyone, and b was never touched by a's token.
+    assert (await http.get(f"/v1/creators/{b}")).json() == b_before
+    moved = await http.put(f"/v1/creators/{a}", json={**changed.json(), "platform_accounts": {"youtube": "UC-new"}})
+    assert moved.status_code == 200 and moved.json()["updated_by"] == "operator"
+    assert (await http.put(f"/v1/creators/{b}/mode", json={"mode": "auto"})).json()["mode"] == "auto"
+
+
+def _bad_tokens(a: str, b: str) -> dict[str, str]:
+    good = creator_token(TOKEN, a)
+    signature = good.rsplit(".", 1)[1]
+    return {
+        "forged signature": f"rf1.{a}.{('A' if signature[0] != 'A' else 'B') + signature[1:]}",
+        "other creator's id": f"rf1.{b}.{signature}",
+        "old operator token": creator_token("the-control-token-before-rotation", a),
+        "malformed": f"rf1.{a}",
+    }
+
+
+@pytest.mark.parametrize("kind", ["forged signature", "other creator's id", "old operator token", "malformed"])
+async def test_a_forged_or_revoked_creator_token_is_401_everywhere(control_stack, http, kafka_bootstrap, kind):
+    a, b = await new_creator(kafka_bootstrap, http), await new_creator(kafka_bootstrap, http)
+    token = _bad_tokens(a, b)[kind]
+    async with httpx.AsyncClient(base_url=control_stack.url("control"),
+                                 headers={"Authorization": f"Bearer {token}"}) as client:
+        responses = [
+            await client.get(f"/v1/creators/{a}/reviews"), await client.get(f"/v1/creators/{b}/reviews"),
+            await client.get(f"/v1/creators/{a}"), await client.put(f"/v1/creators/{a}/mode", json={"mode": "off"}),
+            await client.post("/v1/reviews/anything", json={"action": "approve"}),
+        ]
+    assert [r.status_code for r in responses] == [401] * 5
+    assert all(r.headers["www-authenticate"] == "Bearer" for r in responses)
+    assert "creator token not valid" in responses[0].json()["error"]
+    assert (await http.get(f"/v1/creators/{a}")).json()["mode"] == "review"
+
+
 async def test_profile_put_reaches_creators_config_with_a_new_version(http, creator, kafka_bootstrap):
     current = (await http.get(f"/v1/creators/{creator}")).json()
     wanted = {**current, "persona": "A warm home cook who bakes sourdough.", "version": 1}
@@ -281,6 +414,7 @@ async def test_profile_put_reaches_creators_config_with_a_new_version(http, crea
         records = await reader.collect(lambda rs: any(r.key == creator.encode() for r in rs))
     saved = CreatorProfile.model_validate_json(next(r for r in records if r.key == creator.encode()).value)
     assert saved.persona == wanted["persona"] and saved.version == current["version"] + 1
+    assert saved.updated_by == Actor.operator
     assert (await http.get(f"/v1/creators/{creator}")).json()["version"] == saved.version  # read your write
     unchanged = await http.put(f"/v1/creators/{creator}", json=wanted)
     assert unchanged.status_code == 200 and unchanged.json()["version"] == saved.version

@@ -8,8 +8,10 @@ import pytest
 
 from replyflow.control.review import (
     InvalidReview,
+    OperatorOnly,
     ReviewConflict,
     ReviewRequest,
+    check_creator_change,
     decide,
     next_profile,
     pending_reviews,
@@ -19,6 +21,7 @@ from replyflow.control.review import (
 )
 from replyflow.events import (
     Action,
+    Actor,
     Comment,
     CreatorProfile,
     Decision,
@@ -73,7 +76,7 @@ def test_review_view_has_what_a_creator_decides_on():
 
 def test_approve_sends_the_held_text_to_the_publisher_keyed_by_account():
     reply = held()
-    decided = decide(request("approve", note="lovely"), held=reply, previous=None, profile=profile())
+    decided = decide(request("approve", note="lovely"), held=reply, previous=None, profile=profile(), by=Actor.creator)
     assert decided.action == ReviewAction.approve and decided.text == reply.text
     approved, audit = review_outputs(decided)
     assert approved.topic == REPLIES_APPROVED and approved.key == account_key("mara", "youtube")
@@ -90,7 +93,7 @@ def test_approve_sends_the_held_text_to_the_publisher_keyed_by_account():
 
 def test_edit_posts_the_creators_text_with_the_label_once():
     decided = decide(request("edit", text="One hour, then bake hot. [ai reply]"), held=held(), previous=None,
-                     profile=profile())
+                     profile=profile(), by=Actor.creator)
     assert decided.text == "One hour, then bake hot. [AI reply]"
     approved, audit = review_outputs(decided)
     assert approved.event.text == decided.text
@@ -103,13 +106,14 @@ def test_edit_posts_the_creators_text_with_the_label_once():
 ])
 def test_an_edit_that_may_not_go_out_is_invalid(text, says):
     with pytest.raises(InvalidReview) as err:
-        decide(request("edit", text=text), held=held(), previous=None, profile=profile())
+        decide(request("edit", text=text), held=held(), previous=None, profile=profile(), by=Actor.creator)
     assert err.value.details[0]["field"] == "text" and says in err.value.details[0]["problem"]
 
 
 def test_an_edit_must_fit_the_platform():
     with pytest.raises(InvalidReview) as err:
-        decide(request("edit", text="y" * 200), held=held(platform="tiktok"), previous=None, profile=profile())
+        decide(request("edit", text="y" * 200), held=held(platform="tiktok"), previous=None, profile=profile(),
+               by=Actor.creator)
     assert "limit is 150" in err.value.details[0]["problem"]
 
 
@@ -119,12 +123,13 @@ def test_an_edit_must_fit_the_platform():
 ])
 def test_text_belongs_to_edits_only(body, says):
     with pytest.raises(InvalidReview) as err:
-        decide(ReviewRequest.model_validate(body), held=held(), previous=None, profile=profile())
+        decide(ReviewRequest.model_validate(body), held=held(), previous=None, profile=profile(), by=Actor.creator)
     assert says in str(err.value)
 
 
 def test_reject_publishes_nothing_and_records_why():
-    decided = decide(request("reject", note="too salesy"), held=held(), previous=None, profile=profile())
+    decided = decide(request("reject", note="too salesy"), held=held(), previous=None, profile=profile(),
+                     by=Actor.creator)
     (audit,) = review_outputs(decided)
     assert decided.text is None and audit.topic == DECISIONS
     assert audit.event.outcome == Outcome.rejected and audit.event.terminal
@@ -133,8 +138,8 @@ def test_reject_publishes_nothing_and_records_why():
 
 def test_repeating_a_decision_returns_it_and_its_outputs_are_the_same_events():
     reply = held()
-    first = decide(request("edit", text="Bake it hot"), held=reply, previous=None, profile=profile())
-    again = decide(request("edit", text="Bake it hot"), held=reply, previous=first, profile=profile())
+    first = decide(request("edit", text="Bake it hot"), held=reply, previous=None, profile=profile(), by=Actor.creator)
+    again = decide(request("edit", text="Bake it hot"), held=reply, previous=first, profile=profile(), by=Actor.creator)
     assert again is first
     assert [e.event for e in review_outputs(first)] == [e.event for e in review_outputs(again)]
 
@@ -142,39 +147,89 @@ def test_repeating_a_decision_returns_it_and_its_outputs_are_the_same_events():
 @pytest.mark.parametrize("second", [{"action": "reject"}, {"action": "approve"}, {"action": "edit", "text": "Other"}])
 def test_a_different_decision_on_a_decided_reply_conflicts(second):
     reply = held()
-    first = decide(request("edit", text="Bake it hot"), held=reply, previous=None, profile=profile())
+    first = decide(request("edit", text="Bake it hot"), held=reply, previous=None, profile=profile(), by=Actor.creator)
     with pytest.raises(ReviewConflict) as err:
-        decide(ReviewRequest.model_validate(second), held=reply, previous=first, profile=profile())
+        decide(ReviewRequest.model_validate(second), held=reply, previous=first, profile=profile(), by=Actor.creator)
     assert err.value.decided == ReviewAction.edit and "already edited and approved" in str(err.value)
 
 
 def test_a_decision_survives_the_held_record_expiring():
-    first = decide(request("approve"), held=held(), previous=None, profile=profile())
-    assert decide(request("approve"), held=None, previous=first, profile=profile()) is first
+    first = decide(request("approve"), held=held(), previous=None, profile=profile(), by=Actor.creator)
+    assert decide(request("approve"), held=None, previous=first, profile=profile(), by=Actor.creator) is first
     with pytest.raises(ReviewConflict):
-        decide(request("reject"), held=None, previous=first, profile=profile())
+        decide(request("reject"), held=None, previous=first, profile=profile(), by=Actor.creator)
 
 
 def test_the_kill_switch_wins_over_an_approval_but_not_over_a_rejection():
     off = profile(mode=ReplyMode.off)
     for action in ({"action": "approve"}, {"action": "edit", "text": "Hi there"}):
         with pytest.raises(ReviewConflict) as err:
-            decide(ReviewRequest.model_validate(action), held=held(), previous=None, profile=off)
+            decide(ReviewRequest.model_validate(action), held=held(), previous=None, profile=off, by=Actor.creator)
         assert "mode off" in str(err.value)
-    assert decide(request("reject"), held=held(), previous=None, profile=off).action == ReviewAction.reject
+    rejected = decide(request("reject"), held=held(), previous=None, profile=off, by=Actor.creator)
+    assert rejected.action == ReviewAction.reject
 
 
 def test_a_profile_change_bumps_the_version_and_no_change_writes_nothing():
     current = profile(version=4)
-    assert next_profile(profile(version=4), current, NOW) is None
-    changed = next_profile(profile(version=1, persona="A baker."), current, NOW)
-    assert changed is not None and (changed.version, changed.updated_at) == (5, NOW)
-    assert next_profile(profile(version=9, persona="A baker."), current, NOW).version == 9
-    assert next_profile(profile(version=2), None, NOW).version == 2  # a new creator: as given
+    assert next_profile(profile(version=4), current, NOW, Actor.operator) is None
+    changed = next_profile(profile(version=1, persona="A baker."), current, NOW, Actor.operator)
+    assert changed is not None and (changed.version, changed.updated_at, changed.updated_by) == (5, NOW, Actor.operator)
+    assert next_profile(profile(version=9, persona="A baker."), current, NOW, Actor.operator).version == 9
+    assert next_profile(profile(version=2), None, NOW, Actor.operator).version == 2  # a new creator: as given
 
 
 def test_mode_change_is_a_new_version_unless_it_is_already_that_mode():
     current = profile(version=4)
-    off = with_mode(current, ReplyMode.off, NOW)
+    off = with_mode(current, ReplyMode.off, NOW, Actor.operator)
     assert off is not None and (off.mode, off.version, off.persona) == (ReplyMode.off, 5, current.persona)
-    assert with_mode(current, ReplyMode.review, NOW) is None
+    assert with_mode(current, ReplyMode.review, NOW, Actor.operator) is None
+
+
+def test_a_decision_records_who_made_it_and_the_audit_says_so():
+    by_creator = decide(request("approve"), held=held(), previous=None, profile=profile(), by=Actor.creator)
+    by_operator = decide(request("reject", note="spam"), held=held("c2"), previous=None, profile=profile(),
+                         by=Actor.operator)
+    edited = decide(request("edit", text="Bake it hot"), held=held("c3"), previous=None, profile=profile(),
+                    by=Actor.operator)
+    assert (by_creator.decided_by, by_operator.decided_by) == (Actor.creator, Actor.operator)
+    assert review_outputs(by_creator)[-1].event.reasons[0].message == "The creator approved this reply."
+    (audit,) = review_outputs(by_operator)
+    assert audit.event.reasons[0].code == "creator_rejected"  # codes stay; the sentence names the operator
+    assert audit.event.reasons[0].message == "An operator rejected this reply on the creator's behalf. Note: spam"
+    assert review_outputs(edited)[-1].event.reasons[0].message == (
+        "An operator edited this reply and approved the new version on the creator's behalf.")
+    # Whoever repeats a decision gets the recorded one back, still naming who made it.
+    assert decide(request("approve"), held=held(), previous=by_creator, profile=profile(),
+                  by=Actor.operator) is by_creator
+    # A decision recorded before decided_by existed reads as it always did.
+    old = by_creator.model_copy(update={"decided_by": None})
+    assert review_outputs(old)[-1].event.reasons[0].message == "The creator approved this reply."
+
+
+def test_profile_versions_record_who_made_them_whatever_the_body_says():
+    current = profile(version=4, updated_by=Actor.operator)
+    mine = next_profile(profile(persona="A baker.", updated_by=Actor.operator), current, NOW, Actor.creator)
+    assert mine is not None and mine.updated_by == Actor.creator
+    # Who sent it is not content: the same body from someone else writes nothing.
+    assert next_profile(profile(version=4, updated_by=Actor.creator), current, NOW, Actor.creator) is None
+    off = with_mode(current, ReplyMode.off, NOW, Actor.creator)
+    assert off is not None and off.updated_by == Actor.creator
+
+
+def test_a_creator_may_change_their_voice_and_controls_but_not_the_operators_fields():
+    current = profile(platform_accounts={"youtube": "UC-mara"}, policy_overrides={"verify.links": {"enabled": True}})
+    same_operator_fields = {"platform_accounts": {"youtube": "UC-mara"},
+                            "policy_overrides": {"verify.links": {"enabled": True}}}
+    check_creator_change(profile(**same_operator_fields, persona="A baker.", mode="off", banned_words=["cheap"],
+                                 topics_to_avoid=["politics"], allowed_links=["mara.example"],
+                                 example_replies=["Thanks!"], authenticity_threshold=0.3, reply_budget_per_hour=5,
+                                 disclosure_label="[AI]", languages=["de"], display_name="Mara B."), current)
+    with pytest.raises(OperatorOnly) as err:
+        check_creator_change(profile(platform_accounts={"youtube": "UC-someone-else"},
+                                     policy_overrides={"verify.links": {"enabled": False}},
+                                     generation={"max_tokens": 2048}), current)
+    assert [d["field"] for d in err.value.details] == ["platform_accounts", "policy_overrides", "generation"]
+    with pytest.raises(OperatorOnly) as err:
+        check_creator_change(profile(), None)
+    assert "only the operator creates profiles" in str(err.value)

@@ -12,6 +12,7 @@ from pydantic import Field, StringConstraints
 
 from replyflow.events import (
     Action,
+    Actor,
     CreatorProfile,
     Decision,
     Outcome,
@@ -39,6 +40,12 @@ from replyflow.topics import DECISIONS, REPLIES_APPROVED
 _OUTPUT_NAMESPACE = uuid.UUID("0b5c7d5e-2f9a-4f57-9a38-6c3e1d2a7b41")
 
 MAX_NOTE_CHARS = 1_000
+
+# Profile fields only the operator may change: where replies are posted (the platform accounts
+# bind a profile to an identity: a creator must not point theirs at someone else's), the platform's
+# safety policy (per-check overrides can switch checks off) and the model parameters (GPU cost).
+# Everything else is the creator's voice and controls (DESIGN.md "Creator control").
+OPERATOR_ONLY_FIELDS = ("platform_accounts", "policy_overrides", "generation")
 
 
 class ReviewRequest(Strict):
@@ -127,8 +134,9 @@ def decide(
     held: ReplyVerdict | None,
     previous: ReplyReviewed | None,
     profile: CreatorProfile | None,
+    by: Actor,
 ) -> ReplyReviewed:
-    """The decision to record, or ``previous`` when the request repeats it.
+    """The decision ``by`` makes, to record, or ``previous`` when the request repeats it (whoever repeats it).
 
     Raises InvalidReview (the request is wrong) or ReviewConflict (the reply was decided otherwise,
     or the creator's replies are off: the kill switch wins over an approval).
@@ -159,7 +167,7 @@ def decide(
     assert held is not None
     return ReplyReviewed(
         comment=held.comment, reply_id=held.reply_id, action=request.action, text=text, note=request.note,
-        held_reasons=held.reasons, authenticity=held.authenticity, policy_version=held.policy_version,
+        decided_by=by, held_reasons=held.reasons, authenticity=held.authenticity, policy_version=held.policy_version,
         profile_version=held.profile_version,
     )
 
@@ -169,16 +177,25 @@ def same_decision(a: ReplyReviewed, b: ReplyReviewed) -> bool:
 
 
 def review_reason(reviewed: ReplyReviewed) -> Reason:
-    """The creator's decision as a reason a creator (and the audit trail) reads."""
+    """The decision as a reason a creator (and the audit trail) reads; it says who decided.
+
+    The codes stay ``creator_*`` whoever decided (metrics and consumers key on them); the message
+    names the operator when they decided for the creator. Records from before ``decided_by`` was
+    kept read as before, so repeating an old decision re-sends identical outputs.
+    """
     note = f" Note: {reviewed.note}" if reviewed.note else ""
+    if reviewed.decided_by == Actor.operator:
+        who, edited, behalf = "An operator", "the new version", " on the creator's behalf"
+    else:
+        who, edited, behalf = "The creator", "their version", ""
     if reviewed.action == ReviewAction.reject:
         return Reason(check="review", code="creator_rejected", action=Action.reject,
-                      message=f"The creator rejected this reply.{note}")
+                      message=f"{who} rejected this reply{behalf}.{note}")
     if reviewed.action == ReviewAction.edit:
         return Reason(check="review", code="creator_edited", action=Action.allow,
-                      message=f"The creator edited this reply and approved their version.{note}")
+                      message=f"{who} edited this reply and approved {edited}{behalf}.{note}")
     return Reason(check="review", code="creator_approved", action=Action.allow,
-                  message=f"The creator approved this reply.{note}")
+                  message=f"{who} approved this reply{behalf}.{note}")
 
 
 def _output_id(reviewed: ReplyReviewed, output: str) -> str:
@@ -212,24 +229,49 @@ def review_outputs(reviewed: ReplyReviewed) -> list[Emit]:
 
 
 def _content(profile: CreatorProfile) -> dict[str, object]:
-    return profile.model_dump(exclude={"version", "updated_at"})
+    return profile.model_dump(exclude={"version", "updated_at", "updated_by"})
 
 
-def next_profile(wanted: CreatorProfile, current: CreatorProfile | None, now: datetime) -> CreatorProfile | None:
-    """The profile to publish for a full replacement, or ``None`` when nothing changes.
+class OperatorOnly(Exception):
+    """A creator asked for a profile change only the operator may make (403); ``details`` name the fields."""
+
+    def __init__(self, message: str, details: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or []
+
+
+def check_creator_change(wanted: CreatorProfile, current: CreatorProfile | None) -> None:
+    """Raises OperatorOnly when a creator's full replacement would create a profile or change a field
+    in OPERATOR_ONLY_FIELDS (send those as the current profile has them: GET, change, PUT)."""
+    if current is None:
+        raise OperatorOnly(f"creator {wanted.creator_id!r} has no profile yet; only the operator creates profiles")
+    changed = [f for f in OPERATOR_ONLY_FIELDS if getattr(wanted, f) != getattr(current, f)]
+    if changed:
+        raise OperatorOnly(
+            f"only the operator may change {', '.join(changed)}; send them as the current profile has them",
+            [{"field": f, "problem": "only the operator may change this field; send the current value"}
+             for f in changed])
+
+
+def next_profile(wanted: CreatorProfile, current: CreatorProfile | None, now: datetime,
+                 by: Actor) -> CreatorProfile | None:
+    """The profile ``by`` publishes for a full replacement, or ``None`` when nothing changes.
 
     Every change bumps the version past the current one (services cache per version); a higher
-    version in the body is kept, as ``admin load-profiles`` would publish it.
+    version in the body is kept, as ``admin load-profiles`` would publish it. ``updated_by`` is
+    always the caller's, whatever the body says.
     """
     if current is None:
-        return wanted.model_copy(update={"updated_at": now})
+        return wanted.model_copy(update={"updated_at": now, "updated_by": by})
     if _content(wanted) == _content(current):
         return None
-    return wanted.model_copy(update={"version": max(wanted.version, current.version + 1), "updated_at": now})
+    return wanted.model_copy(update={"version": max(wanted.version, current.version + 1), "updated_at": now,
+                                     "updated_by": by})
 
 
-def with_mode(current: CreatorProfile, mode: ReplyMode, now: datetime) -> CreatorProfile | None:
-    """``current`` switched to ``mode`` as its next version, or ``None`` when it already is."""
+def with_mode(current: CreatorProfile, mode: ReplyMode, now: datetime, by: Actor) -> CreatorProfile | None:
+    """``current`` switched to ``mode`` by ``by`` as its next version, or ``None`` when it already is."""
     if current.mode == mode:
         return None
-    return current.model_copy(update={"mode": mode, "version": current.version + 1, "updated_at": now})
+    return current.model_copy(update={"mode": mode, "version": current.version + 1, "updated_at": now,
+                                      "updated_by": by})

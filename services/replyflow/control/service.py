@@ -1,6 +1,7 @@
 """Control API: the creator approves, edits or rejects held replies and changes their profile.
 
-    python -m replyflow.control     # HTTP API on :8084 (plus /metrics /healthz /readyz)
+    python -m replyflow.control                            # HTTP API on :8084 (plus /metrics /healthz /readyz)
+    python -m replyflow.control creator-token <creator_id>  # print that creator's bearer token
 
 It follows ``replies.review`` (held replies) and ``replies.reviewed`` (decisions, compacted) from
 the beginning, so the pending list is the same on every replica and survives restarts. A decision
@@ -9,14 +10,15 @@ is written to ``replies.reviewed`` first and its outputs (``replies.approved`` f
 outputs, which the publisher's reply_id idempotency makes safe. Profile changes go to
 ``creators.config``, which every service follows within seconds (the kill switch).
 
-Every request carries ``Authorization: Bearer $CONTROL_API_TOKEN``; without the setting the
-service does not start.
+Every request carries a bearer token: ``$CONTROL_API_TOKEN`` (the operator: every creator) or a
+creator token derived from it (control.tokens: that creator's reviews and profile only; a few
+profile fields stay the operator's). Without the setting the service does not start. Decisions and
+profile versions record who made them (``decided_by``, ``updated_by``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import sys
 import weakref
@@ -34,8 +36,10 @@ from replyflow.admin import profile_emits
 from replyflow.control.review import (
     InvalidReview,
     ModeChange,
+    OperatorOnly,
     ReviewConflict,
     ReviewRequest,
+    check_creator_change,
     decide,
     next_profile,
     pending_reviews,
@@ -45,6 +49,7 @@ from replyflow.control.review import (
     same_decision,
     with_mode,
 )
+from replyflow.control.tokens import InvalidCreatorId, Principal, authenticate, creator_token, looks_like_creator_token
 from replyflow.events import Action, CreatorProfile, ReplyReviewed, ReplyVerdict, Stage, utc_now
 from replyflow.ingest import validation_errors
 from replyflow.kafka import Emit, TopicTable
@@ -81,20 +86,34 @@ class ControlApi:
         self.profiles = parts.profiles
         self.held = held
         self.reviewed = reviewed
-        self._token = token.encode()
+        self._token = token
         # One decision at a time per reply on this replica; replicas agree through replies.reviewed.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # ------------------------------------------------------------------ plumbing
 
     def guarded(self, handler: Handler) -> Handler:
-        """Bearer token first, then state caught up; only then the handler."""
+        """Bearer token first (401), then the creator in the path must be the caller's (403), then
+        state caught up; only then the handler, with the caller in ``request.state.principal``."""
         async def guarded_handler(request: Request) -> JSONResponse:
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._token):
-                response = error(401, "missing or wrong bearer token (Authorization: Bearer <CONTROL_API_TOKEN>)")
+            token = token.strip()
+            principal = authenticate(self._token, token) if scheme.lower() == "bearer" else None
+            if principal is None:
+                if scheme.lower() == "bearer" and looks_like_creator_token(token):
+                    message = ("creator token not valid (altered, or issued before CONTROL_API_TOKEN was rotated): "
+                               "ask the operator for a new one")
+                else:
+                    message = ("missing or wrong bearer token "
+                               "(Authorization: Bearer <CONTROL_API_TOKEN or a creator token>)")
+                response = error(401, message)
                 response.headers["WWW-Authenticate"] = "Bearer"
                 return response
+            creator_id = request.path_params.get("creator_id")
+            if creator_id is not None and not principal.may_access(creator_id):
+                return error(403, f"this token is for creator {principal.creator_id!r}: it may not see or change "
+                                  f"creator {creator_id!r}")
+            request.state.principal = principal
             if not all(t.caught_up.is_set() for t in (self.profiles, self.held, self.reviewed)):
                 return error(503, "still reading replies and profiles from Kafka; retry in a few seconds")
             try:
@@ -155,15 +174,18 @@ class ControlApi:
             return parsed
         lock = self._locks.get(reply_id) or self._locks.setdefault(reply_id, asyncio.Lock())
         async with lock:
-            return await self._review(reply_id, parsed)
+            return await self._review(reply_id, parsed, request.state.principal)
 
-    async def _review(self, reply_id: str, request: ReviewRequest) -> JSONResponse:
+    async def _review(self, reply_id: str, request: ReviewRequest, principal: Principal) -> JSONResponse:
         held, previous = self.held.get(reply_id), self.reviewed.get(reply_id)
-        if held is None and previous is None:
+        subject = previous or held
+        # Another creator's reply reads as an unknown one: a creator token does not learn which ids exist.
+        if subject is None or not principal.may_access(subject.creator_id):
             return error(404, f"no held reply {reply_id!r}")
-        creator_id = (previous or held).creator_id  # type: ignore[union-attr]
+        creator_id = subject.creator_id
         try:
-            decided = decide(request, held=held, previous=previous, profile=self.profiles.get(creator_id))
+            decided = decide(request, held=held, previous=previous, profile=self.profiles.get(creator_id),
+                             by=principal.actor)
         except InvalidReview as e:
             return error(422, "invalid review", e.details)  # type: ignore[arg-type]
         except ReviewConflict as e:
@@ -183,6 +205,7 @@ class ControlApi:
             DECISIONS_METRIC.labels(Stage.review.value, outcome, reason.code).inc()
         return JSONResponse({"reply_id": reply_id, "creator_id": creator_id, "action": decided.action.value,
                              "text": decided.text, "note": decided.note, "repeated": repeated,
+                             "decided_by": decided.decided_by.value if decided.decided_by else None,
                              "decided_at": decided.occurred_at.isoformat()})
 
     async def _record(self, decided: ReplyReviewed) -> tuple[ReplyReviewed | None, bool]:
@@ -219,7 +242,14 @@ class ControlApi:
                 "field": "creator_id",
                 "problem": f"the body is for {wanted.creator_id!r} but the path names {creator_id!r}"}])
         current = self.profiles.get(creator_id)
-        return await self._save(next_profile(wanted, current, utc_now()), current, created=current is None)
+        principal: Principal = request.state.principal
+        if principal.creator_id is not None:
+            try:
+                check_creator_change(wanted, current)
+            except OperatorOnly as e:
+                return error(403, str(e), e.details)  # type: ignore[arg-type]
+        return await self._save(next_profile(wanted, current, utc_now(), principal.actor), current,
+                                created=current is None)
 
     async def put_mode(self, request: Request) -> JSONResponse:
         creator_id = request.path_params["creator_id"]
@@ -229,7 +259,8 @@ class ControlApi:
         current = self.profiles.get(creator_id)
         if current is None:
             return error(404, f"unknown creator {creator_id!r}")
-        return await self._save(with_mode(current, change.mode, utc_now()), current, created=False)
+        return await self._save(with_mode(current, change.mode, utc_now(), request.state.principal.actor), current,
+                                created=False)
 
     async def _save(self, profile: CreatorProfile | None, current: CreatorProfile | None,
                     *, created: bool) -> JSONResponse:
@@ -274,7 +305,36 @@ def create_app(settings: Settings | None = None):
     return build_app(parts, api=ControlApi(parts, held, reviewed, settings.control_api_token).app())
 
 
-def main() -> int:
+USAGE = """usage: python -m replyflow.control                          run the control API
+       python -m replyflow.control creator-token CREATOR_ID  print CREATOR_ID's bearer token
+
+A creator token lets that creator (only) list and decide their held replies and change their own
+profile and mode; it is derived from CONTROL_API_TOKEN (read from the environment, as the service
+does), so rotating CONTROL_API_TOKEN revokes every creator token."""
+
+
+def issue_creator_token(args: list[str], operator_token: str | None) -> int:
+    if len(args) != 1:
+        print(USAGE, file=sys.stderr)
+        return 2
+    if not operator_token:
+        print("replyflow.control: CONTROL_API_TOKEN is not set: creator tokens are derived from it", file=sys.stderr)
+        return 2
+    try:
+        print(creator_token(operator_token, args[0]))
+    except InvalidCreatorId as e:
+        print(f"replyflow.control: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "creator-token":
+        return issue_creator_token(args[1:], Settings().control_api_token)
+    if args:
+        print(USAGE, file=sys.stderr)
+        return 2
     settings = Settings()
     try:
         app = create_app(settings)
