@@ -44,7 +44,9 @@ CONSUMERS = {
     "generation": ("generation", topics.COMMENTS_SCREENED),
     "publisher": ("publisher", topics.REPLIES_APPROVED),
 }
-REPLYFLOW_DEPLOYMENTS = {"ingest", *CONSUMERS}
+# HTTP APIs behind a Service of their own name, joining no consumer group: Deployment -> module.
+HTTP_APIS = {"ingest": "replyflow.ingest", "control": "replyflow.control"}
+REPLYFLOW_DEPLOYMENTS = {*HTTP_APIS, *CONSUMERS}
 
 
 # ---------------------------------------------------------------- tools and rendering
@@ -130,8 +132,15 @@ def introspect(overlay: str, name: str) -> dict:
     c = container(of_kind(docs, "Deployment")[name])
     module = c["command"][2]
     script = f"""
-import importlib, json
+import importlib, inspect, json
+from replyflow import kafka
 from replyflow.settings import Settings
+followed = []  # topics read whole into memory, without a consumer group (TopicTable)
+_init = kafka.TopicTable.__init__
+def _recording_init(self, *args, **kwargs):
+    _init(self, *args, **kwargs)
+    followed.append(self.topic.name)
+kafka.TopicTable.__init__ = _recording_init
 mod = importlib.import_module({module!r})
 factory = getattr(mod, "create_app", None) or importlib.import_module({module!r} + ".service").create_app
 settings = Settings()
@@ -148,6 +157,8 @@ print(json.dumps({{
     "broker_graceful_timeout_s": app.broker.config.graceful_timeout,
     "uvicorn_graceful_shutdown_s": int(settings.retry_backoff_max_s + 15),
     "drain_timeout_s": windowed._drain_timeout_s if windowed is not None else 0,
+    "tables": sorted(followed),
+    "table_catch_up_s": inspect.signature(kafka.TopicTable.start).parameters["catch_up_timeout_s"].default,
 }}))
 """
     env = {k: ("secret" if v is None else v) for k, v in environment(docs, c).items()}
@@ -289,7 +300,7 @@ def test_every_env_var_is_a_setting_with_a_valid_value(overlay):
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_commands_are_real_entry_points(overlay):
-    expected = {"ingest": "replyflow.ingest", "policy-screen": "replyflow.policy", "policy-verify": "replyflow.policy",
+    expected = {**HTTP_APIS, "policy-screen": "replyflow.policy", "policy-verify": "replyflow.policy",
                 "generation": "replyflow.generation", "publisher": "replyflow.publisher"}
     docs = render(overlay)
     workloads = [*of_kind(docs, "Deployment").values(), *of_kind(docs, "Job").values()]
@@ -315,8 +326,8 @@ def test_each_deployment_consumes_what_its_name_says(overlay, name):
     """The real app built from the Deployment's env: policy-screen runs only screen, policy-verify only verify."""
     facts = introspect(overlay, name)
     prefix = settings_of(config_map(render(overlay))).kafka_group_prefix
-    if name == "ingest":
-        assert facts["consumers"] == []
+    if name in HTTP_APIS:
+        assert facts["consumers"] == [], f"{name} serves HTTP and joins no consumer group"
     else:
         stage, topic = CONSUMERS[name]
         assert facts["consumers"] == [[topic.name, f"{prefix}.{stage}"]]
@@ -342,6 +353,21 @@ def test_probes_and_scrape_target_are_what_the_service_serves(overlay, name):
     assert annotations["prometheus.io/scrape"] == "true"
     assert int(annotations["prometheus.io/port"]) == facts["port"]
     assert annotations["prometheus.io/path"] in facts["routes"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("name", sorted(REPLYFLOW_DEPLOYMENTS))
+def test_startup_probe_waits_for_the_topics_read_whole(overlay, name):
+    """The HTTP server (and /healthz) comes up only after each topic the service reads whole into memory
+    (creators.config; the publisher's ledger; control's review topics) is caught up, one after the other, each
+    within the table's catch-up timeout. Those topics must exist: the service exits when one is missing."""
+    facts = introspect(overlay, name)
+    if name == "control":  # what k8s/README.md and base/control.yaml say it waits for
+        assert {topics.REPLIES_REVIEW.name, topics.REPLIES_REVIEWED.name} <= set(facts["tables"])
+    assert set(facts["tables"]) <= set(kafka_topics(overlay)), f"{name} follows a topic k8s does not declare"
+    startup = container(of_kind(render(overlay), "Deployment")[name])["startupProbe"]
+    needed = len(facts["tables"]) * facts["table_catch_up_s"] + 30
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= needed, f"{name}: startup probe < {needed} s"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -433,6 +459,10 @@ def test_autoscaled_deployments_leave_replicas_to_the_autoscaler(overlay):
     scaled |= {hpa["spec"]["scaleTargetRef"]["name"] for hpa in of_kind(docs, "HorizontalPodAutoscaler").values()}
     if overlay == "prod":
         assert scaled == REPLYFLOW_DEPLOYMENTS
+    for hpa in of_kind(docs, "HorizontalPodAutoscaler").values():  # Utilization is relative to the requests
+        target = of_kind(docs, "Deployment")[hpa["spec"]["scaleTargetRef"]["name"]]
+        for metric in hpa["spec"]["metrics"]:
+            assert metric["resource"]["name"] in container(target)["resources"]["requests"]
     for name in REPLYFLOW_DEPLOYMENTS:
         assert "replicas" not in of_kind(docs, "Deployment")[name]["spec"], name
 
@@ -545,6 +575,44 @@ def test_secrets_are_referenced_not_inlined(overlay):
     assert not {k for k in config_map(docs) if re.search(r"KEY|TOKEN|PASSWORD", k)}
 
 
+def secret_refs(docs) -> dict[str, list[dict]]:
+    """Workload name -> the secretKeyRefs of its containers' env."""
+    return {name: [var["valueFrom"]["secretKeyRef"] for c in pod_spec(w)["containers"] for var in c.get("env", [])
+                   if "secretKeyRef" in var.get("valueFrom", {})]
+            for kind in ("Deployment", "Job") for name, w in of_kind(docs, kind).items()}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_control_token_comes_from_a_required_secret(overlay):
+    """The control API refuses to start without CONTROL_API_TOKEN: it must come from a Secret, and a missing
+    Secret must stop the pod (CreateContainerConfigError), not start it without one."""
+    docs = render(overlay)
+    env = {var["name"]: var for var in container(of_kind(docs, "Deployment")["control"])["env"]}
+    ref = env["CONTROL_API_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert ref["name"].startswith("replyflow-control") and ref["key"] == "token"
+    assert not ref.get("optional", False), "the control API must not start without its token"
+    others = {n for n, refs in secret_refs(docs).items() if n != "control" for r in refs if r["name"] == ref["name"]}
+    assert not others, f"the control token is only the control API's, not {others}'"
+
+
+def test_required_secrets_exist_in_dev_and_are_documented_for_prod():
+    """dev generates every Secret a pod needs (so `kubectl apply` starts everything); prod's are created out of
+    band with the `kubectl create secret` lines of k8s/README.md, which must name each one and its key."""
+    dev = render("dev")
+    secrets = of_kind(dev, "Secret")
+    for name, refs in secret_refs(dev).items():
+        for ref in refs:
+            if not ref.get("optional", False):
+                assert ref["name"] in secrets, f"dev: {name} needs Secret {ref['name']}"
+                assert ref["key"] in secrets[ref["name"]].get("data", {}), f"dev: {ref['name']} lacks {ref['key']}"
+    readme = (ROOT / "k8s" / "README.md").read_text()
+    documented = set(re.findall(r"kubectl -n replyflow create secret generic ([\w-]+) --from-literal=([\w-]+)=",
+                                readme))
+    needed = {(r["name"], r["key"]) for refs in secret_refs(render("prod")).values() for r in refs}
+    assert ("replyflow-control", "token") in needed
+    assert needed <= documented, f"k8s/README.md does not say how to create {needed - documented}"
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_long_running_deployment_has_a_pdb_and_spreads(overlay):
     docs = render(overlay)
@@ -573,6 +641,23 @@ def test_podmonitors_scrape_every_service_and_vllm():
                      for e in m["spec"]["podMetricsEndpoints"]]
         assert endpoints, f"nothing scrapes {name}"
         assert all(e["port"] in ports and e["path"] == "/metrics" for e in endpoints)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("name", sorted(HTTP_APIS))
+def test_http_apis_are_served_by_their_service(overlay, name):
+    """Clients (platform webhooks, the creators' apps) reach ingest and control through a ClusterIP Service of
+    the same name: it selects only that Deployment's pods and forwards to the port the service really binds."""
+    docs = render(overlay)
+    service = of_kind(docs, "Service")[name]
+    assert service["spec"].get("type", "ClusterIP") == "ClusterIP", "exposure beyond the cluster is the operator's"
+    backends = [n for n, d in of_kind(docs, "Deployment").items()
+                if selects(service["spec"]["selector"], d["spec"]["template"]["metadata"]["labels"])]
+    assert backends == [name]
+    port = {p["name"]: p for p in service["spec"]["ports"]}["http"]
+    assert port["targetPort"] == "http"
+    facts = introspect(overlay, name)
+    assert probe_ports(container(of_kind(docs, "Deployment")[name]))["http"] == facts["port"] == port["port"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
