@@ -431,6 +431,29 @@ def rewind(msg: KafkaMessage, records: list[ConsumerRecord]) -> None:
         msg.consumer.seek(tp, offset)
 
 
+def parse_ignoring_unknown_fields(model: type[M], value: bytes) -> M:
+    """``model`` from JSON, leaving out fields this version does not know.
+
+    A newer pod in a rolling deploy may write a field the older ones lack; for the state every
+    service follows (a creator's kill switch) the older pods must still apply the record, not
+    skip it. Anything else that does not validate still fails.
+    """
+    try:
+        return model.model_validate_json(value)
+    except ValidationError as error:
+        unknown = [e["loc"] for e in error.errors() if e["type"] == "extra_forbidden"]
+        if len(unknown) != error.error_count():
+            raise
+    data = json.loads(value)
+    for loc in unknown:
+        *path, name = loc
+        parent = data
+        for step in path:
+            parent = parent[step]
+        del parent[name]
+    return model.model_validate(data)
+
+
 class TopicTable(Generic[M]):
     """A topic materialised into memory (no consumer group): every instance reads it whole.
 
@@ -526,8 +549,8 @@ class TopicTable(Generic[M]):
                 self._rows.pop(key.decode(), None)
             return
         try:
-            row = self._model.model_validate_json(value)
-        except ValidationError:
+            row = parse_ignoring_unknown_fields(self._model, value)
+        except (ValidationError, ValueError):
             log.exception("ignoring invalid record on %s", self._topic.name)
             return
         key_of_row = self._key_of(row)

@@ -1,0 +1,52 @@
+"""TopicTable, the in-memory copy of the state every service follows, against a real broker."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from pydantic import ValidationError
+
+from replyflow.events import CreatorProfile, ReplyMode
+from replyflow.kafka import TopicTable, parse_ignoring_unknown_fields
+from replyflow.topics import CREATORS_CONFIG
+
+pytestmark = pytest.mark.kafka
+
+
+def profile_json(creator_id: str, **over) -> dict:
+    return {"creator_id": creator_id, "display_name": "Test Cook", "persona": "A warm home cook.", **over}
+
+
+def test_fields_a_newer_version_added_are_left_out_top_level_and_nested():
+    data = profile_json("c1", mode="off", added_later=1, generation={"temperature": 0.5, "also_new": True})
+    profile = parse_ignoring_unknown_fields(CreatorProfile, json.dumps(data).encode())
+    assert profile.mode == ReplyMode.off and profile.generation.temperature == 0.5
+
+
+def test_a_record_that_is_wrong_in_a_known_field_still_fails():
+    data = profile_json("c1", mode="sometimes", added_later=1)
+    with pytest.raises(ValidationError, match="mode"):
+        parse_ignoring_unknown_fields(CreatorProfile, json.dumps(data).encode())
+
+
+async def test_a_kill_switch_written_by_a_newer_version_still_applies(kafka_bootstrap):
+    # During a rolling deploy a newer pod may write a field this version does not know; the
+    # older pods must still apply the creator's mode change instead of skipping the record.
+    creator = f"cook-{uuid.uuid4().hex[:6]}"
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        record = profile_json(creator, mode="off", version=2, updated_by_team="trust-and-safety")
+        await producer.send_and_wait(CREATORS_CONFIG.name, json.dumps(record).encode(), key=creator.encode())
+    finally:
+        await producer.stop()
+    table = TopicTable(kafka_bootstrap, CREATORS_CONFIG, CreatorProfile, lambda p: p.creator_id)
+    await table.start()
+    try:
+        profile = table.get(creator)
+        assert profile is not None and profile.mode == ReplyMode.off and profile.version == 2
+    finally:
+        await table.stop()
