@@ -74,6 +74,14 @@ class ExportedSpan:
     trace_id: str  # hex, as in a traceparent
     span_id: str
     parent_span_id: str  # "" for a root span
+    attributes: dict[str, object]  # scalar values as Python values, arrays as lists
+
+
+def _attribute_value(value) -> object:
+    kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return [_attribute_value(v) for v in value.array_value.values]
+    return getattr(value, kind) if kind else None
 
 
 class OtlpReceiver:
@@ -94,7 +102,8 @@ class OtlpReceiver:
                     attributes = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
                     receiver.spans += [
                         ExportedSpan(attributes.get("service.name", ""), span.name, span.trace_id.hex(),
-                                     span.span_id.hex(), span.parent_span_id.hex())
+                                     span.span_id.hex(), span.parent_span_id.hex(),
+                                     {a.key: _attribute_value(a.value) for a in span.attributes})
                         for scope_spans in resource_spans.scope_spans for span in scope_spans.spans
                     ]
                 reply = ExportTraceServiceResponse().SerializeToString()

@@ -20,7 +20,7 @@ from replyflow.events import Comment, CommentScreened, CreatorProfile, Decision,
 from replyflow.kafka import group_starts_at_end
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_SCREENED, DECISIONS, REPLIES_DRAFTED
-from tests.helpers import TopicReader
+from tests.helpers import OtlpReceiver, TopicReader, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -202,3 +202,31 @@ async def test_sigterm_drains_the_window_so_a_restart_redoes_nothing(generation,
     drafted = [i for i in draft_ids(before + after) if i in ids]
     assert len(drafted) == len(ids), "a drained, committed comment was drafted again after the restart"
     assert not dlq_ids(before + after, ids)
+
+
+async def test_each_model_call_is_a_gen_ai_client_span_inside_the_comments_trace(
+    generation, producer, kafka_bootstrap, sim
+):
+    start, creator = generation
+    trace_id, upstream_span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    event = screened(creator, 0)
+    with OtlpReceiver() as collector:
+        start(OTEL_TRACES_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=collector.url)
+        async with TopicReader(kafka_bootstrap, REPLIES_DRAFTED.name) as reader:
+            await producer.send_and_wait(COMMENTS_SCREENED.name, event.model_dump_json().encode(),
+                                         key=event.comment_id.encode(),
+                                         headers=[("traceparent", f"00-{trace_id}-{upstream_span}-01".encode())])
+            await reader.collect(lambda rs: event.comment_id in draft_ids(rs), timeout_s=30)
+        wait_for(lambda: any(s.name == f"chat {MODEL}" and s.trace_id == trace_id for s in collector.spans), 20,
+                 "the model call's span at the collector")
+    spans = {s.span_id: s for s in collector.spans if s.trace_id == trace_id}
+    chat = next(s for s in spans.values() if s.name == f"chat {MODEL}")
+    consumer = spans[chat.parent_span_id]  # the generation service's span for this record
+    assert consumer.service == chat.service == "replyflow-generation"
+    assert consumer.parent_span_id == upstream_span
+    assert chat.attributes["gen_ai.operation.name"] == "chat"
+    assert chat.attributes["gen_ai.request.model"] == MODEL
+    assert chat.attributes["gen_ai.request.max_tokens"] == 16
+    assert chat.attributes["gen_ai.usage.input_tokens"] > 0 and chat.attributes["gen_ai.usage.output_tokens"] > 0
+    assert chat.attributes["server.port"] == int(sim.url.rsplit(":", 1)[1])
+    assert chat.attributes["gen_ai.response.finish_reasons"] in (["stop"], ["length"])

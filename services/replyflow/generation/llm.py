@@ -10,8 +10,11 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import aiohttp
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from replyflow.events import GenerationParams
 from replyflow.kafka import PermanentError, TransientError
@@ -20,6 +23,8 @@ from replyflow.kafka import PermanentError, TransientError
 # Everything else (404 unknown model, 401, 429, 5xx...) is the server's or the deployment's problem:
 # retried, never a reason to dead-letter a healthy comment.
 PERMANENT_STATUSES = frozenset({400, 413, 422})
+
+TRACER = trace.get_tracer("replyflow.generation")
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,9 @@ class LLMClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=5.0)
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        url = urlsplit(self.base_url)
+        self._server = {"server.address": url.hostname or "",
+                        "server.port": url.port or (443 if url.scheme == "https" else 80)}
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:  # created lazily: it binds the running loop
@@ -79,7 +87,25 @@ class LLMClient:
         (retry later), PermanentError when this request can never succeed (e.g. longer than the
         context window).
         """
-        payload = json.dumps(self.request_body(messages, params, seed), separators=(",", ":")).encode()
+        # A client span per model call (OpenTelemetry gen_ai conventions), inside the comment's trace.
+        request = {"gen_ai.operation.name": "chat", "gen_ai.request.model": self.model,
+                   "gen_ai.request.max_tokens": params.max_tokens, "gen_ai.request.temperature": params.temperature,
+                   **({"gen_ai.request.seed": seed} if seed is not None else {}), **self._server}
+        with TRACER.start_as_current_span(f"chat {self.model}", kind=SpanKind.CLIENT, attributes=request) as span:
+            try:
+                completion = await self._stream(self.request_body(messages, params, seed))
+            except (TransientError, PermanentError) as e:
+                span.set_attribute("error.type", type(e).__name__)
+                raise
+            span.set_attributes({
+                "gen_ai.usage.input_tokens": completion.prompt_tokens,
+                "gen_ai.usage.output_tokens": completion.completion_tokens,
+                "gen_ai.response.finish_reasons": [completion.finish_reason or "unknown"],
+            })
+            return completion
+
+    async def _stream(self, body: dict) -> Completion:
+        payload = json.dumps(body, separators=(",", ":")).encode()
         started = time.perf_counter()
         first_token_at: float | None = None
         parts: list[str] = []
