@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from replyflow.events import Comment, CommentReceived
 from replyflow.kafka import Emit, EventProducer
-from replyflow.service import ServiceParts, build_app, serve, service_parts
+from replyflow.service import ServiceParts, build_app, json_request_body, publish_for_request, serve, service_parts
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_RECEIVED
 
@@ -64,11 +64,9 @@ def validation_errors(error: ValidationError) -> list[dict[str, object]]:
 
 def comments_api(parts: ServiceParts) -> Starlette:
     async def post_comments(request: Request) -> JSONResponse:
-        if "json" not in request.headers.get("content-type", "application/json"):
-            return JSONResponse({"error": "Content-Type must be application/json"}, status_code=415)
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return JSONResponse({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
+        body = await json_request_body(request, MAX_BODY_BYTES)
+        if isinstance(body, JSONResponse):
+            return body
         try:
             comments = parse_comments(body)
         except ValidationError as e:
@@ -78,12 +76,8 @@ def comments_api(parts: ServiceParts) -> Starlette:
         except ValueError as e:
             return JSONResponse({"error": str(e)}, status_code=400)
         emits = received_events(comments)
-        try:
-            await asyncio.wait_for(parts.producer.publish(emits), parts.settings.kafka_request_timeout_ms / 1000)
-        except Exception as e:
-            parts.health.failing(f"{type(e).__name__}: {e}")
+        if not await publish_for_request(parts, emits):
             return JSONResponse({"error": "comments not accepted: Kafka unavailable, retry"}, status_code=503)
-        parts.health.ok()
         return JSONResponse(
             {"accepted": len(emits), "event_ids": [e.event.event_id for e in emits]}, status_code=202
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -10,10 +11,12 @@ import uvicorn
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from replyflow.events import CreatorProfile
-from replyflow.kafka import EventProducer, StageHealth, TopicTable, make_broker
+from replyflow.kafka import Emit, EventProducer, StageHealth, TopicTable, make_broker
 from replyflow.observability import CONSUMER_READY, configure_logging, configure_tracing, health_routes
 from replyflow.settings import Settings
 from replyflow.topics import CREATORS_CONFIG
@@ -33,6 +36,28 @@ class ServiceParts:
     profiles: ProfileTable | None = None
     tables: list[TopicTable] = field(default_factory=list)  # more topics to follow; ready once caught up
     tracer_provider: TracerProvider | None = None  # None: tracing off (OTEL_TRACES_EXPORTER=none)
+
+
+async def json_request_body(request: Request, max_bytes: int) -> bytes | JSONResponse:
+    """The body of a JSON API request, or the 415 / 413 answer when it is not JSON or too large."""
+    if "json" not in request.headers.get("content-type", "application/json"):
+        return JSONResponse({"error": "Content-Type must be application/json"}, status_code=415)
+    body = await request.body()
+    if len(body) > max_bytes:
+        return JSONResponse({"error": f"body larger than {max_bytes} bytes"}, status_code=413)
+    return body
+
+
+async def publish_for_request(parts: ServiceParts, emits: Sequence[Emit]) -> bool:
+    """Publish what an HTTP request produced, waiting at most the Kafka request timeout (the
+    client is waiting); False when Kafka did not acknowledge, and readiness reports why."""
+    try:
+        await asyncio.wait_for(parts.producer.publish(emits), parts.settings.kafka_request_timeout_ms / 1000)
+    except Exception as e:
+        parts.health.failing(f"{type(e).__name__}: {e}")
+        return False
+    parts.health.ok()
+    return True
 
 
 def service_parts(name: str, settings: Settings, *, with_profiles: bool = True) -> ServiceParts:

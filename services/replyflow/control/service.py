@@ -54,7 +54,7 @@ from replyflow.events import Action, CreatorProfile, ReplyReviewed, ReplyVerdict
 from replyflow.ingest import validation_errors
 from replyflow.kafka import Emit, TopicTable
 from replyflow.observability import DECISIONS as DECISIONS_METRIC
-from replyflow.service import ServiceParts, build_app, serve, service_parts
+from replyflow.service import ServiceParts, build_app, json_request_body, publish_for_request, serve, service_parts
 from replyflow.settings import Settings
 from replyflow.topics import REPLIES_REVIEW, REPLIES_REVIEWED
 
@@ -123,11 +123,9 @@ class ControlApi:
         return guarded_handler
 
     async def body(self, request: Request, model: type[B]) -> B | JSONResponse:
-        if "json" not in request.headers.get("content-type", "application/json"):
-            return error(415, "Content-Type must be application/json")
-        raw = await request.body()
-        if len(raw) > MAX_BODY_BYTES:
-            return error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        raw = await json_request_body(request, MAX_BODY_BYTES)
+        if isinstance(raw, JSONResponse):
+            return raw
         if not raw.strip():
             return error(400, f"request body is empty; send a {model.__name__} JSON object")
         try:
@@ -142,13 +140,8 @@ class ControlApi:
             return error(422, f"invalid {model.__name__}", validation_errors(e))
 
     async def publish(self, emits: list[Emit], what: str) -> None:
-        try:
-            await asyncio.wait_for(self.parts.producer.publish(emits),
-                                   self.parts.settings.kafka_request_timeout_ms / 1000)
-        except Exception as e:
-            self.parts.health.failing(f"{type(e).__name__}: {e}")
-            raise Unavailable(f"{what} not saved: Kafka unavailable") from e
-        self.parts.health.ok()
+        if not await publish_for_request(self.parts, emits):
+            raise Unavailable(f"{what} not saved: Kafka unavailable")
 
     # ------------------------------------------------------------------ reviews
 
