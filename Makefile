@@ -15,8 +15,11 @@ K8S_TOOLS := $(CACHE)/k8s
 KUSTOMIZE := $(K8S_TOOLS)/kustomize-$(KUSTOMIZE_VERSION)/kustomize
 PROMTOOL := $(K8S_TOOLS)/promtool-$(PROMETHEUS_VERSION)/promtool
 K8S_GO := GOMODCACHE=$(K8S_TOOLS)/gomod GOFLAGS=-modcacherw
+# The official AsyncAPI JSON Schemas (npm @asyncapi/specs) that schemas/asyncapi.yaml is validated against.
+ASYNCAPI_SPECS_VERSION := 6.11.1
+ASYNCAPI_SPECS := $(CACHE)/asyncapi/specs-$(ASYNCAPI_SPECS_VERSION)
 
-.PHONY: venv model-server kafka k8s-tools run test test-unit lint schemas eval-policy bench-generation bench-policy clean
+.PHONY: venv model-server kafka k8s-tools asyncapi-specs run test test-unit lint schemas eval-policy bench-generation bench-policy clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -51,16 +54,23 @@ $(K8S_TOOLS)/.crds-$(KEDA_VERSION)-$(PROMETHEUS_OPERATOR_VERSION):
 	  github.com/prometheus-operator/prometheus-operator@$(PROMETHEUS_OPERATOR_VERSION)
 	touch $@
 
+asyncapi-specs: $(ASYNCAPI_SPECS)/package/schemas/3.0.0.json
+$(ASYNCAPI_SPECS)/package/schemas/3.0.0.json:
+	@command -v npm >/dev/null || { echo "npm is needed to fetch @asyncapi/specs $(ASYNCAPI_SPECS_VERSION)" >&2; exit 1; }
+	mkdir -p $(ASYNCAPI_SPECS)
+	cd $(ASYNCAPI_SPECS) && npm pack -q @asyncapi/specs@$(ASYNCAPI_SPECS_VERSION) && tar xzf asyncapi-specs-$(ASYNCAPI_SPECS_VERSION).tgz
+	touch $@
+
 kafka: venv
 	$(BIN)/python -m replyflow.local.kafka_server fetch
 
 run: model-server kafka
 	$(BIN)/python -m replyflow.local.stack
 
-test: model-server kafka k8s-tools lint
+test: model-server kafka k8s-tools asyncapi-specs lint
 	$(BIN)/pytest -q
 
-test-unit: venv k8s-tools
+test-unit: venv k8s-tools asyncapi-specs
 	$(BIN)/pytest -q tests/unit
 
 lint: venv

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import re
 import subprocess
 import threading
 import time
@@ -13,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import pytest
 import uvicorn
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -22,6 +25,27 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from replyflow.local.kafka_server import free_port
 from replyflow.local.model_server import llama_server_command
+
+ROOT = Path(__file__).resolve().parents[1]
+# Where make puts what it fetches or builds once for the tests (outside the repo).
+TOOL_CACHE = Path(os.environ.get("CACHE", Path.home() / ".cache" / "replyflow"))
+
+
+def make_var(name: str) -> str:
+    """A ``NAME := value`` pinned in the Makefile."""
+    match = re.search(rf"^{name} := (\S+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert match, f"Makefile lacks {name}"
+    return match.group(1)
+
+
+def provided_by_make(target: str, paths: dict[str, Path]) -> dict[str, Path]:
+    """``paths``, running ``make <target>`` first when one is missing; fails the test if make cannot provide them."""
+    if not all(p.exists() for p in paths.values()):
+        done = subprocess.run(["make", "-s", target], cwd=ROOT, capture_output=True, text=True)
+        missing = [str(p) for p in paths.values() if not p.exists()]
+        if done.returncode or missing:
+            pytest.fail(f"`make {target}` could not provide {missing}:\n{done.stdout}{done.stderr}")
+    return paths
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.3) -> None:

@@ -29,13 +29,12 @@ async def load_profiles(path: Path, settings: Settings) -> list[CreatorProfile]:
 
 
 def profile_emits(profiles: list[CreatorProfile]) -> list[Emit]:
-    # Keyed by creator_id: compaction keeps each creator's latest profile.
-    return [Emit(CREATORS_CONFIG, p.creator_id, p) for p in profiles]
+    return [Emit(CREATORS_CONFIG, p) for p in profiles]
 
 
 async def put_profiles(profiles: list[CreatorProfile], settings: Settings) -> None:
     """Publish profiles as given (versions included); the control API bumps versions itself."""
-    async with EventProducer(settings, "admin") as producer:
+    async with EventProducer(settings, "admin", [CREATORS_CONFIG]) as producer:
         await producer.publish(profile_emits(profiles))
 
 

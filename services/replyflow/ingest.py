@@ -35,7 +35,7 @@ _comments = TypeAdapter(Comment | list[Comment])
 
 def received_events(comments: list[Comment]) -> list[Emit]:
     # Keyed by comment id, so one viral creator's comments spread over every partition.
-    return [Emit(COMMENTS_RECEIVED, c.comment_id, CommentReceived(comment=c)) for c in comments]
+    return [Emit(COMMENTS_RECEIVED, CommentReceived(comment=c)) for c in comments]
 
 
 def parse_comments(body: bytes) -> list[Comment]:
@@ -87,7 +87,7 @@ def comments_api(parts: ServiceParts) -> Starlette:
 
 def create_app(settings: Settings | None = None):
     settings = settings or Settings()
-    parts = service_parts("ingest", settings, with_profiles=False)
+    parts = service_parts("ingest", settings, sends=[COMMENTS_RECEIVED], with_profiles=False)
     return build_app(parts, routes=[("/v1/comments", comments_api(parts))])
 
 
@@ -101,7 +101,7 @@ async def replay(path: Path, settings: Settings) -> tuple[int, list[str]]:
             comments.append(Comment.model_validate_json(line))
         except ValidationError as e:
             errors.append(f"line {number}: {validation_errors(e)}")
-    async with EventProducer(settings, "ingest-replay") as producer:
+    async with EventProducer(settings, "ingest-replay", [COMMENTS_RECEIVED]) as producer:
         await producer.publish(received_events(comments))
     return len(comments), errors
 

@@ -14,9 +14,9 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -41,6 +41,9 @@ from replyflow.observability import DLQ_MESSAGES, MESSAGES_PROCESSED, MESSAGES_P
 from replyflow.settings import Settings
 from replyflow.topics import ALL_TOPICS, CONSUMED_TOPICS, DECISIONS, Topic
 
+if TYPE_CHECKING:
+    from replyflow.service import ServiceParts
+
 log = logging.getLogger(__name__)
 TRACER = trace.get_tracer("replyflow.kafka")
 
@@ -61,11 +64,19 @@ class PermanentError(Exception):
 
 @dataclass(frozen=True)
 class Emit:
-    """One output event of a stage, with the key that decides its partition."""
+    """One output event of a stage; its topic decides the record key (and so the partition)."""
 
     topic: Topic
-    key: str
     event: BaseModel
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.event, self.topic.message):
+            raise TypeError(f"{self.topic.name} carries {self.topic.message.__name__}, "
+                            f"not {type(self.event).__name__}")
+
+    @property
+    def key(self) -> str:
+        return self.topic.key(self.event)
 
 
 def make_broker(settings: Settings, service: str, tracer_provider: TracerProvider | None = None) -> KafkaBroker:
@@ -178,8 +189,10 @@ class EventProducer:
     partitioner) and sent as whole batches, with the current trace context in their headers.
     """
 
-    def __init__(self, settings: Settings, service: str, *, linger_ms: int = 5) -> None:
+    def __init__(self, settings: Settings, service: str, sends: Collection[Topic], *, linger_ms: int = 5) -> None:
         self.service = service
+        # The topics this service may publish to: what the AsyncAPI document says it sends.
+        self.sends = frozenset(topic.name for topic in sends)
         self._options = {
             "bootstrap_servers": settings.kafka_bootstrap_servers, "client_id": f"replyflow-{service}",
             "acks": "all", "enable_idempotence": True, "linger_ms": linger_ms,
@@ -210,6 +223,9 @@ class EventProducer:
         ``traces`` maps a comment id to the headers that continue that comment's trace (see
         :func:`record_spans`); events of other comments continue the current trace.
         """
+        undeclared = {e.topic.name for e in emits} - self.sends
+        if undeclared:
+            raise ValueError(f"{self.service} does not declare that it sends to {sorted(undeclared)}")
         traces = traces or {}
         await self.send([
             (e.topic.name, e.key.encode(), e.event.model_dump_json().encode(),
@@ -281,6 +297,19 @@ def dead_letter_decision(body: bytes, error: str) -> Decision | None:
         return None
 
 
+# What a dead-lettered record carries besides the original key and value (the AsyncAPI document's DLQ headers).
+DEAD_LETTER_HEADERS = {
+    "x-original-topic": "The topic the record was consumed from",
+    "x-original-partition": "Its partition there",
+    "x-original-offset": "Its offset there",
+    "x-consumer-group": "The consumer group that gave up on it",
+    "x-exception-class": "Why: the exception's class (ValidationError: the event does not match its schema)",
+    "x-exception-message": "Why: the exception's message, at most 2,000 characters",
+    "x-attempts": "How many times the batch holding it was tried",
+    "x-failed-at-ms": "When it was dead-lettered, Unix epoch milliseconds",
+}
+
+
 async def dead_letter(
     producer: EventProducer, record: ConsumerRecord, error: BaseException, *, group: str, service: str,
     attempts: int,
@@ -300,7 +329,7 @@ async def dead_letter(
     await producer.send([(f"{record.topic}.dlq", record.key, record.value, None)], headers)
     decision = dead_letter_decision(record.value, message)
     if decision is not None:
-        await producer.publish([Emit(DECISIONS, decision.comment_id, decision)])
+        await producer.publish([Emit(DECISIONS, decision)])
     DLQ_MESSAGES.labels(service, record.topic, type(error).__name__).inc()
     MESSAGES_PROCESSED.labels(service, record.topic, "dead_lettered").inc()
     log.warning("dead-lettered", extra={"fields": {k.removeprefix("x-"): v for k, v in headers.items()}})
@@ -327,19 +356,14 @@ def backoff_s(settings: Settings, attempt: int) -> float:
 
 
 def subscribe_stage(
-    broker: KafkaBroker,
-    producer: EventProducer,
-    settings: Settings,
+    parts: ServiceParts,
     *,
-    service: str,
     stage: str,
     topic: Topic,
-    model: type[M],
     handle: Callable[[list[M]], Awaitable[list[Emit]]],
-    health: StageHealth,
     max_batch: int = STAGE_MAX_BATCH,
 ) -> None:
-    """Register an at-least-once consumer of ``topic`` that hands ``handle`` micro-batches of events.
+    """Register an at-least-once consumer of ``topic`` that hands ``handle`` micro-batches of its events.
 
     ``stage`` names the consumer group: replicas of a stage share the work, stages don't.
     A batch is committed only after every output of it was acknowledged by the broker. On a
@@ -347,7 +371,11 @@ def subscribe_stage(
     (nothing is skipped, also not on other partitions); a batch that fails otherwise is retried
     message by message so that only the poison message is dead-lettered.
     """
+    broker, producer, settings, health, service = (
+        parts.broker, parts.producer, parts.settings, parts.health, parts.name)
+    model = topic.message
     group = settings.group_id(stage)
+    parts.consumes.append((topic, group))
     attempts: dict[tuple[int, int], int] = {}
 
     async def run(records: list[ConsumerRecord], isolate: bool) -> list[tuple[ConsumerRecord, BaseException]]:

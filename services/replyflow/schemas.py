@@ -1,6 +1,8 @@
-"""Writes JSON Schema files for every event model into ``schemas/`` (``make schemas``).
+"""Writes JSON Schema files for every event model, and the AsyncAPI document of the topics that carry
+them, into ``schemas/`` (``make schemas``).
 
-The models in events.py are the source of truth; a test fails when the committed files drift.
+The models in events.py, topics.py and the services' wiring are the source of truth; a test fails
+when the committed files drift.
 """
 
 from __future__ import annotations
@@ -9,16 +11,22 @@ import json
 import sys
 from pathlib import Path
 
+import yaml
+
+from replyflow.asyncapi import asyncapi_document
 from replyflow.events import EVENT_MODELS
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+
+
+ASYNCAPI_FILE = "asyncapi.yaml"
 
 
 def rendered_schemas() -> dict[str, str]:
     return {
         f"{model.__name__}.schema.json": json.dumps(model.model_json_schema(mode="serialization"), indent=2) + "\n"
         for model in EVENT_MODELS
-    }
+    } | {ASYNCAPI_FILE: yaml.safe_dump(asyncapi_document(), sort_keys=False, width=110, allow_unicode=True)}
 
 
 def main(out: Path = SCHEMA_DIR) -> int:

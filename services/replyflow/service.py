@@ -19,7 +19,7 @@ from replyflow.events import CreatorProfile
 from replyflow.kafka import Emit, EventProducer, StageHealth, TopicTable, make_broker
 from replyflow.observability import CONSUMER_READY, configure_logging, configure_tracing, health_routes
 from replyflow.settings import Settings
-from replyflow.topics import CREATORS_CONFIG
+from replyflow.topics import CREATORS_CONFIG, Topic
 
 ProfileTable = TopicTable[CreatorProfile]
 
@@ -35,6 +35,7 @@ class ServiceParts:
     health: StageHealth = field(default_factory=StageHealth)
     profiles: ProfileTable | None = None
     tables: list[TopicTable] = field(default_factory=list)  # more topics to follow; ready once caught up
+    consumes: list[tuple[Topic, str]] = field(default_factory=list)  # (topic, consumer group) of each stage
     tracer_provider: TracerProvider | None = None  # None: tracing off (OTEL_TRACES_EXPORTER=none)
 
 
@@ -60,7 +61,7 @@ async def publish_for_request(parts: ServiceParts, emits: Sequence[Emit]) -> boo
     return True
 
 
-def service_parts(name: str, settings: Settings, *, with_profiles: bool = True) -> ServiceParts:
+def service_parts(name: str, settings: Settings, *, sends: Sequence[Topic], with_profiles: bool = True) -> ServiceParts:
     configure_logging(settings.log_level)
     tracer_provider = configure_tracing(name, settings)
     broker = make_broker(settings, name, tracer_provider)
@@ -69,16 +70,18 @@ def service_parts(name: str, settings: Settings, *, with_profiles: bool = True) 
         if with_profiles
         else None
     )
-    return ServiceParts(name, settings, broker, EventProducer(settings, name), profiles=profiles,
+    return ServiceParts(name, settings, broker, EventProducer(settings, name, sends), profiles=profiles,
                         tracer_provider=tracer_provider)
 
 
 class ServiceApp(AsgiFastStream):
     """AsgiFastStream whose HTTP paths without an exact route go to the service's ``api`` app:
-    FastStream matches exact paths only, and an API's paths hold ids."""
+    FastStream matches exact paths only, and an API's paths hold ids. ``parts`` is the wiring it
+    runs (what the AsyncAPI document describes)."""
 
-    def __init__(self, *args, api: ASGIApp | None = None, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, parts: ServiceParts, *args, api: ASGIApp | None = None, **kwargs) -> None:
+        super().__init__(parts.broker, *args, **kwargs)
+        self.parts = parts
         self.api = api
 
     async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -97,7 +100,7 @@ def build_app(
     after_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     after_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
-) -> AsgiFastStream:
+) -> ServiceApp:
     """An ASGI app running the broker's subscribers plus the service's HTTP routes.
 
     ``on_startup`` runs before the broker consumes, ``after_startup`` once it does;
@@ -133,7 +136,7 @@ def build_app(
             parts.tracer_provider.shutdown()  # exports the spans still queued
 
     return ServiceApp(
-        parts.broker,
+        parts,
         api=api,
         asgi_routes=[*routes, *health_routes(readiness)],
         logger=logging.getLogger(f"replyflow.{parts.name}"),

@@ -37,7 +37,6 @@ from replyflow.events import (
 )
 from replyflow.kafka import group_starts_at_end
 from replyflow.local.stack import Stack
-from replyflow.policy.stages import account_key
 from replyflow.settings import Settings
 from replyflow.topics import (
     COMMENTS_RECEIVED,
@@ -179,7 +178,7 @@ async def test_approve_sends_the_held_reply_to_the_publisher_and_audits_it(http,
         assert resent == first
         assert len(of(records, REPLIES_REVIEWED.name, ReplyReviewed, held.reply_id)) == 1  # recorded once
 
-    assert approved_record.key.decode() == account_key(creator, "youtube")
+    assert approved_record.key.decode() == f"{creator}:youtube"  # keyed by platform account
     assert approved.outcome == Outcome.approved and approved.text == held.text
     assert approved.reasons[-1].code == "creator_approved" and "Perfect" in approved.reasons[-1].message
     assert (decision.stage, decision.outcome) == (Stage.review, Outcome.approved)

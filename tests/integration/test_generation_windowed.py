@@ -4,6 +4,7 @@ a rebalance in the middle of the load, and a stop that finishes busy work and ha
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 import uuid
@@ -12,14 +13,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from replyflow.kafka import ensure_topics
-from replyflow.topics import Topic
+from replyflow.topics import COMMENTS_SCREENED
 from replyflow.windowed import WindowedConsumer, busy
 
 pytestmark = pytest.mark.kafka
 
 
 async def new_topic(bootstrap: str, partitions: int) -> str:
-    topic = Topic(f"windowed-test-{uuid.uuid4().hex[:8]}", partitions)
+    topic = dataclasses.replace(COMMENTS_SCREENED, name=f"windowed-test-{uuid.uuid4().hex[:8]}", partitions=partitions)
     await ensure_topics(bootstrap, [topic])
     return topic.name
 

@@ -23,6 +23,7 @@ from replyflow.events import (
     ReplyVerdict,
     reply_id_for,
 )
+from replyflow.kafka import DEAD_LETTER_HEADERS
 from replyflow.local.stack import Stack
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_RECEIVED, DECISIONS, REPLIES_APPROVED, REPLIES_DRAFTED, REPLIES_REVIEW
@@ -139,6 +140,7 @@ async def test_malformed_event_goes_to_the_dead_letter_topic_with_context(produc
         records = await reader.collect(lambda rs: any(r.value == bad for r in rs))
     record = next(r for r in records if r.value == bad)
     headers = {k: v.decode() for k, v in record.headers}
+    assert {k for k in headers if k.startswith("x-")} == set(DEAD_LETTER_HEADERS)  # as schemas/asyncapi.yaml says
     assert headers["x-original-topic"] == COMMENTS_RECEIVED.name
     assert headers["x-original-partition"] == str(meta.partition)
     assert headers["x-original-offset"] == str(meta.offset)

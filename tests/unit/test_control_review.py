@@ -33,7 +33,6 @@ from replyflow.events import (
     Stage,
     reply_id_for,
 )
-from replyflow.policy.stages import account_key
 from replyflow.topics import DECISIONS, REPLIES_APPROVED
 
 NOW = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
@@ -79,7 +78,7 @@ def test_approve_sends_the_held_text_to_the_publisher_keyed_by_account():
     decided = decide(request("approve", note="lovely"), held=reply, previous=None, profile=profile(), by=Actor.creator)
     assert decided.action == ReviewAction.approve and decided.text == reply.text
     approved, audit = review_outputs(decided)
-    assert approved.topic == REPLIES_APPROVED and approved.key == account_key("mara", "youtube")
+    assert approved.topic == REPLIES_APPROVED and approved.key == "mara:youtube"
     verdict = approved.event
     assert isinstance(verdict, ReplyVerdict) and verdict.outcome == Outcome.approved
     assert verdict.reply_id == reply.reply_id and verdict.text == reply.text

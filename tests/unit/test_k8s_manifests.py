@@ -31,8 +31,8 @@ import yaml
 from replyflow import topics
 from replyflow.local.model_server import MODEL_ALIAS
 from replyflow.settings import DEFAULT_HTTP_PORTS, Settings
+from tests.helpers import ROOT, TOOL_CACHE, make_var, provided_by_make
 
-ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = ("dev", "prod")
 SETTINGS_ENV = {name.upper() for name in Settings.model_fields}
 K8S_VERSIONS = ("1.30.0", kubernetes_validate.latest_version() + ".0")  # oldest we support, newest schemas
@@ -52,33 +52,22 @@ REPLYFLOW_DEPLOYMENTS = {*HTTP_APIS, *CONSUMERS}
 # ---------------------------------------------------------------- tools and rendering
 
 
-def _make_var(name: str) -> str:
-    match = re.search(rf"^{name} := (\S+)$", (ROOT / "Makefile").read_text(), re.M)
-    assert match, f"Makefile lacks {name}"
-    return match.group(1)
-
-
 @functools.cache
 def tools() -> dict[str, Path]:
     """The pinned kustomize, promtool and CRD sources; built by `make k8s-tools` (Go module proxy) when missing."""
-    cache = Path(os.environ.get("CACHE", Path.home() / ".cache" / "replyflow")) / "k8s"
-    keda, prom = _make_var("KEDA_VERSION"), _make_var("PROMETHEUS_OPERATOR_VERSION")
+    cache = TOOL_CACHE / "k8s"
+    keda, prom = make_var("KEDA_VERSION"), make_var("PROMETHEUS_OPERATOR_VERSION")
     gomod = cache / "gomod" / "github.com"
     crds = gomod / f"prometheus-operator/prometheus-operator@{prom}" / "example/prometheus-operator-crd"
     paths = {
-        "kustomize": cache / f"kustomize-{_make_var('KUSTOMIZE_VERSION')}" / "kustomize",
-        "promtool": cache / f"promtool-{_make_var('PROMETHEUS_VERSION')}" / "promtool",
+        "kustomize": cache / f"kustomize-{make_var('KUSTOMIZE_VERSION')}" / "kustomize",
+        "promtool": cache / f"promtool-{make_var('PROMETHEUS_VERSION')}" / "promtool",
         "ScaledObject": gomod / f"kedacore/keda/v2@{keda}/config/crd/bases/keda.sh_scaledobjects.yaml",
         "PodMonitor": crds / "monitoring.coreos.com_podmonitors.yaml",
         "PrometheusRule": crds / "monitoring.coreos.com_prometheusrules.yaml",
         "kafka_scaler": gomod / f"kedacore/keda/v2@{keda}/pkg/scalers/kafka_scaler.go",
     }
-    if not all(p.exists() for p in paths.values()):
-        done = subprocess.run(["make", "-s", "k8s-tools"], cwd=ROOT, capture_output=True, text=True)
-        missing = [str(p) for p in paths.values() if not p.exists()]
-        if done.returncode or missing:
-            pytest.fail(f"`make k8s-tools` could not provide {missing}:\n{done.stdout}{done.stderr}")
-    return paths
+    return provided_by_make("k8s-tools", paths)
 
 
 @functools.cache

@@ -25,7 +25,6 @@ from replyflow.events import (
     Strict,
 )
 from replyflow.kafka import Emit
-from replyflow.policy.stages import account_key
 from replyflow.policy.verify_checks import (
     DEFAULT_CONFIG,
     PLATFORM_MAX_CHARS,
@@ -213,13 +212,13 @@ def review_outputs(reviewed: ReplyReviewed) -> list[Emit]:
     emits = []
     if approved:
         assert reviewed.text is not None
-        emits.append(Emit(REPLIES_APPROVED, account_key(reviewed.creator_id, reviewed.comment.platform), ReplyVerdict(
+        emits.append(Emit(REPLIES_APPROVED, ReplyVerdict(
             event_id=_output_id(reviewed, "approved"), occurred_at=reviewed.occurred_at,
             comment=reviewed.comment, reply_id=reviewed.reply_id, text=reviewed.text, outcome=Outcome.approved,
             reasons=[*reviewed.held_reasons, reason], authenticity=reviewed.authenticity,
             policy_version=reviewed.policy_version, profile_version=reviewed.profile_version,
         )))
-    emits.append(Emit(DECISIONS, reviewed.comment_id, Decision(
+    emits.append(Emit(DECISIONS, Decision(
         event_id=_output_id(reviewed, "decision"), occurred_at=reviewed.occurred_at,
         comment_id=reviewed.comment_id, creator_id=reviewed.creator_id, platform=reviewed.comment.platform,
         reply_id=reviewed.reply_id, stage=Stage.review, outcome=Outcome.approved if approved else Outcome.rejected,

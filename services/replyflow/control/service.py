@@ -56,7 +56,7 @@ from replyflow.kafka import Emit, TopicTable
 from replyflow.observability import DECISIONS as DECISIONS_METRIC
 from replyflow.service import ServiceParts, build_app, json_request_body, publish_for_request, serve, service_parts
 from replyflow.settings import Settings
-from replyflow.topics import REPLIES_REVIEW, REPLIES_REVIEWED
+from replyflow.topics import CREATORS_CONFIG, DECISIONS, REPLIES_APPROVED, REPLIES_REVIEW, REPLIES_REVIEWED
 
 MAX_BODY_BYTES = 1_000_000
 DEFAULT_REVIEWS_LIMIT = 100
@@ -204,7 +204,7 @@ class ControlApi:
     async def _record(self, decided: ReplyReviewed) -> tuple[ReplyReviewed | None, bool]:
         """Write the decision durably and read it back; returns the decision that holds (None: a
         different one won) and whether it is a repeat of one made elsewhere."""
-        await self.publish([Emit(REPLIES_REVIEWED, decided.reply_id, decided)], "the decision")
+        await self.publish([Emit(REPLIES_REVIEWED, decided)], "the decision")
         if not await self.reviewed.wait_until(lambda: decided.reply_id in self.reviewed, READ_BACK_TIMEOUT_S):
             raise Unavailable("the decision was written but has not been read back yet")
         stored = self.reviewed.get(decided.reply_id)
@@ -213,7 +213,7 @@ class ControlApi:
             return stored, False
         # Another replica decided first: the first record wins everywhere. Write it again so that
         # compaction, which keeps the last record of a key, keeps the winner too.
-        await self.publish([Emit(REPLIES_REVIEWED, stored.reply_id, stored)], "the decision")
+        await self.publish([Emit(REPLIES_REVIEWED, stored)], "the decision")
         return (stored, True) if same_decision(stored, decided) else (None, False)
 
     # ------------------------------------------------------------------ profiles
@@ -289,7 +289,7 @@ def create_app(settings: Settings | None = None):
     settings = settings or Settings()
     if not settings.control_api_token:
         raise RuntimeError("CONTROL_API_TOKEN is not set: the control API does not run without a bearer token")
-    parts = service_parts("control", settings)
+    parts = service_parts("control", settings, sends=[REPLIES_REVIEWED, REPLIES_APPROVED, DECISIONS, CREATORS_CONFIG])
     bootstrap = settings.kafka_bootstrap_servers
     # keep_first: a reply's first hold keeps its held_at; a reply's first decision wins on every replica.
     held = TopicTable(bootstrap, REPLIES_REVIEW, ReplyVerdict, lambda v: v.reply_id, keep_first=True)

@@ -142,7 +142,7 @@ class Drafter:
                     check="creator", code="unknown_creator", action=Action.skip,
                     message="The creator's profile was deleted before a reply was drafted.")],
             )
-            return [Emit(DECISIONS, event.comment_id, decision)]
+            return [Emit(DECISIONS, decision)]
         messages = build_messages(profile, event.comment)
         seed = seed_for(event) if self.seed_per_comment else None
         completion = await self._complete(record, messages, profile.generation, seed)
@@ -157,7 +157,7 @@ class Drafter:
             time_to_first_token_ms=completion.time_to_first_token_ms,
         )
         draft = draft_for(event, completion.text, profile.version, stats)
-        return [Emit(REPLIES_DRAFTED, event.comment_id, draft)]
+        return [Emit(REPLIES_DRAFTED, draft)]
 
     def _check(self, record: ConsumerRecord) -> None:
         if self.abandoning(record):
@@ -226,7 +226,7 @@ class Drafter:
 
 def create_app(settings: Settings | None = None):
     settings = settings or Settings()
-    parts = service_parts("generation", settings)
+    parts = service_parts("generation", settings, sends=[REPLIES_DRAFTED, DECISIONS])
     most = max(1, settings.llm_max_inflight)
     llm = LLMClient(settings.llm_base_url, settings.llm_model, settings.llm_api_key,
                     settings.llm_timeout_s, max_connections=most + 8)
@@ -241,6 +241,7 @@ def create_app(settings: Settings | None = None):
     window = AdaptiveWindow(controller, probe=probe, interval_s=settings.llm_control_interval_s,
                             adaptive=settings.llm_adaptive)
     group = settings.group_id("generation")
+    parts.consumes.append((COMMENTS_SCREENED, group))
     drafter = Drafter(parts, llm, window, group, seed_per_comment=settings.llm_seed_per_comment)
     consumer = WindowedConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,

@@ -20,15 +20,28 @@ from replyflow.policy.stages import PolicyStages
 from replyflow.policy.voice_edits import CreatorEdits
 from replyflow.service import build_app, serve, service_parts
 from replyflow.settings import Settings
-from replyflow.topics import COMMENTS_RECEIVED, REPLIES_DRAFTED, REPLIES_REVIEWED
+from replyflow.topics import (
+    COMMENTS_RECEIVED,
+    COMMENTS_SCREENED,
+    DECISIONS,
+    REPLIES_APPROVED,
+    REPLIES_DRAFTED,
+    REPLIES_REVIEW,
+    REPLIES_REVIEWED,
+)
 
 
 def create_app(settings: Settings | None = None):
     settings = settings or Settings()
-    parts = service_parts("policy", settings)
+    stage_names = settings.policy_stage_names
+    parts = service_parts("policy", settings, sends=[
+        DECISIONS,
+        *([COMMENTS_SCREENED] if "screen" in stage_names else []),
+        *([REPLIES_APPROVED, REPLIES_REVIEW] if "verify" in stage_names else []),
+    ])
     assert parts.profiles is not None
     edits = CreatorEdits()
-    if "verify" in settings.policy_stage_names:
+    if "verify" in stage_names:
         # The creators' edits of held replies (control API) teach the authenticity model their voice.
         parts.tables.append(TopicTable(settings.kafka_bootstrap_servers, REPLIES_REVIEWED, ReplyReviewed,
                                        lambda r: r.reply_id, keep_first=True, on_row=edits.add))
@@ -52,16 +65,12 @@ def create_app(settings: Settings | None = None):
         if embedder is not None:
             await embedder.close()
 
-    for name, stage, topic, model, handle in (
-        ("screen", "policy-screen", COMMENTS_RECEIVED, CommentReceived, screen),
-        ("verify", "policy-verify", REPLIES_DRAFTED, ReplyDrafted, verify),
+    for name, stage, topic, handle in (
+        ("screen", "policy-screen", COMMENTS_RECEIVED, screen),
+        ("verify", "policy-verify", REPLIES_DRAFTED, verify),
     ):
-        if name not in settings.policy_stage_names:
-            continue
-        subscribe_stage(
-            parts.broker, parts.producer, settings, service="policy", stage=stage, topic=topic, model=model,
-            handle=handle, health=parts.health,
-        )
+        if name in stage_names:
+            subscribe_stage(parts, stage=stage, topic=topic, handle=handle)
     return build_app(parts, after_shutdown=[close_embedder])
 
 

@@ -37,11 +37,6 @@ ExtraExamples = Callable[[CreatorProfile], Sequence[str]]
 LANGUAGE_CONFIDENCE = 0.8
 
 
-def account_key(creator_id: str, platform: str) -> str:
-    # The publisher's input is keyed by account so one consumer owns each account's rate limit.
-    return f"{creator_id}:{platform}"
-
-
 def count(stage: Stage, verdict: Verdict) -> None:
     for code in [r.code for r in verdict.reasons] or ["none"]:
         DECISIONS_METRIC.labels(stage.value, verdict.outcome.value, code).inc()
@@ -86,14 +81,14 @@ class PolicyStages:
             findings = [*findings, *language_findings(event.comment, profile)]
             verdict = screen_verdict(event.comment, profile, findings, policy, self.budget, now)
             count(Stage.screen, verdict)
-            emits.append(Emit(DECISIONS, event.comment_id, Decision(
+            emits.append(Emit(DECISIONS, Decision(
                 comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
                 stage=Stage.screen, outcome=verdict.outcome, reasons=verdict.reasons,
                 policy_version=policy.version, profile_version=profile.version if profile else None,
             )))
             if verdict.outcome == Outcome.eligible:
                 assert profile is not None
-                emits.append(Emit(COMMENTS_SCREENED, event.comment_id, CommentScreened(
+                emits.append(Emit(COMMENTS_SCREENED, CommentScreened(
                     comment=event.comment, profile_version=profile.version,
                     policy_version=policy.version, reasons=verdict.reasons,
                 )))
@@ -149,7 +144,7 @@ class PolicyStages:
                 findings += check_authenticity(authenticity, profile)
             verdict = verify_verdict(profile, findings, event.screen_reasons, policy)
             count(Stage.verify, verdict)
-            emits.append(Emit(DECISIONS, event.comment_id, Decision(
+            emits.append(Emit(DECISIONS, Decision(
                 comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
                 reply_id=event.reply_id, stage=Stage.verify, outcome=verdict.outcome, reasons=verdict.reasons,
                 policy_version=policy.version, profile_version=profile.version if profile else None,
@@ -164,7 +159,7 @@ class PolicyStages:
                 policy_version=policy.version, profile_version=profile.version,
             )
             if verdict.outcome == Outcome.approved:
-                emits.append(Emit(REPLIES_APPROVED, account_key(event.creator_id, event.comment.platform), reply))
+                emits.append(Emit(REPLIES_APPROVED, reply))
             else:
-                emits.append(Emit(REPLIES_REVIEW, event.creator_id, reply))
+                emits.append(Emit(REPLIES_REVIEW, reply))
         return emits

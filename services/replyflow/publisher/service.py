@@ -36,10 +36,11 @@ PUBLISH_ATTEMPTS = Counter("replyflow_publish_attempts_total", "Platform calls b
 
 def create_app(settings: Settings | None = None):
     settings = settings or Settings()
-    parts = service_parts("publisher", settings)
+    parts = service_parts("publisher", settings, sends=[REPLIES_PUBLISHED, DECISIONS])
     assert parts.profiles is not None
     profiles = parts.profiles
     ledger = TopicTable(settings.kafka_bootstrap_servers, REPLIES_PUBLISHED, ReplyPublished, lambda e: e.reply_id)
+    parts.tables.append(ledger)  # read whole before consuming: what was already posted
     platform = PlatformClient(settings.platform_base_url, settings.platform_timeout_s)
 
     async def publish_batch(events: list[ReplyVerdict]) -> list[Emit]:
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None):
                 reasons=[Reason(check="creator", code="reply_mode_off", action=Action.skip,
                                 message="AI replies were turned off before this reply was posted.")],
             )
-            return [Emit(DECISIONS, event.comment_id, skipped)]
+            return [Emit(DECISIONS, skipped)]
         platform_name = event.comment.platform.value
         account = profile.platform_accounts.get(event.comment.platform, profile.creator_id)
         attempt = 0
@@ -86,21 +87,10 @@ def create_app(settings: Settings | None = None):
             reply_id=event.reply_id, stage=Stage.publish, outcome=Outcome.published,
             policy_version=event.policy_version, profile_version=event.profile_version,
         )
-        return [Emit(REPLIES_PUBLISHED, event.creator_id, published), Emit(DECISIONS, event.comment_id, decision)]
+        return [Emit(REPLIES_PUBLISHED, published), Emit(DECISIONS, decision)]
 
-    subscribe_stage(
-        parts.broker, parts.producer, settings, service="publisher", stage="publisher", topic=REPLIES_APPROVED,
-        model=ReplyVerdict, handle=publish_batch, health=parts.health, max_batch=16,
-    )
-
-    async def start_ledger() -> None:
-        await ledger.start()
-
-    async def stop_clients() -> None:
-        await ledger.stop()
-        await platform.close()
-
-    return build_app(parts, on_startup=[start_ledger], after_shutdown=[stop_clients])
+    subscribe_stage(parts, stage="publisher", topic=REPLIES_APPROVED, handle=publish_batch, max_batch=16)
+    return build_app(parts, after_shutdown=[platform.close])
 
 
 def main() -> None:
