@@ -185,6 +185,11 @@ class ReplyVerdict(CommentEvent):
     policy_version: str
     profile_version: int
 
+    @property
+    def reviewed(self) -> bool:
+        """A person approved it through the control API (the review decision is among its reasons)."""
+        return any(r.check == "review" for r in self.reasons)
+
 
 class ReplyReviewed(CommentEvent):
     """The creator's decision about a held reply. Topic ``replies.reviewed`` (compacted, key reply_id).

@@ -42,8 +42,9 @@ DECISIONS = Counter(
 )
 END_TO_END_SECONDS = Histogram(
     "replyflow_end_to_end_seconds",
-    "Comment created on the platform to reply published",
-    ["platform"],
+    "Comment created on the platform to reply published; route: auto (the pipeline alone) or review (a person "
+    "approved it, so their wait counts too)",
+    ["platform", "route"],
     buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
 )
 CONSUMER_READY = Gauge("replyflow_consumer_ready", "1 when the service is ready", ["service"])

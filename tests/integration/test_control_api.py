@@ -514,12 +514,16 @@ async def test_a_held_draft_approved_by_the_creator_is_published_exactly_once(ka
                 assert again.status_code == 200 and again.json()["repeated"] is True
                 await asyncio.sleep(3)  # give the re-sent approval time to (not) go out again
                 records += await published.collect(lambda rs: True, timeout_s=1)
+            metrics = httpx.get(f"{stack.url('publisher')}/metrics", timeout=5).text
             posts = httpx.get(f"{platform.url}/v1/posts", params={"comment_id": comment.comment_id}).json()["posts"]
         finally:
             stack.stop()
     assert len(posts) == 1 and posts[0]["text"] == review["draft"]
     out = of(records, REPLIES_PUBLISHED.name, ReplyPublished, draft.reply_id)
     assert out and {e.platform_reply_id for _, e in out} == {posts[0]["platform_reply_id"]}
+    # Its end-to-end latency includes the creator's wait, so it is kept apart from the pipeline's own.
+    counts = [line for line in metrics.splitlines() if line.startswith("replyflow_end_to_end_seconds_count{")]
+    assert counts == [f'replyflow_end_to_end_seconds_count{{platform="{comment.platform}",route="review"}} 1.0']
 
 
 async def test_the_creators_edits_teach_the_verify_stage_their_voice(

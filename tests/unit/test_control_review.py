@@ -83,6 +83,7 @@ def test_approve_sends_the_held_text_to_the_publisher_keyed_by_account():
     assert isinstance(verdict, ReplyVerdict) and verdict.outcome == Outcome.approved
     assert verdict.reply_id == reply.reply_id and verdict.text == reply.text
     assert verdict.reasons[-1].code == "creator_approved" and "lovely" in verdict.reasons[-1].message
+    assert verdict.reviewed and not reply.reviewed  # end-to-end latency: route review, not auto
     assert audit.topic == DECISIONS and audit.key == "c1"
     decision = audit.event
     assert isinstance(decision, Decision)

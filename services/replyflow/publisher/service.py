@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None):
             comment=event.comment, reply_id=event.reply_id, text=event.text,
             platform_reply_id=posted.platform_reply_id, attempts=attempt,
         )
-        END_TO_END_SECONDS.labels(platform_name).observe(
+        END_TO_END_SECONDS.labels(platform_name, "review" if event.reviewed else "auto").observe(
             (published.published_at - event.comment.created_at.astimezone(UTC)).total_seconds()
         )
         decision = Decision(
