@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from replyflow.events import (
+    Actor,
     Comment,
     CreatorProfile,
     GenerationStats,
@@ -20,9 +21,10 @@ COMMENT = Comment(platform="youtube", comment_id="c1", creator_id="baker", post_
                   author_name="A", text="Is it any good?", created_at="2025-06-02T08:00:00Z")
 
 
-def reviewed(text: str | None, action: ReviewAction = ReviewAction.edit, creator_id: str = "baker") -> ReplyReviewed:
+def reviewed(text: str | None, action: ReviewAction = ReviewAction.edit, creator_id: str = "baker",
+             by: Actor | None = Actor.creator) -> ReplyReviewed:
     return ReplyReviewed(comment=COMMENT.model_copy(update={"creator_id": creator_id}), reply_id=f"r-{text}",
-                         action=action, text=text, policy_version="p", profile_version=1)
+                         action=action, text=text, policy_version="p", profile_version=1, decided_by=by)
 
 
 def test_only_edits_count_label_stripped_newest_kept():
@@ -32,7 +34,12 @@ def test_only_edits_count_label_stripped_newest_kept():
     edits.add(reviewed("approved as drafted [AI]", ReviewAction.approve))
     edits.add(reviewed(None, ReviewAction.reject))
     edits.add(reviewed("someone else's [AI]", creator_id="other"))
+    edits.add(reviewed("the operator's wording [AI]", by=Actor.operator))
     assert edits.examples(profile) == ("first",)
+    edits.add(reviewed("recorded before decided_by was kept [AI]", by=None))  # read as before: the creator's
+    assert edits.examples(profile) == ("first", "recorded before decided_by was kept")
+    edits = CreatorEdits(per_creator=2)
+    edits.add(reviewed("first [AI]"))
     edits.add(reviewed("second [AI]"))
     edits.add(reviewed("third [AI]"))
     assert edits.examples(profile) == ("second", "third")

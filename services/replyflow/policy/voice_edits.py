@@ -1,6 +1,7 @@
 """The creator's own words from the control API: replies they edited before approving them.
 
-DESIGN: "edits are kept as new examples of the creator's voice". The verify stage follows
+DESIGN: "edits are kept as new examples of the creator's voice" (the creator's own edits; an
+operator's edit on their behalf is not their voice). The verify stage follows
 ``replies.reviewed`` and fits each creator's authenticity model on their profile's example
 replies plus their latest edits, so the model learns from every correction.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from replyflow.events import CreatorProfile, ReplyReviewed, ReviewAction
+from replyflow.events import Actor, CreatorProfile, ReplyReviewed, ReviewAction
 from replyflow.policy.verify_checks import strip_disclosure
 
 # Enough to move the model, few enough that the profile's curated examples still count.
@@ -26,7 +27,8 @@ class CreatorEdits:
         self._examples: dict[str, tuple[str, tuple[str, ...]]] = {}
 
     def add(self, reviewed: ReplyReviewed) -> None:
-        if reviewed.action != ReviewAction.edit or not reviewed.text:
+        # An operator's edit, made on the creator's behalf, is not the creator's voice.
+        if reviewed.action != ReviewAction.edit or not reviewed.text or reviewed.decided_by == Actor.operator:
             return
         texts = self._texts.setdefault(reviewed.creator_id, deque(maxlen=self._per_creator))
         texts.append(reviewed.text)
