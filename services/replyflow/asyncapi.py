@@ -16,7 +16,7 @@ from typing import Any
 from replyflow.kafka import DEAD_LETTER_HEADERS
 from replyflow.service import ServiceApp
 from replyflow.settings import Settings
-from replyflow.topics import ALL_TOPICS, CONSUMED_TOPICS, DECISIONS, Topic
+from replyflow.topics import ALL_TOPICS, CONSUMED_TOPICS, DECISIONS, DLQ_PARTITIONS, Topic
 
 KAFKA_BINDING = "0.5.0"
 # The long-running services, each built by its module's create_app.
@@ -72,7 +72,7 @@ def _dead_letter_channel(topic: Topic) -> dict[str, Any]:
         "title": topic.dlq,
         "description": f"Records of {topic.name} that can never succeed: the original key and bytes, and why.",
         "messages": {"DeadLetter": {"$ref": "#/components/messages/DeadLetter"}},
-        "bindings": {"kafka": {"topic": topic.dlq, "partitions": topic.partitions, "bindingVersion": KAFKA_BINDING}},
+        "bindings": {"kafka": {"topic": topic.dlq, "partitions": DLQ_PARTITIONS, "bindingVersion": KAFKA_BINDING}},
     }
 
 

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ValidationError
 from replyflow.events import Action, Decision, Outcome, Reason, Stage
 from replyflow.observability import DLQ_MESSAGES, MESSAGES_PROCESSED, MESSAGES_PUBLISHED, PROCESSING_SECONDS
 from replyflow.settings import Settings
-from replyflow.topics import ALL_TOPICS, CONSUMED_TOPICS, DECISIONS, Topic
+from replyflow.topics import ALL_TOPICS, CONSUMED_TOPICS, DECISIONS, DLQ_PARTITIONS, Topic
 
 if TYPE_CHECKING:
     from replyflow.service import ServiceParts
@@ -105,7 +105,7 @@ async def ensure_topics(bootstrap_servers: str, topics: Sequence[Topic] = ALL_TO
             topic_configs={"cleanup.policy": "compact"} if t.compacted else {},
         )
         for t in topics
-    ] + [NewTopic(t.dlq, num_partitions=1, replication_factor=1) for t in CONSUMED_TOPICS if t in topics]
+    ] + [NewTopic(t.dlq, num_partitions=DLQ_PARTITIONS, replication_factor=1) for t in CONSUMED_TOPICS if t in topics]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:

@@ -89,10 +89,12 @@ ALL_TOPICS: tuple[Topic, ...] = (
     CREATORS_CONFIG,
 )
 
-# Topics that a consumer reads, so each gets a dead-letter companion.
+# Topics that a consumer reads, so each gets a dead-letter companion (one partition: few records, kept in order).
+DLQ_PARTITIONS = 1
 CONSUMED_TOPICS: tuple[Topic, ...] = (
     COMMENTS_RECEIVED,
     COMMENTS_SCREENED,
     REPLIES_DRAFTED,
     REPLIES_APPROVED,
+    REPLIES_REVIEWED,
 )

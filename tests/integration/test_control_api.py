@@ -16,6 +16,7 @@ import pytest
 
 from loadtest.platform_simulator import SimulatorConfig, serve_in_thread
 from replyflow.admin import put_profiles
+from replyflow.control.review import ReviewRequest, decide, review_outputs
 from replyflow.control.tokens import creator_token
 from replyflow.events import (
     Action,
@@ -170,12 +171,12 @@ async def test_approve_sends_the_held_reply_to_the_publisher_and_audits_it(http,
         ((_, decision),) = of(records, DECISIONS.name, Decision, held.reply_id)
         ((reviewed_record, reviewed),) = of(records, REPLIES_REVIEWED.name, ReplyReviewed, held.reply_id)
 
-        # The same decision again: 200, and the same outputs once more (the publisher dedupes by reply_id).
+        # The same decision again: 200, marked repeated; nothing new is recorded or sent.
         again = await http.post(f"/v1/reviews/{held.reply_id}", json={"action": "approve", "note": "Perfect"})
         assert again.status_code == 200 and again.json()["repeated"] is True
-        records += await reader.collect(lambda rs: of(rs, REPLIES_APPROVED.name, ReplyVerdict, held.reply_id))
-        first, resent = [e for _, e in of(records, REPLIES_APPROVED.name, ReplyVerdict, held.reply_id)]
-        assert resent == first
+        await asyncio.sleep(2)
+        records += await reader.collect(lambda rs: True, timeout_s=1)
+        assert len(of(records, REPLIES_APPROVED.name, ReplyVerdict, held.reply_id)) == 1
         assert len(of(records, REPLIES_REVIEWED.name, ReplyReviewed, held.reply_id)) == 1  # recorded once
 
     assert approved_record.key.decode() == f"{creator}:youtube"  # keyed by platform account
@@ -192,6 +193,31 @@ async def test_approve_sends_the_held_reply_to_the_publisher_and_audits_it(http,
     assert "already approved" in conflict.json()["error"]
     pending = (await http.get(f"/v1/creators/{creator}/reviews")).json()["reviews"]
     assert held.reply_id not in {r["reply_id"] for r in pending}
+
+
+async def test_a_recorded_decision_goes_out_even_if_the_api_died_before_sending_it(http, creator, producer,
+                                                                                  kafka_bootstrap):
+    """Only the record in replies.reviewed is written by a request (as if its process died right after): the
+    control-review stage sends the outputs. Of two racing records the first holds; the second sends nothing."""
+    held = await hold(producer, creator)
+    await listed(http, creator, {held.reply_id})
+    approve, reject = (decide(ReviewRequest(action=action), held=held, previous=None, profile=make_profile(creator),
+                              by=Actor.creator) for action in (ReviewAction.approve, ReviewAction.reject))
+    async with TopicReader(kafka_bootstrap, REPLIES_APPROVED.name, DECISIONS.name) as reader:
+        for record in (approve, reject):
+            await producer.send_and_wait(REPLIES_REVIEWED.name, record.model_dump_json().encode(),
+                                         key=held.reply_id.encode())
+        records = await reader.collect(lambda rs: of(rs, REPLIES_APPROVED.name, ReplyVerdict, held.reply_id)
+                                       and of(rs, DECISIONS.name, Decision, held.reply_id))
+        await asyncio.sleep(2)  # time for the losing record to (not) send anything
+        records += await reader.collect(lambda rs: True, timeout_s=1)
+    expected = [e.event for e in review_outputs(approve)]
+    assert [e for _, e in of(records, REPLIES_APPROVED.name, ReplyVerdict, held.reply_id)] == expected[:1]
+    assert [e for _, e in of(records, DECISIONS.name, Decision, held.reply_id)] == expected[1:]
+    pending = (await http.get(f"/v1/creators/{creator}/reviews")).json()["reviews"]
+    assert held.reply_id not in {r["reply_id"] for r in pending}
+    conflict = await http.post(f"/v1/reviews/{held.reply_id}", json={"action": "reject"})
+    assert conflict.status_code == 409 and conflict.json()["decided"] == "approve"
 
 
 async def test_edit_posts_the_creators_text_with_the_ai_label(http, creator, producer, kafka_bootstrap):
@@ -487,7 +513,7 @@ async def test_a_held_draft_approved_by_the_creator_is_published_exactly_once(ka
     stack = new_stack(kafka_bootstrap, tmp_path / "e2e")
     prefix = stack.extra_env["KAFKA_GROUP_PREFIX"]
     for stage, topic in (("policy-verify", REPLIES_DRAFTED), ("policy-screen", COMMENTS_RECEIVED),
-                         ("publisher", REPLIES_APPROVED)):
+                         ("publisher", REPLIES_APPROVED), ("control-review", REPLIES_REVIEWED)):
         await group_starts_at_end(kafka_bootstrap, f"{prefix}.{stage}", topic.name)  # this test's records only
     comment = make_comment(creator_id)
     draft = ReplyDrafted(comment=comment, reply_id=reply_id_for(comment.platform, comment.comment_id),
@@ -553,10 +579,12 @@ async def test_the_creators_edits_teach_the_verify_stage_their_voice(
 
     try:
         before = await authenticity_of_a_terse_draft()
+        as_creator = {"Authorization": f"Bearer {creator_token(TOKEN, creator_id)}"}  # an operator's edit won't do
         for text in REVIEWER[:6]:  # the creator rewrites held drafts in their own terse style
             reply = await hold(producer, creator_id)
             await listed(http, creator_id, {reply.reply_id})
-            response = await http.post(f"/v1/reviews/{reply.reply_id}", json={"action": "edit", "text": text})
+            response = await http.post(f"/v1/reviews/{reply.reply_id}", json={"action": "edit", "text": text},
+                                       headers=as_creator)
             assert response.status_code == 200, response.text
         deadline = time.monotonic() + 15
         while (after := await authenticity_of_a_terse_draft()) <= before:

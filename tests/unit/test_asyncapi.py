@@ -17,7 +17,7 @@ from replyflow.events import Comment, CommentReceived, Decision, Outcome, Stage
 from replyflow.kafka import Emit, EventProducer
 from replyflow.schemas import ASYNCAPI_FILE, SCHEMA_DIR
 from replyflow.settings import Settings
-from replyflow.topics import ALL_TOPICS, COMMENTS_RECEIVED, CONSUMED_TOPICS, DECISIONS
+from replyflow.topics import ALL_TOPICS, COMMENTS_RECEIVED, CONSUMED_TOPICS, DECISIONS, DLQ_PARTITIONS
 from tests.helpers import TOOL_CACHE, make_var, provided_by_make
 
 
@@ -87,6 +87,8 @@ def test_channels_carry_the_topics_models_and_keys():
         assert message["payload"] == {"$ref": f"{topic.message.__name__}.schema.json"}
         assert channels[topic.name]["bindings"]["kafka"]["partitions"] == topic.partitions
         assert message["bindings"]["kafka"]["key"]["description"] == topic.key.__doc__
+    for topic in CONSUMED_TOPICS:
+        assert channels[topic.dlq]["bindings"]["kafka"]["partitions"] == DLQ_PARTITIONS
 
 
 def test_every_topic_has_a_sender_and_all_but_the_audit_trail_a_receiver():
@@ -104,7 +106,8 @@ def test_stage_consumer_groups_are_in_the_document():
               for op in committed()["operations"].values() if "bindings" in op}
     prefix = Settings.model_fields["kafka_group_prefix"].default
     assert groups == {f"{prefix}.policy-screen": "comments.received", f"{prefix}.generation": "comments.screened",
-                      f"{prefix}.policy-verify": "replies.drafted", f"{prefix}.publisher": "replies.approved"}
+                      f"{prefix}.policy-verify": "replies.drafted", f"{prefix}.publisher": "replies.approved",
+                      f"{prefix}.control-review": "replies.reviewed"}
 
 
 def comment() -> Comment:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from replyflow.control.review import (
+    OUTPUTS_MAX_AGE,
     InvalidReview,
     OperatorOnly,
     ReviewConflict,
@@ -15,6 +16,7 @@ from replyflow.control.review import (
     decide,
     next_profile,
     pending_reviews,
+    recorded_outputs,
     review_outputs,
     review_view,
     with_mode,
@@ -142,6 +144,20 @@ def test_repeating_a_decision_returns_it_and_its_outputs_are_the_same_events():
     again = decide(request("edit", text="Bake it hot"), held=reply, previous=first, profile=profile(), by=Actor.creator)
     assert again is first
     assert [e.event for e in review_outputs(first)] == [e.event for e in review_outputs(again)]
+
+
+def test_a_recorded_decision_sends_its_outputs_only_if_it_holds_and_is_recent():
+    reply = held()
+    approve = decide(request("approve"), held=reply, previous=None, profile=profile(), by=Actor.creator)
+    reject = decide(request("reject"), held=reply, previous=None, profile=profile(), by=Actor.operator)
+    at = approve.occurred_at
+    assert [e.event for e in recorded_outputs(approve, approve, at)] == [e.event for e in review_outputs(approve)]
+    # Two requests raced: the approval recorded second lost, so nothing of it goes to the publisher.
+    assert recorded_outputs(approve, reject, at) == []
+    assert [e.topic for e in recorded_outputs(reject, reject, at)] == [DECISIONS]
+    # Re-read long after (a new consumer group): older than the publisher's ledger reaches back, not re-sent.
+    assert recorded_outputs(approve, approve, at + OUTPUTS_MAX_AGE) != []
+    assert recorded_outputs(approve, approve, at + OUTPUTS_MAX_AGE + timedelta(seconds=1)) == []
 
 
 @pytest.mark.parametrize("second", [{"action": "reject"}, {"action": "approve"}, {"action": "edit", "text": "Other"}])

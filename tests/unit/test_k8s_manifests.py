@@ -44,8 +44,10 @@ CONSUMERS = {
     "generation": ("generation", topics.COMMENTS_SCREENED),
     "publisher": ("publisher", topics.REPLIES_APPROVED),
 }
-# HTTP APIs behind a Service of their own name, joining no consumer group: Deployment -> module.
+# HTTP APIs behind a Service of their own name: Deployment -> module.
 HTTP_APIS = {"ingest": "replyflow.ingest", "control": "replyflow.control"}
+# Every Deployment's consumer group (stage) and topic: the scaled stages plus control's review outputs.
+STAGE_GROUPS = {**CONSUMERS, "control": ("control-review", topics.REPLIES_REVIEWED)}
 REPLYFLOW_DEPLOYMENTS = {*HTTP_APIS, *CONSUMERS}
 
 
@@ -315,11 +317,11 @@ def test_each_deployment_consumes_what_its_name_says(overlay, name):
     """The real app built from the Deployment's env: policy-screen runs only screen, policy-verify only verify."""
     facts = introspect(overlay, name)
     prefix = settings_of(config_map(render(overlay))).kafka_group_prefix
-    if name in HTTP_APIS:
-        assert facts["consumers"] == [], f"{name} serves HTTP and joins no consumer group"
-    else:
-        stage, topic = CONSUMERS[name]
+    if name in STAGE_GROUPS:
+        stage, topic = STAGE_GROUPS[name]
         assert facts["consumers"] == [[topic.name, f"{prefix}.{stage}"]]
+    else:
+        assert facts["consumers"] == [], f"{name} serves HTTP and joins no consumer group"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -381,7 +383,7 @@ def kafka_topics(overlay: str) -> dict[str, dict]:
 def test_kafka_topics_are_the_codes_topics(overlay):
     expected = {t.name: (t.partitions, t.compacted) for t in topics.ALL_TOPICS}
     # kafka.ensure_topics gives each consumed topic a one-partition dead-letter topic
-    expected |= {t.dlq: (1, False) for t in topics.CONSUMED_TOPICS}
+    expected |= {t.dlq: (topics.DLQ_PARTITIONS, False) for t in topics.CONSUMED_TOPICS}
     found = {name: (t["spec"]["partitions"], "compact" in t["spec"]["config"]["cleanup.policy"].split(","))
              for name, t in kafka_topics(overlay).items()}
     assert found == expected

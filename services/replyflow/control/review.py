@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Container, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from pydantic import Field, StringConstraints
@@ -39,6 +39,11 @@ from replyflow.topics import DECISIONS, REPLIES_APPROVED
 _OUTPUT_NAMESPACE = uuid.UUID("0b5c7d5e-2f9a-4f57-9a38-6c3e1d2a7b41")
 
 MAX_NOTE_CHARS = 1_000
+
+# A decision older than this is not sent on again when its record is re-read (a new consumer group,
+# offsets reset): well inside replies.published's 14-day retention, the publisher's ledger, so what
+# is re-sent is never posted twice.
+OUTPUTS_MAX_AGE = timedelta(days=7)
 
 # Profile fields only the operator may change: where replies are posted (the platform accounts
 # bind a profile to an identity: a creator must not point theirs at someone else's), the platform's
@@ -225,6 +230,15 @@ def review_outputs(reviewed: ReplyReviewed) -> list[Emit]:
         reasons=[reason], policy_version=reviewed.policy_version, profile_version=reviewed.profile_version,
     )))
     return emits
+
+
+def recorded_outputs(record: ReplyReviewed, holding: ReplyReviewed, now: datetime) -> list[Emit]:
+    """What a record of ``replies.reviewed`` sends on, given the decision that holds for its reply (the
+    first one recorded): nothing for a record that lost a race between two requests, or that is older
+    than ``OUTPUTS_MAX_AGE``; else the decision's outputs."""
+    if record.event_id != holding.event_id or now - record.occurred_at > OUTPUTS_MAX_AGE:
+        return []
+    return review_outputs(record)
 
 
 def _content(profile: CreatorProfile) -> dict[str, object]:

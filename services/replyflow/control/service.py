@@ -4,11 +4,12 @@
     python -m replyflow.control creator-token <creator_id>  # print that creator's bearer token
 
 It follows ``replies.review`` (held replies) and ``replies.reviewed`` (decisions, compacted) from
-the beginning, so the pending list is the same on every replica and survives restarts. A decision
-is written to ``replies.reviewed`` first and its outputs (``replies.approved`` for the publisher,
-``decisions`` for the audit trail) after, all acks=all; repeating a decision re-sends the same
-outputs, which the publisher's reply_id idempotency makes safe. Profile changes go to
-``creators.config``, which every service follows within seconds (the kill switch).
+the beginning, so the pending list is the same on every replica and survives restarts. A request
+writes its decision to ``replies.reviewed`` (acks=all) and answers once it has read it back. The
+decision's outputs (``replies.approved`` for the publisher, ``decisions`` for the audit trail) are
+sent by the service's ``control-review`` stage, which consumes ``replies.reviewed`` at least once:
+a crash or a Kafka outage right after the write delays them but cannot lose them. Profile changes
+go to ``creators.config``, which every service follows within seconds (the kill switch).
 
 Every request carries a bearer token: ``$CONTROL_API_TOKEN`` (the operator: every creator) or a
 creator token derived from it (control.tokens: that creator's reviews and profile only; a few
@@ -43,7 +44,7 @@ from replyflow.control.review import (
     decide,
     next_profile,
     pending_reviews,
-    review_outputs,
+    recorded_outputs,
     review_reason,
     review_view,
     same_decision,
@@ -52,7 +53,7 @@ from replyflow.control.review import (
 from replyflow.control.tokens import InvalidCreatorId, Principal, authenticate, creator_token, looks_like_creator_token
 from replyflow.events import Action, CreatorProfile, ReplyReviewed, ReplyVerdict, Stage, utc_now
 from replyflow.ingest import validation_errors
-from replyflow.kafka import Emit, TopicTable
+from replyflow.kafka import Emit, TopicTable, TransientError, subscribe_stage
 from replyflow.observability import DECISIONS as DECISIONS_METRIC
 from replyflow.service import ServiceParts, build_app, json_request_body, publish_for_request, serve, service_parts
 from replyflow.settings import Settings
@@ -69,7 +70,7 @@ Handler = Callable[[Request], Awaitable[JSONResponse]]
 
 
 class Unavailable(Exception):
-    """Kafka did not acknowledge (503: retry; a repeated decision is safe)."""
+    """Kafka did not acknowledge (503: retry; repeating a decision is safe)."""
 
 
 def error(status: int, message: str, details: list[dict[str, object]] | None = None, **extra: object) -> JSONResponse:
@@ -191,7 +192,6 @@ class ControlApi:
                 assert stored is not None
                 return error(409, f"reply {reply_id} was just decided otherwise by another request",
                              decided=stored.action.value)
-        await self.publish(review_outputs(decided), "the decision's outputs")
         if not repeated:
             reason = review_reason(decided)
             outcome = "rejected" if reason.action == Action.reject else "approved"
@@ -295,6 +295,15 @@ def create_app(settings: Settings | None = None):
     held = TopicTable(bootstrap, REPLIES_REVIEW, ReplyVerdict, lambda v: v.reply_id, keep_first=True)
     reviewed = TopicTable(bootstrap, REPLIES_REVIEWED, ReplyReviewed, lambda r: r.reply_id, keep_first=True)
     parts.tables += [held, reviewed]
+
+    async def send_outputs(records: list[ReplyReviewed]) -> list[Emit]:
+        # Which record of a reply holds is what the table (read in the same order) says; wait for it.
+        if not await reviewed.wait_until(lambda: all(r.reply_id in reviewed for r in records), READ_BACK_TIMEOUT_S):
+            raise TransientError("replies.reviewed is not read up to these decisions yet")
+        now = utc_now()
+        return [emit for r in records for emit in recorded_outputs(r, reviewed.get(r.reply_id), now)]
+
+    subscribe_stage(parts, stage="control-review", topic=REPLIES_REVIEWED, handle=send_outputs)
     return build_app(parts, api=ControlApi(parts, held, reviewed, settings.control_api_token).app())
 
 
