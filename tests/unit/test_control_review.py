@@ -8,6 +8,7 @@ import pytest
 
 from replyflow.control.review import (
     OUTPUTS_MAX_AGE,
+    HeldByCreator,
     InvalidReview,
     OperatorOnly,
     ReviewConflict,
@@ -62,7 +63,11 @@ def request(action: str, **over) -> ReviewRequest:
 def test_pending_is_the_creators_undecided_holds_oldest_first():
     late, early, other, decided = (held("late", at=NOW), held("early", at=NOW - timedelta(minutes=5)),
                                    held("o", creator_id="someone-else"), held("done"))
-    pending = pending_reviews([late, early, other, decided], {decided.reply_id}, "mara")
+    by_creator = HeldByCreator()
+    for verdict in (late, early, other, decided):
+        by_creator.add(verdict)
+    assert by_creator.of("someone-else") == [other] and by_creator.of("nobody") == []
+    pending = pending_reviews(by_creator.of("mara"), {decided.reply_id})
     assert [v.comment_id for v in pending] == ["early", "late"]
 
 

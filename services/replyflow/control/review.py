@@ -97,9 +97,22 @@ def request_problems(request: ReviewRequest) -> list[dict[str, str]]:
     return []
 
 
-def pending_reviews(held: Iterable[ReplyVerdict], reviewed: Container[str], creator_id: str) -> list[ReplyVerdict]:
-    """The creator's held replies without a decision yet, oldest first."""
-    waiting = [v for v in held if v.creator_id == creator_id and v.reply_id not in reviewed]
+class HeldByCreator:
+    """Each creator's held replies, so listing one creator's costs their holds, not every creator's."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, list[ReplyVerdict]] = {}
+
+    def add(self, held: ReplyVerdict) -> None:
+        self._held.setdefault(held.creator_id, []).append(held)
+
+    def of(self, creator_id: str) -> list[ReplyVerdict]:
+        return self._held.get(creator_id, [])
+
+
+def pending_reviews(held: Iterable[ReplyVerdict], reviewed: Container[str]) -> list[ReplyVerdict]:
+    """Held replies (one creator's) without a decision yet, oldest first."""
+    waiting = [v for v in held if v.reply_id not in reviewed]
     return sorted(waiting, key=lambda v: (v.occurred_at, v.reply_id))
 
 

@@ -35,6 +35,7 @@ from starlette.routing import Route
 
 from replyflow.admin import profile_emits
 from replyflow.control.review import (
+    HeldByCreator,
     InvalidReview,
     ModeChange,
     OperatorOnly,
@@ -80,12 +81,13 @@ def error(status: int, message: str, details: list[dict[str, object]] | None = N
 class ControlApi:
     """The HTTP handlers; each parses, calls a pure function of control.review, and writes to Kafka."""
 
-    def __init__(self, parts: ServiceParts, held: TopicTable[ReplyVerdict], reviewed: TopicTable[ReplyReviewed],
-                 token: str) -> None:
+    def __init__(self, parts: ServiceParts, held: TopicTable[ReplyVerdict], held_by_creator: HeldByCreator,
+                 reviewed: TopicTable[ReplyReviewed], token: str) -> None:
         assert parts.profiles is not None
         self.parts = parts
         self.profiles = parts.profiles
         self.held = held
+        self.held_by_creator = held_by_creator
         self.reviewed = reviewed
         self._token = token
         # One decision at a time per reply on this replica; replicas agree through replies.reviewed.
@@ -155,7 +157,7 @@ class ControlApi:
         except ValueError:
             return error(422, "invalid query", [{"field": "limit",
                                                  "problem": f"an integer from 1 to {MAX_REVIEWS_LIMIT}"}])
-        pending = pending_reviews(self.held.rows(), self.reviewed, creator_id)
+        pending = pending_reviews(self.held_by_creator.of(creator_id), self.reviewed)
         if not pending and self.profiles.get(creator_id) is None:
             return error(404, f"unknown creator {creator_id!r}")
         return JSONResponse({"creator_id": creator_id, "pending": len(pending),
@@ -292,7 +294,9 @@ def create_app(settings: Settings | None = None):
     parts = service_parts("control", settings, sends=[REPLIES_REVIEWED, REPLIES_APPROVED, DECISIONS, CREATORS_CONFIG])
     bootstrap = settings.kafka_bootstrap_servers
     # keep_first: a reply's first hold keeps its held_at; a reply's first decision wins on every replica.
-    held = TopicTable(bootstrap, REPLIES_REVIEW, ReplyVerdict, lambda v: v.reply_id, keep_first=True)
+    held_by_creator = HeldByCreator()
+    held = TopicTable(bootstrap, REPLIES_REVIEW, ReplyVerdict, lambda v: v.reply_id, keep_first=True,
+                      on_row=held_by_creator.add)
     reviewed = TopicTable(bootstrap, REPLIES_REVIEWED, ReplyReviewed, lambda r: r.reply_id, keep_first=True)
     parts.tables += [held, reviewed]
 
@@ -304,7 +308,7 @@ def create_app(settings: Settings | None = None):
         return [emit for r in records for emit in recorded_outputs(r, reviewed.get(r.reply_id), now)]
 
     subscribe_stage(parts, stage="control-review", topic=REPLIES_REVIEWED, handle=send_outputs)
-    return build_app(parts, api=ControlApi(parts, held, reviewed, settings.control_api_token).app())
+    return build_app(parts, api=ControlApi(parts, held, held_by_creator, reviewed, settings.control_api_token).app())
 
 
 USAGE = """usage: python -m replyflow.control                          run the control API
