@@ -225,7 +225,10 @@ async def test_edit_posts_the_creators_text_with_the_ai_label(http, creator, pro
     await listed(http, creator, {held.reply_id})
     too_long = await http.post(f"/v1/reviews/{held.reply_id}", json={"action": "edit", "text": "x" * 600})
     empty = await http.post(f"/v1/reviews/{held.reply_id}", json={"action": "edit", "text": "  "})
-    for response, says in ((too_long, "the limit is 500"), (empty, "empty")):
+    # The policy's reject rules hold for a person's words too (the bundled policy, as the verify stage runs it).
+    phone = await http.post(f"/v1/reviews/{held.reply_id}",
+                            json={"action": "edit", "text": "Text me on +1 415 555 0134 and I'll explain"})
+    for response, says in ((too_long, "the limit is 500"), (empty, "empty"), (phone, "personal data")):
         assert response.status_code == 422
         (detail,) = response.json()["details"]
         assert detail["field"] == "text" and says in detail["problem"]

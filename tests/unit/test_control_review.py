@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -36,6 +37,8 @@ from replyflow.events import (
     Stage,
     reply_id_for,
 )
+from replyflow.policy.rules import PolicySource
+from replyflow.policy.stages import PolicyStages
 from replyflow.topics import DECISIONS, REPLIES_APPROVED
 
 NOW = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
@@ -254,3 +257,41 @@ def test_a_creator_may_change_their_voice_and_controls_but_not_the_operators_fie
     with pytest.raises(OperatorOnly) as err:
         check_creator_change(profile(), None)
     assert "only the operator creates profiles" in str(err.value)
+
+
+@functools.cache
+def policy_checks() -> PolicyStages:
+    return PolicyStages(lambda creator_id: None, PolicySource(None))  # the bundled policy, as the service runs it
+
+
+def check_edit(text: str, comment: Comment, creator: CreatorProfile) -> list[Reason]:
+    return policy_checks().edit_reasons(text, comment, creator, NOW.timestamp())
+
+
+@pytest.mark.parametrize("text, says", [
+    ("Call me on +1 415 555 0134 and we'll sort it", "personal data"),
+    ("Full recipe at https://cheap-pans.example.net/deal", "link_not_allowed"),
+    ("Honestly it's the best, use my promo code", "banned_word"),
+    ("I'm a real person, not a bot!", "claims_human"),
+])
+def test_an_edit_is_held_to_the_policys_reject_rules(text, says):
+    creator = profile(banned_words=["promo code"])
+    with pytest.raises(InvalidReview) as err:
+        decide(request("edit", text=text), held=held(), previous=None, profile=creator, by=Actor.creator,
+               check_edit=check_edit)
+    assert says in str(err.value)
+
+
+@pytest.mark.parametrize("text, held_for", [
+    ("Rest it an hour, then bake it hot!", set()),
+    ("Full recipe at https://mara.example.com/bread", set()),  # on the allowlist
+    # commitments: the policy would hold a draft for review, and this edit is the review
+    ("I promise I will send you a free signed copy", {"offers_free_product", "makes_promise"}),
+])
+def test_an_edit_the_policy_would_only_hold_for_review_goes_through(text, held_for):
+    creator = profile(allowed_links=["mara.example.com"])
+    found = check_edit(f"{text} [AI reply]", held().comment, creator)
+    assert {r.code for r in found} == held_for and all(r.action == Action.review for r in found)
+    decided = decide(request("edit", text=text), held=held(), previous=None, profile=creator, by=Actor.creator,
+                     check_edit=check_edit)
+    assert decided.text == f"{text} [AI reply]"

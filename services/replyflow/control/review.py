@@ -4,7 +4,7 @@ produces, and how a profile change becomes the next profile version. No Kafka, n
 from __future__ import annotations
 
 import uuid
-from collections.abc import Container, Iterable
+from collections.abc import Callable, Container, Iterable
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -13,6 +13,7 @@ from pydantic import Field, StringConstraints
 from replyflow.events import (
     Action,
     Actor,
+    Comment,
     CreatorProfile,
     Decision,
     Outcome,
@@ -25,6 +26,7 @@ from replyflow.events import (
     Strict,
 )
 from replyflow.kafka import Emit
+from replyflow.policy.decide import SEVERITY
 from replyflow.policy.verify_checks import (
     DEFAULT_CONFIG,
     PLATFORM_MAX_CHARS,
@@ -33,6 +35,9 @@ from replyflow.policy.verify_checks import (
     ensure_disclosure,
 )
 from replyflow.topics import DECISIONS, REPLIES_APPROVED
+
+# The policy's reasons about a reply's text, as the verify stage gives them (PolicyStages.edit_reasons).
+EditCheck = Callable[[str, Comment, CreatorProfile], list[Reason]]
 
 # Outputs re-sent for a repeated decision keep their event ids, so a consumer can tell them apart
 # from a new decision.
@@ -135,14 +140,22 @@ def review_view(held: ReplyVerdict) -> dict[str, object]:
     }
 
 
-def edited_text(text: str, held: ReplyVerdict | ReplyReviewed, profile: CreatorProfile) -> str:
-    """The creator's text as it will be posted (AI label ensured); InvalidReview when it may not go out."""
+def edited_text(text: str, held: ReplyVerdict | ReplyReviewed, profile: CreatorProfile,
+                check_edit: EditCheck | None = None) -> str:
+    """The creator's text as it will be posted (AI label ensured); InvalidReview when it may not go out:
+    too long, or (``check_edit``: the verify stage's content checks) something the policy rejects in any
+    reply. What the policy would only hold for review passes: the person editing is the review."""
     # The verify stage's limit, or the platform's when it is lower: an edit must fit where it is posted.
     config = VerifyConfig(max_chars=min(DEFAULT_CONFIG.max_chars, PLATFORM_MAX_CHARS[held.comment.platform.value]))
     problems = check_length(text, held.comment, profile, config=config)
     if problems:
         raise InvalidReview([{"field": "text", "problem": f.message} for f in problems])
-    return ensure_disclosure(text, profile.disclosure_label)
+    final = ensure_disclosure(text, profile.disclosure_label)
+    rejected = [r for r in (check_edit(final, held.comment, profile) if check_edit else [])
+                if SEVERITY[r.action] >= SEVERITY[Action.reject]]
+    if rejected:
+        raise InvalidReview([{"field": "text", "problem": f"{r.message} ({r.code})"} for r in rejected])
+    return final
 
 
 def decide(
@@ -152,6 +165,7 @@ def decide(
     previous: ReplyReviewed | None,
     profile: CreatorProfile | None,
     by: Actor,
+    check_edit: EditCheck | None = None,
 ) -> ReplyReviewed:
     """The decision ``by`` makes, to record, or ``previous`` when the request repeats it (whoever repeats it).
 
@@ -175,7 +189,7 @@ def decide(
             text = previous.text  # the held record expired; the decision still holds its text
     elif request.action == ReviewAction.edit:
         assert profile is not None and request.text is not None
-        text = edited_text(request.text, subject, profile)
+        text = edited_text(request.text, subject, profile, check_edit)
     if previous is not None:
         if previous.action == request.action and previous.text == text:
             return previous

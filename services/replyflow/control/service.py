@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -35,6 +36,7 @@ from starlette.routing import Route
 
 from replyflow.admin import profile_emits
 from replyflow.control.review import (
+    EditCheck,
     HeldByCreator,
     InvalidReview,
     ModeChange,
@@ -52,10 +54,12 @@ from replyflow.control.review import (
     with_mode,
 )
 from replyflow.control.tokens import InvalidCreatorId, Principal, authenticate, creator_token, looks_like_creator_token
-from replyflow.events import Action, CreatorProfile, ReplyReviewed, ReplyVerdict, Stage, utc_now
+from replyflow.events import Action, Comment, CreatorProfile, Reason, ReplyReviewed, ReplyVerdict, Stage, utc_now
 from replyflow.ingest import validation_errors
 from replyflow.kafka import Emit, TopicTable, TransientError, subscribe_stage
 from replyflow.observability import DECISIONS as DECISIONS_METRIC
+from replyflow.policy.rules import PolicySource
+from replyflow.policy.stages import PolicyStages
 from replyflow.service import ServiceParts, build_app, json_request_body, publish_for_request, serve, service_parts
 from replyflow.settings import Settings
 from replyflow.topics import CREATORS_CONFIG, DECISIONS, REPLIES_APPROVED, REPLIES_REVIEW, REPLIES_REVIEWED
@@ -82,12 +86,13 @@ class ControlApi:
     """The HTTP handlers; each parses, calls a pure function of control.review, and writes to Kafka."""
 
     def __init__(self, parts: ServiceParts, held: TopicTable[ReplyVerdict], held_by_creator: HeldByCreator,
-                 reviewed: TopicTable[ReplyReviewed], token: str) -> None:
+                 reviewed: TopicTable[ReplyReviewed], token: str, check_edit: EditCheck) -> None:
         assert parts.profiles is not None
         self.parts = parts
         self.profiles = parts.profiles
         self.held = held
         self.held_by_creator = held_by_creator
+        self.check_edit = check_edit
         self.reviewed = reviewed
         self._token = token
         # One decision at a time per reply on this replica; replicas agree through replies.reviewed.
@@ -181,6 +186,7 @@ class ControlApi:
         creator_id = subject.creator_id
         try:
             decided = decide(request, held=held, previous=previous, profile=self.profiles.get(creator_id),
+                             check_edit=self.check_edit,
                              by=principal.actor)
         except InvalidReview as e:
             return error(422, "invalid review", e.details)  # type: ignore[arg-type]
@@ -308,7 +314,15 @@ def create_app(settings: Settings | None = None):
         return [emit for r in records for emit in recorded_outputs(r, reviewed.get(r.reply_id), now)]
 
     subscribe_stage(parts, stage="control-review", topic=REPLIES_REVIEWED, handle=send_outputs)
-    return build_app(parts, api=ControlApi(parts, held, held_by_creator, reviewed, settings.control_api_token).app())
+    # An edit is held to the verify stage's content checks, under the same policy file.
+    assert parts.profiles is not None
+    checks = PolicyStages(parts.profiles.get, PolicySource(settings.policy_file))
+
+    def check_edit(text: str, comment: Comment, profile: CreatorProfile) -> list[Reason]:
+        return checks.edit_reasons(text, comment, profile, time.time())
+
+    api = ControlApi(parts, held, held_by_creator, reviewed, settings.control_api_token, check_edit)
+    return build_app(parts, api=api.app())
 
 
 USAGE = """usage: python -m replyflow.control                          run the control API

@@ -16,6 +16,7 @@ from replyflow.events import (
     CreatorProfile,
     Decision,
     Outcome,
+    Reason,
     ReplyDrafted,
     ReplyVerdict,
     Stage,
@@ -24,7 +25,7 @@ from replyflow.kafka import Emit
 from replyflow.observability import DECISIONS as DECISIONS_METRIC
 from replyflow.policy.authenticity import AuthenticityModel, ModelCache, combine_scores
 from replyflow.policy.classifiers import TextScreener, detect_personal_data
-from replyflow.policy.decide import ReplyBudget, Verdict, screen_verdict, verify_verdict
+from replyflow.policy.decide import ReplyBudget, Verdict, reasons_from, screen_verdict, verify_verdict
 from replyflow.policy.findings import Finding
 from replyflow.policy.language import detect_language, score_words
 from replyflow.policy.rules import PolicySource
@@ -35,6 +36,15 @@ ProfileLookup = Callable[[str], CreatorProfile | None]
 ExtraExamples = Callable[[CreatorProfile], Sequence[str]]
 # Below this confidence a comment's language is treated as unknown rather than unsupported.
 LANGUAGE_CONFIDENCE = 0.8
+
+
+def content_findings(text: str, comment: Comment, profile: CreatorProfile, toxicity_score: float) -> list[Finding]:
+    """What the verify checks find in a reply's content (everything but its authenticity)."""
+    return run_checks(text, comment, profile, toxicity_score=toxicity_score) + [
+        # e.g. the commenter's phone number echoed back
+        replace(f, message=f"The reply repeats personal data ({f.code.replace('_', ' ')}).")
+        for f in detect_personal_data(text)
+    ]
 
 
 def count(stage: Stage, verdict: Verdict) -> None:
@@ -117,6 +127,13 @@ class PolicyStages:
                 scores[i] = score
         return scores
 
+    def edit_reasons(self, text: str, comment: Comment, profile: CreatorProfile, now: float) -> list[Reason]:
+        """The policy's reasons about a reply a person wrote (a held reply's edit): the content checks a draft
+        gets, without authenticity (they are the creator's words, or the operator's on their behalf)."""
+        (toxicity_score,) = self.screener.abuse.scores([text])
+        findings = content_findings(text, comment, profile, toxicity_score)
+        return reasons_from(findings, "verify", self.policies.current(now), profile)
+
     def verify(self, events: Sequence[ReplyDrafted], now: float,
                similarities: Sequence[tuple[float, float] | None] | None = None) -> list[Emit]:
         """``similarities``: per draft, its embedding cosine to the creator's voice and the voice's
@@ -133,11 +150,7 @@ class PolicyStages:
         ):
             findings: list[Finding] = []
             if profile is not None:
-                findings = run_checks(event.text, event.comment, profile, toxicity_score=toxicity_score)
-                findings += [  # e.g. the commenter's phone number echoed back
-                    replace(f, message=f"The reply repeats personal data ({f.code.replace('_', ' ')}).")
-                    for f in detect_personal_data(event.text)
-                ]
+                findings = content_findings(event.text, event.comment, profile, toxicity_score)
                 if authenticity is not None and similarity is not None:
                     authenticity = combine_scores(authenticity, similarity[0], own_cosine=similarity[1],
                                                   embedding_weight=self.embedding_weight)
