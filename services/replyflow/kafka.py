@@ -388,7 +388,7 @@ def subscribe_stage(
         events, valid, poison = [], [], []
         for record in records:
             try:
-                events.append(model.model_validate_json(record.value))
+                events.append(parse_ignoring_unknown_fields(model, record.value))
                 valid.append(record)
             except ValidationError as error:
                 poison.append((record, error))
@@ -459,12 +459,16 @@ def rewind(msg: KafkaMessage, records: list[ConsumerRecord]) -> None:
         msg.consumer.seek(tp, offset)
 
 
+_reported_unknown_fields: set[tuple[str, str]] = set()
+
+
 def parse_ignoring_unknown_fields(model: type[M], value: bytes) -> M:
     """``model`` from JSON, leaving out fields this version does not know.
 
-    A newer pod in a rolling deploy may write a field the older ones lack; for the state every
-    service follows (a creator's kill switch) the older pods must still apply the record, not
-    skip it. Anything else that does not validate still fails.
+    A newer pod in a rolling deploy may write a field the older ones lack (an added field is
+    optional; a breaking change bumps ``schema_version``, which still fails). Older consumers must
+    still process the record, and apply a kill switch, rather than dead-letter or skip it. Anything
+    else that does not validate still fails. Each unknown field is logged once per model.
     """
     try:
         return model.model_validate_json(value)
@@ -472,6 +476,12 @@ def parse_ignoring_unknown_fields(model: type[M], value: bytes) -> M:
         unknown = [e["loc"] for e in error.errors() if e["type"] == "extra_forbidden"]
         if len(unknown) != error.error_count():
             raise
+    for loc in unknown:
+        field = ".".join(map(str, loc))
+        if (model.__name__, field) not in _reported_unknown_fields:
+            _reported_unknown_fields.add((model.__name__, field))
+            log.warning("leaving out a field this version does not know (a newer producer?)",
+                        extra={"fields": {"model": model.__name__, "field": field}})
     data = json.loads(value)
     for loc in unknown:
         *path, name = loc

@@ -6,6 +6,7 @@ loses nothing; SIGTERM drains the window so a restart redoes nothing."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import time
 import uuid
@@ -62,13 +63,11 @@ async def produce(producer, events: list[CommentScreened]) -> None:
 
 
 def draft_ids(records) -> list[str]:
-    import json
 
     return [json.loads(r.value)["comment"]["comment_id"] for r in records if r.topic == REPLIES_DRAFTED.name]
 
 
 def dlq_ids(records, ids: set[str]) -> list[str]:
-    import json
 
     return [json.loads(r.value)["comment"]["comment_id"] for r in records
             if r.topic == DLQ and json.loads(r.value)["comment"]["comment_id"] in ids]
@@ -141,7 +140,10 @@ async def test_a_prompt_longer_than_the_context_is_dead_lettered_with_the_reason
     start()
     too_long, fine = screened(long_creator, 0), screened(creator, 1)
     async with TopicReader(kafka_bootstrap, REPLIES_DRAFTED.name, DLQ, DECISIONS.name) as reader:
-        await produce(producer, [too_long, fine])
+        await produce(producer, [too_long])
+        # `fine` as a newer producer writes it, with a field this version does not know: drafted all the same.
+        newer = {**json.loads(fine.model_dump_json()), "screened_by": "policy-screen-v2"}
+        await producer.send_and_wait(COMMENTS_SCREENED.name, json.dumps(newer).encode(), key=fine.comment_id.encode())
 
         def done(rs) -> bool:
             return fine.comment_id in draft_ids(rs) and bool(dlq_ids(rs, {too_long.comment_id})) and any(

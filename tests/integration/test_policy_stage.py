@@ -21,6 +21,7 @@ from replyflow.events import (
     ReplyDrafted,
     ReplyMode,
     ReplyVerdict,
+    Stage,
     reply_id_for,
 )
 from replyflow.kafka import DEAD_LETTER_HEADERS
@@ -130,6 +131,29 @@ async def test_with_otlp_the_policy_span_reaches_the_collector_inside_the_commen
     span = next(s for s in collector.spans if s.span_id == carried_span)
     assert span.service == "replyflow-policy" and span.trace_id == trace_id
     assert span.parent_span_id == upstream_span  # a child of the ingest span the comment arrived with
+
+
+@pytest.mark.usefixtures("policy")
+async def test_an_event_from_a_newer_producer_is_processed_and_a_breaking_one_dead_lettered(
+        producer, kafka_bootstrap):
+    """Mid rolling deploy a newer producer may add (optional) fields: this consumer leaves them out and decides
+    as usual. A breaking change bumps schema_version, which it cannot read: that goes to the dead-letter topic."""
+    newer, breaking = make_comment("nobody-has-this-id"), make_comment("nobody-has-this-id")
+    newer_body = json.loads(CommentReceived(comment=newer).model_dump_json())
+    newer_body["ingest_region"] = "eu-west-1"
+    newer_body["comment"]["author_verified"] = True
+    breaking_body = {**json.loads(CommentReceived(comment=breaking).model_dump_json()), "schema_version": 2}
+    async with TopicReader(kafka_bootstrap, DECISIONS.name, COMMENTS_RECEIVED.dlq) as reader:
+        for comment, body in ((newer, newer_body), (breaking, breaking_body)):
+            await producer.send_and_wait(COMMENTS_RECEIVED.name, json.dumps(body).encode(),
+                                         key=comment.comment_id.encode())
+        records = await reader.collect(lambda rs: decisions_for(rs, newer.comment_id) and any(
+            r.topic == COMMENTS_RECEIVED.dlq and breaking.comment_id.encode() in r.value for r in rs))
+    (decision,) = decisions_for(records, newer.comment_id)
+    assert decision.stage == Stage.screen and decision.reasons[0].code == "unknown_creator"
+    assert not any(r.topic == COMMENTS_RECEIVED.dlq and newer.comment_id.encode() in r.value for r in records)
+    (dead,) = [r for r in records if r.topic == COMMENTS_RECEIVED.dlq and breaking.comment_id.encode() in r.value]
+    assert "schema_version" in dict(dead.headers)["x-exception-message"].decode()
 
 
 @pytest.mark.usefixtures("policy")

@@ -42,7 +42,15 @@ from replyflow.events import (
 from replyflow.generation.llm import Completion, LLMClient
 from replyflow.generation.prompt import build_messages
 from replyflow.generation.window import AdaptiveWindow, ControllerConfig, ServerProbe, metrics_url_for
-from replyflow.kafka import Emit, PermanentError, TransientError, backoff_s, dead_letter, start_record_span
+from replyflow.kafka import (
+    Emit,
+    PermanentError,
+    TransientError,
+    backoff_s,
+    dead_letter,
+    parse_ignoring_unknown_fields,
+    start_record_span,
+)
 from replyflow.observability import MESSAGES_PROCESSED, PROCESSING_SECONDS
 from replyflow.service import ServiceParts, build_app, serve, service_parts
 from replyflow.settings import Settings
@@ -112,7 +120,7 @@ class Drafter:
         attempt = 0
         while True:
             try:
-                event = CommentScreened.model_validate_json(record.value)
+                event = parse_ignoring_unknown_fields(CommentScreened, record.value)
                 emits = await self._draft(record, event)
                 break
             except (ValidationError, PermanentError) as error:
