@@ -502,11 +502,11 @@ class TopicTable(Generic[M]):
     ``on_row`` sees each row as it is stored, to keep an index the service needs.
     """
 
-    def __init__(self, bootstrap_servers: str, topic: Topic, model: type[M], key_of: Callable[[M], str],
+    def __init__(self, bootstrap_servers: str, topic: Topic, key_of: Callable[[M], str],
                  *, keep_first: bool = False, on_row: Callable[[M], None] | None = None):
         self._bootstrap = bootstrap_servers
         self._topic = topic
-        self._model = model
+        self._model = topic.message  # the one event model the topic carries
         self._key_of = key_of
         self._keep_first = keep_first
         self._on_row = on_row

@@ -66,7 +66,7 @@ def service_parts(name: str, settings: Settings, *, sends: Sequence[Topic], with
     tracer_provider = configure_tracing(name, settings)
     broker = make_broker(settings, name, tracer_provider)
     profiles = (
-        TopicTable(settings.kafka_bootstrap_servers, CREATORS_CONFIG, CreatorProfile, lambda p: p.creator_id)
+        ProfileTable(settings.kafka_bootstrap_servers, CREATORS_CONFIG, lambda p: p.creator_id)
         if with_profiles
         else None
     )

@@ -43,7 +43,7 @@ async def test_a_kill_switch_written_by_a_newer_version_still_applies(kafka_boot
         await producer.send_and_wait(CREATORS_CONFIG.name, json.dumps(record).encode(), key=creator.encode())
     finally:
         await producer.stop()
-    table = TopicTable(kafka_bootstrap, CREATORS_CONFIG, CreatorProfile, lambda p: p.creator_id)
+    table = TopicTable[CreatorProfile](kafka_bootstrap, CREATORS_CONFIG, lambda p: p.creator_id)
     await table.start()
     try:
         profile = table.get(creator)

@@ -301,9 +301,9 @@ def create_app(settings: Settings | None = None):
     bootstrap = settings.kafka_bootstrap_servers
     # keep_first: a reply's first hold keeps its held_at; a reply's first decision wins on every replica.
     held_by_creator = HeldByCreator()
-    held = TopicTable(bootstrap, REPLIES_REVIEW, ReplyVerdict, lambda v: v.reply_id, keep_first=True,
+    held = TopicTable[ReplyVerdict](bootstrap, REPLIES_REVIEW, lambda v: v.reply_id, keep_first=True,
                       on_row=held_by_creator.add)
-    reviewed = TopicTable(bootstrap, REPLIES_REVIEWED, ReplyReviewed, lambda r: r.reply_id, keep_first=True)
+    reviewed = TopicTable[ReplyReviewed](bootstrap, REPLIES_REVIEWED, lambda r: r.reply_id, keep_first=True)
     parts.tables += [held, reviewed]
 
     async def send_outputs(records: list[ReplyReviewed]) -> list[Emit]:

@@ -43,8 +43,8 @@ def create_app(settings: Settings | None = None):
     edits = CreatorEdits()
     if "verify" in stage_names:
         # The creators' edits of held replies (control API) teach the authenticity model their voice.
-        parts.tables.append(TopicTable(settings.kafka_bootstrap_servers, REPLIES_REVIEWED, ReplyReviewed,
-                                       lambda r: r.reply_id, keep_first=True, on_row=edits.add))
+        parts.tables.append(TopicTable[ReplyReviewed](settings.kafka_bootstrap_servers, REPLIES_REVIEWED,
+                                                      lambda r: r.reply_id, keep_first=True, on_row=edits.add))
     stages = PolicyStages(parts.profiles.get, PolicySource(settings.policy_file),
                           embedding_weight=settings.embeddings_weight, extra_examples=edits.examples)
     embedder = VoiceEmbedder(EmbeddingClient(

@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None):
     parts = service_parts("publisher", settings, sends=[REPLIES_PUBLISHED, DECISIONS])
     assert parts.profiles is not None
     profiles = parts.profiles
-    ledger = TopicTable(settings.kafka_bootstrap_servers, REPLIES_PUBLISHED, ReplyPublished, lambda e: e.reply_id)
+    ledger = TopicTable[ReplyPublished](settings.kafka_bootstrap_servers, REPLIES_PUBLISHED, lambda e: e.reply_id)
     parts.tables.append(ledger)  # read whole before consuming: what was already posted
     platform = PlatformClient(settings.platform_base_url, settings.platform_timeout_s)
 
