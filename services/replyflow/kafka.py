@@ -499,7 +499,8 @@ class TopicTable(Generic[M]):
     seconds), the publisher's ledger of published replies, and the control API's held and
     reviewed replies. ``keep_first``: the first record of a key stays (the control API's first
     decision about a reply wins, on every replica alike); otherwise the latest replaces it.
-    ``on_row`` sees each row as it is stored, to keep an index the service needs.
+    ``on_row`` sees each row as it is stored, to keep an index the service needs. ``forget`` drops
+    a row the service is done with, for good.
     """
 
     def __init__(self, bootstrap_servers: str, topic: Topic, key_of: Callable[[M], str],
@@ -511,6 +512,7 @@ class TopicTable(Generic[M]):
         self._keep_first = keep_first
         self._on_row = on_row
         self._rows: dict[str, M] = {}
+        self._forgotten: set[str] = set()
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
         self._applied = asyncio.Event()  # set (and replaced) after each batch of records applied
@@ -528,6 +530,11 @@ class TopicTable(Generic[M]):
 
     def rows(self) -> list[M]:
         return list(self._rows.values())
+
+    def forget(self, key: str) -> None:
+        """Drop ``key``'s row from memory and ignore the key's records from now on, read before or after."""
+        self._rows.pop(key, None)
+        self._forgotten.add(key)
 
     async def wait_until(self, condition: Callable[[], bool], timeout_s: float) -> bool:
         """Wait until ``condition()`` holds after the records read so far; ``False`` on timeout.
@@ -592,7 +599,7 @@ class TopicTable(Generic[M]):
             log.exception("ignoring invalid record on %s", self._topic.name)
             return
         key_of_row = self._key_of(row)
-        if self._keep_first and key_of_row in self._rows:
+        if key_of_row in self._forgotten or (self._keep_first and key_of_row in self._rows):
             return
         self._rows[key_of_row] = row
         if self._on_row is not None:

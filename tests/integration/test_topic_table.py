@@ -50,3 +50,30 @@ async def test_a_kill_switch_written_by_a_newer_version_still_applies(kafka_boot
         assert profile is not None and profile.mode == ReplyMode.off and profile.version == 2
     finally:
         await table.stop()
+
+
+async def test_a_forgotten_key_stays_out_whether_its_records_come_before_or_after(kafka_bootstrap):
+    # The control API forgets a decided reply's hold: the row leaves memory and a later copy of the
+    # record (a re-read from the start, a redelivered hold) must not bring it back.
+    kept, forgotten = f"cook-{uuid.uuid4().hex[:6]}", f"cook-{uuid.uuid4().hex[:6]}"
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+
+    async def write(creator: str, **over) -> None:
+        await producer.send_and_wait(CREATORS_CONFIG.name, json.dumps(profile_json(creator, **over)).encode(),
+                                     key=creator.encode())
+
+    table = TopicTable[CreatorProfile](kafka_bootstrap, CREATORS_CONFIG, lambda p: p.creator_id)
+    try:
+        await write(forgotten)
+        await table.start()
+        assert forgotten in table
+        table.forget(forgotten)
+        assert forgotten not in table and table.get(forgotten) is None
+        await write(forgotten, mode="off")
+        await write(kept, mode="off")
+        assert await table.wait_until(lambda: kept in table, 10)
+        assert forgotten not in table and kept in table
+    finally:
+        await table.stop()
+        await producer.stop()

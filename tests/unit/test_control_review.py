@@ -17,7 +17,6 @@ from replyflow.control.review import (
     check_creator_change,
     decide,
     next_profile,
-    pending_reviews,
     recorded_outputs,
     review_outputs,
     review_view,
@@ -70,8 +69,11 @@ def test_pending_is_the_creators_undecided_holds_oldest_first():
     for verdict in (late, early, other, decided):
         by_creator.add(verdict)
     assert by_creator.of("someone-else") == [other] and by_creator.of("nobody") == []
-    pending = pending_reviews(by_creator.of("mara"), {decided.reply_id})
-    assert [v.comment_id for v in pending] == ["early", "late"]
+    by_creator.discard("mara", decided.reply_id)
+    by_creator.discard("someone-else", "never-held")
+    assert [v.comment_id for v in by_creator.of("mara")] == ["early", "late"]
+    by_creator.discard("someone-else", other.reply_id)
+    assert by_creator.of("someone-else") == []
 
 
 def test_review_view_has_what_a_creator_decides_on():

@@ -4,7 +4,7 @@ produces, and how a profile change becomes the next profile version. No Kafka, n
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -103,22 +103,24 @@ def request_problems(request: ReviewRequest) -> list[dict[str, str]]:
 
 
 class HeldByCreator:
-    """Each creator's held replies, so listing one creator's costs their holds, not every creator's."""
+    """Each creator's undecided held replies, so listing one creator's costs their pending holds only."""
 
     def __init__(self) -> None:
-        self._held: dict[str, list[ReplyVerdict]] = {}
+        self._held: dict[str, dict[str, ReplyVerdict]] = {}
 
     def add(self, held: ReplyVerdict) -> None:
-        self._held.setdefault(held.creator_id, []).append(held)
+        self._held.setdefault(held.creator_id, {})[held.reply_id] = held
+
+    def discard(self, creator_id: str, reply_id: str) -> None:
+        pending = self._held.get(creator_id)
+        if pending is not None:
+            pending.pop(reply_id, None)
+            if not pending:
+                del self._held[creator_id]
 
     def of(self, creator_id: str) -> list[ReplyVerdict]:
-        return self._held.get(creator_id, [])
-
-
-def pending_reviews(held: Iterable[ReplyVerdict], reviewed: Container[str]) -> list[ReplyVerdict]:
-    """Held replies (one creator's) without a decision yet, oldest first."""
-    waiting = [v for v in held if v.reply_id not in reviewed]
-    return sorted(waiting, key=lambda v: (v.occurred_at, v.reply_id))
+        """The creator's undecided held replies, oldest first."""
+        return sorted(self._held.get(creator_id, {}).values(), key=lambda v: (v.occurred_at, v.reply_id))
 
 
 def review_view(held: ReplyVerdict) -> dict[str, object]:

@@ -46,7 +46,6 @@ from replyflow.control.review import (
     check_creator_change,
     decide,
     next_profile,
-    pending_reviews,
     recorded_outputs,
     review_reason,
     review_view,
@@ -162,7 +161,7 @@ class ControlApi:
         except ValueError:
             return error(422, "invalid query", [{"field": "limit",
                                                  "problem": f"an integer from 1 to {MAX_REVIEWS_LIMIT}"}])
-        pending = pending_reviews(self.held_by_creator.of(creator_id), self.reviewed)
+        pending = self.held_by_creator.of(creator_id)
         if not pending and self.profiles.get(creator_id) is None:
             return error(404, f"unknown creator {creator_id!r}")
         return JSONResponse({"creator_id": creator_id, "pending": len(pending),
@@ -303,8 +302,16 @@ def create_app(settings: Settings | None = None):
     held_by_creator = HeldByCreator()
     held = TopicTable[ReplyVerdict](bootstrap, REPLIES_REVIEW, lambda v: v.reply_id, keep_first=True,
                       on_row=held_by_creator.add)
-    reviewed = TopicTable[ReplyReviewed](bootstrap, REPLIES_REVIEWED, lambda r: r.reply_id, keep_first=True)
-    parts.tables += [held, reviewed]
+
+    def forget_hold(decision: ReplyReviewed) -> None:
+        # A decision carries all the API and its outputs need, so only undecided holds stay in memory.
+        held.forget(decision.reply_id)
+        held_by_creator.discard(decision.creator_id, decision.reply_id)
+
+    reviewed = TopicTable[ReplyReviewed](bootstrap, REPLIES_REVIEWED, lambda r: r.reply_id, keep_first=True,
+                                         on_row=forget_hold)
+    # Decisions are read first, so holds already decided are skipped as they are read, never stored.
+    parts.tables += [reviewed, held]
 
     async def send_outputs(records: list[ReplyReviewed]) -> list[Emit]:
         # Which record of a reply holds is what the table (read in the same order) says; wait for it.
