@@ -9,9 +9,9 @@ import pytest
 
 from replyflow.control.review import (
     OUTPUTS_MAX_AGE,
-    HeldByCreator,
     InvalidReview,
     OperatorOnly,
+    PendingReviews,
     ReviewConflict,
     ReviewRequest,
     check_creator_change,
@@ -65,15 +65,15 @@ def request(action: str, **over) -> ReviewRequest:
 def test_pending_is_the_creators_undecided_holds_oldest_first():
     late, early, other, decided = (held("late", at=NOW), held("early", at=NOW - timedelta(minutes=5)),
                                    held("o", creator_id="someone-else"), held("done"))
-    by_creator = HeldByCreator()
+    pending = PendingReviews()
     for verdict in (late, early, other, decided):
-        by_creator.add(verdict)
-    assert by_creator.of("someone-else") == [other] and by_creator.of("nobody") == []
-    by_creator.discard("mara", decided.reply_id)
-    by_creator.discard("someone-else", "never-held")
-    assert [v.comment_id for v in by_creator.of("mara")] == ["early", "late"]
-    by_creator.discard("someone-else", other.reply_id)
-    assert by_creator.of("someone-else") == []
+        pending.add(verdict)
+    assert pending.of("someone-else") == [other] and pending.of("nobody") == []
+    pending.discard("mara", decided.reply_id)
+    pending.discard("someone-else", "never-held")
+    assert [v.comment_id for v in pending.of("mara")] == ["early", "late"]
+    pending.discard("someone-else", other.reply_id)
+    assert pending.of("someone-else") == []
 
 
 def test_review_view_has_what_a_creator_decides_on():

@@ -102,7 +102,7 @@ def request_problems(request: ReviewRequest) -> list[dict[str, str]]:
     return []
 
 
-class HeldByCreator:
+class PendingReviews:
     """Each creator's undecided held replies, so listing one creator's costs their pending holds only."""
 
     def __init__(self) -> None:

@@ -37,10 +37,10 @@ from starlette.routing import Route
 from replyflow.admin import profile_emits
 from replyflow.control.review import (
     EditCheck,
-    HeldByCreator,
     InvalidReview,
     ModeChange,
     OperatorOnly,
+    PendingReviews,
     ReviewConflict,
     ReviewRequest,
     check_creator_change,
@@ -84,13 +84,13 @@ def error(status: int, message: str, details: list[dict[str, object]] | None = N
 class ControlApi:
     """The HTTP handlers; each parses, calls a pure function of control.review, and writes to Kafka."""
 
-    def __init__(self, parts: ServiceParts, held: TopicTable[ReplyVerdict], held_by_creator: HeldByCreator,
+    def __init__(self, parts: ServiceParts, held: TopicTable[ReplyVerdict], pending_reviews: PendingReviews,
                  reviewed: TopicTable[ReplyReviewed], token: str, check_edit: EditCheck) -> None:
         assert parts.profiles is not None
         self.parts = parts
         self.profiles = parts.profiles
         self.held = held
-        self.held_by_creator = held_by_creator
+        self.pending_reviews = pending_reviews
         self.check_edit = check_edit
         self.reviewed = reviewed
         self._token = token
@@ -161,7 +161,7 @@ class ControlApi:
         except ValueError:
             return error(422, "invalid query", [{"field": "limit",
                                                  "problem": f"an integer from 1 to {MAX_REVIEWS_LIMIT}"}])
-        pending = self.held_by_creator.of(creator_id)
+        pending = self.pending_reviews.of(creator_id)
         if not pending and self.profiles.get(creator_id) is None:
             return error(404, f"unknown creator {creator_id!r}")
         return JSONResponse({"creator_id": creator_id, "pending": len(pending),
@@ -299,14 +299,14 @@ def create_app(settings: Settings | None = None):
     parts = service_parts("control", settings, sends=[REPLIES_REVIEWED, REPLIES_APPROVED, DECISIONS, CREATORS_CONFIG])
     bootstrap = settings.kafka_bootstrap_servers
     # keep_first: a reply's first hold keeps its held_at; a reply's first decision wins on every replica.
-    held_by_creator = HeldByCreator()
+    pending_reviews = PendingReviews()
     held = TopicTable[ReplyVerdict](bootstrap, REPLIES_REVIEW, lambda v: v.reply_id, keep_first=True,
-                      on_row=held_by_creator.add)
+                      on_row=pending_reviews.add)
 
     def forget_hold(decision: ReplyReviewed) -> None:
         # A decision carries all the API and its outputs need, so only undecided holds stay in memory.
         held.forget(decision.reply_id)
-        held_by_creator.discard(decision.creator_id, decision.reply_id)
+        pending_reviews.discard(decision.creator_id, decision.reply_id)
 
     reviewed = TopicTable[ReplyReviewed](bootstrap, REPLIES_REVIEWED, lambda r: r.reply_id, keep_first=True,
                                          on_row=forget_hold)
@@ -328,7 +328,7 @@ def create_app(settings: Settings | None = None):
     def check_edit(text: str, comment: Comment, profile: CreatorProfile) -> list[Reason]:
         return checks.edit_reasons(text, comment, profile, time.time())
 
-    api = ControlApi(parts, held, held_by_creator, reviewed, settings.control_api_token, check_edit)
+    api = ControlApi(parts, held, pending_reviews, reviewed, settings.control_api_token, check_edit)
     return build_app(parts, api=api.app())
 
 
