@@ -22,6 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from prometheus_client.parser import text_string_to_metric_families
 
 from replyflow.local.kafka_server import free_port
 from replyflow.local.model_server import llama_server_command
@@ -56,6 +57,16 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, what: str, interva
                 return
         time.sleep(interval_s)
     raise TimeoutError(f"{what} not ready after {timeout_s}s")
+
+
+def scraped(url: str, name: str, **labels: str) -> float | None:
+    """The value a service's /metrics gives the series ``name{labels}`` (exactly those labels); None if absent."""
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return None
 
 
 @contextlib.asynccontextmanager

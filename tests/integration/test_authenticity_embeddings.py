@@ -9,7 +9,6 @@ import math
 import time
 import uuid
 
-import httpx
 import pytest
 
 from replyflow.admin import put_profiles
@@ -21,7 +20,7 @@ from replyflow.policy.rules import PolicySource
 from replyflow.policy.stages import PolicyStages
 from replyflow.settings import Settings
 from replyflow.topics import REPLIES_APPROVED, REPLIES_DRAFTED, REPLIES_REVIEW
-from tests.helpers import TopicReader, llama_server
+from tests.helpers import TopicReader, llama_server, scraped
 
 pytestmark = pytest.mark.kafka
 
@@ -71,13 +70,6 @@ async def test_embedding_similarity_enters_the_authenticity_score(embeddings_url
         assert combined == pytest.approx(combine_scores(score, cosine, own_cosine=own, embedding_weight=0.5))
 
 
-def metric(url: str, name: str, labels: str) -> float:
-    for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines():
-        if line.startswith(f"{name}{{{labels}}}"):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
 @pytest.mark.parametrize("reachable", [True, False], ids=["endpoint-up", "endpoint-down"])
 async def test_policy_service_uses_the_endpoint_and_survives_its_outage(
     reachable, embeddings_url, stack, producer, kafka_bootstrap
@@ -96,5 +88,6 @@ async def test_policy_service_uses_the_endpoint_and_survives_its_outage(
     verdict = ReplyVerdict.model_validate_json(next(r.value for r in records if event.comment_id.encode() in r.value))
     assert verdict.authenticity is not None and 0.0 <= verdict.authenticity <= 1.0
     counter = "replyflow_authenticity_embeddings_total"
-    assert metric(stack.url("policy"), counter, 'result="ok"' if reachable else 'result="error"') >= 1
-    assert metric(stack.url("policy"), counter, 'result="error"' if reachable else 'result="ok"') == 0
+    used, unused = ("ok", "error") if reachable else ("error", "ok")
+    assert (scraped(stack.url("policy"), counter, result=used) or 0) >= 1
+    assert (scraped(stack.url("policy"), counter, result=unused) or 0) == 0

@@ -21,7 +21,7 @@ from replyflow.events import Comment, CommentScreened, CreatorProfile, Decision,
 from replyflow.kafka import group_starts_at_end
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_SCREENED, DECISIONS, REPLIES_DRAFTED
-from tests.helpers import OtlpReceiver, TopicReader, wait_for
+from tests.helpers import OtlpReceiver, TopicReader, scraped, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -73,13 +73,6 @@ def dlq_ids(records, ids: set[str]) -> list[str]:
             if r.topic == DLQ and json.loads(r.value)["comment"]["comment_id"] in ids]
 
 
-def metric(url: str, name: str) -> float | None:
-    for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
-
-
 @pytest.fixture
 async def generation(stack, sim, kafka_bootstrap):
     """Starts the generation service (a subprocess) against the simulator; returns (start, creator)."""
@@ -118,13 +111,13 @@ async def test_model_server_outage_pauses_intake_and_readiness_then_heals_withou
             assert time.monotonic() < deadline, "readyz stayed ready while the model server failed"
             await asyncio.sleep(0.2)
         assert "503" in httpx.get(f"{url}/readyz", timeout=5).json()["failing"]
-        while metric(url, "replyflow_generation_window") != 1 or metric(url, "replyflow_generation_paused") != 1:
+        while scraped(url, "replyflow_generation_window") != 1 or scraped(url, "replyflow_generation_paused") != 1:
             assert time.monotonic() < deadline, "the window did not shrink to one probe and pause"
             await asyncio.sleep(0.2)
-        assert metric(url, "replyflow_generation_window_messages") < len(events)  # intake paused
+        assert scraped(url, "replyflow_generation_window_messages") < len(events)  # intake paused
         with pytest.raises(TimeoutError):  # nothing is drafted, nothing is dead-lettered meanwhile
             await reader.collect(lambda rs: len(rs) > 0, timeout_s=3)
-        assert metric(url, 'replyflow_llm_requests_total{result="retry"}') > 0
+        assert scraped(url, "replyflow_llm_requests_total", result="retry") > 0
 
         await faults(sim, status=200)  # healthy again: the service resumes by itself
         records = await reader.collect(lambda rs: ids <= set(draft_ids(rs)), timeout_s=45)
@@ -192,7 +185,7 @@ async def test_sigterm_drains_the_window_so_a_restart_redoes_nothing(generation,
     async with TopicReader(kafka_bootstrap, REPLIES_DRAFTED.name, DLQ) as reader:
         await produce(producer, events)
         before = await reader.collect(lambda rs: len(set(draft_ids(rs)) & ids) >= 8, timeout_s=30)
-        assert metric(url, "replyflow_generation_in_flight") >= 4
+        assert scraped(url, "replyflow_generation_in_flight") >= 4
         process = stack.processes["generation"]
         stopped_at = time.monotonic()
         process.send_signal(signal.SIGTERM)
