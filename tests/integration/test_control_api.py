@@ -49,7 +49,7 @@ from replyflow.topics import (
     REPLIES_REVIEW,
     REPLIES_REVIEWED,
 )
-from tests.helpers import TopicReader
+from tests.helpers import TopicReader, scraped
 from tests.unit.test_authenticity import BAKER, REVIEWER
 
 pytestmark = pytest.mark.kafka
@@ -155,6 +155,40 @@ async def test_held_replies_are_listed_oldest_first_with_what_the_creator_decide
     assert datetime.fromisoformat(first["held_at"]) == older.occurred_at
     body = (await http.get(f"/v1/creators/{creator}/reviews", params={"limit": 1})).json()
     assert body["pending"] == 2 and len(body["reviews"]) == 1
+
+
+async def test_the_operator_sees_the_review_backlog_in_the_api_and_the_metrics(control_stack, http, creator,
+                                                                                producer):
+    """Every test's holds share replies.review, so this counts what its own holds add and take away."""
+    url = control_stack.url("control")
+
+    def metrics() -> tuple[float, float]:
+        return (scraped(url, "replyflow_reviews_pending"), scraped(url, "replyflow_reviews_oldest_pending_seconds"))
+
+    pending, oldest = metrics()
+    assert oldest < timedelta(days=39).total_seconds(), "another test left a hold older than this test's"
+    stale = await hold(producer, creator, at=datetime.now(UTC) - timedelta(days=40))
+    fresh = await hold(producer, creator)
+    await listed(http, creator, {stale.reply_id, fresh.reply_id})
+    assert metrics()[0] == pending + 2
+    assert timedelta(days=40).total_seconds() <= metrics()[1] < timedelta(days=40, minutes=5).total_seconds()
+    backlog = (await http.get("/v1/reviews")).json()
+    assert backlog["pending"] == pending + 2
+    first = backlog["creators"][0]  # the longest wait first
+    assert (first["creator_id"], first["pending"]) == (creator, 2)
+    assert datetime.fromisoformat(first["oldest_held_at"]) == stale.occurred_at
+    assert len((await http.get("/v1/reviews", params={"limit": 1})).json()["creators"]) == 1
+    assert (await http.get("/v1/reviews", params={"limit": 0})).status_code == 422
+    own = {"Authorization": f"Bearer {creator_token(TOKEN, creator)}"}
+    forbidden = await http.get("/v1/reviews", headers=own)
+    assert forbidden.status_code == 403 and "only the operator" in forbidden.json()["error"]
+
+    response = await http.post(f"/v1/reviews/{stale.reply_id}", json={"action": "reject"})
+    assert response.status_code == 200, response.text
+    assert metrics()[0] == pending + 1  # the decision is read back before the request is answered
+    assert metrics()[1] < timedelta(days=39).total_seconds()
+    (mine,) = [q for q in (await http.get("/v1/reviews")).json()["creators"] if q["creator_id"] == creator]
+    assert mine["pending"] == 1 and datetime.fromisoformat(mine["oldest_held_at"]) == fresh.occurred_at
 
 
 async def test_approve_sends_the_held_reply_to_the_publisher_and_audits_it(http, creator, producer, kafka_bootstrap):

@@ -24,6 +24,7 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
+from replyflow.topics import REPLIES_REVIEW
 from tests.unit.test_k8s_manifests import (
     REPLYFLOW_DEPLOYMENTS,
     ROOT,
@@ -31,6 +32,7 @@ from tests.unit.test_k8s_manifests import (
     config_map,
     container,
     environment,
+    kafka_topics,
     of_kind,
     render,
     replyflow_image,
@@ -471,3 +473,9 @@ def test_the_label_check_catches(mistake):
     """Controls for output_labels: each of these is a mistake it must report."""
     with pytest.raises(AssertionError):
         output_labels(pp.parse(mistake))
+
+
+def test_held_reply_expiry_threshold_is_before_replies_review_deletes_the_hold():
+    retention_s = int(kafka_topics("prod")[REPLIES_REVIEW.name]["spec"]["config"]["retention.ms"]) / 1000
+    (comparison,) = _binaries(parsed(alerts()["ReplyflowHeldRepliesExpiring"]))
+    assert str(comparison.op) == ">" and comparison.rhs.val == 0.8 * retention_s

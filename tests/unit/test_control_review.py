@@ -66,14 +66,18 @@ def test_pending_is_the_creators_undecided_holds_oldest_first():
     late, early, other, decided = (held("late", at=NOW), held("early", at=NOW - timedelta(minutes=5)),
                                    held("o", creator_id="someone-else"), held("done"))
     pending = PendingReviews()
+    assert pending.count() == 0 and pending.oldest_held_at() is None
     for verdict in (late, early, other, decided):
         pending.add(verdict)
     assert pending.of("someone-else") == [other] and pending.of("nobody") == []
+    assert pending.count() == 4 and pending.oldest_held_at() == early.occurred_at
     pending.discard("mara", decided.reply_id)
     pending.discard("someone-else", "never-held")
     assert [v.comment_id for v in pending.of("mara")] == ["early", "late"]
     pending.discard("someone-else", other.reply_id)
     assert pending.of("someone-else") == []
+    pending.discard("mara", early.reply_id)
+    assert pending.count() == 1 and pending.oldest_held_at() == late.occurred_at
 
 
 def test_review_view_has_what_a_creator_decides_on():

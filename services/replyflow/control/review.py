@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from pydantic import Field, StringConstraints
 
@@ -102,6 +102,14 @@ def request_problems(request: ReviewRequest) -> list[dict[str, str]]:
     return []
 
 
+class ReviewQueue(NamedTuple):
+    """One creator's replies waiting for a decision."""
+
+    creator_id: str
+    pending: int
+    oldest_held_at: datetime
+
+
 class PendingReviews:
     """Each creator's undecided held replies, so listing one creator's costs their pending holds only."""
 
@@ -121,6 +129,20 @@ class PendingReviews:
     def of(self, creator_id: str) -> list[ReplyVerdict]:
         """The creator's undecided held replies, oldest first."""
         return sorted(self._held.get(creator_id, {}).values(), key=lambda v: (v.occurred_at, v.reply_id))
+
+    def count(self) -> int:
+        return sum(len(pending) for pending in self._held.values())
+
+    def queues(self) -> list[ReviewQueue]:
+        """Every creator with replies waiting, the longest wait first."""
+        found = [ReviewQueue(creator_id, len(pending), min(v.occurred_at for v in pending.values()))
+                 for creator_id, pending in self._held.items()]
+        return sorted(found, key=lambda q: (q.oldest_held_at, q.creator_id))
+
+    def oldest_held_at(self) -> datetime | None:
+        """When the longest-waiting undecided reply (of any creator) was held; None when none waits."""
+        queues = self.queues()
+        return queues[0].oldest_held_at if queues else None
 
 
 def review_view(held: ReplyVerdict) -> dict[str, object]:

@@ -27,6 +27,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from prometheus_client import Gauge
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -69,6 +70,13 @@ MAX_REVIEWS_LIMIT = 1_000
 # How long a writer waits to read its own record back (read-your-writes on this replica).
 READ_BACK_TIMEOUT_S = 10.0
 
+# Every control pod reads every hold, so all pods report the same figures (aggregate with max, not sum).
+REVIEWS_PENDING = Gauge("replyflow_reviews_pending", "Held replies waiting for the creator's decision")
+REVIEWS_OLDEST_PENDING = Gauge(
+    "replyflow_reviews_oldest_pending_seconds",
+    "How long the longest-waiting held reply has waited for a decision (0: none waits)",
+)
+
 B = TypeVar("B", bound=BaseModel)
 Handler = Callable[[Request], Awaitable[JSONResponse]]
 
@@ -79,6 +87,17 @@ class Unavailable(Exception):
 
 def error(status: int, message: str, details: list[dict[str, object]] | None = None, **extra: object) -> JSONResponse:
     return JSONResponse({"error": message, **({"details": details} if details else {}), **extra}, status_code=status)
+
+
+def limit_param(request: Request) -> int | JSONResponse:
+    """The ``limit`` query parameter of a listing (422 when it is not a sensible count)."""
+    try:
+        limit = int(request.query_params.get("limit", DEFAULT_REVIEWS_LIMIT))
+        if not 1 <= limit <= MAX_REVIEWS_LIMIT:
+            raise ValueError
+    except ValueError:
+        return error(422, "invalid query", [{"field": "limit", "problem": f"an integer from 1 to {MAX_REVIEWS_LIMIT}"}])
+    return limit
 
 
 class ControlApi:
@@ -154,18 +173,29 @@ class ControlApi:
 
     async def list_reviews(self, request: Request) -> JSONResponse:
         creator_id = request.path_params["creator_id"]
-        try:
-            limit = int(request.query_params.get("limit", DEFAULT_REVIEWS_LIMIT))
-            if not 1 <= limit <= MAX_REVIEWS_LIMIT:
-                raise ValueError
-        except ValueError:
-            return error(422, "invalid query", [{"field": "limit",
-                                                 "problem": f"an integer from 1 to {MAX_REVIEWS_LIMIT}"}])
+        limit = limit_param(request)
+        if isinstance(limit, JSONResponse):
+            return limit
         pending = self.pending_reviews.of(creator_id)
         if not pending and self.profiles.get(creator_id) is None:
             return error(404, f"unknown creator {creator_id!r}")
         return JSONResponse({"creator_id": creator_id, "pending": len(pending),
                              "reviews": [review_view(v) for v in pending[:limit]]})
+
+    async def list_queues(self, request: Request) -> JSONResponse:
+        """The operator's view of the review backlog: each creator's count and longest wait."""
+        if request.state.principal.creator_id is not None:
+            return error(403, "only the operator sees every creator's review queue; "
+                              "a creator lists their own at /v1/creators/{creator_id}/reviews")
+        limit = limit_param(request)
+        if isinstance(limit, JSONResponse):
+            return limit
+        queues = self.pending_reviews.queues()
+        return JSONResponse({
+            "pending": sum(q.pending for q in queues),
+            "creators": [{"creator_id": q.creator_id, "pending": q.pending,
+                          "oldest_held_at": q.oldest_held_at.isoformat()} for q in queues[:limit]],
+        })
 
     async def post_review(self, request: Request) -> JSONResponse:
         reply_id = request.path_params["reply_id"]
@@ -283,6 +313,7 @@ class ControlApi:
         return Starlette(
             routes=[
                 Route("/v1/creators/{creator_id}/reviews", self.guarded(self.list_reviews), methods=["GET"]),
+                Route("/v1/reviews", self.guarded(self.list_queues), methods=["GET"]),
                 Route("/v1/reviews/{reply_id}", self.guarded(self.post_review), methods=["POST"]),
                 Route("/v1/creators/{creator_id}", self.guarded(self.get_profile), methods=["GET"]),
                 Route("/v1/creators/{creator_id}", self.guarded(self.put_profile), methods=["PUT"]),
@@ -312,6 +343,13 @@ def create_app(settings: Settings | None = None):
                                          on_row=forget_hold)
     # Decisions are read first, so holds already decided are skipped as they are read, never stored.
     parts.tables += [reviewed, held]
+    REVIEWS_PENDING.set_function(pending_reviews.count)
+
+    def oldest_pending_seconds() -> float:
+        oldest = pending_reviews.oldest_held_at()
+        return 0.0 if oldest is None else max(0.0, (utc_now() - oldest).total_seconds())
+
+    REVIEWS_OLDEST_PENDING.set_function(oldest_pending_seconds)
 
     async def send_outputs(records: list[ReplyReviewed]) -> list[Emit]:
         # Which record of a reply holds is what the table (read in the same order) says; wait for it.
