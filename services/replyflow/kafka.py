@@ -37,7 +37,13 @@ from prometheus_client import REGISTRY
 from pydantic import BaseModel, ValidationError
 
 from replyflow.events import Action, Decision, Outcome, Reason, Stage
-from replyflow.observability import DLQ_MESSAGES, MESSAGES_PROCESSED, MESSAGES_PUBLISHED, PROCESSING_SECONDS
+from replyflow.observability import (
+    DLQ_MESSAGES,
+    MESSAGES_PROCESSED,
+    MESSAGES_PUBLISHED,
+    PROCESSING_SECONDS,
+    TABLE_ROWS,
+)
 from replyflow.settings import Settings
 from replyflow.topics import ALL_TOPICS, CONSUMED_TOPICS, DECISIONS, DLQ_PARTITIONS, Topic
 
@@ -513,6 +519,8 @@ class TopicTable(Generic[M]):
         self._on_row = on_row
         self._rows: dict[str, M] = {}
         self._forgotten: set[str] = set()
+        # What grows a pod's memory with traffic (one table per topic in a service).
+        TABLE_ROWS.labels(topic.name).set_function(lambda: len(self._rows))
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
         self._applied = asyncio.Event()  # set (and replaced) after each batch of records applied

@@ -48,6 +48,9 @@ END_TO_END_SECONDS = Histogram(
     buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
 )
 CONSUMER_READY = Gauge("replyflow_consumer_ready", "1 when the service is ready", ["service"])
+TABLE_ROWS = Gauge(
+    "replyflow_table_rows", "Rows a service keeps in memory from a topic it reads whole (TopicTable)", ["topic"]
+)
 
 
 class JsonFormatter(logging.Formatter):

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
 from replyflow.events import CreatorProfile, ReplyMode
@@ -74,6 +75,9 @@ async def test_a_forgotten_key_stays_out_whether_its_records_come_before_or_afte
         await write(kept, mode="off")
         assert await table.wait_until(lambda: kept in table, 10)
         assert forgotten not in table and kept in table
+        # /metrics reports what the table holds, so an SRE sees what fills a pod's memory.
+        rows = REGISTRY.get_sample_value("replyflow_table_rows", {"topic": CREATORS_CONFIG.name})
+        assert rows == len(table.rows()) and rows >= 1
     finally:
         await table.stop()
         await producer.stop()
