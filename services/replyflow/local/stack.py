@@ -254,6 +254,7 @@ def control_api_howto(url: str, token: str) -> str:
     auth = f"-H 'Authorization: Bearer {token}'"
     return "\n".join([
         f"control API: {url} (token {token}); while this runs, e.g.",
+        f"  curl -s {auth} {url}/v1/reviews                      # who has replies waiting",
         f"  curl -s {auth} {url}/v1/creators/mara-cooks/reviews",
         f"  curl -s {auth} -H 'Content-Type: application/json' -d '{{\"action\": \"approve\"}}' "
         f"{url}/v1/reviews/<reply_id>",
