@@ -1,0 +1,85 @@
+"""Kafka itself crashes in the middle of the stream: the broker is SIGKILLed and comes back on the same port and
+log directory a few seconds later, as a pod rescheduled by Strimzi would. Every service must ride through it:
+work Kafka did not acknowledge is retried, nothing is dead-lettered for it, ingest answers 503 while it cannot
+write (so the platform sends again), and in the end every comment has exactly one terminal outcome and no reply
+is posted twice. The pipeline is the real one (five services, platform simulator) with the LLM simulator as the
+model server, so the run takes seconds of model time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+
+import httpx
+import pytest
+
+from loadtest.llm_simulator import SimConfig, serve_in_thread
+from replyflow.events import Outcome
+from replyflow.local.stack import Stack, follow_outcomes, load_sample_comments, send_comments
+
+pytestmark = pytest.mark.kafka
+
+MODEL = "sim-model"
+
+
+@pytest.fixture(scope="module")
+def llm():
+    # About a second per reply, so that the stream is still flowing when the broker dies.
+    cfg = SimConfig(model=MODEL, ttft_ms=200, itl_ms=20, output_tokens_mean=30, max_num_seqs=8)
+    with serve_in_thread(cfg) as running:
+        yield running
+
+
+async def wait_for_posts(platform: httpx.AsyncClient, timeout_s: float = 120) -> None:
+    for _ in range(int(timeout_s / 0.2)):
+        if (await platform.get("/v1/posts")).json()["posts"]:
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError("no reply was published")
+
+
+@pytest.fixture
+def stack(llm, tmp_path):
+    """The pipeline on a broker of its own, the one this test kills."""
+    # A short Kafka request timeout so that ingest gives up (503) while the broker is away.
+    running = Stack(tmp_path / "stack", llm_base_url=f"{llm.url}/v1", llm_model=MODEL,
+                    extra_env={"KAFKA_REQUEST_TIMEOUT_MS": "5000", "RETRY_BACKOFF_MAX_S": "2"})
+    running.start(log=lambda *_: None)
+    yield running
+    running.stop()
+
+
+async def test_a_broker_crash_mid_stream_loses_no_comment_and_posts_nothing_twice(stack):
+    comments = load_sample_comments()
+    before, during = comments[:60], comments[60:]
+    async with httpx.AsyncClient(base_url=stack.url("platform"), timeout=30) as platform:
+        await send_comments(stack.url("ingest"), before)
+        await wait_for_posts(platform)
+
+        assert stack.kafka is not None and stack.kafka.process is not None
+        stack.kafka.process.send_signal(signal.SIGKILL)
+        posted_before_the_crash = {p["comment_id"] for p in (await platform.get("/v1/posts")).json()["posts"]}
+        stack.kafka.process.wait()
+        async with httpx.AsyncClient(base_url=stack.url("ingest"), timeout=60) as ingest:
+            refused = await ingest.post("/v1/comments", json=[json.loads(c.model_dump_json()) for c in during])
+        assert refused.status_code == 503, refused.text
+        assert "Kafka" in refused.json()["error"]
+        await asyncio.sleep(3)
+        await asyncio.to_thread(stack.kafka.start)  # same port, same log directory
+
+        await send_comments(stack.url("ingest"), during)  # the platform sends again what got 503
+        ids = {c.comment_id for c in comments}
+        outcomes = await follow_outcomes(stack.kafka_bootstrap, ids, timeout_s=300)
+        posts = (await platform.get("/v1/posts")).json()["posts"]
+
+    assert not ids - set(outcomes.terminal), f"no terminal outcome for {sorted(ids - set(outcomes.terminal))}"
+    for comment_id, decisions in outcomes.terminal.items():
+        assert len({d.outcome for d in decisions}) == 1, f"{comment_id}: {decisions}"
+        assert decisions[0].outcome != Outcome.dead_lettered, f"{comment_id} dead-lettered: {decisions[0].reasons}"
+    posted = [p["comment_id"] for p in posts]
+    assert len(posted) == len(set(posted)), "a reply was posted twice"
+    published = {cid for cid, ds in outcomes.terminal.items() if ds[0].outcome == Outcome.published}
+    assert published == set(posted)
+    # The crash hit a flowing stream: replies to comments taken in before it were still to go out after it.
+    assert published & {c.comment_id for c in before} - posted_before_the_crash
