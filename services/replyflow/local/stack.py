@@ -87,9 +87,11 @@ class Stack:
             **self.extra_env,
         }
 
-    def start_service(self, name: str) -> None:
-        self.ports.setdefault(name, free_port())
-        self._spawn(name, [sys.executable, "-m", f"replyflow.{name}"], self.service_env(name))
+    def start_service(self, name: str, instance: str | None = None) -> None:
+        """Start service ``name``; ``instance`` names a further replica (its own port, logs and process)."""
+        key = instance or name
+        self.ports.setdefault(key, free_port())
+        self._spawn(key, [sys.executable, "-m", f"replyflow.{name}"], self.service_env(key))
 
     def start(self, log=print) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)  # every run starts clean: no leftovers

@@ -1,9 +1,13 @@
-"""Kafka itself crashes in the middle of the stream: the broker is SIGKILLed and comes back on the same port and
-log directory a few seconds later, as a pod rescheduled by Strimzi would. Every service must ride through it:
-work Kafka did not acknowledge is retried, nothing is dead-lettered for it, ingest answers 503 while it cannot
-write (so the platform sends again), and in the end every comment has exactly one terminal outcome and no reply
-is posted twice. The pipeline is the real one (five services, platform simulator) with the LLM simulator as the
-model server, so the run takes seconds of model time."""
+"""What happens to a running deployment, in the middle of the stream, with the real pipeline (five services,
+platform simulator, its own broker) and the LLM simulator as the model server, so a run takes seconds of model
+time. Whatever happens, every comment ends with exactly one terminal outcome, nothing is dead-lettered for it
+and no reply is posted twice.
+
+- Kafka itself crashes: the broker is SIGKILLed and comes back on the same port and log directory a few seconds
+  later, as a pod Strimzi reschedules. Work Kafka did not acknowledge is retried; ingest answers 503 while it
+  cannot write, so the platform sends again.
+- A rolling deploy: each consumer Deployment gets a new pod, which joins its consumer group (a rebalance with
+  work in flight), and then the old pod gets SIGTERM, as Kubernetes does with maxSurge 1."""
 
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ import pytest
 
 from loadtest.llm_simulator import SimConfig, serve_in_thread
 from replyflow.events import Outcome
-from replyflow.local.stack import Stack, follow_outcomes, load_sample_comments, send_comments
+from replyflow.local.stack import Outcomes, Stack, follow_outcomes, load_sample_comments, send_comments
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -41,7 +46,7 @@ async def wait_for_posts(platform: httpx.AsyncClient, timeout_s: float = 120) ->
 
 @pytest.fixture
 def stack(llm, tmp_path):
-    """The pipeline on a broker of its own, the one this test kills."""
+    """The pipeline on a broker of its own (one test kills it)."""
     # A short Kafka request timeout so that ingest gives up (503) while the broker is away.
     running = Stack(tmp_path / "stack", llm_base_url=f"{llm.url}/v1", llm_model=MODEL,
                     extra_env={"KAFKA_REQUEST_TIMEOUT_MS": "5000", "RETRY_BACKOFF_MAX_S": "2"})
@@ -73,6 +78,36 @@ async def test_a_broker_crash_mid_stream_loses_no_comment_and_posts_nothing_twic
         outcomes = await follow_outcomes(stack.kafka_bootstrap, ids, timeout_s=300)
         posts = (await platform.get("/v1/posts")).json()["posts"]
 
+    published = assert_one_outcome_each_and_posted_once(ids, outcomes, posts)
+    # The crash hit a flowing stream: replies to comments taken in before it were still to go out after it.
+    assert published & {c.comment_id for c in before} - posted_before_the_crash
+
+
+async def test_a_rolling_deploy_of_every_consumer_mid_stream_loses_nothing_and_posts_nothing_twice(stack):
+    comments = load_sample_comments()
+    before, during = comments[:60], comments[60:]
+    async with httpx.AsyncClient(base_url=stack.url("platform"), timeout=30) as platform:
+        await send_comments(stack.url("ingest"), before)
+        await wait_for_posts(platform)
+        posted_before_the_deploy = {p["comment_id"] for p in (await platform.get("/v1/posts")).json()["posts"]}
+        for name in ("policy", "generation", "publisher"):
+            stack.start_service(name, instance=f"{name}-new")
+            await asyncio.to_thread(wait_for, lambda n=name: httpx.get(f"{stack.url(n + '-new')}/readyz").is_success,
+                                    60, f"the new {name} pod")
+            if name == "policy":
+                await send_comments(stack.url("ingest"), during)
+            await asyncio.to_thread(stack.stop_process, name)  # SIGTERM: drain, commit, leave the group
+
+        ids = {c.comment_id for c in comments}
+        outcomes = await follow_outcomes(stack.kafka_bootstrap, ids, timeout_s=300)
+        posts = (await platform.get("/v1/posts")).json()["posts"]
+
+    published = assert_one_outcome_each_and_posted_once(ids, outcomes, posts)
+    assert published & {c.comment_id for c in before} - posted_before_the_deploy, "the deploy met no work in flight"
+
+
+def assert_one_outcome_each_and_posted_once(ids: set[str], outcomes: Outcomes, posts: list[dict]) -> set[str]:
+    """The pipeline's promise; returns the comments whose reply was published."""
     assert not ids - set(outcomes.terminal), f"no terminal outcome for {sorted(ids - set(outcomes.terminal))}"
     for comment_id, decisions in outcomes.terminal.items():
         assert len({d.outcome for d in decisions}) == 1, f"{comment_id}: {decisions}"
@@ -81,5 +116,4 @@ async def test_a_broker_crash_mid_stream_loses_no_comment_and_posts_nothing_twic
     assert len(posted) == len(set(posted)), "a reply was posted twice"
     published = {cid for cid, ds in outcomes.terminal.items() if ds[0].outcome == Outcome.published}
     assert published == set(posted)
-    # The crash hit a flowing stream: replies to comments taken in before it were still to go out after it.
-    assert published & {c.comment_id for c in before} - posted_before_the_crash
+    return published
