@@ -16,6 +16,20 @@ API
     with a different request; 400 ``{"error": ...}`` when the key is missing or the body is
     invalid; 404 for an unknown platform; 429 with ``Retry-After`` when the per-account rate
     limit is hit; injected faults answer ``error_status`` (default 503).
+``POST /youtube/v3/comments?part=snippet``, ``GET /youtube/v3/comments?part=snippet&parentId=``
+    The YouTube Data API v3 calls for replying (``comments.insert``, body ``{"snippet": {"parentId",
+    "textOriginal"}}``) and listing a comment's replies (``comments.list``, ``maxResults``/``pageToken``),
+    with ``Authorization: Bearer`` access tokens from ``POST /token`` (Google's OAuth refresh-token grant,
+    form ``grant_type=refresh_token``, ``client_id``, ``client_secret``, ``refresh_token``). No idempotency
+    key: a repeated insert is a second post. Errors have Google's shape (``error.errors[].reason``: 401
+    ``authError``, 403 ``rateLimitExceeded`` when the account's rate limit is hit).
+``POST /{version}/{comment_id}/replies``, ``GET /{version}/{comment_id}/replies?fields=id,text,from``
+    The Instagram Graph API calls for replying to a comment (``message``, ``access_token`` as form or query
+    parameters; answers ``{"id"}``) and listing its replies (``limit``/``after`` cursor paging). No
+    idempotency key either. Errors have Graph's shape (``error.code``: 190 bad token, 4 rate limit).
+``POST /admin/credentials``
+    ``{"platform": "youtube", "account_id", "client_id", "client_secret", "refresh_token"}`` or
+    ``{"platform": "instagram", "account_id", "access_token"}``: what the native APIs accept for an account.
 ``GET /v1/posts[?platform=&comment_id=&account_id=]``
     ``{"posts": [...], "duplicates_rejected": n, "conflicts_rejected": n}``.
 ``GET /healthz``, ``GET /metrics`` (Prometheus).
@@ -54,7 +68,8 @@ from collections import deque
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
@@ -85,6 +100,7 @@ class Faults:
     latency_ms: float = 0.0
     rate_limit_per_account_per_minute: int = 0  # 0 = unlimited
     timeout_sleep_s: float = 30.0
+    access_token_ttl_s: float = 3600.0  # lifetime of the YouTube access tokens /token issues
 
 
 @dataclass(frozen=True)
@@ -110,8 +126,27 @@ class FaultsUpdate(BaseModel):
     latency_ms: float | None = Field(default=None, ge=0.0, le=600_000)
     rate_limit_per_account_per_minute: int | None = Field(default=None, ge=0)
     timeout_sleep_s: float | None = Field(default=None, ge=0.0, le=3600)
+    access_token_ttl_s: float | None = Field(default=None, ge=0.0, le=86_400)
     fail_next: int | None = Field(default=None, ge=0)
     timeout_next: int | None = Field(default=None, ge=0)
+
+
+class YouTubeCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    platform: Literal["youtube"]
+    account_id: ShortId
+    client_id: ShortId
+    client_secret: ShortId
+    refresh_token: ShortId
+
+
+class InstagramCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    platform: Literal["instagram"]
+    account_id: ShortId
+    access_token: ShortId
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -190,6 +225,9 @@ class PlatformSimulator:
         self.conflicts_rejected = 0
         self.windows: dict[tuple[str, str], deque[float]] = {}
         self._release: asyncio.Event | None = None  # created on the serving loop when first needed
+        # Native API credentials (kept by /admin/reset: they are configuration, not state).
+        self.refresh_tokens: dict[str, tuple[tuple[str, str], str]] = {}  # token -> ((client id, secret), account)
+        self.access_tokens: dict[str, tuple[str, str, float | None]] = {}  # token -> (platform, account, expiry)
         self._load_journal()
 
     # -- journal -------------------------------------------------------------------------
@@ -368,6 +406,177 @@ class PlatformSimulator:
                 await asyncio.wait_for(release.wait(), timeout=self.faults.timeout_sleep_s)
         return JSONResponse(entry.body, status_code=status)
 
+    # -- native platform APIs (no idempotency key) ------------------------------------------
+    def _account_for(self, platform: str, token: str) -> str | None:
+        """The account an access token acts for; None when unknown, of another platform or expired."""
+        found = self.access_tokens.get(token)
+        if found is None or found[0] != platform or (found[2] is not None and time.monotonic() >= found[2]):
+            return None
+        return found[1]
+
+    async def _record_native(self, platform: str, comment_id: str, account_id: str, text: str,
+                             error: Any) -> _Entry | Response:
+        """Faults, rate limit and recording of a native API post; ``error(status, kind, message)`` shapes the
+        platform's error answer. A repeated request is simply a second post, as on the real platforms."""
+        if self.faults.latency_ms > 0:
+            await asyncio.sleep(self.faults.latency_ms / 1000)
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            self.metrics.faults.labels("fail_next").inc()
+            return error(self.faults.error_status, "backend", "injected failure (fail_next)")
+        if self.faults.error_rate > 0 and self.rng.random() < self.faults.error_rate:
+            self.metrics.faults.labels("error_rate").inc()
+            return error(self.faults.error_status, "backend", "injected failure (error_rate)")
+        if self._rate_limited(platform, account_id) is not None:
+            self.metrics.faults.labels("rate_limit").inc()
+            return error(429, "rate_limit", f"rate limit for account {account_id!r} exceeded")
+        platform_reply_id = self._platform_reply_id(platform)
+        out = {"platform_reply_id": platform_reply_id, "comment_id": comment_id, "platform": platform,
+               "account_id": account_id, "text": text, "reply_id": None, "created_at": _now_iso()}
+        entry = _Entry(f"{platform}:{platform_reply_id}", (platform, comment_id, account_id, text, ""), out)
+        self.entries[entry.key] = entry
+        self.order.append(entry)
+        self._note_post(platform, account_id)
+        self.metrics.posts.labels(platform).inc()
+        self._journal({"event": "post", "key": entry.key, "fingerprint": list(entry.fingerprint), "body": out})
+        if self.timeout_next > 0:
+            self.timeout_next -= 1
+            self.metrics.faults.labels("timeout").inc()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.release.wait(), timeout=self.faults.timeout_sleep_s)
+        return entry
+
+    def _replies_to(self, platform: str, comment_id: str) -> list[_Entry]:
+        return [e for e in self.order if e.body["platform"] == platform and e.body["comment_id"] == comment_id]
+
+    async def admin_credentials(self, request: Request) -> Response:
+        try:
+            data = json.loads(await request.body() or b"{}")
+            if data.get("platform") == "youtube":
+                yt = YouTubeCredentials.model_validate(data)
+                self.refresh_tokens[yt.refresh_token] = ((yt.client_id, yt.client_secret), yt.account_id)
+            else:
+                ig = InstagramCredentials.model_validate(data)
+                self.access_tokens[ig.access_token] = ("instagram", ig.account_id, None)
+        except ValueError as exc:
+            msg = _validation_message(exc) if isinstance(exc, ValidationError) else "body is not valid JSON"
+            return _error(400, f"invalid credentials: {msg}")
+        return JSONResponse({"status": "ok"})
+
+    async def oauth_token(self, request: Request) -> Response:
+        """Google's OAuth 2.0 token endpoint, refresh-token grant only."""
+        form = dict(parse_qsl((await request.body()).decode()))
+        if form.get("grant_type") != "refresh_token":
+            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+        known = self.refresh_tokens.get(form.get("refresh_token", ""))
+        if known is None:
+            return JSONResponse({"error": "invalid_grant", "error_description": "Token has been expired or revoked."},
+                                status_code=400)
+        client, account = known
+        if (form.get("client_id"), form.get("client_secret")) != client:
+            return JSONResponse({"error": "invalid_client", "error_description": "Unauthorized"}, status_code=401)
+        token = "ya29." + "".join(self.rng.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=24))
+        ttl = self.faults.access_token_ttl_s
+        self.access_tokens[token] = ("youtube", account, time.monotonic() + ttl)
+        return JSONResponse({"access_token": token, "expires_in": int(ttl), "token_type": "Bearer",
+                             "scope": "https://www.googleapis.com/auth/youtube.force-ssl"})
+
+    @staticmethod
+    def _google_error(status: int, kind: str, message: str) -> JSONResponse:
+        reason = {"backend": "backendError", "rate_limit": "rateLimitExceeded"}.get(kind, kind)
+        status = 403 if kind == "rate_limit" else status  # YouTube reports its limits as 403
+        return JSONResponse({"error": {"code": status, "message": message,
+                                       "errors": [{"reason": reason, "message": message}]}}, status_code=status)
+
+    def _youtube_account(self, request: Request) -> str | None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        return self._account_for("youtube", token.strip()) if scheme.lower() == "bearer" else None
+
+    @staticmethod
+    def _youtube_comment(entry: _Entry) -> dict[str, Any]:
+        body = entry.body
+        return {"kind": "youtube#comment", "id": body["platform_reply_id"],
+                "snippet": {"parentId": body["comment_id"], "textOriginal": body["text"], "textDisplay": body["text"],
+                            "authorChannelId": {"value": body["account_id"]}, "publishedAt": body["created_at"]}}
+
+    async def youtube_comments(self, request: Request) -> Response:
+        """comments.insert (POST) and comments.list by parentId (GET) of the YouTube Data API v3."""
+        response = await self._youtube_comments(request)
+        self.metrics.requests.labels("youtube", str(response.status_code)).inc()
+        return response
+
+    async def _youtube_comments(self, request: Request) -> Response:
+        account = self._youtube_account(request)
+        if account is None:
+            return self._google_error(401, "authError", "Request had invalid authentication credentials.")
+        if request.query_params.get("part") != "snippet":
+            return self._google_error(400, "invalidPart", "The 'part' parameter must be 'snippet'.")
+        if request.method == "GET":
+            parent = request.query_params.get("parentId", "")
+            if not parent:
+                return self._google_error(400, "missingRequiredParameter", "No filter selected: give parentId.")
+            try:
+                size = int(request.query_params.get("maxResults", 20))
+                start = int(request.query_params.get("pageToken") or 0)
+            except ValueError:
+                return self._google_error(400, "invalidPageToken", "Invalid maxResults or pageToken.")
+            replies = self._replies_to("youtube", parent)
+            page = replies[start:start + max(1, min(size, 100))]
+            out: dict[str, Any] = {"kind": "youtube#commentListResponse",
+                                   "items": [self._youtube_comment(e) for e in page]}
+            if start + len(page) < len(replies):
+                out["nextPageToken"] = str(start + len(page))
+            return JSONResponse(out)
+        try:
+            snippet = json.loads(await request.body())["snippet"]
+            parent, text = snippet["parentId"], snippet["textOriginal"]
+            if not (isinstance(parent, str) and parent and isinstance(text, str) and text):
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            return self._google_error(400, "invalidValue", "snippet.parentId and snippet.textOriginal are required.")
+        result = await self._record_native("youtube", parent, account, text, self._google_error)
+        return result if isinstance(result, Response) else JSONResponse(self._youtube_comment(result))
+
+    @staticmethod
+    def _graph_error(status: int, kind: str, message: str) -> JSONResponse:
+        code = {"backend": 2, "rate_limit": 4, "token": 190}.get(kind, 100)
+        return JSONResponse({"error": {"message": message, "type": "OAuthException" if code == 190 else
+                                       "GraphMethodException", "code": code}},
+                            status_code=400 if kind in {"rate_limit", "token"} else status)
+
+    async def instagram_replies(self, request: Request) -> Response:
+        """POST and GET /{version}/{ig-comment-id}/replies of the Instagram Graph API."""
+        response = await self._instagram_replies(request)
+        self.metrics.requests.labels("instagram", str(response.status_code)).inc()
+        return response
+
+    async def _instagram_replies(self, request: Request) -> Response:
+        comment_id = request.path_params["comment_id"]
+        params = {**request.query_params, **dict(parse_qsl((await request.body()).decode()))}
+        account = self._account_for("instagram", params.get("access_token", ""))
+        if account is None:
+            return self._graph_error(400, "token", "Invalid OAuth access token - Cannot parse access token")
+        if request.method == "GET":
+            try:
+                size = max(1, min(int(params.get("limit", 25)), 100))
+                start = int(params.get("after") or 0)
+            except ValueError:
+                return self._graph_error(400, "param", "(#100) Invalid limit or after")
+            replies = self._replies_to("instagram", comment_id)
+            page = replies[start:start + size]
+            data = [{"id": e.body["platform_reply_id"], "text": e.body["text"], "timestamp": e.body["created_at"],
+                     "from": {"id": e.body["account_id"], "username": e.body["account_id"]}} for e in page]
+            out: dict[str, Any] = {"data": data, "paging": {"cursors": {"before": str(start),
+                                                                        "after": str(start + len(page))}}}
+            if start + len(page) < len(replies):
+                out["paging"]["next"] = str(request.url.include_query_params(after=start + len(page)))
+            return JSONResponse(out)
+        message = params.get("message", "")
+        if not message:
+            return self._graph_error(400, "param", "(#100) The parameter message is required")
+        result = await self._record_native("instagram", comment_id, account, message, self._graph_error)
+        return result if isinstance(result, Response) else JSONResponse({"id": result.body["platform_reply_id"]})
+
     async def list_posts(self, request: Request) -> Response:
         q = request.query_params
         filters = {name: q[name] for name in ("platform", "comment_id", "account_id") if q.get(name)}
@@ -416,6 +625,10 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         routes=[
             Route("/v1/{platform}/comments/{comment_id}/replies", sim.create_reply, methods=["POST"]),
             Route("/v1/posts", sim.list_posts, methods=["GET"]),
+            Route("/youtube/v3/comments", sim.youtube_comments, methods=["GET", "POST"]),
+            Route("/token", sim.oauth_token, methods=["POST"]),
+            Route("/{version}/{comment_id}/replies", sim.instagram_replies, methods=["GET", "POST"]),
+            Route("/admin/credentials", sim.admin_credentials, methods=["POST"]),
             Route("/healthz", sim.healthz, methods=["GET"]),
             Route("/metrics", sim.metrics_endpoint, methods=["GET"]),
             Route("/admin/faults", sim.admin_faults, methods=["GET", "POST"]),

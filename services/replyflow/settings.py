@@ -85,6 +85,21 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8090", description="Base URL of the platform reply API (simulator locally)"
     )
     platform_timeout_s: float = Field(default=10.0, description="Timeout of one platform API call")
+    youtube_api_base_url: str = Field(
+        default="", description="YouTube Data API base (https://www.googleapis.com): YouTube replies go there, as "
+        "the creator's channel; empty: through PLATFORM_BASE_URL"
+    )
+    youtube_token_url: str = Field(
+        default="https://oauth2.googleapis.com/token", description="Google OAuth token endpoint (refresh-token grant)"
+    )
+    instagram_api_base_url: str = Field(
+        default="", description="Instagram Graph API base with its version (https://graph.facebook.com/v21.0): "
+        "Instagram replies go there; empty: through PLATFORM_BASE_URL"
+    )
+    platform_credentials_file: str = Field(
+        default="", description="JSON file with the creators' YouTube OAuth grants and Instagram access tokens "
+        "(a mounted Secret; re-read when it changes)"
+    )
 
     policy_file: str | None = Field(
         default=None, description="Policy JSON file (re-read when it changes); default: the bundled policy"

@@ -1,39 +1,151 @@
-"""The publisher's platform client against the real platform simulator over HTTP."""
+"""The publisher's platform adapters against the real platform simulator over HTTP: the generic contract with
+its idempotency key, and the YouTube Data API and Instagram Graph API, which have none, so a retry after a lost
+answer must find the reply already there instead of posting it again."""
 
 from __future__ import annotations
+
+import asyncio
+import json
 
 import httpx
 import pytest
 
 from loadtest.platform_simulator import SimulatorConfig, serve_in_thread
 from replyflow.kafka import PermanentError, TransientError
-from replyflow.publisher.platform import PlatformClient
+from replyflow.publisher.platform import PlatformApis
+from replyflow.settings import Settings
+
+CHANNEL, IG_USER = "UCmaraCooks8fK2x1Qe9Lw3bA", "17841401234567890"
+OTHER_CHANNEL, OTHER_IG_USER = "UCcoachDev4hT9mZq2Lx7Vb1s", "17841409876543210"
+CLIENT = {"client_id": "replyflow.apps.googleusercontent.com", "client_secret": "s3cret"}
+REFRESH_TOKENS = {CHANNEL: "1//mara", OTHER_CHANNEL: "1//coach"}
+IG_TOKENS = {IG_USER: "IGQVJ-mara", OTHER_IG_USER: "IGQVJ-coach"}
+TEXT = "Rest it an hour! [AI reply]"
 
 
 @pytest.fixture
 def platform():
     with serve_in_thread(SimulatorConfig()) as running:
+        grants = [{"platform": "youtube", "account_id": a, "refresh_token": t, **CLIENT}
+                  for a, t in REFRESH_TOKENS.items()]
+        grants += [{"platform": "instagram", "account_id": a, "access_token": t} for a, t in IG_TOKENS.items()]
+        for grant in grants:
+            httpx.post(f"{running.url}/admin/credentials", json=grant).raise_for_status()
         yield running
 
 
-async def test_a_retry_after_a_lost_answer_does_not_post_twice(platform):
-    client = PlatformClient(platform.url, timeout_s=5)
-    first = await client.post_reply("youtube", "c1", "acct", "r1", "Thanks! [AI reply]")
-    again = await client.post_reply("youtube", "c1", "acct", "r1", "Thanks! [AI reply]")
+def write_credentials(path, refresh_tokens: dict[str, str] = REFRESH_TOKENS,
+                      ig_tokens: dict[str, str] = IG_TOKENS) -> None:
+    path.write_text(json.dumps({
+        "youtube": {**CLIENT, "accounts": {a: {"refresh_token": t} for a, t in refresh_tokens.items()}},
+        "instagram": {"accounts": {a: {"access_token": t} for a, t in ig_tokens.items()}},
+    }))
+
+
+@pytest.fixture
+async def native(platform, tmp_path):
+    """YouTube and Instagram through their own APIs (served by the simulator), with a credentials file."""
+    credentials = tmp_path / "credentials.json"
+    write_credentials(credentials)
+    apis = PlatformApis(Settings(
+        platform_base_url=platform.url, platform_timeout_s=1.0, youtube_api_base_url=platform.url,
+        youtube_token_url=f"{platform.url}/token", instagram_api_base_url=f"{platform.url}/v21.0",
+        platform_credentials_file=str(credentials)))
+    yield apis
+    await apis.close()
+
+
+def posts(simulator, **filters) -> list[dict]:
+    return httpx.get(f"{simulator.url}/v1/posts", params=filters).json()["posts"]
+
+
+def faults(platform, **body) -> None:
+    httpx.post(f"{platform.url}/admin/faults", json=body).raise_for_status()
+
+
+async def test_generic_contract_a_retry_after_a_lost_answer_does_not_post_twice(platform):
+    apis = PlatformApis(Settings(platform_base_url=platform.url, platform_timeout_s=5))
+    generic = apis.for_platform("youtube")
+    first = await generic.post_reply("c1", "acct", "r1", TEXT)
+    again = await generic.post_reply("c1", "acct", "r1", TEXT)
     # A redelivered draft with other text for the same reply id is recognised as already posted.
-    redrafted = await client.post_reply("youtube", "c1", "acct", "r1", "Thank you! [AI reply]")
-    await client.close()
+    redrafted = await generic.post_reply("c1", "acct", "r1", "Thank you! [AI reply]")
+    await apis.close()
     assert (first.replayed, again.replayed, redrafted.replayed) == (False, True, True)
     assert first.platform_reply_id == again.platform_reply_id == redrafted.platform_reply_id
-    posts = httpx.get(f"{platform.url}/v1/posts", params={"comment_id": "c1"}).json()["posts"]
-    assert len(posts) == 1
+    assert len(posts(platform, comment_id="c1")) == 1
 
 
-async def test_platform_failures_are_transient_and_bad_requests_permanent(platform):
-    client = PlatformClient(platform.url, timeout_s=5)
-    httpx.post(f"{platform.url}/admin/faults", json={"fail_next": 1}).raise_for_status()
+async def test_generic_contract_failures_are_transient_and_bad_requests_permanent(platform):
+    apis = PlatformApis(Settings(platform_base_url=platform.url, platform_timeout_s=5))
+    faults(platform, fail_next=1)
     with pytest.raises(TransientError):
-        await client.post_reply("youtube", "c2", "acct", "r2", "hi")
+        await apis.for_platform("youtube").post_reply("c2", "acct", "r2", "hi")
     with pytest.raises(PermanentError):
-        await client.post_reply("myspace", "c2", "acct", "r2", "hi")
-    await client.close()
+        await apis.for_platform("myspace").post_reply("c2", "acct", "r2", "hi")
+    await apis.close()
+
+
+@pytest.mark.parametrize("platform_name, account", [("youtube", CHANNEL), ("instagram", IG_USER)])
+async def test_native_reply_is_posted_as_the_creators_account(native, platform, platform_name, account):
+    posted = await native.for_platform(platform_name).post_reply("parent-1", account, "r1", TEXT)
+    assert not posted.replayed
+    (post,) = posts(platform, platform=platform_name, comment_id="parent-1")
+    assert (post["account_id"], post["text"], post["platform_reply_id"]) == (account, TEXT, posted.platform_reply_id)
+    assert post["idempotency_key"].startswith(f"{platform_name}:")  # the native route, not the generic one
+
+
+@pytest.mark.parametrize("platform_name, account, other", [("youtube", CHANNEL, OTHER_CHANNEL),
+                                                             ("instagram", IG_USER, OTHER_IG_USER)])
+async def test_native_retry_after_a_lost_answer_finds_the_reply_instead_of_posting_it_again(
+        native, platform, platform_name, account, other):
+    api = native.for_platform(platform_name)
+    # Other replies under the same comment must not be taken for this one: another text, another account.
+    await api.post_reply("parent-2", account, "r0", "Another reply. [AI reply]")
+    await api.post_reply("parent-2", other, "r1", TEXT)
+    faults(platform, timeout_next=1, timeout_sleep_s=3)  # posted, but the answer comes after our 1 s timeout
+    with pytest.raises(TransientError):
+        await api.post_reply("parent-2", account, "r2", TEXT)
+    again = await api.post_reply("parent-2", account, "r2", TEXT)
+    ours = [p for p in posts(platform, comment_id="parent-2") if p["account_id"] == account and p["text"] == TEXT]
+    assert len(ours) == 1, "posted twice"
+    assert again.replayed and again.platform_reply_id == ours[0]["platform_reply_id"]
+
+
+async def test_youtube_access_tokens_are_refreshed_before_they_expire_and_after_a_401(native, platform):
+    faults(platform, access_token_ttl_s=2)
+    api = native.for_platform("youtube")
+    await api.post_reply("parent-3", CHANNEL, "r1", TEXT)
+    await asyncio.sleep(2.2)  # the simulator no longer accepts the first token
+    await api.post_reply("parent-4", CHANNEL, "r2", TEXT)
+    faults(platform, access_token_ttl_s=3600)
+    await api.post_reply("parent-5", CHANNEL, "r3", TEXT)
+    platform.simulator.access_tokens.clear()  # revoked on the platform's side
+    with pytest.raises(TransientError, match="401"):
+        await api.post_reply("parent-6", CHANNEL, "r4", TEXT)
+    await api.post_reply("parent-6", CHANNEL, "r4", TEXT)  # a fresh token on the next attempt
+    assert [p["comment_id"] for p in posts(platform, platform="youtube")] == [f"parent-{i}" for i in (3, 4, 5, 6)]
+
+
+async def test_rate_limits_are_transient(native, platform):
+    faults(platform, rate_limit_per_account_per_minute=1)
+    for platform_name, account in (("youtube", CHANNEL), ("instagram", IG_USER)):
+        api = native.for_platform(platform_name)
+        await api.post_reply("parent-7", account, "r1", TEXT)
+        with pytest.raises(TransientError, match=r"rateLimitExceeded|code 4\b"):
+            await api.post_reply("parent-8", account, "r2", TEXT)
+
+
+async def test_missing_or_refused_credentials_are_permanent_and_the_file_is_read_again(native, platform, tmp_path):
+    credentials = tmp_path / "credentials.json"
+    with pytest.raises(PermanentError, match="no YouTube credentials for channel UCnobody"):
+        await native.for_platform("youtube").post_reply("parent-9", "UCnobody", "r1", TEXT)
+    write_credentials(credentials, ig_tokens={IG_USER: "expired-token"})
+    with pytest.raises(PermanentError, match="code 190"):
+        await native.for_platform("instagram").post_reply("parent-9", IG_USER, "r1", TEXT)
+    write_credentials(credentials)  # the operator renews the token: no restart needed
+    await native.for_platform("instagram").post_reply("parent-9", IG_USER, "r1", TEXT)
+    write_credentials(credentials, refresh_tokens={CHANNEL: "1//revoked"})
+    with pytest.raises(PermanentError, match="must grant access again"):
+        await native.for_platform("youtube").post_reply("parent-10", CHANNEL, "r2", TEXT)
+    assert [p["platform"] for p in posts(platform)] == ["instagram"]

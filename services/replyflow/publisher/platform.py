@@ -1,40 +1,70 @@
-"""Client for a platform's reply API (the bundled simulator speaks the same HTTP contract)."""
+"""The platforms' reply APIs: YouTube Data API v3, Instagram Graph API, and a generic HTTP contract.
+
+Each adapter posts one reply and says whether the platform already had it. The generic contract takes the
+reply id as an idempotency key. YouTube and Instagram have none, so their adapters first list the comment's
+replies and take one by the same account with the same text as already posted (a retry after a lost answer,
+a crash before the commit): that reconciliation is what keeps a reply from going out twice there.
+
+Errors: what retrying can fix (network, 5xx, 429, the platforms' rate and quota limits, an expired access
+token) is a ``TransientError``; what it cannot (a refused reply, missing or revoked credentials) is a
+``PermanentError``, which dead-letters the reply with the platform's message.
+"""
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
 import httpx
+from pydantic import BaseModel, ConfigDict
 
 from replyflow.kafka import PermanentError, TransientError
+from replyflow.settings import Settings
+
+# How many pages of a comment's replies reconciliation reads before it gives up looking (and posts).
+MAX_RECONCILE_PAGES = 20
+# Refresh an access token this long before the platform says it expires (at most a tenth of its life).
+TOKEN_EXPIRY_MARGIN_S = 60.0
 
 
 @dataclass(frozen=True)
 class PostedReply:
     platform_reply_id: str
-    replayed: bool  # the platform had already seen this idempotency key
+    replayed: bool  # the platform already had this reply (idempotent replay, or found by reconciliation)
 
 
-class PlatformClient:
-    def __init__(self, base_url: str, timeout_s: float) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout_s)
+class ReplyApi(Protocol):
+    async def post_reply(self, comment_id: str, account_id: str, reply_id: str, text: str) -> PostedReply: ...
 
-    async def close(self) -> None:
-        await self._http.aclose()
 
-    async def post_reply(
-        self, platform: str, comment_id: str, account_id: str, reply_id: str, text: str
-    ) -> PostedReply:
-        """Post once per reply_id: the idempotency key makes a retry after a lost answer harmless."""
+def _unreachable(platform: str, error: httpx.HTTPError) -> TransientError:
+    return TransientError(f"{platform} unreachable: {type(error).__name__}: {error}")
+
+
+def _transient_status(status: int) -> bool:
+    return status in (408, 429) or status >= 500
+
+
+class GenericReplyApi:
+    """``POST /v1/{platform}/comments/{comment_id}/replies`` with an ``Idempotency-Key`` (the bundled
+    simulator speaks it; so can a gateway of the operator's)."""
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, platform: str) -> None:
+        self._http, self._base, self._platform = http, base_url.rstrip("/"), platform
+
+    async def post_reply(self, comment_id: str, account_id: str, reply_id: str, text: str) -> PostedReply:
         try:
             response = await self._http.post(
-                f"/v1/{platform}/comments/{comment_id}/replies",
+                f"{self._base}/v1/{self._platform}/comments/{comment_id}/replies",
                 json={"account_id": account_id, "text": text, "reply_id": reply_id},
                 headers={"Idempotency-Key": reply_id},
             )
         except httpx.HTTPError as e:
-            raise TransientError(f"platform unreachable: {type(e).__name__}: {e}") from e
-        if response.status_code in (408, 429) or response.status_code >= 500:
+            raise _unreachable("platform", e) from e
+        if _transient_status(response.status_code):
             raise TransientError(f"platform answered {response.status_code}: {response.text[:300]}")
         if response.status_code == 409 and "platform_reply_id" in response.text:
             # This reply id was already posted (with an earlier draft's text): it is out, once.
@@ -42,3 +72,225 @@ class PlatformClient:
         if response.status_code >= 400:
             raise PermanentError(f"platform refused the reply ({response.status_code}): {response.text[:300]}")
         return PostedReply(response.json()["platform_reply_id"], replayed=response.status_code == 200)
+
+
+class YouTubeAccount(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str
+
+
+class YouTubeCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: str
+    client_secret: str
+    accounts: dict[str, YouTubeAccount]  # channel id -> the channel's OAuth grant
+
+
+class InstagramAccount(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    access_token: str
+
+
+class InstagramCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    accounts: dict[str, InstagramAccount]  # Instagram user id -> its long-lived access token
+
+
+class PlatformCredentials(BaseModel):
+    """``PLATFORM_CREDENTIALS_FILE``: the creators' platform grants (a mounted Secret)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    youtube: YouTubeCredentials | None = None
+    instagram: InstagramCredentials | None = None
+
+
+class CredentialsFile:
+    """The credentials file, read again when it changes (a Secret update reaches the pod without a restart)."""
+
+    def __init__(self, path: str) -> None:
+        self._path = Path(path) if path else None
+        self._stamp: tuple[int, int] | None = None
+        self._current = PlatformCredentials()
+
+    def current(self) -> PlatformCredentials:
+        if self._path is None:
+            return self._current
+        try:
+            stat = self._path.stat()
+        except OSError as e:
+            raise PermanentError(f"PLATFORM_CREDENTIALS_FILE {self._path} cannot be read: {e}") from e
+        if (stat.st_mtime_ns, stat.st_size) != self._stamp:
+            try:
+                self._current = PlatformCredentials.model_validate_json(self._path.read_bytes())
+            except ValueError as e:
+                raise PermanentError(f"PLATFORM_CREDENTIALS_FILE {self._path} is not valid: {e}") from e
+            self._stamp = (stat.st_mtime_ns, stat.st_size)
+        return self._current
+
+
+class YouTubeDataApi:
+    """Replies through ``comments.insert`` as the creator's channel, OAuth access tokens refreshed from the
+    channel's refresh token; reconciliation through ``comments.list`` by parent id."""
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, token_url: str, credentials: CredentialsFile) -> None:
+        self._http, self._base, self._token_url = http, base_url.rstrip("/"), token_url
+        self._credentials = credentials
+        self._tokens: dict[str, tuple[str, float]] = {}  # channel id -> (access token, refresh after)
+
+    async def post_reply(self, comment_id: str, account_id: str, reply_id: str, text: str) -> PostedReply:
+        headers = {"Authorization": f"Bearer {await self._access_token(account_id)}"}
+        existing = await self._find_reply(comment_id, account_id, text, headers)
+        if existing is not None:
+            return PostedReply(existing, replayed=True)
+        body = {"snippet": {"parentId": comment_id, "textOriginal": text}}
+        response = await self._call("POST", "/youtube/v3/comments", account_id, headers,
+                                    params={"part": "snippet"}, json=body)
+        return PostedReply(response.json()["id"], replayed=False)
+
+    async def _find_reply(self, comment_id: str, account_id: str, text: str, headers: dict[str, str]) -> str | None:
+        params = {"part": "snippet", "parentId": comment_id, "maxResults": "100", "textFormat": "plainText"}
+        for _ in range(MAX_RECONCILE_PAGES):
+            page = (await self._call("GET", "/youtube/v3/comments", account_id, headers, params=params)).json()
+            for item in page.get("items", []):
+                snippet = item.get("snippet", {})
+                author = snippet.get("authorChannelId", {}).get("value")
+                if author == account_id and snippet.get("textOriginal") == text:
+                    return item["id"]
+            if not page.get("nextPageToken"):
+                return None
+            params = {**params, "pageToken": page["nextPageToken"]}
+        return None
+
+    async def _call(self, method: str, path: str, account_id: str, headers: dict[str, str], **kwargs: Any
+                    ) -> httpx.Response:
+        try:
+            response = await self._http.request(method, f"{self._base}{path}", headers=headers, **kwargs)
+        except httpx.HTTPError as e:
+            raise _unreachable("YouTube", e) from e
+        if response.is_success:
+            return response
+        reasons = {e.get("reason") for e in _json(response).get("error", {}).get("errors", [])}
+        message = f"YouTube answered {response.status_code} ({', '.join(sorted(map(str, reasons)))}): "
+        message += response.text[:300]
+        if response.status_code == 401:
+            self._tokens.pop(account_id, None)  # the next attempt gets a fresh token
+            raise TransientError(message)
+        if _transient_status(response.status_code) or reasons & {"quotaExceeded", "rateLimitExceeded",
+                                                                 "userRateLimitExceeded"}:
+            raise TransientError(message)
+        raise PermanentError(message)
+
+    async def _access_token(self, account_id: str) -> str:
+        token = self._tokens.get(account_id)
+        if token is not None and time.monotonic() < token[1]:
+            return token[0]
+        youtube = self._credentials.current().youtube
+        account = youtube.accounts.get(account_id) if youtube else None
+        if youtube is None or account is None:
+            raise PermanentError(f"no YouTube credentials for channel {account_id} in PLATFORM_CREDENTIALS_FILE")
+        form = {"grant_type": "refresh_token", "client_id": youtube.client_id,
+                "client_secret": youtube.client_secret, "refresh_token": account.refresh_token}
+        try:
+            response = await self._http.post(self._token_url, data=form)
+        except httpx.HTTPError as e:
+            raise _unreachable("Google's token endpoint", e) from e
+        if _transient_status(response.status_code):
+            raise TransientError(f"Google's token endpoint answered {response.status_code}")
+        if not response.is_success:  # invalid_grant: revoked or expired grant; invalid_client
+            raise PermanentError(f"Google refused the refresh token of channel {account_id} ({response.status_code}: "
+                                 f"{response.text[:200]}); the creator must grant access again")
+        granted = response.json()
+        lifetime = float(granted.get("expires_in", 3600))
+        refresh_after = time.monotonic() + lifetime - min(TOKEN_EXPIRY_MARGIN_S, lifetime / 10)
+        self._tokens[account_id] = (granted["access_token"], refresh_after)
+        return granted["access_token"]
+
+
+# Graph API error codes that retrying fixes: unknown/service errors and the rate limits.
+GRAPH_TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 613})
+
+
+class InstagramGraphApi:
+    """Replies through ``POST /{ig-comment-id}/replies`` with the account's long-lived access token;
+    reconciliation through ``GET /{ig-comment-id}/replies``. ``base_url`` includes the Graph API version."""
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, credentials: CredentialsFile) -> None:
+        self._http, self._base, self._credentials = http, base_url.rstrip("/"), credentials
+
+    async def post_reply(self, comment_id: str, account_id: str, reply_id: str, text: str) -> PostedReply:
+        token = self._access_token(account_id)
+        existing = await self._find_reply(comment_id, account_id, text, token)
+        if existing is not None:
+            return PostedReply(existing, replayed=True)
+        response = await self._call("POST", f"{self._base}/{comment_id}/replies",
+                                    data={"message": text, "access_token": token})
+        return PostedReply(response.json()["id"], replayed=False)
+
+    async def _find_reply(self, comment_id: str, account_id: str, text: str, token: str) -> str | None:
+        url: str | None = f"{self._base}/{comment_id}/replies"
+        params: dict[str, str] | None = {"fields": "id,text,from", "limit": "100", "access_token": token}
+        for _ in range(MAX_RECONCILE_PAGES):
+            if url is None:
+                return None
+            page = (await self._call("GET", url, params=params)).json()
+            for item in page.get("data", []):
+                if item.get("from", {}).get("id") == account_id and item.get("text") == text:
+                    return item["id"]
+            url, params = page.get("paging", {}).get("next"), None  # the next link carries every parameter
+        return None
+
+    async def _call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.request(method, url, **kwargs)
+        except httpx.HTTPError as e:
+            raise _unreachable("Instagram", e) from e
+        if response.is_success:
+            return response
+        code = _json(response).get("error", {}).get("code")
+        message = f"Instagram answered {response.status_code} (code {code}): {response.text[:300]}"
+        if _transient_status(response.status_code) or code in GRAPH_TRANSIENT_CODES:
+            raise TransientError(message)
+        raise PermanentError(message)  # 190: the token is invalid or expired; the operator must renew it
+
+    def _access_token(self, account_id: str) -> str:
+        instagram = self._credentials.current().instagram
+        account = instagram.accounts.get(account_id) if instagram else None
+        if account is None:
+            raise PermanentError(f"no Instagram credentials for account {account_id} in PLATFORM_CREDENTIALS_FILE")
+        return account.access_token
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except json.JSONDecodeError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+class PlatformApis:
+    """The reply API of each platform: YouTube and Instagram natively when their base URLs are set, every
+    other platform (and those, otherwise) through the generic contract at ``PLATFORM_BASE_URL``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._http = httpx.AsyncClient(timeout=settings.platform_timeout_s)
+        self._generic_base = settings.platform_base_url
+        credentials = CredentialsFile(settings.platform_credentials_file or "")
+        self._native: dict[str, ReplyApi] = {}
+        if settings.youtube_api_base_url:
+            self._native["youtube"] = YouTubeDataApi(self._http, settings.youtube_api_base_url,
+                                                     settings.youtube_token_url, credentials)
+        if settings.instagram_api_base_url:
+            self._native["instagram"] = InstagramGraphApi(self._http, settings.instagram_api_base_url, credentials)
+
+    def for_platform(self, platform: str) -> ReplyApi:
+        return self._native.get(platform) or GenericReplyApi(self._http, self._generic_base, platform)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+

@@ -3,8 +3,9 @@
     python -m replyflow.publisher     # HTTP :8083 for /metrics /healthz /readyz
 
 Its input is keyed by creator account, so one consumer owns an account's order and rate limit.
-A reply is never posted twice: the reply id is the platform idempotency key, and a ledger of
-``replies.published`` skips replies that already went out (e.g. after a crash before commit).
+A reply is never posted twice: a ledger of ``replies.published`` skips replies that already went out
+(e.g. after a crash before commit), and each platform adapter (``publisher/platform.py``) makes a
+repeated call harmless: the reply id as idempotency key, or reconciliation where the platform has none.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from replyflow.events import (
 )
 from replyflow.kafka import Emit, TopicTable, TransientError, backoff_s, subscribe_stage
 from replyflow.observability import END_TO_END_SECONDS
-from replyflow.publisher.platform import PlatformClient
+from replyflow.publisher.platform import PlatformApis
 from replyflow.service import build_app, serve, service_parts
 from replyflow.settings import Settings
 from replyflow.topics import DECISIONS, REPLIES_APPROVED, REPLIES_PUBLISHED
@@ -41,7 +42,7 @@ def create_app(settings: Settings | None = None):
     profiles = parts.profiles
     ledger = TopicTable[ReplyPublished](settings.kafka_bootstrap_servers, REPLIES_PUBLISHED, lambda e: e.reply_id)
     parts.tables.append(ledger)  # read whole before consuming: what was already posted
-    platform = PlatformClient(settings.platform_base_url, settings.platform_timeout_s)
+    platforms = PlatformApis(settings)
 
     async def publish_batch(events: list[ReplyVerdict]) -> list[Emit]:
         # One at a time, in order: an account's replies go out in the order they were approved.
@@ -65,8 +66,8 @@ def create_app(settings: Settings | None = None):
         while True:
             attempt += 1
             try:
-                posted = await platform.post_reply(
-                    platform_name, event.comment_id, account, event.reply_id, event.text
+                posted = await platforms.for_platform(platform_name).post_reply(
+                    event.comment_id, account, event.reply_id, event.text
                 )
                 break
             except TransientError as error:
@@ -90,7 +91,7 @@ def create_app(settings: Settings | None = None):
         return [Emit(REPLIES_PUBLISHED, published), Emit(DECISIONS, decision)]
 
     subscribe_stage(parts, stage="publisher", topic=REPLIES_APPROVED, handle=publish_batch, max_batch=16)
-    return build_app(parts, after_shutdown=[platform.close])
+    return build_app(parts, after_shutdown=[platforms.close])
 
 
 def main() -> None:
