@@ -82,10 +82,40 @@ class Stack:
             # A CPU llama.cpp server answers one request at a time: queued ones must not time out.
             "LLM_TIMEOUT_S": "180",
             "PLATFORM_BASE_URL": self.url("platform") if "platform" in self.ports else "",
+            **self.native_platform_env(),
             "RETRY_BACKOFF_MAX_S": "5",
             "CONTROL_API_TOKEN": self.control_token,
             **self.extra_env,
         }
+
+    def native_platform_env(self) -> dict[str, str]:
+        """YouTube and Instagram replies through their own APIs, which the platform simulator also speaks."""
+        if "platform" not in self.ports:
+            return {}
+        return {"YOUTUBE_API_BASE_URL": self.url("platform"), "YOUTUBE_TOKEN_URL": f"{self.url('platform')}/token",
+                "INSTAGRAM_API_BASE_URL": f"{self.url('platform')}/v21.0",
+                "PLATFORM_CREDENTIALS_FILE": str(self.workdir / "platform-credentials.json")}
+
+    def grant_platform_access(self, creators_file: Path) -> None:
+        """What a creator does once when connecting their channel and account: the simulator learns the grants
+        and the publisher gets them in its credentials file (a Secret in production)."""
+        client = {"client_id": "replyflow-local.apps.googleusercontent.com", "client_secret": "local-secret"}
+        youtube: dict[str, dict[str, str]] = {}
+        instagram: dict[str, dict[str, str]] = {}
+        for creator in json.loads(creators_file.read_text()):
+            accounts = creator.get("platform_accounts", {})
+            if "youtube" in accounts:
+                youtube[accounts["youtube"]] = {"refresh_token": f"1//local-{accounts['youtube']}"}
+            if "instagram" in accounts:
+                instagram[accounts["instagram"]] = {"access_token": f"IGQVJ-local-{accounts['instagram']}"}
+        for account, grant in youtube.items():
+            httpx.post(f"{self.url('platform')}/admin/credentials", timeout=10,
+                       json={"platform": "youtube", "account_id": account, **client, **grant}).raise_for_status()
+        for account, grant in instagram.items():
+            httpx.post(f"{self.url('platform')}/admin/credentials", timeout=10,
+                       json={"platform": "instagram", "account_id": account, **grant}).raise_for_status()
+        credentials = {"youtube": {**client, "accounts": youtube}, "instagram": {"accounts": instagram}}
+        Path(self.native_platform_env()["PLATFORM_CREDENTIALS_FILE"]).write_text(json.dumps(credentials, indent=2))
 
     def start_service(self, name: str, instance: str | None = None) -> None:
         """Start service ``name``; ``instance`` names a further replica (its own port, logs and process)."""
@@ -112,6 +142,8 @@ class Stack:
             "--port", str(self.ports["platform"]), "--journal", str(self.workdir / "platform-posts.jsonl"),
         ])
         asyncio.run(load_profiles(SAMPLES / "creators.json", self.settings))
+        self.wait_ready(log=lambda *_: None)  # the platform simulator (and the model server) are up
+        self.grant_platform_access(SAMPLES / "creators.json")
         for name in SERVICES:
             self.start_service(name)
         self.wait_ready(log)
