@@ -6,23 +6,36 @@
 ``POST /v1/comments`` takes one comment object or a JSON array of up to 500. It answers 202 only
 after the broker acknowledged every event (acks=all), 400/413/422 with what is wrong otherwise,
 and 503 when Kafka does not acknowledge in time (the platform should retry).
+
+``/v1/webhooks/instagram`` (with ``INSTAGRAM_APP_SECRET`` set) receives Meta's Instagram webhooks:
+``GET`` answers the subscription handshake (``hub.verify_token`` must be
+``INSTAGRAM_WEBHOOK_VERIFY_TOKEN``), ``POST`` takes ``comments`` changes signed with the app secret
+(``X-Hub-Signature-256``), each for the creator whose ``platform_accounts.instagram`` received it. The
+account's own comments (the replies replyflow posted) are left out, so it never answers itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import hmac
 import json
+import logging
 import sys
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
+from prometheus_client import Counter as MetricCounter
 from pydantic import TypeAdapter, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from replyflow.events import Comment, CommentReceived
+from replyflow.events import Comment, CommentReceived, CreatorProfile, Platform
 from replyflow.kafka import Emit, EventProducer
 from replyflow.service import ServiceParts, build_app, json_request_body, publish_for_request, serve, service_parts
 from replyflow.settings import Settings
@@ -55,6 +68,58 @@ def parse_comments(body: bytes) -> list[Comment]:
     return comments
 
 
+WEBHOOK_CHANGES = MetricCounter(
+    "replyflow_webhook_changes_total",
+    "Changes in platform webhooks, by result (accepted, own_comment, unknown_account, other_field)",
+    ["platform", "result"],
+)
+log = logging.getLogger(__name__)
+
+
+def valid_meta_signature(app_secret: str, body: bytes, header: str) -> bool:
+    """Meta signs each webhook body with the app secret: ``X-Hub-Signature-256: sha256=<hex HMAC>``."""
+    expected = "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header)
+
+
+def creator_of_account(profiles: Iterable[CreatorProfile], platform: Platform, account_id: str) -> str | None:
+    return next((p.creator_id for p in profiles if p.platform_accounts.get(platform) == account_id), None)
+
+
+def instagram_comments(payload: object, creator_of: Callable[[str], str | None]) -> tuple[list[Comment], Counter[str]]:
+    """The comments in an Instagram webhook delivery, each for the creator whose account received it, and
+    what was left out: the account's own comments (its replies), accounts no creator has, other fields.
+    Raises ValueError (or ValidationError) on a payload that is not an Instagram webhook."""
+    if not isinstance(payload, dict) or payload.get("object") != "instagram":
+        raise ValueError("not an Instagram webhook: the body must be an object with \"object\": \"instagram\"")
+    comments: list[Comment] = []
+    results: Counter[str] = Counter()
+    try:
+        for entry in payload["entry"]:
+            account, delivered_at = str(entry["id"]), datetime.fromtimestamp(entry["time"], UTC)
+            for change in entry["changes"]:
+                if change["field"] not in ("comments", "live_comments"):
+                    results["other_field"] += 1
+                    continue
+                value, author = change["value"], change["value"]["from"]
+                creator_id = creator_of(account)
+                if str(author["id"]) == account:
+                    results["own_comment"] += 1
+                elif creator_id is None:
+                    results["unknown_account"] += 1
+                else:
+                    comments.append(Comment(
+                        platform=Platform.instagram, comment_id=str(value["id"]), creator_id=creator_id,
+                        post_id=str(value["media"]["id"]), author_id=str(author["id"]),
+                        author_name=author.get("username") or str(author["id"]), text=value["text"],
+                        created_at=delivered_at, parent_id=value.get("parent_id"),
+                    ))
+                    results["accepted"] += 1
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"malformed Instagram webhook: missing or wrong {e}") from e
+    return comments, results
+
+
 def validation_errors(error: ValidationError) -> list[dict[str, object]]:
     return [
         {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"], "type": e["type"]}
@@ -85,10 +150,59 @@ def comments_api(parts: ServiceParts) -> Starlette:
     return Starlette(routes=[Route("/v1/comments", post_comments, methods=["POST"])])
 
 
+def instagram_webhook_api(parts: ServiceParts) -> Starlette:
+    settings = parts.settings
+    assert parts.profiles is not None
+    profiles = parts.profiles
+
+    async def verify_subscription(request: Request) -> Response:
+        query = request.query_params
+        token = settings.instagram_webhook_verify_token
+        if query.get("hub.mode") == "subscribe" and token and hmac.compare_digest(query.get("hub.verify_token", ""),
+                                                                                  token):
+            return PlainTextResponse(query.get("hub.challenge", ""))
+        return JSONResponse({"error": "hub.verify_token does not match INSTAGRAM_WEBHOOK_VERIFY_TOKEN"},
+                            status_code=403)
+
+    async def receive(request: Request) -> JSONResponse:
+        body = await json_request_body(request, MAX_BODY_BYTES)
+        if isinstance(body, JSONResponse):
+            return body
+        if not valid_meta_signature(settings.instagram_app_secret, body,
+                                    request.headers.get("x-hub-signature-256", "")):
+            return JSONResponse({"error": "X-Hub-Signature-256 missing or not signed with INSTAGRAM_APP_SECRET"},
+                                status_code=401)
+        if not profiles.caught_up.is_set():
+            return JSONResponse({"error": "still reading creator profiles; retry"}, status_code=503)
+        try:
+            comments, results = instagram_comments(
+                json.loads(body), lambda account: creator_of_account(profiles.rows(), Platform.instagram, account))
+        except ValidationError as e:
+            return JSONResponse({"error": "invalid comment", "details": validation_errors(e)}, status_code=422)
+        except ValueError as e:  # JSONDecodeError included
+            return JSONResponse({"error": str(e)}, status_code=400)
+        if comments and not await publish_for_request(parts, received_events(comments)):
+            return JSONResponse({"error": "comments not accepted: Kafka unavailable, retry"}, status_code=503)
+        for result, n in results.items():
+            WEBHOOK_CHANGES.labels(Platform.instagram.value, result).inc(n)
+        if results["unknown_account"]:
+            log.warning("instagram webhook for an account no creator has", extra={"fields": dict(results)})
+        return JSONResponse({"accepted": results["accepted"], "left_out": {k: v for k, v in results.items()
+                                                                          if k != "accepted"}})
+
+    return Starlette(routes=[Route("/v1/webhooks/instagram", verify_subscription, methods=["GET"]),
+                             Route("/v1/webhooks/instagram", receive, methods=["POST"])])
+
+
 def create_app(settings: Settings | None = None):
     settings = settings or Settings()
-    parts = service_parts("ingest", settings, sends=[COMMENTS_RECEIVED], with_profiles=False)
-    return build_app(parts, routes=[("/v1/comments", comments_api(parts))])
+    webhooks = bool(settings.instagram_app_secret)
+    # Webhooks name the platform account, not the creator: the profiles map one to the other.
+    parts = service_parts("ingest", settings, sends=[COMMENTS_RECEIVED], with_profiles=webhooks)
+    routes = [("/v1/comments", comments_api(parts))]
+    if webhooks:
+        routes.append(("/v1/webhooks/instagram", instagram_webhook_api(parts)))
+    return build_app(parts, routes=routes)
 
 
 async def replay(path: Path, settings: Settings) -> tuple[int, list[str]]:

@@ -96,6 +96,13 @@ class Settings(BaseSettings):
         default="", description="Instagram Graph API base with its version (https://graph.facebook.com/v21.0): "
         "Instagram replies go there; empty: through PLATFORM_BASE_URL"
     )
+    instagram_app_secret: str = Field(
+        default="", description="Meta app secret: ingest receives Instagram comment webhooks signed with it "
+        "(POST /v1/webhooks/instagram); empty: no webhook endpoint"
+    )
+    instagram_webhook_verify_token: str = Field(
+        default="", description="The verify token of the Instagram webhook subscription (GET handshake)"
+    )
     platform_credentials_file: str = Field(
         default="", description="JSON file with the creators' YouTube OAuth grants and Instagram access tokens "
         "(a mounted Secret; re-read when it changes)"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import os
 import sys
@@ -12,9 +14,11 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from replyflow.events import CommentReceived
+from replyflow.admin import put_profiles
+from replyflow.events import CommentReceived, CreatorProfile
+from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_RECEIVED
-from tests.helpers import TopicReader
+from tests.helpers import TopicReader, scraped
 
 pytestmark = pytest.mark.kafka
 
@@ -110,3 +114,57 @@ async def test_replay_cli_publishes_valid_lines_and_names_bad_ones(kafka_bootstr
     assert proc.returncode == 1  # one line was invalid
     assert b"published 2 comments, 1 invalid lines" in out
     assert b"line 2" in err and b"comment_id" in err
+
+
+APP_SECRET, VERIFY_TOKEN = "meta-app-secret", "verify-me"
+
+
+@pytest.fixture
+async def instagram_webhook(stack, kafka_bootstrap):
+    """Ingest with the Instagram webhook on, and a creator whose Instagram account receives the comments."""
+    creator, account = f"cook-{uuid.uuid4().hex[:6]}", str(17841400000000000 + uuid.uuid4().int % 10**9)
+    await put_profiles([CreatorProfile(creator_id=creator, display_name="Cook", persona="A cook.",
+                                       platform_accounts={"instagram": account})],
+                       Settings(kafka_bootstrap_servers=kafka_bootstrap))
+    stack.extra_env.update({"INSTAGRAM_APP_SECRET": APP_SECRET, "INSTAGRAM_WEBHOOK_VERIFY_TOKEN": VERIFY_TOKEN})
+    stack.start_service("ingest")
+    await asyncio.to_thread(stack.wait_ready, lambda *_: None, 60)
+    return stack.url("ingest"), creator, account
+
+
+def signed(body: bytes, secret: str = APP_SECRET) -> dict[str, str]:
+    return {"content-type": "application/json",
+            "x-hub-signature-256": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+
+
+async def test_instagram_webhook_handshake_and_signed_comments_reach_the_topic(instagram_webhook, kafka_bootstrap):
+    url, creator, account = instagram_webhook
+    comment_id = f"179{uuid.uuid4().int % 10**14}"
+    delivery = {"object": "instagram", "entry": [{"id": account, "time": 1_764_400_000, "changes": [
+        {"field": "comments", "value": {"id": comment_id, "text": "Which flour?",
+                                        "from": {"id": "9001", "username": "ann"}, "media": {"id": "18000000001"}}},
+        {"field": "comments", "value": {"id": f"{comment_id}9", "text": "Type 00! [AI reply]",
+                                        "from": {"id": account, "username": "cook"}, "media": {"id": "18000000001"}}},
+    ]}]}
+    body = json.dumps(delivery).encode()
+    async with httpx.AsyncClient(base_url=url) as http:
+        handshake = {"hub.mode": "subscribe", "hub.challenge": "1158201444"}
+        accepted = await http.get("/v1/webhooks/instagram", params={**handshake, "hub.verify_token": VERIFY_TOKEN})
+        refused = await http.get("/v1/webhooks/instagram", params={**handshake, "hub.verify_token": "guess"})
+        assert (accepted.status_code, accepted.text) == (200, "1158201444") and refused.status_code == 403
+
+        forged = await http.post("/v1/webhooks/instagram", content=body, headers=signed(body, "not-the-secret"))
+        assert forged.status_code == 401 and "X-Hub-Signature-256" in forged.json()["error"]
+        async with TopicReader(kafka_bootstrap, COMMENTS_RECEIVED.name) as reader:
+            response = await http.post("/v1/webhooks/instagram", content=body, headers=signed(body))
+            assert response.status_code == 200, response.text
+            assert response.json() == {"accepted": 1, "left_out": {"own_comment": 1}}
+            records = await reader.collect(lambda rs: any(comment_id.encode() in r.value for r in rs))
+        garbled = b'{"object": "instagram", "entry": [{"id": 1}]}'
+        malformed = await http.post("/v1/webhooks/instagram", content=garbled, headers=signed(garbled))
+        assert malformed.status_code == 400 and "malformed Instagram webhook" in malformed.json()["error"]
+
+    received = [CommentReceived.model_validate_json(r.value) for r in records if comment_id.encode() in r.value]
+    assert [(e.comment.creator_id, e.comment_id, e.comment.text) for e in received] == [
+        (creator, comment_id, "Which flour?")]  # the account's own reply is not a comment to answer
+    assert scraped(url, "replyflow_webhook_changes_total", platform="instagram", result="accepted") == 1

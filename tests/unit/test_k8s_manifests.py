@@ -596,9 +596,10 @@ def test_required_secrets_exist_in_dev_and_are_documented_for_prod():
             if not ref.get("optional", False):
                 assert ref["name"] in secrets, f"dev: {name} needs Secret {ref['name']}"
                 assert ref["key"] in secrets[ref["name"]].get("data", {}), f"dev: {ref['name']} lacks {ref['key']}"
-    readme = (ROOT / "k8s" / "README.md").read_text()
-    documented = set(re.findall(r"kubectl -n replyflow create secret generic ([\w-]+) --from-literal=([\w-]+)=",
-                                readme))
+    readme = (ROOT / "k8s" / "README.md").read_text().replace("\\\n", " ")  # join continued lines
+    documented = {(name, key) for name, options in
+                  re.findall(r"kubectl -n replyflow create secret generic ([\w-]+)([^\n]*)", readme)
+                  for key in re.findall(r"--from-literal=([\w-]+)=", options)}
     needed = {(r["name"], r["key"]) for refs in secret_refs(render("prod")).values() for r in refs}
     assert ("replyflow-control", "token") in needed
     assert needed <= documented, f"k8s/README.md does not say how to create {needed - documented}"
