@@ -100,7 +100,7 @@ def _operations(service: str, app: ServiceApp) -> dict[str, dict[str, Any]]:
         operations[f"{service}.send.{topic.dlq}"] = _operation(
             "send", topic.dlq, "DeadLetter", f"{service} dead-letters what it can never process")
         assert DECISIONS.name in parts.producer.sends, f"{service} dead-letters but cannot record the decision"
-    followed = [*([parts.profiles] if parts.profiles is not None else []), *parts.tables]
+    followed = [parts.profiles, *parts.tables]
     for table in followed:
         topic = table.topic
         operations[f"{service}.follow.{topic.name}"] = _operation(

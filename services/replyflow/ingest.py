@@ -152,7 +152,6 @@ def comments_api(parts: ServiceParts) -> Starlette:
 
 def instagram_webhook_api(parts: ServiceParts) -> Starlette:
     settings = parts.settings
-    assert parts.profiles is not None
     profiles = parts.profiles
 
     async def verify_subscription(request: Request) -> Response:
@@ -196,11 +195,10 @@ def instagram_webhook_api(parts: ServiceParts) -> Starlette:
 
 def create_app(settings: Settings | None = None):
     settings = settings or Settings()
-    webhooks = bool(settings.instagram_app_secret)
     # Webhooks name the platform account, not the creator: the profiles map one to the other.
-    parts = service_parts("ingest", settings, sends=[COMMENTS_RECEIVED], with_profiles=webhooks)
+    parts = service_parts("ingest", settings, sends=[COMMENTS_RECEIVED])
     routes = [("/v1/comments", comments_api(parts))]
-    if webhooks:
+    if settings.instagram_app_secret:
         routes.append(("/v1/webhooks/instagram", instagram_webhook_api(parts)))
     return build_app(parts, routes=routes)
 

@@ -32,8 +32,8 @@ class ServiceParts:
     settings: Settings
     broker: KafkaBroker  # consumes
     producer: EventProducer  # publishes
+    profiles: ProfileTable  # creators.config, which every service follows (the kill switch)
     health: StageHealth = field(default_factory=StageHealth)
-    profiles: ProfileTable | None = None
     tables: list[TopicTable] = field(default_factory=list)  # more topics to follow; ready once caught up
     consumes: list[tuple[Topic, str]] = field(default_factory=list)  # (topic, consumer group) of each stage
     tracer_provider: TracerProvider | None = None  # None: tracing off (OTEL_TRACES_EXPORTER=none)
@@ -61,16 +61,12 @@ async def publish_for_request(parts: ServiceParts, emits: Sequence[Emit]) -> boo
     return True
 
 
-def service_parts(name: str, settings: Settings, *, sends: Sequence[Topic], with_profiles: bool = True) -> ServiceParts:
+def service_parts(name: str, settings: Settings, *, sends: Sequence[Topic]) -> ServiceParts:
     configure_logging(settings.log_level)
     tracer_provider = configure_tracing(name, settings)
     broker = make_broker(settings, name, tracer_provider)
-    profiles = (
-        ProfileTable(settings.kafka_bootstrap_servers, CREATORS_CONFIG, lambda p: p.creator_id)
-        if with_profiles
-        else None
-    )
-    return ServiceParts(name, settings, broker, EventProducer(settings, name, sends), profiles=profiles,
+    profiles = ProfileTable(settings.kafka_bootstrap_servers, CREATORS_CONFIG, lambda p: p.creator_id)
+    return ServiceParts(name, settings, broker, EventProducer(settings, name, sends), profiles,
                         tracer_provider=tracer_provider)
 
 
@@ -109,7 +105,7 @@ def build_app(
     """
     async def readiness() -> tuple[bool, dict[str, object]]:
         broker_ok = await parts.broker.ping(timeout=2.0)
-        profiles_ok = parts.profiles is None or parts.profiles.caught_up.is_set()
+        profiles_ok = parts.profiles.caught_up.is_set()
         tables_ok = {table.topic.name: table.caught_up.is_set() for table in parts.tables}
         dependency_ok = parts.health.failing_since is None
         ready = broker_ok and profiles_ok and all(tables_ok.values()) and dependency_ok
@@ -121,16 +117,14 @@ def build_app(
 
     async def start_parts() -> None:
         await parts.producer.start()
-        if parts.profiles is not None:
-            await parts.profiles.start()
+        await parts.profiles.start()
         for table in parts.tables:
             await table.start()
 
     async def stop_parts() -> None:
         for table in parts.tables:
             await table.stop()
-        if parts.profiles is not None:
-            await parts.profiles.stop()
+        await parts.profiles.stop()
         await parts.producer.stop()
         if parts.tracer_provider is not None:
             parts.tracer_provider.shutdown()  # exports the spans still queued

@@ -105,7 +105,6 @@ class ControlApi:
 
     def __init__(self, parts: ServiceParts, held: TopicTable[ReplyVerdict], pending_reviews: PendingReviews,
                  reviewed: TopicTable[ReplyReviewed], token: str, check_edit: EditCheck) -> None:
-        assert parts.profiles is not None
         self.parts = parts
         self.profiles = parts.profiles
         self.held = held
@@ -360,7 +359,6 @@ def create_app(settings: Settings | None = None):
 
     subscribe_stage(parts, stage="control-review", topic=REPLIES_REVIEWED, handle=send_outputs)
     # An edit is held to the verify stage's content checks, under the same policy file.
-    assert parts.profiles is not None
     checks = PolicyStages(parts.profiles.get, PolicySource(settings.policy_file))
 
     def check_edit(text: str, comment: Comment, profile: CreatorProfile) -> list[Reason]:

@@ -141,7 +141,6 @@ class Drafter:
         PROCESSING_SECONDS.labels("generation", TOPIC).observe(time.perf_counter() - started)
 
     async def _draft(self, record: ConsumerRecord, event: CommentScreened) -> list[Emit]:
-        assert self.parts.profiles is not None
         profile = self.parts.profiles.get(event.creator_id)
         if profile is None:
             decision = Decision(

@@ -39,7 +39,6 @@ def create_app(settings: Settings | None = None):
         *([COMMENTS_SCREENED] if "screen" in stage_names else []),
         *([REPLIES_APPROVED, REPLIES_REVIEW] if "verify" in stage_names else []),
     ])
-    assert parts.profiles is not None
     edits = CreatorEdits()
     if "verify" in stage_names:
         # The creators' edits of held replies (control API) teach the authenticity model their voice.

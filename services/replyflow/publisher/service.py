@@ -38,7 +38,6 @@ PUBLISH_ATTEMPTS = Counter("replyflow_publish_attempts_total", "Platform calls b
 def create_app(settings: Settings | None = None):
     settings = settings or Settings()
     parts = service_parts("publisher", settings, sends=[REPLIES_PUBLISHED, DECISIONS])
-    assert parts.profiles is not None
     profiles = parts.profiles
     ledger = TopicTable[ReplyPublished](settings.kafka_bootstrap_servers, REPLIES_PUBLISHED, lambda e: e.reply_id)
     parts.tables.append(ledger)  # read whole before consuming: what was already posted
