@@ -76,10 +76,13 @@ WEBHOOK_CHANGES = MetricCounter(
 log = logging.getLogger(__name__)
 
 
-def valid_meta_signature(app_secret: str, body: bytes, header: str) -> bool:
+def meta_signature(app_secret: str, body: bytes) -> str:
     """Meta signs each webhook body with the app secret: ``X-Hub-Signature-256: sha256=<hex HMAC>``."""
-    expected = "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header)
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def valid_meta_signature(app_secret: str, body: bytes, header: str) -> bool:
+    return hmac.compare_digest(meta_signature(app_secret, body), header)
 
 
 def creator_of_account(profiles: Iterable[CreatorProfile], platform: Platform, account_id: str) -> str | None:

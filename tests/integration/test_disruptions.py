@@ -20,7 +20,7 @@ import pytest
 
 from loadtest.llm_simulator import SimConfig, serve_in_thread
 from replyflow.events import Outcome
-from replyflow.local.stack import Outcomes, Stack, follow_outcomes, load_sample_comments, send_comments
+from replyflow.local.stack import Outcomes, Stack, deliver_comments, follow_outcomes, load_sample_comments
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.kafka
@@ -59,7 +59,7 @@ async def test_a_broker_crash_mid_stream_loses_no_comment_and_posts_nothing_twic
     comments = load_sample_comments()
     before, during = comments[:60], comments[60:]
     async with httpx.AsyncClient(base_url=stack.url("platform"), timeout=30) as platform:
-        await send_comments(stack.url("ingest"), before)
+        await deliver_comments(stack.url("ingest"), before)
         await wait_for_posts(platform)
 
         assert stack.kafka is not None and stack.kafka.process is not None
@@ -73,7 +73,7 @@ async def test_a_broker_crash_mid_stream_loses_no_comment_and_posts_nothing_twic
         await asyncio.sleep(3)
         await asyncio.to_thread(stack.kafka.start)  # same port, same log directory
 
-        await send_comments(stack.url("ingest"), during)  # the platform sends again what got 503
+        await deliver_comments(stack.url("ingest"), during)  # the platform sends again what got 503
         ids = {c.comment_id for c in comments}
         outcomes = await follow_outcomes(stack.kafka_bootstrap, ids, timeout_s=300)
         posts = (await platform.get("/v1/posts")).json()["posts"]
@@ -87,7 +87,7 @@ async def test_a_rolling_deploy_of_every_consumer_mid_stream_loses_nothing_and_p
     comments = load_sample_comments()
     before, during = comments[:60], comments[60:]
     async with httpx.AsyncClient(base_url=stack.url("platform"), timeout=30) as platform:
-        await send_comments(stack.url("ingest"), before)
+        await deliver_comments(stack.url("ingest"), before)
         await wait_for_posts(platform)
         posted_before_the_deploy = {p["comment_id"] for p in (await platform.get("/v1/posts")).json()["posts"]}
         for name in ("policy", "generation", "publisher"):
@@ -95,7 +95,7 @@ async def test_a_rolling_deploy_of_every_consumer_mid_stream_loses_nothing_and_p
             await asyncio.to_thread(wait_for, lambda n=name: httpx.get(f"{stack.url(n + '-new')}/readyz").is_success,
                                     60, f"the new {name} pod")
             if name == "policy":
-                await send_comments(stack.url("ingest"), during)
+                await deliver_comments(stack.url("ingest"), during)
             await asyncio.to_thread(stack.stop_process, name)  # SIGTERM: drain, commit, leave the group
 
         ids = {c.comment_id for c in comments}

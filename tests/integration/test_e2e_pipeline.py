@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from replyflow.events import Outcome
-from replyflow.local.stack import SAMPLES, Stack, follow_outcomes, load_sample_comments, send_comments
+from replyflow.local.stack import SAMPLES, Stack, deliver_comments, follow_outcomes, load_sample_comments
 
 pytestmark = [pytest.mark.kafka, pytest.mark.model]
 
@@ -47,7 +47,7 @@ async def test_every_comment_reaches_one_terminal_outcome_and_nothing_is_posted_
     ids = {c.comment_id for c in comments}
     async with httpx.AsyncClient(base_url=pipeline.url("platform")) as platform:
         await platform.post("/admin/faults", json={"fail_next": 2})  # publisher must retry these
-        await send_comments(pipeline.url("ingest"), comments)
+        await deliver_comments(pipeline.url("ingest"), comments)
 
         # Crash the publisher (no graceful shutdown) once the first reply is out, then bring it back.
         for _ in range(600):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import os
 import sys
@@ -16,6 +14,7 @@ import pytest
 
 from replyflow.admin import put_profiles
 from replyflow.events import CommentReceived, CreatorProfile
+from replyflow.ingest import meta_signature
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_RECEIVED
 from tests.helpers import TopicReader, scraped
@@ -133,8 +132,7 @@ async def instagram_webhook(stack, kafka_bootstrap):
 
 
 def signed(body: bytes, secret: str = APP_SECRET) -> dict[str, str]:
-    return {"content-type": "application/json",
-            "x-hub-signature-256": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+    return {"content-type": "application/json", "x-hub-signature-256": meta_signature(secret, body)}
 
 
 async def test_instagram_webhook_handshake_and_signed_comments_reach_the_topic(instagram_webhook, kafka_bootstrap):

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from replyflow.events import CreatorProfile, Platform
-from replyflow.ingest import creator_of_account, instagram_comments, valid_meta_signature
+from replyflow.ingest import creator_of_account, instagram_comments, meta_signature, valid_meta_signature
 
 MARA_IG = "17841401234567890"
 PROFILES = [
@@ -66,7 +66,8 @@ def test_a_payload_that_is_not_an_instagram_webhook_says_what_is_wrong(payload, 
 
 def test_only_a_body_signed_with_the_app_secret_passes():
     body = json.dumps(delivery(change("1", "9001"))).encode()
-    signature = "sha256=" + hmac.new(b"app-secret", body, hashlib.sha256).hexdigest()
+    signature = "sha256=" + hmac.new(b"app-secret", body, hashlib.sha256).hexdigest()  # as Meta documents it
+    assert meta_signature("app-secret", body) == signature
     assert valid_meta_signature("app-secret", body, signature)
     assert not valid_meta_signature("other-secret", body, signature)
     assert not valid_meta_signature("app-secret", body.replace(b"9001", b"9002"), signature)

@@ -27,7 +27,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from replyflow.admin import load_profiles
-from replyflow.events import Comment, Decision, Outcome, ReplyPublished
+from replyflow.events import Comment, Decision, Outcome, Platform, ReplyPublished
+from replyflow.ingest import meta_signature
 from replyflow.kafka import ensure_topics
 from replyflow.local.kafka_server import LocalKafka, free_port
 from replyflow.local.model_server import MODEL_ALIAS, llama_server_command
@@ -36,6 +37,8 @@ from replyflow.topics import DECISIONS, REPLIES_PUBLISHED
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 SERVICES = ("ingest", "policy", "generation", "publisher", "control")
+# The Meta app secret of this loopback stack's Instagram webhooks (anywhere else: a Secret).
+LOCAL_INSTAGRAM_APP_SECRET = "replyflow-local-instagram-app-secret"
 # Only for this loopback stack; anywhere else CONTROL_API_TOKEN must be a secret.
 DEV_CONTROL_TOKEN = "replyflow-dev-token"
 
@@ -85,6 +88,7 @@ class Stack:
             **self.native_platform_env(),
             "RETRY_BACKOFF_MAX_S": "5",
             "CONTROL_API_TOKEN": self.control_token,
+            "INSTAGRAM_APP_SECRET": LOCAL_INSTAGRAM_APP_SECRET,
             **self.extra_env,
         }
 
@@ -199,6 +203,34 @@ def load_sample_comments(path: Path = SAMPLES / "comments.jsonl") -> list[Commen
         for line in path.read_text().splitlines()
         if line.strip()
     ]
+
+
+def instagram_delivery(comments: list[Comment], account_of: dict[str, str], delivered_at: float) -> dict:
+    """Meta's webhook payload for comments on the creators' Instagram media: one entry per account."""
+    changes: dict[str, list[dict]] = defaultdict(list)
+    for c in comments:
+        value = {"id": c.comment_id, "text": c.text, "from": {"id": c.author_id, "username": c.author_name},
+                 "media": {"id": c.post_id}, **({"parent_id": c.parent_id} if c.parent_id else {})}
+        changes[account_of[c.creator_id]].append({"field": "comments", "value": value})
+    return {"object": "instagram",
+            "entry": [{"id": account, "time": int(delivered_at), "changes": cs} for account, cs in changes.items()]}
+
+
+async def deliver_comments(ingest_url: str, comments: list[Comment], creators_file: Path = SAMPLES / "creators.json",
+                           batch: int = 20) -> None:
+    """Comments the way the platforms deliver them: Instagram's as signed webhooks, the others (YouTube's poller,
+    a platform bridge) through ``POST /v1/comments``."""
+    instagram = [c for c in comments if c.platform == Platform.instagram]
+    await send_comments(ingest_url, [c for c in comments if c.platform != Platform.instagram], batch)
+    account_of = {p["creator_id"]: p["platform_accounts"]["instagram"] for p in json.loads(creators_file.read_text())
+                  if "instagram" in p.get("platform_accounts", {})}
+    async with httpx.AsyncClient(base_url=ingest_url, timeout=30) as http:
+        for i in range(0, len(instagram), batch):
+            body = json.dumps(instagram_delivery(instagram[i:i + batch], account_of, time.time())).encode()
+            response = await http.post("/v1/webhooks/instagram", content=body, headers={
+                "content-type": "application/json",
+                "x-hub-signature-256": meta_signature(LOCAL_INSTAGRAM_APP_SECRET, body)})
+            response.raise_for_status()
 
 
 async def send_comments(ingest_url: str, comments: list[Comment], batch: int = 20) -> None:
@@ -336,7 +368,7 @@ def main() -> int:
         print(control_api_howto(stack.url("control"), stack.control_token), flush=True)
         comments = load_sample_comments()
         ids = {c.comment_id for c in comments}
-        asyncio.run(send_comments(stack.url("ingest"), comments))
+        asyncio.run(deliver_comments(stack.url("ingest"), comments))
         print(f"sent {len(comments)} comments to ingest; waiting for their outcomes…", flush=True)
 
         def progress(pending: set[str]) -> None:
