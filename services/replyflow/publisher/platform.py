@@ -44,6 +44,11 @@ def _unreachable(platform: str, error: httpx.HTTPError) -> TransientError:
     return TransientError(f"{platform} unreachable: {type(error).__name__}: {error}")
 
 
+def same_text(posted: str, ours: str) -> bool:
+    """Platforms may trim or re-wrap what they store (line breaks, trailing spaces): compare the words."""
+    return posted.split() == ours.split()
+
+
 def _transient_status(status: int) -> bool:
     return status in (408, 429) or status >= 500
 
@@ -159,7 +164,7 @@ class YouTubeDataApi:
             for item in page.get("items", []):
                 snippet = item.get("snippet", {})
                 author = snippet.get("authorChannelId", {}).get("value")
-                if author == account_id and snippet.get("textOriginal") == text:
+                if author == account_id and same_text(snippet.get("textOriginal", ""), text):
                     return item["id"]
             if not page.get("nextPageToken"):
                 return None
@@ -239,7 +244,7 @@ class InstagramGraphApi:
                 return None
             page = (await self._call("GET", url, params=params)).json()
             for item in page.get("data", []):
-                if item.get("from", {}).get("id") == account_id and item.get("text") == text:
+                if item.get("from", {}).get("id") == account_id and same_text(item.get("text", ""), text):
                     return item["id"]
             url, params = page.get("paging", {}).get("next"), None  # the next link carries every parameter
         return None
