@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from loadtest.platform_simulator import SimulatorConfig, serve_in_thread
+from replyflow.events import Comment
 from replyflow.kafka import PermanentError, TransientError
 from replyflow.publisher.platform import PlatformApis
 from replyflow.settings import Settings
@@ -55,6 +57,11 @@ async def native(platform, tmp_path):
     await apis.close()
 
 
+def on(comment_id: str, parent_id: str | None = None) -> Comment:
+    return Comment(platform="youtube", comment_id=comment_id, creator_id="mara-cooks", post_id="v1", author_id="a1",
+                   author_name="Ann", text="How long?", created_at=datetime.now(UTC), parent_id=parent_id)
+
+
 def posts(simulator, **filters) -> list[dict]:
     return httpx.get(f"{simulator.url}/v1/posts", params=filters).json()["posts"]
 
@@ -66,10 +73,10 @@ def faults(platform, **body) -> None:
 async def test_generic_contract_a_retry_after_a_lost_answer_does_not_post_twice(platform):
     apis = PlatformApis(Settings(platform_base_url=platform.url, platform_timeout_s=5))
     generic = apis.for_platform("youtube")
-    first = await generic.post_reply("c1", "acct", "r1", TEXT)
-    again = await generic.post_reply("c1", "acct", "r1", TEXT)
+    first = await generic.post_reply(on("c1"), "acct", "r1", TEXT)
+    again = await generic.post_reply(on("c1"), "acct", "r1", TEXT)
     # A redelivered draft with other text for the same reply id is recognised as already posted.
-    redrafted = await generic.post_reply("c1", "acct", "r1", "Thank you! [AI reply]")
+    redrafted = await generic.post_reply(on("c1"), "acct", "r1", "Thank you! [AI reply]")
     await apis.close()
     assert (first.replayed, again.replayed, redrafted.replayed) == (False, True, True)
     assert first.platform_reply_id == again.platform_reply_id == redrafted.platform_reply_id
@@ -80,15 +87,15 @@ async def test_generic_contract_failures_are_transient_and_bad_requests_permanen
     apis = PlatformApis(Settings(platform_base_url=platform.url, platform_timeout_s=5))
     faults(platform, fail_next=1)
     with pytest.raises(TransientError):
-        await apis.for_platform("youtube").post_reply("c2", "acct", "r2", "hi")
+        await apis.for_platform("youtube").post_reply(on("c2"), "acct", "r2", "hi")
     with pytest.raises(PermanentError):
-        await apis.for_platform("myspace").post_reply("c2", "acct", "r2", "hi")
+        await apis.for_platform("myspace").post_reply(on("c2"), "acct", "r2", "hi")
     await apis.close()
 
 
 @pytest.mark.parametrize("platform_name, account", [("youtube", CHANNEL), ("instagram", IG_USER)])
 async def test_native_reply_is_posted_as_the_creators_account(native, platform, platform_name, account):
-    posted = await native.for_platform(platform_name).post_reply("parent-1", account, "r1", TEXT)
+    posted = await native.for_platform(platform_name).post_reply(on("parent-1"), account, "r1", TEXT)
     assert not posted.replayed
     (post,) = posts(platform, platform=platform_name, comment_id="parent-1")
     assert (post["account_id"], post["text"], post["platform_reply_id"]) == (account, TEXT, posted.platform_reply_id)
@@ -101,12 +108,12 @@ async def test_native_retry_after_a_lost_answer_finds_the_reply_instead_of_posti
         native, platform, platform_name, account, other):
     api = native.for_platform(platform_name)
     # Other replies under the same comment must not be taken for this one: another text, another account.
-    await api.post_reply("parent-2", account, "r0", "Another reply. [AI reply]")
-    await api.post_reply("parent-2", other, "r1", TEXT)
+    await api.post_reply(on("parent-2"), account, "r0", "Another reply. [AI reply]")
+    await api.post_reply(on("parent-2"), other, "r1", TEXT)
     faults(platform, timeout_next=1, timeout_sleep_s=3)  # posted, but the answer comes after our 1 s timeout
     with pytest.raises(TransientError):
-        await api.post_reply("parent-2", account, "r2", TEXT)
-    again = await api.post_reply("parent-2", account, "r2", TEXT)
+        await api.post_reply(on("parent-2"), account, "r2", TEXT)
+    again = await api.post_reply(on("parent-2"), account, "r2", TEXT)
     ours = [p for p in posts(platform, comment_id="parent-2") if p["account_id"] == account and p["text"] == TEXT]
     assert len(ours) == 1, "posted twice"
     assert again.replayed and again.platform_reply_id == ours[0]["platform_reply_id"]
@@ -115,15 +122,15 @@ async def test_native_retry_after_a_lost_answer_finds_the_reply_instead_of_posti
 async def test_youtube_access_tokens_are_refreshed_before_they_expire_and_after_a_401(native, platform):
     faults(platform, access_token_ttl_s=2)
     api = native.for_platform("youtube")
-    await api.post_reply("parent-3", CHANNEL, "r1", TEXT)
+    await api.post_reply(on("parent-3"), CHANNEL, "r1", TEXT)
     await asyncio.sleep(2.2)  # the simulator no longer accepts the first token
-    await api.post_reply("parent-4", CHANNEL, "r2", TEXT)
+    await api.post_reply(on("parent-4"), CHANNEL, "r2", TEXT)
     faults(platform, access_token_ttl_s=3600)
-    await api.post_reply("parent-5", CHANNEL, "r3", TEXT)
+    await api.post_reply(on("parent-5"), CHANNEL, "r3", TEXT)
     platform.simulator.access_tokens.clear()  # revoked on the platform's side
     with pytest.raises(TransientError, match="401"):
-        await api.post_reply("parent-6", CHANNEL, "r4", TEXT)
-    await api.post_reply("parent-6", CHANNEL, "r4", TEXT)  # a fresh token on the next attempt
+        await api.post_reply(on("parent-6"), CHANNEL, "r4", TEXT)
+    await api.post_reply(on("parent-6"), CHANNEL, "r4", TEXT)  # a fresh token on the next attempt
     assert [p["comment_id"] for p in posts(platform, platform="youtube")] == [f"parent-{i}" for i in (3, 4, 5, 6)]
 
 
@@ -131,21 +138,31 @@ async def test_rate_limits_are_transient(native, platform):
     faults(platform, rate_limit_per_account_per_minute=1)
     for platform_name, account in (("youtube", CHANNEL), ("instagram", IG_USER)):
         api = native.for_platform(platform_name)
-        await api.post_reply("parent-7", account, "r1", TEXT)
+        await api.post_reply(on("parent-7"), account, "r1", TEXT)
         with pytest.raises(TransientError, match=r"rateLimitExceeded|code 4\b"):
-            await api.post_reply("parent-8", account, "r2", TEXT)
+            await api.post_reply(on("parent-8"), account, "r2", TEXT)
 
 
 async def test_missing_or_refused_credentials_are_permanent_and_the_file_is_read_again(native, platform, tmp_path):
     credentials = tmp_path / "credentials.json"
     with pytest.raises(PermanentError, match="no YouTube credentials for channel UCnobody"):
-        await native.for_platform("youtube").post_reply("parent-9", "UCnobody", "r1", TEXT)
+        await native.for_platform("youtube").post_reply(on("parent-9"), "UCnobody", "r1", TEXT)
     write_credentials(credentials, ig_tokens={IG_USER: "expired-token"})
     with pytest.raises(PermanentError, match="code 190"):
-        await native.for_platform("instagram").post_reply("parent-9", IG_USER, "r1", TEXT)
+        await native.for_platform("instagram").post_reply(on("parent-9"), IG_USER, "r1", TEXT)
     write_credentials(credentials)  # the operator renews the token: no restart needed
-    await native.for_platform("instagram").post_reply("parent-9", IG_USER, "r1", TEXT)
+    await native.for_platform("instagram").post_reply(on("parent-9"), IG_USER, "r1", TEXT)
     write_credentials(credentials, refresh_tokens={CHANNEL: "1//revoked"})
     with pytest.raises(PermanentError, match="must grant access again"):
-        await native.for_platform("youtube").post_reply("parent-10", CHANNEL, "r2", TEXT)
+        await native.for_platform("youtube").post_reply(on("parent-10"), CHANNEL, "r2", TEXT)
     assert [p["platform"] for p in posts(platform)] == ["instagram"]
+
+
+@pytest.mark.parametrize("platform_name, account", [("youtube", CHANNEL), ("instagram", IG_USER)])
+async def test_a_reply_to_a_reply_goes_into_its_thread(native, platform, platform_name, account):
+    """Both platforms take replies under top-level comments only."""
+    api = native.for_platform(platform_name)
+    await api.post_reply(on("reply-9", parent_id="thread-9"), account, "r1", TEXT)
+    again = await api.post_reply(on("reply-9", parent_id="thread-9"), account, "r1", TEXT)
+    (post,) = posts(platform, platform=platform_name)
+    assert post["comment_id"] == "thread-9" and again.replayed

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from replyflow.events import Comment
 from replyflow.kafka import PermanentError, TransientError
 from replyflow.settings import Settings
 
@@ -37,7 +38,12 @@ class PostedReply:
 
 
 class ReplyApi(Protocol):
-    async def post_reply(self, comment_id: str, account_id: str, reply_id: str, text: str) -> PostedReply: ...
+    async def post_reply(self, comment: Comment, account_id: str, reply_id: str, text: str) -> PostedReply: ...
+
+
+def thread_of(comment: Comment) -> str:
+    """YouTube and Instagram take replies under top-level comments only: a reply to a reply joins its thread."""
+    return comment.parent_id or comment.comment_id
 
 
 def _unreachable(platform: str, error: httpx.HTTPError) -> TransientError:
@@ -60,10 +66,10 @@ class GenericReplyApi:
     def __init__(self, http: httpx.AsyncClient, base_url: str, platform: str) -> None:
         self._http, self._base, self._platform = http, base_url.rstrip("/"), platform
 
-    async def post_reply(self, comment_id: str, account_id: str, reply_id: str, text: str) -> PostedReply:
+    async def post_reply(self, comment: Comment, account_id: str, reply_id: str, text: str) -> PostedReply:
         try:
             response = await self._http.post(
-                f"{self._base}/v1/{self._platform}/comments/{comment_id}/replies",
+                f"{self._base}/v1/{self._platform}/comments/{comment.comment_id}/replies",
                 json={"account_id": account_id, "text": text, "reply_id": reply_id},
                 headers={"Idempotency-Key": reply_id},
             )
@@ -147,12 +153,13 @@ class YouTubeDataApi:
         self._credentials = credentials
         self._tokens: dict[str, tuple[str, float]] = {}  # channel id -> (access token, refresh after)
 
-    async def post_reply(self, comment_id: str, account_id: str, reply_id: str, text: str) -> PostedReply:
+    async def post_reply(self, comment: Comment, account_id: str, reply_id: str, text: str) -> PostedReply:
         headers = {"Authorization": f"Bearer {await self._access_token(account_id)}"}
-        existing = await self._find_reply(comment_id, account_id, text, headers)
+        thread = thread_of(comment)
+        existing = await self._find_reply(thread, account_id, text, headers)
         if existing is not None:
             return PostedReply(existing, replayed=True)
-        body = {"snippet": {"parentId": comment_id, "textOriginal": text}}
+        body = {"snippet": {"parentId": thread, "textOriginal": text}}
         response = await self._call("POST", "/youtube/v3/comments", account_id, headers,
                                     params={"part": "snippet"}, json=body)
         return PostedReply(response.json()["id"], replayed=False)
@@ -227,12 +234,13 @@ class InstagramGraphApi:
     def __init__(self, http: httpx.AsyncClient, base_url: str, credentials: CredentialsFile) -> None:
         self._http, self._base, self._credentials = http, base_url.rstrip("/"), credentials
 
-    async def post_reply(self, comment_id: str, account_id: str, reply_id: str, text: str) -> PostedReply:
+    async def post_reply(self, comment: Comment, account_id: str, reply_id: str, text: str) -> PostedReply:
         token = self._access_token(account_id)
-        existing = await self._find_reply(comment_id, account_id, text, token)
+        thread = thread_of(comment)
+        existing = await self._find_reply(thread, account_id, text, token)
         if existing is not None:
             return PostedReply(existing, replayed=True)
-        response = await self._call("POST", f"{self._base}/{comment_id}/replies",
+        response = await self._call("POST", f"{self._base}/{thread}/replies",
                                     data={"message": text, "access_token": token})
         return PostedReply(response.json()["id"], replayed=False)
 

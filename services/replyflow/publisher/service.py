@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None):
             attempt += 1
             try:
                 posted = await platforms.for_platform(platform_name).post_reply(
-                    event.comment_id, account, event.reply_id, event.text
+                    event.comment, account, event.reply_id, event.text
                 )
                 break
             except TransientError as error:
