@@ -100,12 +100,12 @@ def instagram_comments(payload: object, creator_of: Callable[[str], str | None])
     try:
         for entry in payload["entry"]:
             account, delivered_at = str(entry["id"]), datetime.fromtimestamp(entry["time"], UTC)
+            creator_id = creator_of(account)
             for change in entry["changes"]:
                 if change["field"] not in ("comments", "live_comments"):
                     results["other_field"] += 1
                     continue
                 value, author = change["value"], change["value"]["from"]
-                creator_id = creator_of(account)
                 if str(author["id"]) == account:
                     results["own_comment"] += 1
                 elif creator_id is None:

@@ -112,12 +112,10 @@ class Stack:
                 youtube[accounts["youtube"]] = {"refresh_token": f"1//local-{accounts['youtube']}"}
             if "instagram" in accounts:
                 instagram[accounts["instagram"]] = {"access_token": f"IGQVJ-local-{accounts['instagram']}"}
-        for account, grant in youtube.items():
-            httpx.post(f"{self.url('platform')}/admin/credentials", timeout=10,
-                       json={"platform": "youtube", "account_id": account, **client, **grant}).raise_for_status()
-        for account, grant in instagram.items():
-            httpx.post(f"{self.url('platform')}/admin/credentials", timeout=10,
-                       json={"platform": "instagram", "account_id": account, **grant}).raise_for_status()
+        grants = [{"platform": "youtube", "account_id": a, **client, **g} for a, g in youtube.items()]
+        grants += [{"platform": "instagram", "account_id": a, **g} for a, g in instagram.items()]
+        for grant in grants:
+            httpx.post(f"{self.url('platform')}/admin/credentials", json=grant, timeout=10).raise_for_status()
         credentials = {"youtube": {**client, "accounts": youtube}, "instagram": {"accounts": instagram}}
         Path(self.native_platform_env()["PLATFORM_CREDENTIALS_FILE"]).write_text(json.dumps(credentials, indent=2))
 
