@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from replyflow.events import CheckRule, CreatorProfile
+from replyflow.watched import WatchedFile
 
 log = logging.getLogger(__name__)
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default_policy.json")
@@ -33,23 +34,9 @@ class Policy(BaseModel):
         return rules.get(check, CheckRule(enabled=False))
 
 
-class PolicySource:
-    """The current policy, re-read from disk when the file's mtime changes (checked at most every second)."""
+class PolicySource(WatchedFile[Policy]):
+    """The current policy, re-read from disk when the file changes (checked at most every second)."""
 
     def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path else DEFAULT_POLICY_FILE
-        self._mtime = -1.0
-        self._policy: Policy | None = None
-        self._checked_at = 0.0
-
-    def current(self, now: float) -> Policy:
-        if self._policy is None or now - self._checked_at >= 1.0:
-            self._checked_at = now
-            mtime = self.path.stat().st_mtime
-            if mtime != self._mtime:
-                policy = Policy.model_validate_json(self.path.read_bytes())
-                if self._policy is not None:
-                    log.info("policy changed", extra={"fields": {"version": policy.version}})
-                self._policy, self._mtime = policy, mtime
-        assert self._policy is not None
-        return self._policy
+        super().__init__(Path(path) if path else DEFAULT_POLICY_FILE, Policy, on_change=lambda policy: log.info(
+            "policy changed", extra={"fields": {"version": policy.version}}))

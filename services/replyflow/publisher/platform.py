@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from replyflow.events import Comment
 from replyflow.kafka import PermanentError, TransientError
 from replyflow.settings import Settings
+from replyflow.watched import WatchedFile
 
 # How many pages of a comment's replies reconciliation reads before it gives up looking (and posts).
 MAX_RECONCILE_PAGES = 20
@@ -124,24 +125,16 @@ class CredentialsFile:
     """The credentials file, read again when it changes (a Secret update reaches the pod without a restart)."""
 
     def __init__(self, path: str) -> None:
-        self._path = Path(path) if path else None
-        self._stamp: tuple[int, int] | None = None
-        self._current = PlatformCredentials()
+        # Looked at on every use: a stat per reply is cheap, and a renewed token applies at the next reply.
+        self._file = WatchedFile(Path(path), PlatformCredentials, check_every_s=0.0) if path else None
 
     def current(self) -> PlatformCredentials:
-        if self._path is None:
-            return self._current
+        if self._file is None:
+            return PlatformCredentials()
         try:
-            stat = self._path.stat()
-        except OSError as e:
-            raise PermanentError(f"PLATFORM_CREDENTIALS_FILE {self._path} cannot be read: {e}") from e
-        if (stat.st_mtime_ns, stat.st_size) != self._stamp:
-            try:
-                self._current = PlatformCredentials.model_validate_json(self._path.read_bytes())
-            except ValueError as e:
-                raise PermanentError(f"PLATFORM_CREDENTIALS_FILE {self._path} is not valid: {e}") from e
-            self._stamp = (stat.st_mtime_ns, stat.st_size)
-        return self._current
+            return self._file.current(time.monotonic())
+        except (OSError, ValueError) as e:  # pydantic's ValidationError is a ValueError
+            raise PermanentError(f"PLATFORM_CREDENTIALS_FILE {self._file.path} cannot be used: {e}") from e
 
 
 class YouTubeDataApi:
