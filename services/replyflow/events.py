@@ -217,7 +217,7 @@ class ReplyPublished(CommentEvent):
     reply_id: str
     text: str
     platform_reply_id: str
-    attempts: int
+    attempts: int = Field(description="Platform calls this delivery made (0: the same publisher had just posted it)")
     published_at: datetime = Field(default_factory=utc_now)
 
 

@@ -16,7 +16,14 @@ import httpx
 import pytest
 
 from replyflow.events import Outcome
-from replyflow.local.stack import SAMPLES, Stack, deliver_comments, follow_outcomes, load_sample_comments
+from replyflow.local.stack import (
+    SAMPLES,
+    Stack,
+    deliver_comments,
+    follow_outcomes,
+    load_sample_comments,
+    posts_per_comment,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.model]
 
@@ -65,18 +72,17 @@ async def test_every_comment_reaches_one_terminal_outcome_and_nothing_is_posted_
     for comment_id, decisions in outcomes.terminal.items():
         assert len({d.outcome for d in decisions}) == 1, f"{comment_id}: {decisions}"
 
-    posted = [p["comment_id"] for p in posts if p["comment_id"] in ids]
-    assert len(posted) == len(set(posted)), "a reply was posted twice"
+    per_comment, unexplained = posts_per_comment(posts, outcomes)
+    assert not unexplained and set(per_comment.values()) <= {1}, "a reply was posted twice"
     published = {cid for cid, ds in outcomes.terminal.items() if ds[0].outcome == Outcome.published}
-    assert published == set(posted)
+    assert published == set(per_comment)
     assert published, "the sample stream should get at least one reply out"
 
     profiles = {p["creator_id"]: p for p in json.loads((SAMPLES / "creators.json").read_text())}
     by_comment = {c.comment_id: c for c in comments}
-    for post in posts:
-        if post["comment_id"] in ids:
-            label = profiles[by_comment[post["comment_id"]].creator_id]["disclosure_label"]
-            assert label in post["text"]
+    for cid in per_comment:
+        label = profiles[by_comment[cid].creator_id]["disclosure_label"]
+        assert all(label in p.text for p in outcomes.published[cid])
     for cid in ids:
         final = outcomes.terminal[cid][0]
         creator = by_comment[cid].creator_id

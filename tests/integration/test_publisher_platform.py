@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from loadtest.platform_simulator import SimulatorConfig, serve_in_thread
-from replyflow.events import Comment
-from replyflow.kafka import PermanentError, TransientError
+from replyflow.admin import put_profiles
+from replyflow.events import Comment, CreatorProfile, Outcome, ReplyPublished, ReplyVerdict, reply_id_for
+from replyflow.kafka import Emit, EventProducer, PermanentError, TransientError, group_starts_at_end
 from replyflow.publisher.platform import PlatformApis
 from replyflow.settings import Settings
+from replyflow.topics import REPLIES_APPROVED, REPLIES_PUBLISHED
+from tests.helpers import TopicReader
 
 CHANNEL, IG_USER = "UCmaraCooks8fK2x1Qe9Lw3bA", "17841401234567890"
 OTHER_CHANNEL, OTHER_IG_USER = "UCcoachDev4hT9mZq2Lx7Vb1s", "17841409876543210"
@@ -166,3 +170,36 @@ async def test_a_reply_to_a_reply_goes_into_its_thread(native, platform, platfor
     again = await api.post_reply(on("reply-9", parent_id="thread-9"), account, "r1", TEXT)
     (post,) = posts(platform, platform=platform_name)
     assert post["comment_id"] == "thread-9" and again.replayed
+
+
+@pytest.mark.kafka
+async def test_the_publisher_posts_a_reply_drafted_twice_once_where_the_platform_has_no_idempotency_key(
+        platform, stack, kafka_bootstrap, tmp_path):
+    """A redelivered comment can be drafted again and approved with other text; both verdicts reach the
+    publisher, one right after the other (before its ledger reads the first back). YouTube must get one post."""
+    creator = f"cook-{uuid.uuid4().hex[:6]}"
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
+    await put_profiles([CreatorProfile(creator_id=creator, display_name="Cook", persona="A cook.", mode="auto",
+                                       platform_accounts={"youtube": CHANNEL})], settings)
+    credentials = tmp_path / "credentials.json"
+    write_credentials(credentials)
+    stack.extra_env.update({"PLATFORM_BASE_URL": platform.url, "YOUTUBE_API_BASE_URL": platform.url,
+                            "YOUTUBE_TOKEN_URL": f"{platform.url}/token",
+                            "PLATFORM_CREDENTIALS_FILE": str(credentials)})
+    await group_starts_at_end(kafka_bootstrap, f"{stack.extra_env['KAFKA_GROUP_PREFIX']}.publisher",
+                              REPLIES_APPROVED.name)
+    stack.start_service("publisher")
+    await asyncio.to_thread(stack.wait_ready, lambda *_: None, 60)
+    comment = Comment(platform="youtube", comment_id=f"yt-{uuid.uuid4().hex[:8]}", creator_id=creator, post_id="v1",
+                      author_id="a1", author_name="Ann", text="How long?", created_at=datetime.now(UTC))
+    drafts = [ReplyVerdict(comment=comment, reply_id=reply_id_for(comment.platform, comment.comment_id), text=text,
+                           outcome=Outcome.approved, policy_version="test", profile_version=1)
+              for text in ("Rest it an hour! [AI reply]", "An hour of rest does it. [AI reply]")]
+    async with TopicReader(kafka_bootstrap, REPLIES_PUBLISHED.name) as reader, \
+            EventProducer(settings, "test", [REPLIES_APPROVED]) as producer:
+        await producer.publish([Emit(REPLIES_APPROVED, d) for d in drafts])
+        records = await reader.collect(lambda rs: sum(comment.comment_id.encode() in r.value for r in rs) >= 2)
+    out = [ReplyPublished.model_validate_json(r.value) for r in records if comment.comment_id.encode() in r.value]
+    (post,) = posts(platform, comment_id=comment.comment_id)
+    assert post["text"] == drafts[0].text
+    assert {(p.platform_reply_id, p.text) for p in out} == {(post["platform_reply_id"], drafts[0].text)}

@@ -250,7 +250,8 @@ class Outcomes:
 async def follow_outcomes(
     bootstrap: str, comment_ids: set[str], timeout_s: float, progress=None, progress_every_s: float = 5.0
 ) -> Outcomes:
-    """Read ``decisions`` and ``replies.published`` until every comment has a terminal outcome."""
+    """Read ``decisions`` and ``replies.published`` until every comment has a terminal outcome (and, when it
+    was published, its ``ReplyPublished``)."""
     outcomes = Outcomes()
     consumer = AIOKafkaConsumer(
         DECISIONS.name, REPLIES_PUBLISHED.name, bootstrap_servers=bootstrap,
@@ -271,7 +272,8 @@ async def follow_outcomes(
                     else:
                         reply = ReplyPublished.model_validate_json(record.value)
                         outcomes.published[reply.comment_id].append(reply)
-            pending = comment_ids - set(outcomes.terminal)
+            pending = {cid for cid in comment_ids if cid not in outcomes.terminal or (
+                cid not in outcomes.published and any(d.outcome == Outcome.published for d in outcomes.terminal[cid]))}
             if not pending:
                 break
             if progress and time.monotonic() >= next_progress:
@@ -282,12 +284,25 @@ async def follow_outcomes(
         await consumer.stop()
 
 
+def posts_per_comment(posts: list[dict], outcomes: Outcomes) -> tuple[dict[str, int], list[dict]]:
+    """How many of the platform's posts answer each comment, matched through the platform reply ids the
+    publisher recorded (a reply to a reply is posted under its thread, so a post's comment id may be the
+    thread's), and the posts no ``ReplyPublished`` names: a reply posted a second time would be one."""
+    comment_of = {p.platform_reply_id: cid for cid, published in outcomes.published.items() for p in published}
+    counts: dict[str, int] = defaultdict(int)
+    unexplained = []
+    for post in posts:
+        if post["platform_reply_id"] in comment_of:
+            counts[comment_of[post["platform_reply_id"]]] += 1
+        else:
+            unexplained.append(post)
+    return counts, unexplained
+
+
 def report(comments: list[Comment], outcomes: Outcomes, posts: list[dict]) -> list[str]:
     """Print one block per comment; returns the problems found (empty means success)."""
-    problems = []
-    posts_per_comment: dict[str, int] = defaultdict(int)
-    for post in posts:
-        posts_per_comment[post["comment_id"]] += 1
+    per_comment, unexplained = posts_per_comment(posts, outcomes)
+    problems = [f"the platform holds a post no published reply names: {p}" for p in unexplained]
     counts: dict[str, int] = defaultdict(int)
     for c in comments:
         decisions = outcomes.terminal.get(c.comment_id, [])
@@ -300,8 +315,8 @@ def report(comments: list[Comment], outcomes: Outcomes, posts: list[dict]) -> li
             continue
         if len(kinds) > 1:
             problems.append(f"{c.comment_id}: several outcomes {sorted(kinds)}")
-        if posts_per_comment[c.comment_id] > 1:
-            problems.append(f"{c.comment_id}: posted {posts_per_comment[c.comment_id]} times")
+        if per_comment[c.comment_id] > 1:
+            problems.append(f"{c.comment_id}: posted {per_comment[c.comment_id]} times")
         final = decisions[0]
         counts[final.outcome.value] += 1
         print(f"\n[{c.comment_id}] {c.creator_id} · {final.outcome.value.upper()} at {final.stage.value}")

@@ -27,7 +27,7 @@ from replyflow.events import (
 )
 from replyflow.kafka import Emit, TopicTable, TransientError, backoff_s, subscribe_stage
 from replyflow.observability import END_TO_END_SECONDS
-from replyflow.publisher.platform import PlatformApis
+from replyflow.publisher.platform import PlatformApis, PostedReply
 from replyflow.service import build_app, serve, service_parts
 from replyflow.settings import Settings
 from replyflow.topics import DECISIONS, REPLIES_APPROVED, REPLIES_PUBLISHED
@@ -42,8 +42,15 @@ def create_app(settings: Settings | None = None):
     ledger = TopicTable[ReplyPublished](settings.kafka_bootstrap_servers, REPLIES_PUBLISHED, lambda e: e.reply_id)
     parts.tables.append(ledger)  # read whole before consuming: what was already posted
     platforms = PlatformApis(settings)
+    # Replies this process posted that the ledger may not have read back yet: a second verdict for the same
+    # reply (a redelivered comment, drafted again) can follow in the same batch or the next, and YouTube and
+    # Instagram have no idempotency key to stop a second post of a new draft. Also what a batch retried after
+    # Kafka refused its outputs re-sends, without calling the platform again.
+    posted_here: dict[str, tuple[PostedReply, str]] = {}
 
     async def publish_batch(events: list[ReplyVerdict]) -> list[Emit]:
+        for reply_id in [r for r in posted_here if r in ledger]:
+            del posted_here[reply_id]
         # One at a time, in order: an account's replies go out in the order they were approved.
         return [emit for event in events for emit in await publish(event)]
 
@@ -61,22 +68,27 @@ def create_app(settings: Settings | None = None):
             return [Emit(DECISIONS, skipped)]
         platform_name = event.comment.platform.value
         account = profile.platform_accounts.get(event.comment.platform, profile.creator_id)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                posted = await platforms.for_platform(platform_name).post_reply(
-                    event.comment, account, event.reply_id, event.text
-                )
-                break
-            except TransientError as error:
-                PUBLISH_ATTEMPTS.labels(platform_name, "retry").inc()
-                parts.health.failing(str(error))
-                await asyncio.sleep(backoff_s(settings, attempt))
-        parts.health.ok()
-        PUBLISH_ATTEMPTS.labels(platform_name, "replayed" if posted.replayed else "posted").inc()
+        attempt = 0  # platform calls this delivery made
+        if event.reply_id in posted_here:
+            posted, text = posted_here[event.reply_id]
+        else:
+            while True:
+                attempt += 1
+                try:
+                    posted = await platforms.for_platform(platform_name).post_reply(
+                        event.comment, account, event.reply_id, event.text
+                    )
+                    break
+                except TransientError as error:
+                    PUBLISH_ATTEMPTS.labels(platform_name, "retry").inc()
+                    parts.health.failing(str(error))
+                    await asyncio.sleep(backoff_s(settings, attempt))
+            parts.health.ok()
+            PUBLISH_ATTEMPTS.labels(platform_name, "replayed" if posted.replayed else "posted").inc()
+            text = event.text
+            posted_here[event.reply_id] = (posted, text)
         published = ReplyPublished(
-            comment=event.comment, reply_id=event.reply_id, text=event.text,
+            comment=event.comment, reply_id=event.reply_id, text=text,
             platform_reply_id=posted.platform_reply_id, attempts=attempt,
         )
         END_TO_END_SECONDS.labels(platform_name, "review" if event.reviewed else "auto").observe(
