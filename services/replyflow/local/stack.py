@@ -271,7 +271,8 @@ async def follow_outcomes(
                             outcomes.terminal[decision.comment_id].append(decision)
                     else:
                         reply = ReplyPublished.model_validate_json(record.value)
-                        outcomes.published[reply.comment_id].append(reply)
+                        if reply.comment_id in comment_ids:  # a shared broker carries other runs' replies too
+                            outcomes.published[reply.comment_id].append(reply)
             pending = {cid for cid in comment_ids if cid not in outcomes.terminal or (
                 cid not in outcomes.published and any(d.outcome == Outcome.published for d in outcomes.terminal[cid]))}
             if not pending:
