@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from loadtest.llm_simulator import SimConfig, serve_in_thread
-from replyflow.events import Outcome
+from replyflow.events import Comment, Outcome
 from replyflow.local.stack import (
     Outcomes,
     Stack,
@@ -43,10 +43,15 @@ def llm():
         yield running
 
 
-async def wait_for_posts(platform: httpx.AsyncClient, timeout_s: float = 120) -> None:
-    for _ in range(int(timeout_s / 0.2)):
-        if (await platform.get("/v1/posts")).json()["posts"]:
-            return
+async def flowing_stream(stack: Stack, platform: httpx.AsyncClient) -> tuple[list[Comment], list[Comment], set[str]]:
+    """Sends the first 60 sample comments and waits for the first reply to go out; returns those comments, the
+    rest of the sample, and the comments (threads) answered so far."""
+    comments = load_sample_comments()
+    before, later = comments[:60], comments[60:]
+    await deliver_comments(stack.url("ingest"), before)
+    for _ in range(600):
+        if posts := (await platform.get("/v1/posts")).json()["posts"]:
+            return before, later, {p["comment_id"] for p in posts}
         await asyncio.sleep(0.2)
     raise TimeoutError("no reply was published")
 
@@ -63,15 +68,10 @@ def stack(llm, tmp_path):
 
 
 async def test_a_broker_crash_mid_stream_loses_no_comment_and_posts_nothing_twice(stack):
-    comments = load_sample_comments()
-    before, during = comments[:60], comments[60:]
     async with httpx.AsyncClient(base_url=stack.url("platform"), timeout=30) as platform:
-        await deliver_comments(stack.url("ingest"), before)
-        await wait_for_posts(platform)
-
+        before, during, posted_before_the_crash = await flowing_stream(stack, platform)
         assert stack.kafka is not None and stack.kafka.process is not None
         stack.kafka.process.send_signal(signal.SIGKILL)
-        posted_before_the_crash = {p["comment_id"] for p in (await platform.get("/v1/posts")).json()["posts"]}
         stack.kafka.process.wait()
         async with httpx.AsyncClient(base_url=stack.url("ingest"), timeout=60) as ingest:
             refused = await ingest.post("/v1/comments", json=[json.loads(c.model_dump_json()) for c in during])
@@ -81,22 +81,18 @@ async def test_a_broker_crash_mid_stream_loses_no_comment_and_posts_nothing_twic
         await asyncio.to_thread(stack.kafka.start)  # same port, same log directory
 
         await deliver_comments(stack.url("ingest"), during)  # the platform sends again what got 503
-        ids = {c.comment_id for c in comments}
+        ids = {c.comment_id for c in before + during}
         outcomes = await follow_outcomes(stack.kafka_bootstrap, ids, timeout_s=300)
         posts = (await platform.get("/v1/posts")).json()["posts"]
 
-    published = assert_one_outcome_each_and_posted_once(ids, outcomes, posts)
+    published = assert_one_outcome_each_and_posted_once(before + during, outcomes, posts)
     # The crash hit a flowing stream: replies to comments taken in before it were still to go out after it.
     assert published & {c.comment_id for c in before} - posted_before_the_crash
 
 
 async def test_a_rolling_deploy_of_every_consumer_mid_stream_loses_nothing_and_posts_nothing_twice(stack):
-    comments = load_sample_comments()
-    before, during = comments[:60], comments[60:]
     async with httpx.AsyncClient(base_url=stack.url("platform"), timeout=30) as platform:
-        await deliver_comments(stack.url("ingest"), before)
-        await wait_for_posts(platform)
-        posted_before_the_deploy = {p["comment_id"] for p in (await platform.get("/v1/posts")).json()["posts"]}
+        before, during, posted_before_the_deploy = await flowing_stream(stack, platform)
         for name in ("policy", "generation", "publisher"):
             stack.start_service(name, instance=f"{name}-new")
             await asyncio.to_thread(wait_for, lambda n=name: httpx.get(f"{stack.url(n + '-new')}/readyz").is_success,
@@ -105,21 +101,23 @@ async def test_a_rolling_deploy_of_every_consumer_mid_stream_loses_nothing_and_p
                 await deliver_comments(stack.url("ingest"), during)
             await asyncio.to_thread(stack.stop_process, name)  # SIGTERM: drain, commit, leave the group
 
-        ids = {c.comment_id for c in comments}
+        ids = {c.comment_id for c in before + during}
         outcomes = await follow_outcomes(stack.kafka_bootstrap, ids, timeout_s=300)
         posts = (await platform.get("/v1/posts")).json()["posts"]
 
-    published = assert_one_outcome_each_and_posted_once(ids, outcomes, posts)
+    published = assert_one_outcome_each_and_posted_once(before + during, outcomes, posts)
     assert published & {c.comment_id for c in before} - posted_before_the_deploy, "the deploy met no work in flight"
 
 
-def assert_one_outcome_each_and_posted_once(ids: set[str], outcomes: Outcomes, posts: list[dict]) -> set[str]:
+def assert_one_outcome_each_and_posted_once(comments: list[Comment], outcomes: Outcomes, posts: list[dict]
+                                            ) -> set[str]:
     """The pipeline's promise; returns the comments whose reply was published."""
+    ids = {c.comment_id for c in comments}
     assert not ids - set(outcomes.terminal), f"no terminal outcome for {sorted(ids - set(outcomes.terminal))}"
     for comment_id, decisions in outcomes.terminal.items():
         assert len({d.outcome for d in decisions}) == 1, f"{comment_id}: {decisions}"
         assert decisions[0].outcome != Outcome.dead_lettered, f"{comment_id} dead-lettered: {decisions[0].reasons}"
-    per_comment, unexplained = posts_per_comment(posts, outcomes)
+    per_comment, unexplained = posts_per_comment(posts, outcomes, comments)
     assert not unexplained and set(per_comment.values()) <= {1}, "a reply was posted twice"
     published = {cid for cid, ds in outcomes.terminal.items() if ds[0].outcome == Outcome.published}
     assert published == set(per_comment)

@@ -72,7 +72,7 @@ async def test_every_comment_reaches_one_terminal_outcome_and_nothing_is_posted_
     for comment_id, decisions in outcomes.terminal.items():
         assert len({d.outcome for d in decisions}) == 1, f"{comment_id}: {decisions}"
 
-    per_comment, unexplained = posts_per_comment(posts, outcomes)
+    per_comment, unexplained = posts_per_comment(posts, outcomes, comments)
     assert not unexplained and set(per_comment.values()) <= {1}, "a reply was posted twice"
     published = {cid for cid, ds in outcomes.terminal.items() if ds[0].outcome == Outcome.published}
     assert published == set(per_comment)

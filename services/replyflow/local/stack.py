@@ -285,14 +285,17 @@ async def follow_outcomes(
         await consumer.stop()
 
 
-def posts_per_comment(posts: list[dict], outcomes: Outcomes) -> tuple[dict[str, int], list[dict]]:
-    """How many of the platform's posts answer each comment, matched through the platform reply ids the
-    publisher recorded (a reply to a reply is posted under its thread, so a post's comment id may be the
-    thread's), and the posts no ``ReplyPublished`` names: a reply posted a second time would be one."""
+def posts_per_comment(posts: list[dict], outcomes: Outcomes, comments: list[Comment]) -> tuple[dict[str, int],
+                                                                                             list[dict]]:
+    """How many of the platform's posts under ``comments`` answer each one, matched through the platform reply
+    ids the publisher recorded (a reply to a reply is posted under its thread, so a post's comment id may be the
+    thread's), and the posts no ``ReplyPublished`` names: a reply posted a second time would be one. Posts under
+    other comments are another run's (a publisher on a shared broker answers every approved reply)."""
+    threads = {c.comment_id for c in comments} | {c.parent_id for c in comments if c.parent_id}
     comment_of = {p.platform_reply_id: cid for cid, published in outcomes.published.items() for p in published}
     counts: dict[str, int] = defaultdict(int)
     unexplained = []
-    for post in posts:
+    for post in (p for p in posts if p["comment_id"] in threads):
         if post["platform_reply_id"] in comment_of:
             counts[comment_of[post["platform_reply_id"]]] += 1
         else:
@@ -302,7 +305,7 @@ def posts_per_comment(posts: list[dict], outcomes: Outcomes) -> tuple[dict[str, 
 
 def report(comments: list[Comment], outcomes: Outcomes, posts: list[dict]) -> list[str]:
     """Print one block per comment; returns the problems found (empty means success)."""
-    per_comment, unexplained = posts_per_comment(posts, outcomes)
+    per_comment, unexplained = posts_per_comment(posts, outcomes, comments)
     problems = [f"the platform holds a post no published reply names: {p}" for p in unexplained]
     counts: dict[str, int] = defaultdict(int)
     for c in comments:
