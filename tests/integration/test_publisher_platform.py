@@ -203,3 +203,17 @@ async def test_the_publisher_posts_a_reply_drafted_twice_once_where_the_platform
     (post,) = posts(platform, comment_id=comment.comment_id)
     assert post["text"] == drafts[0].text
     assert {(p.platform_reply_id, p.text) for p in out} == {(post["platform_reply_id"], drafts[0].text)}
+
+
+@pytest.mark.parametrize("platform_name, account, other", [("youtube", CHANNEL, OTHER_CHANNEL),
+                                                             ("instagram", IG_USER, OTHER_IG_USER)])
+async def test_reconciliation_reads_every_page_of_a_busy_thread(native, platform, platform_name, account, other):
+    api = native.for_platform(platform_name)
+    for i in range(100):  # a full first page (100 per page) of other replies
+        await api.post_reply(on("busy"), other, f"o{i}", f"Reply {i} [AI reply]")
+    faults(platform, timeout_next=1, timeout_sleep_s=3)
+    with pytest.raises(TransientError):
+        await api.post_reply(on("busy"), account, "r1", TEXT)
+    again = await api.post_reply(on("busy"), account, "r1", TEXT)  # ours is the 101st: on the second page
+    ours = [p for p in posts(platform, comment_id="busy") if p["account_id"] == account]
+    assert len(ours) == 1 and again.replayed and again.platform_reply_id == ours[0]["platform_reply_id"]
