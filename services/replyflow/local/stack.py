@@ -144,18 +144,20 @@ class Stack:
             "--port", str(self.ports["platform"]), "--journal", str(self.workdir / "platform-posts.jsonl"),
         ])
         asyncio.run(load_profiles(SAMPLES / "creators.json", self.settings))
-        self.wait_ready(log=lambda *_: None)  # the platform simulator (and the model server) are up
+        self.wait_ready(log=lambda *_: None, only={"platform"})  # it takes the grants; llama.cpp loads meanwhile
         self.grant_platform_access(SAMPLES / "creators.json")
         for name in SERVICES:
             self.start_service(name)
         self.wait_ready(log)
 
-    def wait_ready(self, log=print, timeout_s: float = 180.0) -> None:
+    def wait_ready(self, log=print, timeout_s: float = 180.0, only: set[str] | None = None) -> None:
         probes = {name: f"{self.url(name)}/readyz" for name in SERVICES if name in self.ports}
         if "platform" in self.ports:
             probes["platform"] = f"{self.url('platform')}/healthz"
         if "llm" in self.ports:
             probes["llm"] = f"{self.url('llm')}/v1/models"
+        if only is not None:
+            probes = {name: url for name, url in probes.items() if name in only}
         deadline = time.monotonic() + timeout_s
         waiting = set(probes)
         while waiting:
