@@ -23,6 +23,12 @@ API
     form ``grant_type=refresh_token``, ``client_id``, ``client_secret``, ``refresh_token``). No idempotency
     key: a repeated insert is a second post. Errors have Google's shape (``error.errors[].reason``: 401
     ``authError``, 403 ``rateLimitExceeded`` when the account's rate limit is hit).
+``GET /youtube/v3/commentThreads?part=snippet,replies&allThreadsRelatedToChannelId=``
+    ``commentThreads.list``: the channel's comment threads, newest top comment first (``order=time``), each with
+    its replies (viewers' and the posted ones), ``maxResults``/``pageToken`` paging, any valid access token.
+``POST /admin/youtube/comments``
+    A JSON array of ``{"comment_id", "channel_id", "video_id", "author_channel_id", "author_name", "text",
+    "published_at"?, "parent_id"?}``: viewers' comments on the channel's videos, for ``commentThreads.list``.
 ``POST /{version}/{comment_id}/replies``, ``GET /{version}/{comment_id}/replies?fields=id,text,from``
     The Instagram Graph API calls for replying to a comment (``message``, ``access_token`` as form or query
     parameters; answers ``{"id"}``) and listing its replies (``limit``/``after`` cursor paging). No
@@ -40,7 +46,7 @@ API
     requests are processed and recorded, then the answer is delayed by ``timeout_sleep_s``,
     longer than any sane client timeout: the post exists although the client never saw it).
 ``POST /admin/reset``
-    Forget every post, replay counter, rate-limit window and metric, truncate the journal,
+    Forget every post, viewer comment, replay counter, rate-limit window and metric, truncate the journal,
     restore the fault settings the process started with and release delayed answers.
 
 Order of checks for a reply request: latency → request validation (400, never masked by an
@@ -101,6 +107,7 @@ class Faults:
     rate_limit_per_account_per_minute: int = 0  # 0 = unlimited
     timeout_sleep_s: float = 30.0
     access_token_ttl_s: float = 3600.0  # lifetime of the YouTube access tokens /token issues
+    youtube_quota_exceeded: bool = False  # every YouTube API call answers 403 quotaExceeded
 
 
 @dataclass(frozen=True)
@@ -127,6 +134,7 @@ class FaultsUpdate(BaseModel):
     rate_limit_per_account_per_minute: int | None = Field(default=None, ge=0)
     timeout_sleep_s: float | None = Field(default=None, ge=0.0, le=3600)
     access_token_ttl_s: float | None = Field(default=None, ge=0.0, le=86_400)
+    youtube_quota_exceeded: bool | None = None
     fail_next: int | None = Field(default=None, ge=0)
     timeout_next: int | None = Field(default=None, ge=0)
 
@@ -139,6 +147,21 @@ class YouTubeCredentials(BaseModel):
     client_id: ShortId
     client_secret: ShortId
     refresh_token: ShortId
+
+
+class ViewerComment(BaseModel):
+    """A viewer's comment on a YouTube channel's video, as ``POST /admin/youtube/comments`` takes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    comment_id: ShortId
+    channel_id: ShortId
+    video_id: ShortId
+    author_channel_id: ShortId
+    author_name: ShortId
+    text: NonEmpty
+    published_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    parent_id: ShortId | None = None
 
 
 class InstagramCredentials(BaseModel):
@@ -224,6 +247,7 @@ class PlatformSimulator:
         self.order: list[_Entry] = []
         self.conflicts_rejected = 0
         self.windows: dict[tuple[str, str], deque[float]] = {}
+        self.viewer_comments: list[ViewerComment] = []  # YouTube comments for commentThreads.list
         self._release: asyncio.Event | None = None  # created on the serving loop when first needed
         # Native API credentials (kept by /admin/reset: they are configuration, not state).
         self.refresh_tokens: dict[str, tuple[tuple[str, str], str]] = {}  # token -> ((client id, secret), account)
@@ -275,6 +299,7 @@ class PlatformSimulator:
         self.order.clear()
         self.conflicts_rejected = 0
         self.windows.clear()
+        self.viewer_comments.clear()
         self.rng = random.Random(self.config.seed)
         self.metrics = _Metrics()
         if self.config.journal is not None and self.config.journal.exists():
@@ -505,10 +530,21 @@ class PlatformSimulator:
         self.metrics.requests.labels("youtube", str(response.status_code)).inc()
         return response
 
-    async def _youtube_comments(self, request: Request) -> Response:
-        account = self._youtube_account(request)
-        if account is None:
+    def _youtube_refusal(self, request: Request) -> Response | None:
+        """Google's answer to a call without a valid access token, or while the quota is spent."""
+        if self._youtube_account(request) is None:
             return self._google_error(401, "authError", "Request had invalid authentication credentials.")
+        if self.faults.youtube_quota_exceeded:
+            return self._google_error(403, "quotaExceeded", "The request cannot be completed because you have "
+                                      "exceeded your quota.")
+        return None
+
+    async def _youtube_comments(self, request: Request) -> Response:
+        refusal = self._youtube_refusal(request)
+        if refusal is not None:
+            return refusal
+        account = self._youtube_account(request)
+        assert account is not None
         if request.query_params.get("part") != "snippet":
             return self._google_error(400, "invalidPart", "The 'part' parameter must be 'snippet'.")
         if request.method == "GET":
@@ -536,6 +572,68 @@ class PlatformSimulator:
             return self._google_error(400, "invalidValue", "snippet.parentId and snippet.textOriginal are required.")
         result = await self._record_native("youtube", parent, account, text, self._google_error)
         return result if isinstance(result, Response) else JSONResponse(self._youtube_comment(result))
+
+    @staticmethod
+    def _viewer_comment(comment: ViewerComment) -> dict[str, Any]:
+        published = comment.published_at.isoformat().replace("+00:00", "Z")
+        return {"kind": "youtube#comment", "id": comment.comment_id, "snippet": {
+            "channelId": comment.channel_id, "videoId": comment.video_id, "textDisplay": comment.text,
+            "textOriginal": comment.text, "authorDisplayName": comment.author_name,
+            "authorChannelId": {"value": comment.author_channel_id}, "publishedAt": published, "updatedAt": published,
+            **({"parentId": comment.parent_id} if comment.parent_id else {})}}
+
+    async def youtube_comment_threads(self, request: Request) -> Response:
+        """commentThreads.list by allThreadsRelatedToChannelId (order=time) of the YouTube Data API v3."""
+        response = await self._youtube_comment_threads(request)
+        self.metrics.requests.labels("youtube", str(response.status_code)).inc()
+        return response
+
+    async def _youtube_comment_threads(self, request: Request) -> Response:
+        refusal = self._youtube_refusal(request)
+        if refusal is not None:
+            return refusal
+        q = request.query_params
+        if "snippet" not in q.get("part", "").split(","):
+            return self._google_error(400, "invalidPart", "The 'part' parameter must include 'snippet'.")
+        channel = q.get("allThreadsRelatedToChannelId", "")
+        if not channel:
+            return self._google_error(400, "missingRequiredParameter", "No filter selected: give "
+                                      "allThreadsRelatedToChannelId.")
+        try:
+            size = max(1, min(int(q.get("maxResults", 20)), 100))
+            start = int(q.get("pageToken") or 0)
+        except ValueError:
+            return self._google_error(400, "invalidPageToken", "Invalid maxResults or pageToken.")
+        ours = [c for c in self.viewer_comments if c.channel_id == channel]
+        tops = sorted((c for c in ours if c.parent_id is None), key=lambda c: (c.published_at, c.comment_id),
+                      reverse=True)
+        page = tops[start:start + size]
+        items = []
+        for top in page:
+            replies = [self._viewer_comment(c) for c in ours if c.parent_id == top.comment_id]
+            replies += [self._youtube_comment(e) for e in self._replies_to("youtube", top.comment_id)]
+            replies.sort(key=lambda r: r["snippet"]["publishedAt"])
+            thread: dict[str, Any] = {"kind": "youtube#commentThread", "id": top.comment_id, "snippet": {
+                "channelId": channel, "videoId": top.video_id, "topLevelComment": self._viewer_comment(top),
+                "totalReplyCount": len(replies), "canReply": True, "isPublic": True}}
+            if "replies" in q.get("part", "").split(",") and replies:
+                thread["replies"] = {"comments": replies}
+            items.append(thread)
+        out: dict[str, Any] = {"kind": "youtube#commentThreadListResponse", "items": items,
+                               "pageInfo": {"totalResults": len(tops), "resultsPerPage": size}}
+        if start + len(page) < len(tops):
+            out["nextPageToken"] = str(start + len(page))
+        return JSONResponse(out)
+
+    async def admin_youtube_comments(self, request: Request) -> Response:
+        try:
+            data = json.loads(await request.body() or b"[]")
+            comments = [ViewerComment.model_validate(c) for c in (data if isinstance(data, list) else [data])]
+        except ValueError as exc:
+            msg = _validation_message(exc) if isinstance(exc, ValidationError) else "body is not valid JSON"
+            return _error(400, f"invalid comments: {msg}")
+        self.viewer_comments += comments
+        return JSONResponse({"added": len(comments)})
 
     @staticmethod
     def _graph_error(status: int, kind: str, message: str) -> JSONResponse:
@@ -626,6 +724,8 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
             Route("/v1/{platform}/comments/{comment_id}/replies", sim.create_reply, methods=["POST"]),
             Route("/v1/posts", sim.list_posts, methods=["GET"]),
             Route("/youtube/v3/comments", sim.youtube_comments, methods=["GET", "POST"]),
+            Route("/youtube/v3/commentThreads", sim.youtube_comment_threads, methods=["GET"]),
+            Route("/admin/youtube/comments", sim.admin_youtube_comments, methods=["POST"]),
             Route("/token", sim.oauth_token, methods=["POST"]),
             Route("/{version}/{comment_id}/replies", sim.instagram_replies, methods=["GET", "POST"]),
             Route("/admin/credentials", sim.admin_credentials, methods=["POST"]),

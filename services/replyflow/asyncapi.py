@@ -1,7 +1,8 @@
 """The AsyncAPI 3.0 document of replyflow's topics, read off the services' real wiring.
 
 Each service's factory builds its app (nothing connects until it starts); the document lists what
-that app consumes (``ServiceParts.consumes``: topic and consumer group), reads whole into memory
+that app consumes (``ServiceParts.consumes``: topic and consumer group), owns partitions of
+(``ServiceParts.owned_partitions``), reads whole into memory
 (``ServiceParts.profiles`` and ``tables``: no consumer group) and may publish
 (``EventProducer.sends``, which refuses any other topic). Channels, payloads and keys come from
 ``topics.py``; payloads point at the JSON Schema files written next to the document.
@@ -26,6 +27,7 @@ SERVICE_MODULES = {
     "generation": "replyflow.generation.service",
     "publisher": "replyflow.publisher.service",
     "control": "replyflow.control.service",
+    "youtube-poller": "replyflow.youtube_poller",
 }
 TRACE_HEADERS = {
     "type": "object",
@@ -44,6 +46,7 @@ def service_apps() -> dict[str, ServiceApp]:
         policy_stages=defaults["policy_stages"].default,
         otel_traces_exporter="none",
         control_api_token="only-to-build-the-app",
+        youtube_api_base_url="https://www.googleapis.com",
     )
     return {name: importlib.import_module(module).create_app(settings) for name, module in SERVICE_MODULES.items()}
 
@@ -100,6 +103,10 @@ def _operations(service: str, app: ServiceApp) -> dict[str, dict[str, Any]]:
         operations[f"{service}.send.{topic.dlq}"] = _operation(
             "send", topic.dlq, "DeadLetter", f"{service} dead-letters what it can never process")
         assert DECISIONS.name in parts.producer.sends, f"{service} dead-letters but cannot record the decision"
+    for topic, group in parts.owned_partitions:
+        operations[f"{service}.own.{topic.name}"] = _operation(
+            "receive", topic.name, topic.message.__name__,
+            f"{service} reads the partitions group {group} gives it from the start, and owns what they key", group)
     followed = [parts.profiles, *parts.tables]
     for table in followed:
         topic = table.topic

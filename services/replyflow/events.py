@@ -289,6 +289,23 @@ class CreatorProfile(Strict):
     )
 
 
+class YouTubePollCursor(Event):
+    """How far the YouTube poller has read a channel's comments. Topic ``youtube.poll.cursors`` (compacted, key
+    channel_id): a poller that takes the channel over goes on from here."""
+
+    channel_id: Id
+    creator_id: Id
+    newest_published_at: datetime | None = Field(
+        default=None, description="publishedAt of the newest comment taken (null: none yet)"
+    )
+    recent: dict[Id, datetime] = Field(
+        default_factory=dict, max_length=2_000,
+        description="Comment id -> publishedAt of the comments taken within the overlap before newest_published_at: "
+        "the next poll reads that window again (a comment can be listed late) and leaves these out",
+    )
+    polled_at: datetime = Field(description="When the poll that wrote this cursor started")
+
+
 EVENT_MODELS: tuple[type[BaseModel], ...] = (
     Comment,
     CommentReceived,
@@ -299,4 +316,5 @@ EVENT_MODELS: tuple[type[BaseModel], ...] = (
     ReplyPublished,
     Decision,
     CreatorProfile,
+    YouTubePollCursor,
 )

@@ -36,6 +36,9 @@ class ServiceParts:
     health: StageHealth = field(default_factory=StageHealth)
     tables: list[TopicTable] = field(default_factory=list)  # more topics to follow; ready once caught up
     consumes: list[tuple[Topic, str]] = field(default_factory=list)  # (topic, consumer group) of each stage
+    # (topic, consumer group): the group shares out the topic's partitions and each member reads its own from the
+    # start, to own what they key (the YouTube pollers' channels); nothing committed, nothing dead-lettered.
+    owned_partitions: list[tuple[Topic, str]] = field(default_factory=list)
     tracer_provider: TracerProvider | None = None  # None: tracing off (OTEL_TRACES_EXPORTER=none)
 
 

@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     http_port: int | None = Field(
         default=None,
         description="HTTP port for /metrics, /healthz, /readyz (and ingest's and control's APIs); "
-        "defaults: ingest 8080, policy 8081, generation 8082, publisher 8083, control 8084",
+        "defaults: ingest 8080, policy 8081, generation 8082, publisher 8083, control 8084, youtube-poller 8085",
     )
     log_level: str = Field(default="INFO", description="Python log level")
 
@@ -108,6 +108,23 @@ class Settings(BaseSettings):
         "(a mounted Secret; re-read when it changes)"
     )
 
+    youtube_poll_quota_units_per_day: int = Field(
+        default=5_000, gt=0, description="YouTube API quota units all YouTube pollers together may spend a day "
+        "(1 per commentThreads.list page): each channel's polls are spaced to keep within it. The rest of the "
+        "project's quota is the publisher's (comments.insert costs 50)"
+    )
+    youtube_poll_min_interval_s: float = Field(
+        default=60.0, gt=0, description="Shortest time between two polls of one channel"
+    )
+    youtube_poll_overlap_s: float = Field(
+        default=300.0, ge=0, description="How far before the newest comment taken each poll reads again: YouTube "
+        "can list a comment late (held, then released); comments already taken are left out"
+    )
+    youtube_poll_max_age_s: float = Field(
+        default=21_600.0, gt=0, description="Oldest comment a poll takes: how far back a new channel's first poll "
+        "reaches, and what an outage longer than this leaves unanswered"
+    )
+
     policy_file: str | None = Field(
         default=None, description="Policy JSON file (re-read when it changes); default: the bundled policy"
     )
@@ -175,4 +192,5 @@ def _names(comma_separated: str) -> frozenset[str]:
     return frozenset(n.strip() for n in comma_separated.split(",") if n.strip())
 
 
-DEFAULT_HTTP_PORTS = {"ingest": 8080, "policy": 8081, "generation": 8082, "publisher": 8083, "control": 8084}
+DEFAULT_HTTP_PORTS = {"ingest": 8080, "policy": 8081, "generation": 8082, "publisher": 8083, "control": 8084,
+                      "youtube-poller": 8085}

@@ -19,6 +19,7 @@ from replyflow.events import (
     ReplyPublished,
     ReplyReviewed,
     ReplyVerdict,
+    YouTubePollCursor,
 )
 
 
@@ -40,6 +41,11 @@ def by_account(event: Any) -> str:
 def by_reply(event: Any) -> str:
     """reply_id: compaction keeps the latest record of each reply."""
     return event.reply_id
+
+
+def by_channel(event: Any) -> str:
+    """channel_id: compaction keeps each channel's latest cursor, and its partition says which poller owns it."""
+    return event.channel_id
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,10 @@ DECISIONS = Topic("decisions", 3, Decision, by_comment,
 CREATORS_CONFIG = Topic("creators.config", 3, CreatorProfile, by_creator,
                         "The latest profile of each creator (compacted); every service follows it.",
                         compacted=True)
+YOUTUBE_POLL_CURSORS = Topic("youtube.poll.cursors", 6, YouTubePollCursor, by_channel,
+                              "How far the YouTube pollers have read each channel (compacted). The pollers' "
+                              "consumer group shares out its partitions: a channel is polled by the owner of its "
+                              "cursor's partition.", compacted=True)
 
 ALL_TOPICS: tuple[Topic, ...] = (
     COMMENTS_RECEIVED,
@@ -87,6 +97,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     REPLIES_PUBLISHED,
     DECISIONS,
     CREATORS_CONFIG,
+    YOUTUBE_POLL_CURSORS,
 )
 
 # Topics that a consumer reads, so each gets a dead-letter companion (one partition: few records, kept in order).

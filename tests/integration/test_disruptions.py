@@ -7,7 +7,8 @@ and no reply is posted twice.
   later, as a pod Strimzi reschedules. Work Kafka did not acknowledge is retried; ingest answers 503 while it
   cannot write, so the platform sends again.
 - A rolling deploy: each consumer Deployment gets a new pod, which joins its consumer group (a rebalance with
-  work in flight), and then the old pod gets SIGTERM, as Kubernetes does with maxSurge 1."""
+  work in flight), and then the old pod gets SIGTERM, as Kubernetes does with maxSurge 1. The YouTube poller
+  rolls first, with new comments on the channels: the new pod takes the channels over from the cursors."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ async def flowing_stream(stack: Stack, platform: httpx.AsyncClient) -> tuple[lis
     rest of the sample, and the comments (threads) answered so far."""
     comments = load_sample_comments()
     before, later = comments[:60], comments[60:]
-    await deliver_comments(stack.url("ingest"), before)
+    await deliver_comments(stack, before)
     for _ in range(600):
         if posts := (await platform.get("/v1/posts")).json()["posts"]:
             return before, later, {p["comment_id"] for p in posts}
@@ -80,7 +81,7 @@ async def test_a_broker_crash_mid_stream_loses_no_comment_and_posts_nothing_twic
         await asyncio.sleep(3)
         await asyncio.to_thread(stack.kafka.start)  # same port, same log directory
 
-        await deliver_comments(stack.url("ingest"), during)  # the platform sends again what got 503
+        await deliver_comments(stack, during)  # the platform sends again what got 503
         ids = {c.comment_id for c in before + during}
         outcomes = await follow_outcomes(stack.kafka_bootstrap, ids, timeout_s=300)
         posts = (await platform.get("/v1/posts")).json()["posts"]
@@ -93,12 +94,12 @@ async def test_a_broker_crash_mid_stream_loses_no_comment_and_posts_nothing_twic
 async def test_a_rolling_deploy_of_every_consumer_mid_stream_loses_nothing_and_posts_nothing_twice(stack):
     async with httpx.AsyncClient(base_url=stack.url("platform"), timeout=30) as platform:
         before, during, posted_before_the_deploy = await flowing_stream(stack, platform)
-        for name in ("policy", "generation", "publisher"):
+        for name in ("youtube_poller", "policy", "generation", "publisher"):
             stack.start_service(name, instance=f"{name}-new")
             await asyncio.to_thread(wait_for, lambda n=name: httpx.get(f"{stack.url(n + '-new')}/readyz").is_success,
                                     60, f"the new {name} pod")
-            if name == "policy":
-                await deliver_comments(stack.url("ingest"), during)
+            if name == "youtube_poller":
+                await deliver_comments(stack, during)
             await asyncio.to_thread(stack.stop_process, name)  # SIGTERM: drain, commit, leave the group
 
         ids = {c.comment_id for c in before + during}

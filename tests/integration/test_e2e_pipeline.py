@@ -54,7 +54,7 @@ async def test_every_comment_reaches_one_terminal_outcome_and_nothing_is_posted_
     ids = {c.comment_id for c in comments}
     async with httpx.AsyncClient(base_url=pipeline.url("platform")) as platform:
         await platform.post("/admin/faults", json={"fail_next": 2})  # publisher must retry these
-        await deliver_comments(pipeline.url("ingest"), comments)
+        await deliver_comments(pipeline, comments)
 
         # Crash the publisher (no graceful shutdown) once the first reply is out, then bring it back.
         for _ in range(600):

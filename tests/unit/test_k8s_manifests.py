@@ -46,9 +46,16 @@ CONSUMERS = {
 }
 # HTTP APIs behind a Service of their own name: Deployment -> module.
 HTTP_APIS = {"ingest": "replyflow.ingest", "control": "replyflow.control"}
+# Deployments whose consumer group shares out a topic's partitions to own what they key: (stage, topic).
+OWNERS = {"youtube-poller": ("youtube-poller", topics.YOUTUBE_POLL_CURSORS)}
 # Every Deployment's consumer group (stage) and topic: the scaled stages plus control's review outputs.
 STAGE_GROUPS = {**CONSUMERS, "control": ("control-review", topics.REPLIES_REVIEWED)}
-REPLYFLOW_DEPLOYMENTS = {*HTTP_APIS, *CONSUMERS}
+REPLYFLOW_DEPLOYMENTS = {*HTTP_APIS, *CONSUMERS, *OWNERS}
+# dev takes YouTube comments through ingest's API: it has no channel grants to poll with.
+DEPLOYMENTS_IN = {"dev": REPLYFLOW_DEPLOYMENTS - {"youtube-poller"}, "prod": REPLYFLOW_DEPLOYMENTS}
+DEPLOYMENT_CASES = [(overlay, name) for overlay in OVERLAYS for name in sorted(DEPLOYMENTS_IN[overlay])]
+# Scaled by KEDA or an HPA; the partition owners run a fixed count (their work is not a backlog).
+AUTOSCALED = REPLYFLOW_DEPLOYMENTS - set(OWNERS)
 
 
 # ---------------------------------------------------------------- tools and rendering
@@ -136,13 +143,14 @@ mod = importlib.import_module({module!r})
 factory = getattr(mod, "create_app", None) or importlib.import_module({module!r} + ".service").create_app
 settings = Settings()
 app = factory(settings)
-service = {module!r}.rsplit(".", 1)[1]
+service = {module!r}.rsplit(".", 1)[1].replace("_", "-")
 consumers = [[t, s.group_id] for s in app.broker.subscribers for t in s.topics]
 windowed = getattr(app, "state_consumer", None)
 if windowed is not None:
     consumers.append([windowed.topic, windowed.group_id])
 print(json.dumps({{
     "consumers": consumers,
+    "owned": [[t.name, g] for t, g in app.parts.owned_partitions],
     "routes": [path for path, _ in app.routes],
     "port": settings.http_port_for(service),
     "broker_graceful_timeout_s": app.broker.config.graceful_timeout,
@@ -180,7 +188,7 @@ def selects(selector: dict, labels: dict) -> bool:
 def test_overlay_renders(overlay):
     kinds = {d["kind"] for d in render(overlay)}
     assert {"Namespace", "Deployment", "ConfigMap", "KafkaTopic", "PodDisruptionBudget"} <= kinds
-    assert set(of_kind(render(overlay), "Deployment")) >= REPLYFLOW_DEPLOYMENTS
+    assert set(of_kind(render(overlay), "Deployment")) & REPLYFLOW_DEPLOYMENTS == DEPLOYMENTS_IN[overlay]
     namespaces = {d["metadata"].get("namespace") for d in render(overlay) if d["kind"] != "Namespace"}
     (ns,) = of_kind(render(overlay), "Namespace")
     assert namespaces == {ns}, "everything lands in the overlay's namespace"
@@ -291,7 +299,8 @@ def test_every_env_var_is_a_setting_with_a_valid_value(overlay):
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_commands_are_real_entry_points(overlay):
-    expected = {**HTTP_APIS, "policy-screen": "replyflow.policy", "policy-verify": "replyflow.policy",
+    expected = {**HTTP_APIS, "youtube-poller": "replyflow.youtube_poller",
+                "policy-screen": "replyflow.policy", "policy-verify": "replyflow.policy",
                 "generation": "replyflow.generation", "publisher": "replyflow.publisher"}
     docs = render(overlay)
     workloads = [*of_kind(docs, "Deployment").values(), *of_kind(docs, "Job").values()]
@@ -311,8 +320,7 @@ def test_commands_are_real_entry_points(overlay):
             assert module == expected[workload["metadata"]["name"]]
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-@pytest.mark.parametrize("name", sorted(REPLYFLOW_DEPLOYMENTS))
+@pytest.mark.parametrize(("overlay", "name"), DEPLOYMENT_CASES)
 def test_each_deployment_consumes_what_its_name_says(overlay, name):
     """The real app built from the Deployment's env: policy-screen runs only screen, policy-verify only verify."""
     facts = introspect(overlay, name)
@@ -321,18 +329,22 @@ def test_each_deployment_consumes_what_its_name_says(overlay, name):
         stage, topic = STAGE_GROUPS[name]
         assert facts["consumers"] == [[topic.name, f"{prefix}.{stage}"]]
     else:
-        assert facts["consumers"] == [], f"{name} serves HTTP and joins no consumer group"
+        assert facts["consumers"] == [], f"{name} consumes no stage's topic"
+    if name in OWNERS:
+        stage, topic = OWNERS[name]
+        assert facts["owned"] == [[topic.name, f"{prefix}.{stage}"]]
+    else:
+        assert facts["owned"] == [], f"{name} owns no partitions"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-@pytest.mark.parametrize("name", sorted(REPLYFLOW_DEPLOYMENTS))
+@pytest.mark.parametrize(("overlay", "name"), DEPLOYMENT_CASES)
 def test_probes_and_scrape_target_are_what_the_service_serves(overlay, name):
     facts = introspect(overlay, name)
     workload = of_kind(render(overlay), "Deployment")[name]
     c = container(workload)
     ports = probe_ports(c)
     assert ports["http"] == facts["port"], "containerPort `http` is not the port the service binds"
-    assert facts["port"] == DEFAULT_HTTP_PORTS[c["command"][2].rsplit(".", 1)[1]]
+    assert facts["port"] == DEFAULT_HTTP_PORTS[c["command"][2].rsplit(".", 1)[1].replace("_", "-")]
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
@@ -346,8 +358,7 @@ def test_probes_and_scrape_target_are_what_the_service_serves(overlay, name):
     assert annotations["prometheus.io/path"] in facts["routes"]
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-@pytest.mark.parametrize("name", sorted(REPLYFLOW_DEPLOYMENTS))
+@pytest.mark.parametrize(("overlay", "name"), DEPLOYMENT_CASES)
 def test_startup_probe_waits_for_the_topics_read_whole(overlay, name):
     """The HTTP server (and /healthz) comes up only after each topic the service reads whole into memory
     (creators.config; the publisher's ledger; control's review topics) is caught up, one after the other, each
@@ -361,8 +372,7 @@ def test_startup_probe_waits_for_the_topics_read_whole(overlay, name):
     assert startup["periodSeconds"] * startup["failureThreshold"] >= needed, f"{name}: startup probe < {needed} s"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-@pytest.mark.parametrize("name", sorted(REPLYFLOW_DEPLOYMENTS))
+@pytest.mark.parametrize(("overlay", "name"), DEPLOYMENT_CASES)
 def test_grace_period_covers_the_shutdown(overlay, name):
     """SIGTERM: uvicorn drains HTTP, the broker finishes the batch in hand, generation drains model calls."""
     facts = introspect(overlay, name)
@@ -449,13 +459,16 @@ def test_autoscaled_deployments_leave_replicas_to_the_autoscaler(overlay):
     scaled = {so["spec"]["scaleTargetRef"]["name"] for so in of_kind(docs, "ScaledObject").values()}
     scaled |= {hpa["spec"]["scaleTargetRef"]["name"] for hpa in of_kind(docs, "HorizontalPodAutoscaler").values()}
     if overlay == "prod":
-        assert scaled == REPLYFLOW_DEPLOYMENTS
+        assert scaled == AUTOSCALED
     for hpa in of_kind(docs, "HorizontalPodAutoscaler").values():  # Utilization is relative to the requests
         target = of_kind(docs, "Deployment")[hpa["spec"]["scaleTargetRef"]["name"]]
         for metric in hpa["spec"]["metrics"]:
             assert metric["resource"]["name"] in container(target)["resources"]["requests"]
-    for name in REPLYFLOW_DEPLOYMENTS:
+    for name in AUTOSCALED:
         assert "replicas" not in of_kind(docs, "Deployment")[name]["spec"], name
+    for name, (_, topic) in OWNERS.items():  # one can go at a time; more than partitions would idle
+        if name in DEPLOYMENTS_IN[overlay]:
+            assert 2 <= of_kind(docs, "Deployment")[name]["spec"]["replicas"] <= topic.partitions, name
 
 
 # ---------------------------------------------------------------- the model server
@@ -609,7 +622,7 @@ def test_required_secrets_exist_in_dev_and_are_documented_for_prod():
 def test_every_long_running_deployment_has_a_pdb_and_spreads(overlay):
     docs = render(overlay)
     pdbs = of_kind(docs, "PodDisruptionBudget").values()
-    for name in [*REPLYFLOW_DEPLOYMENTS, *(["vllm"] if overlay == "prod" else [])]:
+    for name in [*DEPLOYMENTS_IN[overlay], *(["vllm"] if overlay == "prod" else [])]:
         workload = of_kind(docs, "Deployment")[name]
         labels = workload["spec"]["template"]["metadata"]["labels"]
         covering = [p for p in pdbs if selects(p["spec"]["selector"]["matchLabels"], labels)]

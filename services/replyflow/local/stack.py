@@ -1,9 +1,10 @@
 """The whole pipeline on one machine: what `make run` runs and the end-to-end tests start.
 
 Starts a real Kafka broker, the llama.cpp model server (or any OpenAI-compatible one given by
-``LLM_BASE_URL``), the platform simulator and the five services, each its own process on free
-loopback ports; loads the sample creators; replays the sample comments through ingest's HTTP
-API; follows ``decisions`` until every comment has its terminal outcome; prints them, checks that
+``LLM_BASE_URL``), the platform simulator and the six services, each its own process on free
+loopback ports; loads the sample creators; delivers the sample comments the way the platforms do
+(Instagram's as signed webhooks to ingest, YouTube's left on the simulated channels for the YouTube
+poller); follows ``decisions`` until every comment has its terminal outcome; prints them, checks that
 every held reply waits in the control API; stops everything it started.
 """
 
@@ -36,7 +37,7 @@ from replyflow.settings import Settings
 from replyflow.topics import DECISIONS, REPLIES_PUBLISHED
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-SERVICES = ("ingest", "policy", "generation", "publisher", "control")
+SERVICES = ("ingest", "policy", "generation", "publisher", "control", "youtube_poller")
 # The Meta app secret of this loopback stack's Instagram webhooks (anywhere else: a Secret).
 LOCAL_INSTAGRAM_APP_SECRET = "replyflow-local-instagram-app-secret"
 # Only for this loopback stack; anywhere else CONTROL_API_TOKEN must be a secret.
@@ -89,6 +90,9 @@ class Stack:
             "RETRY_BACKOFF_MAX_S": "5",
             "CONTROL_API_TOKEN": self.control_token,
             "INSTAGRAM_APP_SECRET": LOCAL_INSTAGRAM_APP_SECRET,
+            # The simulator has no quota: poll each channel every second.
+            "YOUTUBE_POLL_MIN_INTERVAL_S": "1",
+            "YOUTUBE_POLL_QUOTA_UNITS_PER_DAY": "1000000",
             **self.extra_env,
         }
 
@@ -216,21 +220,38 @@ def instagram_delivery(comments: list[Comment], account_of: dict[str, str], deli
             "entry": [{"id": account, "time": int(delivered_at), "changes": cs} for account, cs in changes.items()]}
 
 
-async def deliver_comments(ingest_url: str, comments: list[Comment], creators_file: Path = SAMPLES / "creators.json",
+def viewer_comments(comments: list[Comment], channel_of: dict[str, str]) -> list[dict]:
+    """YouTube comments as the platform simulator keeps them on the creators' channels."""
+    return [{"comment_id": c.comment_id, "channel_id": channel_of[c.creator_id], "video_id": c.post_id,
+             "author_channel_id": c.author_id, "author_name": c.author_name, "text": c.text,
+             "published_at": c.created_at.isoformat(), "parent_id": c.parent_id} for c in comments]
+
+
+async def deliver_comments(stack: Stack, comments: list[Comment], creators_file: Path = SAMPLES / "creators.json",
                            batch: int = 20) -> None:
-    """Comments the way the platforms deliver them: Instagram's as signed webhooks, the others (YouTube's poller,
-    a platform bridge) through ``POST /v1/comments``."""
-    instagram = [c for c in comments if c.platform == Platform.instagram]
-    await send_comments(ingest_url, [c for c in comments if c.platform != Platform.instagram], batch)
-    account_of = {p["creator_id"]: p["platform_accounts"]["instagram"] for p in json.loads(creators_file.read_text())
-                  if "instagram" in p.get("platform_accounts", {})}
-    async with httpx.AsyncClient(base_url=ingest_url, timeout=30) as http:
+    """Comments the way the platforms deliver them: YouTube's are written on the simulated channels, where the
+    YouTube poller finds them; Instagram's go to ingest as signed webhooks; the others through ``POST
+    /v1/comments`` (a platform bridge)."""
+    by_platform: dict[Platform, list[Comment]] = defaultdict(list)
+    for c in comments:
+        by_platform[c.platform].append(c)
+    profiles = json.loads(creators_file.read_text())
+    account_of = {platform: {p["creator_id"]: p["platform_accounts"][platform] for p in profiles
+                             if platform in p.get("platform_accounts", {})} for platform in ("youtube", "instagram")}
+    async with httpx.AsyncClient(timeout=30) as http:
+        youtube = by_platform.pop(Platform.youtube, [])
+        for i in range(0, len(youtube), batch):
+            response = await http.post(f"{stack.url('platform')}/admin/youtube/comments",
+                                       json=viewer_comments(youtube[i:i + batch], account_of["youtube"]))
+            response.raise_for_status()
+        instagram = by_platform.pop(Platform.instagram, [])
         for i in range(0, len(instagram), batch):
-            body = json.dumps(instagram_delivery(instagram[i:i + batch], account_of, time.time())).encode()
-            response = await http.post("/v1/webhooks/instagram", content=body, headers={
+            body = json.dumps(instagram_delivery(instagram[i:i + batch], account_of["instagram"], time.time())).encode()
+            response = await http.post(f"{stack.url('ingest')}/v1/webhooks/instagram", content=body, headers={
                 "content-type": "application/json",
                 "x-hub-signature-256": meta_signature(LOCAL_INSTAGRAM_APP_SECRET, body)})
             response.raise_for_status()
+    await send_comments(stack.url("ingest"), [c for cs in by_platform.values() for c in cs], batch)
 
 
 async def send_comments(ingest_url: str, comments: list[Comment], batch: int = 20) -> None:
@@ -387,8 +408,9 @@ def main() -> int:
         print(control_api_howto(stack.url("control"), stack.control_token), flush=True)
         comments = load_sample_comments()
         ids = {c.comment_id for c in comments}
-        asyncio.run(deliver_comments(stack.url("ingest"), comments))
-        print(f"sent {len(comments)} comments to ingest; waiting for their outcomes…", flush=True)
+        asyncio.run(deliver_comments(stack, comments))
+        print(f"delivered {len(comments)} comments (YouTube's to the channels, for the poller); waiting for their"
+              " outcomes…", flush=True)
 
         def progress(pending: set[str]) -> None:
             shown = ", ".join(sorted(pending)[:8]) + (" …" if len(pending) > 8 else "")

@@ -12,24 +12,24 @@ token) is a ``TransientError``; what it cannot (a refused reply, missing or revo
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
-from pydantic import BaseModel, ConfigDict
 
 from replyflow.events import Comment
 from replyflow.kafka import PermanentError, TransientError
+from replyflow.platform_api import (
+    CredentialsFile,
+    YouTubeClient,
+    json_object,
+    transient_status,
+    unreachable,
+)
 from replyflow.settings import Settings
-from replyflow.watched import WatchedFile
 
 # How many pages of a comment's replies reconciliation reads before it gives up looking (and posts).
 MAX_RECONCILE_PAGES = 20
-# Refresh an access token this long before the platform says it expires (at most a tenth of its life).
-TOKEN_EXPIRY_MARGIN_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -47,17 +47,9 @@ def thread_of(comment: Comment) -> str:
     return comment.parent_id or comment.comment_id
 
 
-def _unreachable(platform: str, error: httpx.HTTPError) -> TransientError:
-    return TransientError(f"{platform} unreachable: {type(error).__name__}: {error}")
-
-
 def same_text(posted: str, ours: str) -> bool:
     """Platforms may trim or re-wrap what they store (line breaks, trailing spaces): compare the words."""
     return posted.split() == ours.split()
-
-
-def _transient_status(status: int) -> bool:
-    return status in (408, 429) or status >= 500
 
 
 class GenericReplyApi:
@@ -75,8 +67,8 @@ class GenericReplyApi:
                 headers={"Idempotency-Key": reply_id},
             )
         except httpx.HTTPError as e:
-            raise _unreachable("platform", e) from e
-        if _transient_status(response.status_code):
+            raise unreachable("platform", e) from e
+        if transient_status(response.status_code):
             raise TransientError(f"platform answered {response.status_code}: {response.text[:300]}")
         if response.status_code == 409 and "platform_reply_id" in response.text:
             # This reply id was already posted (with an earlier draft's text): it is out, once.
@@ -86,81 +78,27 @@ class GenericReplyApi:
         return PostedReply(response.json()["platform_reply_id"], replayed=response.status_code == 200)
 
 
-class YouTubeAccount(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    refresh_token: str
-
-
-class YouTubeCredentials(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    client_id: str
-    client_secret: str
-    accounts: dict[str, YouTubeAccount]  # channel id -> the channel's OAuth grant
-
-
-class InstagramAccount(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    access_token: str
-
-
-class InstagramCredentials(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    accounts: dict[str, InstagramAccount]  # Instagram user id -> its long-lived access token
-
-
-class PlatformCredentials(BaseModel):
-    """``PLATFORM_CREDENTIALS_FILE``: the creators' platform grants (a mounted Secret)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    youtube: YouTubeCredentials | None = None
-    instagram: InstagramCredentials | None = None
-
-
-class CredentialsFile:
-    """The credentials file, read again when it changes (a Secret update reaches the pod without a restart)."""
-
-    def __init__(self, path: str) -> None:
-        # Looked at on every use: a stat per reply is cheap, and a renewed token applies at the next reply.
-        self._file = WatchedFile(Path(path), PlatformCredentials, check_every_s=0.0) if path else None
-
-    def current(self) -> PlatformCredentials:
-        if self._file is None:
-            return PlatformCredentials()
-        try:
-            return self._file.current(time.monotonic())
-        except (OSError, ValueError) as e:  # pydantic's ValidationError is a ValueError
-            raise PermanentError(f"PLATFORM_CREDENTIALS_FILE {self._file.path} cannot be used: {e}") from e
-
-
 class YouTubeDataApi:
-    """Replies through ``comments.insert`` as the creator's channel, OAuth access tokens refreshed from the
-    channel's refresh token; reconciliation through ``comments.list`` by parent id."""
+    """Replies through ``comments.insert`` as the creator's channel; reconciliation through ``comments.list``
+    by parent id."""
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str, token_url: str, credentials: CredentialsFile) -> None:
-        self._http, self._base, self._token_url = http, base_url.rstrip("/"), token_url
-        self._credentials = credentials
-        self._tokens: dict[str, tuple[str, float]] = {}  # channel id -> (access token, refresh after)
+    def __init__(self, client: YouTubeClient) -> None:
+        self._client = client
 
     async def post_reply(self, comment: Comment, account_id: str, reply_id: str, text: str) -> PostedReply:
-        headers = {"Authorization": f"Bearer {await self._access_token(account_id)}"}
         thread = thread_of(comment)
-        existing = await self._find_reply(thread, account_id, text, headers)
+        existing = await self._find_reply(thread, account_id, text)
         if existing is not None:
             return PostedReply(existing, replayed=True)
         body = {"snippet": {"parentId": thread, "textOriginal": text}}
-        response = await self._call("POST", "/youtube/v3/comments", account_id, headers,
-                                    params={"part": "snippet"}, json=body)
+        response = await self._client.call("POST", "/youtube/v3/comments", account_id,
+                                           params={"part": "snippet"}, json=body)
         return PostedReply(response.json()["id"], replayed=False)
 
-    async def _find_reply(self, comment_id: str, account_id: str, text: str, headers: dict[str, str]) -> str | None:
+    async def _find_reply(self, comment_id: str, account_id: str, text: str) -> str | None:
         params = {"part": "snippet", "parentId": comment_id, "maxResults": "100", "textFormat": "plainText"}
         for _ in range(MAX_RECONCILE_PAGES):
-            page = (await self._call("GET", "/youtube/v3/comments", account_id, headers, params=params)).json()
+            page = (await self._client.call("GET", "/youtube/v3/comments", account_id, params=params)).json()
             for item in page.get("items", []):
                 snippet = item.get("snippet", {})
                 author = snippet.get("authorChannelId", {}).get("value")
@@ -170,50 +108,6 @@ class YouTubeDataApi:
                 return None
             params = {**params, "pageToken": page["nextPageToken"]}
         return None
-
-    async def _call(self, method: str, path: str, account_id: str, headers: dict[str, str], **kwargs: Any
-                    ) -> httpx.Response:
-        try:
-            response = await self._http.request(method, f"{self._base}{path}", headers=headers, **kwargs)
-        except httpx.HTTPError as e:
-            raise _unreachable("YouTube", e) from e
-        if response.is_success:
-            return response
-        reasons = {e.get("reason") for e in _json(response).get("error", {}).get("errors", [])}
-        message = f"YouTube answered {response.status_code} ({', '.join(sorted(map(str, reasons)))}): "
-        message += response.text[:300]
-        if response.status_code == 401:
-            self._tokens.pop(account_id, None)  # the next attempt gets a fresh token
-            raise TransientError(message)
-        if _transient_status(response.status_code) or reasons & {"quotaExceeded", "rateLimitExceeded",
-                                                                 "userRateLimitExceeded"}:
-            raise TransientError(message)
-        raise PermanentError(message)
-
-    async def _access_token(self, account_id: str) -> str:
-        token = self._tokens.get(account_id)
-        if token is not None and time.monotonic() < token[1]:
-            return token[0]
-        youtube = self._credentials.current().youtube
-        account = youtube.accounts.get(account_id) if youtube else None
-        if youtube is None or account is None:
-            raise PermanentError(f"no YouTube credentials for channel {account_id} in PLATFORM_CREDENTIALS_FILE")
-        form = {"grant_type": "refresh_token", "client_id": youtube.client_id,
-                "client_secret": youtube.client_secret, "refresh_token": account.refresh_token}
-        try:
-            response = await self._http.post(self._token_url, data=form)
-        except httpx.HTTPError as e:
-            raise _unreachable("Google's token endpoint", e) from e
-        if _transient_status(response.status_code):
-            raise TransientError(f"Google's token endpoint answered {response.status_code}")
-        if not response.is_success:  # invalid_grant: revoked or expired grant; invalid_client
-            raise PermanentError(f"Google refused the refresh token of channel {account_id} ({response.status_code}: "
-                                 f"{response.text[:200]}); the creator must grant access again")
-        granted = response.json()
-        lifetime = float(granted.get("expires_in", 3600))
-        refresh_after = time.monotonic() + lifetime - min(TOKEN_EXPIRY_MARGIN_S, lifetime / 10)
-        self._tokens[account_id] = (granted["access_token"], refresh_after)
-        return granted["access_token"]
 
 
 # Graph API error codes that retrying fixes: unknown/service errors and the rate limits.
@@ -254,12 +148,12 @@ class InstagramGraphApi:
         try:
             response = await self._http.request(method, url, **kwargs)
         except httpx.HTTPError as e:
-            raise _unreachable("Instagram", e) from e
+            raise unreachable("Instagram", e) from e
         if response.is_success:
             return response
-        code = _json(response).get("error", {}).get("code")
+        code = json_object(response).get("error", {}).get("code")
         message = f"Instagram answered {response.status_code} (code {code}): {response.text[:300]}"
-        if _transient_status(response.status_code) or code in GRAPH_TRANSIENT_CODES:
+        if transient_status(response.status_code) or code in GRAPH_TRANSIENT_CODES:
             raise TransientError(message)
         raise PermanentError(message)  # 190: the token is invalid or expired; the operator must renew it
 
@@ -269,14 +163,6 @@ class InstagramGraphApi:
         if account is None:
             raise PermanentError(f"no Instagram credentials for account {account_id} in PLATFORM_CREDENTIALS_FILE")
         return account.access_token
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except json.JSONDecodeError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 class PlatformApis:
@@ -289,8 +175,8 @@ class PlatformApis:
         credentials = CredentialsFile(settings.platform_credentials_file or "")
         self._native: dict[str, ReplyApi] = {}
         if settings.youtube_api_base_url:
-            self._native["youtube"] = YouTubeDataApi(self._http, settings.youtube_api_base_url,
-                                                     settings.youtube_token_url, credentials)
+            self._native["youtube"] = YouTubeDataApi(YouTubeClient(self._http, settings.youtube_api_base_url,
+                                                                   settings.youtube_token_url, credentials))
         if settings.instagram_api_base_url:
             self._native["instagram"] = InstagramGraphApi(self._http, settings.instagram_api_base_url, credentials)
 

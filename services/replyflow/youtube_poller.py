@@ -1,0 +1,445 @@
+"""YouTube poller: YouTube sends no comment webhooks, so this service lists each creator channel's newest comment
+threads (``commentThreads.list``, one quota unit a page) and sends the comments it has not taken yet to
+``comments.received``, like ingest does for the platforms that push.
+
+    python -m replyflow.youtube_poller
+
+Who polls a channel: the pollers form one consumer group on ``youtube.poll.cursors``, and the replica that owns
+the partition of a channel's cursor polls it. More replicas share the channels; when one stops or dies, the group
+hands its channels to the others, which go on from the cursors.
+
+A poll reads from the cursor's newest comment minus ``YOUTUBE_POLL_OVERLAP_S`` (YouTube can list a comment late)
+and leaves out what the cursor says it took, the channel's own comments (its replies, so it never answers
+itself) and anything older than ``YOUTUBE_POLL_MAX_AGE_S``. The comments are published (acks=all) before the new
+cursor: a crash between the two sends them again, which the pipeline absorbs (the reply id derives from the
+comment id and the publisher's ledger posts it once), and loses none.
+
+Pacing: each channel is polled every max(``YOUTUBE_POLL_MIN_INTERVAL_S``, channels × 86,400 s /
+``YOUTUBE_POLL_QUOTA_UNITS_PER_DAY``), so the pollers together keep within their share of the project's quota;
+a ``quotaExceeded`` answer pauses polling until the quota resets at midnight Pacific time.
+
+Threads come newest first by when their top comment was written. Replies a thread lists with it are taken too,
+but a new reply under an older thread is not seen: finding those would cost a call per thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
+from prometheus_client import Counter as MetricCounter
+from prometheus_client import Gauge
+
+from replyflow.events import Comment, CreatorProfile, Platform, ReplyMode, YouTubePollCursor, utc_now
+from replyflow.ingest import received_events
+from replyflow.kafka import Emit, PermanentError, TransientError, parse_ignoring_unknown_fields
+from replyflow.platform_api import CredentialsFile, YouTubeClient, YouTubeQuotaExceeded
+from replyflow.service import ServiceParts, build_app, serve, service_parts
+from replyflow.settings import Settings
+from replyflow.topics import COMMENTS_RECEIVED, YOUTUBE_POLL_CURSORS
+
+SERVICE = "youtube-poller"
+MAX_PAGES_PER_POLL = 20  # 2,000 threads: a poll of a channel never runs away with the quota
+MAX_RECENT_IDS = 2_000  # a cursor's comment ids in the overlap window (beyond: a repeat, absorbed downstream)
+POLL_CONCURRENCY = 8  # channels polled at once by one replica
+# How long a stop or a handover waits for the polls in hand (a poll cut short is polled again by the next owner).
+POLL_DRAIN_TIMEOUT_S = 20.0
+QUOTA_TIME_ZONE = ZoneInfo("America/Los_Angeles")  # YouTube's daily quota resets at midnight Pacific time
+
+POLLS = MetricCounter(
+    "replyflow_youtube_polls_total",
+    "Polls of a channel's comment threads, by result (ok; failed: YouTube or Kafka, retried at the next poll; "
+    "refused: credentials missing or revoked, or a request YouTube refuses; quota_exceeded)",
+    ["result"],
+)
+QUOTA_UNITS = MetricCounter(
+    "replyflow_youtube_quota_units_total", "YouTube API quota units the polls spent (1 per commentThreads.list page)"
+)
+POLLED_COMMENTS = MetricCounter(
+    "replyflow_youtube_polled_comments_total",
+    "New comments the polls found, by result (accepted; own_comment: the channel's own, its replies; "
+    "unreadable: not a comment replyflow can take, logged with its id)",
+    ["result"],
+)
+CHANNELS = Gauge(
+    "replyflow_youtube_channels", "Channels to poll: creators with a YouTube channel and replies not off "
+    "(every poller reports all of them)"
+)
+CHANNELS_OWNED = Gauge(
+    "replyflow_youtube_channels_owned", "Channels this poller polls (its share of the cursor topic's partitions)"
+)
+POLL_INTERVAL = Gauge(
+    "replyflow_youtube_poll_interval_seconds", "Time between two polls of a channel, stretched to keep within "
+    "YOUTUBE_POLL_QUOTA_UNITS_PER_DAY"
+)
+POLL_AGE = Gauge(
+    "replyflow_youtube_poll_age_seconds", "Longest time since a channel this poller owns was polled "
+    "successfully (since it took the channel over, when it has not been yet)"
+)
+QUOTA_EXHAUSTED = Gauge(
+    "replyflow_youtube_quota_exhausted", "1 while this poller waits for YouTube's daily quota to reset"
+)
+log = logging.getLogger(__name__)
+
+
+# -- what a poll decides (pure) ---------------------------------------------------------------------------------
+def channels_to_poll(profiles: Iterable[CreatorProfile]) -> dict[str, str]:
+    """Channel id -> creator id of every creator with a YouTube channel whose replies are not off (polling those
+    would spend quota on comments that get no reply)."""
+    return {p.platform_accounts[Platform.youtube]: p.creator_id for p in profiles
+            if Platform.youtube in p.platform_accounts and p.mode != ReplyMode.off}
+
+
+def poll_interval(channels: int, quota_units_per_day: int, min_interval_s: float) -> float:
+    """Seconds between two polls of a channel, so all channels' polls (a unit each) keep within the quota."""
+    return max(min_interval_s, channels * 86_400 / quota_units_per_day)
+
+
+def quota_resets_at(now: datetime) -> datetime:
+    """The next midnight Pacific time, when YouTube resets the daily quota."""
+    pacific = now.astimezone(QUOTA_TIME_ZONE)
+    midnight = datetime.combine(pacific.date() + timedelta(days=1), datetime.min.time(), QUOTA_TIME_ZONE)
+    return midnight.astimezone(UTC)
+
+
+def read_window(cursor: YouTubePollCursor | None, now: datetime, overlap_s: float,
+                max_age_s: float) -> tuple[datetime, frozenset[str]]:
+    """The oldest publishedAt a poll takes, and the comment ids in that window already taken."""
+    oldest = now - timedelta(seconds=max_age_s)
+    if cursor is None or cursor.newest_published_at is None:
+        return oldest, frozenset()
+    return max(oldest, cursor.newest_published_at - timedelta(seconds=overlap_s)), frozenset(cursor.recent)
+
+
+def _published(snippet: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(snippet["publishedAt"])
+
+
+def youtube_comment(resource: dict[str, Any], creator_id: str, video_id: str) -> Comment:
+    """A ``youtube#comment`` resource as replyflow's comment; raises on one that cannot be."""
+    snippet = resource["snippet"]
+    return Comment(
+        platform=Platform.youtube, comment_id=resource["id"], creator_id=creator_id,
+        post_id=snippet.get("videoId") or video_id, author_id=snippet["authorChannelId"]["value"],
+        author_name=snippet.get("authorDisplayName") or snippet["authorChannelId"]["value"],
+        # textOriginal is only guaranteed to the comment's author; with textFormat=plainText, textDisplay is plain.
+        text=snippet.get("textDisplay") or snippet["textOriginal"], created_at=_published(snippet),
+        parent_id=snippet.get("parentId"),
+    )
+
+
+def comments_in_page(items: list[dict[str, Any]], channel_id: str, creator_id: str, since: datetime,
+                     taken: frozenset[str]) -> tuple[list[Comment], Counter[str], bool]:
+    """The comments of one ``commentThreads.list`` page to take: published at or after ``since``, not in
+    ``taken``, not the channel's own. Also what was left out, and whether the page reached threads older than
+    ``since`` (the later pages hold only older ones)."""
+    comments: list[Comment] = []
+    left_out: Counter[str] = Counter()
+    reached_older = False
+    for thread in items:
+        snippet = thread.get("snippet", {})
+        top = snippet.get("topLevelComment", {})
+        try:
+            if _published(top["snippet"]) < since:
+                reached_older = True
+        except (KeyError, TypeError, ValueError):
+            pass  # an unreadable top comment is counted below
+        video_id = snippet.get("videoId") or channel_id  # a thread on the channel itself has no video
+        for resource in [top, *thread.get("replies", {}).get("comments", [])]:
+            try:
+                if _published(resource["snippet"]) < since or resource["id"] in taken:
+                    continue
+                if resource["snippet"].get("authorChannelId", {}).get("value") == channel_id:
+                    left_out["own_comment"] += 1
+                    continue
+                comments.append(youtube_comment(resource, creator_id, video_id))
+            except (KeyError, TypeError, ValueError) as e:  # pydantic's ValidationError is a ValueError
+                left_out["unreadable"] += 1
+                log.warning("unreadable YouTube comment left out", extra={"fields": {
+                    "channel_id": channel_id, "comment_id": str(resource.get("id")) if isinstance(resource, dict)
+                    else None, "error": f"{type(e).__name__}: {e}"[:500]}})
+    return comments, left_out, reached_older
+
+
+def advanced_cursor(cursor: YouTubePollCursor | None, channel_id: str, creator_id: str, taken: list[Comment],
+                    polled_at: datetime, overlap_s: float) -> YouTubePollCursor:
+    """The cursor after a poll took ``taken``: the newest publishedAt so far and the ids within the overlap."""
+    newest = max([c.created_at for c in taken] + ([cursor.newest_published_at] if cursor and
+                                                  cursor.newest_published_at else []))
+    window_start = newest - timedelta(seconds=overlap_s)
+    recent = {**(cursor.recent if cursor else {}), **{c.comment_id: c.created_at for c in taken}}
+    kept = sorted(((cid, at) for cid, at in recent.items() if at >= window_start), key=lambda r: r[1])
+    return YouTubePollCursor(channel_id=channel_id, creator_id=creator_id, newest_published_at=newest,
+                             recent=dict(kept[-MAX_RECENT_IDS:]), polled_at=polled_at)
+
+
+# -- who polls what ---------------------------------------------------------------------------------------------
+class _Handover(ConsumerRebalanceListener):
+    def __init__(self, cursors: ChannelCursors) -> None:
+        self._cursors = cursors
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._cursors.hand_over(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._cursors.take_over(assigned)
+
+
+class ChannelCursors:
+    """The channels this replica polls, and how far each was read. The pollers' consumer group shares out the
+    cursor topic's partitions; a channel belongs to the owner of the partition its cursor is written to (what
+    the producer's default partitioner picks for the channel id). An owner reads its partitions from the start
+    and polls their channels only once it has read them to the end; a replica giving partitions up first lets
+    its polls in hand finish, so their cursors are written before the next owner reads."""
+
+    def __init__(self, settings: Settings, polls_in_hand: Callable[[], Awaitable[None]]) -> None:
+        self._options = {"bootstrap_servers": settings.kafka_bootstrap_servers,
+                         "group_id": settings.group_id(SERVICE), "enable_auto_commit": False,
+                         "client_id": f"replyflow-{SERVICE}"}
+        self._polls_in_hand = polls_in_hand
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task | None = None
+        self._partitioner = DefaultPartitioner()
+        self._reading: dict[TopicPartition, int | None] = {}  # taken over, not read to the end yet (end offset)
+        self._owned: set[int] = set()  # partitions read to the end: their channels are polled here
+        self._cursors: dict[str, YouTubePollCursor] = {}
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(**self._options)
+        self._consumer.subscribe([YOUTUBE_POLL_CURSORS.name], listener=_Handover(self))
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._read(), name="youtube-poller-cursors")
+
+    def take_over(self, assigned: set[TopicPartition]) -> None:
+        assert self._consumer is not None
+        for tp in assigned:
+            self._consumer.seek_to_beginning(tp)  # no committed offsets: the whole partition, every time
+            self._reading[tp] = None
+
+    async def hand_over(self, revoked: set[TopicPartition]) -> None:
+        partitions = {tp.partition for tp in revoked}
+        self._owned -= partitions  # no new polls of these channels here
+        for tp in revoked:
+            self._reading.pop(tp, None)
+        await self._polls_in_hand()
+        self._cursors = {c: cursor for c, cursor in self._cursors.items() if self._partition(c) not in partitions}
+
+    async def _read(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        while True:
+            batches = await consumer.getmany(timeout_ms=500)  # a group member must poll
+            for records in batches.values():
+                for record in records:
+                    if record.value is None:
+                        continue
+                    try:
+                        cursor = parse_ignoring_unknown_fields(YouTubePollCursor, record.value)
+                    except ValueError:  # pydantic's ValidationError too
+                        log.exception("ignoring an unreadable cursor on %s", YOUTUBE_POLL_CURSORS.name)
+                        continue
+                    self._cursors[cursor.channel_id] = cursor
+            unknown_end = [tp for tp, end in self._reading.items() if end is None]
+            if unknown_end:
+                self._reading.update(await consumer.end_offsets(unknown_end))
+            for tp, end in list(self._reading.items()):
+                if end is not None and await consumer.position(tp) >= end:
+                    del self._reading[tp]
+                    self._owned.add(tp.partition)
+
+    def _partition(self, channel_id: str) -> int:
+        assert self._consumer is not None
+        partitions = sorted(self._consumer.partitions_for_topic(YOUTUBE_POLL_CURSORS.name) or ())
+        return self._partitioner(channel_id.encode(), partitions, partitions)
+
+    def owns(self, channel_id: str) -> bool:
+        return bool(self._owned) and self._partition(channel_id) in self._owned
+
+    def get(self, channel_id: str) -> YouTubePollCursor | None:
+        return self._cursors.get(channel_id)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()  # leaves the group: the others take the channels over at once
+
+
+# -- the polling loop -------------------------------------------------------------------------------------------
+class YouTubePoller:
+    def __init__(self, parts: ServiceParts, youtube: YouTubeClient) -> None:
+        self._parts, self._settings, self._youtube = parts, parts.settings, youtube
+        self.cursors = ChannelCursors(parts.settings, self._polls_in_hand)
+        self._written: dict[str, YouTubePollCursor] = {}  # cursors this replica wrote, until it reads them back
+        self._due: dict[str, float] = {}  # owned channel -> when to poll it next (monotonic)
+        self._last_ok: dict[str, float] = {}  # owned channel -> last successful poll (or takeover)
+        self._quota_resets_at: datetime | None = None
+        self._batch: asyncio.Future | None = None  # the polls in hand
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        POLL_AGE.set_function(lambda: max((time.monotonic() - t for t in self._last_ok.values()), default=0.0))
+        QUOTA_EXHAUSTED.set_function(lambda: 1.0 if self._quota_resets_at else 0.0)
+
+    async def start(self) -> None:
+        await self.cursors.start()
+        self._task = asyncio.create_task(self._run(), name="youtube-poller")
+
+    async def stop(self) -> None:
+        """Let the polls in hand finish (their comments and cursors published), then leave the group."""
+        self._stopping.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, POLL_DRAIN_TIMEOUT_S)
+            except TimeoutError:
+                log.warning("polls still in hand at shutdown were cut short; the next owner polls them again")
+        await self.cursors.stop()
+
+    async def _polls_in_hand(self) -> None:
+        if self._batch is not None:
+            with contextlib.suppress(TimeoutError):  # the rebalance must go on; the next owner polls again
+                await asyncio.wait_for(asyncio.shield(self._batch), POLL_DRAIN_TIMEOUT_S)
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            due = self._due_channels()
+            if due:
+                self._batch = asyncio.gather(*(self._poll(channel, creator, interval)
+                                               for channel, creator, interval in due), return_exceptions=True)
+                for failure in await self._batch:
+                    if isinstance(failure, BaseException):
+                        log.error("YouTube poll crashed", exc_info=failure)
+                self._batch = None
+            else:
+                with contextlib.suppress(TimeoutError):  # wakes for new channels, a new owner, the quota, a stop
+                    await asyncio.wait_for(self._stopping.wait(), 0.5)
+
+    def _due_channels(self) -> list[tuple[str, str, float]]:
+        channels = channels_to_poll(self._parts.profiles.rows())
+        interval = poll_interval(len(channels), self._settings.youtube_poll_quota_units_per_day,
+                                 self._settings.youtube_poll_min_interval_s)
+        owned = {c: creator for c, creator in channels.items() if self.cursors.owns(c)}
+        CHANNELS.set(len(channels))
+        CHANNELS_OWNED.set(len(owned))
+        POLL_INTERVAL.set(interval)
+        now = time.monotonic()
+        for channel in set(self._due) - set(owned):  # no longer ours, or no longer polled
+            del self._due[channel], self._last_ok[channel]
+        for channel in owned:
+            self._due.setdefault(channel, now)
+            self._last_ok.setdefault(channel, now)
+        if self._quota_resets_at is not None:
+            if utc_now() < self._quota_resets_at:
+                return []
+            self._quota_resets_at = None
+        due = sorted((c for c in owned if self._due[c] <= now), key=self._due.__getitem__)
+        return [(c, owned[c], interval) for c in due[:POLL_CONCURRENCY]]
+
+    def _cursor(self, channel_id: str) -> YouTubePollCursor | None:
+        found = [c for c in (self.cursors.get(channel_id), self._written.get(channel_id)) if c is not None]
+        return max(found, key=lambda c: c.polled_at, default=None)
+
+    async def _poll(self, channel_id: str, creator_id: str, interval: float) -> None:
+        self._due[channel_id] = time.monotonic() + interval
+        started = utc_now()
+        cursor = self._cursor(channel_id)
+        since, taken = read_window(cursor, started, self._settings.youtube_poll_overlap_s,
+                                   self._settings.youtube_poll_max_age_s)
+        fields = {"channel_id": channel_id, "creator_id": creator_id}
+        try:
+            found, left_out = await self._new_comments(channel_id, creator_id, since, taken)
+        except YouTubeQuotaExceeded as e:
+            self._quota_resets_at = quota_resets_at(utc_now())
+            POLLS.labels("quota_exceeded").inc()
+            log.warning("YouTube quota spent: polling paused until it resets", extra={"fields": {
+                **fields, "until": self._quota_resets_at.isoformat(), "error": str(e)}})
+            return
+        except PermanentError as e:
+            POLLS.labels("refused").inc()
+            log.warning("YouTube poll refused", extra={"fields": {**fields, "error": str(e)}})
+            return
+        except TransientError as e:
+            POLLS.labels("failed").inc()
+            log.warning("YouTube poll failed; retried at the next poll", extra={"fields": {**fields, "error": str(e)}})
+            return
+        if found:
+            found.sort(key=lambda c: c.created_at)
+            advanced = advanced_cursor(cursor, channel_id, creator_id, found, started,
+                                       self._settings.youtube_poll_overlap_s)
+            try:
+                # Comments first: a crash before the cursor sends them again rather than never.
+                await self._parts.producer.publish(received_events(found))
+                await self._parts.producer.publish([Emit(YOUTUBE_POLL_CURSORS, advanced)])
+            except Exception as e:
+                self._parts.health.failing(f"{type(e).__name__}: {e}")
+                POLLS.labels("failed").inc()
+                log.warning("polled comments not published; retried at the next poll",
+                            extra={"fields": {**fields, "error": f"{type(e).__name__}: {e}"}})
+                return
+            self._parts.health.ok()
+            self._written[channel_id] = advanced
+        POLLS.labels("ok").inc()
+        POLLED_COMMENTS.labels("accepted").inc(len(found))
+        for result, n in left_out.items():
+            POLLED_COMMENTS.labels(result).inc(n)
+        if channel_id in self._last_ok:
+            self._last_ok[channel_id] = time.monotonic()
+
+    async def _new_comments(self, channel_id: str, creator_id: str, since: datetime,
+                            taken: frozenset[str]) -> tuple[list[Comment], Counter[str]]:
+        params = {"part": "snippet,replies", "allThreadsRelatedToChannelId": channel_id, "order": "time",
+                  "maxResults": "100", "textFormat": "plainText"}
+        found: list[Comment] = []
+        left_out: Counter[str] = Counter()
+        for _ in range(MAX_PAGES_PER_POLL):
+            QUOTA_UNITS.inc()
+            page = (await self._youtube.call("GET", "/youtube/v3/commentThreads", channel_id, params=params)).json()
+            comments, out, reached_older = comments_in_page(page.get("items", []), channel_id, creator_id, since,
+                                                            taken)
+            found += comments
+            left_out += out
+            if reached_older or not page.get("nextPageToken"):
+                break
+            params = {**params, "pageToken": page["nextPageToken"]}
+        else:
+            log.warning("more new comment threads than one poll reads; the oldest are left for good",
+                        extra={"fields": {"channel_id": channel_id, "pages": MAX_PAGES_PER_POLL}})
+        return found, left_out
+
+
+def create_app(settings: Settings | None = None):
+    settings = settings or Settings()
+    if not settings.youtube_api_base_url:
+        raise ValueError("the YouTube poller needs YOUTUBE_API_BASE_URL (https://www.googleapis.com)")
+    parts = service_parts(SERVICE, settings, sends=[COMMENTS_RECEIVED, YOUTUBE_POLL_CURSORS])
+    parts.owned_partitions.append((YOUTUBE_POLL_CURSORS, settings.group_id(SERVICE)))
+    http = httpx.AsyncClient(timeout=settings.platform_timeout_s)
+    youtube = YouTubeClient(http, settings.youtube_api_base_url, settings.youtube_token_url,
+                            CredentialsFile(settings.platform_credentials_file))
+    poller = YouTubePoller(parts, youtube)
+
+    async def stop_polling() -> None:
+        await poller.stop()
+        await http.aclose()
+
+    return build_app(parts, after_startup=[poller.start], on_shutdown=[stop_polling])
+
+
+def main() -> None:
+    settings = Settings()
+    serve(create_app(settings), settings, SERVICE)
+
+
+if __name__ == "__main__":
+    main()
