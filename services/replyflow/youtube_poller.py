@@ -89,7 +89,7 @@ POLL_AGE = Gauge(
 QUOTA_EXHAUSTED = Gauge(
     "replyflow_youtube_quota_exhausted", "1 while this poller waits for YouTube's daily quota to reset"
 )
-log = logging.getLogger(__name__)
+log = logging.getLogger("replyflow.youtube_poller")  # not __main__ under `python -m`
 
 
 # -- what a poll decides (pure) ---------------------------------------------------------------------------------
@@ -192,7 +192,7 @@ class _Handover(ConsumerRebalanceListener):
         await self._cursors.hand_over(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self._cursors.take_over(assigned)
+        await self._cursors.take_over(assigned)
 
 
 class ChannelCursors:
@@ -220,10 +220,11 @@ class ChannelCursors:
         await self._consumer.start()
         self._task = asyncio.create_task(self._read(), name="youtube-poller-cursors")
 
-    def take_over(self, assigned: set[TopicPartition]) -> None:
+    async def take_over(self, assigned: set[TopicPartition]) -> None:
         assert self._consumer is not None
+        if assigned:
+            await self._consumer.seek_to_beginning(*assigned)  # nothing committed: the whole partition, every time
         for tp in assigned:
-            self._consumer.seek_to_beginning(tp)  # no committed offsets: the whole partition, every time
             self._reading[tp] = None
 
     async def hand_over(self, revoked: set[TopicPartition]) -> None:
@@ -249,13 +250,24 @@ class ChannelCursors:
                         log.exception("ignoring an unreadable cursor on %s", YOUTUBE_POLL_CURSORS.name)
                         continue
                     self._cursors[cursor.channel_id] = cursor
-            unknown_end = [tp for tp, end in self._reading.items() if end is None]
-            if unknown_end:
-                self._reading.update(await consumer.end_offsets(unknown_end))
-            for tp, end in list(self._reading.items()):
-                if end is not None and await consumer.position(tp) >= end:
-                    del self._reading[tp]
-                    self._owned.add(tp.partition)
+            await self._catch_up(consumer)
+
+    async def _catch_up(self, consumer: AIOKafkaConsumer) -> None:
+        """Own the partitions taken over once they are read to the end. A rebalance can revoke one meanwhile
+        (each await gives it the chance): only partitions still being read count."""
+        unknown_end = [tp for tp, end in self._reading.items() if end is None]
+        if unknown_end:
+            ends = await consumer.end_offsets(unknown_end)
+            for tp in unknown_end:
+                if tp in self._reading:
+                    self._reading[tp] = ends[tp]
+        for tp, end in list(self._reading.items()):
+            if end is None or tp not in consumer.assignment():
+                continue
+            position = await consumer.position(tp)
+            if self._reading.get(tp) == end and position >= end:
+                del self._reading[tp]
+                self._owned.add(tp.partition)
 
     def _partition(self, channel_id: str) -> int:
         assert self._consumer is not None

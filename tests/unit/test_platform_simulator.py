@@ -245,3 +245,53 @@ def test_runs_as_a_program(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=8) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after shutdown
     assert json.loads((tmp_path / "j.jsonl").read_text())["body"] == resp.json()
+
+
+def youtube_token(sim: httpx.Client, channel: str = "UCmara") -> dict[str, str]:
+    grant = {"platform": "youtube", "account_id": channel, "client_id": "cid", "client_secret": "cs",
+             "refresh_token": f"1//{channel}"}
+    assert sim.post("/admin/credentials", json=grant).status_code == 200
+    token = sim.post("/token", data={"grant_type": "refresh_token", "client_id": "cid", "client_secret": "cs",
+                                     "refresh_token": f"1//{channel}"}).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def viewer(comment_id: str, minute: int, parent: str | None = None, channel: str = "UCmara") -> dict:
+    return {"comment_id": comment_id, "channel_id": channel, "video_id": "v1", "author_channel_id": "UCann",
+            "author_name": "Ann", "text": f"hi {comment_id}", "published_at": f"2025-11-29T10:{minute:02d}:00Z",
+            "parent_id": parent}
+
+
+def test_comment_threads_list_the_channels_threads_newest_first_with_their_replies(sim: httpx.Client) -> None:
+    headers = youtube_token(sim)
+    comments = [viewer("t1", 1), viewer("t2", 2), viewer("t3", 3), viewer("r1", 4, parent="t1"),
+                viewer("elsewhere", 5, channel="UCother")]
+    assert sim.post("/admin/youtube/comments", json=comments).json() == {"added": 5}
+    reply = sim.post("/youtube/v3/comments", params={"part": "snippet"}, headers=headers,
+                     json={"snippet": {"parentId": "t1", "textOriginal": "thanks [AI reply]"}}).json()
+    params = {"part": "snippet,replies", "allThreadsRelatedToChannelId": "UCmara", "maxResults": 2}
+    first = sim.get("/youtube/v3/commentThreads", params=params, headers=headers).json()
+    assert [t["id"] for t in first["items"]] == ["t3", "t2"]
+    second = sim.get("/youtube/v3/commentThreads", params={**params, "pageToken": first["nextPageToken"]},
+                     headers=headers).json()
+    assert [t["id"] for t in second["items"]] == ["t1"] and "nextPageToken" not in second
+    (t1,) = second["items"]
+    assert t1["snippet"]["topLevelComment"]["snippet"]["publishedAt"] == "2025-11-29T10:01:00Z"
+    assert t1["snippet"]["videoId"] == "v1" and t1["snippet"]["totalReplyCount"] == 2
+    replies = t1["replies"]["comments"]
+    assert [r["id"] for r in replies] == ["r1", reply["id"]]  # the viewer's, then the channel's (posted now)
+    assert replies[1]["snippet"]["authorChannelId"]["value"] == "UCmara"
+    assert replies[0]["snippet"]["parentId"] == "t1"
+
+
+def test_comment_threads_answer_like_google_when_refused(sim: httpx.Client) -> None:
+    headers = youtube_token(sim)
+    params = {"part": "snippet", "allThreadsRelatedToChannelId": "UCmara"}
+    assert sim.get("/youtube/v3/commentThreads", params=params).status_code == 401
+    missing = sim.get("/youtube/v3/commentThreads", params={"part": "snippet"}, headers=headers)
+    assert missing.status_code == 400 and "allThreadsRelatedToChannelId" in missing.text
+    assert sim.post("/admin/faults", json={"youtube_quota_exceeded": True}).status_code == 200
+    spent = sim.get("/youtube/v3/commentThreads", params=params, headers=headers)
+    assert spent.status_code == 403 and spent.json()["error"]["errors"][0]["reason"] == "quotaExceeded"
+    bad = sim.post("/admin/youtube/comments", json=[{**viewer("x", 1), "text": ""}])
+    assert bad.status_code == 400 and "text" in bad.json()["error"]

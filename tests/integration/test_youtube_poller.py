@@ -1,0 +1,202 @@
+"""The YouTube poller as a real process against a real broker and the platform simulator's YouTube Data API:
+comments on the creators' channels come into comments.received once each, the channel's own replies never;
+replicas share the channels through their consumer group and take over each other's from the cursors; a spent
+quota pauses polling and a refused grant is counted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from aiokafka.partitioner import DefaultPartitioner
+
+from loadtest.platform_simulator import SimulatorConfig, serve_in_thread
+from replyflow.admin import put_profiles
+from replyflow.events import CommentReceived, CreatorProfile, Platform, ReplyMode, YouTubePollCursor
+from replyflow.settings import Settings
+from replyflow.topics import COMMENTS_RECEIVED, YOUTUBE_POLL_CURSORS
+from tests.helpers import TopicReader, scraped, wait_for
+
+pytestmark = pytest.mark.kafka
+
+CLIENT = {"client_id": "replyflow.apps.googleusercontent.com", "client_secret": "s3cret"}
+
+
+def channel_ids(n: int) -> list[str]:
+    """Fresh channel ids whose cursors land on partitions 0..n-1, so two pollers own some each."""
+    partitioner, partitions = DefaultPartitioner(), list(range(YOUTUBE_POLL_CURSORS.partitions))
+    found: dict[int, str] = {}
+    while len(found) < n:
+        candidate = f"UC{uuid.uuid4().hex[:22]}"
+        found.setdefault(partitioner(candidate.encode(), partitions, partitions), candidate)
+    return [found[p] for p in sorted(found)[:n]]
+
+
+class Channels:
+    """Creators with YouTube channels: their profiles on creators.config, their grants on the simulator and in
+    the credentials file, and viewers' comments written on them."""
+
+    def __init__(self, platform_url: str, credentials_path, bootstrap: str) -> None:
+        self.platform_url, self.credentials_path, self.bootstrap = platform_url, credentials_path, bootstrap
+        self.creator_of: dict[str, str] = {}
+        self.grants: dict[str, str] = {}
+
+    async def add(self, channels: list[str], *, granted: bool = True, mode: ReplyMode = ReplyMode.auto) -> None:
+        profiles = []
+        for channel in channels:
+            creator = f"yt-{channel[-8:].lower()}"
+            self.creator_of[channel] = creator
+            profiles.append(CreatorProfile(creator_id=creator, display_name=creator, persona="A baker.", mode=mode,
+                                           platform_accounts={Platform.youtube: channel}))
+            if granted:
+                self.grants[channel] = f"1//{channel}"
+                grant = {"platform": "youtube", "account_id": channel, "refresh_token": self.grants[channel], **CLIENT}
+                httpx.post(f"{self.platform_url}/admin/credentials", json=grant).raise_for_status()
+        self.credentials_path.write_text(json.dumps({"youtube": {
+            **CLIENT, "accounts": {c: {"refresh_token": t} for c, t in self.grants.items()}}}))
+        await put_profiles(profiles, Settings(kafka_bootstrap_servers=self.bootstrap))
+
+    def comment(self, channel: str, *, author: str = "UCviewerAnn", age: timedelta = timedelta(0),
+                parent: str | None = None) -> str:
+        comment_id = f"Ugz{uuid.uuid4().hex[:16]}"
+        body = {"comment_id": comment_id, "channel_id": channel, "video_id": f"vid-{channel[-4:]}",
+                "author_channel_id": author, "author_name": "Ann", "text": f"Lovely bread! ({comment_id})",
+                "published_at": (datetime.now(UTC) - age).isoformat(), "parent_id": parent}
+        httpx.post(f"{self.platform_url}/admin/youtube/comments", json=[body]).raise_for_status()
+        return comment_id
+
+
+@pytest.fixture
+def platform():
+    with serve_in_thread(SimulatorConfig()) as running:
+        yield running
+
+
+@pytest.fixture
+def channels(platform, tmp_path, kafka_bootstrap):
+    return Channels(platform.url, tmp_path / "credentials.json", kafka_bootstrap)
+
+
+@pytest.fixture
+def start_poller(stack, platform, channels):
+    stack.extra_env.update({
+        "YOUTUBE_API_BASE_URL": platform.url, "YOUTUBE_TOKEN_URL": f"{platform.url}/token",
+        "PLATFORM_CREDENTIALS_FILE": str(channels.credentials_path),
+        "YOUTUBE_POLL_MIN_INTERVAL_S": "0.5", "YOUTUBE_POLL_QUOTA_UNITS_PER_DAY": "10000000",
+    })
+
+    def start(instance: str) -> str:
+        stack.start_service("youtube_poller", instance=instance)
+        wait_for(lambda: httpx.get(f"{stack.url(instance)}/readyz").is_success, 60, instance)
+        return stack.url(instance)
+
+    return start
+
+
+def received_ids(records) -> Counter[str]:
+    return Counter(CommentReceived.model_validate_json(r.value).comment_id
+                   for r in records if r.topic == COMMENTS_RECEIVED.name)
+
+
+async def test_new_comments_come_in_once_and_the_channels_own_replies_and_old_comments_do_not(
+        stack, channels, start_poller, kafka_bootstrap):
+    mara, quiet = channel_ids(2)
+    await channels.add([mara])
+    await channels.add([quiet], mode=ReplyMode.off)
+    top = channels.comment(mara)
+    reply = channels.comment(mara, parent=top)
+    own = channels.comment(mara, author=mara, parent=top)  # what replyflow posts as the creator
+    too_old = channels.comment(mara, age=timedelta(hours=7))  # YOUTUBE_POLL_MAX_AGE_S is 6 hours
+    off = channels.comment(quiet)  # the creator switched replies off: not polled at all
+    async with TopicReader(kafka_bootstrap, COMMENTS_RECEIVED.name, YOUTUBE_POLL_CURSORS.name) as reader:
+        poller = start_poller("poller-a")
+        first = await reader.collect(lambda rs: {top, reply} <= set(received_ids(rs)))
+        await asyncio.sleep(3)  # six more polls of the channel: nothing new to take
+        later = channels.comment(mara)
+        records = first + await reader.collect(lambda rs: later in received_ids(rs))
+        await asyncio.sleep(2)
+        records += await reader.collect(lambda rs: True, timeout_s=1)
+
+    counts = received_ids(records)
+    assert counts[top] == counts[reply] == counts[later] == 1, counts
+    assert not {own, too_old, off} & set(counts)
+    events = {e.comment_id: e.comment for e in (CommentReceived.model_validate_json(r.value) for r in records
+                                                 if r.topic == COMMENTS_RECEIVED.name)}
+    assert events[reply].parent_id == top and events[top].parent_id is None
+    assert events[top].creator_id == channels.creator_of[mara] and events[top].post_id == f"vid-{mara[-4:]}"
+    assert events[top].platform == Platform.youtube and events[top].author_id == "UCviewerAnn"
+    cursors = [YouTubePollCursor.model_validate_json(r.value) for r in records
+               if r.topic == YOUTUBE_POLL_CURSORS.name and r.key.decode() == mara]
+    assert cursors[-1].newest_published_at == events[later].created_at
+    assert {top, reply, later} <= set(cursors[-1].recent)
+    assert scraped(poller, "replyflow_youtube_polled_comments_total", result="own_comment") >= 1
+    assert scraped(poller, "replyflow_youtube_polled_comments_total", result="accepted") >= 3
+    assert scraped(poller, "replyflow_youtube_polls_total", result="ok") >= 6
+
+
+async def test_pollers_share_the_channels_and_take_over_a_stopped_or_crashed_ones(
+        stack, channels, start_poller, kafka_bootstrap):
+    watched = channel_ids(6)
+    await channels.add(watched)
+
+    def owned(url: str) -> float:
+        return scraped(url, "replyflow_youtube_channels_owned", ) or 0.0
+
+    async with TopicReader(kafka_bootstrap, COMMENTS_RECEIVED.name) as reader:
+        a, b = start_poller("poller-a"), start_poller("poller-b")
+        # Other tests' creators have channels too: the pollers own the ones whose partitions they hold.
+        wait_for(lambda: owned(a) > 0 and owned(b) > 0 and owned(a) + owned(b) == scraped(
+            a, "replyflow_youtube_channels"), 60, "two pollers sharing the channels")
+        wave1 = {channels.comment(c) for c in watched}
+        records = await reader.collect(lambda rs: wave1 <= set(received_ids(rs)))
+
+        stack.stop_process("poller-a")  # SIGTERM: a rolling deploy, or a scale-in
+        wait_for(lambda: owned(b) == scraped(b, "replyflow_youtube_channels"), 60, "b owning every channel")
+        wave2 = {channels.comment(c) for c in watched}
+        records += await reader.collect(lambda rs: wave2 <= set(received_ids(rs)))
+
+        c = start_poller("poller-c")
+        wait_for(lambda: owned(c) > 0, 60, "c owning channels")
+        stack.stop_process("poller-b", sig=signal.SIGKILL)  # a crash: c takes over when b's session times out
+        wave3 = {channels.comment(ch) for ch in watched}
+        records += await reader.collect(lambda rs: wave3 <= set(received_ids(rs)), timeout_s=90)
+        await asyncio.sleep(2)
+        records += await reader.collect(lambda rs: True, timeout_s=1)
+
+    counts = received_ids(records)
+    # Handovers let the polls in hand finish first: each comment once. After a crash nothing is lost.
+    assert all(counts[cid] == 1 for cid in wave1 | wave2), {cid: counts[cid] for cid in wave1 | wave2}
+    assert all(counts[cid] >= 1 for cid in wave3)
+    assert owned(c) == scraped(c, "replyflow_youtube_channels")
+
+
+async def test_a_spent_quota_pauses_polling_and_a_missing_grant_is_refused(
+        stack, channels, start_poller, kafka_bootstrap, platform):
+    granted, ungranted = channel_ids(2)
+    await channels.add([granted])
+    await channels.add([ungranted], granted=False)
+    poller = start_poller("poller-a")
+    wait_for(lambda: (scraped(poller, "replyflow_youtube_polls_total", result="refused") or 0) >= 1, 30,
+             "a refused poll of the channel without a grant")
+    wait_for(lambda: (scraped(poller, "replyflow_youtube_polls_total", result="ok") or 0) >= 1, 30, "a good poll")
+    assert scraped(poller, "replyflow_youtube_quota_exhausted") == 0
+
+    httpx.post(f"{platform.url}/admin/faults", json={"youtube_quota_exceeded": True}).raise_for_status()
+    wait_for(lambda: scraped(poller, "replyflow_youtube_quota_exhausted") == 1, 30, "the quota pause")
+    assert scraped(poller, "replyflow_youtube_polls_total", result="quota_exceeded") >= 1
+
+    def youtube_requests() -> float:
+        text = httpx.get(f"{platform.url}/metrics").text
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("platform_sim_reply_requests_total{") and 'platform="youtube"' in line)
+
+    before = youtube_requests()
+    await asyncio.sleep(3)  # six poll intervals: paused until midnight Pacific, so not one call
+    assert youtube_requests() == before
+    assert scraped(poller, "replyflow_youtube_poll_age_seconds") >= 3
