@@ -76,6 +76,8 @@ def configure_logging(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # httpx logs every request at INFO (each YouTube poll, each platform and model call): the metrics count them.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def configure_tracing(service: str, settings: Settings) -> TracerProvider | None:
