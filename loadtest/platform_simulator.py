@@ -25,7 +25,8 @@ API
     ``authError``, 403 ``rateLimitExceeded`` when the account's rate limit is hit).
 ``GET /youtube/v3/commentThreads?part=snippet,replies&allThreadsRelatedToChannelId=``
     ``commentThreads.list``: the channel's comment threads, newest top comment first (``order=time``), each with
-    its replies (viewers' and the posted ones), ``maxResults``/``pageToken`` paging, any valid access token.
+    its first five replies (viewers' and the posted ones; ``comments.list`` by ``parentId`` gives all) and
+    ``totalReplyCount``, ``maxResults``/``pageToken`` paging, any valid access token.
 ``POST /admin/youtube/comments``
     A JSON array of ``{"comment_id", "channel_id", "video_id", "author_channel_id", "author_name", "text",
     "published_at"?, "parent_id"?}``: viewers' comments on the channel's videos, for ``commentThreads.list``.
@@ -79,7 +80,7 @@ from urllib.parse import parse_qsl
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -92,6 +93,7 @@ log = logging.getLogger("loadtest.platform_simulator")
 PLATFORMS = ("youtube", "instagram", "tiktok", "generic")
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 RATE_WINDOW_S = 60.0
+THREAD_REPLIES_LISTED = 5  # commentThreads.list lists a few replies of a thread; comments.list gives them all
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
 ShortId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -160,7 +162,7 @@ class ViewerComment(BaseModel):
     author_channel_id: ShortId
     author_name: ShortId
     text: NonEmpty
-    published_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    published_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
     parent_id: ShortId | None = None
 
 
@@ -556,10 +558,9 @@ class PlatformSimulator:
                 start = int(request.query_params.get("pageToken") or 0)
             except ValueError:
                 return self._google_error(400, "invalidPageToken", "Invalid maxResults or pageToken.")
-            replies = self._replies_to("youtube", parent)
+            replies = self._youtube_replies(parent)
             page = replies[start:start + max(1, min(size, 100))]
-            out: dict[str, Any] = {"kind": "youtube#commentListResponse",
-                                   "items": [self._youtube_comment(e) for e in page]}
+            out: dict[str, Any] = {"kind": "youtube#commentListResponse", "items": page}
             if start + len(page) < len(replies):
                 out["nextPageToken"] = str(start + len(page))
             return JSONResponse(out)
@@ -572,6 +573,12 @@ class PlatformSimulator:
             return self._google_error(400, "invalidValue", "snippet.parentId and snippet.textOriginal are required.")
         result = await self._record_native("youtube", parent, account, text, self._google_error)
         return result if isinstance(result, Response) else JSONResponse(self._youtube_comment(result))
+
+    def _youtube_replies(self, thread_id: str) -> list[dict[str, Any]]:
+        """The replies under a YouTube thread, viewers' and posted ones, oldest first."""
+        replies = [self._viewer_comment(c) for c in self.viewer_comments if c.parent_id == thread_id]
+        replies += [self._youtube_comment(e) for e in self._replies_to("youtube", thread_id)]
+        return sorted(replies, key=lambda r: datetime.fromisoformat(r["snippet"]["publishedAt"]))
 
     @staticmethod
     def _viewer_comment(comment: ViewerComment) -> dict[str, Any]:
@@ -610,14 +617,12 @@ class PlatformSimulator:
         page = tops[start:start + size]
         items = []
         for top in page:
-            replies = [self._viewer_comment(c) for c in ours if c.parent_id == top.comment_id]
-            replies += [self._youtube_comment(e) for e in self._replies_to("youtube", top.comment_id)]
-            replies.sort(key=lambda r: r["snippet"]["publishedAt"])
+            replies = self._youtube_replies(top.comment_id)
             thread: dict[str, Any] = {"kind": "youtube#commentThread", "id": top.comment_id, "snippet": {
                 "channelId": channel, "videoId": top.video_id, "topLevelComment": self._viewer_comment(top),
                 "totalReplyCount": len(replies), "canReply": True, "isPublic": True}}
             if "replies" in q.get("part", "").split(",") and replies:
-                thread["replies"] = {"comments": replies}
+                thread["replies"] = {"comments": replies[:THREAD_REPLIES_LISTED]}
             items.append(thread)
         out: dict[str, Any] = {"kind": "youtube#commentThreadListResponse", "items": items,
                                "pageInfo": {"totalResults": len(tops), "resultsPerPage": size}}

@@ -18,8 +18,9 @@ Pacing: each channel is polled every max(``YOUTUBE_POLL_MIN_INTERVAL_S``, channe
 ``YOUTUBE_POLL_QUOTA_UNITS_PER_DAY``), so the pollers together keep within their share of the project's quota;
 a ``quotaExceeded`` answer pauses polling until the quota resets at midnight Pacific time.
 
-Threads come newest first by when their top comment was written. Replies a thread lists with it are taken too,
-but a new reply under an older thread is not seen: finding those would cost a call per thread.
+Threads come newest first by when their top comment was written. The replies of new threads are taken too
+(``comments.list`` gives those a thread does not list itself), but a new reply under an older thread is not
+seen: finding those would cost a call per thread and poll.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -63,7 +65,8 @@ POLLS = MetricCounter(
     ["result"],
 )
 QUOTA_UNITS = MetricCounter(
-    "replyflow_youtube_quota_units_total", "YouTube API quota units the polls spent (1 per commentThreads.list page)"
+    "replyflow_youtube_quota_units_total", "YouTube API quota units the polls spent (1 per list call: "
+    "commentThreads.list pages, comments.list for new threads listing only some replies)"
 )
 POLLED_COMMENTS = MetricCounter(
     "replyflow_youtube_polled_comments_total",
@@ -138,37 +141,60 @@ def youtube_comment(resource: dict[str, Any], creator_id: str, video_id: str) ->
     )
 
 
-def comments_in_page(items: list[dict[str, Any]], channel_id: str, creator_id: str, since: datetime,
-                     taken: frozenset[str]) -> tuple[list[Comment], Counter[str], bool]:
-    """The comments of one ``commentThreads.list`` page to take: published at or after ``since``, not in
-    ``taken``, not the channel's own. Also what was left out, and whether the page reached threads older than
-    ``since`` (the later pages hold only older ones)."""
+def new_comments(resources: list[dict[str, Any]], channel_id: str, creator_id: str, video_id: str, since: datetime,
+                 taken: frozenset[str]) -> tuple[list[Comment], Counter[str]]:
+    """The ``youtube#comment`` resources to take: published at or after ``since``, not in ``taken``, not the
+    channel's own (its replies, counted as ``own_comment``); one replyflow cannot read is counted and logged."""
     comments: list[Comment] = []
     left_out: Counter[str] = Counter()
-    reached_older = False
+    for resource in resources:
+        try:
+            if _published(resource["snippet"]) < since or resource["id"] in taken:
+                continue
+            if resource["snippet"].get("authorChannelId", {}).get("value") == channel_id:
+                left_out["own_comment"] += 1
+                continue
+            comments.append(youtube_comment(resource, creator_id, video_id))
+        except (KeyError, TypeError, ValueError) as e:  # pydantic's ValidationError is a ValueError
+            left_out["unreadable"] += 1
+            log.warning("unreadable YouTube comment left out", extra={"fields": {
+                "channel_id": channel_id, "comment_id": str(resource.get("id")) if isinstance(resource, dict)
+                else None, "error": f"{type(e).__name__}: {e}"[:500]}})
+    return comments, left_out
+
+
+@dataclass
+class PageRead:
+    """What one ``commentThreads.list`` page gave a poll."""
+
+    comments: list[Comment]
+    left_out: Counter[str]
+    reached_older: bool  # it holds threads older than the window: the later pages hold only older ones
+    partial_threads: dict[str, str]  # thread id -> video id: new threads listing only some of their replies
+
+
+def comments_in_page(items: list[dict[str, Any]], channel_id: str, creator_id: str, since: datetime,
+                     taken: frozenset[str]) -> PageRead:
+    """The comments of one ``commentThreads.list`` page to take (see ``new_comments``), top comments and the
+    replies each thread lists with it. YouTube lists only some replies of a thread with many: those new
+    threads are named, for ``comments.list`` to give the rest."""
+    page = PageRead([], Counter(), False, {})
     for thread in items:
         snippet = thread.get("snippet", {})
         top = snippet.get("topLevelComment", {})
+        listed = thread.get("replies", {}).get("comments", [])
+        video_id = snippet.get("videoId") or channel_id  # a thread on the channel itself has no video
         try:
             if _published(top["snippet"]) < since:
-                reached_older = True
+                page.reached_older = True
+            elif snippet.get("totalReplyCount", 0) > len(listed):
+                page.partial_threads[thread["id"]] = video_id
         except (KeyError, TypeError, ValueError):
-            pass  # an unreadable top comment is counted below
-        video_id = snippet.get("videoId") or channel_id  # a thread on the channel itself has no video
-        for resource in [top, *thread.get("replies", {}).get("comments", [])]:
-            try:
-                if _published(resource["snippet"]) < since or resource["id"] in taken:
-                    continue
-                if resource["snippet"].get("authorChannelId", {}).get("value") == channel_id:
-                    left_out["own_comment"] += 1
-                    continue
-                comments.append(youtube_comment(resource, creator_id, video_id))
-            except (KeyError, TypeError, ValueError) as e:  # pydantic's ValidationError is a ValueError
-                left_out["unreadable"] += 1
-                log.warning("unreadable YouTube comment left out", extra={"fields": {
-                    "channel_id": channel_id, "comment_id": str(resource.get("id")) if isinstance(resource, dict)
-                    else None, "error": f"{type(e).__name__}: {e}"[:500]}})
-    return comments, left_out, reached_older
+            pass  # an unreadable top comment is counted by new_comments
+        comments, left_out = new_comments([top, *listed], channel_id, creator_id, video_id, since, taken)
+        page.comments += comments
+        page.left_out += left_out
+    return page
 
 
 def advanced_cursor(cursor: YouTubePollCursor | None, channel_id: str, creator_id: str, taken: list[Comment],
@@ -414,20 +440,35 @@ class YouTubePoller:
                   "maxResults": "100", "textFormat": "plainText"}
         found: list[Comment] = []
         left_out: Counter[str] = Counter()
+        partial_threads: dict[str, str] = {}
         for _ in range(MAX_PAGES_PER_POLL):
-            QUOTA_UNITS.inc()
-            page = (await self._youtube.call("GET", "/youtube/v3/commentThreads", channel_id, params=params)).json()
-            comments, out, reached_older = comments_in_page(page.get("items", []), channel_id, creator_id, since,
-                                                            taken)
-            found += comments
-            left_out += out
-            if reached_older or not page.get("nextPageToken"):
+            page = await self._list(channel_id, "/youtube/v3/commentThreads", params)
+            read = comments_in_page(page.get("items", []), channel_id, creator_id, since, taken)
+            found += read.comments
+            left_out += read.left_out
+            partial_threads |= read.partial_threads
+            if read.reached_older or not page.get("nextPageToken"):
                 break
             params = {**params, "pageToken": page["nextPageToken"]}
         else:
             log.warning("more new comment threads than one poll reads; the oldest are left for good",
                         extra={"fields": {"channel_id": channel_id, "pages": MAX_PAGES_PER_POLL}})
+        for thread_id, video_id in partial_threads.items():
+            params = {"part": "snippet", "parentId": thread_id, "maxResults": "100", "textFormat": "plainText"}
+            for _ in range(MAX_PAGES_PER_POLL):
+                page = await self._list(channel_id, "/youtube/v3/comments", params)
+                replies, out = new_comments(page.get("items", []), channel_id, creator_id, video_id, since,
+                                            taken | {c.comment_id for c in found})
+                found += replies
+                left_out += out
+                if not page.get("nextPageToken"):
+                    break
+                params = {**params, "pageToken": page["nextPageToken"]}
         return found, left_out
+
+    async def _list(self, channel_id: str, path: str, params: dict[str, str]) -> dict[str, Any]:
+        QUOTA_UNITS.inc()  # every list call costs a unit, answered or not
+        return (await self._youtube.call("GET", path, channel_id, params=params)).json()
 
 
 def create_app(settings: Settings | None = None):

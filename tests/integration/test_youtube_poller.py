@@ -1,5 +1,6 @@
 """The YouTube poller as a real process against a real broker and the platform simulator's YouTube Data API:
-comments on the creators' channels come into comments.received once each, the channel's own replies never;
+comments on the creators' channels come into comments.received once each (all replies of a thread that lists
+only some), the channel's own replies never;
 replicas share the channels through their consumer group and take over each other's from the cursors; a spent
 quota pauses polling and a refused grant is counted."""
 
@@ -114,9 +115,11 @@ async def test_new_comments_come_in_once_and_the_channels_own_replies_and_old_co
     own = channels.comment(mara, author=mara, parent=top)  # what replyflow posts as the creator
     too_old = channels.comment(mara, age=timedelta(hours=7))  # YOUTUBE_POLL_MAX_AGE_S is 6 hours
     off = channels.comment(quiet)  # the creator switched replies off: not polled at all
+    busy = channels.comment(mara)
+    busy_replies = {channels.comment(mara, parent=busy) for _ in range(7)}  # the thread lists five of them
     async with TopicReader(kafka_bootstrap, COMMENTS_RECEIVED.name, YOUTUBE_POLL_CURSORS.name) as reader:
         poller = start_poller("poller-a")
-        first = await reader.collect(lambda rs: {top, reply} <= set(received_ids(rs)))
+        first = await reader.collect(lambda rs: {top, reply, busy, *busy_replies} <= set(received_ids(rs)))
         await asyncio.sleep(3)  # six more polls of the channel: nothing new to take
         later = channels.comment(mara)
         records = first + await reader.collect(lambda rs: later in received_ids(rs))
@@ -124,7 +127,8 @@ async def test_new_comments_come_in_once_and_the_channels_own_replies_and_old_co
         records += await reader.collect(lambda rs: True, timeout_s=1)
 
     counts = received_ids(records)
-    assert counts[top] == counts[reply] == counts[later] == 1, counts
+    assert counts[top] == counts[reply] == counts[later] == counts[busy] == 1, counts
+    assert all(counts[r] == 1 for r in busy_replies), counts
     assert not {own, too_old, off} & set(counts)
     events = {e.comment_id: e.comment for e in (CommentReceived.model_validate_json(r.value) for r in records
                                                  if r.topic == COMMENTS_RECEIVED.name)}
@@ -136,7 +140,7 @@ async def test_new_comments_come_in_once_and_the_channels_own_replies_and_old_co
     assert cursors[-1].newest_published_at == events[later].created_at
     assert {top, reply, later} <= set(cursors[-1].recent)
     assert scraped(poller, "replyflow_youtube_polled_comments_total", result="own_comment") >= 1
-    assert scraped(poller, "replyflow_youtube_polled_comments_total", result="accepted") >= 3
+    assert scraped(poller, "replyflow_youtube_polled_comments_total", result="accepted") == 11
     assert scraped(poller, "replyflow_youtube_polls_total", result="ok") >= 6
 
 

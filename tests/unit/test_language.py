@@ -111,3 +111,42 @@ def test_words_scored_a_batch_at_a_time_give_the_same_guesses_as_one_at_a_time()
     for before, after in zip(one_at_a_time, [guess_language(t) for t in texts], strict=True):
         assert after.language == before.language
         assert after.scores == pytest.approx(before.scores, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("text", "languages"),
+    [
+        ("ドロミテの景色が本当に美しいですね。何月に行きましたか？", ("ja",)),  # kana and Han: Japanese
+        ("这个食谱太棒了，我明天就做", ("zh", "ja")),  # Han alone
+        ("맛있어 보여요! 레시피 감사합니다", ("ko",)),
+        ("Это просто великолепно, спасибо за рецепт", ("ru", "uk", "bg", "sr", "mk", "be", "kk")),
+        ("مرحبا، الوصفة رائعة جدا", ("ar", "fa", "ur")),
+        ("Υπέροχη συνταγή, ευχαριστώ πολύ", ("el",)),
+        ("Très bien expliqué, merci beaucoup", None),  # Latin with accents: the n-gram model's
+        ("Super video! Спасибо", None),  # a mix: no script has most letters
+        ("wow 😍😍 love it", None),
+        ("很好", None),  # too few letters to say
+    ],
+)
+def test_text_mostly_in_another_script_names_the_languages_written_in_it(text, languages) -> None:
+    assert language.script_languages(text) == languages
+
+
+def test_a_comment_in_a_script_the_creator_does_not_reply_in_is_skipped_without_a_language_from_the_platform():
+    from replyflow.events import Comment, CreatorProfile
+    from replyflow.policy.stages import language_findings
+
+    def comment(text: str) -> Comment:  # YouTube and Instagram do not say which language a comment is in
+        return Comment(platform="youtube", comment_id="c1", creator_id="lena", post_id="v1", author_id="u1",
+                       author_name="ゆうき", text=text, created_at="2026-11-29T10:00:00Z")
+
+    english_only = CreatorProfile(creator_id="lena", display_name="Lena", persona="p", languages=["en", "es"])
+    japanese_too = english_only.model_copy(update={"languages": ["en", "ja"]})
+    japanese = comment("ドロミテの景色が本当に美しいですね。何月に行きましたか？")
+    (finding,) = language_findings(japanese, english_only)
+    assert finding.code == "language_unsupported" and "'ja'" in finding.message
+    assert language_findings(japanese, japanese_too) == []
+    (han,) = language_findings(comment("这个食谱太棒了，我明天就做"), english_only)
+    assert "'zh/ja'" in han.message
+    assert language_findings(comment("这个食谱太棒了，我明天就做"), japanese_too) == []  # could be Japanese
+    assert language_findings(comment("What a view, which month did you go?"), english_only) == []

@@ -295,3 +295,17 @@ def test_comment_threads_answer_like_google_when_refused(sim: httpx.Client) -> N
     assert spent.status_code == 403 and spent.json()["error"]["errors"][0]["reason"] == "quotaExceeded"
     bad = sim.post("/admin/youtube/comments", json=[{**viewer("x", 1), "text": ""}])
     assert bad.status_code == 400 and "text" in bad.json()["error"]
+
+
+def test_a_thread_lists_five_replies_and_comments_list_gives_them_all(sim: httpx.Client) -> None:
+    headers = youtube_token(sim)
+    sim.post("/admin/youtube/comments", json=[viewer("t1", 1), *(viewer(f"r{i}", 10 + i, parent="t1")
+                                                                  for i in range(7))])
+    (t1,) = sim.get("/youtube/v3/commentThreads", headers=headers, params={
+        "part": "snippet,replies", "allThreadsRelatedToChannelId": "UCmara"}).json()["items"]
+    assert t1["snippet"]["totalReplyCount"] == 7 and len(t1["replies"]["comments"]) == 5
+    listed = sim.get("/youtube/v3/comments", headers=headers, params={"part": "snippet", "parentId": "t1",
+                                                                       "maxResults": 4}).json()
+    rest = sim.get("/youtube/v3/comments", headers=headers, params={
+        "part": "snippet", "parentId": "t1", "maxResults": 4, "pageToken": listed["nextPageToken"]}).json()
+    assert [c["id"] for c in listed["items"] + rest["items"]] == [f"r{i}" for i in range(7)]

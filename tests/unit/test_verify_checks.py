@@ -526,3 +526,13 @@ def test_one_pass_finds_exactly_the_gate_literals_a_text_contains(pieces):
     # Literals run into, overlap and contain each other here ("you" in "your", "i'm" across two pieces).
     text = "".join(pieces)
     assert vc._gate_literals_in(text, len(vc._RULES)) == {literal for literal in GATE_LITERALS if literal in text}
+
+
+def test_a_reply_in_a_script_the_creator_does_not_reply_in_is_the_wrong_language_unless_the_comment_is_too():
+    japanese_reply = "ありがとうございます！ドロミテは九月に行きました。本当にきれいでしたよ。 [AI reply]"
+    found = codes(run_checks(japanese_reply, COMMENT, PROFILE))
+    assert ("language", "wrong_language") in found
+    assert ("language", "wrong_language") not in codes(run_checks(
+        japanese_reply, "ドロミテの景色が本当に美しいですね。何月に行きましたか？", PROFILE))
+    japanese_creator = PROFILE.model_copy(update={"languages": ["en", "ja"]})
+    assert ("language", "wrong_language") not in codes(run_checks(japanese_reply, COMMENT, japanese_creator))

@@ -81,11 +81,11 @@ def test_a_page_gives_new_comments_and_replies_and_leaves_out_the_channels_own_a
         thread(resource("taken", NOW - timedelta(minutes=5))),  # in the overlap, taken by the last poll
         thread(resource("on-channel", NOW - timedelta(minutes=6)), video=None),  # a thread on the channel itself
     ]
-    comments, left_out, reached_older = comments_in_page(items, CHANNEL, "mara", since, frozenset({"taken"}))
-    assert [c.comment_id for c in comments] == ["new", "reply", "on-channel"]
-    assert left_out == Counter(own_comment=1)
-    assert not reached_older
-    new, reply, on_channel = comments
+    page = comments_in_page(items, CHANNEL, "mara", since, frozenset({"taken"}))
+    assert [c.comment_id for c in page.comments] == ["new", "reply", "on-channel"]
+    assert page.left_out == Counter(own_comment=1)
+    assert not page.reached_older and not page.partial_threads
+    new, reply, on_channel = page.comments
     assert (new.platform, new.creator_id, new.post_id, new.author_id, new.text) == (
         Platform.youtube, "mara", "vid1", "UCviewer", "text of new")
     assert new.created_at == NOW - timedelta(minutes=1) and new.parent_id is None
@@ -97,9 +97,22 @@ def test_a_page_reaching_threads_older_than_the_window_ends_the_poll_but_keeps_t
     since = NOW - timedelta(minutes=10)
     items = [thread(resource("old", NOW - timedelta(hours=1)), resource("late-reply", NOW, parent="old"),
                     resource("old-reply", NOW - timedelta(minutes=50), parent="old"))]
-    comments, _, reached_older = comments_in_page(items, CHANNEL, "mara", since, frozenset())
-    assert [c.comment_id for c in comments] == ["late-reply"]
-    assert reached_older
+    page = comments_in_page(items, CHANNEL, "mara", since, frozenset())
+    assert [c.comment_id for c in page.comments] == ["late-reply"]
+    assert page.reached_older
+
+
+def test_new_threads_listing_only_some_of_their_replies_are_named_for_comments_list():
+    since = NOW - timedelta(minutes=10)
+    busy = thread(resource("busy", NOW), *(resource(f"r{i}", NOW, parent="busy") for i in range(5)))
+    busy["snippet"]["totalReplyCount"] = 9
+    complete = thread(resource("complete", NOW), resource("only", NOW, parent="complete"))
+    complete["snippet"]["totalReplyCount"] = 1
+    old = thread(resource("old", NOW - timedelta(hours=1)), video="vid-old")
+    old["snippet"]["totalReplyCount"] = 40  # its replies are old too, or the thread would be listed as new
+    page = comments_in_page([busy, complete, old], CHANNEL, "mara", since, frozenset())
+    assert page.partial_threads == {"busy": "vid1"}
+    assert len(page.comments) == 8
 
 
 def test_unreadable_comments_are_counted_and_the_rest_of_the_page_still_comes_in():
@@ -109,20 +122,20 @@ def test_unreadable_comments_are_counted_and_the_rest_of_the_page_still_comes_in
     empty = resource("empty", NOW, textDisplay="")
     bad_id = resource("bad id with spaces", NOW)
     items = [thread(no_author), thread(empty), thread(bad_id), thread(resource("fine", NOW))]
-    comments, left_out, _ = comments_in_page(items, CHANNEL, "mara", since, frozenset())
-    assert [c.comment_id for c in comments] == ["fine"]
-    assert left_out == Counter(unreadable=3)
+    page = comments_in_page(items, CHANNEL, "mara", since, frozenset())
+    assert [c.comment_id for c in page.comments] == ["fine"]
+    assert page.left_out == Counter(unreadable=3)
 
 
 def test_the_cursor_advances_to_the_newest_and_keeps_only_the_overlap():
     items = [thread(resource(f"c{i}", NOW - timedelta(minutes=i))) for i in range(10)]
-    comments, _, _ = comments_in_page(items, CHANNEL, "mara", NOW - timedelta(hours=1), frozenset())
+    comments = comments_in_page(items, CHANNEL, "mara", NOW - timedelta(hours=1), frozenset()).comments
     cursor = advanced_cursor(None, CHANNEL, "mara", comments, NOW, 300)
     assert cursor.newest_published_at == NOW
     assert set(cursor.recent) == {"c0", "c1", "c2", "c3", "c4", "c5"}  # within 5 minutes of the newest
     # the next poll found one older comment (listed late): the newest stays, the late one joins the window
     late = comments_in_page([thread(resource("late", NOW - timedelta(minutes=2)))], CHANNEL, "mara",
-                            NOW - timedelta(minutes=5), frozenset(cursor.recent))[0]
+                            NOW - timedelta(minutes=5), frozenset(cursor.recent)).comments
     after = advanced_cursor(cursor, CHANNEL, "mara", late, NOW + timedelta(minutes=1), 300)
     assert after.newest_published_at == NOW and "late" in after.recent and "c1" in after.recent
     assert after.polled_at == NOW + timedelta(minutes=1)
@@ -130,7 +143,7 @@ def test_the_cursor_advances_to_the_newest_and_keeps_only_the_overlap():
 
 def test_a_cursor_keeps_at_most_the_newest_ids_of_a_busy_window():
     items = [thread(resource(f"c{i}", NOW - timedelta(milliseconds=i))) for i in range(MAX_RECENT_IDS + 50)]
-    comments, _, _ = comments_in_page(items, CHANNEL, "mara", NOW - timedelta(hours=1), frozenset())
+    comments = comments_in_page(items, CHANNEL, "mara", NOW - timedelta(hours=1), frozenset()).comments
     cursor = advanced_cursor(None, CHANNEL, "mara", comments, NOW, 300)
     assert len(cursor.recent) == MAX_RECENT_IDS and "c0" in cursor.recent and f"c{MAX_RECENT_IDS + 49}" not in \
         cursor.recent

@@ -1,6 +1,8 @@
 """A small CPU language identifier for short social-media text.
 
-Supports en, es, fr, de, pt, it, nl. Each language has a profile of character 1–4-grams
+Supports en, es, fr, de, pt, it, nl. Text mostly in another script (Japanese kana, Hangul, Han, Cyrillic,
+Arabic, ...) is not guessed at: ``script_languages`` names the languages written in that script.
+Each language has a profile of character 1–4-grams
 (words padded with spaces, so short function words become whole n-grams such as `` de ``)
 built from the sample text shipped below, written for this project in the register of
 comments and replies. Scoring is multinomial naive Bayes over those n-grams; the
@@ -21,7 +23,7 @@ from functools import cache
 
 import numpy as np
 
-__all__ = ["LANGUAGES", "MIN_LETTERS", "LanguageGuess", "detect_language", "guess_language"]
+__all__ = ["LANGUAGES", "MIN_LETTERS", "LanguageGuess", "detect_language", "guess_language", "script_languages"]
 
 # Fewer letters than this and we don't guess at all.
 MIN_LETTERS = 6
@@ -338,3 +340,40 @@ def detect_language(text: str) -> tuple[str | None, float]:
     """``(iso639-1 code, confidence in [0,1])``; ``(None, 0.0)`` when the text is too short."""
     guess = guess_language(text)
     return guess.language, guess.confidence
+
+
+# The languages written in each script the n-gram model does not know (the first word of the letters' Unicode
+# names). Han alone could be Chinese or Japanese; with any kana it is Japanese.
+_SCRIPT_LANGUAGES: dict[str, tuple[str, ...]] = {
+    "HIRAGANA": ("ja",), "KATAKANA": ("ja",), "CJK": ("zh", "ja"), "HANGUL": ("ko",),
+    "CYRILLIC": ("ru", "uk", "bg", "sr", "mk", "be", "kk"), "GREEK": ("el",), "ARABIC": ("ar", "fa", "ur"),
+    "HEBREW": ("he", "yi"), "DEVANAGARI": ("hi", "mr", "ne"), "BENGALI": ("bn",), "TAMIL": ("ta",),
+    "TELUGU": ("te",), "GUJARATI": ("gu",), "GURMUKHI": ("pa",), "THAI": ("th",), "GEORGIAN": ("ka",),
+    "ARMENIAN": ("hy",), "ETHIOPIC": ("am",), "KHMER": ("km",), "LAO": ("lo",), "MYANMAR": ("my",),
+    "SINHALA": ("si",),
+}  # fmt: skip
+_FIRST_NON_LATIN = 0x370  # Greek and Coptic: below it, letters are Latin
+
+
+def script_languages(text: str) -> tuple[str, ...] | None:
+    """The languages ``text`` can be in when most of its letters are in one script other than Latin, for
+    example ``("ja",)`` for kana; ``None`` for Latin text, a mix, an unknown script or too few letters."""
+    text = text[:MAX_CHARS]
+    if text.isascii():
+        return None
+    letters = 0
+    scripts: dict[str, int] = {}
+    for ch in text:
+        if not ch.isalpha():
+            continue
+        letters += 1
+        if ord(ch) >= _FIRST_NON_LATIN:
+            script = unicodedata.name(ch, "").split(" ", 1)[0]
+            scripts[script] = scripts.get(script, 0) + 1
+    kana = scripts.get("HIRAGANA", 0) + scripts.get("KATAKANA", 0)
+    if kana:  # Japanese mixes kana and Han
+        scripts["HIRAGANA"], scripts["KATAKANA"] = kana + scripts.pop("CJK", 0), 0
+    if letters * 2 < MIN_LETTERS or not scripts:  # a CJK character is about a word: three say enough
+        return None
+    script, count = max(scripts.items(), key=lambda item: item[1])
+    return _SCRIPT_LANGUAGES.get(script) if count * 2 > letters else None
