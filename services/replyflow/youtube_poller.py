@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import Counter as MetricCounter
 from prometheus_client import Gauge
@@ -265,18 +266,25 @@ class ChannelCursors:
         consumer = self._consumer
         assert consumer is not None
         while True:
-            batches = await consumer.getmany(timeout_ms=500)  # a group member must poll
-            for records in batches.values():
-                for record in records:
-                    if record.value is None:
-                        continue
-                    try:
-                        cursor = parse_ignoring_unknown_fields(YouTubePollCursor, record.value)
-                    except ValueError:  # pydantic's ValidationError too
-                        log.exception("ignoring an unreadable cursor on %s", YOUTUBE_POLL_CURSORS.name)
-                        continue
-                    self._cursors[cursor.channel_id] = cursor
-            await self._catch_up(consumer)
+            try:
+                batches = await consumer.getmany(timeout_ms=500)  # a group member must poll
+                for records in batches.values():
+                    for record in records:
+                        self._apply(record.value)
+                await self._catch_up(consumer)  # after applying: owned means its cursors are read
+            except KafkaError as e:  # the broker away, say: the consumer reconnects; keep reading
+                log.warning("reading youtube.poll.cursors failed; retrying", extra={"fields": {"error": repr(e)}})
+                await asyncio.sleep(1.0)
+
+    def _apply(self, value: bytes | None) -> None:
+        if value is None:
+            return
+        try:
+            cursor = parse_ignoring_unknown_fields(YouTubePollCursor, value)
+        except ValueError:  # pydantic's ValidationError too; the channel is read from the cursor before it
+            log.exception("ignoring an unreadable cursor on %s", YOUTUBE_POLL_CURSORS.name)
+            return
+        self._cursors[cursor.channel_id] = cursor
 
     async def _catch_up(self, consumer: AIOKafkaConsumer) -> None:
         """Own the partitions taken over once they are read to the end. A rebalance can revoke one meanwhile
