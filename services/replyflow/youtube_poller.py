@@ -42,6 +42,10 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import Counter as MetricCounter
 from prometheus_client import Gauge
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from replyflow.events import Comment, CreatorProfile, Platform, ReplyMode, YouTubePollCursor, utc_now
 from replyflow.ingest import received_events
@@ -123,6 +127,10 @@ def read_window(cursor: YouTubePollCursor | None, now: datetime, overlap_s: floa
     if cursor is None or cursor.newest_published_at is None:
         return oldest, frozenset()
     return max(oldest, cursor.newest_published_at - timedelta(seconds=overlap_s)), frozenset(cursor.recent)
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
 
 
 def _published(snippet: dict[str, Any]) -> datetime:
@@ -331,6 +339,8 @@ class YouTubePoller:
         self._written: dict[str, YouTubePollCursor] = {}  # cursors this replica wrote, until it reads them back
         self._due: dict[str, float] = {}  # owned channel -> when to poll it next (monotonic)
         self._last_ok: dict[str, float] = {}  # owned channel -> last successful poll (or takeover)
+        self._creator_of: dict[str, str] = {}  # owned channel -> its creator
+        self._last_poll: dict[str, tuple[str, str | None, datetime]] = {}  # owned channel -> (result, error, when)
         self._quota_resets_at: datetime | None = None
         self._batch: asyncio.Future | None = None  # the polls in hand
         self._stopping = asyncio.Event()
@@ -382,6 +392,8 @@ class YouTubePoller:
         now = time.monotonic()
         for channel in set(self._due) - set(owned):  # no longer ours, or no longer polled
             del self._due[channel], self._last_ok[channel]
+            self._last_poll.pop(channel, None)
+        self._creator_of = owned
         for channel in owned:
             self._due.setdefault(channel, now)
             self._last_ok.setdefault(channel, now)
@@ -391,6 +403,28 @@ class YouTubePoller:
             self._quota_resets_at = None
         due = sorted((c for c in owned if self._due[c] <= now), key=self._due.__getitem__)
         return [(c, owned[c], interval) for c in due[:POLL_CONCURRENCY]]
+
+    def _note(self, channel_id: str, result: str, error: str | None) -> None:
+        if channel_id in self._due:  # still owned
+            self._last_poll[channel_id] = (result, error and error[:500], utc_now())
+
+    def channels_report(self) -> dict[str, Any]:
+        """``GET /v1/channels``: the channels this replica polls, longest without a good poll first."""
+        now = time.monotonic()
+        channels = []
+        for channel, creator in self._creator_of.items():
+            if channel not in self._due:
+                continue
+            result, error, polled_at = self._last_poll.get(channel, (None, None, None))
+            cursor = self._cursor(channel)
+            channels.append({
+                "channel_id": channel, "creator_id": creator, "last_result": result, "last_error": error,
+                "last_polled_at": _iso(polled_at), "seconds_since_good_poll": round(now - self._last_ok[channel], 1),
+                "next_poll_in_s": round(max(0.0, self._due[channel] - now), 1),
+                "newest_comment_at": _iso(cursor.newest_published_at if cursor else None),
+            })
+        channels.sort(key=lambda c: -c["seconds_since_good_poll"])
+        return {"owned": len(channels), "quota_paused_until": _iso(self._quota_resets_at), "channels": channels}
 
     def _cursor(self, channel_id: str) -> YouTubePollCursor | None:
         found = [c for c in (self.cursors.get(channel_id), self._written.get(channel_id)) if c is not None]
@@ -408,15 +442,18 @@ class YouTubePoller:
         except YouTubeQuotaExceeded as e:
             self._quota_resets_at = quota_resets_at(utc_now())
             POLLS.labels("quota_exceeded").inc()
+            self._note(channel_id, "quota_exceeded", str(e))
             log.warning("YouTube quota spent: polling paused until it resets", extra={"fields": {
                 **fields, "until": self._quota_resets_at.isoformat(), "error": str(e)}})
             return
         except PermanentError as e:
             POLLS.labels("refused").inc()
+            self._note(channel_id, "refused", str(e))
             log.warning("YouTube poll refused", extra={"fields": {**fields, "error": str(e)}})
             return
         except TransientError as e:
             POLLS.labels("failed").inc()
+            self._note(channel_id, "failed", str(e))
             log.warning("YouTube poll failed; retried at the next poll", extra={"fields": {**fields, "error": str(e)}})
             return
         if found:
@@ -430,12 +467,14 @@ class YouTubePoller:
             except Exception as e:
                 self._parts.health.failing(f"{type(e).__name__}: {e}")
                 POLLS.labels("failed").inc()
+                self._note(channel_id, "failed", f"Kafka: {type(e).__name__}: {e}")
                 log.warning("polled comments not published; retried at the next poll",
                             extra={"fields": {**fields, "error": f"{type(e).__name__}: {e}"}})
                 return
             self._parts.health.ok()
             self._written[channel_id] = advanced
         POLLS.labels("ok").inc()
+        self._note(channel_id, "ok", None)
         POLLED_COMMENTS.labels("accepted").inc(len(found))
         for result, n in left_out.items():
             POLLED_COMMENTS.labels(result).inc(n)
@@ -494,7 +533,12 @@ def create_app(settings: Settings | None = None):
         await poller.stop()
         await http.aclose()
 
-    return build_app(parts, after_startup=[poller.start], on_shutdown=[stop_polling])
+    async def channels(request: Request) -> JSONResponse:
+        return JSONResponse(poller.channels_report())
+
+    # Cluster-internal like /metrics: channel ids and the platforms' error messages, no comments.
+    api = Starlette(routes=[Route("/v1/channels", channels, methods=["GET"])])
+    return build_app(parts, routes=[("/v1/channels", api)], after_startup=[poller.start], on_shutdown=[stop_polling])
 
 
 def main() -> None:

@@ -190,6 +190,13 @@ async def test_a_spent_quota_pauses_polling_and_a_missing_grant_is_refused(
              "a refused poll of the channel without a grant")
     wait_for(lambda: (scraped(poller, "replyflow_youtube_polls_total", result="ok") or 0) >= 1, 30, "a good poll")
     assert scraped(poller, "replyflow_youtube_quota_exhausted") == 0
+    report = httpx.get(f"{poller}/v1/channels").json()  # which channel, and why: for the person on call
+    status = {c["channel_id"]: c for c in report["channels"]}
+    assert status[granted]["last_result"] == "ok" and status[granted]["last_error"] is None
+    assert status[ungranted]["last_result"] == "refused"
+    assert "no YouTube credentials" in status[ungranted]["last_error"]
+    assert status[ungranted]["creator_id"] == channels.creator_of[ungranted]
+    assert report["owned"] == len(report["channels"]) and report["quota_paused_until"] is None
 
     httpx.post(f"{platform.url}/admin/faults", json={"youtube_quota_exceeded": True}).raise_for_status()
     wait_for(lambda: scraped(poller, "replyflow_youtube_quota_exhausted") == 1, 30, "the quota pause")
@@ -204,3 +211,6 @@ async def test_a_spent_quota_pauses_polling_and_a_missing_grant_is_refused(
     await asyncio.sleep(3)  # six poll intervals: paused until midnight Pacific, so not one call
     assert youtube_requests() == before
     assert scraped(poller, "replyflow_youtube_poll_age_seconds") >= 3
+    paused = httpx.get(f"{poller}/v1/channels").json()
+    assert paused["quota_paused_until"].endswith(("T08:00:00+00:00", "T07:00:00+00:00"))  # midnight Pacific
+    assert {c["last_result"] for c in paused["channels"] if c["channel_id"] == granted} == {"quota_exceeded"}
