@@ -110,7 +110,7 @@ class Settings(BaseSettings):
 
     youtube_poll_quota_units_per_day: int = Field(
         default=5_000, gt=0, description="YouTube API quota units all YouTube pollers together may spend a day "
-        "(1 per commentThreads.list page): each channel's polls are spaced to keep within it. The rest of the "
+        "(1 per list call): each channel's polls are spaced to keep within it. The rest of the "
         "project's quota is the publisher's (comments.insert costs 50)"
     )
     youtube_poll_min_interval_s: float = Field(

@@ -14,8 +14,9 @@ itself) and anything older than ``YOUTUBE_POLL_MAX_AGE_S``. The comments are pub
 cursor: a crash between the two sends them again, which the pipeline absorbs (the reply id derives from the
 comment id and the publisher's ledger posts it once), and loses none.
 
-Pacing: each channel is polled every max(``YOUTUBE_POLL_MIN_INTERVAL_S``, channels × 86,400 s /
-``YOUTUBE_POLL_QUOTA_UNITS_PER_DAY``), so the pollers together keep within their share of the project's quota;
+Pacing: each channel is polled every max(``YOUTUBE_POLL_MIN_INTERVAL_S``, channels × units per poll × 86,400 s /
+``YOUTUBE_POLL_QUOTA_UNITS_PER_DAY``), units per poll averaged over recent polls (a page; more for busy channels),
+so the pollers together keep within their share of the project's quota;
 a ``quotaExceeded`` answer pauses polling until the quota resets at midnight Pacific time.
 
 Threads come newest first by when their top comment was written. The replies of new threads are taken too
@@ -108,9 +109,15 @@ def channels_to_poll(profiles: Iterable[CreatorProfile]) -> dict[str, str]:
             if Platform.youtube in p.platform_accounts and p.mode != ReplyMode.off}
 
 
-def poll_interval(channels: int, quota_units_per_day: int, min_interval_s: float) -> float:
-    """Seconds between two polls of a channel, so all channels' polls (a unit each) keep within the quota."""
-    return max(min_interval_s, channels * 86_400 / quota_units_per_day)
+def poll_interval(channels: int, quota_units_per_day: int, min_interval_s: float, units_per_poll: float) -> float:
+    """Seconds between two polls of a channel, so that all channels' polls, at ``units_per_poll`` each (one page,
+    more for busy channels), keep within the quota."""
+    return max(min_interval_s, channels * units_per_poll * 86_400 / quota_units_per_day)
+
+
+def units_per_poll_average(average: float, units: int) -> float:
+    """The quota units a poll costs, averaged over recent polls (an exponential moving average of about 20)."""
+    return average + (units - average) / 20
 
 
 def quota_resets_at(now: datetime) -> datetime:
@@ -342,6 +349,7 @@ class YouTubePoller:
         self._creator_of: dict[str, str] = {}  # owned channel -> its creator
         self._last_poll: dict[str, tuple[str, str | None, datetime]] = {}  # owned channel -> (result, error, when)
         self._quota_resets_at: datetime | None = None
+        self._units_per_poll = 1.0  # what this replica's polls cost on average (its channels stand for all)
         self._batch: asyncio.Future | None = None  # the polls in hand
         self._stopping = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -384,7 +392,7 @@ class YouTubePoller:
     def _due_channels(self) -> list[tuple[str, str, float]]:
         channels = channels_to_poll(self._parts.profiles.rows())
         interval = poll_interval(len(channels), self._settings.youtube_poll_quota_units_per_day,
-                                 self._settings.youtube_poll_min_interval_s)
+                                 self._settings.youtube_poll_min_interval_s, self._units_per_poll)
         owned = {c: creator for c, creator in channels.items() if self.cursors.owns(c)}
         CHANNELS.set(len(channels))
         CHANNELS_OWNED.set(len(owned))
@@ -438,7 +446,7 @@ class YouTubePoller:
                                    self._settings.youtube_poll_max_age_s)
         fields = {"channel_id": channel_id, "creator_id": creator_id}
         try:
-            found, left_out = await self._new_comments(channel_id, creator_id, since, taken)
+            found, left_out, units = await self._new_comments(channel_id, creator_id, since, taken)
         except YouTubeQuotaExceeded as e:
             self._quota_resets_at = quota_resets_at(utc_now())
             POLLS.labels("quota_exceeded").inc()
@@ -475,6 +483,7 @@ class YouTubePoller:
             self._written[channel_id] = advanced
         POLLS.labels("ok").inc()
         self._note(channel_id, "ok", None)
+        self._units_per_poll = units_per_poll_average(self._units_per_poll, units)
         POLLED_COMMENTS.labels("accepted").inc(len(found))
         for result, n in left_out.items():
             POLLED_COMMENTS.labels(result).inc(n)
@@ -482,13 +491,16 @@ class YouTubePoller:
             self._last_ok[channel_id] = time.monotonic()
 
     async def _new_comments(self, channel_id: str, creator_id: str, since: datetime,
-                            taken: frozenset[str]) -> tuple[list[Comment], Counter[str]]:
+                            taken: frozenset[str]) -> tuple[list[Comment], Counter[str], int]:
+        """The comments to take, what was left out, and the quota units the calls cost."""
         params = {"part": "snippet,replies", "allThreadsRelatedToChannelId": channel_id, "order": "time",
                   "maxResults": "100", "textFormat": "plainText"}
         found: list[Comment] = []
         left_out: Counter[str] = Counter()
         partial_threads: dict[str, str] = {}
+        units = 0
         for _ in range(MAX_PAGES_PER_POLL):
+            units += 1
             page = await self._list(channel_id, "/youtube/v3/commentThreads", params)
             read = comments_in_page(page.get("items", []), channel_id, creator_id, since, taken)
             found += read.comments
@@ -503,6 +515,7 @@ class YouTubePoller:
         for thread_id, video_id in partial_threads.items():
             params = {"part": "snippet", "parentId": thread_id, "maxResults": "100", "textFormat": "plainText"}
             for _ in range(MAX_PAGES_PER_POLL):
+                units += 1
                 page = await self._list(channel_id, "/youtube/v3/comments", params)
                 replies, out = new_comments(page.get("items", []), channel_id, creator_id, video_id, since,
                                             taken | {c.comment_id for c in found})
@@ -511,7 +524,7 @@ class YouTubePoller:
                 if not page.get("nextPageToken"):
                     break
                 params = {**params, "pageToken": page["nextPageToken"]}
-        return found, left_out
+        return found, left_out, units
 
     async def _list(self, channel_id: str, path: str, params: dict[str, str]) -> dict[str, Any]:
         QUOTA_UNITS.inc()  # every list call costs a unit, answered or not

@@ -16,6 +16,7 @@ from replyflow.youtube_poller import (
     poll_interval,
     quota_resets_at,
     read_window,
+    units_per_poll_average,
 )
 
 CHANNEL = "UCmaraCooks8fK2x1Qe9Lw3bA"
@@ -47,9 +48,18 @@ def test_channels_to_poll_are_the_youtube_channels_of_creators_whose_replies_are
 
 
 def test_poll_interval_keeps_all_channels_within_the_quota_and_never_below_the_floor():
-    assert poll_interval(3, 5_000, 60.0) == 60.0
-    assert poll_interval(500, 5_000, 60.0) == pytest.approx(8_640.0)  # 500 polls of one unit each, 10 times a day
-    assert poll_interval(0, 5_000, 60.0) == 60.0
+    assert poll_interval(3, 5_000, 60.0, 1.0) == 60.0
+    assert poll_interval(500, 5_000, 60.0, 1.0) == pytest.approx(8_640.0)  # 500 one-unit polls, 10 times a day
+    assert poll_interval(500, 5_000, 60.0, 2.5) == pytest.approx(21_600.0)  # busy channels: more pages a poll
+    assert poll_interval(0, 5_000, 60.0, 1.0) == 60.0
+
+
+def test_units_per_poll_follow_what_recent_polls_cost():
+    average = 1.0
+    for _ in range(100):  # channels turned busy: three calls a poll
+        average = units_per_poll_average(average, 3)
+    assert average == pytest.approx(3.0, abs=0.02)
+    assert units_per_poll_average(3.0, 1) == pytest.approx(2.9)  # one cheap poll moves it a twentieth
 
 
 @pytest.mark.parametrize(("now", "resets"), [
