@@ -92,8 +92,9 @@ POLL_INTERVAL = Gauge(
     "YOUTUBE_POLL_QUOTA_UNITS_PER_DAY"
 )
 POLL_AGE = Gauge(
-    "replyflow_youtube_poll_age_seconds", "Longest time since a channel this poller owns was polled "
-    "successfully (since it took the channel over, when it has not been yet)"
+    "replyflow_youtube_poll_age_seconds", "Longest time since a channel this poller owns had a poll answered: "
+    "one that did not fail (a refused one counts as answered: the refused alert covers it); "
+    "since it took the channel over, when it has not had one yet"
 )
 QUOTA_EXHAUSTED = Gauge(
     "replyflow_youtube_quota_exhausted", "1 while this poller waits for YouTube's daily quota to reset"
@@ -345,7 +346,7 @@ class YouTubePoller:
         self.cursors = ChannelCursors(parts.settings, self._polls_in_hand)
         self._written: dict[str, YouTubePollCursor] = {}  # cursors this replica wrote, until it reads them back
         self._due: dict[str, float] = {}  # owned channel -> when to poll it next (monotonic)
-        self._last_ok: dict[str, float] = {}  # owned channel -> last successful poll (or takeover)
+        self._last_answered: dict[str, float] = {}  # owned channel -> last poll that did not fail (or takeover)
         self._creator_of: dict[str, str] = {}  # owned channel -> its creator
         self._last_poll: dict[str, tuple[str, str | None, datetime]] = {}  # owned channel -> (result, error, when)
         self._quota_resets_at: datetime | None = None
@@ -353,7 +354,7 @@ class YouTubePoller:
         self._batch: asyncio.Future | None = None  # the polls in hand
         self._stopping = asyncio.Event()
         self._task: asyncio.Task | None = None
-        POLL_AGE.set_function(lambda: max((time.monotonic() - t for t in self._last_ok.values()), default=0.0))
+        POLL_AGE.set_function(lambda: max((time.monotonic() - t for t in self._last_answered.values()), default=0.0))
         QUOTA_EXHAUSTED.set_function(lambda: 1.0 if self._quota_resets_at else 0.0)
 
     async def start(self) -> None:
@@ -399,12 +400,12 @@ class YouTubePoller:
         POLL_INTERVAL.set(interval)
         now = time.monotonic()
         for channel in set(self._due) - set(owned):  # no longer ours, or no longer polled
-            del self._due[channel], self._last_ok[channel]
+            del self._due[channel], self._last_answered[channel]
             self._last_poll.pop(channel, None)
         self._creator_of = owned
         for channel in owned:
             self._due.setdefault(channel, now)
-            self._last_ok.setdefault(channel, now)
+            self._last_answered.setdefault(channel, now)
         if self._quota_resets_at is not None:
             if utc_now() < self._quota_resets_at:
                 return []
@@ -416,8 +417,12 @@ class YouTubePoller:
         if channel_id in self._due:  # still owned
             self._last_poll[channel_id] = (result, error and error[:500], utc_now())
 
+    def _answered(self, channel_id: str) -> None:
+        if channel_id in self._last_answered:  # still owned
+            self._last_answered[channel_id] = time.monotonic()
+
     def channels_report(self) -> dict[str, Any]:
-        """``GET /v1/channels``: the channels this replica polls, longest without a good poll first."""
+        """``GET /v1/channels``: the channels this replica polls, longest without an answered poll first."""
         now = time.monotonic()
         channels = []
         for channel, creator in self._creator_of.items():
@@ -427,11 +432,12 @@ class YouTubePoller:
             cursor = self._cursor(channel)
             channels.append({
                 "channel_id": channel, "creator_id": creator, "last_result": result, "last_error": error,
-                "last_polled_at": _iso(polled_at), "seconds_since_good_poll": round(now - self._last_ok[channel], 1),
+                "last_polled_at": _iso(polled_at),
+                "seconds_since_answered_poll": round(now - self._last_answered[channel], 1),
                 "next_poll_in_s": round(max(0.0, self._due[channel] - now), 1),
                 "newest_comment_at": _iso(cursor.newest_published_at if cursor else None),
             })
-        channels.sort(key=lambda c: -c["seconds_since_good_poll"])
+        channels.sort(key=lambda c: -c["seconds_since_answered_poll"])
         return {"owned": len(channels), "quota_paused_until": _iso(self._quota_resets_at), "channels": channels}
 
     def _cursor(self, channel_id: str) -> YouTubePollCursor | None:
@@ -457,6 +463,7 @@ class YouTubePoller:
         except PermanentError as e:
             POLLS.labels("refused").inc()
             self._note(channel_id, "refused", str(e))
+            self._answered(channel_id)  # not stale: ReplyflowYouTubePollsRefused is the alert for it
             log.warning("YouTube poll refused", extra={"fields": {**fields, "error": str(e)}})
             return
         except TransientError as e:
@@ -487,8 +494,7 @@ class YouTubePoller:
         POLLED_COMMENTS.labels("accepted").inc(len(found))
         for result, n in left_out.items():
             POLLED_COMMENTS.labels(result).inc(n)
-        if channel_id in self._last_ok:
-            self._last_ok[channel_id] = time.monotonic()
+        self._answered(channel_id)
 
     async def _new_comments(self, channel_id: str, creator_id: str, since: datetime,
                             taken: frozenset[str]) -> tuple[list[Comment], Counter[str], int]:

@@ -186,8 +186,10 @@ async def test_a_spent_quota_pauses_polling_and_a_missing_grant_is_refused(
     await channels.add([granted])
     await channels.add([ungranted], granted=False)
     poller = start_poller("poller-a")
-    wait_for(lambda: (scraped(poller, "replyflow_youtube_polls_total", result="refused") or 0) >= 1, 30,
-             "a refused poll of the channel without a grant")
+    wait_for(lambda: (scraped(poller, "replyflow_youtube_polls_total", result="refused") or 0) >= 6, 30,
+             "refused polls of the channel without a grant")
+    # Refused is an answer (ReplyflowYouTubePollsRefused tickets it), not a stale channel that would page.
+    assert scraped(poller, "replyflow_youtube_poll_age_seconds") < 2
     wait_for(lambda: (scraped(poller, "replyflow_youtube_polls_total", result="ok") or 0) >= 1, 30, "a good poll")
     assert scraped(poller, "replyflow_youtube_quota_exhausted") == 0
     report = httpx.get(f"{poller}/v1/channels").json()  # which channel, and why: for the person on call
