@@ -23,7 +23,8 @@ from functools import cache
 
 import numpy as np
 
-__all__ = ["LANGUAGES", "MIN_LETTERS", "LanguageGuess", "detect_language", "guess_language", "script_languages"]
+__all__ = ["LANGUAGES", "MIN_LETTERS", "LanguageGuess", "detect_language", "guess_language", "possible_languages",
+           "script_languages"]
 
 # Fewer letters than this and we don't guess at all.
 MIN_LETTERS = 6
@@ -370,10 +371,21 @@ def script_languages(text: str) -> tuple[str, ...] | None:
         if ord(ch) >= _FIRST_NON_LATIN:
             script = unicodedata.name(ch, "").split(" ", 1)[0]
             scripts[script] = scripts.get(script, 0) + 1
-    kana = scripts.get("HIRAGANA", 0) + scripts.get("KATAKANA", 0)
-    if kana:  # Japanese mixes kana and Han
-        scripts["HIRAGANA"], scripts["KATAKANA"] = kana + scripts.pop("CJK", 0), 0
+    japanese = ("HIRAGANA", "KATAKANA", "CJK")
+    if scripts.get("HIRAGANA") or scripts.get("KATAKANA"):  # Japanese mixes kana and Han: count them as one
+        scripts = {s: n for s, n in scripts.items() if s not in japanese} | {
+            "HIRAGANA": sum(scripts.get(s, 0) for s in japanese)}
     if letters * 2 < MIN_LETTERS or not scripts:  # a CJK character is about a word: three say enough
         return None
     script, count = max(scripts.items(), key=lambda item: item[1])
     return _SCRIPT_LANGUAGES.get(script) if count * 2 > letters else None
+
+
+def possible_languages(text: str) -> tuple[tuple[str, ...], float] | None:
+    """The languages ``text`` may be in and how sure that is: its script's when not Latin (certain), else the
+    n-gram guess with its confidence; None when too short to tell."""
+    written_in = script_languages(text)
+    if written_in is not None:
+        return written_in, 1.0
+    language, confidence = detect_language(text)
+    return ((language,), confidence) if language is not None else None

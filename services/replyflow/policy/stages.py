@@ -27,7 +27,7 @@ from replyflow.policy.authenticity import AuthenticityModel, ModelCache, combine
 from replyflow.policy.classifiers import TextScreener, detect_personal_data
 from replyflow.policy.decide import ReplyBudget, Verdict, reasons_from, screen_verdict, verify_verdict
 from replyflow.policy.findings import Finding
-from replyflow.policy.language import detect_language, score_words, script_languages
+from replyflow.policy.language import possible_languages, score_words
 from replyflow.policy.rules import PolicySource
 from replyflow.policy.verify_checks import check_authenticity, ensure_disclosure, run_checks, strip_disclosure
 from replyflow.topics import COMMENTS_SCREENED, DECISIONS, REPLIES_APPROVED, REPLIES_REVIEW
@@ -55,19 +55,16 @@ def count(stage: Stage, verdict: Verdict) -> None:
 def language_findings(comment: Comment, profile: CreatorProfile | None) -> list[Finding]:
     if profile is None:
         return []
-    language = comment.language
-    if language is None and (written_in := script_languages(comment.text)) is not None:
-        if set(written_in) & set(profile.languages):
+    languages: tuple[str, ...] = (comment.language,) if comment.language else ()
+    if not languages:
+        found = possible_languages(comment.text)
+        if found is None or found[1] < LANGUAGE_CONFIDENCE:
             return []
-        language = "/".join(written_in)  # e.g. 'ja', or 'zh/ja' for Han alone
-    elif language is None:
-        language, confidence = detect_language(comment.text)
-        if confidence < LANGUAGE_CONFIDENCE:
-            return []
-    if language is None or language in profile.languages:
+        languages = found[0]
+    if set(languages) & set(profile.languages):
         return []
     return [Finding("language", "language_unsupported",
-                    f"The comment is in '{language}'; {profile.display_name} replies in "
+                    f"The comment is in '{'/'.join(languages)}'; {profile.display_name} replies in "
                     f"{', '.join(profile.languages)}.", 1.0)]
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from replyflow.events import Comment, CreatorProfile
 from replyflow.policy.findings import Finding
-from replyflow.policy.language import detect_language, script_languages
+from replyflow.policy.language import possible_languages
 from replyflow.policy.literals import literal_trie
 
 try:  # the regex parser's internals, read once at import to build the rule prefilters
@@ -1062,7 +1062,7 @@ def check_language(
     body = _LANG_NOISE.sub(" ", strip_disclosure(draft, profile.disclosure_label))
     if sum(map(str.isalpha, body)) < config.language_min_letters:
         return []
-    reply_in = _languages_of(body)
+    reply_in = possible_languages(body)
     if reply_in is None or reply_in[1] < config.language_min_confidence:
         return []
     languages, confidence = reply_in
@@ -1070,7 +1070,11 @@ def check_language(
         return []
     if comment_language is None and isinstance(comment, Comment):
         comment_language = comment.language
-    comment_in = (comment_language,) if comment_language else (_languages_of(_comment_text(comment)) or ((),))[0]
+    if comment_language:
+        comment_in: tuple[str, ...] = (comment_language,)
+    else:
+        found = possible_languages(_comment_text(comment))
+        comment_in = found[0] if found else ()
     if set(languages) & set(comment_in):
         return []
     name = _LANGUAGE_NAMES.get(languages[0], languages[0]) if len(languages) == 1 else "/".join(languages)
@@ -1083,16 +1087,6 @@ def check_language(
             round(confidence, 3),
         )
     ]
-
-
-def _languages_of(text: str) -> tuple[tuple[str, ...], float] | None:
-    """The languages ``text`` may be in and how sure that is: its script's when not Latin (certain), else the
-    n-gram model's guess; None when too short to tell."""
-    written_in = script_languages(text)
-    if written_in is not None:
-        return written_in, 1.0
-    language, confidence = detect_language(text)
-    return ((language,), confidence) if language is not None else None
 
 
 _LANGUAGE_NAMES = {
