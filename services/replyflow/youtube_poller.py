@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import Counter
@@ -135,6 +136,14 @@ def read_window(cursor: YouTubePollCursor | None, now: datetime, overlap_s: floa
     if cursor is None or cursor.newest_published_at is None:
         return oldest, frozenset()
     return max(oldest, cursor.newest_published_at - timedelta(seconds=overlap_s)), frozenset(cursor.recent)
+
+
+@functools.lru_cache(maxsize=100_000)
+def cursor_partition(channel_id: str, partitions: int) -> int:
+    """The partition the producer's default partitioner (murmur2) picks for a channel's cursor. Cached: every
+    loop of the poller asks it for every channel, and the hash is pure Python."""
+    every = list(range(partitions))
+    return DefaultPartitioner()(channel_id.encode(), every, every)
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -252,7 +261,6 @@ class ChannelCursors:
         self._polls_in_hand = polls_in_hand
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
-        self._partitioner = DefaultPartitioner()
         self._reading: dict[TopicPartition, int | None] = {}  # taken over, not read to the end yet (end offset)
         self._owned: set[int] = set()  # partitions read to the end: their channels are polled here
         self._cursors: dict[str, YouTubePollCursor] = {}
@@ -321,8 +329,7 @@ class ChannelCursors:
 
     def _partition(self, channel_id: str) -> int:
         assert self._consumer is not None
-        partitions = sorted(self._consumer.partitions_for_topic(YOUTUBE_POLL_CURSORS.name) or ())
-        return self._partitioner(channel_id.encode(), partitions, partitions)
+        return cursor_partition(channel_id, len(self._consumer.partitions_for_topic(YOUTUBE_POLL_CURSORS.name) or ()))
 
     def owns(self, channel_id: str) -> bool:
         return bool(self._owned) and self._partition(channel_id) in self._owned
@@ -425,9 +432,7 @@ class YouTubePoller:
         """``GET /v1/channels``: the channels this replica polls, longest without an answered poll first."""
         now = time.monotonic()
         channels = []
-        for channel, creator in self._creator_of.items():
-            if channel not in self._due:
-                continue
+        for channel, creator in self._creator_of.items():  # the channels of self._due, with their creators
             result, error, polled_at = self._last_poll.get(channel, (None, None, None))
             cursor = self._cursor(channel)
             channels.append({

@@ -15,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from aiokafka.partitioner import DefaultPartitioner
 
 from loadtest.platform_simulator import SimulatorConfig, serve_in_thread
 from replyflow.admin import put_profiles
 from replyflow.events import CommentReceived, CreatorProfile, Platform, ReplyMode, YouTubePollCursor
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_RECEIVED, YOUTUBE_POLL_CURSORS
+from replyflow.youtube_poller import cursor_partition
 from tests.helpers import TopicReader, scraped, wait_for
 
 pytestmark = pytest.mark.kafka
@@ -31,11 +31,10 @@ CLIENT = {"client_id": "replyflow.apps.googleusercontent.com", "client_secret": 
 
 def channel_ids(n: int) -> list[str]:
     """Fresh channel ids whose cursors land on partitions 0..n-1, so two pollers own some each."""
-    partitioner, partitions = DefaultPartitioner(), list(range(YOUTUBE_POLL_CURSORS.partitions))
     found: dict[int, str] = {}
     while len(found) < n:
         candidate = f"UC{uuid.uuid4().hex[:22]}"
-        found.setdefault(partitioner(candidate.encode(), partitions, partitions), candidate)
+        found.setdefault(cursor_partition(candidate, YOUTUBE_POLL_CURSORS.partitions), candidate)
     return [found[p] for p in sorted(found)[:n]]
 
 
