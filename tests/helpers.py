@@ -194,3 +194,20 @@ class TopicReader:
             if until(records):
                 return records
         raise TimeoutError(f"condition not met within {timeout_s}s; got {len(records)} records")
+
+    async def read_to_end(self, timeout_s: float = 30) -> list[ConsumerRecord]:
+        """Everything written to the topics up to now: for checking that nothing more came."""
+        partitions = self.consumer.assignment()
+        ends = await self.consumer.end_offsets(list(partitions))
+
+        async def caught_up() -> bool:
+            return all([await self.consumer.position(tp) >= end for tp, end in ends.items()])
+
+        records: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout_s
+        while not await caught_up():
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"not read to the end within {timeout_s}s; got {len(records)} records")
+            for batch in (await self.consumer.getmany(timeout_ms=300)).values():
+                records.extend(batch)
+        return records

@@ -15,10 +15,10 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner
@@ -66,6 +66,17 @@ class TransientError(Exception):
 
 class PermanentError(Exception):
     """The message can never succeed (bad content, not bad luck): dead-letter it at once."""
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A stage handler's answer when some events must wait for a dependency that is down for now (one
+    platform, say): ``emits`` are the outputs of the events done, ``waiting`` the indexes of the events
+    that wait. Each waiting event's partition is held back from it on, with backoff; other partitions go on."""
+
+    emits: list[Emit]
+    waiting: set[int]
+    why: str
 
 
 @dataclass(frozen=True)
@@ -346,6 +357,7 @@ class StageHealth:
 
     def __init__(self) -> None:
         self.failing_since: float | None = None
+        self.last_failure_at: float | None = None
         self.last_error: str | None = None
 
     def ok(self) -> None:
@@ -353,12 +365,53 @@ class StageHealth:
         self.last_error = None
 
     def failing(self, error: str) -> None:
-        self.failing_since = self.failing_since or time.monotonic()
+        self.last_failure_at = time.monotonic()
+        self.failing_since = self.failing_since or self.last_failure_at
         self.last_error = error
+
+    def failing_within(self, seconds: float) -> bool:
+        """Whether a failure was seen in the last ``seconds`` and nothing has succeeded since.
+
+        A failure counts for a while only: a consumer retrying a dependency fails again at every retry,
+        but an HTTP service taken out of its Service for a failed request sees no more requests, and
+        would stay unready for good if only a success cleared it.
+        """
+        return self.failing_since is not None and time.monotonic() - (self.last_failure_at or 0) < seconds
 
 
 def backoff_s(settings: Settings, attempt: int) -> float:
     return min(settings.retry_backoff_max_s, settings.retry_backoff_initial_s * 2 ** (attempt - 1))
+
+
+@dataclass
+class _RunResult:
+    poison: list[tuple[ConsumerRecord, BaseException]] = field(default_factory=list)  # for the dead-letter topic
+    waiting: list[ConsumerRecord] = field(default_factory=list)  # deferred by the handler
+    why_waiting: str | None = None
+
+    def add(self, other: _RunResult) -> None:
+        self.poison += other.poison
+        self.waiting += other.waiting
+        self.why_waiting = self.why_waiting or other.why_waiting
+
+
+class _FinishBatchOnRevoke(ConsumerRebalanceListener):
+    """Holds a rebalance until the batch in hand is done and committed. Without it the handler would go on
+    with partitions already given to another replica, and both would, for instance, post the same reply."""
+
+    def __init__(self, idle: asyncio.Event, timeout_s: float) -> None:
+        self.idle, self.timeout_s = idle, timeout_s
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.idle.wait(), self.timeout_s)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        pass
+
+
+# How long a rebalance waits for the batch in hand (a stage's batch takes well under this).
+BATCH_IN_HAND_WAIT_S = 60.0
 
 
 def subscribe_stage(
@@ -366,7 +419,7 @@ def subscribe_stage(
     *,
     stage: str,
     topic: Topic,
-    handle: Callable[[list[M]], Awaitable[list[Emit]]],
+    handle: Callable[[list[M]], Awaitable[list[Emit] | Deferred]],
     max_batch: int = STAGE_MAX_BATCH,
 ) -> None:
     """Register an at-least-once consumer of ``topic`` that hands ``handle`` micro-batches of its events.
@@ -375,42 +428,86 @@ def subscribe_stage(
     A batch is committed only after every output of it was acknowledged by the broker. On a
     transient failure every partition of the batch is rewound to its first offset in the batch
     (nothing is skipped, also not on other partitions); a batch that fails otherwise is retried
-    message by message so that only the poison message is dead-lettered.
+    message by message so that only the poison message is dead-lettered. A handler that answers
+    ``Deferred`` holds back only the partitions of its waiting events, from the first of them on.
+    A rebalance waits for the batch in hand.
     """
     broker, producer, settings, health, service = (
         parts.broker, parts.producer, parts.settings, parts.health, parts.name)
     model = topic.message
     group = settings.group_id(stage)
     parts.consumes.append((topic, group))
-    attempts: dict[tuple[int, int], int] = {}
+    attempts: dict[tuple[int, int], int] = {}  # (partition, offset) -> failed deliveries of the record
+    waits: dict[tuple[int, int], int] = {}  # (partition, offset) -> times the handler deferred the record
+    idle = asyncio.Event()
+    idle.set()
 
-    async def run(records: list[ConsumerRecord], isolate: bool) -> list[tuple[ConsumerRecord, BaseException]]:
-        """Process records; returns those that can never succeed, with why.
+    async def run(records: list[ConsumerRecord], isolate: bool) -> _RunResult:
+        """Process records; returns those that can never succeed, with why, and those deferred.
 
         TransientError always propagates (retry the batch later). Other errors propagate too
         unless ``isolate``: then the batch is re-run message by message and only the failing
         messages are returned for the dead-letter topic.
         """
-        events, valid, poison = [], [], []
+        result = _RunResult()
+        events, valid = [], []
         for record in records:
             try:
                 events.append(parse_ignoring_unknown_fields(model, record.value))
                 valid.append(record)
             except ValidationError as error:
-                poison.append((record, error))
+                result.poison.append((record, error))
         try:
             with record_spans(valid, events) as traces:
-                await producer.publish(await handle(events), traces)
+                answer = await handle(events)
+                if isinstance(answer, Deferred):
+                    result.waiting = [valid[i] for i in sorted(answer.waiting)]
+                    result.why_waiting = answer.why
+                    answer = answer.emits
+                await producer.publish(answer, traces)
         except TransientError:
             raise
         except Exception as error:
             if not (isolate or isinstance(error, PermanentError)):
                 raise
             if len(valid) == 1:
-                return [*poison, (valid[0], error)]
+                result.poison.append((valid[0], error))
+                return result
+            result.waiting, result.why_waiting = [], None
             for record in valid:
-                poison += await run([record], isolate=True)
-        return poison
+                result.add(await run([record], isolate=True))
+        return result
+
+    async def hold_back(msg: KafkaMessage, records: list[ConsumerRecord], result: _RunResult) -> None:
+        """Commit the batch except the waiting events' partitions from their first waiting record on; those
+        are sought back there and paused for a backoff."""
+        first_waiting: dict[TopicPartition, int] = {}
+        for r in result.waiting:
+            tp = TopicPartition(r.topic, r.partition)
+            first_waiting[tp] = min(first_waiting.get(tp, r.offset), r.offset)
+        # Sought back before the commit: should the commit fail, the next one still stops at the waiting records.
+        for tp, offset in first_waiting.items():
+            msg.consumer.seek(tp, offset)
+        msg.consumer.pause(*first_waiting)
+        wait = max(waits.get((r.partition, r.offset), 0) for r in result.waiting) + 1
+        for r in result.waiting:
+            waits[(r.partition, r.offset)] = wait
+        delay = backoff_s(settings, wait)
+        health.failing(result.why_waiting or "deferred")
+        MESSAGES_PROCESSED.labels(service, topic.name, "deferred").inc(len(result.waiting))
+        log.warning("holding back partitions whose events must wait", extra={"fields": {
+            "topic": topic.name, "partitions": sorted(tp.partition for tp in first_waiting),
+            "waiting": len(result.waiting), "attempt": wait, "retry_in_s": delay, "why": result.why_waiting}})
+
+        def resume() -> None:  # only what is still ours: a rebalance in between assigns partitions unpaused
+            msg.consumer.resume(*(set(first_waiting) & msg.consumer.assignment()))
+
+        asyncio.get_running_loop().call_later(delay, resume)
+        commit: dict[TopicPartition, int] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            commit[tp] = first_waiting.get(tp, max(commit.get(tp, 0), r.offset + 1))
+        await msg.consumer.commit(commit)
 
     @broker.subscriber(
         topic.name,
@@ -421,32 +518,53 @@ def subscribe_stage(
         max_records=max_batch,
         batch_timeout_ms=100,
         decoder=raw_records_only,
+        listener=_FinishBatchOnRevoke(idle, BATCH_IN_HAND_WAIT_S),
+        rebalance_timeout_ms=int((BATCH_IN_HAND_WAIT_S + 10) * 1000),
     )
     async def on_batch(msg: KafkaMessage) -> None:
-        started = time.perf_counter()
         records: list[ConsumerRecord] = list(msg.raw_message)
         if not records:
             return
-        first = (records[0].partition, records[0].offset)
-        attempt = attempts.get(first, 0) + 1
+        idle.clear()
         try:
-            poison = await run(records, isolate=attempt >= settings.max_delivery_attempts)
+            await process(msg, records)
+        finally:
+            idle.set()
+
+    async def process(msg: KafkaMessage, records: list[ConsumerRecord]) -> None:
+        started = time.perf_counter()
+        # Per record: after a rewind the next batch may start elsewhere (aiokafka re-queues what it had fetched).
+        attempt = 1 + max(attempts.get((r.partition, r.offset), 0) for r in records) if attempts else 1
+        try:
+            result = await run(records, isolate=attempt >= settings.max_delivery_attempts)
+            # Inside the try: a dead letter Kafka did not take must rewind, or the next commit skips the record.
+            for record, error in result.poison:
+                await dead_letter(producer, record, error, group=group, service=service, attempts=attempt)
         except Exception as error:
-            attempts[first] = attempt
+            attempts.update({(r.partition, r.offset): attempt for r in records})
             health.failing(f"{type(error).__name__}: {error}")
             MESSAGES_PROCESSED.labels(service, topic.name, "retried").inc(len(records))
             log.warning("retrying batch after failure", extra={"fields": {
-                "topic": topic.name, "first_offset": first, "size": len(records),
-                "attempt": attempt, "error": repr(error)}})
+                "topic": topic.name, "first_offset": (records[0].partition, records[0].offset),
+                "size": len(records), "attempt": attempt, "error": repr(error)}})
             await asyncio.sleep(backoff_s(settings, attempt))
             rewind(msg, records)
             return
-        attempts.pop(first, None)
-        for record, error in poison:
-            await dead_letter(producer, record, error, group=group, service=service, attempts=attempt)
-        health.ok()
-        await msg.ack()  # commits every partition up to the end of this batch
-        MESSAGES_PROCESSED.labels(service, topic.name, "ok").inc(len(records) - len(poison))
+        if attempts:
+            for r in records:
+                attempts.pop((r.partition, r.offset), None)
+        if result.waiting:
+            await hold_back(msg, records, result)
+        else:
+            health.ok()
+            await msg.ack()  # commits every partition up to the end of this batch
+        if waits:
+            still_waiting = {(r.partition, r.offset) for r in result.waiting}
+            for r in records:
+                if (r.partition, r.offset) not in still_waiting:
+                    waits.pop((r.partition, r.offset), None)
+        done = len(records) - len(result.poison) - len(result.waiting)
+        MESSAGES_PROCESSED.labels(service, topic.name, "ok").inc(done)
         PROCESSING_SECONDS.labels(service, topic.name).observe(time.perf_counter() - started)
 
 
@@ -559,47 +677,57 @@ class TopicTable(Generic[M]):
         return True
 
     async def start(self, catch_up_timeout_s: float = 30.0) -> None:
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False
+        self._consumer = AIOKafkaConsumer(  # earliest: records deleted under us must not make it skip to the end
+            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
         )
         await self._consumer.start()
         partitions = self._consumer.partitions_for_topic(self._topic.name)
         deadline = time.monotonic() + catch_up_timeout_s
         while not partitions:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"topic {self._topic.name} does not exist; run `replyflow-admin topics`")
+                raise RuntimeError(f"topic {self._topic.name} does not exist; create the topics "
+                                   "(k8s/base/topics.yaml, or `python -m replyflow.admin topics` for local Kafka)")
             await asyncio.sleep(0.5)
             await self._consumer._client.force_metadata_update()
             partitions = self._consumer.partitions_for_topic(self._topic.name)
         assigned = [TopicPartition(self._topic.name, p) for p in sorted(partitions)]
         self._consumer.assign(assigned)
         await self._consumer.seek_to_beginning(*assigned)
-        end = await self._consumer.end_offsets(assigned)
-        self._task = asyncio.create_task(self._follow(end))
+        self._task = asyncio.create_task(self._follow(assigned))
         await asyncio.wait_for(self.caught_up.wait(), catch_up_timeout_s)
 
-    async def _follow(self, end: dict[TopicPartition, int]) -> None:
+    async def _follow(self, assigned: list[TopicPartition]) -> None:
         assert self._consumer is not None
-        pending = {tp: off for tp, off in end.items() if off > 0}
-        if not pending:
-            self.caught_up.set()
+        catch_up_to: dict[TopicPartition, int] | None = None  # end offsets when (re)starting to catch up
         while True:
-            batches = await self._consumer.getmany(timeout_ms=500)
-            for tp, records in batches.items():
-                for record in records:
-                    self._apply(record.key, record.value)
-                    if tp in pending and record.offset + 1 >= pending[tp]:
-                        del pending[tp]
-            if not pending:
-                self.caught_up.set()
-            if batches:
-                applied, self._applied = self._applied, asyncio.Event()
-                applied.set()
+            try:
+                if not self.caught_up.is_set():
+                    catch_up_to = catch_up_to or await self._consumer.end_offsets(assigned)
+                    # By position, not by the last record read: retention may have deleted every record of a
+                    # partition whose end offset is still > 0.
+                    if all([await self._consumer.position(tp) >= end for tp, end in catch_up_to.items()]):
+                        self.caught_up.set()
+                        catch_up_to = None
+                batches = await self._consumer.getmany(timeout_ms=500)
+                for records in batches.values():
+                    for record in records:
+                        self._apply(record.key, record.value)
+                if batches:
+                    applied, self._applied = self._applied, asyncio.Event()
+                    applied.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Dying here would freeze the table behind a green /readyz (the kill switch among them).
+                log.exception("following %s failed; retrying", self._topic.name)
+                self.caught_up.clear()  # unready until read to the end again
+                catch_up_to = None
+                await asyncio.sleep(1.0)
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         if value is None:  # tombstone
             if key is not None:
-                self._rows.pop(key.decode(), None)
+                self._rows.pop(key.decode(errors="replace"), None)
             return
         try:
             row = parse_ignoring_unknown_fields(self._model, value)

@@ -22,7 +22,7 @@ from replyflow.settings import Settings
 # Shared metrics: every stage reports the same families, labelled by service/stage.
 MESSAGES_PROCESSED = Counter(
     "replyflow_messages_processed_total",
-    "Messages a stage finished, by result (ok, retried, dead_lettered)",
+    "Messages a stage handled, by result (ok, retried, deferred: held back for a dependency, dead_lettered)",
     ["service", "topic", "result"],
 )
 MESSAGES_PUBLISHED = Counter(

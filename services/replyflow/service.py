@@ -110,7 +110,7 @@ def build_app(
         broker_ok = await parts.broker.ping(timeout=2.0)
         profiles_ok = parts.profiles.caught_up.is_set()
         tables_ok = {table.topic.name: table.caught_up.is_set() for table in parts.tables}
-        dependency_ok = parts.health.failing_since is None
+        dependency_ok = not parts.health.failing_within(parts.settings.readiness_failure_hold_s)
         ready = broker_ok and profiles_ok and all(tables_ok.values()) and dependency_ok
         CONSUMER_READY.labels(parts.name).set(1 if ready else 0)
         detail: dict[str, object] = {"broker": broker_ok, "profiles": profiles_ok, **tables_ok}

@@ -61,16 +61,22 @@ async def test_every_comment_reaches_one_terminal_outcome_and_nothing_is_posted_
             if (await platform.get("/v1/posts")).json()["posts"]:
                 break
             await asyncio.sleep(0.5)
+        else:
+            raise AssertionError("no reply was posted within 300 s")
         pipeline.stop_process("publisher", sig=signal.SIGKILL)
         pipeline.start_service("publisher")
 
         outcomes = await follow_outcomes(pipeline.kafka_bootstrap, ids, timeout_s=480)
         posts = (await platform.get("/v1/posts")).json()["posts"]
+        faults = (await platform.get("/metrics")).text
+    assert 'platform_sim_injected_faults_total{kind="fail_next"} 2.0' in faults
 
     missing = ids - set(outcomes.terminal)
     assert not missing, f"no terminal outcome for {sorted(missing)}"
     for comment_id, decisions in outcomes.terminal.items():
         assert len({d.outcome for d in decisions}) == 1, f"{comment_id}: {decisions}"
+        # The two failed posts were retried, not given up on.
+        assert decisions[0].outcome != Outcome.dead_lettered, f"{comment_id} dead-lettered: {decisions[0].reasons}"
 
     per_comment, unexplained = posts_per_comment(posts, outcomes, comments)
     assert not unexplained and set(per_comment.values()) <= {1}, "a reply was posted twice"

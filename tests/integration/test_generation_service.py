@@ -114,9 +114,12 @@ async def test_model_server_outage_pauses_intake_and_readiness_then_heals_withou
         while scraped(url, "replyflow_generation_window") != 1 or scraped(url, "replyflow_generation_paused") != 1:
             assert time.monotonic() < deadline, "the window did not shrink to one probe and pause"
             await asyncio.sleep(0.2)
-        assert scraped(url, "replyflow_generation_window_messages") < len(events)  # intake paused
+        held = scraped(url, "replyflow_generation_window_messages")
         with pytest.raises(TimeoutError):  # nothing is drafted, nothing is dead-lettered meanwhile
             await reader.collect(lambda rs: len(rs) > 0, timeout_s=3)
+        # Intake paused: no message taken meanwhile, and never more than the largest window's (8 + 2 ready).
+        assert scraped(url, "replyflow_generation_window_messages") == held <= 10
+        assert scraped(url, "replyflow_generation_paused") == 1
         assert scraped(url, "replyflow_llm_requests_total", result="retry") > 0
 
         await faults(sim, status=200)  # healthy again: the service resumes by itself
@@ -187,10 +190,8 @@ async def test_sigterm_drains_the_window_so_a_restart_redoes_nothing(generation,
         before = await reader.collect(lambda rs: len(set(draft_ids(rs)) & ids) >= 8, timeout_s=30)
         assert scraped(url, "replyflow_generation_in_flight") >= 4
         process = stack.processes["generation"]
-        stopped_at = time.monotonic()
         process.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(process.wait, 30)
-        assert time.monotonic() - stopped_at < 15  # drain timeout 10 s; requests take ~1 s
+        assert await asyncio.to_thread(process.wait, 30) == 0
         await faults(sim, extra_latency_ms=0)
         start(**env)
         after = await reader.collect(lambda rs: ids <= set(draft_ids(before + rs)), timeout_s=45)

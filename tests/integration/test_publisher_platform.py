@@ -19,7 +19,7 @@ from replyflow.kafka import Emit, EventProducer, PermanentError, TransientError,
 from replyflow.publisher.platform import PlatformApis
 from replyflow.settings import Settings
 from replyflow.topics import REPLIES_APPROVED, REPLIES_PUBLISHED
-from tests.helpers import TopicReader
+from tests.helpers import TopicReader, scraped
 
 CHANNEL, IG_USER = "UCmaraCooks8fK2x1Qe9Lw3bA", "17841401234567890"
 OTHER_CHANNEL, OTHER_IG_USER = "UCcoachDev4hT9mZq2Lx7Vb1s", "17841409876543210"
@@ -217,3 +217,61 @@ async def test_reconciliation_reads_every_page_of_a_busy_thread(native, platform
     again = await api.post_reply(on("busy"), account, "r1", TEXT)  # ours is the 101st: on the second page
     ours = [p for p in posts(platform, comment_id="busy") if p["account_id"] == account]
     assert len(ours) == 1 and again.replayed and again.platform_reply_id == ours[0]["platform_reply_id"]
+
+
+@pytest.mark.kafka
+async def test_one_platform_down_holds_back_only_its_replies_which_go_out_once_in_order_when_it_is_back(
+        platform, stack, kafka_bootstrap, tmp_path):
+    """YouTube's quota is spent until midnight Pacific: Instagram replies must still go out meanwhile."""
+    tag = uuid.uuid4().hex[:6]
+    on_youtube, on_instagram = f"yt-cook-{tag}", f"ig-cook-{tag}"
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
+    await put_profiles([
+        CreatorProfile(creator_id=on_youtube, display_name="Cook", persona="A cook.", mode="auto",
+                       platform_accounts={"youtube": CHANNEL}),
+        CreatorProfile(creator_id=on_instagram, display_name="Cook", persona="A cook.", mode="auto",
+                       platform_accounts={"instagram": IG_USER}),
+    ], settings)
+    credentials = tmp_path / "credentials.json"
+    write_credentials(credentials)
+    stack.extra_env.update({"PLATFORM_BASE_URL": platform.url, "YOUTUBE_API_BASE_URL": platform.url,
+                            "YOUTUBE_TOKEN_URL": f"{platform.url}/token",
+                            "INSTAGRAM_API_BASE_URL": f"{platform.url}/v21.0",
+                            "PLATFORM_CREDENTIALS_FILE": str(credentials),
+                            "RETRY_BACKOFF_INITIAL_S": "0.2", "RETRY_BACKOFF_MAX_S": "1"})
+    await group_starts_at_end(kafka_bootstrap, f"{stack.extra_env['KAFKA_GROUP_PREFIX']}.publisher",
+                              REPLIES_APPROVED.name)
+    stack.start_service("publisher")
+    await asyncio.to_thread(stack.wait_ready, lambda *_: None, 60)
+
+    def approved(creator: str, platform_name: str, i: int) -> ReplyVerdict:
+        comment = Comment(platform=platform_name, comment_id=f"{creator}-c{i}", creator_id=creator, post_id="v1",
+                          author_id="a1", author_name="Ann", text="How long?", created_at=datetime.now(UTC))
+        return ReplyVerdict(comment=comment, reply_id=reply_id_for(comment.platform, comment.comment_id),
+                            text=f"Reply {i}. [AI reply]", outcome=Outcome.approved, policy_version="t",
+                            profile_version=1)
+
+    youtube = [approved(on_youtube, "youtube", i) for i in range(3)]
+    instagram = [approved(on_instagram, "instagram", i) for i in range(3)]
+
+    def published(records, verdicts) -> list[str]:
+        ids = {v.reply_id for v in verdicts}
+        return [e.reply_id for e in (ReplyPublished.model_validate_json(r.value) for r in records) if e.reply_id in ids]
+
+    faults(platform, youtube_quota_exceeded=True)
+    async with TopicReader(kafka_bootstrap, REPLIES_PUBLISHED.name) as reader, \
+            EventProducer(settings, "test", [REPLIES_APPROVED]) as producer:
+        await producer.publish([Emit(REPLIES_APPROVED, v) for pair in zip(youtube, instagram, strict=True) for v in pair])
+        records = await reader.collect(lambda rs: len(set(published(rs, instagram))) == 3)
+        assert (scraped(stack.url("publisher"), "replyflow_messages_processed_total", service="publisher",
+                        topic=REPLIES_APPROVED.name, result="deferred") or 0) >= 1
+        assert not published(records, youtube)
+
+        faults(platform, youtube_quota_exceeded=False)  # midnight Pacific
+        records += await reader.collect(lambda rs: len(set(published(records + rs, youtube))) == 3)
+        await asyncio.sleep(2)
+        records += await reader.read_to_end()
+    assert sorted(published(records, instagram)) == sorted(v.reply_id for v in instagram)
+    assert published(records, youtube) == [v.reply_id for v in youtube]  # once each, in order
+    assert [p["comment_id"] for p in posts(platform, platform="youtube")] == [v.comment_id for v in youtube]
+    assert len(posts(platform, platform="instagram")) == 3

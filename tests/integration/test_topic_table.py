@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
 from replyflow.events import CreatorProfile, ReplyMode
-from replyflow.kafka import TopicTable, parse_ignoring_unknown_fields
+from replyflow.kafka import TopicTable, ensure_topics, parse_ignoring_unknown_fields
 from replyflow.topics import CREATORS_CONFIG
 
 pytestmark = pytest.mark.kafka
@@ -81,3 +83,34 @@ async def test_a_forgotten_key_stays_out_whether_its_records_come_before_or_afte
     finally:
         await table.stop()
         await producer.stop()
+
+
+async def test_a_partition_emptied_by_retention_does_not_stop_the_table_catching_up(kafka_bootstrap):
+    # A quiet partition of a topic deleting by age ends up with no records and an end offset > 0: the
+    # table must still count as read to the end, or the service never gets ready (publisher, control).
+    topic = dataclasses.replace(CREATORS_CONFIG, name=f"table-test-{uuid.uuid4().hex[:8]}", partitions=2,
+                                compacted=False)  # deleting by age, like replies.published
+    await ensure_topics(kafka_bootstrap, [topic])
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for i in range(3):
+            await producer.send_and_wait(topic.name, json.dumps(profile_json(f"old-{i}")).encode(),
+                                        key=b"k", partition=0)
+        kept = profile_json("kept")
+        await producer.send_and_wait(topic.name, json.dumps(kept).encode(), key=b"k", partition=1)
+    finally:
+        await producer.stop()
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_records({TopicPartition(topic.name, 0): RecordsToDelete(before_offset=3)}, timeout_ms=10000)
+    finally:
+        await admin.close()
+    table = TopicTable[CreatorProfile](kafka_bootstrap, topic, lambda p: p.creator_id)
+    await table.start(catch_up_timeout_s=15)
+    try:
+        assert table.caught_up.is_set()
+        assert [p.creator_id for p in table.rows()] == ["kept"]
+    finally:
+        await table.stop()

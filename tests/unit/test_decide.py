@@ -47,9 +47,23 @@ def test_creator_override_replaces_the_platform_rule():
 def test_budget_is_per_creator_per_rolling_hour():
     budget = ReplyBudget()
     capped = profile(reply_budget_per_hour=2)
-    outcomes = [screen_verdict(COMMENT, capped, [], POLICY, budget, t).outcome for t in (0, 1, 2)]
+    comments = [COMMENT.model_copy(update={"comment_id": f"c{i}"}) for i in range(4)]
+    outcomes = [screen_verdict(c, capped, [], POLICY, budget, t).outcome for t, c in enumerate(comments[:3])]
     assert outcomes == [Outcome.eligible, Outcome.eligible, Outcome.skipped]
-    assert screen_verdict(COMMENT, capped, [], POLICY, budget, 3601).outcome == Outcome.eligible
+    assert screen_verdict(comments[3], capped, [], POLICY, budget, 3601).outcome == Outcome.eligible
+
+
+def test_a_comment_screened_again_does_not_spend_the_budget_twice():
+    budget = ReplyBudget()
+    capped = profile(reply_budget_per_hour=2)
+    first, second, third = (COMMENT.model_copy(update={"comment_id": f"c{i}"}) for i in range(3))
+    # A batch retried after Kafka refused its outputs screens the same comments again.
+    for _ in range(3):
+        assert [screen_verdict(c, capped, [], POLICY, budget, 10).outcome for c in (first, second)] == [
+            Outcome.eligible, Outcome.eligible]
+    assert screen_verdict(third, capped, [], POLICY, budget, 11).outcome == Outcome.skipped
+    assert screen_verdict(first, capped, [], POLICY, budget, 3609).outcome == Outcome.eligible  # spent in the window
+    assert screen_verdict(third, capped, [], POLICY, budget, 3611).outcome == Outcome.eligible  # the window moved on
 
 
 def test_verify_outcomes():

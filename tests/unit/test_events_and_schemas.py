@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 from replyflow.events import Comment, CreatorProfile, Outcome, reply_id_for
 from replyflow.schemas import SCHEMA_DIR, rendered_schemas
-from replyflow.topics import ALL_TOPICS, CONSUMED_TOPICS
+from replyflow.topics import ALL_TOPICS
 
 
 def comment(**over) -> Comment:
@@ -53,4 +53,3 @@ def test_profile_defaults_are_safe():
 
 def test_every_consumed_topic_has_more_than_one_partition():
     assert all(t.partitions > 1 for t in ALL_TOPICS)
-    assert {t.dlq for t in CONSUMED_TOPICS} == {f"{t.name}.dlq" for t in CONSUMED_TOPICS}

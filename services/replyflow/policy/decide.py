@@ -42,18 +42,29 @@ def worst_action(reasons: Sequence[Reason]) -> Action:
 
 @dataclass
 class ReplyBudget:
-    """Replies allowed per creator per rolling hour (per replica: budgets are split across replicas)."""
+    """Replies allowed per creator per rolling hour (per replica: budgets are split across replicas).
+
+    A comment spends at most once: a batch retried after Kafka refused its outputs, or a comment
+    delivered twice, must not use up the creator's budget and skip the comments after it.
+    """
 
     window_s: float = 3600.0
-    _spent: dict[str, deque[float]] = field(default_factory=dict)
+    _spent: dict[str, deque[tuple[float, str]]] = field(default_factory=dict)  # creator -> (when, comment id)
+    _spenders: dict[str, set[str]] = field(default_factory=dict)  # creator -> comment ids in the window
 
-    def try_spend(self, creator_id: str, per_hour: int, now: float) -> bool:
-        times = self._spent.setdefault(creator_id, deque())
-        while times and now - times[0] >= self.window_s:
-            times.popleft()
-        if len(times) >= per_hour:
+    def try_spend(self, creator_id: str, comment_id: str, per_hour: int, now: float) -> bool:
+        spent = self._spent.setdefault(creator_id, deque())
+        spenders = self._spenders.setdefault(creator_id, set())
+        while spent and now - spent[0][0] >= self.window_s:
+            spenders.discard(spent.popleft()[1])
+        if comment_id in spenders:
+            return True
+        if len(spent) >= per_hour:
+            if not spent:  # a budget of 0: keep no empty entries for creators who never spend
+                del self._spent[creator_id], self._spenders[creator_id]
             return False
-        times.append(now)
+        spent.append((now, comment_id))
+        spenders.add(comment_id)
         return True
 
 
@@ -79,7 +90,7 @@ def screen_verdict(
     reasons = reasons_from(content_findings, "screen", policy, profile)
     if SEVERITY[worst_action(reasons)] >= SEVERITY[Action.reject]:
         return Verdict(Outcome.skipped, reasons)
-    if not budget.try_spend(profile.creator_id, profile.reply_budget_per_hour, now):
+    if not budget.try_spend(profile.creator_id, comment.comment_id, profile.reply_budget_per_hour, now):
         reasons.append(Reason(
             check="budget", code="reply_budget_exhausted", action=Action.skip,
             message=f"{profile.display_name}'s budget of {profile.reply_budget_per_hour} replies an hour is spent.",

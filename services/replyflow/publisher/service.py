@@ -6,11 +6,15 @@ Its input is keyed by creator account, so one consumer owns an account's order a
 A reply is never posted twice: a ledger of ``replies.published`` skips replies that already went out
 (e.g. after a crash before commit), and each platform adapter (``publisher/platform.py``) makes a
 repeated call harmless: the reply id as idempotency key, or reconciliation where the platform has none.
+
+A platform that fails for now (down, rate-limited, YouTube's quota spent) holds back only the accounts
+it failed for: their replies wait, in order, with backoff, while other accounts' and platforms' go out.
+After ``FAILED_CALLS_PER_PLATFORM`` failed calls in a batch the platform counts as down and its other
+replies wait too, so a platform timing out cannot make a batch (and the rebalance waiting for it) long.
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC
 
 from prometheus_client import Counter
@@ -25,13 +29,14 @@ from replyflow.events import (
     ReplyVerdict,
     Stage,
 )
-from replyflow.kafka import Emit, TopicTable, TransientError, backoff_s, subscribe_stage
+from replyflow.kafka import Deferred, Emit, TopicTable, TransientError, subscribe_stage
 from replyflow.observability import END_TO_END_SECONDS
 from replyflow.publisher.platform import PlatformApis, PostedReply
 from replyflow.service import build_app, serve, service_parts
 from replyflow.settings import Settings
 from replyflow.topics import DECISIONS, REPLIES_APPROVED, REPLIES_PUBLISHED
 
+FAILED_CALLS_PER_PLATFORM = 2
 PUBLISH_ATTEMPTS = Counter("replyflow_publish_attempts_total", "Platform calls by result", ["platform", "result"])
 
 
@@ -47,18 +52,49 @@ def create_app(settings: Settings | None = None):
     # Instagram have no idempotency key to stop a second post of a new draft. Also what a batch retried after
     # Kafka refused its outputs re-sends, without calling the platform again.
     posted_here: dict[str, tuple[PostedReply, str]] = {}
+    failed_calls: dict[str, int] = {}  # reply id -> platform calls that failed, until it goes out
 
-    async def publish_batch(events: list[ReplyVerdict]) -> list[Emit]:
+    async def publish_batch(events: list[ReplyVerdict]) -> list[Emit] | Deferred:
         for reply_id in [r for r in posted_here if r in ledger]:
             del posted_here[reply_id]
+        emits: list[Emit] = []
+        waiting: set[int] = set()
+        errors: dict[str, list[str]] = {}  # platform -> its failed calls in this batch
+        held_accounts: set[tuple[str, str]] = set()  # (platform, account) whose replies wait, to keep their order
         # One at a time, in order: an account's replies go out in the order they were approved.
-        return [emit for event in events for emit in await publish(event)]
+        for i, event in enumerate(events):
+            platform_name = event.comment.platform.value
+            account = account_of(event)
+            down = len(errors.get(platform_name, ())) >= FAILED_CALLS_PER_PLATFORM
+            if down or (platform_name, account) in held_accounts:
+                waiting.add(i)
+                held_accounts.add((platform_name, account))
+                continue
+            try:
+                emits += await publish(event)
+            except TransientError as error:
+                PUBLISH_ATTEMPTS.labels(platform_name, "retry").inc()
+                failed_calls[event.reply_id] = failed_calls.get(event.reply_id, 0) + 1
+                errors.setdefault(platform_name, []).append(str(error))
+                waiting.add(i)
+                held_accounts.add((platform_name, account))
+        if not waiting:
+            return emits
+        return Deferred(emits, waiting, "; ".join(f"{name}: {failed[-1]}" for name, failed in errors.items()))
+
+    def account_of(event: ReplyVerdict) -> str:
+        profile = profiles.get(event.creator_id)
+        if profile is None:
+            return event.creator_id
+        return profile.platform_accounts.get(event.comment.platform, profile.creator_id)
 
     async def publish(event: ReplyVerdict) -> list[Emit]:
+        """The outputs of one reply, posting it if it has not gone out; TransientError: the platform failed."""
         if event.reply_id in ledger:
             return []  # already out; this is a redelivery
         profile = profiles.get(event.creator_id)
-        if profile is None or profile.mode == ReplyMode.off:
+        if event.reply_id not in posted_here and (profile is None or profile.mode == ReplyMode.off):
+            failed_calls.pop(event.reply_id, None)
             skipped = Decision(
                 comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
                 reply_id=event.reply_id, stage=Stage.publish, outcome=Outcome.skipped,
@@ -67,23 +103,14 @@ def create_app(settings: Settings | None = None):
             )
             return [Emit(DECISIONS, skipped)]
         platform_name = event.comment.platform.value
-        account = profile.platform_accounts.get(event.comment.platform, profile.creator_id)
         attempt = 0  # platform calls this delivery made
-        if event.reply_id in posted_here:
+        if event.reply_id in posted_here:  # posted already, even if the creator has turned replies off since
             posted, text = posted_here[event.reply_id]
         else:
-            while True:
-                attempt += 1
-                try:
-                    posted = await platforms.for_platform(platform_name).post_reply(
-                        event.comment, account, event.reply_id, event.text
-                    )
-                    break
-                except TransientError as error:
-                    PUBLISH_ATTEMPTS.labels(platform_name, "retry").inc()
-                    parts.health.failing(str(error))
-                    await asyncio.sleep(backoff_s(settings, attempt))
-            parts.health.ok()
+            posted = await platforms.for_platform(platform_name).post_reply(
+                event.comment, account_of(event), event.reply_id, event.text
+            )
+            attempt = failed_calls.pop(event.reply_id, 0) + 1
             PUBLISH_ATTEMPTS.labels(platform_name, "replayed" if posted.replayed else "posted").inc()
             text = event.text
             posted_here[event.reply_id] = (posted, text)
