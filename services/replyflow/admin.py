@@ -1,6 +1,6 @@
 """Operator commands.
 
-    python -m replyflow.admin topics                      # create every topic (idempotent)
+    python -m replyflow.admin topics [--replication-factor 3]  # create the missing topics (idempotent)
     python -m replyflow.admin load-profiles FILE.json     # publish creator profiles to creators.config
 """
 
@@ -42,13 +42,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m replyflow.admin", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("topics", help="create replyflow's topics and dead-letter topics")
+    tp = sub.add_parser("topics", help="create replyflow's missing topics and dead-letter topics, with the "
+                        "partitions, cleanup and retention of k8s/base/topics.yaml")
+    tp.add_argument("--replication-factor", type=int, default=1,
+                    help="copies of each partition (3 on a production cluster: min.insync.replicas is then 2)")
     lp = sub.add_parser("load-profiles", help="publish a JSON list of creator profiles")
     lp.add_argument("file", type=Path)
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "topics":
-        created = asyncio.run(ensure_topics(settings.kafka_bootstrap_servers))
+        created = asyncio.run(ensure_topics(settings.kafka_bootstrap_servers,
+                                            replication_factor=args.replication_factor))
         print(f"created {len(created)} topics: {', '.join(created) or '(all existed)'}")
     else:
         profiles = asyncio.run(load_profiles(args.file, settings))

@@ -45,7 +45,7 @@ from replyflow.observability import (
     TABLE_ROWS,
 )
 from replyflow.settings import Settings
-from replyflow.topics import ALL_TOPICS, CONSUMED_TOPICS, DECISIONS, DLQ_PARTITIONS, Topic
+from replyflow.topics import ALL_TOPICS, CONSUMED_TOPICS, DECISIONS, DLQ_PARTITIONS, DLQ_RETENTION_DAYS, Topic
 
 if TYPE_CHECKING:
     from replyflow.service import ServiceParts
@@ -112,17 +112,32 @@ def make_broker(settings: Settings, service: str, tracer_provider: TracerProvide
     )
 
 
-async def ensure_topics(bootstrap_servers: str, topics: Sequence[Topic] = ALL_TOPICS) -> list[str]:
-    """Create replyflow's topics (and dead-letter topics) with explicit partition counts. Idempotent."""
+def topic_config(compacted: bool, retention_ms: int | None, replication_factor: int) -> dict[str, str]:
+    """A topic's settings, as k8s/base/topics.yaml gives them (a test holds the two together)."""
+    config = {"cleanup.policy": "compact" if compacted else "delete",
+              # acks=all means two copies where there are three: one broker may be down, no write is lost.
+              "min.insync.replicas": "2" if replication_factor >= 3 else "1"}
+    if compacted:  # a minute before compaction may drop a record: followers see each change
+        config["min.compaction.lag.ms"] = "60000"
+    if retention_ms is not None:
+        config["retention.ms"] = str(retention_ms)
+    return config
+
+
+async def ensure_topics(bootstrap_servers: str, topics: Sequence[Topic] = ALL_TOPICS,
+                        replication_factor: int = 1) -> list[str]:
+    """Create replyflow's missing topics (and dead-letter topics) with their partitions, cleanup and retention.
+
+    Idempotent; topics that exist are left as they are."""
     wanted = [
-        NewTopic(
-            t.name,
-            num_partitions=t.partitions,
-            replication_factor=1,
-            topic_configs={"cleanup.policy": "compact"} if t.compacted else {},
-        )
+        NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication_factor,
+                 topic_configs=topic_config(t.compacted, t.retention_ms, replication_factor))
         for t in topics
-    ] + [NewTopic(t.dlq, num_partitions=DLQ_PARTITIONS, replication_factor=1) for t in CONSUMED_TOPICS if t in topics]
+    ] + [
+        NewTopic(t.dlq, num_partitions=DLQ_PARTITIONS, replication_factor=replication_factor,
+                 topic_configs=topic_config(False, DLQ_RETENTION_DAYS * 86_400_000, replication_factor))
+        for t in CONSUMED_TOPICS if t in topics
+    ]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:

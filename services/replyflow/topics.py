@@ -39,7 +39,7 @@ def by_account(event: Any) -> str:
 
 
 def by_reply(event: Any) -> str:
-    """reply_id: compaction keeps the latest record of each reply."""
+    """reply_id: every record about one reply is on one partition, in order (the first decision wins)."""
     return event.reply_id
 
 
@@ -56,6 +56,11 @@ class Topic:
     key: Callable[[Any], str]  # the record key of an event; its docstring says why
     description: str
     compacted: bool = False
+    retention_days: int | None = 7  # None: kept until compaction replaces it
+
+    @property
+    def retention_ms(self) -> int | None:
+        return None if self.retention_days is None else self.retention_days * 86_400_000
 
     @property
     def dlq(self) -> str:
@@ -71,21 +76,24 @@ REPLIES_DRAFTED = Topic("replies.drafted", 6, ReplyDrafted, by_comment,
 REPLIES_APPROVED = Topic("replies.approved", 6, ReplyVerdict, by_account,
                          "Verified or creator-approved replies, for the publisher to post.")
 REPLIES_REVIEW = Topic("replies.review", 3, ReplyVerdict, by_creator,
-                       "Replies held for the creator's review, with the reasons.")
+                       "Replies held for the creator's review, with the reasons.", retention_days=30)
+# Not compacted: compaction keeps a key's latest record, and the first decision about a reply must win.
 REPLIES_REVIEWED = Topic("replies.reviewed", 3, ReplyReviewed, by_reply,
-                         "The creator's decision about each held reply, kept for good (compacted).",
-                         compacted=True)
+                         "The creator's decisions about held replies, kept 60 days (twice replies.review's "
+                         "retention); the first decision about a reply holds.", retention_days=60)
 REPLIES_PUBLISHED = Topic("replies.published", 3, ReplyPublished, by_creator,
-                          "Replies posted on the platform; the publisher's ledger against double posts.")
+                          "Replies posted on the platform; the publisher's ledger against double posts.",
+                          retention_days=14)
 DECISIONS = Topic("decisions", 3, Decision, by_comment,
-                  "The audit trail: every stage's decision about a comment, with reasons and versions.")
+                  "The audit trail: every stage's decision about a comment, with reasons and versions.",
+                  retention_days=90)
 CREATORS_CONFIG = Topic("creators.config", 3, CreatorProfile, by_creator,
                         "The latest profile of each creator (compacted); every service follows it.",
-                        compacted=True)
+                        compacted=True, retention_days=None)
 YOUTUBE_POLL_CURSORS = Topic("youtube.poll.cursors", 6, YouTubePollCursor, by_channel,
                               "How far the YouTube pollers have read each channel (compacted). The pollers' "
                               "consumer group shares out its partitions: a channel is polled by the owner of its "
-                              "cursor's partition.", compacted=True)
+                              "cursor's partition.", compacted=True, retention_days=None)
 
 ALL_TOPICS: tuple[Topic, ...] = (
     COMMENTS_RECEIVED,
@@ -102,6 +110,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
 
 # Topics that a consumer reads, so each gets a dead-letter companion (one partition: few records, kept in order).
 DLQ_PARTITIONS = 1
+DLQ_RETENTION_DAYS = 30
 CONSUMED_TOPICS: tuple[Topic, ...] = (
     COMMENTS_RECEIVED,
     COMMENTS_SCREENED,

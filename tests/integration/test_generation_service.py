@@ -191,7 +191,8 @@ async def test_sigterm_drains_the_window_so_a_restart_redoes_nothing(generation,
         assert scraped(url, "replyflow_generation_in_flight") >= 4
         process = stack.processes["generation"]
         process.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(process.wait, 30) == 0
+        # It exits by itself (uvicorn re-raises the SIGTERM once shut down); that it drained is checked below.
+        assert await asyncio.to_thread(process.wait, 30) in (0, -signal.SIGTERM)
         await faults(sim, extra_latency_ms=0)
         start(**env)
         after = await reader.collect(lambda rs: ids <= set(draft_ids(before + rs)), timeout_s=45)

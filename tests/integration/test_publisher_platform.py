@@ -261,7 +261,8 @@ async def test_one_platform_down_holds_back_only_its_replies_which_go_out_once_i
     faults(platform, youtube_quota_exceeded=True)
     async with TopicReader(kafka_bootstrap, REPLIES_PUBLISHED.name) as reader, \
             EventProducer(settings, "test", [REPLIES_APPROVED]) as producer:
-        await producer.publish([Emit(REPLIES_APPROVED, v) for pair in zip(youtube, instagram, strict=True) for v in pair])
+        interleaved = [v for pair in zip(youtube, instagram, strict=True) for v in pair]
+        await producer.publish([Emit(REPLIES_APPROVED, v) for v in interleaved])
         records = await reader.collect(lambda rs: len(set(published(rs, instagram))) == 3)
         assert (scraped(stack.url("publisher"), "replyflow_messages_processed_total", service="publisher",
                         topic=REPLIES_APPROVED.name, result="deferred") or 0) >= 1

@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 from replyflow import topics
+from replyflow.kafka import topic_config
 from replyflow.local.model_server import MODEL_ALIAS
 from replyflow.settings import DEFAULT_HTTP_PORTS, Settings
 from tests.helpers import ROOT, TOOL_CACHE, make_var, provided_by_make
@@ -391,10 +392,14 @@ def kafka_topics(overlay: str) -> dict[str, dict]:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_kafka_topics_are_the_codes_topics(overlay):
-    expected = {t.name: (t.partitions, t.compacted) for t in topics.ALL_TOPICS}
+    """What `python -m replyflow.admin topics` creates (kafka.ensure_topics) is what k8s declares."""
+    replicas = next(iter(kafka_topics(overlay).values()))["spec"]["replicas"]
+    expected = {t.name: (t.partitions, topic_config(t.compacted, t.retention_ms, replicas))
+                for t in topics.ALL_TOPICS}
     # kafka.ensure_topics gives each consumed topic a one-partition dead-letter topic
-    expected |= {t.dlq: (topics.DLQ_PARTITIONS, False) for t in topics.CONSUMED_TOPICS}
-    found = {name: (t["spec"]["partitions"], "compact" in t["spec"]["config"]["cleanup.policy"].split(","))
+    expected |= {t.dlq: (topics.DLQ_PARTITIONS, topic_config(False, topics.DLQ_RETENTION_DAYS * 86_400_000, replicas))
+                 for t in topics.CONSUMED_TOPICS}
+    found = {name: (t["spec"]["partitions"], {k: str(v) for k, v in t["spec"]["config"].items()})
              for name, t in kafka_topics(overlay).items()}
     assert found == expected
 
