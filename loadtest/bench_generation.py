@@ -386,12 +386,18 @@ def measure(kind: str, base_url: str, model: str, concurrency: int, bootstrap: s
     # creator's prefix would depend on the order requests arrive in (which Kafka's partitions change):
     # against it, one creator's comments, so every request reuses the prefix in both phases alike.
     creator = LLAMA_CREATOR if kind == "llama" else None
-    jobs = make_jobs(run_id, max(2000, int(concurrency * 4 * (warmup + duration))), creator)
+    jobs_per_round = max(2000, int(concurrency * 4 * (warmup + duration)))
+    # Both phases of a round get the same comments, ids included: the service seeds sampling from the comment
+    # id (LLM_SEED_PER_COMMENT), so the same ids mean the same seeds, hence comparable output lengths.
+    # Fresh ids each round, so each pipeline round's comments are new messages.
+    round_jobs = [make_jobs(f"{run_id}r{r}", jobs_per_round, creator) for r in range(args.rounds)]
     direct, pipeline = PhaseResult(), PhaseResult()
+
     def direct_phase(round_no: int) -> None:
         arun(wait_idle(base_url))
         print(f"  [{kind} C={concurrency}] round {round_no + 1}: direct …", flush=True)
-        direct.add(arun(run_direct(base_url, model, jobs, concurrency, warmup, duration, timeout_s)))
+        direct.add(arun(run_direct(base_url, model, round_jobs[round_no], concurrency, warmup, duration,
+                                   timeout_s)))
 
     def pipeline_phase(round_no: int) -> None:
         arun(wait_idle(base_url))
@@ -407,9 +413,7 @@ def measure(kind: str, base_url: str, model: str, concurrency: int, bootstrap: s
         try:
             stack.start_service("generation")
             stack.wait_ready(log=lambda *_: None, timeout_s=60)
-            # The same prompts with fresh comment ids (so each is a new message).
-            pipeline_jobs = make_jobs(f"{run_id}p{round_no}", len(jobs), creator)
-            pipeline.add(arun(run_pipeline(bootstrap, stack.url("generation"), pipeline_jobs, concurrency,
+            pipeline.add(arun(run_pipeline(bootstrap, stack.url("generation"), round_jobs[round_no], concurrency,
                                            backlog, warmup, duration)))
         finally:
             stack.stop()

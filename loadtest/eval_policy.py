@@ -219,10 +219,13 @@ def bench(texts: list[str], batch: int = 64, seconds: float = 5.0) -> dict:
 
     Models are loaded before timing. One first pass with cold per-word caches, then wall time
     (``perf_counter``) and CPU time (``process_time``) over repeated passes until ``seconds`` have
-    elapsed; the per-text caches (lexicon counts, prepared text) are cleared before each pass so
-    repeated texts are not free (per-word caches stay warm, as in a long-running service).
+    elapsed; every per-text cache is cleared before each pass so repeated texts are not free (per-word
+    caches stay warm, as in a long-running service).
     """
-    from replyflow.policy import classifiers
+    from replyflow.policy import classifiers, textnorm
+
+    per_text_caches = (classifiers._lex_tokens, classifiers._lexicon_counts, classifiers._lexicon_terms,
+                       classifiers._prepared, classifiers._words, textnorm.normalize_views)
 
     screener = classifiers.TextScreener.load()
     screener.screen(["warm up"])
@@ -233,8 +236,8 @@ def bench(texts: list[str], batch: int = 64, seconds: float = 5.0) -> dict:
     done = 0
     t0, c0 = time.perf_counter(), time.process_time()
     while time.perf_counter() - t0 < seconds:
-        classifiers._lexicon_counts.cache_clear()
-        classifiers._prepared.cache_clear()
+        for per_text in per_text_caches:
+            per_text.cache_clear()
         for i in range(0, len(texts), batch):
             screener.screen(texts[i : i + batch])
         done += len(texts)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 SCHEMA_VERSION = 1
 
@@ -107,7 +107,8 @@ class Comment(Strict):
     author_id: Id
     author_name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     text: CommentText
-    created_at: datetime = Field(description="When the author wrote it (for end-to-end latency)")
+    created_at: AwareDatetime = Field(
+        description="When the author wrote it, with its UTC offset (for end-to-end latency)")
     language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")] | None = Field(
         default=None, description="ISO 639-1 code when the platform knows it"
     )

@@ -123,6 +123,20 @@ async def test_native_retry_after_a_lost_answer_finds_the_reply_instead_of_posti
     assert again.replayed and again.platform_reply_id == ours[0]["platform_reply_id"]
 
 
+@pytest.mark.parametrize("platform_name, account", [("youtube", CHANNEL), ("instagram", IG_USER)])
+async def test_a_second_reply_with_the_same_words_in_a_thread_is_posted_not_taken_for_the_first(
+        native, platform, platform_name, account):
+    """Two viewers in one thread can get the same words back; the publisher names the replies already out."""
+    api = native.for_platform(platform_name)
+    first = await api.post_reply(on("ann-1", parent_id="thread-s"), account, "r1", TEXT)
+    second = await api.post_reply(on("bob-1", parent_id="thread-s"), account, "r2", TEXT,
+                                  taken={first.platform_reply_id})
+    assert not second.replayed and second.platform_reply_id != first.platform_reply_id
+    assert len(posts(platform, comment_id="thread-s")) == 2
+    # Without naming the first, reconciliation would take it for the second: what `taken` is for.
+    assert (await api.post_reply(on("cy-1", parent_id="thread-s"), account, "r3", TEXT)).replayed
+
+
 async def test_youtube_access_tokens_are_refreshed_before_they_expire_and_after_a_401(native, platform):
     faults(platform, access_token_ttl_s=2)
     api = native.for_platform("youtube")

@@ -395,7 +395,8 @@ def check_label_values(where: str, expr) -> int:
 def test_label_values_are_ones_the_code_sets():
     checked = sum(check_label_values(name, parsed(rule)) for name, rule in alerts().items())
     assert checked >= 5
-    assert code_label_values()[("replyflow_messages_processed_total", "result")] == {"ok", "retried", "deferred", "dead_lettered"}
+    assert code_label_values()[("replyflow_messages_processed_total", "result")] == {
+        "ok", "retried", "deferred", "dead_lettered"}
 
 
 def test_components_are_the_deployments():

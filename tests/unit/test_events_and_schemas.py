@@ -33,7 +33,8 @@ def test_terminal_outcomes():
 
 
 @pytest.mark.parametrize("field,value", [("text", ""), ("comment_id", "has space"), ("platform", "myspace"),
-                                         ("language", "english")])
+                                         ("language", "english"),
+                                         ("created_at", "2025-06-01T12:00:00")])  # no offset: whose noon?
 def test_comment_rejects_bad_fields(field, value):
     with pytest.raises(ValidationError) as err:
         comment(**{field: value})

@@ -12,6 +12,7 @@ token) is a ``TransientError``; what it cannot (a refused reply, missing or revo
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,7 +40,10 @@ class PostedReply:
 
 
 class ReplyApi(Protocol):
-    async def post_reply(self, comment: Comment, account_id: str, reply_id: str, text: str) -> PostedReply: ...
+    async def post_reply(self, comment: Comment, account_id: str, reply_id: str, text: str,
+                         taken: Collection[str] = frozenset()) -> PostedReply:
+        """Post ``text`` once. ``taken``: platform reply ids known to be other replies', which reconciliation
+        must not take for this one (two drafts in a thread can have the same words)."""
 
 
 def thread_of(comment: Comment) -> str:
@@ -59,7 +63,8 @@ class GenericReplyApi:
     def __init__(self, http: httpx.AsyncClient, base_url: str, platform: str) -> None:
         self._http, self._base, self._platform = http, base_url.rstrip("/"), platform
 
-    async def post_reply(self, comment: Comment, account_id: str, reply_id: str, text: str) -> PostedReply:
+    async def post_reply(self, comment: Comment, account_id: str, reply_id: str, text: str,
+                         taken: Collection[str] = frozenset()) -> PostedReply:
         try:
             response = await self._http.post(
                 f"{self._base}/v1/{self._platform}/comments/{comment.comment_id}/replies",
@@ -85,9 +90,10 @@ class YouTubeDataApi:
     def __init__(self, client: YouTubeClient) -> None:
         self._client = client
 
-    async def post_reply(self, comment: Comment, account_id: str, reply_id: str, text: str) -> PostedReply:
+    async def post_reply(self, comment: Comment, account_id: str, reply_id: str, text: str,
+                         taken: Collection[str] = frozenset()) -> PostedReply:
         thread = thread_of(comment)
-        existing = await self._find_reply(thread, account_id, text)
+        existing = await self._find_reply(thread, account_id, text, taken)
         if existing is not None:
             return PostedReply(existing, replayed=True)
         body = {"snippet": {"parentId": thread, "textOriginal": text}}
@@ -95,14 +101,15 @@ class YouTubeDataApi:
                                            params={"part": "snippet"}, json=body)
         return PostedReply(response.json()["id"], replayed=False)
 
-    async def _find_reply(self, comment_id: str, account_id: str, text: str) -> str | None:
+    async def _find_reply(self, comment_id: str, account_id: str, text: str, taken: Collection[str]) -> str | None:
         params = {"part": "snippet", "parentId": comment_id, "maxResults": "100", "textFormat": "plainText"}
         for _ in range(MAX_RECONCILE_PAGES):
             page = (await self._client.call("GET", "/youtube/v3/comments", account_id, params=params)).json()
             for item in page.get("items", []):
                 snippet = item.get("snippet", {})
                 author = snippet.get("authorChannelId", {}).get("value")
-                if author == account_id and same_text(snippet.get("textOriginal", ""), text):
+                if author == account_id and item["id"] not in taken and same_text(snippet.get("textOriginal", ""),
+                                                                                   text):
                     return item["id"]
             if not page.get("nextPageToken"):
                 return None
@@ -121,17 +128,19 @@ class InstagramGraphApi:
     def __init__(self, http: httpx.AsyncClient, base_url: str, credentials: CredentialsFile) -> None:
         self._http, self._base, self._credentials = http, base_url.rstrip("/"), credentials
 
-    async def post_reply(self, comment: Comment, account_id: str, reply_id: str, text: str) -> PostedReply:
+    async def post_reply(self, comment: Comment, account_id: str, reply_id: str, text: str,
+                         taken: Collection[str] = frozenset()) -> PostedReply:
         token = self._access_token(account_id)
         thread = thread_of(comment)
-        existing = await self._find_reply(thread, account_id, text, token)
+        existing = await self._find_reply(thread, account_id, text, token, taken)
         if existing is not None:
             return PostedReply(existing, replayed=True)
         response = await self._call("POST", f"{self._base}/{thread}/replies",
                                     data={"message": text, "access_token": token})
         return PostedReply(response.json()["id"], replayed=False)
 
-    async def _find_reply(self, comment_id: str, account_id: str, text: str, token: str) -> str | None:
+    async def _find_reply(self, comment_id: str, account_id: str, text: str, token: str,
+                          taken: Collection[str]) -> str | None:
         url: str | None = f"{self._base}/{comment_id}/replies"
         params: dict[str, str] | None = {"fields": "id,text,from", "limit": "100", "access_token": token}
         for _ in range(MAX_RECONCILE_PAGES):
@@ -139,7 +148,8 @@ class InstagramGraphApi:
                 return None
             page = (await self._call("GET", url, params=params)).json()
             for item in page.get("data", []):
-                if item.get("from", {}).get("id") == account_id and same_text(item.get("text", ""), text):
+                if (item.get("from", {}).get("id") == account_id and item["id"] not in taken
+                        and same_text(item.get("text", ""), text)):
                     return item["id"]
             url, params = page.get("paging", {}).get("next"), None  # the next link carries every parameter
         return None

@@ -44,7 +44,10 @@ def create_app(settings: Settings | None = None):
     settings = settings or Settings()
     parts = service_parts("publisher", settings, sends=[REPLIES_PUBLISHED, DECISIONS])
     profiles = parts.profiles
-    ledger = TopicTable[ReplyPublished](settings.kafka_bootstrap_servers, REPLIES_PUBLISHED, lambda e: e.reply_id)
+    # Platform ids of the replies out: reconciliation must not take one for another reply with the same words.
+    taken: set[str] = set()
+    ledger = TopicTable[ReplyPublished](settings.kafka_bootstrap_servers, REPLIES_PUBLISHED, lambda e: e.reply_id,
+                                        on_row=lambda e: taken.add(e.platform_reply_id))
     parts.tables.append(ledger)  # read whole before consuming: what was already posted
     platforms = PlatformApis(settings)
     # Replies this process posted that the ledger may not have read back yet: a second verdict for the same
@@ -108,8 +111,9 @@ def create_app(settings: Settings | None = None):
             posted, text = posted_here[event.reply_id]
         else:
             posted = await platforms.for_platform(platform_name).post_reply(
-                event.comment, account_of(event), event.reply_id, event.text
+                event.comment, account_of(event), event.reply_id, event.text, taken
             )
+            taken.add(posted.platform_reply_id)
             attempt = failed_calls.pop(event.reply_id, 0) + 1
             PUBLISH_ATTEMPTS.labels(platform_name, "replayed" if posted.replayed else "posted").inc()
             text = event.text
