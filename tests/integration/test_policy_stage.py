@@ -196,8 +196,8 @@ async def test_turning_replies_off_takes_effect_within_seconds(policy, producer,
 
     await put_profiles([make_profile(creator, mode=ReplyMode.off, version=2)], settings)
     changed_at = time.monotonic()
-    # Keep commenting until the kill switch shows, and then it must stay on. How soon: docs/propagation
-    # figures come from `make bench-policy`; the 30 s bound here only catches a change never applied.
+    # Keep commenting until the kill switch shows, and then it must stay on. How soon is measured by
+    # `make bench-policy` (kill-switch.json); the 30 s bound here only catches a change never applied.
     async with TopicReader(kafka_bootstrap, DECISIONS.name) as reader:
         while True:
             after = make_comment(creator)
