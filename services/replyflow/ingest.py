@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import sys
 from collections import Counter
@@ -37,13 +36,22 @@ from starlette.routing import Route
 
 from replyflow.events import Comment, CommentReceived, CreatorProfile, Platform
 from replyflow.kafka import Emit, EventProducer
-from replyflow.service import ServiceParts, build_app, json_request_body, publish_for_request, serve, service_parts
+from replyflow.service import (
+    ServiceParts,
+    bearer_token,
+    build_app,
+    decode_json,
+    json_request_body,
+    publish_for_request,
+    serve,
+    service_parts,
+)
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_RECEIVED
 
 MAX_BATCH = 500
 MAX_BODY_BYTES = 2_000_000
-_comments = TypeAdapter(Comment | list[Comment])
+_comment_list = TypeAdapter(list[Comment])  # errors then name "1.text", not the union's members
 
 
 def received_events(comments: list[Comment]) -> list[Emit]:
@@ -55,12 +63,8 @@ def parse_comments(body: bytes) -> list[Comment]:
     """Decode a request body into comments; raises ValueError/ValidationError with the reason."""
     if not body.strip():
         raise ValueError("request body is empty; send a comment object or a JSON array of comments")
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"request body is not valid JSON: {e}") from e
-    parsed = _comments.validate_python(data)
-    comments = parsed if isinstance(parsed, list) else [parsed]
+    data = decode_json(body)
+    comments = _comment_list.validate_python(data) if isinstance(data, list) else [Comment.model_validate(data)]
     if not comments:
         raise ValueError("the array of comments is empty")
     if len(comments) > MAX_BATCH:
@@ -82,7 +86,7 @@ def meta_signature(app_secret: str, body: bytes) -> str:
 
 
 def valid_meta_signature(app_secret: str, body: bytes, header: str) -> bool:
-    return hmac.compare_digest(meta_signature(app_secret, body), header)
+    return hmac.compare_digest(meta_signature(app_secret, body).encode(), header.encode())  # bytes: any header
 
 
 def creator_of_account(profiles: Iterable[CreatorProfile], platform: Platform, account_id: str) -> str | None:
@@ -131,7 +135,17 @@ def validation_errors(error: ValidationError) -> list[dict[str, object]]:
 
 
 def comments_api(parts: ServiceParts) -> Starlette:
+    token = parts.settings.ingest_api_token
+
     async def post_comments(request: Request) -> JSONResponse:
+        # Whoever posts here picks the creator, and the creator's account answers: callers must be trusted.
+        if not token:
+            return JSONResponse({"error": "POST /v1/comments is off: set INGEST_API_TOKEN on ingest, and send it "
+                                          "as Authorization: Bearer <token>"}, status_code=403)
+        presented = bearer_token(request)
+        if presented is None or not hmac.compare_digest(presented.encode(), token.encode()):
+            return JSONResponse({"error": "missing or wrong bearer token (Authorization: Bearer <INGEST_API_TOKEN>)"},
+                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
         body = await json_request_body(request, MAX_BODY_BYTES)
         if isinstance(body, JSONResponse):
             return body
@@ -160,8 +174,8 @@ def instagram_webhook_api(parts: ServiceParts) -> Starlette:
     async def verify_subscription(request: Request) -> Response:
         query = request.query_params
         token = settings.instagram_webhook_verify_token
-        if query.get("hub.mode") == "subscribe" and token and hmac.compare_digest(query.get("hub.verify_token", ""),
-                                                                                  token):
+        presented = query.get("hub.verify_token", "").encode()
+        if query.get("hub.mode") == "subscribe" and token and hmac.compare_digest(presented, token.encode()):
             return PlainTextResponse(query.get("hub.challenge", ""))
         return JSONResponse({"error": "hub.verify_token does not match INSTAGRAM_WEBHOOK_VERIFY_TOKEN"},
                             status_code=403)
@@ -178,10 +192,10 @@ def instagram_webhook_api(parts: ServiceParts) -> Starlette:
             return JSONResponse({"error": "still reading creator profiles; retry"}, status_code=503)
         try:
             comments, results = instagram_comments(
-                json.loads(body), lambda account: creator_of_account(profiles.rows(), Platform.instagram, account))
+                decode_json(body), lambda account: creator_of_account(profiles.rows(), Platform.instagram, account))
         except ValidationError as e:
             return JSONResponse({"error": "invalid comment", "details": validation_errors(e)}, status_code=422)
-        except ValueError as e:  # JSONDecodeError included
+        except (ValueError, OverflowError) as e:  # OverflowError: a "time" out of range
             return JSONResponse({"error": str(e)}, status_code=400)
         if comments and not await publish_for_request(parts, received_events(comments)):
             return JSONResponse({"error": "comments not accepted: Kafka unavailable, retry"}, status_code=503)

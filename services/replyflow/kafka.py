@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import json
 import logging
 import time
@@ -635,22 +636,25 @@ class TopicTable(Generic[M]):
     """A topic materialised into memory (no consumer group): every instance reads it whole.
 
     Used for the compacted ``creators.config`` (so a profile change reaches every service in
-    seconds), the publisher's ledger of published replies, and the control API's held and
-    reviewed replies. ``keep_first``: the first record of a key stays (the control API's first
+    seconds), the publisher's ledger of recently published replies (``since_s``), and the control
+    API's held and reviewed replies. ``keep_first``: the first record of a key stays (the control API's first
     decision about a reply wins, on every replica alike); otherwise the latest replaces it.
     ``on_row`` sees each row as it is stored, to keep an index the service needs. ``forget`` drops
     a row the service is done with, for good.
     """
 
     def __init__(self, bootstrap_servers: str, topic: Topic, key_of: Callable[[M], str],
-                 *, keep_first: bool = False, on_row: Callable[[M], None] | None = None):
+                 *, keep_first: bool = False, on_row: Callable[[M], None] | None = None,
+                 since_s: float | None = None):
         self._bootstrap = bootstrap_servers
         self._topic = topic
         self._model = topic.message  # the one event model the topic carries
         self._key_of = key_of
         self._keep_first = keep_first
         self._on_row = on_row
+        self._since_s = since_s  # None: from the beginning; else the records of the last since_s seconds
         self._rows: dict[str, M] = {}
+        self._stored_at: list[tuple[float, str]] = []  # with since_s: a heap of (record time, key), to expire
         self._forgotten: set[str] = set()
         # What grows a pod's memory with traffic (one table per topic in a service).
         TABLE_ROWS.labels(topic.name).set_function(lambda: len(self._rows))
@@ -707,7 +711,14 @@ class TopicTable(Generic[M]):
             partitions = self._consumer.partitions_for_topic(self._topic.name)
         assigned = [TopicPartition(self._topic.name, p) for p in sorted(partitions)]
         self._consumer.assign(assigned)
-        await self._consumer.seek_to_beginning(*assigned)
+        if self._since_s is None:
+            await self._consumer.seek_to_beginning(*assigned)
+        else:
+            since_ms = int((time.time() - self._since_s) * 1000)
+            starts = await self._consumer.offsets_for_times({tp: since_ms for tp in assigned})
+            ends = await self._consumer.end_offsets(assigned)
+            for tp in assigned:  # None: nothing that recent, so start at the end
+                self._consumer.seek(tp, starts[tp].offset if starts[tp] is not None else ends[tp])
         self._task = asyncio.create_task(self._follow(assigned))
         await asyncio.wait_for(self.caught_up.wait(), catch_up_timeout_s)
 
@@ -726,7 +737,9 @@ class TopicTable(Generic[M]):
                 batches = await self._consumer.getmany(timeout_ms=500)
                 for records in batches.values():
                     for record in records:
-                        self._apply(record.key, record.value)
+                        self._apply(record.key, record.value, record.timestamp / 1000)
+                if self._since_s is not None:
+                    self._expire(time.time() - self._since_s)
                 if batches:
                     applied, self._applied = self._applied, asyncio.Event()
                     applied.set()
@@ -739,7 +752,13 @@ class TopicTable(Generic[M]):
                 catch_up_to = None
                 await asyncio.sleep(1.0)
 
-    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+    def _expire(self, before: float) -> None:
+        """Drop the rows of records older than ``before`` (a table of the last ``since_s`` seconds)."""
+        while self._stored_at and self._stored_at[0][0] < before:
+            _, key = heapq.heappop(self._stored_at)
+            self._rows.pop(key, None)
+
+    def _apply(self, key: bytes | None, value: bytes | None, timestamp: float) -> None:
         if value is None:  # tombstone
             if key is not None:
                 self._rows.pop(key.decode(errors="replace"), None)
@@ -753,6 +772,8 @@ class TopicTable(Generic[M]):
         if key_of_row in self._forgotten or (self._keep_first and key_of_row in self._rows):
             return
         self._rows[key_of_row] = row
+        if self._since_s is not None:
+            heapq.heappush(self._stored_at, (timestamp, key_of_row))
         if self._on_row is not None:
             self._on_row(row)
 

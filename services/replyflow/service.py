@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,14 +43,39 @@ class ServiceParts:
     tracer_provider: TracerProvider | None = None  # None: tracing off (OTEL_TRACES_EXPORTER=none)
 
 
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
 async def json_request_body(request: Request, max_bytes: int) -> bytes | JSONResponse:
-    """The body of a JSON API request, or the 415 / 413 answer when it is not JSON or too large."""
-    if "json" not in request.headers.get("content-type", "application/json"):
+    """The body of a JSON API request, or the 415 / 413 answer when it is not JSON or too large.
+
+    Read as it comes, so a body too large is refused at ``max_bytes``, not after it is all in memory."""
+    if "json" not in request.headers.get("content-type", "application/json").lower():
         return JSONResponse({"error": "Content-Type must be application/json"}, status_code=415)
-    body = await request.body()
-    if len(body) > max_bytes:
-        return JSONResponse({"error": f"body larger than {max_bytes} bytes"}, status_code=413)
-    return body
+    too_large = JSONResponse({"error": f"body larger than {max_bytes} bytes"}, status_code=413)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        return too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            return too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode_json(body: bytes) -> object:
+    """A request body's JSON; ValueError saying why it is not (bad UTF-8 and nesting too deep included)."""
+    try:
+        return json.loads(body)
+    except RecursionError as e:
+        raise ValueError("request body is nested too deeply") from e
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"request body is not valid JSON: {e}") from e
 
 
 async def publish_for_request(parts: ServiceParts, emits: Sequence[Emit]) -> bool:
@@ -151,5 +177,6 @@ def serve(app: AsgiFastStream, settings: Settings, service: str) -> None:
         host=settings.http_host,
         port=settings.http_port_for(service),
         log_config=None,
+        access_log=False,  # one line per request is noise at this volume, and query strings can hold secrets
         timeout_graceful_shutdown=int(settings.retry_backoff_max_s + 15),
     )

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8090", description="Base URL of the platform reply API (simulator locally)"
     )
     platform_timeout_s: float = Field(default=10.0, description="Timeout of one platform API call")
+    publisher_ledger_hours: float = Field(
+        default=24.0, gt=0, description="How far back the publisher reads replies.published at start, to skip "
+        "replies already out; older ones are caught by the platform's idempotency key or the check for the "
+        "reply already under the comment. Bounds the publisher's memory and start-up time")
     youtube_api_base_url: str = Field(
         default="", description="YouTube Data API base (https://www.googleapis.com): YouTube replies go there, as "
         "the creator's channel; empty: through PLATFORM_BASE_URL"
@@ -147,6 +151,11 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="Timeout of one embeddings request (on failure: stylometric score only)"
     )
 
+    ingest_api_token: str | None = Field(
+        default=None,
+        description="Bearer token callers of ingest's POST /v1/comments must send (whoever posts there picks the "
+        "creator whose account answers); unset: that route answers 403. Webhooks are signed instead",
+    )
     control_api_token: str | None = Field(
         default=None,
         description="Bearer token every control API request must carry; the control service refuses to "

@@ -22,6 +22,7 @@ import pytest
 from loadtest.llm_simulator import SimConfig, serve_in_thread
 from replyflow.events import Comment, Outcome, Platform
 from replyflow.local.stack import (
+    INGEST_AUTH,
     Outcomes,
     Stack,
     deliver_comments,
@@ -77,7 +78,7 @@ async def test_a_broker_crash_mid_stream_loses_no_comment_and_posts_nothing_twic
         stack.kafka.process.wait()
         # The comments that come to ingest (YouTube's are polled); a 503 may still land once Kafka is back.
         pushed = [json.loads(c.model_dump_json()) for c in during if c.platform != Platform.youtube]
-        async with httpx.AsyncClient(base_url=stack.url("ingest"), timeout=60) as ingest:
+        async with httpx.AsyncClient(base_url=stack.url("ingest"), timeout=60, headers=INGEST_AUTH) as ingest:
             refused = await ingest.post("/v1/comments", json=pushed)
         assert refused.status_code == 503, refused.text
         assert "Kafka" in refused.json()["error"]

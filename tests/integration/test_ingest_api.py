@@ -15,9 +15,10 @@ import pytest
 from replyflow.admin import put_profiles
 from replyflow.events import CommentReceived, CreatorProfile
 from replyflow.ingest import meta_signature
+from replyflow.local.stack import INGEST_AUTH
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_RECEIVED
-from tests.helpers import TopicReader, scraped
+from tests.helpers import TopicReader, scraped, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -39,7 +40,7 @@ async def test_single_and_batch_comments_reach_the_topic_keyed_by_comment(ingest
     single, batch = comment(), [comment(), comment(platform="instagram")]
     wanted = {single["comment_id"], *(c["comment_id"] for c in batch)}
     async with TopicReader(kafka_bootstrap, COMMENTS_RECEIVED.name) as reader:
-        async with httpx.AsyncClient(base_url=ingest) as http:
+        async with httpx.AsyncClient(base_url=ingest, headers=INGEST_AUTH) as http:
             r1 = await http.post("/v1/comments", json=single)
             r2 = await http.post("/v1/comments", json=batch)
         assert (r1.status_code, r1.json()["accepted"]) == (202, 1)
@@ -61,25 +62,66 @@ async def test_single_and_batch_comments_reach_the_topic_keyed_by_comment(ingest
         (b"{not json", 400, "not valid JSON"),
         (b"[]", 400, "empty"),
         (b'{"platform": "youtube"}', 422, "comment_id"),
+        (b"[" * 5000 + b"]" * 5000, 400, "nested too deeply"),
+        (b'{"text": "\xff"}', 400, "not valid JSON"),
     ],
 )
 async def test_bad_requests_get_a_4xx_that_says_what_is_wrong(ingest, body, status, says):
-    async with httpx.AsyncClient(base_url=ingest) as http:
+    async with httpx.AsyncClient(base_url=ingest, headers=INGEST_AUTH) as http:
         response = await http.post("/v1/comments", content=body, headers={"content-type": "application/json"})
     assert response.status_code == status
     assert says in response.text
 
 
 async def test_field_errors_name_the_field(ingest):
-    async with httpx.AsyncClient(base_url=ingest) as http:
+    async with httpx.AsyncClient(base_url=ingest, headers=INGEST_AUTH) as http:
         response = await http.post("/v1/comments", json=[comment(), comment(text="", platform="myspace")])
     assert response.status_code == 422
     fields = {d["field"] for d in response.json()["details"]}
-    assert {"list[Comment].1.text", "list[Comment].1.platform"} <= fields
+    assert {"1.text", "1.platform"} <= fields
+
+
+async def test_only_callers_with_the_token_may_post_comments(ingest, stack):
+    async with httpx.AsyncClient(base_url=ingest) as http:
+        anonymous = await http.post("/v1/comments", json=comment())
+        wrong = await http.post("/v1/comments", json=comment(), headers={"Authorization": "Bearer guess"})
+        other_scheme = await http.post("/v1/comments", json=comment(), headers={"Authorization": "Basic eDp5"})
+    for response in (anonymous, wrong, other_scheme):
+        assert response.status_code == 401 and "INGEST_API_TOKEN" in response.json()["error"]
+        assert response.headers["www-authenticate"] == "Bearer"
+    stack.extra_env["INGEST_API_TOKEN"] = ""  # not configured: the route is off, whatever is sent
+    stack.start_service("ingest", instance="ingest-open")
+    wait_for(lambda: httpx.get(f"{stack.url('ingest-open')}/readyz").is_success, 60, "the second ingest ready")
+    response = httpx.post(f"{stack.url('ingest-open')}/v1/comments", json=comment(), headers=INGEST_AUTH)
+    assert response.status_code == 403 and "set INGEST_API_TOKEN" in response.json()["error"]
+
+
+async def test_a_body_over_the_limit_is_refused_before_it_is_read_whole(ingest):
+    async def endless():  # a chunked upload that would never end
+        for _ in range(10_000):
+            yield b" " * 65536
+
+    # A declared length over the limit is answered before any of the body is read (raw HTTP: clients
+    # will not send a length they do not mean).
+    host, port = ingest.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"POST /v1/comments HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                 f"Authorization: {INGEST_AUTH['Authorization']}\r\nContent-Length: {3 * 1024 * 1024}\r\n\r\n{{"
+                 .encode())
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    assert status_line.split()[1] == b"413"
+    async with httpx.AsyncClient(base_url=ingest, headers=INGEST_AUTH) as http:
+        streamed = await http.post("/v1/comments", content=endless(), headers={"content-type": "application/json"})
+        upper_case = await http.post("/v1/comments", content=json.dumps(comment()).encode(),
+                                     headers={"content-type": "Application/JSON"})
+    assert streamed.status_code == 413
+    assert upper_case.status_code == 202
 
 
 async def test_oversized_batch_and_wrong_content_type(ingest):
-    async with httpx.AsyncClient(base_url=ingest) as http:
+    async with httpx.AsyncClient(base_url=ingest, headers=INGEST_AUTH) as http:
         too_many = await http.post("/v1/comments", json=[comment() for _ in range(501)])
         form = await http.post("/v1/comments", data={"a": "b"})
     assert too_many.status_code == 400 and "at most 500" in too_many.text
@@ -87,7 +129,7 @@ async def test_oversized_batch_and_wrong_content_type(ingest):
 
 
 async def test_health_and_metrics(ingest):
-    async with httpx.AsyncClient(base_url=ingest) as http:
+    async with httpx.AsyncClient(base_url=ingest, headers=INGEST_AUTH) as http:
         assert (await http.get("/healthz")).status_code == 200
         ready = await http.get("/readyz")
         metrics = await http.get("/metrics")

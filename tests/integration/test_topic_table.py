@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
+import time
 import uuid
 
 import pytest
@@ -114,3 +116,35 @@ async def test_a_partition_emptied_by_retention_does_not_stop_the_table_catching
         assert [p.creator_id for p in table.rows()] == ["kept"]
     finally:
         await table.stop()
+
+
+async def test_a_table_of_the_last_hours_leaves_out_and_drops_older_records(kafka_bootstrap):
+    # The publisher's ledger: memory and start-up time bounded by a window, not by the topic's retention.
+    topic = dataclasses.replace(CREATORS_CONFIG, name=f"table-test-{uuid.uuid4().hex[:8]}", partitions=2,
+                                compacted=False)
+    await ensure_topics(kafka_bootstrap, [topic])
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    now_ms = int(time.time() * 1000)
+
+    async def write(creator: str, age_s: float, partition: int) -> None:
+        await producer.send_and_wait(topic.name, json.dumps(profile_json(creator)).encode(), key=creator.encode(),
+                                     partition=partition, timestamp_ms=now_ms - int(age_s * 1000))
+
+    table = TopicTable[CreatorProfile](kafka_bootstrap, topic, lambda p: p.creator_id, since_s=3600)
+    try:
+        await write("two-hours-old", 7200, 0)
+        await write("old-on-its-own", 7200, 1)  # a partition with nothing in the window: start at its end
+        await write("recent", 60, 0)
+        await table.start(catch_up_timeout_s=15)
+        assert [p.creator_id for p in table.rows()] == ["recent"]
+        await write("new", 0, 1)
+        await write("almost-expired", 3598, 1)  # read in, then dropped when a later batch finds it too old
+        assert await table.wait_until(lambda: "new" in table, 10)
+        await asyncio.sleep(3)
+        await write("newer", 0, 0)
+        assert await table.wait_until(lambda: "newer" in table and "almost-expired" not in table, 10)
+        assert {p.creator_id for p in table.rows()} == {"recent", "new", "newer"}
+    finally:
+        await table.stop()
+        await producer.stop()

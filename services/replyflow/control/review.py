@@ -46,8 +46,8 @@ _OUTPUT_NAMESPACE = uuid.UUID("0b5c7d5e-2f9a-4f57-9a38-6c3e1d2a7b41")
 MAX_NOTE_CHARS = 1_000
 
 # A decision older than this is not sent on again when its record is re-read (a new consumer group,
-# offsets reset): well inside replies.published's 14-day retention, the publisher's ledger, so what
-# is re-sent is never posted twice.
+# offsets reset). What is re-sent is never posted twice: the publisher's ledger knows the last day's
+# replies, and the platform's idempotency key or reconciliation the older ones.
 OUTPUTS_MAX_AGE = timedelta(days=7)
 
 # Profile fields only the operator may change: where replies are posted (the platform accounts

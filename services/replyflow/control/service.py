@@ -20,7 +20,6 @@ profile versions record who made them (``decided_by``, ``updated_by``).
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 import weakref
@@ -60,7 +59,16 @@ from replyflow.kafka import Emit, TopicTable, TransientError, subscribe_stage
 from replyflow.observability import DECISIONS as DECISIONS_METRIC
 from replyflow.policy.rules import PolicySource
 from replyflow.policy.stages import PolicyStages
-from replyflow.service import ServiceParts, build_app, json_request_body, publish_for_request, serve, service_parts
+from replyflow.service import (
+    ServiceParts,
+    bearer_token,
+    build_app,
+    decode_json,
+    json_request_body,
+    publish_for_request,
+    serve,
+    service_parts,
+)
 from replyflow.settings import Settings
 from replyflow.topics import CREATORS_CONFIG, DECISIONS, REPLIES_APPROVED, REPLIES_REVIEW, REPLIES_REVIEWED
 
@@ -121,11 +129,10 @@ class ControlApi:
         """Bearer token first (401), then the creator in the path must be the caller's (403), then
         state caught up; only then the handler, with the caller in ``request.state.principal``."""
         async def guarded_handler(request: Request) -> JSONResponse:
-            scheme, _, token = request.headers.get("authorization", "").partition(" ")
-            token = token.strip()
-            principal = authenticate(self._token, token) if scheme.lower() == "bearer" else None
+            token = bearer_token(request)
+            principal = authenticate(self._token, token) if token is not None else None
             if principal is None:
-                if scheme.lower() == "bearer" and looks_like_creator_token(token):
+                if token is not None and looks_like_creator_token(token):
                     message = ("creator token not valid (altered, or issued before CONTROL_API_TOKEN was rotated): "
                                "ask the operator for a new one")
                 else:
@@ -154,9 +161,9 @@ class ControlApi:
         if not raw.strip():
             return error(400, f"request body is empty; send a {model.__name__} JSON object")
         try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as e:
-            return error(400, f"request body is not valid JSON: {e}")
+            data = decode_json(raw)
+        except ValueError as e:
+            return error(400, str(e))
         if not isinstance(data, dict):
             return error(400, f"request body must be a JSON object ({model.__name__}), not {type(data).__name__}")
         try:

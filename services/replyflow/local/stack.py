@@ -40,8 +40,10 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 SERVICES = ("ingest", "policy", "generation", "publisher", "control", "youtube_poller")
 # The Meta app secret of this loopback stack's Instagram webhooks (anywhere else: a Secret).
 LOCAL_INSTAGRAM_APP_SECRET = "replyflow-local-instagram-app-secret"
-# Only for this loopback stack; anywhere else CONTROL_API_TOKEN must be a secret.
+# Only for this loopback stack; anywhere else CONTROL_API_TOKEN and INGEST_API_TOKEN must be secrets.
 DEV_CONTROL_TOKEN = "replyflow-dev-token"
+LOCAL_INGEST_TOKEN = "replyflow-local-ingest-token"
+INGEST_AUTH = {"Authorization": f"Bearer {LOCAL_INGEST_TOKEN}"}
 
 
 @dataclass
@@ -89,6 +91,7 @@ class Stack:
             **self.native_platform_env(),
             "RETRY_BACKOFF_MAX_S": "5",
             "CONTROL_API_TOKEN": self.control_token,
+            "INGEST_API_TOKEN": LOCAL_INGEST_TOKEN,
             "INSTAGRAM_APP_SECRET": LOCAL_INSTAGRAM_APP_SECRET,
             # The simulator has no quota: poll each channel every second.
             "YOUTUBE_POLL_MIN_INTERVAL_S": "1",
@@ -255,7 +258,7 @@ async def deliver_comments(stack: Stack, comments: list[Comment], creators_file:
 
 
 async def send_comments(ingest_url: str, comments: list[Comment], batch: int = 20) -> None:
-    async with httpx.AsyncClient(base_url=ingest_url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=ingest_url, timeout=30, headers=INGEST_AUTH) as http:
         for i in range(0, len(comments), batch):
             body = [json.loads(c.model_dump_json()) for c in comments[i:i + batch]]
             response = await http.post("/v1/comments", json=body)

@@ -3,9 +3,10 @@
     python -m replyflow.publisher     # HTTP :8083 for /metrics /healthz /readyz
 
 Its input is keyed by creator account, so one consumer owns an account's order and rate limit.
-A reply is never posted twice: a ledger of ``replies.published`` skips replies that already went out
-(e.g. after a crash before commit), and each platform adapter (``publisher/platform.py``) makes a
-repeated call harmless: the reply id as idempotency key, or reconciliation where the platform has none.
+A reply is never posted twice: a ledger of the last ``PUBLISHER_LEDGER_HOURS`` of ``replies.published``
+skips replies that already went out (e.g. after a crash before commit), and each platform adapter
+(``publisher/platform.py``) makes a repeated call harmless, older ones included: the reply id as
+idempotency key, or reconciliation where the platform has none.
 
 A platform that fails for now (down, rate-limited, YouTube's quota spent) holds back only the accounts
 it failed for: their replies wait, in order, with backoff, while other accounts' and platforms' go out.
@@ -15,6 +16,7 @@ replies wait too, so a platform timing out cannot make a batch (and the rebalanc
 
 from __future__ import annotations
 
+import time
 from datetime import UTC
 
 from prometheus_client import Counter
@@ -44,10 +46,16 @@ def create_app(settings: Settings | None = None):
     settings = settings or Settings()
     parts = service_parts("publisher", settings, sends=[REPLIES_PUBLISHED, DECISIONS])
     profiles = parts.profiles
-    # Platform ids of the replies out: reconciliation must not take one for another reply with the same words.
-    taken: set[str] = set()
+    ledger_s = settings.publisher_ledger_hours * 3600
+    # Platform ids of the replies out (-> when learnt; oldest first, kept as long as the ledger's rows):
+    # reconciliation must not take one for another reply with the same words.
+    taken: dict[str, float] = {}
+
+    def take(platform_reply_id: str) -> None:
+        taken[platform_reply_id] = time.time()
+
     ledger = TopicTable[ReplyPublished](settings.kafka_bootstrap_servers, REPLIES_PUBLISHED, lambda e: e.reply_id,
-                                        on_row=lambda e: taken.add(e.platform_reply_id))
+                                        on_row=lambda e: take(e.platform_reply_id), since_s=ledger_s)
     parts.tables.append(ledger)  # read whole before consuming: what was already posted
     platforms = PlatformApis(settings)
     # Replies this process posted that the ledger may not have read back yet: a second verdict for the same
@@ -60,6 +68,8 @@ def create_app(settings: Settings | None = None):
     async def publish_batch(events: list[ReplyVerdict]) -> list[Emit] | Deferred:
         for reply_id in [r for r in posted_here if r in ledger]:
             del posted_here[reply_id]
+        while taken and next(iter(taken.values())) < time.time() - ledger_s:
+            del taken[next(iter(taken))]
         emits: list[Emit] = []
         waiting: set[int] = set()
         errors: dict[str, list[str]] = {}  # platform -> its failed calls in this batch
@@ -113,7 +123,7 @@ def create_app(settings: Settings | None = None):
             posted = await platforms.for_platform(platform_name).post_reply(
                 event.comment, account_of(event), event.reply_id, event.text, taken
             )
-            taken.add(posted.platform_reply_id)
+            take(posted.platform_reply_id)
             attempt = failed_calls.pop(event.reply_id, 0) + 1
             PUBLISH_ATTEMPTS.labels(platform_name, "replayed" if posted.replayed else "posted").inc()
             text = event.text
