@@ -7,12 +7,13 @@ derives from, so any record can be traced back to its comment.
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 SCHEMA_VERSION = 1
 
@@ -254,6 +255,14 @@ class GenerationParams(Strict):
     stop: list[str] = Field(default_factory=lambda: ["\n\n"])
 
 
+def _visible_label(label: str) -> str:
+    # Letters (L), digits (N) and symbols such as emoji (S): what a viewer sees. Spaces, punctuation alone and
+    # invisible format characters do not label anything.
+    if not any(unicodedata.category(ch)[0] in "LNS" for ch in label):
+        raise ValueError("the AI label must have a visible letter, digit or symbol, e.g. [AI reply] or 🤖")
+    return label
+
+
 class CreatorProfile(Strict):
     """A creator's AI persona and controls. Topic ``creators.config`` (compacted, key creator_id)."""
 
@@ -273,7 +282,9 @@ class CreatorProfile(Strict):
     )
     mode: ReplyMode = ReplyMode.review
     reply_budget_per_hour: int = Field(default=60, ge=0)
-    disclosure_label: Annotated[str, StringConstraints(min_length=1, max_length=60)] = "[AI reply]"
+    disclosure_label: Annotated[str, StringConstraints(min_length=1, max_length=60), AfterValidator(
+        _visible_label)] = Field(default="[AI reply]", description="Added to every reply; needs a visible letter, "
+                                 "digit or symbol (a label of spaces or invisible characters would hide it)")
     authenticity_threshold: float = Field(default=0.0, ge=0.0, le=1.0)
     generation: GenerationParams = Field(default_factory=GenerationParams)
     policy_overrides: dict[str, CheckRule] = Field(

@@ -6,6 +6,7 @@ import functools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from replyflow.control.review import (
     OUTPUTS_MAX_AGE,
@@ -254,12 +255,20 @@ def test_a_creator_may_change_their_voice_and_controls_but_not_the_operators_fie
     check_creator_change(profile(**same_operator_fields, persona="A baker.", mode="off", banned_words=["cheap"],
                                  topics_to_avoid=["politics"], allowed_links=["mara.example"],
                                  example_replies=["Thanks!"], authenticity_threshold=0.3, reply_budget_per_hour=5,
-                                 disclosure_label="[AI]", languages=["de"], display_name="Mara B."), current)
+                                 languages=["de"], display_name="Mara B."), current)
     with pytest.raises(OperatorOnly) as err:
         check_creator_change(profile(platform_accounts={"youtube": "UC-someone-else"},
                                      policy_overrides={"verify.links": {"enabled": False}},
-                                     generation={"max_tokens": 2048}), current)
-    assert [d["field"] for d in err.value.details] == ["platform_accounts", "policy_overrides", "generation"]
+                                     disclosure_label="[Mara]", generation={"max_tokens": 2048}), current)
+    assert [d["field"] for d in err.value.details] == [
+        "platform_accounts", "policy_overrides", "disclosure_label", "generation"]
+
+
+@pytest.mark.parametrize("label", [" ", "\u200b", "\u00ad\u2060", "...", "  -  "])
+def test_an_ai_label_nobody_can_see_is_refused(label):
+    with pytest.raises(ValidationError, match="visible letter, digit or symbol"):
+        profile(disclosure_label=label)
+    assert profile(disclosure_label="🤖").disclosure_label == "🤖"
     with pytest.raises(OperatorOnly) as err:
         check_creator_change(profile(), None)
     assert "only the operator creates profiles" in str(err.value)

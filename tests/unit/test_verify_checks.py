@@ -330,6 +330,39 @@ def test_commitment_words_in_other_senses_pass() -> None:
         assert check_commitments(text, COMMENT, PROFILE) == [], text
 
 
+@pytest.mark.parametrize("draft", [
+    "I'm a person, not a bot!", "I'm real, not a bot 😄", "Not a bot, just me!", "It's me, Mia, not an AI",
+    "I'm an actual human being", "No, a real human wrote this", "Real person here :)", "Human here, promise",
+    "This was written by me, Mia", "I reply to every comment myself",
+])
+def test_claims_to_be_human_without_the_usual_subject_are_caught(draft: str) -> None:
+    assert check_claims_human(draft, COMMENT, PROFILE), draft
+
+
+@pytest.mark.parametrize("draft", ["The bread is real good", "Not a big deal, just add water",
+                                   "I answer questions every Friday in the live", "Real butter here makes it"])
+def test_everyday_words_near_human_claims_pass(draft: str) -> None:
+    assert check_claims_human(draft, COMMENT, PROFILE) == [], draft
+
+
+@pytest.mark.parametrize("draft", ["Thanks! This is definitely not an", "Thanks so much! Honestly this reply is not",
+                                   "Thanks! Ignore the", "[Not an AI reply] Thanks!", "[Mia, not AI] Thanks!"])
+def test_words_that_turn_the_label_against_itself_are_caught(draft: str) -> None:
+    # The label follows the last word: "... not an [AI reply]". Counter-labels in brackets deny it outright.
+    assert check_disclosure(draft, COMMENT, PROFILE), ensure_disclosure(draft, PROFILE.disclosure_label)
+
+
+@pytest.mark.parametrize("draft", ["It is not too hot, just right!", "Add a pinch of salt, not a spoon.",
+                                   "Happy baking (and enjoy the bread)!", "I love this"])
+def test_replies_ending_normally_before_the_label_pass(draft: str) -> None:
+    assert check_disclosure(draft, COMMENT, PROFILE) == [], draft
+
+
+def test_a_word_label_is_not_removed_from_inside_words() -> None:
+    assert ensure_disclosure("Thanks, I said I would bake it again!", "AI") == (
+        "Thanks, I said I would bake it again! AI")
+
+
 def test_human_claims_and_leaks_need_the_claim() -> None:
     assert check_claims_human("Humans of the kitchen, unite!", COMMENT, PROFILE) == []
     assert check_prompt_leak("As an AI enthusiast myself, I love this gadget", COMMENT, PROFILE) == []
@@ -428,7 +461,7 @@ def test_disclosure_label_present_exactly_once_and_idempotent(text: str, label: 
 def test_label_in_the_draft_is_fine_but_denying_it_is_not() -> None:
     assert check_disclosure("Thanks! [AI reply]", COMMENT, PROFILE) == []
     assert codes(check_disclosure("Thanks! (not [AI reply] lol)", COMMENT, PROFILE)) == {
-        ("disclosure", "dismisses_label")
+        ("disclosure", "dismisses_label"), ("disclosure", "denies_ai")  # the brackets make a counter-label too
     }
 
 

@@ -27,13 +27,7 @@ from replyflow.events import (
 )
 from replyflow.kafka import Emit
 from replyflow.policy.decide import SEVERITY
-from replyflow.policy.verify_checks import (
-    DEFAULT_CONFIG,
-    PLATFORM_MAX_CHARS,
-    VerifyConfig,
-    check_length,
-    ensure_disclosure,
-)
+from replyflow.policy.verify_checks import check_length, config_for, ensure_disclosure
 from replyflow.topics import DECISIONS, REPLIES_APPROVED
 
 # The policy's reasons about a reply's text, as the verify stage gives them (PolicyStages.edit_reasons).
@@ -52,9 +46,10 @@ OUTPUTS_MAX_AGE = timedelta(days=7)
 
 # Profile fields only the operator may change: where replies are posted (the platform accounts
 # bind a profile to an identity: a creator must not point theirs at someone else's), the platform's
-# safety policy (per-check overrides can switch checks off) and the model parameters (GPU cost).
+# safety policy (per-check overrides can switch checks off), the AI label (the platform's promise to
+# viewers that a reply is AI) and the model parameters (GPU cost).
 # Everything else is the creator's voice and controls (DESIGN.md "Creator control").
-OPERATOR_ONLY_FIELDS = ("platform_accounts", "policy_overrides", "generation")
+OPERATOR_ONLY_FIELDS = ("platform_accounts", "policy_overrides", "disclosure_label", "generation")
 
 
 class ReviewRequest(Strict):
@@ -169,9 +164,8 @@ def edited_text(text: str, held: ReplyVerdict | ReplyReviewed, profile: CreatorP
     """The creator's text as it will be posted (AI label ensured); InvalidReview when it may not go out:
     too long, or (``check_edit``: the verify stage's content checks) something the policy rejects in any
     reply. What the policy would only hold for review passes: the person editing is the review."""
-    # The verify stage's limit, or the platform's when it is lower: an edit must fit where it is posted.
-    config = VerifyConfig(max_chars=min(DEFAULT_CONFIG.max_chars, PLATFORM_MAX_CHARS[held.comment.platform.value]))
-    problems = check_length(text, held.comment, profile, config=config)
+    # The verify stage's limits: an edit must fit where it is posted.
+    problems = check_length(text, held.comment, profile, config=config_for(held.comment.platform.value))
     if problems:
         raise InvalidReview([{"field": "text", "problem": f.message} for f in problems])
     final = ensure_disclosure(text, profile.disclosure_label)

@@ -29,7 +29,13 @@ from replyflow.policy.decide import ReplyBudget, Verdict, reasons_from, screen_v
 from replyflow.policy.findings import Finding
 from replyflow.policy.language import possible_languages, score_words
 from replyflow.policy.rules import PolicySource
-from replyflow.policy.verify_checks import check_authenticity, ensure_disclosure, run_checks, strip_disclosure
+from replyflow.policy.verify_checks import (
+    check_authenticity,
+    config_for,
+    ensure_disclosure,
+    run_checks,
+    strip_disclosure,
+)
 from replyflow.topics import COMMENTS_SCREENED, DECISIONS, REPLIES_APPROVED, REPLIES_REVIEW
 
 ProfileLookup = Callable[[str], CreatorProfile | None]
@@ -40,7 +46,8 @@ LANGUAGE_CONFIDENCE = 0.8
 
 def content_findings(text: str, comment: Comment, profile: CreatorProfile, toxicity_score: float) -> list[Finding]:
     """What the verify checks find in a reply's content (everything but its authenticity)."""
-    return run_checks(text, comment, profile, toxicity_score=toxicity_score) + [
+    return run_checks(text, comment, profile, config=config_for(comment.platform.value),
+                      toxicity_score=toxicity_score) + [
         # e.g. the commenter's phone number echoed back
         replace(f, message=f"The reply repeats personal data ({f.code.replace('_', ' ')}).")
         for f in detect_personal_data(text)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 from typing import Any
 
@@ -81,6 +81,14 @@ DEFAULT_CONFIG = VerifyConfig()
 
 # Upper bounds per platform for ``VerifyConfig.max_chars`` (reply/comment length limits).
 PLATFORM_MAX_CHARS = {"tiktok": 150, "instagram": 2200, "youtube": 10_000, "generic": 5000}
+
+
+@lru_cache(maxsize=16)
+def config_for(platform: str) -> VerifyConfig:
+    """The verify limits for replies on ``platform``: the default length, or the platform's when it is lower
+    (what is posted must fit, label included)."""
+    return replace(DEFAULT_CONFIG, max_chars=min(DEFAULT_CONFIG.max_chars,
+                                                 PLATFORM_MAX_CHARS.get(platform, DEFAULT_CONFIG.max_chars)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,8 +322,11 @@ def _clean_label(label: str) -> str:
 
 @lru_cache(maxsize=256)  # one per profile label
 def _label_pattern(label: str) -> re.Pattern[str]:
-    # Whitespace inside the label may vary; case may vary.
-    return re.compile(r"\s*".join(re.escape(p) for p in label.split()), re.IGNORECASE)
+    # Whitespace inside the label may vary; case may vary. Not inside words: a label "AI" must not eat "said".
+    body = r"\s*".join(re.escape(p) for p in label.split())
+    start = r"(?<!\w)" if label[0].isalnum() else ""
+    end = r"(?!\w)" if label[-1].isalnum() else ""
+    return re.compile(start + body + end, re.IGNORECASE)
 
 
 @lru_cache(maxsize=512)
@@ -909,9 +920,13 @@ _HUMAN_RULES = (
     _rule(
         "claims_human",
         r"\b(?:i'm|i am|im)\s+(?:not|no|definitely not|totally not|really not)\s+(?:a\s+|an\s+)?(?:bot|"
-        r"robot|ai|machine|chatbot|computer|program|automated)\b|\b(?:i'm|i am|im)\s+(?:a\s+)?(?:real|"
+        r"robot|ai|machine|chatbot|computer|program|automated)\b|\b(?:i'm|i am|im)\s+(?:an?\s+)?(?:real|"
         r"actual|living|genuine)\s+(?:human|person|people)\b|\b(?:i'm|i am|im)\s+(?:a\s+)?human\b|\bas a "
-        r"(?:fellow |real |regular )?human\b|\b100% (?:human|real me|me)\b",
+        r"(?:fellow |real |regular )?human\b|\b100% (?:human|real me|me)\b|"
+        # no subject needed: "Not a bot, just me!", "It's me, Mia, not an AI"
+        r"\bnot\s+(?:a|an)\s+(?:bot|robot|ai|machine|chatbot|computer|program)\b|\b(?:i'm|i am|im)\s+real\b|"
+        r"\b(?:real|actual)\s+(?:person|human)\s+here\b|\bhuman\s+here\b|"
+        r"\b(?:a\s+)?(?:real|actual)\s+(?:human|person)\s+(?:wrote|typed|is\s+(?:writing|typing|replying))\b",
         "The reply claims to be a human ({evidence}), but it was written by AI.",
     ),
     _rule(
@@ -922,7 +937,8 @@ _HUMAN_RULES = (
         r"respond|am (?:typing|writing|replying))\b|\b(?:wrote|typed|writing|typing|written|typed out)\s+"
         r"(?:this|it|every (?:word|reply))\s+(?:myself|personally|by hand|with my own hands)\b|\bnot (?:my |"
         r"an? )?(?:assistant|team|manager|social media manager)\s+(?:typing|writing|replying)\b|\b(?:real|"
-        r"actual) me (?:here|typing|replying)\b",
+        r"actual) me (?:here|typing|replying)\b|\b(?:written|typed)\s+by\s+me\b|\b(?:i\s+)?(?:reply|respond|"
+        r"answer)\s+to\s+(?:every|each|all)\s+(?:comment|message)s?\s+(?:myself|personally)\b",
         "The reply claims you wrote it in person ({evidence}), but it was written by AI.",
     ),
     _rule(
@@ -1153,7 +1169,9 @@ _DISCLOSURE_RULES = (
         r"written by (?:an?\s+)?(?:ai|bot|machine))\b|\b(?:not|n't|never)\s+(?:written|generated|made|"
         r"typed|created|produced)\s+by\s+(?:an?\s+)?(?:ai|bot|machine|chatbot|robot|chatgpt|gpt)\b|"
         r"\bno ai (?:here|involved|used|was used)\b|\b(?:written|typed) by (?:a )?(?:human|real person)\b|"
-        r"\bhuman[- ]written\b|#noai\b|\[(?:human|not ai|no ai)(?: reply)?\]",
+        r"\bhuman[- ]written\b|#noai\b|\[(?:human|not ai|no ai)(?: reply)?\]|"
+        # counter-labels: "[Not an AI reply]", "[Mia, not AI]", "(human reply)"
+        r"[\[(][^\])]*\b(?:not|no|non)\b[^\])]*\b(?:ai|bot)\b[^\])]*[\])]|[\[(][^\])]*\bhuman\b[^\])]*[\])]",
         "The reply denies being written by AI ({evidence}), contradicting the AI label.",
     ),
     _rule(
@@ -1167,6 +1185,11 @@ _DISCLOSURE_RULES = (
 )
 
 
+_DANGLING_BEFORE_LABEL = re.compile(
+    r"\b(?:(?:is|it's|this is|that's|was|am|i'm)\s+)?(?:not|no|never|isn't|wasn't|ain't|ignore|disregard|fake|"
+    r"without|minus|an?|the)\s*$")
+
+
 def check_disclosure(
     draft: str, comment: str | Comment, profile: CreatorProfile, *, config: VerifyConfig = DEFAULT_CONFIG
 ) -> list[Finding]:
@@ -1176,6 +1199,13 @@ def check_disclosure(
     contains it is fine.
     """
     findings: list[Finding] = []
+    # The label goes right after the last word: one that would read into it ("... not an [AI reply]",
+    # "Ignore the [AI reply]", say a truncated draft's) turns the label against itself.
+    body = fold(strip_disclosure(draft, profile.disclosure_label))
+    dangling = _DANGLING_BEFORE_LABEL.search(body)
+    if dangling:
+        findings.append(Finding("disclosure", "dismisses_label", f"The reply ends in {_q(dangling.group(0))}, which "
+                                "would read into the AI label that follows it.", 1.0))
     if _HIDDEN.search(draft):
         findings.append(
             Finding(
