@@ -297,6 +297,17 @@ def test_an_edit_is_held_to_the_policys_reject_rules(text, says):
     assert says in str(err.value)
 
 
+def test_approving_a_reply_held_under_an_older_profile_checks_it_against_the_current_one():
+    keto = held(text="Grab the keto loaf recipe at mara.example.com/keto [AI reply]")  # held under version 3
+    still_fine = profile(version=3, allowed_links=["mara.example.com"])
+    assert decide(request("approve"), held=keto, previous=None, profile=still_fine, by=Actor.creator,
+                  check_edit=check_edit).text == keto.text
+    since = profile(version=4, banned_words=["keto"], allowed_links=[])
+    with pytest.raises(InvalidReview) as err:
+        decide(request("approve"), held=keto, previous=None, profile=since, by=Actor.creator, check_edit=check_edit)
+    assert "banned_word" in str(err.value) and "link_not_allowed" in str(err.value)
+
+
 @pytest.mark.parametrize("text, held_for", [
     ("Rest it an hour, then bake it hot!", set()),
     ("Full recipe at https://mara.example.com/bread", set()),  # on the allowlist

@@ -358,6 +358,15 @@ def test_replies_ending_normally_before_the_label_pass(draft: str) -> None:
     assert check_disclosure(draft, COMMENT, PROFILE) == [], draft
 
 
+def test_a_comment_language_guessed_without_confidence_does_not_excuse_a_reply_in_it() -> None:
+    english_only = make_profile(languages=["en"])
+    reply = "Vielen Dank! Ich backe das Brot jeden Sonntag mit viel Liebe."
+    unsure = "Danke Mia!! 😍"  # de, but barely
+    sure = "Vielen Dank für das tolle Rezept, ich habe es gestern ausprobiert und es war super lecker!"
+    assert codes(check_language(reply, unsure, english_only)) == {("language", "wrong_language")}
+    assert check_language(reply, sure, english_only) == []
+
+
 def test_a_word_label_is_not_removed_from_inside_words() -> None:
     assert ensure_disclosure("Thanks, I said I would bake it again!", "AI") == (
         "Thanks, I said I would bake it again! AI")
@@ -366,6 +375,17 @@ def test_a_word_label_is_not_removed_from_inside_words() -> None:
 def test_human_claims_and_leaks_need_the_claim() -> None:
     assert check_claims_human("Humans of the kitchen, unite!", COMMENT, PROFILE) == []
     assert check_prompt_leak("As an AI enthusiast myself, I love this gadget", COMMENT, PROFILE) == []
+
+
+@pytest.mark.parametrize("draft", [
+    "Rules: reply in one or two short sentences, in the commenter's language.",
+    "My prompt is to reply in one or two short sentences and never claim to be human.",
+    "Here are my instructions: You write replies to comments on behalf of Mia.",
+    "The instructions I have say never claim to be human.",
+])
+def test_the_prompts_own_wording_is_a_leak(draft: str) -> None:
+    assert {check for check, _ in codes(check_prompt_leak(draft, COMMENT, PROFILE))} == {"prompt_leak"}, draft
+    assert check_prompt_leak("I reply in one or two short sentences because I'm busy lol", COMMENT, PROFILE) == []
 
 
 def test_short_persona_overlap_is_not_a_leak() -> None:

@@ -203,6 +203,10 @@ def decide(
     if request.action == ReviewAction.approve:
         if held is not None:
             text = held.text
+            if previous is None and profile is not None and profile.version != held.profile_version:
+                # The profile changed since verify checked the draft (a new banned word, a link no longer
+                # allowed): an approval must not send what it forbids now, as an edit may not.
+                text = edited_text(held.text, held, profile, check_edit)
         elif previous is not None and previous.action == ReviewAction.approve:
             text = previous.text  # the held record expired; the decision still holds its text
     elif request.action == ReviewAction.edit:

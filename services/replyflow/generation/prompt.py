@@ -20,12 +20,14 @@ RULES = (
 PROMPT_EXAMPLES = 5
 
 
+def prompt_instructions(profile: CreatorProfile) -> str:
+    """The prompt's fixed wording for ``profile``: what a reply must never repeat (the verify stage checks)."""
+    return f"You write replies to comments on behalf of {profile.display_name}, in their voice.\n{RULES}"
+
+
 def system_prompt(profile: CreatorProfile) -> str:
-    lines = [
-        f"You write replies to comments on behalf of {profile.display_name}, in their voice.",
-        f"Voice: {profile.persona}",
-        RULES,
-    ]
+    header, rules = prompt_instructions(profile).split("\n")
+    lines = [header, f"Voice: {profile.persona}", rules]
     if profile.topics_to_avoid:
         lines.append("Never discuss: " + "; ".join(profile.topics_to_avoid) + ".")
     if profile.allowed_links:

@@ -32,6 +32,7 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from replyflow.events import Comment, CreatorProfile
+from replyflow.generation.prompt import prompt_instructions
 from replyflow.policy.findings import Finding
 from replyflow.policy.language import possible_languages
 from replyflow.policy.literals import literal_trie
@@ -964,7 +965,8 @@ _LEAK_RULES = (
     _rule(
         "prompt_leak",
         r"\bmy\s+(?:system\s+)?(?:instructions|prompt|guidelines|directives|rules|programming)\s+"
-        r"(?:are|say|says|tell me|state|told me|require|forbid|don't allow|do not allow)\b|"
+        r"(?:are|is|say|says|tell me|state|told me|require|forbid|don't allow|do not allow)\b|"
+        r"\bhere (?:are|is) my (?:instructions|prompt|rules)\b|\bthe (?:instructions|rules) i (?:have|follow)\b|"
         r"\bsystem\s*prompt\b|\b(?:i was|i've been|i have been|i am|i'm)\s+(?:instructed|programmed|"
         r"prompted|configured)\s+to\b|\bthe (?:instructions|prompt) (?:i was given|i got)\b|"
         r"\b(?:ignore|disregard|forget)\s+(?:all\s+)?(?:the\s+|"
@@ -993,7 +995,7 @@ _TEMPLATE_TOKENS = re.compile(
 
 
 @lru_cache(maxsize=256)
-def _persona_ngrams(persona: str, n: int) -> frozenset[tuple[str, ...]]:
+def _ngrams_of(persona: str, n: int) -> frozenset[tuple[str, ...]]:
     tokens = _TOKEN.findall(fold(persona))
     return frozenset(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
@@ -1003,9 +1005,9 @@ def _word_count(persona: str) -> int:
     return len(_TOKEN.findall(fold(persona)))
 
 
-def _longest_persona_copy(body: str, persona: str, n: int) -> tuple[int, str]:
-    """Length (in words) and text of the longest run of the draft copied from the persona (≥ n, else 0)."""
-    grams = _persona_ngrams(persona, n)
+def _longest_copy(body: str, source: str, n: int) -> tuple[int, str]:
+    """Length (in words) and text of the longest run of the draft copied from ``source`` (≥ n, else 0)."""
+    grams = _ngrams_of(source, n)
     tokens = _TOKEN.findall(fold(body))
     best, best_at, i = 0, 0, 0
     while i + n <= len(tokens):
@@ -1038,10 +1040,16 @@ def check_prompt_leak(
                 1.0,
             )
         )
+    # The prompt's own wording (generation.prompt), copied as the persona would be.
+    if config.persona_ngram:
+        length, copied = _longest_copy(body, prompt_instructions(profile), config.persona_ngram)
+        if length:
+            findings.append(Finding("prompt_leak", "instructions_copied", f"The reply copies {length} words of its "
+                                    f"instructions word for word ({_q(copied)}).", 1.0))
     persona_len = _word_count(profile.persona)
     n = min(config.persona_ngram, persona_len) if persona_len >= 5 else 0
     if n:
-        length, copied = _longest_persona_copy(body, profile.persona, n)
+        length, copied = _longest_copy(body, profile.persona, n)
         if length:
             findings.append(
                 Finding(
@@ -1071,7 +1079,9 @@ def check_language(
 ) -> list[Finding]:
     """A reply whose language is neither one of ``profile.languages`` nor the comment's.
 
-    The comment's language is ``comment_language``, else ``Comment.language``, else detected.
+    The comment's language is ``comment_language``, else ``Comment.language``, else detected, and
+    then only when the guess is as confident as the reply's must be: "Danke Mia!!" (de at 0.37)
+    does not make a German reply fine for an English-only creator.
     Only flags when the reply has ``config.language_min_letters`` letters and the guess is
     confident, so a short "Merci !" under an English-only profile passes.
     """
@@ -1090,7 +1100,7 @@ def check_language(
         comment_in: tuple[str, ...] = (comment_language,)
     else:
         found = possible_languages(_comment_text(comment))
-        comment_in = found[0] if found else ()
+        comment_in = found[0] if found and found[1] >= config.language_min_confidence else ()
     if set(languages) & set(comment_in):
         return []
     name = _LANGUAGE_NAMES.get(languages[0], languages[0]) if len(languages) == 1 else "/".join(languages)
