@@ -194,7 +194,7 @@ class ReplyVerdict(CommentEvent):
 
 
 class ReplyReviewed(CommentEvent):
-    """The creator's decision about a held reply. Topic ``replies.reviewed`` (compacted, key reply_id).
+    """The creator's decision about a held reply. Topic ``replies.reviewed`` (key reply_id; the first one holds).
 
     Carries what the approval outputs are rebuilt from, so repeating a decision re-sends the same
     outputs even after the held record has expired from ``replies.review``.

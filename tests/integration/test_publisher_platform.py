@@ -18,7 +18,7 @@ from replyflow.events import Comment, CreatorProfile, Outcome, ReplyPublished, R
 from replyflow.kafka import Emit, EventProducer, PermanentError, TransientError, group_starts_at_end
 from replyflow.publisher.platform import PlatformApis
 from replyflow.settings import Settings
-from replyflow.topics import REPLIES_APPROVED, REPLIES_PUBLISHED
+from replyflow.topics import REPLIES_APPROVED, REPLIES_PUBLISHED, REPLIES_REVIEW
 from tests.helpers import TopicReader, scraped
 
 CHANNEL, IG_USER = "UCmaraCooks8fK2x1Qe9Lw3bA", "17841401234567890"
@@ -186,6 +186,28 @@ async def test_a_reply_to_a_reply_goes_into_its_thread(native, platform, platfor
     assert post["comment_id"] == "thread-9" and again.replayed
 
 
+async def start_publisher(stack, platform, kafka_bootstrap: str, tmp_path, **env: str) -> None:
+    """The publisher service posting through the simulated native APIs, from the end of replies.approved."""
+    credentials = tmp_path / "credentials.json"
+    write_credentials(credentials)
+    stack.extra_env.update({"PLATFORM_BASE_URL": platform.url, "YOUTUBE_API_BASE_URL": platform.url,
+                            "YOUTUBE_TOKEN_URL": f"{platform.url}/token",
+                            "INSTAGRAM_API_BASE_URL": f"{platform.url}/v21.0",
+                            "PLATFORM_CREDENTIALS_FILE": str(credentials), **env})
+    await group_starts_at_end(kafka_bootstrap, f"{stack.extra_env['KAFKA_GROUP_PREFIX']}.publisher",
+                              REPLIES_APPROVED.name)
+    stack.start_service("publisher")
+    await asyncio.to_thread(stack.wait_ready, lambda *_: None, 60)
+
+
+def approved(creator: str, platform_name: str, i: int, profile_version: int = 1) -> ReplyVerdict:
+    comment = Comment(platform=platform_name, comment_id=f"{creator}-c{i}", creator_id=creator, post_id="v1",
+                      author_id="a1", author_name="Ann", text="How long?", created_at=datetime.now(UTC))
+    return ReplyVerdict(comment=comment, reply_id=reply_id_for(comment.platform, comment.comment_id),
+                        text=f"Reply {i}. [AI reply]", outcome=Outcome.approved, policy_version="t",
+                        profile_version=profile_version)
+
+
 @pytest.mark.kafka
 async def test_the_publisher_posts_a_reply_drafted_twice_once_where_the_platform_has_no_idempotency_key(
         platform, stack, kafka_bootstrap, tmp_path):
@@ -195,15 +217,7 @@ async def test_the_publisher_posts_a_reply_drafted_twice_once_where_the_platform
     settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
     await put_profiles([CreatorProfile(creator_id=creator, display_name="Cook", persona="A cook.", mode="auto",
                                        platform_accounts={"youtube": CHANNEL})], settings)
-    credentials = tmp_path / "credentials.json"
-    write_credentials(credentials)
-    stack.extra_env.update({"PLATFORM_BASE_URL": platform.url, "YOUTUBE_API_BASE_URL": platform.url,
-                            "YOUTUBE_TOKEN_URL": f"{platform.url}/token",
-                            "PLATFORM_CREDENTIALS_FILE": str(credentials)})
-    await group_starts_at_end(kafka_bootstrap, f"{stack.extra_env['KAFKA_GROUP_PREFIX']}.publisher",
-                              REPLIES_APPROVED.name)
-    stack.start_service("publisher")
-    await asyncio.to_thread(stack.wait_ready, lambda *_: None, 60)
+    await start_publisher(stack, platform, kafka_bootstrap, tmp_path)
     comment = Comment(platform="youtube", comment_id=f"yt-{uuid.uuid4().hex[:8]}", creator_id=creator, post_id="v1",
                       author_id="a1", author_name="Ann", text="How long?", created_at=datetime.now(UTC))
     drafts = [ReplyVerdict(comment=comment, reply_id=reply_id_for(comment.platform, comment.comment_id), text=text,
@@ -246,24 +260,8 @@ async def test_one_platform_down_holds_back_only_its_replies_which_go_out_once_i
         CreatorProfile(creator_id=on_instagram, display_name="Cook", persona="A cook.", mode="auto",
                        platform_accounts={"instagram": IG_USER}),
     ], settings)
-    credentials = tmp_path / "credentials.json"
-    write_credentials(credentials)
-    stack.extra_env.update({"PLATFORM_BASE_URL": platform.url, "YOUTUBE_API_BASE_URL": platform.url,
-                            "YOUTUBE_TOKEN_URL": f"{platform.url}/token",
-                            "INSTAGRAM_API_BASE_URL": f"{platform.url}/v21.0",
-                            "PLATFORM_CREDENTIALS_FILE": str(credentials),
-                            "RETRY_BACKOFF_INITIAL_S": "0.2", "RETRY_BACKOFF_MAX_S": "1"})
-    await group_starts_at_end(kafka_bootstrap, f"{stack.extra_env['KAFKA_GROUP_PREFIX']}.publisher",
-                              REPLIES_APPROVED.name)
-    stack.start_service("publisher")
-    await asyncio.to_thread(stack.wait_ready, lambda *_: None, 60)
-
-    def approved(creator: str, platform_name: str, i: int) -> ReplyVerdict:
-        comment = Comment(platform=platform_name, comment_id=f"{creator}-c{i}", creator_id=creator, post_id="v1",
-                          author_id="a1", author_name="Ann", text="How long?", created_at=datetime.now(UTC))
-        return ReplyVerdict(comment=comment, reply_id=reply_id_for(comment.platform, comment.comment_id),
-                            text=f"Reply {i}. [AI reply]", outcome=Outcome.approved, policy_version="t",
-                            profile_version=1)
+    await start_publisher(stack, platform, kafka_bootstrap, tmp_path, RETRY_BACKOFF_INITIAL_S="0.2",
+                          RETRY_BACKOFF_MAX_S="1")
 
     youtube = [approved(on_youtube, "youtube", i) for i in range(3)]
     instagram = [approved(on_instagram, "instagram", i) for i in range(3)]
@@ -290,3 +288,35 @@ async def test_one_platform_down_holds_back_only_its_replies_which_go_out_once_i
     assert published(records, youtube) == [v.reply_id for v in youtube]  # once each, in order
     assert [p["comment_id"] for p in posts(platform, platform="youtube")] == [v.comment_id for v in youtube]
     assert len(posts(platform, platform="instagram")) == 3
+
+
+@pytest.mark.kafka
+async def test_a_reply_nobody_reviewed_waits_for_review_if_the_creator_changed_their_profile_since_it_was_checked(
+        platform, stack, kafka_bootstrap, tmp_path):
+    """Say a platform was down: approved replies wait in the publisher while the creator switches to review, or
+    bans a word. What verify checked under the old profile is not posted under the new one unreviewed."""
+    tag = uuid.uuid4().hex[:6]
+    switched, edited, unchanged = f"to-review-{tag}", f"edited-{tag}", f"same-{tag}"
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
+    await put_profiles([
+        CreatorProfile(creator_id=switched, display_name="Cook", persona="A cook.", mode="review", version=2,
+                       platform_accounts={"youtube": CHANNEL}),
+        CreatorProfile(creator_id=edited, display_name="Cook", persona="A cook.", mode="auto", version=2,
+                       banned_words=["reply"], platform_accounts={"youtube": CHANNEL}),
+        CreatorProfile(creator_id=unchanged, display_name="Cook", persona="A cook.", mode="auto", version=1,
+                       platform_accounts={"youtube": CHANNEL}),
+    ], settings)
+    await start_publisher(stack, platform, kafka_bootstrap, tmp_path)
+    checked_under_v1 = {creator: approved(creator, "youtube", 0) for creator in (switched, edited, unchanged)}
+    async with TopicReader(kafka_bootstrap, REPLIES_REVIEW.name, REPLIES_PUBLISHED.name) as reader, \
+            EventProducer(settings, "test", [REPLIES_APPROVED]) as producer:
+        await producer.publish([Emit(REPLIES_APPROVED, v) for v in checked_under_v1.values()])
+        records = await reader.collect(lambda rs: len(rs) >= 3)
+    held = {ReplyVerdict.model_validate_json(r.value).creator_id: ReplyVerdict.model_validate_json(r.value)
+            for r in records if r.topic == REPLIES_REVIEW.name}
+    published = {ReplyPublished.model_validate_json(r.value).comment.creator_id
+                 for r in records if r.topic == REPLIES_PUBLISHED.name}
+    assert set(held) == {switched, edited} and published == {unchanged}
+    assert held[switched].outcome == Outcome.held and held[switched].reasons[-1].code == "creator_reviews_all"
+    assert held[edited].reasons[-1].code == "profile_changed"
+    assert [p["comment_id"] for p in posts(platform, platform="youtube")] == [checked_under_v1[unchanged].comment_id]

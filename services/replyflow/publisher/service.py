@@ -23,6 +23,7 @@ from prometheus_client import Counter
 
 from replyflow.events import (
     Action,
+    CreatorProfile,
     Decision,
     Outcome,
     Reason,
@@ -36,7 +37,7 @@ from replyflow.observability import END_TO_END_SECONDS
 from replyflow.publisher.platform import PlatformApis, PostedReply
 from replyflow.service import build_app, serve, service_parts
 from replyflow.settings import Settings
-from replyflow.topics import DECISIONS, REPLIES_APPROVED, REPLIES_PUBLISHED
+from replyflow.topics import DECISIONS, REPLIES_APPROVED, REPLIES_PUBLISHED, REPLIES_REVIEW
 
 FAILED_CALLS_PER_PLATFORM = 2
 PUBLISH_ATTEMPTS = Counter("replyflow_publish_attempts_total", "Platform calls by result", ["platform", "result"])
@@ -44,7 +45,7 @@ PUBLISH_ATTEMPTS = Counter("replyflow_publish_attempts_total", "Platform calls b
 
 def create_app(settings: Settings | None = None):
     settings = settings or Settings()
-    parts = service_parts("publisher", settings, sends=[REPLIES_PUBLISHED, DECISIONS])
+    parts = service_parts("publisher", settings, sends=[REPLIES_PUBLISHED, REPLIES_REVIEW, DECISIONS])
     profiles = parts.profiles
     ledger_s = settings.publisher_ledger_hours * 3600
     # Platform ids of the replies out (-> when learnt; oldest first, kept as long as the ledger's rows):
@@ -115,6 +116,8 @@ def create_app(settings: Settings | None = None):
                                 message="AI replies were turned off before this reply was posted.")],
             )
             return [Emit(DECISIONS, skipped)]
+        if event.reply_id not in posted_here and not event.reviewed and (why := changed_since_checked(event, profile)):
+            return hold_for_review(event, why)
         platform_name = event.comment.platform.value
         attempt = 0  # platform calls this delivery made
         if event.reply_id in posted_here:  # posted already, even if the creator has turned replies off since
@@ -142,8 +145,33 @@ def create_app(settings: Settings | None = None):
         )
         return [Emit(REPLIES_PUBLISHED, published), Emit(DECISIONS, decision)]
 
+    def hold_for_review(event: ReplyVerdict, why: Reason) -> list[Emit]:
+        failed_calls.pop(event.reply_id, None)
+        held = event.model_copy(update={"outcome": Outcome.held, "reasons": [*event.reasons, why]})
+        decision = Decision(
+            comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
+            reply_id=event.reply_id, stage=Stage.publish, outcome=Outcome.held, reasons=[why],
+            policy_version=event.policy_version, profile_version=event.profile_version,
+        )
+        return [Emit(REPLIES_REVIEW, held), Emit(DECISIONS, decision)]
+
     subscribe_stage(parts, stage="publisher", topic=REPLIES_APPROVED, handle=publish_batch, max_batch=16)
     return build_app(parts, after_shutdown=[platforms.close])
+
+
+def changed_since_checked(event: ReplyVerdict, profile: CreatorProfile) -> Reason | None:
+    """Why an approved reply nobody reviewed must wait for review after all: the creator switched to
+    reviewing every reply, or changed their profile (a banned word, a link, the voice) after verify checked it,
+    say while a platform was down. None: post it."""
+    if profile.mode == ReplyMode.review:
+        return Reason(check="creator", code="creator_reviews_all", action=Action.review,
+                      message=f"{profile.display_name} switched to reviewing every AI reply before this one "
+                              "was posted.")
+    if profile.version != event.profile_version:
+        return Reason(check="creator", code="profile_changed", action=Action.review,
+                      message=f"{profile.display_name}'s profile changed after this reply was checked (version "
+                              f"{event.profile_version}, now {profile.version}), so it waits for review.")
+    return None
 
 
 def main() -> None:
