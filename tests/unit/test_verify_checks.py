@@ -367,6 +367,18 @@ def test_a_comment_language_guessed_without_confidence_does_not_excuse_a_reply_i
     assert check_language(reply, sure, english_only) == []
 
 
+@pytest.mark.parametrize("hidden", ["\u200d", "\u200c", "\ufe0f", "\u034f", "\u180e", "\u2062", "\u3164"])
+def test_invisible_characters_and_look_alikes_do_not_hide_a_banned_word(hidden: str) -> None:
+    banned = make_profile(banned_words=["keto"])
+    for word in (f"k{hidden}eto", "k\u0435to"):  # the second with a Cyrillic е
+        assert ("banned_words", "banned_word") in codes(check_topics(f"Try the {word} loaf!", COMMENT, banned))
+    assert check_claims_human(f"I'm a hu{hidden}man", COMMENT, PROFILE)
+
+
+def test_emoji_sequences_keep_their_joiners() -> None:
+    assert run_checks("Love it 👍🏽❤️\u200d🔥 thanks!", COMMENT, PROFILE) == []
+
+
 def test_a_word_label_is_not_removed_from_inside_words() -> None:
     assert ensure_disclosure("Thanks, I said I would bake it again!", "AI") == (
         "Thanks, I said I would bake it again! AI")

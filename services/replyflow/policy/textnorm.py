@@ -153,6 +153,11 @@ def _strip_marks_after_latin(s: str) -> tuple[str, bool]:
     return out, len(out) != len(s)
 
 
+def fold_homoglyphs(s: str) -> str:
+    """``s`` with look-alike letters folded to Latin where a word mixes scripts ("kеto" with a Cyrillic е)."""
+    return _fold_homoglyphs(s)[0] if _HAS_HOMOGLYPH.search(s) else s
+
+
 def _fold_homoglyphs(s: str) -> tuple[str, bool]:
     """Fold look-alike letters in words that mix scripts, or in every word when no letter of the text
     needs a non-Latin script (a real Cyrillic or Greek text nearly always has letters with no Latin twin)."""

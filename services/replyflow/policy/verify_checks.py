@@ -36,6 +36,7 @@ from replyflow.generation.prompt import prompt_instructions
 from replyflow.policy.findings import Finding
 from replyflow.policy.language import possible_languages
 from replyflow.policy.literals import literal_trie
+from replyflow.policy.textnorm import fold_homoglyphs
 
 try:  # the regex parser's internals, read once at import to build the rule prefilters
     from re import _constants as _sre
@@ -98,15 +99,20 @@ def config_for(platform: str) -> VerifyConfig:
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "“": '"', "”": '"', "„": '"'})
 # Zero-width and bidi-control characters: invisible, and able to hide or reorder text.
 # ZWJ (U+200D) and ZWNJ (U+200C) stay: emoji sequences and some scripts need them.
-_HIDDEN = re.compile("[\u200b\u200e\u200f\u2060\ufeff\u202a-\u202e\u2066-\u2069\u00ad]")
+# Also fillers and other default-ignorable code points that render as nothing; and the joiners and variation
+# selectors, which emoji and some scripts need, when they sit next to a Latin letter ("k\u200deto").
+_HIDDEN = re.compile("[\u200b\u200e\u200f\u2060-\u2064\ufeff\u202a-\u202e\u2066-\u2069\u00ad\u034f\u115f\u1160"
+                     "\u17b4\u17b5\u180b-\u180f\u3164\uffa0]|(?<=[A-Za-z])[\u200c\u200d\ufe00-\ufe0f]|"
+                     "[\u200c\u200d](?=[A-Za-z])")
 
 
 @lru_cache(maxsize=512)
 def fold(text: str) -> str:
-    """Lowercase, accents and compatibility forms removed, quotes straightened."""
+    """Lowercase, accents and compatibility forms removed, quotes straightened, invisible characters and
+    look-alike letters in mixed-script words undone (so "k\u200deto" and "kеto" read as "keto")."""
     if text.isascii():  # nothing hidden, no accents, no compatibility forms: same result, quicker
         return text.translate(_QUOTES).casefold()
-    text = _HIDDEN.sub("", text)
+    text = fold_homoglyphs(_HIDDEN.sub("", text))
     decomposed = unicodedata.normalize("NFKD", text.translate(_QUOTES))
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return unicodedata.normalize("NFC", stripped).casefold()
