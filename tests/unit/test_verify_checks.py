@@ -601,3 +601,16 @@ def test_a_reply_in_a_script_the_creator_does_not_reply_in_is_the_wrong_language
         japanese_reply, "ドロミテの景色が本当に美しいですね。何月に行きましたか？", PROFILE))
     japanese_creator = PROFILE.model_copy(update={"languages": ["en", "ja"]})
     assert ("language", "wrong_language") not in codes(run_checks(japanese_reply, COMMENT, japanese_creator))
+
+
+@pytest.mark.parametrize("link", [
+    "evil.icu", "evil.sbs", "приклад.рф", "//evil.com", "https:/evil.com", "ttps://evil.com", "hxxps://evil[.]com",
+    "evil dot shop", "evil dotcom", "evil\u3002com", "evil\uff61com", "https://evil.com\\@miacooks.com",
+])
+def test_links_written_to_slip_past_the_allowlist_are_caught(link: str) -> None:
+    assert ("links", "link_not_allowed") in codes(check_links(f"see {link} now", COMMENT, PROFILE)), link
+
+
+@pytest.mark.parametrize("text", ["e.g. use butter", "version 2.0 is out", "I'm in.Let's go", "Love it.One more"])
+def test_text_that_only_looks_like_a_domain_is_no_link(text: str) -> None:
+    assert check_links(text, COMMENT, PROFILE) == [], text

@@ -42,7 +42,8 @@ def worst_action(reasons: Sequence[Reason]) -> Action:
 
 @dataclass
 class ReplyBudget:
-    """Replies allowed per creator per rolling hour (per replica: budgets are split across replicas).
+    """Replies allowed per creator per rolling hour, counted by each screen replica on its own: comments are
+    keyed by comment id, so with N replicas a creator can get up to N times the budget (a known limit).
 
     A comment spends at most once: a batch retried after Kafka refused its outputs, or a comment
     delivered twice, must not use up the creator's budget and skip the comments after it.

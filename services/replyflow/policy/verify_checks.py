@@ -388,18 +388,23 @@ _TLDS = (
     "blog|page|to|be|gl|gd|us|uk|ca|au|de|fr|es|it|nl|pt|br|eu|ch|se|no|dk|fi|pl|ie|jp|ru|cn|mx|"
     "ar|nz|za|tk|ml|ga|cf|gq|top|vip|fun|social|media|news|tech|cc|ws|sh|st|fm|ee|id|ms|gy|do|"
     "edu|gov|mobi|pro|today|world|space|website|email|click|lol|wtf|ninja|rocks|"
+    # Cheap TLDs spam uses; not the ones that are common words ("in", "one", "love"): "I'm in.Let's" is no link.
+    "icu|sbs|cfd|pw|kr|community|cyou|buzz|monster|quest|asia|cloud|digital|рф|"
     "example|test|invalid|localhost"  # reserved names (RFC 2606), used by simulators and tests
 )
 _LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
 _SCHEME_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"']+|\bwww\.[^\s<>\"']+", re.IGNORECASE)
+# Not after "/" either would miss "//evil.com" and "hxxps://evil.com"; a real URL's own path is gone by then.
 _BARE_DOMAIN = re.compile(
-    rf"(?<![\w.@/-])((?:{_LABEL}\.)+(?:{_TLDS}))(?![\w-])(/[^\s<>\"']*)?", re.IGNORECASE
+    rf"(?<![\w.@-])((?:{_LABEL}\.)+(?:{_TLDS}))(?![\w-])(/[^\s<>\"']*)?", re.IGNORECASE
 )
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@((?:[^\W_][\w-]*\.)+[^\W\d_]{2,})")
 _DEOBFUSCATE = (
     (re.compile(r"\s*(?:\[\.\]|\(\.\)|\[dot\]|\(dot\)|\{dot\})\s*", re.IGNORECASE), "."),
-    (re.compile(r"(?<=[^\W_])\s+dot\s+(?=(?:com|net|org|io|co|ly|me)\b)", re.IGNORECASE), "."),
+    (re.compile(rf"(?<=[^\W_])\s+dot\s*(?=(?:{_TLDS})\b)", re.IGNORECASE), "."),
 )
+# Dots a browser reads as dots (ideographic, fullwidth and halfwidth full stops).
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 _TRAILING = ".,;:!?)]}'\"…>*"
 
 
@@ -414,7 +419,7 @@ class Link:
 def _split_host(rest: str) -> tuple[str, str]:
     authority, path = rest, ""
     for i, ch in enumerate(rest):
-        if ch in "/?#":
+        if ch in "/?#\\":  # a browser reads "\\" as "/": "evil.com\\@ok.com" goes to evil.com
             authority, path = rest[:i], rest[i:]
             break
     host = authority.rsplit("@", 1)[-1]  # "https://example.com@evil.io" goes to evil.io
@@ -424,7 +429,7 @@ def _split_host(rest: str) -> tuple[str, str]:
 
 def extract_links(text: str) -> list[Link]:
     """Every URL, www. address, bare domain (with a known TLD) and e-mail address in ``text``."""
-    work = unicodedata.normalize("NFKC", _HIDDEN.sub("", text))
+    work = unicodedata.normalize("NFKC", _HIDDEN.sub("", text)).translate(_DOTS)
     # Each pattern only runs when a string every match of it contains is there: most replies have no link.
     if any(ch in work for ch in "[({") or "dot" in work.lower():
         for pattern, repl in _DEOBFUSCATE:
