@@ -46,6 +46,7 @@ def service_apps() -> dict[str, ServiceApp]:
         policy_stages=defaults["policy_stages"].default,
         otel_traces_exporter="none",
         control_api_token="only-to-build-the-app",
+        instagram_app_secret="only-to-build-the-app",  # so the webhook, and what it dead-letters, is in
         youtube_api_base_url="https://www.googleapis.com",
     )
     return {name: importlib.import_module(module).create_app(settings) for name, module in SERVICE_MODULES.items()}
@@ -103,6 +104,9 @@ def _operations(service: str, app: ServiceApp) -> dict[str, dict[str, Any]]:
         operations[f"{service}.send.{topic.dlq}"] = _operation(
             "send", topic.dlq, "DeadLetter", f"{service} dead-letters what it can never process")
         assert DECISIONS.name in parts.producer.sends, f"{service} dead-letters but cannot record the decision"
+    for topic in parts.dead_letters_for:
+        operations[f"{service}.send.{topic.dlq}"] = _operation(
+            "send", topic.dlq, "DeadLetter", f"{service} dead-letters what it was sent and cannot use, with why")
     for topic, group in parts.owned_partitions:
         operations[f"{service}.own.{topic.name}"] = _operation(
             "receive", topic.name, topic.message.__name__,

@@ -20,10 +20,13 @@ import argparse
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,6 +41,7 @@ from replyflow.events import Comment, CommentReceived, CreatorProfile, Platform
 from replyflow.kafka import Emit, EventProducer
 from replyflow.service import (
     ServiceParts,
+    acknowledged_for_request,
     bearer_token,
     build_app,
     decode_json,
@@ -93,38 +97,65 @@ def creator_of_account(profiles: Iterable[CreatorProfile], platform: Platform, a
     return next((p.creator_id for p in profiles if p.platform_accounts.get(platform) == account_id), None)
 
 
-def instagram_comments(payload: object, creator_of: Callable[[str], str | None]) -> tuple[list[Comment], Counter[str]]:
-    """The comments in an Instagram webhook delivery, each for the creator whose account received it, and
-    what was left out: the account's own comments (its replies), accounts no creator has, other fields.
-    Raises ValueError (or ValidationError) on a payload that is not an Instagram webhook."""
-    if not isinstance(payload, dict) or payload.get("object") != "instagram":
-        raise ValueError("not an Instagram webhook: the body must be an object with \"object\": \"instagram\"")
+@dataclass(frozen=True)
+class Unusable:
+    """A part of a webhook delivery that is no comment replyflow can take, kept for the dead-letter topic."""
+
+    part: object  # the entry or change as delivered
+    why: str
+
+
+def instagram_comments(payload: object, creator_of: Callable[[str], str | None]
+                       ) -> tuple[list[Comment], Counter[str], list[Unusable]]:
+    """The comments in an Instagram webhook delivery, each for the creator whose account received it, what
+    was left out on purpose (the account's own comments, its replies; other fields), and the parts that are
+    malformed or for an account no creator has. One bad change does not cost the others.
+    Raises ValueError on a payload that is not an Instagram webhook at all."""
+    if not isinstance(payload, dict) or payload.get("object") != "instagram" or not isinstance(
+            payload.get("entry"), list):
+        raise ValueError("not an Instagram webhook: the body must be an object with \"object\": \"instagram\" "
+                         "and an \"entry\" list")
     comments: list[Comment] = []
     results: Counter[str] = Counter()
-    try:
-        for entry in payload["entry"]:
+    unusable: list[Unusable] = []
+    for entry in payload["entry"]:
+        try:
             account, delivered_at = str(entry["id"]), datetime.fromtimestamp(entry["time"], UTC)
-            creator_id = creator_of(account)
-            for change in entry["changes"]:
+            changes = list(entry["changes"])
+        except (KeyError, TypeError, ValueError, OverflowError, OSError) as e:
+            unusable.append(Unusable(entry, f"malformed entry: {type(e).__name__}: {e}"))
+            results["unusable"] += 1
+            continue
+        creator_id = creator_of(account)
+        for change in changes:
+            try:
                 if change["field"] not in ("comments", "live_comments"):
                     results["other_field"] += 1
                     continue
                 value, author = change["value"], change["value"]["from"]
                 if str(author["id"]) == account:
                     results["own_comment"] += 1
-                elif creator_id is None:
+                    continue
+                if creator_id is None:
+                    unusable.append(Unusable(change, f"Instagram account {account} is no creator's "
+                                                     "(platform_accounts.instagram)"))
                     results["unknown_account"] += 1
-                else:
-                    comments.append(Comment(
-                        platform=Platform.instagram, comment_id=str(value["id"]), creator_id=creator_id,
-                        post_id=str(value["media"]["id"]), author_id=str(author["id"]),
-                        author_name=author.get("username") or str(author["id"]), text=value["text"],
-                        created_at=delivered_at, parent_id=value.get("parent_id"),
-                    ))
-                    results["accepted"] += 1
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"malformed Instagram webhook: missing or wrong {e}") from e
-    return comments, results
+                    continue
+                comments.append(Comment(
+                    platform=Platform.instagram, comment_id=str(value["id"]), creator_id=creator_id,
+                    post_id=str(value["media"]["id"]), author_id=str(author["id"]),
+                    author_name=author.get("username") or str(author["id"]), text=value["text"],
+                    created_at=delivered_at, parent_id=value.get("parent_id"),
+                ))
+                results["accepted"] += 1
+            except ValidationError as e:
+                unusable.append(Unusable(change, "invalid comment: " + "; ".join(
+                    f"{d['field']}: {d['problem']}" for d in validation_errors(e))))
+                results["unusable"] += 1
+            except (KeyError, TypeError, ValueError) as e:
+                unusable.append(Unusable(change, f"malformed change: missing or wrong {e}"))
+                results["unusable"] += 1
+    return comments, results, unusable
 
 
 def validation_errors(error: ValidationError) -> list[dict[str, object]]:
@@ -167,6 +198,23 @@ def comments_api(parts: ServiceParts) -> Starlette:
     return Starlette(routes=[Route("/v1/comments", post_comments, methods=["POST"])])
 
 
+WEBHOOK_SOURCE = "webhook:instagram"  # x-original-topic of what a webhook delivered: it came from no topic
+
+
+async def dead_letter_webhook_parts(parts: ServiceParts, unusable: list[Unusable]) -> bool:
+    """Each unusable part of a delivery to ``comments.received.dlq`` with why; False when Kafka did not take them."""
+    records = []
+    for item in unusable:
+        headers = [(k, v.encode()) for k, v in {
+            "x-original-topic": WEBHOOK_SOURCE, "x-original-partition": "", "x-original-offset": "",
+            "x-consumer-group": "", "x-exception-class": "UnusableWebhookChange",
+            "x-exception-message": item.why[:2000], "x-attempts": "1",
+            "x-failed-at-ms": str(int(time.time() * 1000))}.items()]
+        records.append((COMMENTS_RECEIVED.dlq, None, json.dumps(item.part).encode(), headers))
+        log.warning("webhook change dead-lettered", extra={"fields": {"why": item.why}})
+    return await acknowledged_for_request(parts, parts.producer.send(records))
+
+
 def instagram_webhook_api(parts: ServiceParts) -> Starlette:
     settings = parts.settings
     profiles = parts.profiles
@@ -191,18 +239,18 @@ def instagram_webhook_api(parts: ServiceParts) -> Starlette:
         if not profiles.caught_up.is_set():
             return JSONResponse({"error": "still reading creator profiles; retry"}, status_code=503)
         try:
-            comments, results = instagram_comments(
+            comments, results, unusable = instagram_comments(
                 decode_json(body), lambda account: creator_of_account(profiles.rows(), Platform.instagram, account))
-        except ValidationError as e:
-            return JSONResponse({"error": "invalid comment", "details": validation_errors(e)}, status_code=422)
-        except (ValueError, OverflowError) as e:  # OverflowError: a "time" out of range
+        except ValueError as e:
             return JSONResponse({"error": str(e)}, status_code=400)
+        # Kept, not dropped: a malformed change, or one for an account whose profile is not loaded yet, goes to
+        # the dead-letter topic with why, to be looked at and replayed. Meta gets 200 and does not send it again.
         if comments and not await publish_for_request(parts, received_events(comments)):
+            return JSONResponse({"error": "comments not accepted: Kafka unavailable, retry"}, status_code=503)
+        if unusable and not await dead_letter_webhook_parts(parts, unusable):
             return JSONResponse({"error": "comments not accepted: Kafka unavailable, retry"}, status_code=503)
         for result, n in results.items():
             WEBHOOK_CHANGES.labels(Platform.instagram.value, result).inc(n)
-        if results["unknown_account"]:
-            log.warning("instagram webhook for an account no creator has", extra={"fields": dict(results)})
         return JSONResponse({"accepted": results["accepted"], "left_out": {k: v for k, v in results.items()
                                                                           if k != "accepted"}})
 
@@ -217,6 +265,7 @@ def create_app(settings: Settings | None = None):
     routes = [("/v1/comments", comments_api(parts))]
     if settings.instagram_app_secret:
         routes.append(("/v1/webhooks/instagram", instagram_webhook_api(parts)))
+        parts.dead_letters_for.append(COMMENTS_RECEIVED)
     return build_app(parts, routes=routes)
 
 

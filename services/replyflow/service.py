@@ -40,6 +40,9 @@ class ServiceParts:
     # (topic, consumer group): the group shares out the topic's partitions and each member reads its own from the
     # start, to own what they key (the YouTube pollers' channels); nothing committed, nothing dead-lettered.
     owned_partitions: list[tuple[Topic, str]] = field(default_factory=list)
+    # Topics whose dead-letter topic gets what this service was sent some other way and cannot use (ingest's
+    # webhooks), with why.
+    dead_letters_for: list[Topic] = field(default_factory=list)
     tracer_provider: TracerProvider | None = None  # None: tracing off (OTEL_TRACES_EXPORTER=none)
 
 
@@ -78,16 +81,21 @@ def decode_json(body: bytes) -> object:
         raise ValueError(f"request body is not valid JSON: {e}") from e
 
 
-async def publish_for_request(parts: ServiceParts, emits: Sequence[Emit]) -> bool:
-    """Publish what an HTTP request produced, waiting at most the Kafka request timeout (the
-    client is waiting); False when Kafka did not acknowledge, and readiness reports why."""
+async def acknowledged_for_request(parts: ServiceParts, sending: Awaitable[None]) -> bool:
+    """Wait for what an HTTP request sends to Kafka, at most the Kafka request timeout (the client is
+    waiting); False when Kafka did not acknowledge, and readiness reports why."""
     try:
-        await asyncio.wait_for(parts.producer.publish(emits), parts.settings.kafka_request_timeout_ms / 1000)
+        await asyncio.wait_for(sending, parts.settings.kafka_request_timeout_ms / 1000)
     except Exception as e:
         parts.health.failing(f"{type(e).__name__}: {e}")
         return False
     parts.health.ok()
     return True
+
+
+async def publish_for_request(parts: ServiceParts, emits: Sequence[Emit]) -> bool:
+    """Publish the events an HTTP request produced (see ``acknowledged_for_request``)."""
+    return await acknowledged_for_request(parts, parts.producer.publish(emits))
 
 
 def service_parts(name: str, settings: Settings, *, sends: Sequence[Topic]) -> ServiceParts:

@@ -200,11 +200,38 @@ async def test_instagram_webhook_handshake_and_signed_comments_reach_the_topic(i
             assert response.status_code == 200, response.text
             assert response.json() == {"accepted": 1, "left_out": {"own_comment": 1}}
             records = await reader.collect(lambda rs: any(comment_id.encode() in r.value for r in rs))
-        garbled = b'{"object": "instagram", "entry": [{"id": 1}]}'
-        malformed = await http.post("/v1/webhooks/instagram", content=garbled, headers=signed(garbled))
-        assert malformed.status_code == 400 and "malformed Instagram webhook" in malformed.json()["error"]
+        not_a_webhook = b'{"object": "instagram"}'
+        malformed = await http.post("/v1/webhooks/instagram", content=not_a_webhook, headers=signed(not_a_webhook))
+        assert malformed.status_code == 400 and "not an Instagram webhook" in malformed.json()["error"]
 
     received = [CommentReceived.model_validate_json(r.value) for r in records if comment_id.encode() in r.value]
     assert [(e.comment.creator_id, e.comment_id, e.comment.text) for e in received] == [
         (creator, comment_id, "Which flour?")]  # the account's own reply is not a comment to answer
     assert scraped(url, "replyflow_webhook_changes_total", platform="instagram", result="accepted") == 1
+
+
+async def test_a_bad_change_or_an_unknown_account_is_dead_lettered_and_the_rest_comes_in(
+        instagram_webhook, kafka_bootstrap):
+    url, _, account = instagram_webhook
+    good, bad, stranger = (f"179{uuid.uuid4().int % 10**14}" for _ in range(3))
+    value = {"from": {"id": "9001", "username": "ann"}, "media": {"id": "18000000001"}}
+    delivery = {"object": "instagram", "entry": [
+        {"id": account, "time": 1_764_400_000, "changes": [
+            {"field": "comments", "value": {"id": good, "text": "Which flour?", **value}},
+            {"field": "comments", "value": {"id": bad, "text": "", **value}}]},  # an empty comment
+        {"id": "17849999999999999", "time": 1_764_400_000, "changes": [  # an account no creator has
+            {"field": "comments", "value": {"id": stranger, "text": "Hello?", **value}}]},
+    ]}
+    body = json.dumps(delivery).encode()
+    async with TopicReader(kafka_bootstrap, COMMENTS_RECEIVED.name, COMMENTS_RECEIVED.dlq) as reader:
+        response = httpx.post(f"{url}/v1/webhooks/instagram", content=body, headers=signed(body))
+        assert response.status_code == 200, response.text
+        assert response.json() == {"accepted": 1, "left_out": {"unusable": 1, "unknown_account": 1}}
+        records = await reader.collect(lambda rs: sum(r.topic == COMMENTS_RECEIVED.dlq for r in rs) >= 2
+                                       and any(good.encode() in r.value for r in rs))
+    dead = {json.loads(r.value)["value"]["id"]: {k: v.decode() for k, v in r.headers}
+            for r in records if r.topic == COMMENTS_RECEIVED.dlq}
+    assert set(dead) == {bad, stranger}
+    assert dead[stranger]["x-original-topic"] == "webhook:instagram"
+    assert "17849999999999999" in dead[stranger]["x-exception-message"]
+    assert "text" in dead[bad]["x-exception-message"]

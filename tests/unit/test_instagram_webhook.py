@@ -36,7 +36,9 @@ def creator_of(account: str) -> str | None:
 
 
 def test_a_comment_on_the_creators_media_becomes_their_comment():
-    (comment,), results = instagram_comments(delivery(change("179001", "9001", parent_id="178999")), creator_of)
+    (comment,), results, unusable = instagram_comments(delivery(change("179001", "9001", parent_id="178999")),
+                                                       creator_of)
+    assert unusable == []
     assert (comment.platform, comment.creator_id, comment.comment_id) == (Platform.instagram, "mara-cooks", "179001")
     assert (comment.author_id, comment.author_name, comment.text) == ("9001", "ann", "Recipe please!")
     assert comment.post_id == "18000000001" and comment.parent_id == "178999"
@@ -48,20 +50,30 @@ def test_own_replies_unknown_accounts_and_other_fields_are_left_out_and_counted(
     payload = delivery(change("1", "9001"), change("2", MARA_IG, "Thanks! [AI reply]"),
                        change("3", "9002", field="mentions"))
     payload["entry"].append(delivery(change("4", "9003"), account="17840000000000000")["entry"][0])
-    comments, results = instagram_comments(payload, creator_of)
+    comments, results, unusable = instagram_comments(payload, creator_of)
     assert [c.comment_id for c in comments] == ["1"]
     assert results == {"accepted": 1, "own_comment": 1, "other_field": 1, "unknown_account": 1}
+    # The unknown account's comment is kept for the dead-letter topic, naming the account.
+    (kept,) = unusable
+    assert kept.part["value"]["id"] == "4" and "17840000000000000" in kept.why
 
 
-@pytest.mark.parametrize("payload, says", [
-    ({"object": "page", "entry": []}, "not an Instagram webhook"),
-    ([1, 2], "not an Instagram webhook"),
-    ({"object": "instagram"}, "missing or wrong 'entry'"),
-    (delivery({"field": "comments", "value": {"id": "1", "text": "hi"}}), "missing or wrong 'from'"),
-])
-def test_a_payload_that_is_not_an_instagram_webhook_says_what_is_wrong(payload, says):
-    with pytest.raises(ValueError, match=says):
+@pytest.mark.parametrize("payload", [{"object": "page", "entry": []}, [1, 2], {"object": "instagram"}])
+def test_a_payload_that_is_not_an_instagram_webhook_says_what_is_wrong(payload):
+    with pytest.raises(ValueError, match="not an Instagram webhook"):
         instagram_comments(payload, creator_of)
+
+
+def test_one_bad_change_or_entry_costs_only_itself():
+    no_author = {"field": "comments", "value": {"id": "2", "text": "hi", "media": {"id": "m"}}}
+    empty_text = change("3", "9001", "")
+    payload = delivery(change("1", "9001"), no_author, empty_text)
+    payload["entry"].append({"id": MARA_IG, "time": 10**20, "changes": [change("4", "9001")]})  # time out of range
+    comments, results, unusable = instagram_comments(payload, creator_of)
+    assert [c.comment_id for c in comments] == ["1"]
+    assert results == {"accepted": 1, "unusable": 3}
+    assert ["'from'" in unusable[0].why, "text" in unusable[1].why, "malformed entry" in unusable[2].why] == [
+        True, True, True]
 
 
 def test_only_a_body_signed_with_the_app_secret_passes():
