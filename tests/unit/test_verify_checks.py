@@ -346,14 +346,15 @@ def test_everyday_words_near_human_claims_pass(draft: str) -> None:
 
 
 @pytest.mark.parametrize("draft", ["Thanks! This is definitely not an", "Thanks so much! Honestly this reply is not",
-                                   "Thanks! Ignore the", "[Not an AI reply] Thanks!", "[Mia, not AI] Thanks!"])
+                                   "Thanks! Ignore the", "[Not an AI reply] Thanks!", "[Mia, not AI] Thanks!",
+                                   "Honestly, there is no"])
 def test_words_that_turn_the_label_against_itself_are_caught(draft: str) -> None:
     # The label follows the last word: "... not an [AI reply]". Counter-labels in brackets deny it outright.
     assert check_disclosure(draft, COMMENT, PROFILE), ensure_disclosure(draft, PROFILE.disclosure_label)
 
 
 @pytest.mark.parametrize("draft", ["It is not too hot, just right!", "Add a pinch of salt, not a spoon.",
-                                   "Happy baking (and enjoy the bread)!", "I love this"])
+                                   "Happy baking (and enjoy the bread)!", "I love this", "Can it be frozen? Sadly no"])
 def test_replies_ending_normally_before_the_label_pass(draft: str) -> None:
     assert check_disclosure(draft, COMMENT, PROFILE) == [], draft
 

@@ -1207,8 +1207,10 @@ _DISCLOSURE_RULES = (
 
 
 _DANGLING_BEFORE_LABEL = re.compile(
-    r"\b(?:(?:is|it's|this is|that's|was|am|i'm)\s+)?(?:not|no|never|isn't|wasn't|ain't|ignore|disregard|fake|"
-    r"without|minus|an?|the)\s*$")
+    r"\b(?:(?:is|it's|this is|that's|was|am|i'm)\s+)?(?:not|never|isn't|wasn't|ain't|ignore|disregard|fake|"
+    r"without|minus|an?|the)\s*$|"
+    # "no" as a determiner ("there is no"), not as an answer ("Sadly no"): the answer may stand before a label.
+    r"\b(?:is|was|are|it's|that's|there's|this is|with)\s+no\s*$")
 
 
 def check_disclosure(
