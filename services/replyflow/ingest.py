@@ -244,7 +244,8 @@ def instagram_webhook_api(parts: ServiceParts) -> Starlette:
         except ValueError as e:
             return JSONResponse({"error": str(e)}, status_code=400)
         # Kept, not dropped: a malformed change, or one for an account whose profile is not loaded yet, goes to
-        # the dead-letter topic with why, to be looked at and replayed. Meta gets 200 and does not send it again.
+        # the dead-letter topic with why, to be looked at (and sent again by hand: there is no replay command yet).
+        # Meta gets 200 and does not send it again.
         if comments and not await publish_for_request(parts, received_events(comments)):
             return JSONResponse({"error": "comments not accepted: Kafka unavailable, retry"}, status_code=503)
         if unusable and not await dead_letter_webhook_parts(parts, unusable):
