@@ -1006,8 +1006,8 @@ _TEMPLATE_TOKENS = re.compile(
 
 
 @lru_cache(maxsize=256)
-def _ngrams_of(persona: str, n: int) -> frozenset[tuple[str, ...]]:
-    tokens = _TOKEN.findall(fold(persona))
+def _ngrams_of(source: str, n: int) -> frozenset[tuple[str, ...]]:
+    tokens = _TOKEN.findall(fold(source))
     return frozenset(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 

@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None):
                 held_accounts.add((platform_name, account))
                 continue
             try:
-                emits += await publish(event)
+                emits += await publish(event, account)
             except TransientError as error:
                 PUBLISH_ATTEMPTS.labels(platform_name, "retry").inc()
                 failed_calls[event.reply_id] = failed_calls.get(event.reply_id, 0) + 1
@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None):
             return event.creator_id
         return profile.platform_accounts.get(event.comment.platform, profile.creator_id)
 
-    async def publish(event: ReplyVerdict) -> list[Emit]:
+    async def publish(event: ReplyVerdict, account: str) -> list[Emit]:
         """The outputs of one reply, posting it if it has not gone out; TransientError: the platform failed."""
         if event.reply_id in ledger:
             return []  # already out; this is a redelivery
@@ -124,7 +124,7 @@ def create_app(settings: Settings | None = None):
             posted, text = posted_here[event.reply_id]
         else:
             posted = await platforms.for_platform(platform_name).post_reply(
-                event.comment, account_of(event), event.reply_id, event.text, taken
+                event.comment, account, event.reply_id, event.text, taken
             )
             take(posted.platform_reply_id)
             attempt = failed_calls.pop(event.reply_id, 0) + 1
@@ -138,25 +138,24 @@ def create_app(settings: Settings | None = None):
         END_TO_END_SECONDS.labels(platform_name, "review" if event.reviewed else "auto").observe(
             (published.published_at - event.comment.created_at.astimezone(UTC)).total_seconds()
         )
-        decision = Decision(
-            comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
-            reply_id=event.reply_id, stage=Stage.publish, outcome=Outcome.published,
-            policy_version=event.policy_version, profile_version=event.profile_version,
-        )
-        return [Emit(REPLIES_PUBLISHED, published), Emit(DECISIONS, decision)]
+        return [Emit(REPLIES_PUBLISHED, published), Emit(DECISIONS, decision_about(event, Outcome.published))]
 
     def hold_for_review(event: ReplyVerdict, why: Reason) -> list[Emit]:
         failed_calls.pop(event.reply_id, None)
         held = event.model_copy(update={"outcome": Outcome.held, "reasons": [*event.reasons, why]})
-        decision = Decision(
-            comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
-            reply_id=event.reply_id, stage=Stage.publish, outcome=Outcome.held, reasons=[why],
-            policy_version=event.policy_version, profile_version=event.profile_version,
-        )
-        return [Emit(REPLIES_REVIEW, held), Emit(DECISIONS, decision)]
+        return [Emit(REPLIES_REVIEW, held), Emit(DECISIONS, decision_about(event, Outcome.held, [why]))]
 
     subscribe_stage(parts, stage="publisher", topic=REPLIES_APPROVED, handle=publish_batch, max_batch=16)
     return build_app(parts, after_shutdown=[platforms.close])
+
+
+def decision_about(event: ReplyVerdict, outcome: Outcome, reasons: list[Reason] | None = None) -> Decision:
+    """The publish stage's audit record about a reply, with the versions verify checked it under."""
+    return Decision(
+        comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
+        reply_id=event.reply_id, stage=Stage.publish, outcome=outcome, reasons=reasons or [],
+        policy_version=event.policy_version, profile_version=event.profile_version,
+    )
 
 
 def changed_since_checked(event: ReplyVerdict, profile: CreatorProfile) -> Reason | None:
