@@ -27,7 +27,14 @@ from replyflow.events import (
 from replyflow.kafka import DEAD_LETTER_HEADERS
 from replyflow.local.stack import Stack
 from replyflow.settings import Settings
-from replyflow.topics import COMMENTS_RECEIVED, DECISIONS, REPLIES_APPROVED, REPLIES_DRAFTED, REPLIES_REVIEW
+from replyflow.topics import (
+    COMMENTS_RECEIVED,
+    COMMENTS_SCREENED,
+    DECISIONS,
+    REPLIES_APPROVED,
+    REPLIES_DRAFTED,
+    REPLIES_REVIEW,
+)
 from tests.helpers import OtlpReceiver, TopicReader, wait_for
 
 pytestmark = pytest.mark.kafka
@@ -171,6 +178,23 @@ async def test_malformed_event_goes_to_the_dead_letter_topic_with_context(produc
     assert headers["x-consumer-group"].endswith(".policy-screen")
     assert headers["x-exception-class"] == "ValidationError"
     assert "platform" in headers["x-exception-message"]
+
+
+async def test_a_comment_the_platform_delivers_twice_is_screened_and_drafted_once(policy, producer, kafka_bootstrap):
+    # e.g. a connector that never got its 202 POSTs the comment again: a second event for the same comment.
+    comment = make_comment(policy[0])
+    first, again = CommentReceived(comment=comment), CommentReceived(comment=comment)
+    async with TopicReader(kafka_bootstrap, DECISIONS.name, COMMENTS_SCREENED.name) as reader:
+        for event in (first, again):
+            await send(producer, COMMENTS_RECEIVED.name, comment.comment_id, event)
+        records = await reader.collect(lambda rs: len(decisions_for(rs, comment.comment_id)) == 2)
+        records += await reader.read_to_end()
+    decisions = decisions_for(records, comment.comment_id)
+    assert [d.outcome for d in decisions] == [Outcome.eligible, Outcome.skipped]
+    (repeat,) = decisions[1].reasons
+    assert repeat.code == "duplicate_delivery" and first.event_id in repeat.message
+    screened = [r for r in records if r.topic == COMMENTS_SCREENED.name and comment.comment_id.encode() in r.value]
+    assert len(screened) == 1
 
 
 async def test_held_replies_reach_the_review_topic_labelled(policy, producer, kafka_bootstrap):

@@ -1,8 +1,8 @@
 import os
 from datetime import UTC, datetime
 
-from replyflow.events import Action, CheckRule, Comment, CreatorProfile, Outcome, Reason, ReplyMode
-from replyflow.policy.decide import ReplyBudget, screen_verdict, verify_verdict
+from replyflow.events import Action, CheckRule, Comment, CreatorProfile, Outcome, Platform, Reason, ReplyMode
+from replyflow.policy.decide import Deliveries, ReplyBudget, screen_verdict, verify_verdict
 from replyflow.policy.findings import Finding
 from replyflow.policy.rules import PolicySource
 
@@ -64,6 +64,30 @@ def test_a_comment_screened_again_does_not_spend_the_budget_twice():
     assert screen_verdict(third, capped, [], POLICY, budget, 11).outcome == Outcome.skipped
     assert screen_verdict(first, capped, [], POLICY, budget, 3609).outcome == Outcome.eligible  # spent in the window
     assert screen_verdict(third, capped, [], POLICY, budget, 3611).outcome == Outcome.eligible  # the window moved on
+
+
+def test_a_comment_delivered_again_is_screened_once_and_the_same_event_again_is_no_repeat():
+    deliveries = Deliveries(window_s=3600)
+    other_platform = COMMENT.model_copy(update={"platform": Platform.instagram})  # same id, another platform's comment
+    assert deliveries.repeat_of(COMMENT, "e1", 0) is None
+    assert deliveries.repeat_of(COMMENT, "e1", 5) is None  # a retried batch: the same event, screened as before
+    assert deliveries.repeat_of(COMMENT, "e2", 10) == "e1"  # the platform sent it again: a new event
+    assert deliveries.repeat_of(other_platform, "e3", 10) is None
+    verdict = screen_verdict(COMMENT, profile(), [], POLICY, ReplyBudget(), 10, repeat_of="e1")
+    assert verdict.outcome == Outcome.skipped
+    assert [(r.code, r.action) for r in verdict.reasons] == [("duplicate_delivery", Action.skip)]
+    assert "e1" in verdict.reasons[0].message
+    assert deliveries.repeat_of(COMMENT, "e4", 3600) is None  # the window moved on: remembered afresh
+    assert deliveries.repeat_of(COMMENT, "e1", 3601) == "e4"
+
+
+def test_deliveries_remember_at_most_max_comments_oldest_forgotten_first():
+    deliveries = Deliveries(max_comments=2)
+    first, second, third = (COMMENT.model_copy(update={"comment_id": f"c{i}"}) for i in range(3))
+    for i, comment in enumerate((first, second, third)):
+        assert deliveries.repeat_of(comment, f"e{i}", i) is None
+    assert deliveries.repeat_of(third, "again", 3) == "e2"
+    assert deliveries.repeat_of(first, "again", 3) is None  # forgotten to make room
 
 
 def test_verify_outcomes():

@@ -69,6 +69,35 @@ class ReplyBudget:
         return True
 
 
+@dataclass
+class Deliveries:
+    """The comments a screen replica took in the last ``window_s`` (at most ``max_comments``), so that each is
+    screened, drafted and held for review once.
+
+    Platforms deliver again what they think was lost (a connector retrying a POST whose 202 it never got, a
+    webhook sent again), each time as a new event. The same event again (a batch retried after Kafka refused
+    its outputs, a redelivery) is no repeat and goes through as before. Per replica and in memory: after a
+    restart or a rebalance a repeat may be drafted again, and the publisher still posts it once (the reply id
+    comes from the comment).
+    """
+
+    window_s: float = 3600.0
+    max_comments: int = 200_000  # ~40 MB; a replica screening more than this an hour remembers less than an hour
+    _first: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)  # oldest first
+
+    def repeat_of(self, comment: Comment, event_id: str, now: float) -> str | None:
+        """The event id of the comment's first delivery when this event is a later one, else None."""
+        first = self._first
+        while first:
+            oldest = next(iter(first))
+            if now - first[oldest][0] < self.window_s and len(first) < self.max_comments:
+                break
+            del first[oldest]
+        key = (comment.platform.value, comment.comment_id)
+        seen = first.setdefault(key, (now, event_id))[1]
+        return None if seen == event_id else seen
+
+
 def screen_verdict(
     comment: Comment,
     profile: CreatorProfile | None,
@@ -76,8 +105,16 @@ def screen_verdict(
     policy: Policy,
     budget: ReplyBudget,
     now: float,
+    repeat_of: str | None = None,
 ) -> Verdict:
-    """Is this comment eligible for an AI reply? Skips carry their reasons."""
+    """Is this comment eligible for an AI reply? Skips carry their reasons. ``repeat_of``: the event id of an
+    earlier delivery of the same comment (:class:`Deliveries`)."""
+    if repeat_of is not None:
+        return Verdict(Outcome.skipped, [Reason(
+            check="delivery", code="duplicate_delivery", action=Action.skip,
+            message=f"The platform delivered this comment again; its first delivery (event {repeat_of}) "
+                    "was screened, and only that one gets a reply.",
+        )])
     if profile is None:
         return Verdict(Outcome.skipped, [Reason(
             check="creator", code="unknown_creator", action=Action.skip,

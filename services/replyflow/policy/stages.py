@@ -25,7 +25,7 @@ from replyflow.kafka import Emit
 from replyflow.observability import DECISIONS as DECISIONS_METRIC
 from replyflow.policy.authenticity import AuthenticityModel, ModelCache, combine_scores
 from replyflow.policy.classifiers import TextScreener, detect_personal_data
-from replyflow.policy.decide import ReplyBudget, Verdict, reasons_from, screen_verdict, verify_verdict
+from replyflow.policy.decide import Deliveries, ReplyBudget, Verdict, reasons_from, screen_verdict, verify_verdict
 from replyflow.policy.findings import Finding
 from replyflow.policy.language import possible_languages, score_words
 from replyflow.policy.rules import PolicySource
@@ -86,6 +86,7 @@ class PolicyStages:
         self.embedding_weight = embedding_weight
         self.policies = policies
         self.budget = budget or ReplyBudget()
+        self.deliveries = Deliveries()
         self.screener = TextScreener.load()
         self.authenticity = ModelCache()
 
@@ -97,7 +98,8 @@ class PolicyStages:
         emits = []
         for event, profile, findings in zip(events, profiles, content, strict=True):
             findings = [*findings, *language_findings(event.comment, profile)]
-            verdict = screen_verdict(event.comment, profile, findings, policy, self.budget, now)
+            verdict = screen_verdict(event.comment, profile, findings, policy, self.budget, now,
+                                     self.deliveries.repeat_of(event.comment, event.event_id, now))
             count(Stage.screen, verdict)
             emits.append(Emit(DECISIONS, Decision(
                 comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
