@@ -154,7 +154,9 @@ async def test_held_replies_are_listed_oldest_first_with_what_the_creator_decide
     assert first["reasons"][0]["code"] == "creator_reviews_all" and first["reasons"][0]["message"]
     assert datetime.fromisoformat(first["held_at"]) == older.occurred_at
     body = (await http.get(f"/v1/creators/{creator}/reviews", params={"limit": 1})).json()
-    assert body["pending"] == 2 and len(body["reviews"]) == 1
+    assert body["pending"] == 2 and [r["reply_id"] for r in body["reviews"]] == [older.reply_id]
+    rest = (await http.get(f"/v1/creators/{creator}/reviews", params={"limit": 1, "after": body["next"]})).json()
+    assert [r["reply_id"] for r in rest["reviews"]] == [newer.reply_id] and rest["next"] is None
 
 
 async def test_the_operator_sees_the_review_backlog_in_the_api_and_the_metrics(control_stack, http, creator,
@@ -177,7 +179,13 @@ async def test_the_operator_sees_the_review_backlog_in_the_api_and_the_metrics(c
     first = backlog["creators"][0]  # the longest wait first
     assert (first["creator_id"], first["pending"]) == (creator, 2)
     assert datetime.fromisoformat(first["oldest_held_at"]) == stale.occurred_at
-    assert len((await http.get("/v1/reviews", params={"limit": 1})).json()["creators"]) == 1
+    one = (await http.get("/v1/reviews", params={"limit": 1})).json()
+    assert [q["creator_id"] for q in one["creators"]] == [creator]
+    if backlog["creators"][1:]:
+        following = (await http.get("/v1/reviews", params={"limit": 1, "after": one["next"]})).json()
+        assert following["creators"] == backlog["creators"][1:2]
+    else:
+        assert one["next"] is None
     assert (await http.get("/v1/reviews", params={"limit": 0})).status_code == 422
     own = {"Authorization": f"Bearer {creator_token(TOKEN, creator)}"}
     forbidden = await http.get("/v1/reviews", headers=own)
@@ -303,6 +311,8 @@ async def test_reject_records_the_decision_and_approves_nothing(http, creator, p
     ("post", "/v1/reviews/{reply}", {"json": {"action": "edit"}}, 422, "text is required"),
     ("post", "/v1/reviews/{reply}", {"json": {"action": "approve", "text": "hi"}}, 422, "only accepted"),
     ("get", "/v1/creators/{creator}/reviews?limit=0", {}, 422, "limit"),
+    ("get", "/v1/creators/{creator}/reviews?after=not-a-cursor", {}, 422, "after"),
+    ("get", "/v1/reviews?after=WzEsMl0", {}, 422, "not a cursor"),
     ("put", "/v1/creators/{creator}/mode", {"json": {"mode": "sometimes"}}, 422, "mode"),
     ("post", "/v1/reviews/no-such-reply", {"json": {"action": "approve"}}, 404, "no held reply"),
     ("get", "/v1/creators/nobody-has-this-id/reviews", {}, 404, "unknown creator"),

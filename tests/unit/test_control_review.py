@@ -17,7 +17,11 @@ from replyflow.control.review import (
     ReviewRequest,
     check_creator_change,
     decide,
+    decode_cursor,
+    encode_cursor,
+    held_position,
     next_profile,
+    page_after,
     recorded_outputs,
     review_outputs,
     review_view,
@@ -79,6 +83,43 @@ def test_pending_is_the_creators_undecided_holds_oldest_first():
     assert pending.of("someone-else") == []
     pending.discard("mara", early.reply_id)
     assert pending.count() == 1 and pending.oldest_held_at() == late.occurred_at
+
+
+def test_pages_follow_on_by_position_so_a_decision_between_pages_skips_nothing():
+    pending = PendingReviews()
+    for i in range(5):
+        pending.add(held(f"c{i}", at=NOW + timedelta(minutes=i)))
+    first, after = page_after(pending.of("mara"), held_position, None, 2)
+    assert [v.comment_id for v in first] == ["c0", "c1"]
+    pending.discard("mara", first[0].reply_id)  # decided while the creator reads page one
+    after = decode_cursor(encode_cursor(after))  # the token the API hands out and takes back
+    second, after = page_after(pending.of("mara"), held_position, after, 2)
+    assert [v.comment_id for v in second] == ["c2", "c3"]
+    last, after = page_after(pending.of("mara"), held_position, after, 2)
+    assert [v.comment_id for v in last] == ["c4"] and after is None
+    exact, after = page_after(pending.of("mara"), held_position, None, 4)
+    assert len(exact) == 4 and after is None  # no empty last page
+
+
+def test_held_at_the_same_moment_are_ordered_by_reply_id_across_pages():
+    pending = PendingReviews()
+    for i in range(3):
+        pending.add(held(f"same-{i}"))
+    everything = pending.of("mara")
+    seen, after = [], None
+    while True:
+        page, after = page_after(pending.of("mara"), held_position, after, 1)
+        seen += page
+        if after is None:
+            break
+    assert seen == everything
+
+
+@pytest.mark.parametrize("cursor", ["", "%%%", "bm90IGpzb24", "WyIyMDI2LTAxLTAyIiwieCJd", "WzEsMl0"])
+def test_a_cursor_the_api_did_not_give_out_is_refused(cursor):
+    # not base64, not JSON, a time without its UTC offset, not [time, id]
+    with pytest.raises(ValueError, match="not a cursor"):
+        decode_cursor(cursor)
 
 
 def test_review_view_has_what_a_creator_decides_on():

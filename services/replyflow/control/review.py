@@ -3,10 +3,14 @@ produces, and how a profile change becomes the next profile version. No Kafka, n
 
 from __future__ import annotations
 
+import base64
+import binascii
+import bisect
+import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Annotated, NamedTuple
+from typing import Annotated, NamedTuple, TypeVar
 
 from pydantic import Field, StringConstraints
 
@@ -138,6 +142,45 @@ class PendingReviews:
         """When the longest-waiting undecided reply (of any creator) was held; None when none waits."""
         queues = self.queues()
         return queues[0].oldest_held_at if queues else None
+
+
+Position = tuple[datetime, str]  # where an item sorts in a listing: its time, then its id
+T = TypeVar("T")
+
+
+def held_position(held: ReplyVerdict) -> Position:
+    return held.occurred_at, held.reply_id
+
+
+def queue_position(queue: ReviewQueue) -> Position:
+    return queue.oldest_held_at, queue.creator_id
+
+
+def page_after(items: Sequence[T], position_of: Callable[[T], Position], after: Position | None,
+               limit: int) -> tuple[Sequence[T], Position | None]:
+    """The first ``limit`` items (sorted by position) after ``after``, and the position the next page starts
+    after (None: this is the last). A position, not an index, so items decided meanwhile shift nothing."""
+    start = 0 if after is None else bisect.bisect_right(items, after, key=position_of)
+    page = items[start:start + limit]
+    return page, (position_of(page[-1]) if start + limit < len(items) else None)
+
+
+def encode_cursor(position: Position) -> str:
+    """The opaque ``next`` token of a listing page."""
+    raw = json.dumps([position[0].isoformat(), position[1]], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Position:
+    """The position an ``after`` token names; ValueError when it is no token a listing gave out."""
+    try:
+        when, key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        position = datetime.fromisoformat(when), key
+    except (binascii.Error, UnicodeDecodeError, TypeError, ValueError) as e:
+        raise ValueError("not a cursor this API gave out: pass the \"next\" of the previous page") from e
+    if position[0].tzinfo is None or not isinstance(key, str):
+        raise ValueError("not a cursor this API gave out: pass the \"next\" of the previous page")
+    return position
 
 
 def review_view(held: ReplyVerdict) -> dict[str, object]:

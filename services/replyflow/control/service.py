@@ -41,11 +41,17 @@ from replyflow.control.review import (
     ModeChange,
     OperatorOnly,
     PendingReviews,
+    Position,
     ReviewConflict,
     ReviewRequest,
     check_creator_change,
     decide,
+    decode_cursor,
+    encode_cursor,
+    held_position,
     next_profile,
+    page_after,
+    queue_position,
     recorded_outputs,
     review_reason,
     review_view,
@@ -97,15 +103,21 @@ def error(status: int, message: str, details: list[dict[str, object]] | None = N
     return JSONResponse({"error": message, **({"details": details} if details else {}), **extra}, status_code=status)
 
 
-def limit_param(request: Request) -> int | JSONResponse:
-    """The ``limit`` query parameter of a listing (422 when it is not a sensible count)."""
+def page_params(request: Request) -> tuple[int, Position | None] | JSONResponse:
+    """The ``limit`` and ``after`` (a previous page's ``next``) query parameters of a listing; 422 naming the
+    parameter when one is wrong."""
+    query = request.query_params
     try:
-        limit = int(request.query_params.get("limit", DEFAULT_REVIEWS_LIMIT))
+        limit = int(query.get("limit", DEFAULT_REVIEWS_LIMIT))
         if not 1 <= limit <= MAX_REVIEWS_LIMIT:
             raise ValueError
     except ValueError:
         return error(422, "invalid query", [{"field": "limit", "problem": f"an integer from 1 to {MAX_REVIEWS_LIMIT}"}])
-    return limit
+    try:
+        after = decode_cursor(query["after"]) if "after" in query else None
+    except ValueError as e:
+        return error(422, "invalid query", [{"field": "after", "problem": str(e)}])
+    return limit, after
 
 
 class ControlApi:
@@ -179,28 +191,31 @@ class ControlApi:
 
     async def list_reviews(self, request: Request) -> JSONResponse:
         creator_id = request.path_params["creator_id"]
-        limit = limit_param(request)
-        if isinstance(limit, JSONResponse):
-            return limit
+        paging = page_params(request)
+        if isinstance(paging, JSONResponse):
+            return paging
         pending = self.pending_reviews.of(creator_id)
         if not pending and self.profiles.get(creator_id) is None:
             return error(404, f"unknown creator {creator_id!r}")
+        page, last = page_after(pending, held_position, paging[1], paging[0])
         return JSONResponse({"creator_id": creator_id, "pending": len(pending),
-                             "reviews": [review_view(v) for v in pending[:limit]]})
+                             "reviews": [review_view(v) for v in page], "next": last and encode_cursor(last)})
 
     async def list_queues(self, request: Request) -> JSONResponse:
         """The operator's view of the review backlog: each creator's count and longest wait."""
         if request.state.principal.creator_id is not None:
             return error(403, "only the operator sees every creator's review queue; "
                               "a creator lists their own at /v1/creators/{creator_id}/reviews")
-        limit = limit_param(request)
-        if isinstance(limit, JSONResponse):
-            return limit
+        paging = page_params(request)
+        if isinstance(paging, JSONResponse):
+            return paging
         queues = self.pending_reviews.queues()
+        page, last = page_after(queues, queue_position, paging[1], paging[0])
         return JSONResponse({
             "pending": sum(q.pending for q in queues),
             "creators": [{"creator_id": q.creator_id, "pending": q.pending,
-                          "oldest_held_at": q.oldest_held_at.isoformat()} for q in queues[:limit]],
+                          "oldest_held_at": q.oldest_held_at.isoformat()} for q in page],
+            "next": last and encode_cursor(last),
         })
 
     async def post_review(self, request: Request) -> JSONResponse:
