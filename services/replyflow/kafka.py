@@ -39,6 +39,7 @@ from pydantic import BaseModel, ValidationError
 
 from replyflow.events import Action, Decision, Outcome, Reason, Stage
 from replyflow.observability import (
+    CONSUMER_PARTITIONS,
     DLQ_MESSAGES,
     MESSAGES_PROCESSED,
     MESSAGES_PUBLISHED,
@@ -411,23 +412,62 @@ class _RunResult:
         self.why_waiting = self.why_waiting or other.why_waiting
 
 
+class GroupMembership:
+    """Whether a consumer is in its consumer group, for readiness: partitions assigned, or none because the
+    group has more members than the topic has partitions (legitimately idle).
+
+    aiokafka calls the rebalance listener's revoked before every join and assigned after it, with no partitions
+    too; in between the consumer is out of its group: joining at start, or in a rebalance, which the coordinator
+    ends within the rebalance timeout. Out of the group longer than ``rejoin_s`` (a join that keeps failing),
+    or never in it yet, the consumer is not ready.
+    """
+
+    def __init__(self, group: str, topic: str, rejoin_s: float) -> None:
+        self.group, self.topic, self.rejoin_s = group, topic, rejoin_s
+        self.partitions: frozenset[int] | None = None  # None: out of the group now
+        self._joined_once = False
+        self._out_since = time.monotonic()
+        CONSUMER_PARTITIONS.labels(group, topic).set(0)
+
+    def assigned(self, assigned: Collection[TopicPartition]) -> None:
+        self.partitions = frozenset(tp.partition for tp in assigned)
+        self._joined_once = True
+        CONSUMER_PARTITIONS.labels(self.group, self.topic).set(len(self.partitions))
+
+    def revoked(self) -> None:
+        if self.partitions is not None:
+            self._out_since = time.monotonic()
+        self.partitions = None
+        CONSUMER_PARTITIONS.labels(self.group, self.topic).set(0)
+
+    def in_group(self) -> bool:
+        return self.partitions is not None or (
+            self._joined_once and time.monotonic() - self._out_since < self.rejoin_s)
+
+    def describe(self) -> list[int] | str:
+        """For /readyz: the partitions assigned (empty: idle), or that the consumer is joining its group."""
+        return sorted(self.partitions) if self.partitions is not None else "joining"
+
+
 class _FinishBatchOnRevoke(ConsumerRebalanceListener):
     """Holds a rebalance until the batch in hand is done and committed. Without it the handler would go on
     with partitions already given to another replica, and both would, for instance, post the same reply."""
 
-    def __init__(self, idle: asyncio.Event, timeout_s: float) -> None:
-        self.idle, self.timeout_s = idle, timeout_s
+    def __init__(self, idle: asyncio.Event, timeout_s: float, membership: GroupMembership) -> None:
+        self.idle, self.timeout_s, self.membership = idle, timeout_s, membership
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.membership.revoked()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.idle.wait(), self.timeout_s)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        pass
+        self.membership.assigned(assigned)
 
 
 # How long a rebalance waits for the batch in hand (a stage's batch takes well under this).
 BATCH_IN_HAND_WAIT_S = 60.0
+REBALANCE_TIMEOUT_S = BATCH_IN_HAND_WAIT_S + 10
 
 
 def subscribe_stage(
@@ -453,6 +493,8 @@ def subscribe_stage(
     model = topic.message
     group = settings.group_id(stage)
     parts.consumes.append((topic, group))
+    membership = GroupMembership(group, topic.name, REBALANCE_TIMEOUT_S)
+    parts.memberships.append(membership)
     attempts: dict[tuple[int, int], int] = {}  # (partition, offset) -> failed deliveries of the record
     waits: dict[tuple[int, int], int] = {}  # (partition, offset) -> times the handler deferred the record
     idle = asyncio.Event()
@@ -534,8 +576,8 @@ def subscribe_stage(
         max_records=max_batch,
         batch_timeout_ms=100,
         decoder=raw_records_only,
-        listener=_FinishBatchOnRevoke(idle, BATCH_IN_HAND_WAIT_S),
-        rebalance_timeout_ms=int((BATCH_IN_HAND_WAIT_S + 10) * 1000),
+        listener=_FinishBatchOnRevoke(idle, BATCH_IN_HAND_WAIT_S, membership),
+        rebalance_timeout_ms=int(REBALANCE_TIMEOUT_S * 1000),
     )
     async def on_batch(msg: KafkaMessage) -> None:
         records: list[ConsumerRecord] = list(msg.raw_message)

@@ -48,6 +48,11 @@ END_TO_END_SECONDS = Histogram(
     buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
 )
 CONSUMER_READY = Gauge("replyflow_consumer_ready", "1 when the service is ready", ["service"])
+CONSUMER_PARTITIONS = Gauge(
+    "replyflow_consumer_partitions",
+    "Partitions assigned to this consumer in its group (0 while joining or rebalancing, or when idle)",
+    ["group", "topic"],
+)
 TABLE_ROWS = Gauge(
     "replyflow_table_rows", "Rows a service keeps in memory from a topic it reads whole (TopicTable)", ["topic"]
 )

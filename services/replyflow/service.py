@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from replyflow.events import CreatorProfile
-from replyflow.kafka import Emit, EventProducer, StageHealth, TopicTable, make_broker
+from replyflow.kafka import Emit, EventProducer, GroupMembership, StageHealth, TopicTable, make_broker
 from replyflow.observability import CONSUMER_READY, configure_logging, configure_tracing, health_routes
 from replyflow.settings import Settings
 from replyflow.topics import CREATORS_CONFIG, Topic
@@ -37,6 +37,7 @@ class ServiceParts:
     health: StageHealth = field(default_factory=StageHealth)
     tables: list[TopicTable] = field(default_factory=list)  # more topics to follow; ready once caught up
     consumes: list[tuple[Topic, str]] = field(default_factory=list)  # (topic, consumer group) of each stage
+    memberships: list[GroupMembership] = field(default_factory=list)  # of every consumer group it is in, for readiness
     # (topic, consumer group): the group shares out the topic's partitions and each member reads its own from the
     # start, to own what they key (the YouTube pollers' channels); nothing committed, nothing dead-lettered.
     owned_partitions: list[tuple[Topic, str]] = field(default_factory=list)
@@ -145,9 +146,12 @@ def build_app(
         profiles_ok = parts.profiles.caught_up.is_set()
         tables_ok = {table.topic.name: table.caught_up.is_set() for table in parts.tables}
         dependency_ok = not parts.health.failing_within(parts.settings.readiness_failure_hold_s)
-        ready = broker_ok and profiles_ok and all(tables_ok.values()) and dependency_ok
+        groups_ok = all(m.in_group() for m in parts.memberships)
+        ready = broker_ok and profiles_ok and all(tables_ok.values()) and dependency_ok and groups_ok
         CONSUMER_READY.labels(parts.name).set(1 if ready else 0)
         detail: dict[str, object] = {"broker": broker_ok, "profiles": profiles_ok, **tables_ok}
+        if parts.memberships:  # partitions per consumer group ([]: idle, more replicas than partitions)
+            detail["groups"] = {m.group: m.describe() for m in parts.memberships}
         if not dependency_ok:
             detail["failing"] = parts.health.last_error
         return ready, detail

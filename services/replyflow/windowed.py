@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
+from replyflow.kafka import GroupMembership
+
 log = logging.getLogger(__name__)
 
 
@@ -123,7 +125,8 @@ class WindowedConsumer:
     the broker, or dead-lettered); it retries transient failures itself and keeps its slot while
     it does, so a down dependency fills the window and consumption pauses by itself. It may
     raise ``Abandoned`` (or be cancelled) when ``abandoning(record)`` is true: the message then
-    stays uncommitted.
+    stays uncommitted. Anything else it raises is a bug: the message is retried (backoff up to
+    ``handler_retry_max_s``) and ``on_handler_error`` told why each time.
     """
 
     def __init__(
@@ -138,6 +141,8 @@ class WindowedConsumer:
         client_id: str = "replyflow",
         drain_timeout_s: float = 20.0,
         pause_after_s: float = 5.0,
+        on_handler_error: Callable[[str], None] = lambda error: None,
+        handler_retry_max_s: float = 30.0,
     ) -> None:
         self.topic = topic
         self.group_id = group_id
@@ -146,6 +151,8 @@ class WindowedConsumer:
         self._commit_interval_s = commit_interval_s
         self._drain_timeout_s = drain_timeout_s
         self._pause_after_s = pause_after_s
+        self._on_handler_error = on_handler_error
+        self._handler_retry_max_s = handler_retry_max_s
         self.tracker = OffsetTracker()
         self._tasks: dict[asyncio.Task, _Work] = {}
         self._slot_freed = asyncio.Event()
@@ -155,14 +162,15 @@ class WindowedConsumer:
         self._loop_task: asyncio.Task | None = None
         self.assigned: set[TopicPartition] = set()
         self._revoking: set[TopicPartition] = set()
+        rebalance_timeout_s = drain_timeout_s + 10  # how long the coordinator waits for our revoke listener's drain
+        self.membership = GroupMembership(group_id, topic, rebalance_timeout_s)
         self._consumer_options = {
             "bootstrap_servers": bootstrap_servers,
             "group_id": group_id,
             "client_id": client_id,
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
-            # The coordinator waits this long for our revoke listener to drain before dropping us.
-            "rebalance_timeout_ms": int((drain_timeout_s + 10) * 1000),
+            "rebalance_timeout_ms": int(rebalance_timeout_s * 1000),
         }
         self.consumer: AIOKafkaConsumer | None = None
 
@@ -253,13 +261,26 @@ class WindowedConsumer:
 
     async def _process(self, work: _Work) -> None:
         try:
-            await self._handle(work.record)
-        except (asyncio.CancelledError, Abandoned):
-            return  # abandoned (revoked or shutting down): not finished, so never committed past
-        except Exception:  # handle() owns retries/DLQ; anything here is a bug: don't commit
-            log.exception("handler failed; the offset stays uncommitted and is redelivered after restart")
-            return
-        else:
+            failures = 0
+            while True:
+                try:
+                    await self._handle(work.record)
+                    break
+                except (asyncio.CancelledError, Abandoned):
+                    return  # abandoned (revoked or shutting down): not finished, so never committed past
+                except Exception as error:
+                    # handle() owns retries and dead letters, so this is a bug. Skipping the message would lose
+                    # it, and leaving it unfinished would stop the partition's commits behind a green pod: it is
+                    # retried in its slot and reported (readiness fails), until fixed or abandoned.
+                    failures += 1
+                    log.exception("handler failed (a bug); retrying the message", extra={"fields": {
+                        "topic": work.record.topic, "partition": work.record.partition,
+                        "offset": work.record.offset, "failures": failures}})
+                    self._on_handler_error(f"handler failed on {work.record.topic}[{work.record.partition}]@"
+                                           f"{work.record.offset}: {type(error).__name__}: {error}")
+                    await asyncio.sleep(min(self._handler_retry_max_s, 0.5 * 2 ** (failures - 1)))
+                    if self.abandoning(work.record):
+                        return
             self.tracker.finished(work.tp, work.record.offset)
         finally:
             self._tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
@@ -303,6 +324,7 @@ class WindowedConsumer:
             log.warning("commit of drained partitions failed; their messages will be redelivered", exc_info=True)
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.membership.revoked()
         self._revoking |= revoked
         try:
             await self._drain(revoked, self._drain_timeout_s)
@@ -313,6 +335,7 @@ class WindowedConsumer:
         log.info("partitions revoked and drained: %s", sorted(tp.partition for tp in revoked))
 
     def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.membership.assigned(assigned)
         self.assigned |= assigned
         if self._client_paused:
             self.consumer.pause(*assigned)

@@ -51,7 +51,7 @@ from starlette.routing import Route
 
 from replyflow.events import Comment, CreatorProfile, Platform, ReplyMode, YouTubePollCursor, utc_now
 from replyflow.ingest import received_events
-from replyflow.kafka import Emit, PermanentError, TransientError, parse_ignoring_unknown_fields
+from replyflow.kafka import Emit, GroupMembership, PermanentError, TransientError, parse_ignoring_unknown_fields
 from replyflow.platform_api import CredentialsFile, YouTubeClient, YouTubeQuotaExceeded
 from replyflow.service import ServiceParts, build_app, serve, service_parts
 from replyflow.settings import Settings
@@ -63,6 +63,9 @@ MAX_RECENT_IDS = 2_000  # a cursor's comment ids in the overlap window (beyond: 
 POLL_CONCURRENCY = 8  # channels polled at once by one replica
 # How long a stop or a handover waits for the polls in hand (a poll cut short is polled again by the next owner).
 POLL_DRAIN_TIMEOUT_S = 20.0
+# How long the coordinator waits for a replica's handover (its polls in hand) before it drops the replica; the
+# default, the 10 s session timeout, is shorter than the handover may take.
+CURSOR_REBALANCE_TIMEOUT_S = POLL_DRAIN_TIMEOUT_S + 10
 QUOTA_TIME_ZONE = ZoneInfo("America/Los_Angeles")  # YouTube's daily quota resets at midnight Pacific time
 
 POLLS = MetricCounter(
@@ -241,9 +244,11 @@ class _Handover(ConsumerRebalanceListener):
         self._cursors = cursors
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self._cursors.membership.revoked()
         await self._cursors.hand_over(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._cursors.membership.assigned(assigned)
         await self._cursors.take_over(assigned)
 
 
@@ -255,9 +260,11 @@ class ChannelCursors:
     its polls in hand finish, so their cursors are written before the next owner reads."""
 
     def __init__(self, settings: Settings, polls_in_hand: Callable[[], Awaitable[None]]) -> None:
-        self._options = {"bootstrap_servers": settings.kafka_bootstrap_servers,
-                         "group_id": settings.group_id(SERVICE), "enable_auto_commit": False,
-                         "client_id": f"replyflow-{SERVICE}"}
+        group = settings.group_id(SERVICE)
+        self._options = {"bootstrap_servers": settings.kafka_bootstrap_servers, "group_id": group,
+                         "enable_auto_commit": False, "client_id": f"replyflow-{SERVICE}",
+                         "rebalance_timeout_ms": int(CURSOR_REBALANCE_TIMEOUT_S * 1000)}
+        self.membership = GroupMembership(group, YOUTUBE_POLL_CURSORS.name, CURSOR_REBALANCE_TIMEOUT_S)
         self._polls_in_hand = polls_in_hand
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
@@ -351,6 +358,7 @@ class YouTubePoller:
     def __init__(self, parts: ServiceParts, youtube: YouTubeClient) -> None:
         self._parts, self._settings, self._youtube = parts, parts.settings, youtube
         self.cursors = ChannelCursors(parts.settings, self._polls_in_hand)
+        parts.memberships.append(self.cursors.membership)
         self._written: dict[str, YouTubePollCursor] = {}  # cursors this replica wrote, until it reads them back
         self._due: dict[str, float] = {}  # owned channel -> when to poll it next (monotonic)
         self._last_answered: dict[str, float] = {}  # owned channel -> last poll that did not fail (or takeover)

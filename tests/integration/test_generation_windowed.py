@@ -122,3 +122,31 @@ async def test_stop_finishes_busy_work_abandons_waiting_work_and_commits_below_i
     assert sorted(handed_back) == list(range(5, 20))
     committed, _ = await committed_and_end(kafka_bootstrap, topic, group)
     assert committed == {TopicPartition(topic, 0): 5}  # the abandoned ones are redelivered, none skipped
+
+
+async def test_a_handler_bug_is_retried_and_reported_not_skipped_and_the_partition_commits_on(kafka_bootstrap):
+    topic = await new_topic(kafka_bootstrap, 1)
+    group = f"windowed-{uuid.uuid4().hex[:8]}"
+    await produce(kafka_bootstrap, topic, 5)
+    finished: list[int] = []
+    reported: list[str] = []
+    failures = {"left": 2}
+
+    async def handle(record) -> None:
+        if record.offset == 2 and failures["left"]:
+            failures["left"] -= 1
+            raise KeyError("a field the code forgot")
+        finished.append(record.offset)
+
+    consumer = WindowedConsumer(bootstrap_servers=kafka_bootstrap, topic=topic, group_id=group, handle=handle,
+                                limit=lambda: 5, on_handler_error=reported.append, handler_retry_max_s=0.05)
+    await consumer.start()
+    try:
+        await wait_until(lambda: len(finished) == 5, 30, "the failing message never finished")
+        await consumer.commit()
+    finally:
+        await consumer.stop()
+    assert sorted(finished) == [0, 1, 2, 3, 4] and finished.count(2) == 1
+    assert len(reported) == 2 and all(f"{topic}[0]@2: KeyError" in r for r in reported)
+    committed, end = await committed_and_end(kafka_bootstrap, topic, group)
+    assert committed == end  # committed past the message that failed, once it went through
