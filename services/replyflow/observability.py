@@ -48,6 +48,11 @@ END_TO_END_SECONDS = Histogram(
     buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
 )
 CONSUMER_READY = Gauge("replyflow_consumer_ready", "1 when the service is ready", ["service"])
+DUPLICATE_DELIVERIES = Counter(
+    "replyflow_duplicate_deliveries_total",
+    "Comments the platform delivered again as a new event, left out by the screen stage (drafted once)",
+    ["platform"],
+)
 CONSUMER_PARTITIONS = Gauge(
     "replyflow_consumer_partitions",
     "Partitions assigned to this consumer in its group (0 while joining or rebalancing, or when idle)",

@@ -35,7 +35,7 @@ from replyflow.topics import (
     REPLIES_DRAFTED,
     REPLIES_REVIEW,
 )
-from tests.helpers import OtlpReceiver, TopicReader, wait_for
+from tests.helpers import OtlpReceiver, TopicReader, scraped, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -180,21 +180,23 @@ async def test_malformed_event_goes_to_the_dead_letter_topic_with_context(produc
     assert "platform" in headers["x-exception-message"]
 
 
-async def test_a_comment_the_platform_delivers_twice_is_screened_and_drafted_once(policy, producer, kafka_bootstrap):
+async def test_a_comment_the_platform_delivers_twice_is_screened_and_drafted_once(policy, stack, producer,
+                                                                                   kafka_bootstrap):
     # e.g. a connector that never got its 202 POSTs the comment again: a second event for the same comment.
-    comment = make_comment(policy[0])
-    first, again = CommentReceived(comment=comment), CommentReceived(comment=comment)
+    comment, marker = make_comment(policy[0]), make_comment("nobody-has-this-id")
+    repeats = scraped(stack.url("policy"), "replyflow_duplicate_deliveries_total", platform="youtube")
     async with TopicReader(kafka_bootstrap, DECISIONS.name, COMMENTS_SCREENED.name) as reader:
-        for event in (first, again):
+        # Same key, so one partition and in order: the marker's decision comes after the repeat was handled.
+        for event in (CommentReceived(comment=comment), CommentReceived(comment=comment),
+                      CommentReceived(comment=marker)):
             await send(producer, COMMENTS_RECEIVED.name, comment.comment_id, event)
-        records = await reader.collect(lambda rs: len(decisions_for(rs, comment.comment_id)) == 2)
+        records = await reader.collect(lambda rs: decisions_for(rs, marker.comment_id))
         records += await reader.read_to_end()
-    decisions = decisions_for(records, comment.comment_id)
-    assert [d.outcome for d in decisions] == [Outcome.eligible, Outcome.skipped]
-    (repeat,) = decisions[1].reasons
-    assert repeat.code == "duplicate_delivery" and first.event_id in repeat.message
+    # One outcome per comment: the repeat adds no decision of its own, and nothing more to draft.
+    assert [d.outcome for d in decisions_for(records, comment.comment_id)] == [Outcome.eligible]
     screened = [r for r in records if r.topic == COMMENTS_SCREENED.name and comment.comment_id.encode() in r.value]
     assert len(screened) == 1
+    assert scraped(stack.url("policy"), "replyflow_duplicate_deliveries_total", platform="youtube") == (repeats or 0) + 1
 
 
 async def test_held_replies_reach_the_review_topic_labelled(policy, producer, kafka_bootstrap):

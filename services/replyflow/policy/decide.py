@@ -76,9 +76,10 @@ class Deliveries:
 
     Platforms deliver again what they think was lost (a connector retrying a POST whose 202 it never got, a
     webhook sent again), each time as a new event. The same event again (a batch retried after Kafka refused
-    its outputs, a redelivery) is no repeat and goes through as before. Per replica and in memory: after a
-    restart or a rebalance a repeat may be drafted again, and the publisher still posts it once (the reply id
-    comes from the comment).
+    its outputs, a redelivery) is no repeat and goes through as before. A repeat gets no decision of its own:
+    the comment's one outcome is its first delivery's. Per replica and in memory: after a restart or a
+    rebalance a repeat may be drafted again, and the publisher still posts it once (the reply id comes from the
+    comment).
     """
 
     window_s: float = 3600.0
@@ -105,16 +106,8 @@ def screen_verdict(
     policy: Policy,
     budget: ReplyBudget,
     now: float,
-    repeat_of: str | None = None,
 ) -> Verdict:
-    """Is this comment eligible for an AI reply? Skips carry their reasons. ``repeat_of``: the event id of an
-    earlier delivery of the same comment (:class:`Deliveries`)."""
-    if repeat_of is not None:
-        return Verdict(Outcome.skipped, [Reason(
-            check="delivery", code="duplicate_delivery", action=Action.skip,
-            message=f"The platform delivered this comment again; its first delivery (event {repeat_of}) "
-                    "was screened, and only that one gets a reply.",
-        )])
+    """Is this comment eligible for an AI reply? Skips carry their reasons."""
     if profile is None:
         return Verdict(Outcome.skipped, [Reason(
             check="creator", code="unknown_creator", action=Action.skip,

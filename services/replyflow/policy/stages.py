@@ -6,6 +6,7 @@ measure what the Kafka plumbing costs.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -23,6 +24,7 @@ from replyflow.events import (
 )
 from replyflow.kafka import Emit
 from replyflow.observability import DECISIONS as DECISIONS_METRIC
+from replyflow.observability import DUPLICATE_DELIVERIES
 from replyflow.policy.authenticity import AuthenticityModel, ModelCache, combine_scores
 from replyflow.policy.classifiers import TextScreener, detect_personal_data
 from replyflow.policy.decide import Deliveries, ReplyBudget, Verdict, reasons_from, screen_verdict, verify_verdict
@@ -40,6 +42,7 @@ from replyflow.topics import COMMENTS_SCREENED, DECISIONS, REPLIES_APPROVED, REP
 
 ProfileLookup = Callable[[str], CreatorProfile | None]
 ExtraExamples = Callable[[CreatorProfile], Sequence[str]]
+log = logging.getLogger(__name__)
 # Below this confidence a comment's language is treated as unknown rather than unsupported.
 LANGUAGE_CONFIDENCE = 0.8
 
@@ -97,9 +100,14 @@ class PolicyStages:
         content = self.screener.screen([e.comment.text for e in events])
         emits = []
         for event, profile, findings in zip(events, profiles, content, strict=True):
+            first = self.deliveries.repeat_of(event.comment, event.event_id, now)
+            if first is not None:
+                DUPLICATE_DELIVERIES.labels(event.comment.platform.value).inc()
+                log.info("comment delivered again; its first delivery was screened", extra={"fields": {
+                    "comment_id": event.comment_id, "event_id": event.event_id, "first_event_id": first}})
+                continue
             findings = [*findings, *language_findings(event.comment, profile)]
-            verdict = screen_verdict(event.comment, profile, findings, policy, self.budget, now,
-                                     self.deliveries.repeat_of(event.comment, event.event_id, now))
+            verdict = screen_verdict(event.comment, profile, findings, policy, self.budget, now)
             count(Stage.screen, verdict)
             emits.append(Emit(DECISIONS, Decision(
                 comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
