@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import jsonschema
 import pytest
 import uvicorn
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -57,6 +58,28 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, what: str, interva
                 return
         time.sleep(interval_s)
     raise TimeoutError(f"{what} not ready after {timeout_s}s")
+
+
+def assert_documented(response: httpx.Response) -> None:
+    """Fails unless the OpenAPI document the answering service serves at ``/openapi.json`` describes
+    ``response``: its path and method, its status code, and its body (media type and JSON Schema)."""
+    request = response.request
+    document = httpx.get(request.url.copy_with(path="/openapi.json", query=None), timeout=10).json()
+    what = f"{request.method} {request.url.path} answered {response.status_code}"
+    path = next((template for template in document["paths"] if re.fullmatch(
+        "[^/]+".join(re.escape(part) for part in re.split(r"\{[^}]+\}", template)), request.url.path)), None)
+    operation = document["paths"].get(path, {}).get(request.method.lower())
+    assert operation is not None, f"{what}: no such operation in the service's OpenAPI document"
+    documented = operation["responses"].get(str(response.status_code))
+    assert documented is not None, f"{what}, which its OpenAPI document does not list: {response.text[:300]}"
+    media_type = response.headers.get("content-type", "").split(";")[0]
+    content = documented.get("content", {})
+    assert media_type in content, f"{what} with {media_type!r}; documented: {sorted(content)}"
+    body = response.json() if media_type == "application/json" else response.text
+    schema = {"components": document["components"], **content[media_type]["schema"]}
+    problems = [f"{list(e.absolute_path)}: {e.message[:200]}"
+                for e in jsonschema.Draft202012Validator(schema).iter_errors(body)]
+    assert not problems, f"{what}, not as documented: {problems}"
 
 
 def scraped(url: str, name: str, **labels: str) -> float | None:

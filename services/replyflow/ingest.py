@@ -39,6 +39,7 @@ from starlette.routing import Route
 
 from replyflow.events import Comment, CommentReceived, CreatorProfile, Platform
 from replyflow.kafka import Emit, EventProducer
+from replyflow.openapi import ingest_openapi
 from replyflow.service import (
     ServiceParts,
     acknowledged_for_request,
@@ -267,7 +268,9 @@ def create_app(settings: Settings | None = None):
     if settings.instagram_app_secret:
         routes.append(("/v1/webhooks/instagram", instagram_webhook_api(parts)))
         parts.dead_letters_for.append(COMMENTS_RECEIVED)
-    return build_app(parts, routes=routes)
+    openapi = ingest_openapi(webhook=bool(settings.instagram_app_secret), max_batch=MAX_BATCH,
+                             max_body_bytes=MAX_BODY_BYTES)
+    return build_app(parts, routes=routes, openapi=openapi)
 
 
 async def replay(path: Path, settings: Settings) -> tuple[int, list[str]]:

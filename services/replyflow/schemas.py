@@ -1,5 +1,6 @@
-"""Writes JSON Schema files for every event model, and the AsyncAPI document of the topics that carry
-them, into ``schemas/`` (``make schemas``).
+"""Writes JSON Schema files for every event model, the AsyncAPI document of the topics that carry
+them, and the OpenAPI documents the HTTP APIs serve (``schemas/openapi/<service>.json``) into
+``schemas/`` (``make schemas``).
 
 The models in events.py, topics.py and the services' wiring are the source of truth; a test fails
 when the committed files drift.
@@ -13,25 +14,31 @@ from pathlib import Path
 
 import yaml
 
-from replyflow.asyncapi import asyncapi_document
+from replyflow.asyncapi import asyncapi_document, service_apps
 from replyflow.events import EVENT_MODELS
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
 
 ASYNCAPI_FILE = "asyncapi.yaml"
+OPENAPI_DIR = "openapi"
 
 
 def rendered_schemas() -> dict[str, str]:
+    """Each file's path under ``schemas/`` and its text."""
+    apps = service_apps()
     return {
         f"{model.__name__}.schema.json": json.dumps(model.model_json_schema(mode="serialization"), indent=2) + "\n"
         for model in EVENT_MODELS
-    } | {ASYNCAPI_FILE: yaml.safe_dump(asyncapi_document(), sort_keys=False, width=110, allow_unicode=True)}
+    } | {ASYNCAPI_FILE: yaml.safe_dump(asyncapi_document(apps), sort_keys=False, width=110, allow_unicode=True)} | {
+        f"{OPENAPI_DIR}/{name}.json": json.dumps(app.openapi, indent=2, sort_keys=True) + "\n"
+        for name, app in apps.items() if app.openapi is not None
+    }
 
 
 def main(out: Path = SCHEMA_DIR) -> int:
-    out.mkdir(parents=True, exist_ok=True)
     for name, text in rendered_schemas().items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text(text)
         print(f"wrote {out / name}")
     return 0

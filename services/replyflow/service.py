@@ -7,18 +7,20 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from replyflow.events import CreatorProfile
 from replyflow.kafka import Emit, EventProducer, GroupMembership, StageHealth, TopicTable, make_broker
 from replyflow.observability import CONSUMER_READY, configure_logging, configure_tracing, health_routes
+from replyflow.openapi import DOCUMENT_PATH
 from replyflow.settings import Settings
 from replyflow.topics import CREATORS_CONFIG, Topic
 
@@ -111,12 +113,14 @@ def service_parts(name: str, settings: Settings, *, sends: Sequence[Topic]) -> S
 class ServiceApp(AsgiFastStream):
     """AsgiFastStream whose HTTP paths without an exact route go to the service's ``api`` app:
     FastStream matches exact paths only, and an API's paths hold ids. ``parts`` is the wiring it
-    runs (what the AsyncAPI document describes)."""
+    runs (what the AsyncAPI document describes), ``openapi`` the OpenAPI document of its HTTP API."""
 
-    def __init__(self, parts: ServiceParts, *args, api: ASGIApp | None = None, **kwargs) -> None:
+    def __init__(self, parts: ServiceParts, *args, api: ASGIApp | None = None,
+                 openapi: dict[str, Any] | None = None, **kwargs) -> None:
         super().__init__(parts.broker, *args, **kwargs)
         self.parts = parts
         self.api = api
+        self.openapi = openapi
 
     async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.api is not None and scope["type"] == "http":
@@ -125,11 +129,26 @@ class ServiceApp(AsgiFastStream):
         await super().not_found(scope, receive, send)
 
 
+def json_document(document: dict[str, Any]) -> ASGIApp:
+    """An ASGI app answering ``GET`` with ``document`` (no token, like the probes); 405 to other methods."""
+    body = json.dumps(document).encode()
+
+    async def serve_document(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] in ("GET", "HEAD"):
+            response = Response(body, media_type="application/json")
+        else:
+            response = JSONResponse({"error": "only GET"}, status_code=405, headers={"Allow": "GET, HEAD"})
+        await response(scope, receive, send)
+
+    return serve_document
+
+
 def build_app(
     parts: ServiceParts,
     *,
     routes: Sequence[tuple[str, Callable]] = (),
     api: ASGIApp | None = None,
+    openapi: dict[str, Any] | None = None,
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     after_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
@@ -139,7 +158,8 @@ def build_app(
 
     ``on_startup`` runs before the broker consumes, ``after_startup`` once it does;
     ``on_shutdown`` runs while the broker can still publish, ``after_shutdown`` after it closed.
-    ``api`` serves every other HTTP path (routes with path parameters).
+    ``api`` serves every other HTTP path (routes with path parameters). ``openapi``, the document of the
+    service's HTTP API, is served at ``GET /openapi.json``.
     """
     async def readiness() -> tuple[bool, dict[str, object]]:
         broker_ok = await parts.broker.ping(timeout=2.0)
@@ -170,10 +190,12 @@ def build_app(
         if parts.tracer_provider is not None:
             parts.tracer_provider.shutdown()  # exports the spans still queued
 
+    documents = [(DOCUMENT_PATH, json_document(openapi))] if openapi is not None else []
     return ServiceApp(
         parts,
         api=api,
-        asgi_routes=[*routes, *health_routes(readiness)],
+        openapi=openapi,
+        asgi_routes=[*routes, *documents, *health_routes(readiness)],
         logger=logging.getLogger(f"replyflow.{parts.name}"),
         on_startup=[start_parts, *on_startup],
         after_startup=after_startup,

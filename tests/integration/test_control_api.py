@@ -49,7 +49,7 @@ from replyflow.topics import (
     REPLIES_REVIEW,
     REPLIES_REVIEWED,
 )
-from tests.helpers import TopicReader, scraped
+from tests.helpers import TopicReader, assert_documented, scraped
 from tests.unit.test_authenticity import BAKER, REVIEWER
 
 pytestmark = pytest.mark.kafka
@@ -95,6 +95,7 @@ async def listed(http: httpx.AsyncClient, creator_id: str, reply_ids: set[str], 
         if response.status_code == 200:
             reviews = response.json()["reviews"]
             if reply_ids <= {r["reply_id"] for r in reviews}:
+                assert_documented(response)
                 return reviews
         if time.monotonic() > deadline:
             raise TimeoutError(f"{reply_ids} not listed: {response.status_code} {response.text}")
@@ -153,10 +154,14 @@ async def test_held_replies_are_listed_oldest_first_with_what_the_creator_decide
     assert first["comment"]["platform"] == "youtube" and first["comment"]["post_id"] == "v1"
     assert first["reasons"][0]["code"] == "creator_reviews_all" and first["reasons"][0]["message"]
     assert datetime.fromisoformat(first["held_at"]) == older.occurred_at
-    body = (await http.get(f"/v1/creators/{creator}/reviews", params={"limit": 1})).json()
+    page = await http.get(f"/v1/creators/{creator}/reviews", params={"limit": 1})
+    body = page.json()
     assert body["pending"] == 2 and [r["reply_id"] for r in body["reviews"]] == [older.reply_id]
-    rest = (await http.get(f"/v1/creators/{creator}/reviews", params={"limit": 1, "after": body["next"]})).json()
+    last = await http.get(f"/v1/creators/{creator}/reviews", params={"limit": 1, "after": body["next"]})
+    rest = last.json()
     assert [r["reply_id"] for r in rest["reviews"]] == [newer.reply_id] and rest["next"] is None
+    assert_documented(page)
+    assert_documented(last)
 
 
 async def test_the_operator_sees_the_review_backlog_in_the_api_and_the_metrics(control_stack, http, creator,
@@ -174,7 +179,9 @@ async def test_the_operator_sees_the_review_backlog_in_the_api_and_the_metrics(c
     await listed(http, creator, {stale.reply_id, fresh.reply_id})
     assert metrics()[0] == pending + 2
     assert timedelta(days=40).total_seconds() <= metrics()[1] < timedelta(days=40, minutes=5).total_seconds()
-    backlog = (await http.get("/v1/reviews")).json()
+    queues = await http.get("/v1/reviews")
+    assert_documented(queues)
+    backlog = queues.json()
     assert backlog["pending"] == pending + 2
     first = backlog["creators"][0]  # the longest wait first
     assert (first["creator_id"], first["pending"]) == (creator, 2)
@@ -190,9 +197,11 @@ async def test_the_operator_sees_the_review_backlog_in_the_api_and_the_metrics(c
     own = {"Authorization": f"Bearer {creator_token(TOKEN, creator)}"}
     forbidden = await http.get("/v1/reviews", headers=own)
     assert forbidden.status_code == 403 and "only the operator" in forbidden.json()["error"]
+    assert_documented(forbidden)
 
     response = await http.post(f"/v1/reviews/{stale.reply_id}", json={"action": "reject"})
     assert response.status_code == 200, response.text
+    assert_documented(response)
     assert metrics()[0] == pending + 1  # the decision is read back before the request is answered
     assert metrics()[1] < timedelta(days=39).total_seconds()
     (mine,) = [q for q in (await http.get("/v1/reviews")).json()["creators"] if q["creator_id"] == creator]
@@ -233,6 +242,8 @@ async def test_approve_sends_the_held_reply_to_the_publisher_and_audits_it(http,
     conflict = await http.post(f"/v1/reviews/{held.reply_id}", json={"action": "reject"})
     assert conflict.status_code == 409 and conflict.json()["decided"] == "approve"
     assert "already approved" in conflict.json()["error"]
+    for answered in (response, again, conflict):
+        assert_documented(answered)
     pending = (await http.get(f"/v1/creators/{creator}/reviews")).json()["reviews"]
     assert held.reply_id not in {r["reply_id"] for r in pending}
 
@@ -284,6 +295,8 @@ async def test_edit_posts_the_creators_text_with_the_ai_label(http, creator, pro
     assert approved.reasons[-1].code == "creator_edited"
     other_edit = await http.post(f"/v1/reviews/{held.reply_id}", json={"action": "edit", "text": "Other words"})
     assert other_edit.status_code == 409 and other_edit.json()["decided"] == "edit"
+    for answered in (too_long, empty, phone, response, other_edit):
+        assert_documented(answered)
 
 
 async def test_reject_records_the_decision_and_approves_nothing(http, creator, producer, kafka_bootstrap):
@@ -325,6 +338,7 @@ async def test_bad_requests_say_what_is_wrong(http, creator, producer, method, p
     response = await getattr(http, method)(path.format(reply=held.reply_id, creator=creator), **kwargs)
     assert response.status_code == status, response.text
     assert says in response.text
+    assert_documented(response)
     if status == 422:
         assert all({"field", "problem"} <= set(d) for d in response.json()["details"])
 
@@ -341,6 +355,8 @@ async def test_without_the_right_token_every_endpoint_is_401(control_stack, crea
         ]
         health = await anonymous.get("/healthz")
     assert [r.status_code for r in responses] == [401] * 4
+    for response in responses:
+        assert_documented(response)
     assert responses[0].headers["www-authenticate"] == "Bearer" and "bearer token" in responses[0].json()["error"]
     assert health.status_code == 200  # probes stay open
 
@@ -376,12 +392,14 @@ async def test_a_creator_token_sees_and_decides_only_its_own_creators_replies(
             other = await mine.get(path)  # 403 whether or not the creator exists
             assert other.status_code == 403, (path, other.text)
             assert f"this token is for creator {a!r}" in other.json()["error"]
+            assert_documented(other)
 
         # B's reply answers exactly as an unknown one does, and stays pending for B.
         theirs = await mine.post(f"/v1/reviews/{b_reply.reply_id}", json={"action": "approve"})
         unknown = await mine.post(f"/v1/reviews/{uuid.uuid4()}", json={"action": "approve"})
         assert theirs.status_code == unknown.status_code == 404
         assert theirs.json()["error"] == f"no held reply {b_reply.reply_id!r}"
+        assert_documented(theirs)
         assert (await mine.post(f"/v1/reviews/{b_reply.reply_id}", json={"action": "reject"})).status_code == 404
         await listed(http, b, {b_reply.reply_id})
 
@@ -389,6 +407,7 @@ async def test_a_creator_token_sees_and_decides_only_its_own_creators_replies(
             response = await mine.post(f"/v1/reviews/{a_reply.reply_id}", json={"action": "approve"})
             assert response.status_code == 200, response.text
             assert response.json()["decided_by"] == "creator"
+            assert_documented(response)
             records = await reader.collect(lambda rs: of(rs, DECISIONS.name, Decision, a_reply.reply_id)
                                            and of(rs, REPLIES_REVIEWED.name, ReplyReviewed, a_reply.reply_id))
         ((_, decision),) = of(records, DECISIONS.name, Decision, a_reply.reply_id)
@@ -416,6 +435,7 @@ async def test_a_creator_token_changes_only_its_own_profile_and_not_the_operator
         ):
             assert response.status_code == 403, response.text
             assert f"may not see or change creator {b!r}" in response.json()["error"]
+            assert_documented(response)
 
         current = (await mine.get(f"/v1/creators/{a}")).json()
         async with TopicReader(kafka_bootstrap, CREATORS_CONFIG.name) as reader:
@@ -436,6 +456,8 @@ async def test_a_creator_token_changes_only_its_own_profile_and_not_the_operator
         assert operator_only.status_code == 403
         assert [d["field"] for d in operator_only.json()["details"]] == ["platform_accounts"]
         assert "only the operator may change platform_accounts" in operator_only.json()["error"]
+        for answered in (mode, changed, operator_only):
+            assert_documented(answered)
         assert (await mine.get(f"/v1/creators/{a}")).json()["platform_accounts"] == current["platform_accounts"]
 
     # The operator changes anything, for anyone, and b was never touched by a's token.
@@ -469,6 +491,8 @@ async def test_a_forged_or_revoked_creator_token_is_401_everywhere(control_stack
         ]
     assert [r.status_code for r in responses] == [401] * 5
     assert all(r.headers["www-authenticate"] == "Bearer" for r in responses)
+    for response in responses:
+        assert_documented(response)
     assert "creator token not valid" in responses[0].json()["error"]
     assert (await http.get(f"/v1/creators/{a}")).json()["mode"] == "review"
 
@@ -490,6 +514,8 @@ async def test_profile_put_reaches_creators_config_with_a_new_version(http, crea
     assert (await http.get(f"/v1/creators/{creator}")).json()["version"] == saved.version  # read your write
     unchanged = await http.put(f"/v1/creators/{creator}", json=wanted)
     assert unchanged.status_code == 200 and unchanged.json()["version"] == saved.version
+    for answered in (mismatch, invalid, response, unchanged):
+        assert_documented(answered)
 
 
 async def test_mode_off_is_honoured_by_the_services_and_blocks_approvals(
@@ -506,6 +532,8 @@ async def test_mode_off_is_honoured_by_the_services_and_blocks_approvals(
         assert response.status_code == 200 and response.json()["mode"] == "off"
         approve = await http.post(f"/v1/reviews/{held.reply_id}", json={"action": "approve"})
         assert approve.status_code == 409 and "mode off" in approve.json()["error"]
+        assert_documented(response)
+        assert_documented(approve)
         assert (await http.post(f"/v1/reviews/{held.reply_id}", json={"action": "reject"})).status_code == 200
 
         # The policy service follows creators.config: a new comment is skipped, reason reply_mode_off.

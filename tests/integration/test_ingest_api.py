@@ -16,9 +16,10 @@ from replyflow.admin import put_profiles
 from replyflow.events import CommentReceived, CreatorProfile
 from replyflow.ingest import meta_signature
 from replyflow.local.stack import INGEST_AUTH
+from replyflow.schemas import OPENAPI_DIR, SCHEMA_DIR
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_RECEIVED
-from tests.helpers import TopicReader, scraped, wait_for
+from tests.helpers import TopicReader, assert_documented, scraped, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -45,6 +46,8 @@ async def test_single_and_batch_comments_reach_the_topic_keyed_by_comment(ingest
             r2 = await http.post("/v1/comments", json=batch)
         assert (r1.status_code, r1.json()["accepted"]) == (202, 1)
         assert (r2.status_code, r2.json()["accepted"]) == (202, 2)
+        assert_documented(r1)
+        assert_documented(r2)
         records = await reader.collect(
             lambda rs: wanted <= {CommentReceived.model_validate_json(r.value).comment_id for r in rs}
         )
@@ -71,6 +74,7 @@ async def test_bad_requests_get_a_4xx_that_says_what_is_wrong(ingest, body, stat
         response = await http.post("/v1/comments", content=body, headers={"content-type": "application/json"})
     assert response.status_code == status
     assert says in response.text
+    assert_documented(response)
 
 
 async def test_field_errors_name_the_field(ingest):
@@ -79,6 +83,7 @@ async def test_field_errors_name_the_field(ingest):
     assert response.status_code == 422
     fields = {d["field"] for d in response.json()["details"]}
     assert {"1.text", "1.platform"} <= fields
+    assert_documented(response)
 
 
 async def test_only_callers_with_the_token_may_post_comments(ingest, stack):
@@ -89,11 +94,13 @@ async def test_only_callers_with_the_token_may_post_comments(ingest, stack):
     for response in (anonymous, wrong, other_scheme):
         assert response.status_code == 401 and "INGEST_API_TOKEN" in response.json()["error"]
         assert response.headers["www-authenticate"] == "Bearer"
+        assert_documented(response)
     stack.extra_env["INGEST_API_TOKEN"] = ""  # not configured: the route is off, whatever is sent
     stack.start_service("ingest", instance="ingest-open")
     wait_for(lambda: httpx.get(f"{stack.url('ingest-open')}/readyz").is_success, 60, "the second ingest ready")
     response = httpx.post(f"{stack.url('ingest-open')}/v1/comments", json=comment(), headers=INGEST_AUTH)
     assert response.status_code == 403 and "set INGEST_API_TOKEN" in response.json()["error"]
+    assert_documented(response)
 
 
 async def test_a_body_over_the_limit_is_refused_before_it_is_read_whole(ingest):
@@ -118,6 +125,8 @@ async def test_a_body_over_the_limit_is_refused_before_it_is_read_whole(ingest):
                                      headers={"content-type": "Application/JSON"})
     assert streamed.status_code == 413
     assert upper_case.status_code == 202
+    assert_documented(streamed)
+    assert_documented(upper_case)
 
 
 async def test_oversized_batch_and_wrong_content_type(ingest):
@@ -126,6 +135,8 @@ async def test_oversized_batch_and_wrong_content_type(ingest):
         form = await http.post("/v1/comments", data={"a": "b"})
     assert too_many.status_code == 400 and "at most 500" in too_many.text
     assert form.status_code == 415
+    assert_documented(too_many)
+    assert_documented(form)
 
 
 async def test_health_and_metrics(ingest):
@@ -203,6 +214,10 @@ async def test_instagram_webhook_handshake_and_signed_comments_reach_the_topic(i
         not_a_webhook = b'{"object": "instagram"}'
         malformed = await http.post("/v1/webhooks/instagram", content=not_a_webhook, headers=signed(not_a_webhook))
         assert malformed.status_code == 400 and "not an Instagram webhook" in malformed.json()["error"]
+    for answered in (accepted, refused, forged, response, malformed):
+        assert_documented(answered)
+    served = httpx.get(f"{url}/openapi.json")  # no token, like /healthz; the webhook's ingest is the committed one
+    assert served.json() == json.loads((SCHEMA_DIR / OPENAPI_DIR / "ingest.json").read_text())
 
     received = [CommentReceived.model_validate_json(r.value) for r in records if comment_id.encode() in r.value]
     assert [(e.comment.creator_id, e.comment_id, e.comment.text) for e in received] == [
@@ -227,6 +242,7 @@ async def test_a_bad_change_or_an_unknown_account_is_dead_lettered_and_the_rest_
         response = httpx.post(f"{url}/v1/webhooks/instagram", content=body, headers=signed(body))
         assert response.status_code == 200, response.text
         assert response.json() == {"accepted": 1, "left_out": {"unusable": 1, "unknown_account": 1}}
+        assert_documented(response)
         records = await reader.collect(lambda rs: sum(r.topic == COMMENTS_RECEIVED.dlq for r in rs) >= 2
                                        and any(good.encode() in r.value for r in rs))
     dead = {json.loads(r.value)["value"]["id"]: {k: v.decode() for k, v in r.headers}

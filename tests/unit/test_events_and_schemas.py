@@ -16,7 +16,7 @@ def comment(**over) -> Comment:
 
 def test_committed_schemas_match_the_models():
     rendered = rendered_schemas()
-    committed = {p.name: p.read_text() for p in SCHEMA_DIR.iterdir()}
+    committed = {str(p.relative_to(SCHEMA_DIR)): p.read_text() for p in SCHEMA_DIR.rglob("*") if p.is_file()}
     assert committed == rendered, "schemas/ drifted from events.py, topics.py or the services: run `make schemas`"
 
 

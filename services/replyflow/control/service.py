@@ -63,6 +63,7 @@ from replyflow.events import Action, Comment, CreatorProfile, Reason, ReplyRevie
 from replyflow.ingest import validation_errors
 from replyflow.kafka import Emit, TopicTable, TransientError, subscribe_stage
 from replyflow.observability import DECISIONS as DECISIONS_METRIC
+from replyflow.openapi import control_openapi
 from replyflow.policy.rules import PolicySource
 from replyflow.policy.stages import PolicyStages
 from replyflow.service import (
@@ -387,7 +388,9 @@ def create_app(settings: Settings | None = None):
         return checks.edit_reasons(text, comment, profile, time.time())
 
     api = ControlApi(parts, held, pending_reviews, reviewed, settings.control_api_token, check_edit)
-    return build_app(parts, api=api.app())
+    openapi = control_openapi(max_body_bytes=MAX_BODY_BYTES, default_limit=DEFAULT_REVIEWS_LIMIT,
+                              max_limit=MAX_REVIEWS_LIMIT)
+    return build_app(parts, api=api.app(), openapi=openapi)
 
 
 USAGE = """usage: python -m replyflow.control                          run the control API
