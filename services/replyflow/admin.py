@@ -2,6 +2,8 @@
 
     python -m replyflow.admin topics [--replication-factor 3]  # create the missing topics (idempotent)
     python -m replyflow.admin load-profiles FILE.json     # publish creator profiles to creators.config
+    python -m replyflow.admin replay-dead-letters comments.screened.dlq [--failed-after 2026-11-29T08:00Z]
+        [--failed-before T] [--exception-class ValidationError] [--dry-run]   # send dead letters back
 """
 
 from __future__ import annotations
@@ -9,14 +11,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import TypeAdapter
 
-from replyflow.events import CreatorProfile
-from replyflow.kafka import Emit, EventProducer, ensure_topics
+from replyflow.dead_letters import DeadLetter, Record, Selection, dead_letter_topics, records_to_send
+from replyflow.events import CreatorProfile, Platform
+from replyflow.ingest import creator_of_account
+from replyflow.kafka import Emit, EventProducer, TopicTable, ensure_topics
 from replyflow.settings import Settings
-from replyflow.topics import CREATORS_CONFIG
+from replyflow.topics import ALL_TOPICS, CREATORS_CONFIG
 
 _profiles = TypeAdapter(list[CreatorProfile])
 
@@ -38,6 +45,67 @@ async def put_profiles(profiles: list[CreatorProfile], settings: Settings) -> No
         await producer.publish(profile_emits(profiles))
 
 
+async def read_dead_letters(settings: Settings, dlq: str) -> list[DeadLetter]:
+    """Every record of the dead-letter topic up to its end now (what is dead-lettered meanwhile is not read)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        await consumer.topics()  # fetches the cluster's metadata
+        partitions = [TopicPartition(dlq, p) for p in sorted(consumer.partitions_for_topic(dlq) or ())]
+        if not partitions:
+            raise ValueError(f"topic {dlq} does not exist")
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        letters: list[DeadLetter] = []
+        while any([await consumer.position(tp) < end for tp, end in ends.items()]):
+            for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                letters += [DeadLetter.of(r) for r in records if r.offset < ends[tp]]
+        return letters
+    finally:
+        await consumer.stop()
+
+
+@dataclass
+class Replay:
+    """What a replay of dead letters did (or, dry, would do)."""
+
+    selected: int = 0
+    sent: list[tuple[DeadLetter, list[Record]]] = field(default_factory=list)
+    stayed: list[tuple[DeadLetter, str]] = field(default_factory=list)  # and why
+
+
+async def replay_dead_letters(settings: Settings, dlq: str, selection: Selection, *, dry_run: bool) -> Replay:
+    """Send the selected records of ``dlq`` back where they came from (see replyflow.dead_letters)."""
+    if dlq not in dead_letter_topics():
+        raise ValueError(f"{dlq} is no dead-letter topic; one of {', '.join(sorted(dead_letter_topics()))}")
+    letters = [letter for letter in await read_dead_letters(settings, dlq) if selection.takes(letter)]
+    profiles = TopicTable[CreatorProfile](settings.kafka_bootstrap_servers, CREATORS_CONFIG, lambda p: p.creator_id)
+    await profiles.start()  # webhook changes map an account to its creator with the profiles as they are now
+    try:
+        replay = Replay(selected=len(letters))
+        for letter in letters:
+            answer = records_to_send(letter, lambda account: creator_of_account(
+                profiles.rows(), Platform.instagram, account))
+            if isinstance(answer, str):
+                replay.stayed.append((letter, answer))
+            else:
+                replay.sent.append((letter, answer))
+    finally:
+        await profiles.stop()
+    if not dry_run:
+        async with EventProducer(settings, "admin", ALL_TOPICS) as producer:
+            await producer.send([record for _, records in replay.sent for record in records])
+    return replay
+
+
+def utc_time(text: str) -> datetime:
+    """An ISO 8601 time for the command line; without an offset it is UTC."""
+    at = datetime.fromisoformat(text)
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m replyflow.admin", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -48,12 +116,35 @@ def main(argv: list[str] | None = None) -> int:
                     help="copies of each partition (3 on a production cluster: min.insync.replicas is then 2)")
     lp = sub.add_parser("load-profiles", help="publish a JSON list of creator profiles")
     lp.add_argument("file", type=Path)
+    rp = sub.add_parser("replay-dead-letters", help="send dead letters back to the topic they came from, once "
+                        "what stopped them is fixed (safe to repeat: a reply is still posted once)")
+    rp.add_argument("dlq", help="the dead-letter topic, e.g. comments.received.dlq")
+    rp.add_argument("--failed-after", type=utc_time, help="only those dead-lettered at or after this ISO time (UTC "
+                    "unless it has an offset)")
+    rp.add_argument("--failed-before", type=utc_time, help="only those dead-lettered before this ISO time")
+    rp.add_argument("--exception-class", help="only those with this x-exception-class (e.g. ValidationError)")
+    rp.add_argument("--dry-run", action="store_true", help="list what would be sent back, send nothing")
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "topics":
         created = asyncio.run(ensure_topics(settings.kafka_bootstrap_servers,
                                             replication_factor=args.replication_factor))
         print(f"created {len(created)} topics: {', '.join(created) or '(all existed)'}")
+    elif args.command == "replay-dead-letters":
+        selection = Selection(args.failed_after, args.failed_before, args.exception_class)
+        try:
+            replay = asyncio.run(replay_dead_letters(settings, args.dlq, selection, dry_run=args.dry_run))
+        except ValueError as e:
+            print(e, file=sys.stderr)
+            return 2
+        verb = "would send" if args.dry_run else "sent"
+        for letter, records in replay.sent:
+            print(f"{letter.where} ({letter.headers.get('x-exception-class')}): {verb} "
+                  f"{len(records)} record(s) to {', '.join(sorted({r[0] for r in records})) or 'nothing'}")
+        for letter, why in replay.stayed:
+            print(f"{letter.where}: stays, {why}", file=sys.stderr)
+        print(f"{verb} back {len(replay.sent)} of {replay.selected} selected dead letters; {len(replay.stayed)} stay")
+        return 1 if replay.stayed else 0
     else:
         profiles = asyncio.run(load_profiles(args.file, settings))
         print(f"published {len(profiles)} profiles: {', '.join(p.creator_id for p in profiles)}")

@@ -102,7 +102,7 @@ def creator_of_account(profiles: Iterable[CreatorProfile], platform: Platform, a
 class Unusable:
     """A part of a webhook delivery that is no comment replyflow can take, kept for the dead-letter topic."""
 
-    part: object  # the entry or change as delivered
+    part: object  # as delivered: a malformed entry, or an entry with just the change
     why: str
 
 
@@ -129,6 +129,8 @@ def instagram_comments(payload: object, creator_of: Callable[[str], str | None]
             continue
         creator_id = creator_of(account)
         for change in changes:
+            # A part kept for the dead-letter topic is its entry with just this change: it can go through here again.
+            alone = {"id": entry["id"], "time": entry["time"], "changes": [change]}
             try:
                 if change["field"] not in ("comments", "live_comments"):
                     results["other_field"] += 1
@@ -138,7 +140,7 @@ def instagram_comments(payload: object, creator_of: Callable[[str], str | None]
                     results["own_comment"] += 1
                     continue
                 if creator_id is None:
-                    unusable.append(Unusable(change, f"Instagram account {account} is no creator's "
+                    unusable.append(Unusable(alone, f"Instagram account {account} is no creator's "
                                                      "(platform_accounts.instagram)"))
                     results["unknown_account"] += 1
                     continue
@@ -150,11 +152,11 @@ def instagram_comments(payload: object, creator_of: Callable[[str], str | None]
                 ))
                 results["accepted"] += 1
             except ValidationError as e:
-                unusable.append(Unusable(change, "invalid comment: " + "; ".join(
+                unusable.append(Unusable(alone, "invalid comment: " + "; ".join(
                     f"{d['field']}: {d['problem']}" for d in validation_errors(e))))
                 results["unusable"] += 1
             except (KeyError, TypeError, ValueError) as e:
-                unusable.append(Unusable(change, f"malformed change: missing or wrong {e}"))
+                unusable.append(Unusable(alone, f"malformed change: missing or wrong {e}"))
                 results["unusable"] += 1
     return comments, results, unusable
 
@@ -244,8 +246,8 @@ def instagram_webhook_api(parts: ServiceParts) -> Starlette:
                 decode_json(body), lambda account: creator_of_account(profiles.rows(), Platform.instagram, account))
         except ValueError as e:
             return JSONResponse({"error": str(e)}, status_code=400)
-        # Kept, not dropped: a malformed change, or one for an account whose profile is not loaded yet, goes to
-        # the dead-letter topic with why, to be looked at (and sent again by hand: there is no replay command yet).
+        # Kept, not dropped: a malformed change, or one for an account no profile names yet, goes to the
+        # dead-letter topic with why, to be looked at and sent back (python -m replyflow.admin replay-dead-letters).
         # Meta gets 200 and does not send it again.
         if comments and not await publish_for_request(parts, received_events(comments)):
             return JSONResponse({"error": "comments not accepted: Kafka unavailable, retry"}, status_code=503)

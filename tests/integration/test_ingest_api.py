@@ -12,14 +12,12 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from replyflow.admin import put_profiles
-from replyflow.events import CommentReceived, CreatorProfile
-from replyflow.ingest import meta_signature
+from replyflow.events import CommentReceived
 from replyflow.local.stack import INGEST_AUTH
 from replyflow.schemas import OPENAPI_DIR, SCHEMA_DIR
-from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_RECEIVED
 from tests.helpers import TopicReader, assert_documented, scraped, wait_for
+from tests.integration.conftest import VERIFY_TOKEN, signed
 
 pytestmark = pytest.mark.kafka
 
@@ -168,26 +166,6 @@ async def test_replay_cli_publishes_valid_lines_and_names_bad_ones(kafka_bootstr
     assert b"line 2" in err and b"comment_id" in err
 
 
-APP_SECRET, VERIFY_TOKEN = "meta-app-secret", "verify-me"
-
-
-@pytest.fixture
-async def instagram_webhook(stack, kafka_bootstrap):
-    """Ingest with the Instagram webhook on, and a creator whose Instagram account receives the comments."""
-    creator, account = f"cook-{uuid.uuid4().hex[:6]}", str(17841400000000000 + uuid.uuid4().int % 10**9)
-    await put_profiles([CreatorProfile(creator_id=creator, display_name="Cook", persona="A cook.",
-                                       platform_accounts={"instagram": account})],
-                       Settings(kafka_bootstrap_servers=kafka_bootstrap))
-    stack.extra_env.update({"INSTAGRAM_APP_SECRET": APP_SECRET, "INSTAGRAM_WEBHOOK_VERIFY_TOKEN": VERIFY_TOKEN})
-    stack.start_service("ingest")
-    await asyncio.to_thread(stack.wait_ready, lambda *_: None, 60)
-    return stack.url("ingest"), creator, account
-
-
-def signed(body: bytes, secret: str = APP_SECRET) -> dict[str, str]:
-    return {"content-type": "application/json", "x-hub-signature-256": meta_signature(secret, body)}
-
-
 async def test_instagram_webhook_handshake_and_signed_comments_reach_the_topic(instagram_webhook, kafka_bootstrap):
     url, creator, account = instagram_webhook
     comment_id = f"179{uuid.uuid4().int % 10**14}"
@@ -245,7 +223,7 @@ async def test_a_bad_change_or_an_unknown_account_is_dead_lettered_and_the_rest_
         assert_documented(response)
         records = await reader.collect(lambda rs: sum(r.topic == COMMENTS_RECEIVED.dlq for r in rs) >= 2
                                        and any(good.encode() in r.value for r in rs))
-    dead = {json.loads(r.value)["value"]["id"]: {k: v.decode() for k, v in r.headers}
+    dead = {json.loads(r.value)["changes"][0]["value"]["id"]: {k: v.decode() for k, v in r.headers}
             for r in records if r.topic == COMMENTS_RECEIVED.dlq}
     assert set(dead) == {bad, stranger}
     assert dead[stranger]["x-original-topic"] == "webhook:instagram"

@@ -1,0 +1,92 @@
+"""Sending dead letters back once what stopped them is fixed (``python -m replyflow.admin replay-dead-letters``).
+
+A stage dead-letters a record it can never process as it is: an event from a producer of a newer schema mid
+rollout, a reply for an account whose credentials were revoked, a webhook comment for an Instagram account no
+profile names yet. After the fix (the rollout finished, the credentials or the profile put back) the operator
+sends them back: each record goes to the topic it came from with its key and value unchanged, plus
+``x-replayed-from: <dlq topic>@<offset>``; a webhook change goes through ingest's mapping again, with the
+profiles as they are now. Sending one back twice is safe: the reply id comes from the comment, so the
+publisher posts it once. The dead-letter topic itself is left as it is (kept 30 days).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiokafka import ConsumerRecord
+
+from replyflow.events import CommentReceived
+from replyflow.ingest import WEBHOOK_SOURCE, instagram_comments
+from replyflow.topics import COMMENTS_RECEIVED, CONSUMED_TOPICS
+
+REPLAYED_FROM = "x-replayed-from"
+Record = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]  # (topic, key, value, headers) to send
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One record of a dead-letter topic, with the headers ``kafka.dead_letter`` gave it."""
+
+    topic: str
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, str]
+
+    @classmethod
+    def of(cls, record: ConsumerRecord) -> DeadLetter:
+        return cls(record.topic, record.offset, record.key, record.value,
+                   {k: v.decode(errors="replace") for k, v in record.headers})
+
+    @property
+    def failed_at_ms(self) -> int | None:
+        text = self.headers.get("x-failed-at-ms", "")
+        return int(text) if text.isdigit() else None
+
+    @property
+    def where(self) -> str:
+        return f"{self.topic}@{self.offset}"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which dead letters to send back: failed in [``failed_after``, ``failed_before``), of that exception class."""
+
+    failed_after: datetime | None = None
+    failed_before: datetime | None = None
+    exception_class: str | None = None
+
+    def takes(self, letter: DeadLetter) -> bool:
+        at = letter.failed_at_ms
+        if self.failed_after is not None and (at is None or at < self.failed_after.timestamp() * 1000):
+            return False
+        if self.failed_before is not None and (at is None or at >= self.failed_before.timestamp() * 1000):
+            return False
+        return self.exception_class is None or letter.headers.get("x-exception-class") == self.exception_class
+
+
+def dead_letter_topics() -> dict[str, str]:
+    """Each dead-letter topic and the topic its records go back to."""
+    return {topic.dlq: topic.name for topic in CONSUMED_TOPICS}
+
+
+def records_to_send(letter: DeadLetter, creator_of: Callable[[str], str | None]) -> list[Record] | str:
+    """What sending ``letter`` back writes, or why it cannot go back (it stays where it is)."""
+    replayed = [(REPLAYED_FROM, letter.where.encode())]
+    source = letter.headers.get("x-original-topic")
+    if source == WEBHOOK_SOURCE:
+        try:
+            entry = json.loads(letter.value)
+            comments, _, unusable = instagram_comments({"object": "instagram", "entry": [entry]}, creator_of)
+        except ValueError as e:
+            return f"not an Instagram webhook entry: {e}"
+        if unusable:
+            return "; ".join(part.why for part in unusable)
+        return [(COMMENTS_RECEIVED.name, comment.comment_id.encode(),
+                 CommentReceived(comment=comment).model_dump_json().encode(), replayed) for comment in comments]
+    if source != dead_letter_topics().get(letter.topic):
+        return f"x-original-topic {source!r} is not the topic {letter.topic} collects for"
+    return [(source, letter.key, letter.value, replayed)]

@@ -1,0 +1,114 @@
+"""``python -m replyflow.admin replay-dead-letters`` against a real broker: a stage's dead letter goes back to
+its topic unchanged, a webhook change for an account no profile named goes through ingest's mapping once a
+profile names it, and the selection and dry run send nothing they should not."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from replyflow.admin import put_profiles
+from replyflow.events import CommentReceived, CreatorProfile
+from replyflow.kafka import EventProducer, dead_letter
+from replyflow.settings import Settings
+from replyflow.topics import COMMENTS_RECEIVED, COMMENTS_SCREENED, DECISIONS
+from tests.helpers import TopicReader
+from tests.integration.conftest import signed
+
+pytestmark = pytest.mark.kafka
+
+
+async def replay(kafka_bootstrap: str, *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "replyflow.admin", "replay-dead-letters", *args,
+        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def dead_lettered(kafka_bootstrap: str, producer, topic: str, key: bytes, value: bytes,
+                        error: Exception) -> None:
+    """Dead-letter a record the way a stage does: read it back from ``topic``, hand it to kafka.dead_letter."""
+    meta = await producer.send_and_wait(topic, value, key=key)
+    async with EventProducer(Settings(kafka_bootstrap_servers=kafka_bootstrap), "test", [DECISIONS]) as stage:
+        consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tp = TopicPartition(topic, meta.partition)
+            consumer.assign([tp])
+            consumer.seek(tp, meta.offset)
+            record = (await consumer.getmany(tp, timeout_ms=10_000))[tp][0]
+        finally:
+            await consumer.stop()
+        await dead_letter(stage, record, error, group="replyflow.generation", service="test", attempts=3)
+
+
+async def test_a_stage_dead_letter_goes_back_to_its_topic_unchanged_and_only_the_selected_ones(kafka_bootstrap,
+                                                                                               producer):
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    wanted, other = (f"replay-{uuid.uuid4().hex[:8]}".encode() for _ in range(2))
+    await dead_lettered(kafka_bootstrap, producer, COMMENTS_SCREENED.name, wanted, b'{"comment": "' + wanted + b'"}',
+                        RuntimeError("the model server answered 400"))
+    await dead_lettered(kafka_bootstrap, producer, COMMENTS_SCREENED.name, other, b'{"comment": "' + other + b'"}',
+                        KeyError("not this one"))
+    since = ["--failed-after", started.isoformat()]
+
+    code, out, _ = await replay(kafka_bootstrap, COMMENTS_SCREENED.dlq, *since, "--dry-run")
+    assert code == 0 and "would send back 2 of 2 selected" in out
+
+    async with TopicReader(kafka_bootstrap, COMMENTS_SCREENED.name) as reader:
+        code, out, err = await replay(kafka_bootstrap, COMMENTS_SCREENED.dlq, *since, "--exception-class",
+                                      "RuntimeError")
+        assert code == 0, err
+        assert "sent back 1 of 1 selected dead letters; 0 stay" in out
+        records = await reader.read_to_end()
+    # Only the RuntimeError's record came back (the dry run sent nothing), with its key and value as they were.
+    (back,) = [r for r in records if r.key in (wanted, other)]
+    assert (back.key, back.value) == (wanted, b'{"comment": "' + wanted + b'"}')
+    assert dict(back.headers)["x-replayed-from"].decode().startswith(f"{COMMENTS_SCREENED.dlq}@")
+
+
+async def test_a_webhook_change_for_an_unknown_account_comes_in_once_a_profile_names_it(
+        instagram_webhook, kafka_bootstrap):
+    url, _, _ = instagram_webhook
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    account, comment_id = str(17842400000000000 + uuid.uuid4().int % 10**9), f"179{uuid.uuid4().int % 10**14}"
+    delivery = {"object": "instagram", "entry": [{"id": account, "time": 1_764_400_000, "changes": [
+        {"field": "comments", "value": {"id": comment_id, "text": "Is the shop open?",
+                                        "from": {"id": "9001", "username": "ann"}, "media": {"id": "18000000001"}}},
+    ]}]}
+    body = json.dumps(delivery).encode()
+    response = httpx.post(f"{url}/v1/webhooks/instagram", content=body, headers=signed(body))
+    assert response.json()["left_out"] == {"unknown_account": 1}
+    since = ["--failed-after", started.isoformat()]
+
+    # No profile names the account yet: the dead letter stays, and says why.
+    code, out, err = await replay(kafka_bootstrap, COMMENTS_RECEIVED.dlq, *since)
+    assert code == 1 and f"Instagram account {account} is no creator's" in err and "0 of 1" in out
+
+    creator = f"shop-{uuid.uuid4().hex[:6]}"
+    await put_profiles([CreatorProfile(creator_id=creator, display_name="Shop", persona="A shop.",
+                                       platform_accounts={"instagram": account})],
+                       Settings(kafka_bootstrap_servers=kafka_bootstrap))
+    async with TopicReader(kafka_bootstrap, COMMENTS_RECEIVED.name) as reader:
+        code, out, err = await replay(kafka_bootstrap, COMMENTS_RECEIVED.dlq, *since)
+        assert code == 0, err
+        records = await reader.collect(lambda rs: any(comment_id.encode() in r.value for r in rs))
+    (record,) = [r for r in records if comment_id.encode() in r.value]
+    comment = CommentReceived.model_validate_json(record.value).comment
+    assert (comment.comment_id, comment.creator_id, comment.text) == (comment_id, creator, "Is the shop open?")
+    assert record.key == comment_id.encode()
+
+
+async def test_a_topic_that_collects_no_dead_letters_is_refused(kafka_bootstrap):
+    code, _, err = await replay(kafka_bootstrap, COMMENTS_RECEIVED.name)
+    assert code == 2 and "comments.received is no dead-letter topic" in err

@@ -1,0 +1,72 @@
+"""Which dead letters a replay takes, and what each sends back (replyflow.dead_letters)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from replyflow.admin import utc_time
+from replyflow.dead_letters import DeadLetter, Selection, dead_letter_topics, records_to_send
+from replyflow.events import CommentReceived
+from replyflow.ingest import WEBHOOK_SOURCE
+
+AT = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+
+
+def letter(topic: str = "replies.approved.dlq", source: str = "replies.approved", at: datetime = AT,
+           exception: str = "PermanentError", value: bytes = b'{"reply_id": "r1"}') -> DeadLetter:
+    return DeadLetter(topic, 7, b"mara:youtube", value, {
+        "x-original-topic": source, "x-exception-class": exception,
+        "x-failed-at-ms": str(int(at.timestamp() * 1000))})
+
+
+def test_every_consumed_topic_has_its_dead_letter_topic_to_go_back_to():
+    assert dead_letter_topics()["comments.screened.dlq"] == "comments.screened"
+    assert "decisions.dlq" not in dead_letter_topics()  # nothing consumes decisions as a stage
+
+
+def test_a_selection_takes_a_time_window_and_an_exception_class():
+    assert Selection().takes(letter())
+    assert Selection(failed_after=AT).takes(letter()) and not Selection(failed_before=AT).takes(letter())
+    assert not Selection(failed_after=datetime(2026, 11, 29, 9, 0, 1, tzinfo=UTC)).takes(letter())
+    assert Selection(exception_class="PermanentError").takes(letter())
+    assert not Selection(exception_class="ValidationError").takes(letter())
+    no_time = DeadLetter("replies.approved.dlq", 1, None, b"{}", {"x-original-topic": "replies.approved"})
+    assert Selection().takes(no_time) and not Selection(failed_after=AT).takes(no_time)
+
+
+def test_command_line_times_without_an_offset_are_utc():
+    assert utc_time("2026-11-29T09:00") == AT
+    assert utc_time("2026-11-29T10:00+01:00") == AT
+
+
+def test_a_stage_record_goes_back_unchanged_and_says_where_from():
+    ((topic, key, value, headers),) = records_to_send(letter(), lambda account: None)
+    assert (topic, key, value) == ("replies.approved", b"mara:youtube", b'{"reply_id": "r1"}')
+    assert headers == [("x-replayed-from", b"replies.approved.dlq@7")]
+
+
+def test_a_record_whose_headers_name_another_topic_stays():
+    assert "is not the topic" in records_to_send(letter(source="comments.received"), lambda account: None)
+
+
+def webhook_entry(account: str = "17841", text: str = "Open today?") -> bytes:
+    return json.dumps({"id": account, "time": 1_764_400_000, "changes": [{"field": "comments", "value": {
+        "id": "c9", "text": text, "from": {"id": "9001", "username": "ann"}, "media": {"id": "m1"}}}]}).encode()
+
+
+def test_a_webhook_change_goes_through_ingests_mapping_with_the_profiles_as_they_are_now():
+    dead = letter("comments.received.dlq", WEBHOOK_SOURCE, value=webhook_entry())
+    assert "is no creator's" in records_to_send(dead, lambda account: None)
+    ((topic, key, value, _),) = records_to_send(dead, lambda account: "mara" if account == "17841" else None)
+    comment = CommentReceived.model_validate_json(value).comment
+    assert (topic, key, comment.creator_id, comment.text) == ("comments.received", b"c9", "mara", "Open today?")
+
+
+@pytest.mark.parametrize("value, says", [(b"{not json", "not an Instagram webhook entry"),
+                                         (webhook_entry(text=""), "invalid comment")])
+def test_a_webhook_change_that_is_still_no_comment_stays_and_says_why(value, says):
+    dead = letter("comments.received.dlq", WEBHOOK_SOURCE, value=value)
+    assert says in records_to_send(dead, lambda account: "mara")
