@@ -422,15 +422,18 @@ class GroupMembership:
     or never in it yet, the consumer is not ready.
     """
 
-    def __init__(self, group: str, topic: str, rejoin_s: float) -> None:
+    def __init__(self, group: str, topic: str, rejoin_s: float, topic_partitions: int | None = None) -> None:
         self.group, self.topic, self.rejoin_s = group, topic, rejoin_s
+        self.topic_partitions = topic_partitions
         self.partitions: frozenset[int] | None = None  # None: out of the group now
+        self._share_of: frozenset[int] = frozenset()  # the partitions last assigned
         self._joined_once = False
         self._out_since = time.monotonic()
         CONSUMER_PARTITIONS.labels(group, topic).set(0)
 
     def assigned(self, assigned: Collection[TopicPartition]) -> None:
         self.partitions = frozenset(tp.partition for tp in assigned)
+        self._share_of = self.partitions
         self._joined_once = True
         CONSUMER_PARTITIONS.labels(self.group, self.topic).set(len(self.partitions))
 
@@ -443,6 +446,13 @@ class GroupMembership:
     def in_group(self) -> bool:
         return self.partitions is not None or (
             self._joined_once and time.monotonic() - self._out_since < self.rejoin_s)
+
+    @property
+    def share(self) -> float:
+        """The fraction of the topic's partitions this consumer owns (the last it was assigned; 1 before that)."""
+        if not self._share_of or not self.topic_partitions:
+            return 1.0
+        return len(self._share_of) / self.topic_partitions
 
     def describe(self) -> list[int] | str:
         """For /readyz: the partitions assigned (empty: idle), or that the consumer is joining its group."""
@@ -477,8 +487,9 @@ def subscribe_stage(
     topic: Topic,
     handle: Callable[[list[M]], Awaitable[list[Emit] | Deferred]],
     max_batch: int = STAGE_MAX_BATCH,
-) -> None:
-    """Register an at-least-once consumer of ``topic`` that hands ``handle`` micro-batches of its events.
+) -> GroupMembership:
+    """Register an at-least-once consumer of ``topic`` that hands ``handle`` micro-batches of its events;
+    returns its place in its consumer group (the partitions it owns).
 
     ``stage`` names the consumer group: replicas of a stage share the work, stages don't.
     A batch is committed only after every output of it was acknowledged by the broker. On a
@@ -493,7 +504,7 @@ def subscribe_stage(
     model = topic.message
     group = settings.group_id(stage)
     parts.consumes.append((topic, group))
-    membership = GroupMembership(group, topic.name, REBALANCE_TIMEOUT_S)
+    membership = GroupMembership(group, topic.name, REBALANCE_TIMEOUT_S, topic.partitions)
     parts.memberships.append(membership)
     attempts: dict[tuple[int, int], int] = {}  # (partition, offset) -> failed deliveries of the record
     waits: dict[tuple[int, int], int] = {}  # (partition, offset) -> times the handler deferred the record
@@ -624,6 +635,8 @@ def subscribe_stage(
         done = len(records) - len(result.poison) - len(result.waiting)
         MESSAGES_PROCESSED.labels(service, topic.name, "ok").inc(done)
         PROCESSING_SECONDS.labels(service, topic.name).observe(time.perf_counter() - started)
+
+    return membership
 
 
 async def raw_records_only(msg: KafkaMessage) -> None:

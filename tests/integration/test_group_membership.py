@@ -8,7 +8,7 @@ import uuid
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from replyflow.kafka import GroupMembership
@@ -80,6 +80,11 @@ def test_a_rejoin_longer_than_the_rebalance_timeout_makes_the_consumer_unready()
     assert membership.in_group() and membership.describe() == []
     membership.revoked()  # a rebalance began; with no time to rejoin in, it is out at once
     assert not membership.in_group() and membership.describe() == "joining"
+    sharing = GroupMembership("g", "t", rejoin_s=60.0, topic_partitions=6)
+    assert sharing.share == 1.0  # nothing assigned yet
+    sharing.assigned({TopicPartition("t", 0), TopicPartition("t", 4)})
+    sharing.revoked()
+    assert sharing.share == 2 / 6  # the partitions last owned, through a rebalance
     patient = GroupMembership("g", "t", rejoin_s=60.0)
     assert not patient.in_group()  # never joined: not ready, however patient
     patient.assigned(set())

@@ -8,6 +8,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from replyflow.admin import put_profiles
@@ -264,3 +265,36 @@ async def test_a_new_banned_word_takes_effect_within_seconds(policy, producer, k
             assert time.monotonic() - changed_at < 30, "banned word never applied"
     assert decision.outcome == Outcome.rejected
     assert "banned_words" in {r.check for r in decision.reasons}
+
+
+async def test_two_screen_replicas_spend_one_reply_budget_between_them(stack, producer, kafka_bootstrap):
+    creator = f"cook-{uuid.uuid4().hex[:6]}"
+    await put_profiles([make_profile(creator, reply_budget_per_hour=4)],
+                       Settings(kafka_bootstrap_servers=kafka_bootstrap))
+    stack.extra_env["POLICY_STAGES"] = "screen"
+    for instance in ("policy", "policy-2"):
+        stack.start_service("policy", instance=instance)
+    group = Settings(kafka_group_prefix=stack.extra_env["KAFKA_GROUP_PREFIX"]).group_id("policy-screen")
+
+    def owned(instance: str) -> int:
+        ready = httpx.get(f"{stack.url(instance)}/readyz", timeout=5)
+        return len(ready.json()["groups"][group]) if ready.status_code == 200 else 0
+
+    wait_for(lambda: owned("policy") == owned("policy-2") == COMMENTS_RECEIVED.partitions // 2, 90,
+             "each replica owning half the partitions")
+    comments = [make_comment(creator, f"How long should dough number {i} rest?") for i in range(40)]
+    ids = {c.comment_id for c in comments}
+    async with TopicReader(kafka_bootstrap, DECISIONS.name) as reader:
+        for comment in comments:
+            await send(producer, COMMENTS_RECEIVED.name, comment.comment_id, CommentReceived(comment=comment))
+        records = await reader.collect(lambda rs: ids <= {d.comment_id for d in decisions_for_any(rs, ids)}, 60)
+    decisions = decisions_for_any(records, ids)
+    # Half the partitions each, so half the budget each: 2 + 2, not 4 per replica.
+    assert sum(d.outcome == Outcome.eligible for d in decisions) == 4
+    skipped = [d for d in decisions if d.outcome == Outcome.skipped]
+    assert len(skipped) == 36 and all(d.reasons[-1].code == "reply_budget_exhausted" for d in skipped)
+
+
+def decisions_for_any(records, comment_ids: set[str]) -> list[Decision]:
+    found = [Decision.model_validate_json(r.value) for r in records if r.topic == DECISIONS.name]
+    return [d for d in found if d.comment_id in comment_ids and d.stage == Stage.screen]

@@ -53,6 +53,17 @@ def test_budget_is_per_creator_per_rolling_hour():
     assert screen_verdict(comments[3], capped, [], POLICY, budget, 3601).outcome == Outcome.eligible
 
 
+def test_a_replica_spends_its_share_of_the_budget_rounded_up():
+    budget, capped = ReplyBudget(), profile(reply_budget_per_hour=5)
+    comments = [COMMENT.model_copy(update={"comment_id": f"c{i}"}) for i in range(5)]
+    # Half the partitions: 2.5 of the 5 an hour, so 3; the other half's replica spends its 3 on its own comments.
+    outcomes = [screen_verdict(c, capped, [], POLICY, budget, 0, budget_share=0.5).outcome for c in comments]
+    assert outcomes == [Outcome.eligible] * 3 + [Outcome.skipped] * 2
+    sixth = ReplyBudget()  # one of six replicas, one partition each: 5/6 of a reply, so one
+    assert [sixth.try_spend("c", f"c{i}", 5, 0, share=1 / 6) for i in range(2)] == [True, False]
+    assert not ReplyBudget().try_spend("c", "c1", 0, 0, share=0.5)  # a budget of 0 stays 0
+
+
 def test_a_comment_screened_again_does_not_spend_the_budget_twice():
     budget = ReplyBudget()
     capped = profile(reply_budget_per_hour=2)

@@ -42,10 +42,12 @@ def worst_action(reasons: Sequence[Reason]) -> Action:
 
 @dataclass
 class ReplyBudget:
-    """Replies allowed per creator per rolling hour, counted by each screen replica on its own: comments are
-    keyed by comment id, so with N replicas a creator can get up to N times the budget (a known limit).
+    """Replies allowed per creator per rolling hour.
 
-    A comment spends at most once: a batch retried after Kafka refused its outputs, or a comment
+    Each screen replica counts on its own, against its ``share`` of the budget: the fraction of the topic's
+    partitions it owns. Comments are keyed by comment id, so a creator's comments spread evenly over the
+    partitions, and the replicas' shares add up to the whole budget (each rounds up: with N replicas at most
+    N - 1 more). A comment spends at most once: a batch retried after Kafka refused its outputs, or a comment
     delivered twice, must not use up the creator's budget and skip the comments after it.
     """
 
@@ -53,14 +55,14 @@ class ReplyBudget:
     _spent: dict[str, deque[tuple[float, str]]] = field(default_factory=dict)  # creator -> (when, comment id)
     _spenders: dict[str, set[str]] = field(default_factory=dict)  # creator -> comment ids in the window
 
-    def try_spend(self, creator_id: str, comment_id: str, per_hour: int, now: float) -> bool:
+    def try_spend(self, creator_id: str, comment_id: str, per_hour: int, now: float, share: float = 1.0) -> bool:
         spent = self._spent.setdefault(creator_id, deque())
         spenders = self._spenders.setdefault(creator_id, set())
         while spent and now - spent[0][0] >= self.window_s:
             spenders.discard(spent.popleft()[1])
         if comment_id in spenders:
             return True
-        if len(spent) >= per_hour:
+        if len(spent) >= per_hour * share:
             if not spent:  # a budget of 0: keep no empty entries for creators who never spend
                 del self._spent[creator_id], self._spenders[creator_id]
             return False
@@ -106,8 +108,10 @@ def screen_verdict(
     policy: Policy,
     budget: ReplyBudget,
     now: float,
+    budget_share: float = 1.0,
 ) -> Verdict:
-    """Is this comment eligible for an AI reply? Skips carry their reasons."""
+    """Is this comment eligible for an AI reply? Skips carry their reasons. ``budget_share``: this replica's
+    part of the reply budget (:class:`ReplyBudget`)."""
     if profile is None:
         return Verdict(Outcome.skipped, [Reason(
             check="creator", code="unknown_creator", action=Action.skip,
@@ -121,7 +125,8 @@ def screen_verdict(
     reasons = reasons_from(content_findings, "screen", policy, profile)
     if SEVERITY[worst_action(reasons)] >= SEVERITY[Action.reject]:
         return Verdict(Outcome.skipped, reasons)
-    if not budget.try_spend(profile.creator_id, comment.comment_id, profile.reply_budget_per_hour, now):
+    if not budget.try_spend(profile.creator_id, comment.comment_id, profile.reply_budget_per_hour, now,
+                            budget_share):
         reasons.append(Reason(
             check="budget", code="reply_budget_exhausted", action=Action.skip,
             message=f"{profile.display_name}'s budget of {profile.reply_budget_per_hour} replies an hour is spent.",

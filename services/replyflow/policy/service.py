@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 from replyflow.events import CommentReceived, ReplyDrafted, ReplyReviewed
-from replyflow.kafka import Emit, TopicTable, subscribe_stage
+from replyflow.kafka import Emit, GroupMembership, TopicTable, subscribe_stage
 from replyflow.policy.authenticity import EmbeddingClient, VoiceEmbedder
 from replyflow.policy.rules import PolicySource
 from replyflow.policy.stages import PolicyStages
@@ -51,8 +51,11 @@ def create_app(settings: Settings | None = None):
         settings.embeddings_timeout_s,
     )) if settings.embeddings_base_url else None
 
+    memberships: dict[str, GroupMembership] = {}  # per stage, once subscribed below
+
     async def screen(events: list[CommentReceived]) -> list[Emit]:
-        return stages.screen(events, time.time())
+        # Each replica spends the budget share of the partitions it owns: together, each creator's whole budget.
+        return stages.screen(events, time.time(), memberships["screen"].share)
 
     async def verify(events: list[ReplyDrafted]) -> list[Emit]:
         similarities = None
@@ -69,7 +72,7 @@ def create_app(settings: Settings | None = None):
         ("verify", "policy-verify", REPLIES_DRAFTED, verify),
     ):
         if name in stage_names:
-            subscribe_stage(parts, stage=stage, topic=topic, handle=handle)
+            memberships[name] = subscribe_stage(parts, stage=stage, topic=topic, handle=handle)
     return build_app(parts, after_shutdown=[close_embedder])
 
 

@@ -93,7 +93,8 @@ class PolicyStages:
         self.screener = TextScreener.load()
         self.authenticity = ModelCache()
 
-    def screen(self, events: Sequence[CommentReceived], now: float) -> list[Emit]:
+    def screen(self, events: Sequence[CommentReceived], now: float, budget_share: float = 1.0) -> list[Emit]:
+        """``budget_share``: the part of each creator's reply budget this replica spends (:class:`ReplyBudget`)."""
         policy = self.policies.current(now)
         profiles = [self.profiles(e.creator_id) for e in events]
         score_words(e.comment.text for e in events if e.comment.language is None)
@@ -107,7 +108,7 @@ class PolicyStages:
                     "comment_id": event.comment_id, "event_id": event.event_id, "first_event_id": first}})
                 continue
             findings = [*findings, *language_findings(event.comment, profile)]
-            verdict = screen_verdict(event.comment, profile, findings, policy, self.budget, now)
+            verdict = screen_verdict(event.comment, profile, findings, policy, self.budget, now, budget_share)
             count(Stage.screen, verdict)
             emits.append(Emit(DECISIONS, Decision(
                 comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
