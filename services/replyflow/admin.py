@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,13 +46,16 @@ async def put_profiles(profiles: list[CreatorProfile], settings: Settings) -> No
         await producer.publish(profile_emits(profiles))
 
 
+READ_STALL_S = 30.0  # reading a dead-letter topic that long without a record: give up, say so
+
+
 async def read_dead_letters(settings: Settings, dlq: str) -> list[DeadLetter]:
     """Every record of the dead-letter topic up to its end now (what is dead-lettered meanwhile is not read)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
-        await consumer.topics()  # fetches the cluster's metadata
+        # start() fetched the metadata of every topic
         partitions = [TopicPartition(dlq, p) for p in sorted(consumer.partitions_for_topic(dlq) or ())]
         if not partitions:
             raise ValueError(f"topic {dlq} does not exist")
@@ -59,9 +63,14 @@ async def read_dead_letters(settings: Settings, dlq: str) -> list[DeadLetter]:
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         letters: list[DeadLetter] = []
+        last_progress = time.monotonic()
         while any([await consumer.position(tp) < end for tp, end in ends.items()]):
+            if time.monotonic() - last_progress > READ_STALL_S:
+                raise ValueError(f"reading {dlq} made no progress for {READ_STALL_S:.0f} s (its partition "
+                                 f"leader unavailable?); read {len(letters)} records, sent nothing")
             for tp, records in (await consumer.getmany(timeout_ms=500)).items():
                 letters += [DeadLetter.of(r) for r in records if r.offset < ends[tp]]
+                last_progress = time.monotonic()
         return letters
     finally:
         await consumer.stop()

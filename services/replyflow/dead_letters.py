@@ -33,13 +33,13 @@ class DeadLetter:
     topic: str
     offset: int
     key: bytes | None
-    value: bytes
+    value: bytes | None
     headers: dict[str, str]
 
     @classmethod
     def of(cls, record: ConsumerRecord) -> DeadLetter:
         return cls(record.topic, record.offset, record.key, record.value,
-                   {k: v.decode(errors="replace") for k, v in record.headers})
+                   {k: v.decode(errors="replace") for k, v in record.headers if v is not None})
 
     @property
     def failed_at_ms(self) -> int | None:
@@ -76,13 +76,18 @@ def dead_letter_topics() -> dict[str, str]:
 def records_to_send(letter: DeadLetter, creator_of: Callable[[str], str | None]) -> list[Record] | str:
     """What sending ``letter`` back writes, or why it cannot go back (it stays where it is)."""
     replayed = [(REPLAYED_FROM, letter.where.encode())]
+    if letter.value is None:
+        return "the record has no value"
     source = letter.headers.get("x-original-topic")
     if source == WEBHOOK_SOURCE:
         try:
             entry = json.loads(letter.value)
-            comments, _, unusable = instagram_comments({"object": "instagram", "entry": [entry]}, creator_of)
         except ValueError as e:
             return f"not an Instagram webhook entry: {e}"
+        if isinstance(entry, dict) and "changes" not in entry and "field" in entry:
+            return ("a change dead-lettered before its entry was kept with it: the Instagram account it came to is "
+                    "not in the record; send the comment through POST /v1/comments")
+        comments, _, unusable = instagram_comments({"object": "instagram", "entry": [entry]}, creator_of)
         if unusable:
             return "; ".join(part.why for part in unusable)
         return [(COMMENTS_RECEIVED.name, comment.comment_id.encode(),

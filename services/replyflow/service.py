@@ -40,6 +40,7 @@ class ServiceParts:
     tables: list[TopicTable] = field(default_factory=list)  # more topics to follow; ready once caught up
     consumes: list[tuple[Topic, str]] = field(default_factory=list)  # (topic, consumer group) of each stage
     memberships: list[GroupMembership] = field(default_factory=list)  # of every consumer group it is in, for readiness
+    ready_checks: list[Callable[[], str | None]] = field(default_factory=list)  # more: why not ready, or None
     # (topic, consumer group): the group shares out the topic's partitions and each member reads its own from the
     # start, to own what they key (the YouTube pollers' channels); nothing committed, nothing dead-lettered.
     owned_partitions: list[tuple[Topic, str]] = field(default_factory=list)
@@ -167,13 +168,14 @@ def build_app(
         tables_ok = {table.topic.name: table.caught_up.is_set() for table in parts.tables}
         dependency_ok = not parts.health.failing_within(parts.settings.readiness_failure_hold_s)
         groups_ok = all(m.in_group() for m in parts.memberships)
-        ready = broker_ok and profiles_ok and all(tables_ok.values()) and dependency_ok and groups_ok
+        problems = [why for why in (check() for check in parts.ready_checks) if why is not None]
+        ready = broker_ok and profiles_ok and all(tables_ok.values()) and dependency_ok and groups_ok and not problems
         CONSUMER_READY.labels(parts.name).set(1 if ready else 0)
         detail: dict[str, object] = {"broker": broker_ok, "profiles": profiles_ok, **tables_ok}
         if parts.memberships:  # partitions per consumer group ([]: idle, more replicas than partitions)
             detail["groups"] = {m.group: m.describe() for m in parts.memberships}
-        if not dependency_ok:
-            detail["failing"] = parts.health.last_error
+        if not dependency_ok or problems:
+            detail["failing"] = problems[0] if problems else parts.health.last_error
         return ready, detail
 
     async def start_parts() -> None:

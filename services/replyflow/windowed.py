@@ -126,7 +126,7 @@ class WindowedConsumer:
     it does, so a down dependency fills the window and consumption pauses by itself. It may
     raise ``Abandoned`` (or be cancelled) when ``abandoning(record)`` is true: the message then
     stays uncommitted. Anything else it raises is a bug: the message is retried (backoff up to
-    ``handler_retry_max_s``) and ``on_handler_error`` told why each time.
+    ``handler_retry_max_s``), and ``failing`` says why until it goes through.
     """
 
     def __init__(
@@ -141,7 +141,6 @@ class WindowedConsumer:
         client_id: str = "replyflow",
         drain_timeout_s: float = 20.0,
         pause_after_s: float = 5.0,
-        on_handler_error: Callable[[str], None] = lambda error: None,
         handler_retry_max_s: float = 30.0,
     ) -> None:
         self.topic = topic
@@ -151,8 +150,8 @@ class WindowedConsumer:
         self._commit_interval_s = commit_interval_s
         self._drain_timeout_s = drain_timeout_s
         self._pause_after_s = pause_after_s
-        self._on_handler_error = on_handler_error
         self._handler_retry_max_s = handler_retry_max_s
+        self._failing: dict[tuple[TopicPartition, int], str] = {}  # messages whose handler raised, retried: why
         self.tracker = OffsetTracker()
         self._tasks: dict[asyncio.Task, _Work] = {}
         self._slot_freed = asyncio.Event()
@@ -271,20 +270,28 @@ class WindowedConsumer:
                 except Exception as error:
                     # handle() owns retries and dead letters, so this is a bug. Skipping the message would lose
                     # it, and leaving it unfinished would stop the partition's commits behind a green pod: it is
-                    # retried in its slot and reported (readiness fails), until fixed or abandoned.
+                    # retried in its slot, and ``failing`` says so (readiness fails) until it goes through.
                     failures += 1
                     log.exception("handler failed (a bug); retrying the message", extra={"fields": {
                         "topic": work.record.topic, "partition": work.record.partition,
                         "offset": work.record.offset, "failures": failures}})
-                    self._on_handler_error(f"handler failed on {work.record.topic}[{work.record.partition}]@"
-                                           f"{work.record.offset}: {type(error).__name__}: {error}")
+                    record = work.record
+                    self._failing[(work.tp, record.offset)] = (
+                        f"handler failed on {record.topic}[{record.partition}]@{record.offset}: "
+                        f"{type(error).__name__}: {error}")
                     await asyncio.sleep(min(self._handler_retry_max_s, 0.5 * 2 ** (failures - 1)))
                     if self.abandoning(work.record):
                         return
             self.tracker.finished(work.tp, work.record.offset)
         finally:
+            self._failing.pop((work.tp, work.record.offset), None)
             self._tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
             self._slot_freed.set()
+
+    @property
+    def failing(self) -> str | None:
+        """Why a message keeps failing in its handler (a bug), while one does; else None."""
+        return next(iter(self._failing.values()), None)
 
     async def commit(self, partitions: set[TopicPartition] | None = None) -> None:
         """Commit how far each partition is done; ``partitions`` limits it (e.g. to revoked ones)."""

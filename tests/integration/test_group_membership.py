@@ -12,9 +12,10 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from replyflow.kafka import GroupMembership
+from replyflow.service import build_app, service_parts
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_RECEIVED, REPLIES_DRAFTED
-from tests.helpers import wait_for
+from tests.helpers import serving, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -101,3 +102,15 @@ async def test_the_policy_service_is_ready_once_both_its_stages_are_in_their_gro
         ("policy-screen", COMMENTS_RECEIVED), ("policy-verify", REPLIES_DRAFTED))}
     # The only replica: every partition of each stage's topic is its own.
     assert ready["groups"] == {group: list(range(topic.partitions)) for group, topic in groups.items()}
+
+
+async def test_a_ready_check_that_names_a_problem_makes_the_service_unready_and_says_why(kafka_bootstrap):
+    # How the generation service reports a message its handler keeps failing on (WindowedConsumer.failing).
+    parts = service_parts("readiness-test", Settings(kafka_bootstrap_servers=kafka_bootstrap), sends=[])
+    problem: dict[str, str | None] = {"now": "handler failed on comments.screened[0]@7: KeyError: 'x'"}
+    parts.ready_checks.append(lambda: problem["now"])
+    async with serving(build_app(parts)) as url, httpx.AsyncClient(base_url=url) as http:
+        unready = await http.get("/readyz")
+        assert unready.status_code == 503 and unready.json()["failing"] == problem["now"]
+        problem["now"] = None
+        assert (await http.get("/readyz")).status_code == 200

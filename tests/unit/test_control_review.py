@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 from datetime import UTC, datetime, timedelta
 
@@ -115,9 +116,13 @@ def test_held_at_the_same_moment_are_ordered_by_reply_id_across_pages():
     assert seen == everything
 
 
-@pytest.mark.parametrize("cursor", ["", "%%%", "bm90IGpzb24", "WyIyMDI2LTAxLTAyIiwieCJd", "WzEsMl0"])
+@pytest.mark.parametrize("cursor", [
+    "", "%%%", "bm90IGpzb24", "WyIyMDI2LTAxLTAyIiwieCJd", "WzEsMl0",
+    base64.urlsafe_b64encode(b"[" * 2000).decode(),  # nested deeper than the JSON parser goes
+    base64.urlsafe_b64encode(b"[" * 250).decode(),  # short, still nested deep
+])
 def test_a_cursor_the_api_did_not_give_out_is_refused(cursor):
-    # not base64, not JSON, a time without its UTC offset, not [time, id]
+    # not base64, not JSON, a time without its UTC offset, not [time, id], too long, hostile nesting
     with pytest.raises(ValueError, match="not a cursor"):
         decode_cursor(cursor)
 

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from aiokafka import ConsumerRecord
 
 from replyflow.admin import utc_time
 from replyflow.dead_letters import DeadLetter, Selection, dead_letter_topics, records_to_send
@@ -70,3 +71,17 @@ def test_a_webhook_change_goes_through_ingests_mapping_with_the_profiles_as_they
 def test_a_webhook_change_that_is_still_no_comment_stays_and_says_why(value, says):
     dead = letter("comments.received.dlq", WEBHOOK_SOURCE, value=value)
     assert says in records_to_send(dead, lambda account: "mara")
+
+
+def test_a_change_dead_lettered_without_its_entry_stays_and_says_how_to_send_it():
+    bare = json.dumps(json.loads(webhook_entry())["changes"][0]).encode()  # as ingest kept them before
+    dead = letter("comments.received.dlq", WEBHOOK_SOURCE, value=bare)
+    assert "POST /v1/comments" in records_to_send(dead, lambda account: "mara")
+
+
+def test_a_record_without_a_value_or_with_empty_headers_stays_instead_of_stopping_the_replay():
+    record = ConsumerRecord("replies.approved.dlq", 0, 3, 0, 0, b"k", None, None, 1, 0,
+                            [("x-original-topic", b"replies.approved"), ("x-note", None)])
+    dead = DeadLetter.of(record)
+    assert dead.headers == {"x-original-topic": "replies.approved"}
+    assert records_to_send(dead, lambda account: None) == "the record has no value"

@@ -171,15 +171,21 @@ def encode_cursor(position: Position) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+MAX_CURSOR_CHARS = 400  # a time and an id: far above any real one, far below what could nest JSON deeply
+
+
 def decode_cursor(cursor: str) -> Position:
     """The position an ``after`` token names; ValueError when it is no token a listing gave out."""
+    refused = ValueError("not a cursor this API gave out: pass the \"next\" of the previous page")
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise refused
     try:
         when, key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         position = datetime.fromisoformat(when), key
-    except (binascii.Error, UnicodeDecodeError, TypeError, ValueError) as e:
-        raise ValueError("not a cursor this API gave out: pass the \"next\" of the previous page") from e
+    except (binascii.Error, UnicodeDecodeError, TypeError, ValueError, RecursionError) as e:
+        raise refused from e
     if position[0].tzinfo is None or not isinstance(key, str):
-        raise ValueError("not a cursor this API gave out: pass the \"next\" of the previous page")
+        raise refused
     return position
 
 

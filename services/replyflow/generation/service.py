@@ -258,10 +258,10 @@ def create_app(settings: Settings | None = None):
         limit=window.message_limit,
         client_id="replyflow-generation",
         drain_timeout_s=settings.llm_drain_timeout_s,
-        on_handler_error=parts.health.failing,  # readiness fails while a bug keeps a message from finishing
     )
     drafter.abandoning = consumer.abandoning
     parts.memberships.append(consumer.membership)
+    parts.ready_checks.append(lambda: consumer.failing)  # unready while a bug keeps a message from finishing
     WINDOW_MESSAGES.set_function(lambda: consumer.in_flight)
     PAUSED.set_function(lambda: 1 if consumer.paused else 0)
 
