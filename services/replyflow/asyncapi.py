@@ -116,7 +116,7 @@ def _operations(service: str, app: ServiceApp) -> dict[str, dict[str, Any]]:
         topic = table.topic
         operations[f"{service}.follow.{topic.name}"] = _operation(
             "receive", topic.name, topic.message.__name__,
-            f"{service} reads the whole topic into memory at start and follows it (no consumer group)")
+            f"{service} {table.reading}")
     for topic in ALL_TOPICS:
         if topic.name in parts.producer.sends:
             operations[f"{service}.send.{topic.name}"] = _operation(

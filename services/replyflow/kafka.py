@@ -695,12 +695,13 @@ class TopicTable(Generic[M]):
     API's held and reviewed replies. ``keep_first``: the first record of a key stays (the control API's first
     decision about a reply wins, on every replica alike); otherwise the latest replaces it.
     ``on_row`` sees each row as it is stored, to keep an index the service needs. ``forget`` drops
-    a row the service is done with, for good.
+    a row the service is done with, for good. ``keep_rows=False``: nothing is stored, ``on_row`` keeps what the
+    service needs (the screen stage's reply budgets follow ``comments.screened`` so).
     """
 
     def __init__(self, bootstrap_servers: str, topic: Topic, key_of: Callable[[M], str],
                  *, keep_first: bool = False, on_row: Callable[[M], None] | None = None,
-                 since_s: float | None = None):
+                 since_s: float | None = None, keep_rows: bool = True):
         self._bootstrap = bootstrap_servers
         self._topic = topic
         self._model = topic.message  # the one event model the topic carries
@@ -708,6 +709,7 @@ class TopicTable(Generic[M]):
         self._keep_first = keep_first
         self._on_row = on_row
         self._since_s = since_s  # None: from the beginning; else the records of the last since_s seconds
+        self._keep_rows = keep_rows
         self._rows: dict[str, M] = {}
         self._stored_at: list[tuple[float, str]] = []  # with since_s: a heap of (record time, key), to expire
         self._forgotten: set[str] = set()
@@ -717,6 +719,13 @@ class TopicTable(Generic[M]):
         self._task: asyncio.Task | None = None
         self._applied = asyncio.Event()  # set (and replaced) after each batch of records applied
         self.caught_up = asyncio.Event()
+
+    @property
+    def reading(self) -> str:
+        """What it reads and keeps (the AsyncAPI document says it)."""
+        span = "the whole topic" if self._since_s is None else f"the last {self._since_s / 3600:g} h of the topic"
+        kept = "into memory " if self._keep_rows else ""
+        return f"reads {span} {kept}at start and follows it (no consumer group)"
 
     @property
     def topic(self) -> Topic:
@@ -826,9 +835,10 @@ class TopicTable(Generic[M]):
         key_of_row = self._key_of(row)
         if key_of_row in self._forgotten or (self._keep_first and key_of_row in self._rows):
             return
-        self._rows[key_of_row] = row
-        if self._since_s is not None:
-            heapq.heappush(self._stored_at, (timestamp, key_of_row))
+        if self._keep_rows:
+            self._rows[key_of_row] = row
+            if self._since_s is not None:
+                heapq.heappush(self._stored_at, (timestamp, key_of_row))
         if self._on_row is not None:
             self._on_row(row)
 

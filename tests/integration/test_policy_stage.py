@@ -25,7 +25,7 @@ from replyflow.events import (
     Stage,
     reply_id_for,
 )
-from replyflow.kafka import DEAD_LETTER_HEADERS
+from replyflow.kafka import DEAD_LETTER_HEADERS, group_starts_at_end
 from replyflow.local.stack import Stack
 from replyflow.settings import Settings
 from replyflow.topics import (
@@ -181,11 +181,16 @@ async def test_malformed_event_goes_to_the_dead_letter_topic_with_context(produc
     assert "platform" in headers["x-exception-message"]
 
 
-async def test_a_comment_the_platform_delivers_twice_is_screened_and_drafted_once(policy, stack, producer,
-                                                                                   kafka_bootstrap):
+async def test_a_comment_the_platform_delivers_twice_is_screened_and_drafted_once(stack, producer, kafka_bootstrap):
     # e.g. a connector that never got its 202 POSTs the comment again: a second event for the same comment.
-    comment, marker = make_comment(policy[0]), make_comment("nobody-has-this-id")
-    repeats = scraped(stack.url("policy"), "replyflow_duplicate_deliveries_total", platform="youtube")
+    creator = f"cook-{uuid.uuid4().hex[:6]}"
+    await put_profiles([make_profile(creator)], Settings(kafka_bootstrap_servers=kafka_bootstrap))
+    group = Settings(kafka_group_prefix=stack.extra_env["KAFKA_GROUP_PREFIX"]).group_id("policy-screen")
+    await group_starts_at_end(kafka_bootstrap, group, COMMENTS_RECEIVED.name)  # only this test's deliveries count
+    stack.extra_env["POLICY_STAGES"] = "screen"
+    stack.start_service("policy")
+    stack.wait_ready(log=lambda *_: None, timeout_s=90)
+    comment, marker = make_comment(creator), make_comment("nobody-has-this-id")
     async with TopicReader(kafka_bootstrap, DECISIONS.name, COMMENTS_SCREENED.name) as reader:
         # Same key, so one partition and in order: the marker's decision comes after the repeat was handled.
         for event in (CommentReceived(comment=comment), CommentReceived(comment=comment),
@@ -197,8 +202,7 @@ async def test_a_comment_the_platform_delivers_twice_is_screened_and_drafted_onc
     assert [d.outcome for d in decisions_for(records, comment.comment_id)] == [Outcome.eligible]
     screened = [r for r in records if r.topic == COMMENTS_SCREENED.name and comment.comment_id.encode() in r.value]
     assert len(screened) == 1
-    counted = scraped(stack.url("policy"), "replyflow_duplicate_deliveries_total", platform="youtube")
-    assert counted == (repeats or 0) + 1
+    assert scraped(stack.url("policy"), "replyflow_duplicate_deliveries_total", platform="youtube") == 1
 
 
 async def test_held_replies_reach_the_review_topic_labelled(policy, producer, kafka_bootstrap):
@@ -289,10 +293,12 @@ async def test_two_screen_replicas_spend_one_reply_budget_between_them(stack, pr
             await send(producer, COMMENTS_RECEIVED.name, comment.comment_id, CommentReceived(comment=comment))
         records = await reader.collect(lambda rs: ids <= {d.comment_id for d in decisions_for_any(rs, ids)}, 60)
     decisions = decisions_for_any(records, ids)
-    # Half the partitions each, so half the budget each: 2 + 2, not 4 per replica.
-    assert sum(d.outcome == Outcome.eligible for d in decisions) == 4
+    # Counted per replica, each would allow 4 (8 in all). Together: the budget, or one more when both spent the
+    # last reply before either saw the other's spend (at most one per extra replica).
+    eligible = sum(d.outcome == Outcome.eligible for d in decisions)
+    assert 4 <= eligible <= 5
     skipped = [d for d in decisions if d.outcome == Outcome.skipped]
-    assert len(skipped) == 36 and all(d.reasons[-1].code == "reply_budget_exhausted" for d in skipped)
+    assert len(skipped) == 40 - eligible and all(d.reasons[-1].code == "reply_budget_exhausted" for d in skipped)
 
 
 def decisions_for_any(records, comment_ids: set[str]) -> list[Decision]:

@@ -64,6 +64,30 @@ def test_a_replica_spends_its_share_of_the_budget_rounded_up():
     assert not ReplyBudget().try_spend("c", "c1", 0, 0, share=0.5)  # a budget of 0 stays 0
 
 
+def test_spends_read_back_from_the_topic_free_a_replicas_share_and_count_against_every_replica():
+    # One of six replicas, budget 5: a share of 5/6 of a reply while its spends are not seen on the topic yet.
+    budget = ReplyBudget()
+    assert budget.try_spend("c", "c1", 5, 9, share=1 / 6)
+    assert not budget.try_spend("c", "c2", 5, 10, share=1 / 6)  # c1 not read back yet: the share is used
+    budget.record("c", "c1", 10.5)  # c1 on comments.screened (late); the other replicas see it within settle_s
+    assert not budget.try_spend("c", "c2", 5, 12, share=1 / 6)
+    assert budget.try_spend("c", "c2", 5, 16, share=1 / 6)  # settled: a creator under budget is not cut short
+    for i, at in enumerate((16.5, 16.6, 16.7)):  # other replicas' spends
+        budget.record("c", f"other-{i}", at)
+    budget.record("c", "c2", 16.8)
+    assert not budget.try_spend("c", "c3", 5, 30, share=1 / 6)  # 5 spent between them
+    assert budget.try_spend("c", "c1", 5, 30, share=1 / 6)  # c1 was spent: a retried batch is still eligible
+    assert budget.try_spend("c", "c3", 5, 3611, share=1 / 6)  # c1 left the window
+
+
+def test_a_restarted_replica_reads_the_hour_back_before_it_spends():
+    budget = ReplyBudget()
+    for i in range(3):
+        budget.record("c", f"before-restart-{i}", 100 + i)
+    assert not budget.try_spend("c", "new", 3, 200)
+    assert budget.try_spend("c", "new", 3, 3700.5)  # the first of them left the window
+
+
 def test_a_comment_screened_again_does_not_spend_the_budget_twice():
     budget = ReplyBudget()
     capped = profile(reply_budget_per_hour=2)

@@ -6,7 +6,7 @@ most severe action decides the outcome. Nothing here touches Kafka or the networ
 
 from __future__ import annotations
 
-from collections import deque
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -42,33 +42,69 @@ def worst_action(reasons: Sequence[Reason]) -> Action:
 
 @dataclass
 class ReplyBudget:
-    """Replies allowed per creator per rolling hour.
+    """Replies allowed per creator per rolling hour, kept by the screen replicas together.
 
-    Each screen replica counts on its own, against its ``share`` of the budget: the fraction of the topic's
-    partitions it owns. Comments are keyed by comment id, so a creator's comments spread evenly over the
-    partitions, and the replicas' shares add up to the whole budget (each rounds up: with N replicas at most
-    N - 1 more). A comment spends at most once: a batch retried after Kafka refused its outputs, or a comment
+    Each replica follows ``comments.screened``, where every replica's eligible comments go: each is a spend
+    (``record``). Its own spends count at once (``try_spend``). Those the other replicas may not have seen yet
+    (not read back, or spent less than ``settle_s`` ago) are capped at the replica's ``share`` of the budget
+    (the part of ``comments.received``'s partitions it owns; a creator's comments spread evenly over them). So
+    replicas spending at the same moment overshoot by at most one each (rounding up) while the topic is read
+    within ``settle_s``, and a replica that has used its share spends again once its spends have settled: a
+    creator under budget is not cut short. A restarted replica reads the window back from the topic.
+
+    A comment spends at most once: a batch retried after Kafka refused its outputs, or a comment
     delivered twice, must not use up the creator's budget and skip the comments after it.
     """
 
     window_s: float = 3600.0
-    _spent: dict[str, deque[tuple[float, str]]] = field(default_factory=dict)  # creator -> (when, comment id)
-    _spenders: dict[str, set[str]] = field(default_factory=dict)  # creator -> comment ids in the window
+    settle_s: float = 5.0
+    _seen: dict[str, dict[str, float]] = field(default_factory=dict)  # creator -> comment id -> when (the topic)
+    _own: dict[str, dict[str, float]] = field(default_factory=dict)  # this replica's spends, oldest first
+    _unseen: dict[str, set[str]] = field(default_factory=dict)  # own spends not read back from the topic yet
+    _by_time: list[tuple[float, str, str]] = field(default_factory=list)  # heap of (when, creator, comment id)
+
+    def record(self, creator_id: str, comment_id: str, at: float) -> None:
+        """A spend read from ``comments.screened`` (any replica's, this one's included)."""
+        self._expire(at)
+        unseen = self._unseen.get(creator_id)
+        if unseen is not None:
+            unseen.discard(comment_id)
+        seen = self._seen.setdefault(creator_id, {})
+        if comment_id not in seen:
+            seen[comment_id] = at
+            heapq.heappush(self._by_time, (at, creator_id, comment_id))
 
     def try_spend(self, creator_id: str, comment_id: str, per_hour: int, now: float, share: float = 1.0) -> bool:
-        spent = self._spent.setdefault(creator_id, deque())
-        spenders = self._spenders.setdefault(creator_id, set())
-        while spent and now - spent[0][0] >= self.window_s:
-            spenders.discard(spent.popleft()[1])
-        if comment_id in spenders:
+        self._expire(now)
+        seen, own = self._seen.get(creator_id, {}), self._own.get(creator_id, {})
+        unseen = self._unseen.get(creator_id, set())
+        if comment_id in seen or comment_id in own:
             return True
-        if len(spent) >= per_hour * share:
-            if not spent:  # a budget of 0: keep no empty entries for creators who never spend
-                del self._spent[creator_id], self._spenders[creator_id]
+        unsettled = 0
+        for spent, at in reversed(own.items()):  # newest first; older ones have settled, but for a rare straggler
+            if at <= now - self.settle_s and spent not in unseen:
+                break
+            unsettled += 1
+        if len(seen) + len(unseen) >= per_hour or unsettled >= per_hour * share:
             return False
-        spent.append((now, comment_id))
-        spenders.add(comment_id)
+        self._own.setdefault(creator_id, {})[comment_id] = now
+        self._unseen.setdefault(creator_id, set()).add(comment_id)
+        heapq.heappush(self._by_time, (now, creator_id, comment_id))
         return True
+
+    def _expire(self, now: float) -> None:
+        while self._by_time and self._by_time[0][0] <= now - self.window_s:
+            at, creator_id, comment_id = heapq.heappop(self._by_time)
+            for spends in (self._seen, self._own):
+                of_creator = spends.get(creator_id)
+                if of_creator is not None and of_creator.get(comment_id) == at:  # not a later entry of the comment
+                    del of_creator[comment_id]
+                    if not of_creator:
+                        del spends[creator_id]
+            if creator_id not in self._own:
+                self._unseen.pop(creator_id, None)
+            elif comment_id not in self._own[creator_id]:
+                self._unseen[creator_id].discard(comment_id)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from replyflow.events import CommentReceived, ReplyDrafted, ReplyReviewed
+from replyflow.events import CommentReceived, CommentScreened, ReplyDrafted, ReplyReviewed
 from replyflow.kafka import Emit, GroupMembership, TopicTable, subscribe_stage
 from replyflow.policy.authenticity import EmbeddingClient, VoiceEmbedder
 from replyflow.policy.rules import PolicySource
@@ -46,6 +46,12 @@ def create_app(settings: Settings | None = None):
                                                       lambda r: r.reply_id, keep_first=True, on_row=edits.add))
     stages = PolicyStages(parts.profiles.get, PolicySource(settings.policy_file),
                           embedding_weight=settings.embeddings_weight, extra_examples=edits.examples)
+    if "screen" in stage_names:
+        # Every replica's eligible comments are spends of the creators' reply budgets, counted by all together.
+        parts.tables.append(TopicTable[CommentScreened](
+            settings.kafka_bootstrap_servers, COMMENTS_SCREENED, lambda e: e.comment_id,
+            since_s=stages.budget.window_s, keep_rows=False,
+            on_row=lambda e: stages.budget.record(e.creator_id, e.comment_id, e.occurred_at.timestamp())))
     embedder = VoiceEmbedder(EmbeddingClient(
         settings.embeddings_base_url, settings.embeddings_model, settings.embeddings_api_key,
         settings.embeddings_timeout_s,
@@ -54,7 +60,7 @@ def create_app(settings: Settings | None = None):
     memberships: dict[str, GroupMembership] = {}  # per stage, once subscribed below
 
     async def screen(events: list[CommentReceived]) -> list[Emit]:
-        # Each replica spends the budget share of the partitions it owns: together, each creator's whole budget.
+        # What this replica may spend before other replicas see it: its partitions' share of what is left.
         return stages.screen(events, time.time(), memberships["screen"].share)
 
     async def verify(events: list[ReplyDrafted]) -> list[Emit]:
