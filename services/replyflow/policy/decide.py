@@ -80,13 +80,15 @@ class ReplyBudget:
         unseen = self._unseen.get(creator_id, set())
         if comment_id in seen or comment_id in own:
             return True
+        if len(seen) + len(unseen) >= per_hour:
+            return False
         unsettled = 0
         for spent, at in reversed(own.items()):  # newest first; older ones have settled, but for a rare straggler
             if at <= now - self.settle_s and spent not in unseen:
                 break
             unsettled += 1
-        if len(seen) + len(unseen) >= per_hour or unsettled >= per_hour * share:
-            return False
+            if unsettled >= per_hour * share:
+                return False
         self._own.setdefault(creator_id, {})[comment_id] = now
         self._unseen.setdefault(creator_id, set()).add(comment_id)
         heapq.heappush(self._by_time, (now, creator_id, comment_id))
