@@ -80,6 +80,17 @@ def test_spends_read_back_from_the_topic_free_a_replicas_share_and_count_against
     assert budget.try_spend("c", "c3", 5, 3611, share=1 / 6)  # c1 left the window
 
 
+def test_a_spend_never_read_back_stays_unsettled_until_it_is_and_the_window_forgets_everything():
+    budget = ReplyBudget()
+    assert budget.try_spend("c", "lost", 10, 0, share=0.1)  # its output not read back (a slow topic, say)
+    assert not budget.try_spend("c", "c2", 10, 60, share=0.1)  # long past settle_s, still unseen: still counts
+    budget.record("c", "lost", 61)
+    assert budget.try_spend("c", "c2", 10, 62, share=0.1)
+    budget.record("c", "c2", 62.5)
+    budget.try_spend("other", "x", 10, 7200)  # an hour later: c's spends left the window
+    assert "c" not in budget._seen and "c" not in budget._own and "c" not in budget._unsettled
+
+
 def test_a_restarted_replica_reads_the_hour_back_before_it_spends():
     budget = ReplyBudget()
     for i in range(3):

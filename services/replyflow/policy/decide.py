@@ -7,6 +7,7 @@ most severe action decides the outcome. Nothing here touches Kafka or the networ
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -59,16 +60,20 @@ class ReplyBudget:
     window_s: float = 3600.0
     settle_s: float = 5.0
     _seen: dict[str, dict[str, float]] = field(default_factory=dict)  # creator -> comment id -> when (the topic)
-    _own: dict[str, dict[str, float]] = field(default_factory=dict)  # this replica's spends, oldest first
+    _own: dict[str, dict[str, float]] = field(default_factory=dict)  # this replica's spends in the window
     _unseen: dict[str, set[str]] = field(default_factory=dict)  # own spends not read back from the topic yet
+    _unsettled: dict[str, set[str]] = field(default_factory=dict)  # own spends unseen or younger than settle_s
+    _settling: dict[str, deque[tuple[float, str]]] = field(default_factory=dict)  # own spends by time, to settle
     _by_time: list[tuple[float, str, str]] = field(default_factory=list)  # heap of (when, creator, comment id)
 
     def record(self, creator_id: str, comment_id: str, at: float) -> None:
         """A spend read from ``comments.screened`` (any replica's, this one's included)."""
         self._expire(at)
         unseen = self._unseen.get(creator_id)
-        if unseen is not None:
+        if unseen is not None and comment_id in unseen:
             unseen.discard(comment_id)
+            if self._own[creator_id][comment_id] <= at - self.settle_s:  # a straggler: settles once seen
+                self._unsettled[creator_id].discard(comment_id)
         seen = self._seen.setdefault(creator_id, {})
         if comment_id not in seen:
             seen[comment_id] = at
@@ -77,36 +82,38 @@ class ReplyBudget:
     def try_spend(self, creator_id: str, comment_id: str, per_hour: int, now: float, share: float = 1.0) -> bool:
         self._expire(now)
         seen, own = self._seen.get(creator_id, {}), self._own.get(creator_id, {})
-        unseen = self._unseen.get(creator_id, set())
         if comment_id in seen or comment_id in own:
             return True
-        if len(seen) + len(unseen) >= per_hour:
+        unseen = self._unseen.setdefault(creator_id, set())
+        unsettled = self._unsettled.setdefault(creator_id, set())
+        settling = self._settling.setdefault(creator_id, deque())
+        while settling and settling[0][0] <= now - self.settle_s:
+            spent = settling.popleft()[1]
+            if spent not in unseen:
+                unsettled.discard(spent)
+        if len(seen) + len(unseen) >= per_hour or len(unsettled) >= per_hour * share:
             return False
-        unsettled = 0
-        for spent, at in reversed(own.items()):  # newest first; older ones have settled, but for a rare straggler
-            if at <= now - self.settle_s and spent not in unseen:
-                break
-            unsettled += 1
-            if unsettled >= per_hour * share:
-                return False
         self._own.setdefault(creator_id, {})[comment_id] = now
-        self._unseen.setdefault(creator_id, set()).add(comment_id)
+        unseen.add(comment_id)
+        unsettled.add(comment_id)
+        settling.append((now, comment_id))
         heapq.heappush(self._by_time, (now, creator_id, comment_id))
         return True
 
     def _expire(self, now: float) -> None:
         while self._by_time and self._by_time[0][0] <= now - self.window_s:
             at, creator_id, comment_id = heapq.heappop(self._by_time)
-            for spends in (self._seen, self._own):
-                of_creator = spends.get(creator_id)
-                if of_creator is not None and of_creator.get(comment_id) == at:  # not a later entry of the comment
-                    del of_creator[comment_id]
-                    if not of_creator:
-                        del spends[creator_id]
-            if creator_id not in self._own:
-                self._unseen.pop(creator_id, None)
-            elif comment_id not in self._own[creator_id]:
+            seen = self._seen.get(creator_id)
+            if seen is not None and seen.get(comment_id) == at:  # not a later entry of the comment
+                del seen[comment_id]
+            own = self._own.get(creator_id)
+            if own is not None and own.get(comment_id) == at:
+                del own[comment_id]
                 self._unseen[creator_id].discard(comment_id)
+                self._unsettled[creator_id].discard(comment_id)
+            if not self._seen.get(creator_id) and not self._own.get(creator_id):  # nothing left: forget them
+                for spends in (self._seen, self._own, self._unseen, self._unsettled, self._settling):
+                    spends.pop(creator_id, None)
 
 
 @dataclass
