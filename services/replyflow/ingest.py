@@ -46,6 +46,7 @@ from replyflow.service import (
     bearer_token,
     build_app,
     decode_json,
+    json_api,
     json_request_body,
     publish_for_request,
     serve,
@@ -198,7 +199,7 @@ def comments_api(parts: ServiceParts) -> Starlette:
             {"accepted": len(emits), "event_ids": [e.event.event_id for e in emits]}, status_code=202
         )
 
-    return Starlette(routes=[Route("/v1/comments", post_comments, methods=["POST"])])
+    return json_api([Route("/v1/comments", post_comments, methods=["POST"])])
 
 
 WEBHOOK_SOURCE = "webhook:instagram"  # x-original-topic of what a webhook delivered: it came from no topic
@@ -258,7 +259,7 @@ def instagram_webhook_api(parts: ServiceParts) -> Starlette:
         return JSONResponse({"accepted": results["accepted"], "left_out": {k: v for k, v in results.items()
                                                                           if k != "accepted"}})
 
-    return Starlette(routes=[Route("/v1/webhooks/instagram", verify_subscription, methods=["GET"]),
+    return json_api([Route("/v1/webhooks/instagram", verify_subscription, methods=["GET"]),
                              Route("/v1/webhooks/instagram", receive, methods=["POST"])])
 
 

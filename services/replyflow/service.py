@@ -13,8 +13,11 @@ import uvicorn
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from replyflow.events import CreatorProfile
@@ -48,6 +51,18 @@ class ServiceParts:
     # webhooks), with why.
     dead_letters_for: list[Topic] = field(default_factory=list)
     tracer_provider: TracerProvider | None = None  # None: tracing off (OTEL_TRACES_EXPORTER=none)
+
+
+def json_api(routes: Sequence[Route]) -> Starlette:
+    """An HTTP API whose own errors (no such path, a method the path does not take) are JSON like the
+    handlers' (``{"error": ...}``), not Starlette's plain text."""
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        return JSONResponse({"error": f"{request.method} {request.url.path}: {exc.detail}"},
+                            status_code=exc.status_code, headers=exc.headers)
+
+    return Starlette(routes=list(routes), exception_handlers={HTTPException: http_error})
 
 
 def bearer_token(request: Request) -> str | None:
@@ -124,8 +139,8 @@ class ServiceApp(AsgiFastStream):
         self.openapi = openapi
 
     async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.api is not None and scope["type"] == "http":
-            await self.api(scope, receive, send)
+        if scope["type"] == "http":  # FastStream's own answer says the app speaks no HTTP at all
+            await (self.api or json_api([]))(scope, receive, send)
             return
         await super().not_found(scope, receive, send)
 

@@ -44,7 +44,6 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import Counter as MetricCounter
 from prometheus_client import Gauge
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -53,7 +52,7 @@ from replyflow.events import Comment, CreatorProfile, Platform, ReplyMode, YouTu
 from replyflow.ingest import received_events
 from replyflow.kafka import Emit, GroupMembership, PermanentError, TransientError, parse_ignoring_unknown_fields
 from replyflow.platform_api import CredentialsFile, YouTubeClient, YouTubeQuotaExceeded
-from replyflow.service import ServiceParts, build_app, serve, service_parts
+from replyflow.service import ServiceParts, build_app, json_api, serve, service_parts
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_RECEIVED, YOUTUBE_POLL_CURSORS
 
@@ -569,7 +568,7 @@ def create_app(settings: Settings | None = None):
         return JSONResponse(poller.channels_report())
 
     # Cluster-internal like /metrics: channel ids and the platforms' error messages, no comments.
-    api = Starlette(routes=[Route("/v1/channels", channels, methods=["GET"])])
+    api = json_api([Route("/v1/channels", channels, methods=["GET"])])
     return build_app(parts, routes=[("/v1/channels", api)], after_startup=[poller.start], on_shutdown=[stop_polling])
 
 

@@ -343,6 +343,14 @@ async def test_bad_requests_say_what_is_wrong(http, creator, producer, method, p
         assert all({"field", "problem"} <= set(d) for d in response.json()["details"])
 
 
+async def test_a_wrong_path_or_method_gets_a_json_error_naming_it(http, creator):
+    wrong_method = await http.delete(f"/v1/creators/{creator}")
+    typo = await http.get(f"/v1/creator/{creator}")
+    assert wrong_method.status_code == 405 and "GET" in wrong_method.headers["allow"]
+    assert wrong_method.json()["error"] == f"DELETE /v1/creators/{creator}: Method Not Allowed"
+    assert typo.status_code == 404 and typo.json()["error"] == f"GET /v1/creator/{creator}: Not Found"
+
+
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong-token", f"Basic {TOKEN}", "Bearer"])
 async def test_without_the_right_token_every_endpoint_is_401(control_stack, creator, authorization):
     headers = {"Authorization": authorization} if authorization else {}

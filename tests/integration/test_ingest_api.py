@@ -137,6 +137,15 @@ async def test_oversized_batch_and_wrong_content_type(ingest):
     assert_documented(form)
 
 
+async def test_a_wrong_path_or_method_gets_a_json_error_naming_it(ingest):
+    async with httpx.AsyncClient(base_url=ingest, headers=INGEST_AUTH) as http:
+        wrong_method = await http.get("/v1/comments")
+        typo = await http.post("/v1/comment", json=comment())
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+    assert wrong_method.json()["error"] == "GET /v1/comments: Method Not Allowed"
+    assert typo.status_code == 404 and typo.json()["error"] == "POST /v1/comment: Not Found"
+
+
 async def test_health_and_metrics(ingest):
     async with httpx.AsyncClient(base_url=ingest, headers=INGEST_AUTH) as http:
         assert (await http.get("/healthz")).status_code == 200

@@ -29,7 +29,6 @@ from typing import TypeVar
 from prometheus_client import Gauge
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -71,6 +70,7 @@ from replyflow.service import (
     bearer_token,
     build_app,
     decode_json,
+    json_api,
     json_request_body,
     publish_for_request,
     serve,
@@ -328,21 +328,14 @@ class ControlApi:
         return JSONResponse(profile.model_dump(mode="json"), status_code=201 if created else 200)
 
     def app(self) -> Starlette:
-        async def http_error(request: Request, exc: Exception) -> JSONResponse:
-            assert isinstance(exc, HTTPException)
-            return error(exc.status_code, exc.detail)
-
-        return Starlette(
-            routes=[
-                Route("/v1/creators/{creator_id}/reviews", self.guarded(self.list_reviews), methods=["GET"]),
-                Route("/v1/reviews", self.guarded(self.list_queues), methods=["GET"]),
-                Route("/v1/reviews/{reply_id}", self.guarded(self.post_review), methods=["POST"]),
-                Route("/v1/creators/{creator_id}", self.guarded(self.get_profile), methods=["GET"]),
-                Route("/v1/creators/{creator_id}", self.guarded(self.put_profile), methods=["PUT"]),
-                Route("/v1/creators/{creator_id}/mode", self.guarded(self.put_mode), methods=["PUT"]),
-            ],
-            exception_handlers={HTTPException: http_error},
-        )
+        return json_api([
+            Route("/v1/creators/{creator_id}/reviews", self.guarded(self.list_reviews), methods=["GET"]),
+            Route("/v1/reviews", self.guarded(self.list_queues), methods=["GET"]),
+            Route("/v1/reviews/{reply_id}", self.guarded(self.post_review), methods=["POST"]),
+            Route("/v1/creators/{creator_id}", self.guarded(self.get_profile), methods=["GET"]),
+            Route("/v1/creators/{creator_id}", self.guarded(self.put_profile), methods=["PUT"]),
+            Route("/v1/creators/{creator_id}/mode", self.guarded(self.put_mode), methods=["PUT"]),
+        ])
 
 
 def create_app(settings: Settings | None = None):
