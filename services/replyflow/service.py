@@ -145,18 +145,14 @@ class ServiceApp(AsgiFastStream):
         await super().not_found(scope, receive, send)
 
 
-def json_document(document: dict[str, Any]) -> ASGIApp:
-    """An ASGI app answering ``GET`` with ``document`` (no token, like the probes); 405 to other methods."""
+def json_document(document: dict[str, Any]) -> Starlette:
+    """An API answering ``GET`` (and ``HEAD``) at ``DOCUMENT_PATH`` with ``document``, no token, like the probes."""
     body = json.dumps(document).encode()
 
-    async def serve_document(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] in ("GET", "HEAD"):
-            response = Response(body, media_type="application/json")
-        else:
-            response = JSONResponse({"error": "only GET"}, status_code=405, headers={"Allow": "GET, HEAD"})
-        await response(scope, receive, send)
+    async def serve_document(request: Request) -> Response:
+        return Response(body, media_type="application/json")
 
-    return serve_document
+    return json_api([Route(DOCUMENT_PATH, serve_document, methods=["GET"])])
 
 
 def build_app(

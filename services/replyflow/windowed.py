@@ -259,11 +259,12 @@ class WindowedConsumer:
             self.consumer.resume(*partitions)
 
     async def _process(self, work: _Work) -> None:
+        record = work.record
         try:
             failures = 0
             while True:
                 try:
-                    await self._handle(work.record)
+                    await self._handle(record)
                     break
                 except (asyncio.CancelledError, Abandoned):
                     return  # abandoned (revoked or shutting down): not finished, so never committed past
@@ -273,18 +274,17 @@ class WindowedConsumer:
                     # retried in its slot, and ``failing`` says so (readiness fails) until it goes through.
                     failures += 1
                     log.exception("handler failed (a bug); retrying the message", extra={"fields": {
-                        "topic": work.record.topic, "partition": work.record.partition,
-                        "offset": work.record.offset, "failures": failures}})
-                    record = work.record
+                        "topic": record.topic, "partition": record.partition, "offset": record.offset,
+                        "failures": failures}})
                     self._failing[(work.tp, record.offset)] = (
                         f"handler failed on {record.topic}[{record.partition}]@{record.offset}: "
                         f"{type(error).__name__}: {error}")
                     await asyncio.sleep(min(self._handler_retry_max_s, 0.5 * 2 ** (failures - 1)))
-                    if self.abandoning(work.record):
+                    if self.abandoning(record):
                         return
-            self.tracker.finished(work.tp, work.record.offset)
+            self.tracker.finished(work.tp, record.offset)
         finally:
-            self._failing.pop((work.tp, work.record.offset), None)
+            self._failing.pop((work.tp, record.offset), None)
             self._tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
             self._slot_freed.set()
 

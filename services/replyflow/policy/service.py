@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None):
     memberships: dict[str, GroupMembership] = {}  # per stage, once subscribed below
 
     async def screen(events: list[CommentReceived]) -> list[Emit]:
-        # What this replica may spend before other replicas see it: its partitions' share of what is left.
+        # What this replica may spend before other replicas see it: its partitions' share of the budget.
         return stages.screen(events, time.time(), memberships["screen"].share)
 
     async def verify(events: list[ReplyDrafted]) -> list[Emit]:
