@@ -62,7 +62,25 @@ def json_api(routes: Sequence[Route]) -> Starlette:
         return JSONResponse({"error": f"{request.method} {request.url.path}: {exc.detail}"},
                             status_code=exc.status_code, headers=exc.headers)
 
-    return Starlette(routes=list(routes), exception_handlers={HTTPException: http_error})
+    return Starlette(routes=_one_route_per_path(routes), exception_handlers={HTTPException: http_error})
+
+
+def _one_route_per_path(routes: Sequence[Route]) -> list[Route]:
+    """Routes of one path (GET and PUT of a creator) joined into one that dispatches on the method: Starlette
+    answers a method no route takes from the first route of the path, whose 405 ``Allow`` would name its methods
+    only."""
+    by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
+    for route in routes:
+        for method in route.methods or ():
+            by_path.setdefault(route.path, {})[method] = route.endpoint
+
+    def route(path: str, endpoints: dict[str, Callable[[Request], Awaitable[Response]]]) -> Route:
+        async def dispatch(request: Request) -> Response:
+            return await endpoints[request.method](request)
+
+        return Route(path, dispatch, methods=sorted(endpoints))
+
+    return [route(path, endpoints) for path, endpoints in by_path.items()]
 
 
 def bearer_token(request: Request) -> str | None:
