@@ -132,6 +132,15 @@ class Settings(BaseSettings):
         default=21_600.0, gt=0, description="Oldest comment a poll takes: how far back a new channel's first poll "
         "reaches, and what an outage longer than this leaves unanswered"
     )
+    youtube_poll_conversation_s: float = Field(
+        default=86_400.0, gt=0, description="How long after replyflow's last reply in a YouTube thread the pollers "
+        "still list the thread's replies for viewers answering back (commentThreads.list shows new threads only)"
+    )
+    youtube_poll_conversations_per_poll: int = Field(
+        default=3, ge=0, description="Followed threads a poll of a channel lists the replies of (comments.list, a "
+        "quota unit each; the polls are spaced for it): the ones not listed since replyflow answered there first, "
+        "then those listed longest ago for their age. 0: answers back under older threads are not polled"
+    )
 
     policy_file: str | None = Field(
         default=None, description="Policy JSON file (re-read when it changes); default: the bundled policy"

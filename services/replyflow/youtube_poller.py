@@ -20,8 +20,13 @@ so the pollers together keep within their share of the project's quota;
 a ``quotaExceeded`` answer pauses polling until the quota resets at midnight Pacific time.
 
 Threads come newest first by when their top comment was written. The replies of new threads are taken too
-(``comments.list`` gives those a thread does not list itself), but a new reply under an older thread is not
-seen: finding those would cost a call per thread and poll.
+(``comments.list`` gives those a thread does not list itself). A new reply under an older thread is not among
+them: finding every one would cost a call per thread and poll. The ones that matter most, viewers answering back
+where replyflow answered, are found by following those threads (``replies.published``, see ``Conversations``):
+each poll lists the replies of a few, ``YOUTUBE_POLL_CONVERSATIONS_PER_POLL`` units at most. A new reply under an
+older thread nobody answered stays unseen. Where a followed thread was listed up to is kept in memory: a replica
+that takes a channel over (or restarts) takes again, once, the answers back since replyflow's first reply in the
+thread that it did not answer (the screen leaves out a repeat it saw within the hour; none is answered twice).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,13 +53,28 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from replyflow.events import Comment, CreatorProfile, Platform, ReplyMode, YouTubePollCursor, utc_now
+from replyflow.events import (
+    Comment,
+    CreatorProfile,
+    Platform,
+    ReplyMode,
+    ReplyPublished,
+    YouTubePollCursor,
+    utc_now,
+)
 from replyflow.ingest import received_events
-from replyflow.kafka import Emit, GroupMembership, PermanentError, TransientError, parse_ignoring_unknown_fields
+from replyflow.kafka import (
+    Emit,
+    GroupMembership,
+    PermanentError,
+    TopicTable,
+    TransientError,
+    parse_ignoring_unknown_fields,
+)
 from replyflow.platform_api import CredentialsFile, YouTubeClient, YouTubeQuotaExceeded
 from replyflow.service import ServiceParts, build_app, json_api, serve, service_parts
 from replyflow.settings import Settings
-from replyflow.topics import COMMENTS_RECEIVED, YOUTUBE_POLL_CURSORS
+from replyflow.topics import COMMENTS_RECEIVED, REPLIES_PUBLISHED, YOUTUBE_POLL_CURSORS
 
 SERVICE = "youtube-poller"
 MAX_PAGES_PER_POLL = 20  # 2,000 threads: a poll of a channel never runs away with the quota
@@ -75,7 +95,7 @@ POLLS = MetricCounter(
 )
 QUOTA_UNITS = MetricCounter(
     "replyflow_youtube_quota_units_total", "YouTube API quota units the polls spent (1 per list call: "
-    "commentThreads.list pages, comments.list for new threads listing only some replies)"
+    "commentThreads.list pages, comments.list for new threads listing only some replies and for followed threads)"
 )
 POLLED_COMMENTS = MetricCounter(
     "replyflow_youtube_polled_comments_total",
@@ -98,6 +118,10 @@ POLL_AGE = Gauge(
     "replyflow_youtube_poll_age_seconds", "Longest time since a channel this poller owns had a poll answered: "
     "one that did not fail (a refused one counts as answered: the refused alert covers it); "
     "since it took the channel over, when it has not had one yet"
+)
+CONVERSATIONS = Gauge(
+    "replyflow_youtube_conversations", "YouTube threads replyflow answered in lately whose replies the polls list "
+    "for answers back (every poller reports all of them)"
 )
 QUOTA_EXHAUSTED = Gauge(
     "replyflow_youtube_quota_exhausted", "1 while this poller waits for YouTube's daily quota to reset"
@@ -237,6 +261,80 @@ def advanced_cursor(cursor: YouTubePollCursor | None, channel_id: str, creator_i
                              recent=dict(kept[-MAX_RECENT_IDS:]), polled_at=polled_at)
 
 
+@dataclass
+class FollowedThread:
+    """A YouTube thread replyflow answered in, followed for the viewers' answers back."""
+
+    thread_id: str
+    creator_id: str
+    video_id: str
+    first_answered_at: datetime  # replyflow's first reply there (within the follow window)
+    last_answered_at: datetime
+    listed_at: datetime | None = None  # when a poll last listed its replies (the poll's start)
+    taken: dict[str, datetime] = field(default_factory=dict)  # ids taken (or answered) there, with publishedAt
+
+    def since(self, overlap_s: float) -> datetime:
+        """The oldest publishedAt the next listing of its replies takes."""
+        return (self.listed_at or self.first_answered_at) - timedelta(seconds=overlap_s)
+
+
+class Conversations:
+    """The threads replyflow answered in on YouTube lately (``replies.published``), per creator. A viewer who
+    answers back under a thread that is no longer among the newest is not in what ``commentThreads.list`` reads,
+    so each poll of a channel also lists the replies (``comments.list``, a unit each) of up to ``per_poll`` of its
+    followed threads: those not listed since replyflow last answered there first, then those listed longest ago
+    for their age, so a fresh conversation is listed at almost every poll and a day-old one seldom. A thread is
+    followed for ``follow_s`` after replyflow's last reply there."""
+
+    def __init__(self, follow_s: float, per_poll: int, overlap_s: float) -> None:
+        self._follow = timedelta(seconds=follow_s)
+        self._per_poll, self._overlap_s = per_poll, overlap_s
+        self._threads: dict[str, dict[str, FollowedThread]] = {}  # creator -> thread id -> thread
+
+    def __len__(self) -> int:
+        return sum(len(threads) for threads in self._threads.values())
+
+    def answered(self, published: ReplyPublished) -> None:
+        comment = published.comment
+        if comment.platform != Platform.youtube:
+            return
+        thread_id, at = comment.parent_id or comment.comment_id, published.published_at
+        threads = self._threads.setdefault(comment.creator_id, {})
+        thread = threads.setdefault(thread_id, FollowedThread(thread_id, comment.creator_id, comment.post_id, at, at))
+        thread.first_answered_at = min(thread.first_answered_at, at)
+        thread.last_answered_at = max(thread.last_answered_at, at)
+        thread.taken[comment.comment_id] = comment.created_at  # answered: taken before, whoever took it
+
+    def to_list(self, creator_id: str, now: datetime) -> list[FollowedThread]:
+        """The creator's followed threads whose replies this poll lists, most due first."""
+        threads = self._threads.get(creator_id, {})
+        for thread_id in [t.thread_id for t in threads.values() if t.last_answered_at < now - self._follow]:
+            del threads[thread_id]
+
+        def due(thread: FollowedThread) -> float:  # 1: not listed since answered; else time unlisted / age
+            if thread.listed_at is None or thread.listed_at < thread.last_answered_at:
+                return 1.0
+            return (now - thread.listed_at) / max(now - thread.last_answered_at, timedelta(seconds=1))
+
+        return sorted(threads.values(), key=due, reverse=True)[:self._per_poll]
+
+    def listed(self, threads: list[FollowedThread], polled_at: datetime, taken: list[Comment]) -> None:
+        """After a poll's comments are sent: ``threads`` were listed at ``polled_at`` and ``taken`` (from them or
+        from the new threads) are not taken again."""
+        for thread in threads:
+            thread.listed_at = polled_at
+        for comment in taken:
+            thread = self._threads.get(comment.creator_id, {}).get(comment.parent_id or "")
+            if thread is not None:
+                thread.taken[comment.comment_id] = comment.created_at
+        for thread in threads:  # what a next listing cannot read again
+            since = thread.since(self._overlap_s)
+            thread.taken = {cid: at for cid, at in thread.taken.items() if at >= since}
+
+    def forget(self, thread: FollowedThread) -> None:
+        self._threads.get(thread.creator_id, {}).pop(thread.thread_id, None)
+
+
 # -- who polls what ---------------------------------------------------------------------------------------------
 class _Handover(ConsumerRebalanceListener):
     def __init__(self, cursors: ChannelCursors) -> None:
@@ -356,6 +454,9 @@ class ChannelCursors:
 class YouTubePoller:
     def __init__(self, parts: ServiceParts, youtube: YouTubeClient) -> None:
         self._parts, self._settings, self._youtube = parts, parts.settings, youtube
+        self.conversations = Conversations(self._settings.youtube_poll_conversation_s,
+                                           self._settings.youtube_poll_conversations_per_poll,
+                                           self._settings.youtube_poll_overlap_s)
         self.cursors = ChannelCursors(parts.settings, self._polls_in_hand)
         parts.memberships.append(self.cursors.membership)
         self._written: dict[str, YouTubePollCursor] = {}  # cursors this replica wrote, until it reads them back
@@ -370,6 +471,7 @@ class YouTubePoller:
         self._task: asyncio.Task | None = None
         POLL_AGE.set_function(lambda: max((time.monotonic() - t for t in self._last_answered.values()), default=0.0))
         QUOTA_EXHAUSTED.set_function(lambda: 1.0 if self._quota_resets_at else 0.0)
+        CONVERSATIONS.set_function(lambda: len(self.conversations))
 
     async def start(self) -> None:
         await self.cursors.start()
@@ -463,8 +565,9 @@ class YouTubePoller:
         since, taken = read_window(cursor, started, self._settings.youtube_poll_overlap_s,
                                    self._settings.youtube_poll_max_age_s)
         fields = {"channel_id": channel_id, "creator_id": creator_id}
+        threads = self.conversations.to_list(creator_id, started)
         try:
-            found, left_out, units = await self._new_comments(channel_id, creator_id, since, taken)
+            found, left_out, units = await self._new_comments(channel_id, creator_id, since, taken, threads)
         except YouTubeQuotaExceeded as e:
             self._quota_resets_at = quota_resets_at(utc_now())
             POLLS.labels("quota_exceeded").inc()
@@ -500,6 +603,7 @@ class YouTubePoller:
                 return
             self._parts.health.ok()
             self._written[channel_id] = advanced
+        self.conversations.listed(threads, started, found)
         POLLS.labels("ok").inc()
         self._note(channel_id, "ok", None)
         self._units_per_poll = units_per_poll_average(self._units_per_poll, units)
@@ -508,9 +612,10 @@ class YouTubePoller:
             POLLED_COMMENTS.labels(result).inc(n)
         self._answered(channel_id)
 
-    async def _new_comments(self, channel_id: str, creator_id: str, since: datetime,
-                            taken: frozenset[str]) -> tuple[list[Comment], Counter[str], int]:
-        """The comments to take, what was left out, and the quota units the calls cost."""
+    async def _new_comments(self, channel_id: str, creator_id: str, since: datetime, taken: frozenset[str],
+                            threads: list[FollowedThread]) -> tuple[list[Comment], Counter[str], int]:
+        """The comments to take (from the new threads, then from the followed ``threads``), what was left out, and
+        the quota units the calls cost."""
         params = {"part": "snippet,replies", "allThreadsRelatedToChannelId": channel_id, "order": "time",
                   "maxResults": "100", "textFormat": "plainText"}
         found: list[Comment] = []
@@ -531,18 +636,40 @@ class YouTubePoller:
             log.warning("more new comment threads than one poll reads; the oldest are left for good",
                         extra={"fields": {"channel_id": channel_id, "pages": MAX_PAGES_PER_POLL}})
         for thread_id, video_id in partial_threads.items():
-            params = {"part": "snippet", "parentId": thread_id, "maxResults": "100", "textFormat": "plainText"}
-            for _ in range(MAX_PAGES_PER_POLL):
+            replies, calls = await self._thread_replies(channel_id, thread_id)
+            units += calls
+            comments, out = new_comments(replies, channel_id, creator_id, video_id, since,
+                                         taken | {c.comment_id for c in found})
+            found += comments
+            left_out += out
+        for thread in threads:
+            try:
+                replies, calls = await self._thread_replies(channel_id, thread.thread_id)
+            except PermanentError as e:  # the thread deleted, say: the rest of the poll goes on
                 units += 1
-                page = await self._list(channel_id, "/youtube/v3/comments", params)
-                replies, out = new_comments(page.get("items", []), channel_id, creator_id, video_id, since,
-                                            taken | {c.comment_id for c in found})
-                found += replies
-                left_out += out
-                if not page.get("nextPageToken"):
-                    break
-                params = {**params, "pageToken": page["nextPageToken"]}
+                self.conversations.forget(thread)
+                log.warning("a followed YouTube thread cannot be listed; no longer followed", extra={"fields": {
+                    "channel_id": channel_id, "thread_id": thread.thread_id, "error": str(e)}})
+                continue
+            units += calls
+            comments, out = new_comments(replies, channel_id, creator_id, thread.video_id,
+                                         thread.since(self._settings.youtube_poll_overlap_s),
+                                         taken | thread.taken.keys() | {c.comment_id for c in found})
+            found += comments
+            left_out += out
         return found, left_out, units
+
+    async def _thread_replies(self, channel_id: str, thread_id: str) -> tuple[list[dict[str, Any]], int]:
+        """All replies of a thread (``comments.list`` pages), and the calls that took."""
+        params = {"part": "snippet", "parentId": thread_id, "maxResults": "100", "textFormat": "plainText"}
+        replies: list[dict[str, Any]] = []
+        for calls in range(1, MAX_PAGES_PER_POLL + 1):
+            page = await self._list(channel_id, "/youtube/v3/comments", params)
+            replies += page.get("items", [])
+            if not page.get("nextPageToken"):
+                return replies, calls
+            params = {**params, "pageToken": page["nextPageToken"]}
+        return replies, MAX_PAGES_PER_POLL
 
     async def _list(self, channel_id: str, path: str, params: dict[str, str]) -> dict[str, Any]:
         QUOTA_UNITS.inc()  # every list call costs a unit, answered or not
@@ -559,6 +686,10 @@ def create_app(settings: Settings | None = None):
     youtube = YouTubeClient(http, settings.youtube_api_base_url, settings.youtube_token_url,
                             CredentialsFile(settings.platform_credentials_file))
     poller = YouTubePoller(parts, youtube)
+    if settings.youtube_poll_conversations_per_poll:
+        parts.tables.append(TopicTable[ReplyPublished](
+            settings.kafka_bootstrap_servers, REPLIES_PUBLISHED, lambda e: e.reply_id,
+            since_s=settings.youtube_poll_conversation_s, keep_rows=False, on_row=poller.conversations.answered))
 
     async def stop_polling() -> None:
         await poller.stop()

@@ -1,6 +1,7 @@
 """The YouTube poller as a real process against a real broker and the platform simulator's YouTube Data API:
 comments on the creators' channels come into comments.received once each (all replies of a thread that lists
-only some), the channel's own replies never;
+only some), the channel's own replies never; viewers answering back under an older thread replyflow answered in
+come in too;
 replicas share the channels through their consumer group and take over each other's from the cursors; a spent
 quota pauses polling and a refused grant is counted."""
 
@@ -18,9 +19,16 @@ import pytest
 
 from loadtest.platform_simulator import SimulatorConfig, serve_in_thread
 from replyflow.admin import put_profiles
-from replyflow.events import CommentReceived, CreatorProfile, Platform, ReplyMode, YouTubePollCursor
+from replyflow.events import (
+    CommentReceived,
+    CreatorProfile,
+    Platform,
+    ReplyMode,
+    ReplyPublished,
+    YouTubePollCursor,
+)
 from replyflow.settings import Settings
-from replyflow.topics import COMMENTS_RECEIVED, YOUTUBE_POLL_CURSORS
+from replyflow.topics import COMMENTS_RECEIVED, REPLIES_PUBLISHED, YOUTUBE_POLL_CURSORS
 from replyflow.youtube_poller import cursor_partition
 from tests.helpers import TopicReader, scraped, wait_for
 
@@ -141,6 +149,47 @@ async def test_new_comments_come_in_once_and_the_channels_own_replies_and_old_co
     assert scraped(poller, "replyflow_youtube_polled_comments_total", result="own_comment") >= 1
     assert scraped(poller, "replyflow_youtube_polled_comments_total", result="accepted") == 11
     assert scraped(poller, "replyflow_youtube_polls_total", result="ok") >= 6
+
+
+async def test_answers_back_under_an_older_thread_replyflow_answered_in_come_in(
+        stack, channels, start_poller, kafka_bootstrap, producer):
+    (mara,) = channel_ids(1)
+    await channels.add([mara])
+    answered_thread, quiet_thread = channels.comment(mara, age=timedelta(hours=1)), channels.comment(
+        mara, age=timedelta(hours=1))
+    # Six replies each: commentThreads.list lists five, so a seventh is not among them.
+    answered_replies = [channels.comment(mara, parent=answered_thread, age=timedelta(minutes=50)) for _ in range(6)]
+    for _ in range(6):
+        channels.comment(mara, parent=quiet_thread, age=timedelta(minutes=50))
+    async with TopicReader(kafka_bootstrap, COMMENTS_RECEIVED.name) as reader:
+        poller = start_poller("poller-a")
+        records = await reader.collect(lambda rs: {answered_thread, *answered_replies} <= set(received_ids(rs)))
+        # replyflow answers one of the replies (the publisher posts as the channel, then tells replies.published).
+        channels.comment(mara, author=mara, parent=answered_thread)
+        answered = next(CommentReceived.model_validate_json(r.value).comment for r in records
+                        if r.topic == COMMENTS_RECEIVED.name
+                        and CommentReceived.model_validate_json(r.value).comment_id == answered_replies[0])
+        published = ReplyPublished(comment=answered, reply_id=f"r-{answered.comment_id}", text="Thank you! (AI)",
+                                   platform_reply_id=f"yt-{uuid.uuid4().hex[:8]}", attempts=1)
+        await producer.send_and_wait(REPLIES_PUBLISHED.name, published.model_dump_json().encode(),
+                                     key=answered.creator_id.encode())
+        newest = channels.comment(mara)  # the window moves past both older threads
+        records += await reader.collect(lambda rs: newest in received_ids(rs))
+        wait_for(lambda: scraped(poller, "replyflow_youtube_conversations") == 1, 30, "the answered thread followed")
+        answer_back = channels.comment(mara, parent=answered_thread)
+        unfollowed = channels.comment(mara, parent=quiet_thread)
+        records += await reader.collect(lambda rs: answer_back in received_ids(rs))
+        await asyncio.sleep(3)  # six more polls: each lists the followed thread again
+        records += await reader.read_to_end()
+
+    counts = received_ids(records)
+    assert counts[answer_back] == 1, counts
+    assert all(counts[r] == 1 for r in answered_replies), counts
+    # Nobody answered in the quiet thread: its new reply is not polled (a call per thread and poll would be).
+    assert unfollowed not in counts
+    events = {e.comment_id: e.comment for e in (CommentReceived.model_validate_json(r.value) for r in records
+                                                 if r.topic == COMMENTS_RECEIVED.name)}
+    assert events[answer_back].parent_id == answered_thread and events[answer_back].post_id == f"vid-{mara[-4:]}"
 
 
 async def test_pollers_share_the_channels_and_take_over_a_stopped_or_crashed_ones(

@@ -1,4 +1,5 @@
-"""What a YouTube poll decides: which channels, how often, from where, which comments, the next cursor."""
+"""What a YouTube poll decides: which channels, how often, from where, which comments, the next cursor, which
+answered threads it lists again."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from replyflow.events import CreatorProfile, Platform, ReplyMode, YouTubePollCursor
+from replyflow.events import Comment, CreatorProfile, Platform, ReplyMode, ReplyPublished, YouTubePollCursor
 from replyflow.youtube_poller import (
     MAX_RECENT_IDS,
+    Conversations,
     advanced_cursor,
     channels_to_poll,
     comments_in_page,
@@ -158,3 +160,72 @@ def test_a_cursor_keeps_at_most_the_newest_ids_of_a_busy_window():
     assert len(cursor.recent) == MAX_RECENT_IDS and "c0" in cursor.recent and f"c{MAX_RECENT_IDS + 49}" not in \
         cursor.recent
     YouTubePollCursor.model_validate_json(cursor.model_dump_json())  # fits its own schema
+
+
+def yt_comment(comment_id: str, at: datetime, parent: str | None = None, creator: str = "mara",
+               platform: Platform = Platform.youtube) -> Comment:
+    return Comment(platform=platform, comment_id=comment_id, creator_id=creator, post_id="vid1", author_id="UCann",
+                   author_name="Ann", text="Lovely!", created_at=at, parent_id=parent)
+
+
+def answered(comment: Comment, at: datetime) -> ReplyPublished:
+    return ReplyPublished(comment=comment, reply_id=f"r-{comment.comment_id}", text="Thanks! (AI)",
+                          platform_reply_id=f"p-{comment.comment_id}", attempts=1, published_at=at)
+
+
+def test_threads_replyflow_answered_on_youtube_are_followed_and_the_fresh_ones_listed_first():
+    talks = Conversations(follow_s=86_400, per_poll=2, overlap_s=300)
+    talks.answered(answered(yt_comment("top1", NOW - timedelta(hours=5)), NOW - timedelta(hours=5)))
+    talks.answered(answered(yt_comment("c2", NOW - timedelta(hours=2), parent="top2"), NOW - timedelta(hours=2)))
+    talks.answered(answered(yt_comment("top3", NOW - timedelta(hours=1)), NOW - timedelta(hours=1)))
+    talks.answered(answered(yt_comment("ig1", NOW, platform=Platform.instagram), NOW))  # not a YouTube thread
+    talks.answered(answered(yt_comment("top9", NOW, creator="other"), NOW))
+    assert len(talks) == 4
+    assert talks.to_list("nobody", NOW) == []
+    # None listed yet: all equally due; two a poll.
+    first = talks.to_list("mara", NOW)
+    assert len(first) == 2 and {t.thread_id for t in first} <= {"top1", "top2", "top3"}
+    talks.listed(first, NOW, [])
+    (left,) = {"top1", "top2", "top3"} - {t.thread_id for t in first}
+    assert talks.to_list("mara", NOW + timedelta(minutes=1))[0].thread_id == left
+    # All listed at NOW: ten minutes later, the youngest conversation is the most due (unlisted time / age).
+    talks.listed(talks.to_list("mara", NOW), NOW, [])
+    later = NOW + timedelta(minutes=10)
+    assert [t.thread_id for t in talks.to_list("mara", later)] == ["top3", "top2"]
+    # replyflow answers in the oldest thread again: it is due at once.
+    talks.answered(answered(yt_comment("c5", later, parent="top1"), later))
+    assert talks.to_list("mara", later)[0].thread_id == "top1"
+
+
+def test_a_thread_is_followed_for_the_window_after_replyflows_last_reply_there():
+    talks = Conversations(follow_s=3_600, per_poll=5, overlap_s=300)
+    talks.answered(answered(yt_comment("top1", NOW - timedelta(hours=3)), NOW - timedelta(hours=3)))
+    talks.answered(answered(yt_comment("c1", NOW - timedelta(minutes=30), parent="top1"), NOW - timedelta(minutes=30)))
+    talks.answered(answered(yt_comment("top2", NOW - timedelta(hours=2)), NOW - timedelta(hours=2)))
+    assert [t.thread_id for t in talks.to_list("mara", NOW)] == ["top1"]
+    assert len(talks) == 1
+    assert talks.to_list("mara", NOW + timedelta(minutes=31)) == []
+
+
+def test_a_listing_takes_replies_since_the_first_answer_then_since_the_last_listing_and_nothing_twice():
+    talks = Conversations(follow_s=86_400, per_poll=3, overlap_s=300)
+    answered_at = NOW - timedelta(hours=1)
+    talks.answered(answered(yt_comment("c1", answered_at - timedelta(minutes=3), parent="top1"), answered_at))
+    (followed,) = talks.to_list("mara", NOW)
+    assert followed.since(300) == answered_at - timedelta(seconds=300)
+    assert "c1" in followed.taken  # the comment replyflow answered is not taken again
+    back = yt_comment("c2", NOW - timedelta(seconds=30), parent="top1")
+    elsewhere = yt_comment("c3", NOW - timedelta(seconds=20), parent="top7")  # a thread nobody follows
+    talks.listed([followed], NOW, [back, elsewhere])
+    assert followed.since(300) == NOW - timedelta(seconds=300)
+    assert set(followed.taken) == {"c2"}  # c1 is older than any listing from now on reads
+    talks.forget(followed)
+    assert talks.to_list("mara", NOW) == [] and len(talks) == 0
+
+
+def test_answers_back_taken_from_the_new_threads_are_not_taken_again_from_the_followed_one():
+    talks = Conversations(follow_s=86_400, per_poll=3, overlap_s=300)
+    talks.answered(answered(yt_comment("top1", NOW - timedelta(minutes=2)), NOW - timedelta(minutes=1)))
+    (followed,) = talks.to_list("mara", NOW)
+    talks.listed([], NOW, [yt_comment("c2", NOW - timedelta(seconds=10), parent="top1")])  # found in a new thread
+    assert "c2" in followed.taken
