@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -586,6 +586,7 @@ def subscribe_stage(
         batch=True,
         max_records=max_batch,
         batch_timeout_ms=100,
+        parser=headers_made_decodable,
         decoder=raw_records_only,
         listener=_FinishBatchOnRevoke(idle, BATCH_IN_HAND_WAIT_S, membership),
         rebalance_timeout_ms=int(REBALANCE_TIMEOUT_S * 1000),
@@ -637,6 +638,25 @@ def subscribe_stage(
         PROCESSING_SECONDS.labels(service, topic.name).observe(time.perf_counter() - started)
 
     return membership
+
+
+async def headers_made_decodable(
+        records: tuple[ConsumerRecord, ...],
+        parse: Callable[[tuple[ConsumerRecord, ...]], Awaitable[KafkaMessage]]) -> KafkaMessage:
+    """FastStream's batch parser decodes every header value as UTF-8 before the handler runs. One that does not
+    decode (or has no value, which Kafka allows) would drop the whole batch unseen, and the next batch's commit
+    would skip it. Such values are replaced by their lenient decoding; the records are otherwise Kafka's."""
+    return await parse(tuple(r if _headers_decode(r) else replace(r, headers=[
+        (k, (v or b"").decode(errors="replace").encode()) for k, v in r.headers]) for r in records))
+
+
+def _headers_decode(record: ConsumerRecord) -> bool:
+    try:
+        for _, value in record.headers:
+            value.decode()
+    except (AttributeError, UnicodeDecodeError):
+        return False
+    return True
 
 
 async def raw_records_only(msg: KafkaMessage) -> None:

@@ -165,6 +165,23 @@ async def test_an_event_from_a_newer_producer_is_processed_and_a_breaking_one_de
 
 
 @pytest.mark.usefixtures("policy")
+async def test_events_whose_headers_are_not_text_are_processed_not_skipped(producer, kafka_bootstrap):
+    # Kafka header values are bytes, or null: another producer's binary header must not lose the comment (nor
+    # the rest of its batch, which the next commit would skip).
+    binary, null, after = (make_comment("nobody-has-this-id") for _ in range(3))
+    async with TopicReader(kafka_bootstrap, DECISIONS.name) as reader:
+        for comment, headers in ((binary, [("x-upstream-id", b"\xff\xfe\x00")]), (null, [("x-flag", None)]),
+                                 (after, [])):
+            await producer.send_and_wait(COMMENTS_RECEIVED.name, CommentReceived(comment=comment)
+                                         .model_dump_json().encode(), key=comment.comment_id.encode(),
+                                         headers=headers)
+        records = await reader.collect(lambda rs: all(decisions_for(rs, c.comment_id) for c in (binary, null, after)))
+    for comment in (binary, null, after):
+        (decision,) = decisions_for(records, comment.comment_id)
+        assert decision.reasons[0].code == "unknown_creator"
+
+
+@pytest.mark.usefixtures("policy")
 async def test_malformed_event_goes_to_the_dead_letter_topic_with_context(producer, kafka_bootstrap):
     bad = json.dumps({"comment": {"comment_id": "broken-1", "creator_id": "x"}}).encode()
     async with TopicReader(kafka_bootstrap, f"{COMMENTS_RECEIVED.name}.dlq") as reader:
