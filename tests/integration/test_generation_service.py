@@ -17,7 +17,7 @@ import pytest
 
 from loadtest.llm_simulator import SimConfig, serve_in_thread
 from replyflow.admin import put_profiles
-from replyflow.events import Comment, CommentScreened, CreatorProfile, Decision, Outcome
+from replyflow.events import Comment, CommentScreened, CreatorProfile, Decision, Outcome, ReplyMode
 from replyflow.kafka import group_starts_at_end
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_SCREENED, DECISIONS, REPLIES_DRAFTED
@@ -156,6 +156,29 @@ async def test_a_prompt_longer_than_the_context_is_dead_lettered_with_the_reason
                     and Decision.model_validate_json(r.value).comment_id == too_long.comment_id)
     assert decision.outcome == Outcome.dead_lettered
     assert too_long.comment_id not in draft_ids(records)
+
+
+async def test_comments_of_a_creator_who_turned_replies_off_are_skipped_not_drafted(
+        generation, producer, kafka_bootstrap):
+    # The backlog screened before the kill switch costs no model time: verify would drop the drafts anyway.
+    start, creator = generation
+    switched_off = f"{creator}-off"
+    await put_profiles([profile(switched_off).model_copy(update={"mode": ReplyMode.off})],
+                       Settings(kafka_bootstrap_servers=kafka_bootstrap))
+    start()
+    backlog, fine = [screened(switched_off, i) for i in range(3)], screened(creator, 9)
+    async with TopicReader(kafka_bootstrap, REPLIES_DRAFTED.name, DECISIONS.name) as reader:
+        await produce(producer, [*backlog, fine])
+
+        def skipped(rs) -> dict[str, Decision]:
+            return {d.comment_id: d for d in (Decision.model_validate_json(r.value) for r in rs
+                                              if r.topic == DECISIONS.name)
+                    if d.comment_id in {e.comment_id for e in backlog}}
+
+        records = await reader.collect(lambda rs: fine.comment_id in draft_ids(rs) and len(skipped(rs)) == 3)
+    assert not {e.comment_id for e in backlog} & set(draft_ids(records))
+    for decision in skipped(records).values():
+        assert decision.outcome == Outcome.skipped and decision.reasons[0].code == "reply_mode_off"
 
 
 async def test_kill_9_mid_load_then_restart_drafts_every_comment(generation, stack, producer, kafka_bootstrap, sim):

@@ -41,3 +41,12 @@ def test_prefix_contains_persona_examples_and_avoid_topics():
 def test_different_creators_get_different_prefixes():
     a, b = profiles()[:2]
     assert build_messages(a, comment("hi", a.creator_id))[0] != build_messages(b, comment("hi", b.creator_id))[0]
+
+
+def test_prefix_names_the_creators_languages_and_banned_words():
+    profile = profiles()[0].model_copy(update={"languages": ["en", "es"], "banned_words": ["cheap", "hack"]})
+    system = build_messages(profile, comment("hi", profile.creator_id))[0]["content"]
+    assert "Reply only in these languages (ISO 639-1): en, es." in system
+    assert "Never use these words: cheap; hack." in system
+    plain = profile.model_copy(update={"banned_words": []})
+    assert "Never use these words" not in build_messages(plain, comment("hi", plain.creator_id))[0]["content"]

@@ -28,8 +28,12 @@ def prompt_instructions(profile: CreatorProfile) -> str:
 def system_prompt(profile: CreatorProfile) -> str:
     header, rules = prompt_instructions(profile).split("\n")
     lines = [header, f"Voice: {profile.persona}", rules]
+    # The verify stage rejects a draft outside these; saying them up front saves the draft instead.
+    lines.append("Reply only in these languages (ISO 639-1): " + ", ".join(profile.languages) + ".")
     if profile.topics_to_avoid:
         lines.append("Never discuss: " + "; ".join(profile.topics_to_avoid) + ".")
+    if profile.banned_words:
+        lines.append("Never use these words: " + "; ".join(profile.banned_words) + ".")
     if profile.allowed_links:
         lines.append("Sites you may mention: " + ", ".join(profile.allowed_links) + ".")
     if profile.example_replies:

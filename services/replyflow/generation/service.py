@@ -30,12 +30,14 @@ from pydantic import ValidationError
 from replyflow.events import (
     Action,
     CommentScreened,
+    CreatorProfile,
     Decision,
     GenerationParams,
     GenerationStats,
     Outcome,
     Reason,
     ReplyDrafted,
+    ReplyMode,
     Stage,
     reply_id_for,
 )
@@ -97,6 +99,18 @@ def seed_for(event: CommentScreened) -> int:
     return int.from_bytes(digest, "big") & 0x7FFF_FFFF
 
 
+def not_drafted(event: CommentScreened, profile: CreatorProfile | None) -> Decision:
+    """Why no reply is drafted: the creator's profile was deleted, or AI replies were turned off (the kill switch
+    stops the backlog here too, not only at verify: no GPU time on replies that would go nowhere)."""
+    reason = Reason(check="creator", code="unknown_creator", action=Action.skip,
+                    message="The creator's profile was deleted before a reply was drafted.")
+    if profile is not None:
+        reason = Reason(check="creator", code="reply_mode_off", action=Action.skip,
+                        message="AI replies were turned off before a reply was drafted.")
+    return Decision(comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
+                    stage=Stage.screen, outcome=Outcome.skipped, reasons=[reason])
+
+
 class Drafter:
     """Turns one screened-comment record into a durable outcome (draft, skip, or dead letter)."""
 
@@ -142,14 +156,8 @@ class Drafter:
 
     async def _draft(self, record: ConsumerRecord, event: CommentScreened) -> list[Emit]:
         profile = self.parts.profiles.get(event.creator_id)
-        if profile is None:
-            decision = Decision(
-                comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
-                stage=Stage.screen, outcome=Outcome.skipped, reasons=[Reason(
-                    check="creator", code="unknown_creator", action=Action.skip,
-                    message="The creator's profile was deleted before a reply was drafted.")],
-            )
-            return [Emit(DECISIONS, decision)]
+        if profile is None or profile.mode == ReplyMode.off:
+            return [Emit(DECISIONS, not_drafted(event, profile))]
         messages = build_messages(profile, event.comment)
         seed = seed_for(event) if self.seed_per_comment else None
         completion = await self._complete(record, messages, profile.generation, seed)
