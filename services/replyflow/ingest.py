@@ -39,6 +39,7 @@ from starlette.routing import Route
 
 from replyflow.events import Comment, CommentReceived, CreatorProfile, Platform
 from replyflow.kafka import Emit, EventProducer
+from replyflow.observability import DLQ_MESSAGES
 from replyflow.openapi import ingest_openapi
 from replyflow.service import (
     ServiceParts,
@@ -70,17 +71,20 @@ def parse_comments(body: bytes) -> list[Comment]:
     if not body.strip():
         raise ValueError("request body is empty; send a comment object or a JSON array of comments")
     data = decode_json(body)
-    comments = _comment_list.validate_python(data) if isinstance(data, list) else [Comment.model_validate(data)]
-    if not comments:
+    if not isinstance(data, dict | list):
+        kind = "null" if data is None else {bool: "true/false", str: "a string"}.get(type(data), "a number")
+        raise ValueError(f"request body is {kind}; send a comment object or a JSON array of comments")
+    if isinstance(data, list) and not data:
         raise ValueError("the array of comments is empty")
-    if len(comments) > MAX_BATCH:
-        raise ValueError(f"a batch holds at most {MAX_BATCH} comments, got {len(comments)}")
-    return comments
+    if isinstance(data, list) and len(data) > MAX_BATCH:  # before validating: the work is bounded by the batch
+        raise ValueError(f"a batch holds at most {MAX_BATCH} comments, got {len(data)}")
+    return _comment_list.validate_python(data) if isinstance(data, list) else [Comment.model_validate(data)]
 
 
 WEBHOOK_CHANGES = MetricCounter(
     "replyflow_webhook_changes_total",
-    "Changes in platform webhooks, by result (accepted, own_comment, unknown_account, other_field)",
+    "Changes in platform webhooks, by result (accepted, own_comment, unknown_account, other_field; unusable: "
+    "malformed, dead-lettered)",
     ["platform", "result"],
 )
 log = logging.getLogger(__name__)
@@ -162,10 +166,13 @@ def instagram_comments(payload: object, creator_of: Callable[[str], str | None]
     return comments, results, unusable
 
 
+MAX_ERROR_DETAILS = 100  # a body of many bad items is answered with the first, not with an answer larger than it
+
+
 def validation_errors(error: ValidationError) -> list[dict[str, object]]:
     return [
         {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"], "type": e["type"]}
-        for e in error.errors(include_url=False)
+        for e in error.errors(include_url=False)[:MAX_ERROR_DETAILS]
     ]
 
 
@@ -216,7 +223,10 @@ async def dead_letter_webhook_parts(parts: ServiceParts, unusable: list[Unusable
             "x-failed-at-ms": str(int(time.time() * 1000))}.items()]
         records.append((COMMENTS_RECEIVED.dlq, None, json.dumps(item.part).encode(), headers))
         log.warning("webhook change dead-lettered", extra={"fields": {"why": item.why}})
-    return await acknowledged_for_request(parts, parts.producer.send(records))
+    if not await acknowledged_for_request(parts, parts.producer.send(records)):
+        return False
+    DLQ_MESSAGES.labels("ingest", WEBHOOK_SOURCE, "UnusableWebhookChange").inc(len(records))  # the DLQ alert sees them
+    return True
 
 
 def instagram_webhook_api(parts: ServiceParts) -> Starlette:

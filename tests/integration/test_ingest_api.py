@@ -65,6 +65,11 @@ async def test_single_and_batch_comments_reach_the_topic_keyed_by_comment(ingest
         (b'{"platform": "youtube"}', 422, "comment_id"),
         (b"[" * 5000 + b"]" * 5000, 400, "nested too deeply"),
         (b'{"text": "\xff"}', 400, "not valid JSON"),
+        (b"42", 400, "body is a number; send a comment object"),
+        (b"null", 400, "body is null; send a comment object"),
+        (b'"hello"', 400, "body is a string; send a comment object"),
+        # Refused for its size before any item is validated: the work a request costs is bounded by the batch.
+        (b"[" + b",".join([b"{}"] * 501) + b"]", 400, "at most 500 comments, got 501"),
     ],
 )
 async def test_bad_requests_get_a_4xx_that_says_what_is_wrong(ingest, body, status, says):
@@ -73,6 +78,14 @@ async def test_bad_requests_get_a_4xx_that_says_what_is_wrong(ingest, body, stat
     assert response.status_code == status
     assert says in response.text
     assert_documented(response)
+
+
+async def test_a_batch_of_bad_comments_is_answered_with_the_first_hundred_problems(ingest):
+    async with httpx.AsyncClient(base_url=ingest, headers=INGEST_AUTH) as http:
+        response = await http.post("/v1/comments", json=[{}] * 500)  # seven missing fields each
+    assert response.status_code == 422
+    details = response.json()["details"]
+    assert len(details) == 100 and details[0]["field"].startswith("0.")
 
 
 async def test_field_errors_name_the_field(ingest):
@@ -225,6 +238,12 @@ async def test_a_bad_change_or_an_unknown_account_is_dead_lettered_and_the_rest_
             {"field": "comments", "value": {"id": stranger, "text": "Hello?", **value}}]},
     ]}
     body = json.dumps(delivery).encode()
+
+    def dead_lettered() -> float:  # what the dead-letter alert and dashboard panels count
+        return scraped(url, "replyflow_dlq_messages_total", service="ingest", topic="webhook:instagram",
+                       error="UnusableWebhookChange") or 0.0
+
+    before = dead_lettered()
     async with TopicReader(kafka_bootstrap, COMMENTS_RECEIVED.name, COMMENTS_RECEIVED.dlq) as reader:
         response = httpx.post(f"{url}/v1/webhooks/instagram", content=body, headers=signed(body))
         assert response.status_code == 200, response.text
@@ -238,3 +257,4 @@ async def test_a_bad_change_or_an_unknown_account_is_dead_lettered_and_the_rest_
     assert dead[stranger]["x-original-topic"] == "webhook:instagram"
     assert "17849999999999999" in dead[stranger]["x-exception-message"]
     assert "text" in dead[bad]["x-exception-message"]
+    assert dead_lettered() - before == 2

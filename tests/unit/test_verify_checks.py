@@ -483,10 +483,12 @@ TEXT = st.text(
 
 
 @given(text=TEXT, label=LABELS)
-def test_disclosure_label_present_exactly_once_and_idempotent(text: str, label: str) -> None:
+def test_disclosure_label_at_the_end_once_and_idempotent(text: str, label: str) -> None:
     out = ensure_disclosure(text, label)
     assert out.endswith(label)
-    assert label.casefold() not in out[: -len(label)].casefold()
+    body = out[: -len(label)].rstrip()
+    assert not body.casefold().endswith(label.casefold())  # not labelled twice
+    assert "\n\n" not in out and out == out.strip()
     assert ensure_disclosure(out, label) == out
     assert strip_disclosure(out, label) == strip_disclosure(text, label)
 
@@ -615,3 +617,60 @@ def test_links_written_to_slip_past_the_allowlist_are_caught(link: str) -> None:
 @pytest.mark.parametrize("text", ["e.g. use butter", "version 2.0 is out", "I'm in.Let's go", "Love it.One more"])
 def test_text_that_only_looks_like_a_domain_is_no_link(text: str) -> None:
     assert check_links(text, COMMENT, PROFILE) == [], text
+
+
+@pytest.mark.parametrize("blank", ["\n", "\r\n", " \n\t", "\u3000", "\u2028", "\u00a0\n", "\n\u2800", "\u200b\n"])
+def test_blank_runs_cannot_push_the_label_out_of_sight(blank: str) -> None:
+    out = ensure_disclosure("Great!" + blank * 40 + ".", "[AI reply]")
+    assert out in ("Great!\n. [AI reply]", "Great! . [AI reply]"), repr(out)
+    held = make_profile(disclosure_label="[AI reply]")
+    long_blank = "Great!" + blank * 500 + "."  # what is posted is short: no blank run survives
+    assert check_length(long_blank, COMMENT, held, config=VerifyConfig(max_chars=100)) == []
+
+
+def test_many_short_lines_cannot_push_the_label_out_of_sight_either() -> None:
+    assert ensure_disclosure("Great!" + "\n." * 40, "[AI reply]") == "Great!" + " ." * 40 + " [AI reply]"
+    assert ensure_disclosure("Hi!\nStep 1\nStep 2\nDone", "[AI reply]") == "Hi!\nStep 1\nStep 2\nDone [AI reply]"
+
+
+def test_ordinary_paragraphs_and_spacing_survive_the_label() -> None:
+    assert ensure_disclosure("Thanks!\n\nSee you Sunday", "[AI reply]") == "Thanks!\nSee you Sunday [AI reply]"
+    assert ensure_disclosure("Merci !", "[AI reply]") == "Merci ! [AI reply]"
+    assert ensure_disclosure("  Thanks,   Mia  ", "[AI reply]", position="start") == "[AI reply] Thanks, Mia"
+
+
+HUMAN_REVIEWED = make_profile(disclosure_label="(AI reply, human-reviewed)")
+
+
+def test_an_operator_label_that_mentions_humans_is_no_denial() -> None:
+    final = ensure_disclosure("Thanks so much, enjoy the bread!", HUMAN_REVIEWED.disclosure_label)
+    assert final == "Thanks so much, enjoy the bread! (AI reply, human-reviewed)"
+    assert check_disclosure(final, COMMENT, HUMAN_REVIEWED) == []
+    assert run_checks(final, COMMENT, HUMAN_REVIEWED) == []
+
+
+def test_denials_are_still_caught_beside_a_label_that_mentions_humans() -> None:
+    label = HUMAN_REVIEWED.disclosure_label
+    denial = ensure_disclosure("(human reply) Thanks!", label)
+    assert codes(check_disclosure(denial, COMMENT, HUMAN_REVIEWED)) == {("disclosure", "denies_ai")}
+    negated = "Thanks! Honestly this is not (AI reply, human-reviewed) at all"
+    assert ("disclosure", "dismisses_label") in codes(check_disclosure(negated, COMMENT, HUMAN_REVIEWED))
+    assert check_disclosure("Thanks! This reply is not", COMMENT, HUMAN_REVIEWED)  # reads into the label
+
+
+@pytest.mark.parametrize(("text", "label", "expected"), [
+    ("Ask me about AI tools anytime", "AI", "Ask me about AI tools anytime AI"),
+    ("My 🤖 vacuum loves crumbs 🤖 lol", "🤖", "My 🤖 vacuum loves crumbs 🤖 lol 🤖"),
+    ("Thanks [AI reply] for asking!", "[AI reply]", "Thanks [AI reply] for asking! [AI reply]"),
+])
+def test_the_label_text_inside_the_reply_is_kept(text: str, label: str, expected: str) -> None:
+    assert ensure_disclosure(text, label) == expected
+    assert strip_disclosure(expected, label) == text
+
+
+@pytest.mark.parametrize("text", [
+    "Thanks! AI", "ai Thanks!", "Thanks! AI AI", "AI Thanks! ai", "Thanks!\nAI", "Thanks! \u200bAI",
+])
+def test_a_label_already_at_either_end_is_not_added_twice(text: str) -> None:
+    assert ensure_disclosure(text, "AI") == "Thanks! AI"
+    assert ensure_disclosure("Thanks! 🤖🤖", "🤖") == "Thanks! 🤖"

@@ -328,37 +328,54 @@ def _clean_label(label: str) -> str:
 
 
 @lru_cache(maxsize=256)  # one per profile label
-def _label_pattern(label: str) -> re.Pattern[str]:
+def _label_at_edges(label: str) -> re.Pattern[str]:
     # Whitespace inside the label may vary; case may vary. Not inside words: a label "AI" must not eat "said".
     body = r"\s*".join(re.escape(p) for p in label.split())
     start = r"(?<!\w)" if label[0].isalnum() else ""
     end = r"(?!\w)" if label[-1].isalnum() else ""
-    return re.compile(start + body + end, re.IGNORECASE)
+    copy = start + body + end
+    # Only where the label is put: a copy inside the text is the creator's words ("Ask me about AI tools").
+    return re.compile(rf"\A{copy}|{copy}\Z", re.IGNORECASE)
+
+
+# Any Unicode whitespace, and the braille blank that platforms keep where they trim blank lines.
+_WHITESPACE_RUN = re.compile(r"[\s\u2800]+")
+_LINE_BREAK = re.compile(r"[\n\v\f\r\x1c-\x1e\x85\u2028\u2029]")
+
+
+# A short reply needs no more; many lines (of a dot each, say) would push the label out of sight like blank ones.
+MAX_LINE_BREAKS = 3
+
+
+def _tidy_whitespace(text: str) -> str:
+    text = _WHITESPACE_RUN.sub(lambda m: "\n" if _LINE_BREAK.search(m.group(0)) else " ", text).strip()
+    return text.replace("\n", " ") if text.count("\n") > MAX_LINE_BREAKS else text
 
 
 @lru_cache(maxsize=512)
 def strip_disclosure(text: str, label: str) -> str:
-    """The draft without any copy of the label and without invisible control characters."""
-    text = _HIDDEN.sub("", text)
+    """The draft without the label at its start or end, without invisible control characters,
+    and with its whitespace tidied.
+
+    Whitespace rule: every run of whitespace (any Unicode whitespace, and the braille blank)
+    becomes one line break if it contains one, else one space, and the ends are stripped; so
+    blank lines or spaces cannot push the label that follows out of sight ("Read more"); a text of more
+    than ``MAX_LINE_BREAKS`` lines becomes one. Copies of the label inside the text are kept.
+    """
+    text = _tidy_whitespace(_HIDDEN.sub("", text))
     label = _clean_label(label)
     if label:
-        pattern = _label_pattern(label)
-        while True:  # removing one copy may join two halves into a new one
-            new = pattern.sub(" ", text)
-            if new == text:
-                break
+        edges = _label_at_edges(label)
+        while (new := _tidy_whitespace(edges.sub("", text))) != text:  # "[AI reply] [AI reply]": one at a time
             text = new
-    # Tidy what removal left: no runs of spaces, no space before punctuation.
-    text = re.sub(r"[ \t]{2,}", " ", text)
-    text = re.sub(r" +([,.!?;:])", r"\1", text)
-    return text.strip()
+    return text
 
 
 def ensure_disclosure(text: str, label: str, *, position: str = "end") -> str:
-    """``text`` with the disclosure label present exactly once, at the end (or the start).
+    """``text`` ending (or starting) with the disclosure label, once, as :func:`strip_disclosure` tidies it.
 
     Idempotent: ``ensure_disclosure(ensure_disclosure(t, l), l) == ensure_disclosure(t, l)``.
-    Copies of the label the model wrote itself (any case, any spacing) are removed first,
+    Copies of the label the model wrote at either end (any case, any spacing) are removed first,
     and so are invisible characters that could hide or reorder it.
     """
     label = _clean_label(label)
@@ -1238,8 +1255,9 @@ def check_disclosure(
                 1.0,
             )
         )
-    folded = fold(draft)
-    findings += _scan("disclosure", folded, _DISCLOSURE_RULES)
+    # Without the label: an operator's "(AI reply, human-reviewed)" is no claim to be human.
+    findings += _scan("disclosure", body, _DISCLOSURE_RULES)
+    folded = fold(draft)  # with the label: "not [AI reply]" negates it
     label = fold(" ".join(profile.disclosure_label.split()))
     if label and not any(f.code == "dismisses_label" for f in findings):
         m = re.search(rf"\b(?:not|no|isn't|fake|ignore)\W+{re.escape(label)}", folded)
