@@ -90,10 +90,13 @@ def bearer_token(request: Request) -> str | None:
 
 
 async def json_request_body(request: Request, max_bytes: int) -> bytes | JSONResponse:
-    """The body of a JSON API request, or the 415 / 413 answer when it is not JSON or too large.
+    """The body of a JSON API request, or the 415 / 413 answer when it is not JSON (``application/json`` or
+    ``application/*+json``; none given is read as JSON) or too large.
 
     Read as it comes, so a body too large is refused at ``max_bytes``, not after it is all in memory."""
-    if "json" not in request.headers.get("content-type", "application/json").lower():
+    media_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if media_type != "application/json" and not (media_type.startswith("application/") and
+                                                  media_type.endswith("+json")):
         return JSONResponse({"error": "Content-Type must be application/json"}, status_code=415)
     too_large = JSONResponse({"error": f"body larger than {max_bytes} bytes"}, status_code=413)
     declared = request.headers.get("content-length", "")

@@ -144,8 +144,12 @@ async def test_oversized_batch_and_wrong_content_type(ingest):
     async with httpx.AsyncClient(base_url=ingest, headers=INGEST_AUTH) as http:
         too_many = await http.post("/v1/comments", json=[comment() for _ in range(501)])
         form = await http.post("/v1/comments", data={"a": "b"})
+        lookalike = await http.post("/v1/comments", content=b"{}", headers={"content-type": "text/x-notjson"})
+        suffixed = await http.post("/v1/comments", content=b"{}",
+                                   headers={"content-type": "application/vnd.replyflow+json; charset=utf-8"})
     assert too_many.status_code == 400 and "at most 500" in too_many.text
-    assert form.status_code == 415
+    assert form.status_code == lookalike.status_code == 415
+    assert suffixed.status_code == 422  # JSON all the same: the comment's fields are what is wrong
     assert_documented(too_many)
     assert_documented(form)
 
