@@ -1,7 +1,7 @@
 """Operator commands.
 
     python -m replyflow.admin topics [--replication-factor 3]  # create the missing topics (idempotent)
-    python -m replyflow.admin load-profiles FILE.json     # publish creator profiles to creators.config
+    python -m replyflow.admin load-profiles FILE.json  # publish creator profiles to creators.config, next versions
     python -m replyflow.admin replay-dead-letters comments.screened.dlq [--failed-after 2026-11-29T08:00Z]
         [--failed-before T] [--exception-class ValidationError] [--dry-run]   # send dead letters back
 """
@@ -12,6 +12,8 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,9 +31,36 @@ from replyflow.topics import ALL_TOPICS, CREATORS_CONFIG
 _profiles = TypeAdapter(list[CreatorProfile])
 
 
+@asynccontextmanager
+async def creator_profiles(settings: Settings) -> AsyncIterator[TopicTable[CreatorProfile]]:
+    """creators.config read to its end, and followed until the block ends."""
+    profiles = TopicTable[CreatorProfile](settings.kafka_bootstrap_servers, CREATORS_CONFIG, lambda p: p.creator_id)
+    await profiles.start()
+    try:
+        yield profiles
+    finally:
+        await profiles.stop()
+
+
+def next_versions(profiles: list[CreatorProfile],
+                  current: Callable[[str], CreatorProfile | None]) -> list[CreatorProfile]:
+    """``profiles``, each the next version of its creator's ``current`` one (1: a new creator), whatever the file
+    says: services cache per version, so a reload at the same version would be picked up only in part, and a
+    lower one would replace a newer profile. A creator listed twice gets one version after the other."""
+    versions: dict[str, int] = {}
+    numbered = []
+    for profile in profiles:
+        now = current(profile.creator_id)
+        versions[profile.creator_id] = versions.get(profile.creator_id, now.version if now else 0) + 1
+        numbered.append(profile.model_copy(update={"version": versions[profile.creator_id]}))
+    return numbered
+
+
 async def load_profiles(path: Path, settings: Settings) -> list[CreatorProfile]:
-    """Validate every profile in the file first, then publish them all (key = creator_id)."""
+    """Validate every profile in the file first, then publish them all (key = creator_id) as next versions."""
     profiles = _profiles.validate_json(path.read_bytes())
+    async with creator_profiles(settings) as current:
+        profiles = next_versions(profiles, current.get)
     await put_profiles(profiles, settings)
     return profiles
 
@@ -41,7 +70,7 @@ def profile_emits(profiles: list[CreatorProfile]) -> list[Emit]:
 
 
 async def put_profiles(profiles: list[CreatorProfile], settings: Settings) -> None:
-    """Publish profiles as given (versions included); the control API bumps versions itself."""
+    """Publish profiles as given (versions included); load_profiles and the control API number them."""
     async with EventProducer(settings, "admin", [CREATORS_CONFIG]) as producer:
         await producer.publish(profile_emits(profiles))
 
@@ -90,9 +119,8 @@ async def replay_dead_letters(settings: Settings, dlq: str, selection: Selection
     if dlq not in dead_letter_topics():
         raise ValueError(f"{dlq} is no dead-letter topic; one of {', '.join(sorted(dead_letter_topics()))}")
     letters = [letter for letter in await read_dead_letters(settings, dlq) if selection.takes(letter)]
-    profiles = TopicTable[CreatorProfile](settings.kafka_bootstrap_servers, CREATORS_CONFIG, lambda p: p.creator_id)
-    await profiles.start()  # webhook changes map an account to its creator with the profiles as they are now
-    try:
+    # webhook changes map an account to its creator with the profiles as they are now
+    async with creator_profiles(settings) as profiles:
         replay = Replay(selected=len(letters))
         for letter in letters:
             answer = records_to_send(letter, lambda account: creator_of_account(
@@ -101,8 +129,6 @@ async def replay_dead_letters(settings: Settings, dlq: str, selection: Selection
                 replay.stayed.append((letter, answer))
             else:
                 replay.sent.append((letter, answer))
-    finally:
-        await profiles.stop()
     if not dry_run:
         async with EventProducer(settings, "admin", ALL_TOPICS) as producer:
             await producer.send([record for _, records in replay.sent for record in records])
@@ -123,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                         "partitions, cleanup and retention of k8s/base/topics.yaml")
     tp.add_argument("--replication-factor", type=int, default=1,
                     help="copies of each partition (3 on a production cluster: min.insync.replicas is then 2)")
-    lp = sub.add_parser("load-profiles", help="publish a JSON list of creator profiles")
+    lp = sub.add_parser("load-profiles", help="publish a JSON list of creator profiles, each as the next version "
+                        "of the creator's profile on creators.config (the file's versions are not used)")
     lp.add_argument("file", type=Path)
     rp = sub.add_parser("replay-dead-letters", help="send dead letters back to the topic they came from, once "
                         "what stopped them is fixed (safe to repeat: a reply is still posted once)")

@@ -252,7 +252,9 @@ class CheckRule(Strict):
 class GenerationParams(Strict):
     max_tokens: int = Field(default=96, ge=8, le=2048)
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
-    stop: list[str] = Field(default_factory=lambda: ["\n\n"])
+    stop: list[Annotated[str, StringConstraints(max_length=100)]] = Field(
+        default_factory=lambda: ["\n\n"], max_length=16,
+        description="Sequences that end a reply: at most 16, each at most 100 characters")
 
 
 def _visible_label(label: str) -> str:
@@ -263,6 +265,24 @@ def _visible_label(label: str) -> str:
     return label
 
 
+def _known_checks(overrides: dict[str, CheckRule]) -> dict[str, CheckRule]:
+    # Imported here: the policy module imports this one. A key naming no check would be ignored silently.
+    from replyflow.policy.rules import OVERRIDE_KEYS
+
+    unknown = sorted(set(overrides) - OVERRIDE_KEYS)
+    if unknown:
+        raise ValueError(f"no such check {', '.join(map(repr, unknown))}: keys are '<stage>.<check>', one of "
+                         f"{', '.join(sorted(OVERRIDE_KEYS))}")
+    return overrides
+
+
+# Every draft is checked against these lists and the system prompt carries them: caps keep both bounded.
+MAX_PROFILE_ITEMS, MAX_ITEM_CHARS = 200, 200
+MAX_EXAMPLE_REPLIES, MAX_EXAMPLE_CHARS = 50, 1_000
+ProfileItem = Annotated[str, StringConstraints(max_length=MAX_ITEM_CHARS)]
+_CAPPED = f"at most {MAX_PROFILE_ITEMS}, each at most {MAX_ITEM_CHARS} characters"
+
+
 class CreatorProfile(Strict):
     """A creator's AI persona and controls. Topic ``creators.config`` (compacted, key creator_id)."""
 
@@ -271,14 +291,20 @@ class CreatorProfile(Strict):
     persona: Annotated[str, StringConstraints(min_length=1, max_length=4_000)] = Field(
         description="Voice description: who they are and how they talk"
     )
-    example_replies: list[str] = Field(default_factory=list, max_length=50)
-    topics_to_avoid: list[str] = Field(default_factory=list)
-    banned_words: list[str] = Field(default_factory=list)
-    allowed_links: list[str] = Field(
-        default_factory=list, description="Domains replies may link to, e.g. 'example.com'"
+    example_replies: list[Annotated[str, StringConstraints(max_length=MAX_EXAMPLE_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_EXAMPLE_REPLIES, description=f"Replies in the creator's voice: at "
+        f"most {MAX_EXAMPLE_REPLIES}, each at most {MAX_EXAMPLE_CHARS:,} characters")
+    topics_to_avoid: list[ProfileItem] = Field(default_factory=list, max_length=MAX_PROFILE_ITEMS,
+                                               description=f"Topics replies stay away from: {_CAPPED}")
+    banned_words: list[ProfileItem] = Field(default_factory=list, max_length=MAX_PROFILE_ITEMS,
+                                            description=f"Words no reply may contain: {_CAPPED}")
+    allowed_links: list[ProfileItem] = Field(
+        default_factory=list, max_length=MAX_PROFILE_ITEMS,
+        description=f"Domains replies may link to, e.g. 'example.com': {_CAPPED}"
     )
     languages: list[Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]] = Field(
-        default_factory=lambda: ["en"]
+        default_factory=lambda: ["en"], max_length=MAX_PROFILE_ITEMS,
+        description=f"ISO 639-1 codes, at most {MAX_PROFILE_ITEMS} (every code fits)"
     )
     mode: ReplyMode = ReplyMode.review
     reply_budget_per_hour: int = Field(default=60, ge=0)
@@ -287,8 +313,9 @@ class CreatorProfile(Strict):
                                  "digit or symbol (a label of spaces or invisible characters would hide it)")
     authenticity_threshold: float = Field(default=0.0, ge=0.0, le=1.0)
     generation: GenerationParams = Field(default_factory=GenerationParams)
-    policy_overrides: dict[str, CheckRule] = Field(
-        default_factory=dict, description="Per-check overrides keyed '<stage>.<check>', e.g. 'verify.links'"
+    policy_overrides: Annotated[dict[str, CheckRule], AfterValidator(_known_checks)] = Field(
+        default_factory=dict, description="Per-check overrides keyed '<stage>.<check>', e.g. 'verify.links': "
+        "a check of the platform's default policy"
     )
     platform_accounts: dict[Platform, Id] = Field(
         default_factory=dict, description="The creator's account id on each platform"

@@ -46,6 +46,7 @@ from replyflow.observability import (
     PROCESSING_SECONDS,
     TABLE_ROWS,
 )
+from replyflow.observability import DECISIONS as DECISIONS_METRIC
 from replyflow.settings import Settings
 from replyflow.topics import ALL_TOPICS, CONSUMED_TOPICS, DECISIONS, DLQ_PARTITIONS, DLQ_RETENTION_DAYS, Topic
 
@@ -266,6 +267,10 @@ class EventProducer:
              traces.get(getattr(e.event, "comment_id", None)))  # type: ignore[arg-type]
             for e in emits
         ])
+        for e in emits:  # counted here, so no stage that decides can forget to
+            if isinstance(e.event, Decision):
+                for code in [r.code for r in e.event.reasons] or ["none"]:
+                    DECISIONS_METRIC.labels(e.event.stage.value, e.event.outcome.value, code).inc()
 
     async def send(self, records: Sequence[tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]],
                    headers: dict[str, str] | None = None) -> None:

@@ -312,13 +312,17 @@ def control_openapi(*, max_body_bytes: int, default_limit: int, max_limit: int) 
             "put": {
                 "operationId": "putProfile", "summary": "Replace the creator's profile (the next version)",
                 "security": anyone, "parameters": [creator_id],
-                "requestBody": json_body(profile_in, "The whole profile; its creator_id must be the path's"),
+                "requestBody": json_body(profile_in, "The whole profile; its creator_id must be the path's, and its "
+                                         "`version`, if sent, the one it was read at"),
                 "responses": {
                     "200": saved("The profile saved (or, when nothing changed, the current one)"),
                     "201": saved("The profile created (operator token)"),
                     **guarded, **bodies, **invalid_body,
                     "403": failure("Another creator's profile, or an operator-only field changed or a profile "
                                    "created with a creator token (`details` name the fields)"),
+                    "409": failure("The body's `version` is older than the current profile's: it changed since "
+                                   "it was read (a mode change among them). Re-read it, make the change again, "
+                                   "send it; a body without `version` replaces whatever is current"),
                 },
             },
         },

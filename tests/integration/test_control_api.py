@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from loadtest.platform_simulator import SimulatorConfig, serve_in_thread
-from replyflow.admin import put_profiles
+from replyflow.admin import load_profiles, put_profiles
 from replyflow.control.review import ReviewRequest, decide, review_outputs
 from replyflow.control.tokens import creator_token
 from replyflow.events import (
@@ -525,6 +525,82 @@ async def test_profile_put_reaches_creators_config_with_a_new_version(http, crea
     assert unchanged.status_code == 200 and unchanged.json()["version"] == saved.version
     for answered in (mismatch, invalid, response, unchanged):
         assert_documented(answered)
+
+
+async def test_a_stale_profile_put_is_409_and_changes_of_one_creator_are_serialised(http, creator):
+    await http.put(f"/v1/creators/{creator}/mode", json={"mode": "auto"})
+    read = (await http.get(f"/v1/creators/{creator}")).json()  # the creator's screen, mode auto
+    off = await http.put(f"/v1/creators/{creator}/mode", json={"mode": "off"})  # the operator's kill switch
+    assert off.status_code == 200 and off.json()["version"] == read["version"] + 1
+    stale = await http.put(f"/v1/creators/{creator}", json={**read, "topics_to_avoid": ["politics"]})
+    assert stale.status_code == 409, stale.text
+    assert stale.json()["error"].startswith(
+        f"the profile changed since version {read['version']} (current {read['version'] + 1}): re-read it")
+    assert_documented(stale)
+    assert (await http.get(f"/v1/creators/{creator}")).json()["mode"] == "off"
+
+    # Re-read and sent again: saved on top of the kill switch.
+    current = (await http.get(f"/v1/creators/{creator}")).json()
+    redone = await http.put(f"/v1/creators/{creator}", json={**current, "topics_to_avoid": ["politics"]})
+    assert redone.status_code == 200 and redone.json()["mode"] == "off"
+    assert redone.json()["version"] == current["version"] + 1
+
+    # Two changes read at the same version: one is saved as the next version, the other is told to re-read.
+    base = redone.json()
+    racing = await asyncio.gather(*(http.put(f"/v1/creators/{creator}", json={**base, "banned_words": [word]})
+                                    for word in ("cheap", "free")))
+    assert sorted(r.status_code for r in racing) == [200, 409], [r.text for r in racing]
+    assert next(r for r in racing if r.status_code == 200).json()["version"] == base["version"] + 1
+    # Without a version each replaces what is current, one version after the other.
+    unversioned = {k: v for k, v in base.items() if k != "version"}
+    answers = await asyncio.gather(*(http.put(f"/v1/creators/{creator}", json={**unversioned, "banned_words": [w]})
+                                     for w in ("a", "b")))
+    assert [r.status_code for r in answers] == [200, 200], [r.text for r in answers]
+    assert sorted(r.json()["version"] for r in answers) == [base["version"] + 2, base["version"] + 3]
+    # The kill switch racing a change read before it: whichever goes first, mode stays off.
+    await http.put(f"/v1/creators/{creator}/mode", json={"mode": "auto"})
+    read = (await http.get(f"/v1/creators/{creator}")).json()
+    mode, change = await asyncio.gather(http.put(f"/v1/creators/{creator}/mode", json={"mode": "off"}),
+                                        http.put(f"/v1/creators/{creator}", json={**read, "persona": "Late."}))
+    assert mode.status_code == 200 and change.status_code in (200, 409), change.text
+    assert (await http.get(f"/v1/creators/{creator}")).json()["mode"] == "off"
+
+
+@pytest.mark.parametrize("change, field, says", [
+    ({"policy_overrides": {"verify.link": {"enabled": False}}}, "policy_overrides", "'verify.link'"),
+    ({"policy_overrides": {"screen.topics_to_avoid": {}}}, "policy_overrides", "verify.topics_to_avoid"),
+    ({"topics_to_avoid": [f"topic {i}" for i in range(20_000)]}, "topics_to_avoid", "at most 200 items"),
+    ({"banned_words": ["x" * 201]}, "banned_words.0", "at most 200 characters"),
+    ({"allowed_links": [f"s{i}.example" for i in range(201)]}, "allowed_links", "at most 200 items"),
+    ({"example_replies": ["Thanks!", "x" * 1_001]}, "example_replies.1", "at most 1000 characters"),
+])
+async def test_an_unknown_policy_override_or_an_oversized_list_is_422_naming_the_field(
+    http, creator, change, field, says
+):
+    current = (await http.get(f"/v1/creators/{creator}")).json()
+    response = await http.put(f"/v1/creators/{creator}", json={**current, **change})
+    assert response.status_code == 422, response.text
+    (detail,) = response.json()["details"]
+    assert detail["field"] == field and says in detail["problem"], detail
+    assert_documented(response)
+    assert (await http.get(f"/v1/creators/{creator}")).json() == current
+
+
+async def test_load_profiles_publishes_each_profile_as_its_creators_next_version(
+    http, creator, kafka_bootstrap, tmp_path
+):
+    await http.put(f"/v1/creators/{creator}/mode", json={"mode": "off"})
+    current = (await http.get(f"/v1/creators/{creator}")).json()
+    assert current["version"] > 1
+    file = tmp_path / "profiles.json"
+    file.write_text(make_profile(creator, banned_words=["cheap"]).model_dump_json(exclude={"version"}).join("[]"))
+    (loaded,) = await load_profiles(file, Settings(kafka_bootstrap_servers=kafka_bootstrap))
+    assert loaded.version == current["version"] + 1  # the file says nothing (1): not an older version
+    deadline = time.monotonic() + 15
+    while (saved := (await http.get(f"/v1/creators/{creator}")).json())["version"] != loaded.version:
+        assert time.monotonic() < deadline, f"the loaded profile never reached the control service: {saved}"
+        await asyncio.sleep(0.2)
+    assert saved["banned_words"] == ["cheap"] and saved["mode"] == "review"
 
 
 async def test_mode_off_is_honoured_by_the_services_and_blocks_approvals(

@@ -165,7 +165,7 @@ async def test_comments_of_a_creator_who_turned_replies_off_are_skipped_not_draf
     switched_off = f"{creator}-off"
     await put_profiles([profile(switched_off).model_copy(update={"mode": ReplyMode.off})],
                        Settings(kafka_bootstrap_servers=kafka_bootstrap))
-    start()
+    url = start()
     backlog, fine = [screened(switched_off, i) for i in range(3)], screened(creator, 9)
     async with TopicReader(kafka_bootstrap, REPLIES_DRAFTED.name, DECISIONS.name) as reader:
         await produce(producer, [*backlog, fine])
@@ -179,6 +179,8 @@ async def test_comments_of_a_creator_who_turned_replies_off_are_skipped_not_draf
     assert not {e.comment_id for e in backlog} & set(draft_ids(records))
     for decision in skipped(records).values():
         assert decision.outcome == Outcome.skipped and decision.reasons[0].code == "reply_mode_off"
+    # Every decision a service sends is counted where it is sent (for the dashboard's reasons panel).
+    assert scraped(url, "replyflow_decisions_total", stage="screen", outcome="skipped", reason="reply_mode_off") == 3
 
 
 async def test_kill_9_mid_load_then_restart_drafts_every_comment(generation, stack, producer, kafka_bootstrap, sim):

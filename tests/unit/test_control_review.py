@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
+from replyflow.admin import next_versions
 from replyflow.control.review import (
     OUTPUTS_MAX_AGE,
     InvalidReview,
@@ -16,6 +17,7 @@ from replyflow.control.review import (
     PendingReviews,
     ReviewConflict,
     ReviewRequest,
+    StaleProfile,
     check_creator_change,
     decide,
     decode_cursor,
@@ -250,10 +252,35 @@ def test_the_kill_switch_wins_over_an_approval_but_not_over_a_rejection():
 def test_a_profile_change_bumps_the_version_and_no_change_writes_nothing():
     current = profile(version=4)
     assert next_profile(profile(version=4), current, NOW, Actor.operator) is None
-    changed = next_profile(profile(version=1, persona="A baker."), current, NOW, Actor.operator)
+    changed = next_profile(profile(version=4, persona="A baker."), current, NOW, Actor.operator)
     assert changed is not None and (changed.version, changed.updated_at, changed.updated_by) == (5, NOW, Actor.operator)
+    assert next_profile(profile(persona="A baker."), current, NOW, Actor.operator).version == 5  # no version sent
     assert next_profile(profile(version=9, persona="A baker."), current, NOW, Actor.operator).version == 9
     assert next_profile(profile(version=2), None, NOW, Actor.operator).version == 2  # a new creator: as given
+
+
+def test_a_profile_read_before_the_kill_switch_cannot_turn_it_back_on():
+    read = profile(version=4, mode="auto")
+    off = with_mode(read, ReplyMode.off, NOW, Actor.operator)  # the operator, after the creator's GET
+    assert off is not None and off.version == 5
+    stale = read.model_copy(update={"topics_to_avoid": ["politics"]})
+    with pytest.raises(StaleProfile, match=r"changed since version 4 \(current 5\): re-read it"):
+        next_profile(stale, off, NOW, Actor.creator)
+    # Re-read, changed again: saved on top of the kill switch.
+    redone = next_profile(off.model_copy(update={"topics_to_avoid": ["politics"]}), off, NOW, Actor.creator)
+    assert redone is not None and (redone.mode, redone.version) == (ReplyMode.off, 6)
+    # A retry of a change already saved asks for nothing new: answered with the current profile, no conflict.
+    assert next_profile(redone.model_copy(update={"version": 5}), redone, NOW, Actor.creator) is None
+
+
+def test_load_profiles_numbers_each_profile_on_from_the_current_one():
+    current = {"mara": profile(version=7)}
+    loaded = next_versions([profile(version=1, banned_words=["cheap"]), profile(creator_id="lena", version=3),
+                            profile(version=1, banned_words=["cheap", "free"])], current.get)
+    # Same-version reloads would be half picked up (caches per version), a lower one would replace a newer
+    # profile; a creator listed twice: the later one is newer.
+    assert [(p.creator_id, p.version) for p in loaded] == [("mara", 8), ("lena", 1), ("mara", 9)]
+    assert loaded[2].banned_words == ["cheap", "free"]
 
 
 def test_mode_change_is_a_new_version_unless_it_is_already_that_mode():

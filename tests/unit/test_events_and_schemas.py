@@ -4,6 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from replyflow.events import Comment, CreatorProfile, Outcome, reply_id_for
+from replyflow.policy.rules import OVERRIDE_KEYS, PolicySource
 from replyflow.schemas import SCHEMA_DIR, rendered_schemas
 from replyflow.topics import ALL_TOPICS
 
@@ -50,6 +51,50 @@ def test_profile_defaults_are_safe():
     profile = CreatorProfile(creator_id="c", display_name="C", persona="p")
     assert profile.mode == "review"  # a new creator reviews everything until they opt in to auto
     assert profile.disclosure_label
+
+
+def profile(**over) -> CreatorProfile:
+    return CreatorProfile.model_validate({"creator_id": "c", "display_name": "C", "persona": "p", **over})
+
+
+@pytest.mark.parametrize("field,value,where", [
+    ("topics_to_avoid", ["politics"] * 201, "topics_to_avoid"),
+    ("topics_to_avoid", ["ok", "x" * 201], "topics_to_avoid.1"),
+    ("banned_words", ["cheap"] * 201, "banned_words"),
+    ("banned_words", ["x" * 201], "banned_words.0"),
+    ("allowed_links", ["example.com"] * 201, "allowed_links"),
+    ("allowed_links", ["example.com/" + "x" * 200], "allowed_links.0"),
+    ("example_replies", ["Thanks!"] * 51, "example_replies"),
+    ("example_replies", ["x" * 1_001], "example_replies.0"),
+    ("languages", ["en"] * 201, "languages"),
+    ("generation", {"stop": ["\n"] * 17}, "generation.stop"),
+    ("generation", {"stop": ["x" * 101]}, "generation.stop.0"),
+])
+def test_profile_lists_are_capped_and_the_error_names_the_field(field, value, where):
+    with pytest.raises(ValidationError) as err:
+        profile(**{field: value})
+    assert [".".join(map(str, e["loc"])) for e in err.value.errors()] == [where]
+
+
+def test_profile_lists_at_their_caps_are_accepted():
+    full = profile(topics_to_avoid=["t" * 200] * 200, banned_words=["w" * 200] * 200,
+                   allowed_links=["l" * 200] * 200, example_replies=["r" * 1_000] * 50)
+    assert len(full.topics_to_avoid) == len(full.banned_words) == len(full.allowed_links) == 200
+
+
+@pytest.mark.parametrize("key", ["verify.link", "screen.topics_to_avoid", "links", "verify.links.x", "Verify.links"])
+def test_a_policy_override_must_name_a_check_of_its_stage(key):
+    with pytest.raises(ValidationError) as err:
+        profile(policy_overrides={key: {"enabled": False}})
+    (error,) = err.value.errors()
+    assert error["loc"] == ("policy_overrides",)
+    assert repr(key) in error["msg"] and "verify.links" in error["msg"] and "screen.spam" in error["msg"]
+
+
+def test_every_check_of_the_default_policy_can_be_overridden():
+    policy = PolicySource().current(0.0)
+    assert {f"screen.{c}" for c in policy.screen} | {f"verify.{c}" for c in policy.verify} == OVERRIDE_KEYS
+    assert profile(policy_overrides={key: {"action": "review"} for key in OVERRIDE_KEYS}).policy_overrides
 
 
 def test_every_consumed_topic_has_more_than_one_partition():

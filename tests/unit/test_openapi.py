@@ -111,3 +111,10 @@ def test_every_operation_names_its_security_and_every_api_route_needs_some(servi
             assert "security" in operation, (method, path)
             open_ = path == DOCUMENT_PATH or (path, method) == ("/v1/webhooks/instagram", "get")
             assert (operation["security"] == []) == open_, (method, path)
+
+
+def test_a_stale_profile_put_is_a_documented_conflict_and_the_kill_switch_never_is():
+    paths = committed("control")["paths"]
+    assert "older than the current profile's" in paths["/v1/creators/{creator_id}"]["put"]["responses"]["409"][
+        "description"]
+    assert "409" not in paths["/v1/creators/{creator_id}/mode"]["put"]["responses"]

@@ -364,18 +364,27 @@ def check_creator_change(wanted: CreatorProfile, current: CreatorProfile | None)
              for f in changed])
 
 
+class StaleProfile(Exception):
+    """A full replacement built on an older version than the current one (409): re-read it, change, send."""
+
+
 def next_profile(wanted: CreatorProfile, current: CreatorProfile | None, now: datetime,
                  by: Actor) -> CreatorProfile | None:
     """The profile ``by`` publishes for a full replacement, or ``None`` when nothing changes.
 
     Every change bumps the version past the current one (services cache per version); a higher
-    version in the body is kept, as ``admin load-profiles`` would publish it. ``updated_by`` is
-    always the caller's, whatever the body says.
+    version in the body is kept. A body that sends a lower version raises StaleProfile: it was read
+    before the current version, and saving it would undo that change (the kill switch among them). A
+    body without a version replaces whatever is current. ``updated_by`` is always the caller's,
+    whatever the body says.
     """
     if current is None:
         return wanted.model_copy(update={"updated_at": now, "updated_by": by})
     if _content(wanted) == _content(current):
-        return None
+        return None  # also a retry of a change already saved: nothing to undo
+    if "version" in wanted.model_fields_set and wanted.version < current.version:
+        raise StaleProfile(f"the profile changed since version {wanted.version} (current {current.version}): "
+                           "re-read it, make your change again, and send it with its version")
     return wanted.model_copy(update={"version": max(wanted.version, current.version + 1), "updated_at": now,
                                      "updated_by": by})
 

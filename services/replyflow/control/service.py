@@ -43,6 +43,7 @@ from replyflow.control.review import (
     Position,
     ReviewConflict,
     ReviewRequest,
+    StaleProfile,
     check_creator_change,
     decide,
     decode_cursor,
@@ -52,16 +53,14 @@ from replyflow.control.review import (
     page_after,
     queue_position,
     recorded_outputs,
-    review_reason,
     review_view,
     same_decision,
     with_mode,
 )
 from replyflow.control.tokens import InvalidCreatorId, Principal, authenticate, creator_token, looks_like_creator_token
-from replyflow.events import Action, Comment, CreatorProfile, Reason, ReplyReviewed, ReplyVerdict, Stage, utc_now
+from replyflow.events import Comment, CreatorProfile, Reason, ReplyReviewed, ReplyVerdict, utc_now
 from replyflow.ingest import validation_errors
 from replyflow.kafka import Emit, TopicTable, TransientError, subscribe_stage
-from replyflow.observability import DECISIONS as DECISIONS_METRIC
 from replyflow.openapi import control_openapi
 from replyflow.policy.rules import PolicySource
 from replyflow.policy.stages import PolicyStages
@@ -121,6 +120,11 @@ def page_params(request: Request) -> tuple[int, Position | None] | JSONResponse:
     return limit, after
 
 
+def lock_for(locks: weakref.WeakValueDictionary[str, asyncio.Lock], key: str) -> asyncio.Lock:
+    """``key``'s lock, kept while anyone holds or awaits it."""
+    return locks.get(key) or locks.setdefault(key, asyncio.Lock())
+
+
 class ControlApi:
     """The HTTP handlers; each parses, calls a pure function of control.review, and writes to Kafka."""
 
@@ -135,6 +139,9 @@ class ControlApi:
         self._token = token
         # One decision at a time per reply on this replica; replicas agree through replies.reviewed.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # One profile change at a time per creator on this replica, each made on the version the last one saved
+        # (two changes must not both become version N+1, nor a profile change undo a mode change).
+        self._creator_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -224,8 +231,7 @@ class ControlApi:
         parsed = await self.body(request, ReviewRequest)
         if isinstance(parsed, JSONResponse):
             return parsed
-        lock = self._locks.get(reply_id) or self._locks.setdefault(reply_id, asyncio.Lock())
-        async with lock:
+        async with lock_for(self._locks, reply_id):
             return await self._review(reply_id, parsed, request.state.principal)
 
     async def _review(self, reply_id: str, request: ReviewRequest, principal: Principal) -> JSONResponse:
@@ -251,10 +257,6 @@ class ControlApi:
                 assert stored is not None
                 return error(409, f"reply {reply_id} was just decided otherwise by another request",
                              decided=stored.action.value)
-        if not repeated:
-            reason = review_reason(decided)
-            outcome = "rejected" if reason.action == Action.reject else "approved"
-            DECISIONS_METRIC.labels(Stage.review.value, outcome, reason.code).inc()
         return JSONResponse({"reply_id": reply_id, "creator_id": creator_id, "action": decided.action.value,
                              "text": decided.text, "note": decided.note, "repeated": repeated,
                              "decided_by": decided.decided_by.value if decided.decided_by else None,
@@ -293,26 +295,30 @@ class ControlApi:
             return error(422, "invalid CreatorProfile", [{
                 "field": "creator_id",
                 "problem": f"the body is for {wanted.creator_id!r} but the path names {creator_id!r}"}])
-        current = self.profiles.get(creator_id)
         principal: Principal = request.state.principal
-        if principal.creator_id is not None:
+        async with lock_for(self._creator_locks, creator_id):
+            current = self.profiles.get(creator_id)
             try:
-                check_creator_change(wanted, current)
+                profile = next_profile(wanted, current, utc_now(), principal.actor)  # stale: 409, before any 403
+                if principal.creator_id is not None:
+                    check_creator_change(wanted, current)
+            except StaleProfile as e:
+                return error(409, str(e))
             except OperatorOnly as e:
                 return error(403, str(e), e.details)  # type: ignore[arg-type]
-        return await self._save(next_profile(wanted, current, utc_now(), principal.actor), current,
-                                created=current is None)
+            return await self._save(profile, current, created=current is None)
 
     async def put_mode(self, request: Request) -> JSONResponse:
         creator_id = request.path_params["creator_id"]
         change = await self.body(request, ModeChange)
         if isinstance(change, JSONResponse):
             return change
-        current = self.profiles.get(creator_id)
-        if current is None:
-            return error(404, f"unknown creator {creator_id!r}")
-        return await self._save(with_mode(current, change.mode, utc_now(), request.state.principal.actor), current,
-                                created=False)
+        async with lock_for(self._creator_locks, creator_id):  # no version rule: the kill switch always works
+            current = self.profiles.get(creator_id)
+            if current is None:
+                return error(404, f"unknown creator {creator_id!r}")
+            return await self._save(with_mode(current, change.mode, utc_now(), request.state.principal.actor),
+                                    current, created=False)
 
     async def _save(self, profile: CreatorProfile | None, current: CreatorProfile | None,
                     *, created: bool) -> JSONResponse:
@@ -320,11 +326,13 @@ class ControlApi:
             assert current is not None
             return JSONResponse(current.model_dump(mode="json"))
         await self.publish(profile_emits([profile]), "the profile")
-        # The next GET on this replica shows the change; the other services follow within seconds.
-        await self.profiles.wait_until(
+        # The next GET (and the next change) on this replica starts from this version; the other services
+        # follow within seconds.
+        if not await self.profiles.wait_until(
             lambda: (p := self.profiles.get(profile.creator_id)) is not None and p.version >= profile.version,
             READ_BACK_TIMEOUT_S,
-        )
+        ):
+            raise Unavailable("the profile was written but has not been read back yet")
         return JSONResponse(profile.model_dump(mode="json"), status_code=201 if created else 200)
 
     def app(self) -> Starlette:

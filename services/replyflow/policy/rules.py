@@ -1,8 +1,9 @@
 """Policy as data: which checks run, their thresholds and what a hit does.
 
 The platform default lives in ``default_policy.json`` (or the file named by the ``POLICY_FILE`` setting);
-a creator's ``policy_overrides`` replace single check rules. ``PolicySource`` re-reads the file
-when it changes, so a new policy applies without a restart.
+a creator's ``policy_overrides`` replace single check rules (keyed ``<stage>.<check>``, one of
+``OVERRIDE_KEYS``). ``PolicySource`` re-reads the file when it changes, so a new policy applies without a
+restart.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ class Policy(BaseModel):
             return override
         rules = self.screen if stage == "screen" else self.verify
         return rules.get(check, CheckRule(enabled=False))
+
+
+# What a creator's policy_overrides may be keyed by: each check the default policy has a rule for, as
+# ``rule`` looks it up. CreatorProfile refuses other keys, which would be ignored.
+OVERRIDE_KEYS = frozenset(f"{stage}.{check}" for stage, rules in Policy.model_validate_json(
+    DEFAULT_POLICY_FILE.read_bytes()).model_dump(include={"screen", "verify"}).items() for check in rules)
 
 
 class PolicySource(WatchedFile[Policy]):

@@ -23,11 +23,10 @@ from replyflow.events import (
     Stage,
 )
 from replyflow.kafka import Emit
-from replyflow.observability import DECISIONS as DECISIONS_METRIC
 from replyflow.observability import DUPLICATE_DELIVERIES
 from replyflow.policy.authenticity import AuthenticityModel, ModelCache, combine_scores
 from replyflow.policy.classifiers import TextScreener, detect_personal_data
-from replyflow.policy.decide import Deliveries, ReplyBudget, Verdict, reasons_from, screen_verdict, verify_verdict
+from replyflow.policy.decide import Deliveries, ReplyBudget, reasons_from, screen_verdict, verify_verdict
 from replyflow.policy.findings import Finding
 from replyflow.policy.language import possible_languages, score_words
 from replyflow.policy.rules import PolicySource
@@ -55,11 +54,6 @@ def content_findings(text: str, comment: Comment, profile: CreatorProfile, toxic
         replace(f, message=f"The reply repeats personal data ({f.code.replace('_', ' ')}).")
         for f in detect_personal_data(text)
     ]
-
-
-def count(stage: Stage, verdict: Verdict) -> None:
-    for code in [r.code for r in verdict.reasons] or ["none"]:
-        DECISIONS_METRIC.labels(stage.value, verdict.outcome.value, code).inc()
 
 
 def language_findings(comment: Comment, profile: CreatorProfile | None) -> list[Finding]:
@@ -109,7 +103,6 @@ class PolicyStages:
                 continue
             findings = [*findings, *language_findings(event.comment, profile)]
             verdict = screen_verdict(event.comment, profile, findings, policy, self.budget, now, budget_share)
-            count(Stage.screen, verdict)
             emits.append(Emit(DECISIONS, Decision(
                 comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
                 stage=Stage.screen, outcome=verdict.outcome, reasons=verdict.reasons,
@@ -175,7 +168,6 @@ class PolicyStages:
                                                   embedding_weight=self.embedding_weight)
                 findings += check_authenticity(authenticity, profile)
             verdict = verify_verdict(profile, findings, event.screen_reasons, policy)
-            count(Stage.verify, verdict)
             emits.append(Emit(DECISIONS, Decision(
                 comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
                 reply_id=event.reply_id, stage=Stage.verify, outcome=verdict.outcome, reasons=verdict.reasons,
