@@ -21,10 +21,10 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import TypeAdapter
 
-from replyflow.dead_letters import DeadLetter, Record, Selection, dead_letter_topics, records_to_send
+from replyflow.dead_letters import DeadLetter, Selection, dead_letter_topics, records_to_send
 from replyflow.events import CreatorProfile, Platform
 from replyflow.ingest import creator_of_account
-from replyflow.kafka import Emit, EventProducer, TopicTable, ensure_topics
+from replyflow.kafka import Emit, EventProducer, Record, TopicTable, ensure_topics
 from replyflow.settings import Settings
 from replyflow.topics import ALL_TOPICS, CREATORS_CONFIG
 

@@ -5,7 +5,8 @@ rollout, a reply for an account whose credentials were revoked, a webhook commen
 profile names yet. After the fix (the rollout finished, the credentials or the profile put back) the operator
 sends them back: each record goes to the topic it came from with its key and value unchanged, plus
 ``x-replayed-from: <dlq topic>@<offset>``; a webhook change goes through ingest's mapping again, with the
-profiles as they are now. Sending one back twice is safe: the reply id comes from the comment, so the
+profiles as they are now, and a YouTube comment a poll could not read through the poller's (a release that reads
+it). Sending one back twice is safe: the reply id comes from the comment, so the
 publisher posts it once. The dead-letter topic itself is left as it is (kept 30 days).
 """
 
@@ -20,10 +21,11 @@ from aiokafka import ConsumerRecord
 
 from replyflow.events import CommentReceived
 from replyflow.ingest import WEBHOOK_SOURCE, instagram_comments
+from replyflow.kafka import Record
 from replyflow.topics import COMMENTS_RECEIVED, CONSUMED_TOPICS
+from replyflow.youtube_poller import YOUTUBE_SOURCE, youtube_comment
 
 REPLAYED_FROM = "x-replayed-from"
-Record = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]  # (topic, key, value, headers) to send
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,14 @@ def records_to_send(letter: DeadLetter, creator_of: Callable[[str], str | None])
             return "; ".join(part.why for part in unusable)
         return [(COMMENTS_RECEIVED.name, comment.comment_id.encode(),
                  CommentReceived(comment=comment).model_dump_json().encode(), replayed) for comment in comments]
+    if source == YOUTUBE_SOURCE:
+        try:
+            polled = json.loads(letter.value)
+            comment = youtube_comment(polled["comment"], polled["creator_id"], polled["video_id"])
+        except (KeyError, TypeError, ValueError) as e:  # pydantic's ValidationError is a ValueError
+            return f"still not a comment: {type(e).__name__}: {e}"[:500]
+        return [(COMMENTS_RECEIVED.name, comment.comment_id.encode(),
+                 CommentReceived(comment=comment).model_dump_json().encode(), replayed)]
     if source != dead_letter_topics().get(letter.topic):
         return f"x-original-topic {source!r} is not the topic {letter.topic} collects for"
     return [(source, letter.key, letter.value, replayed)]

@@ -38,7 +38,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from replyflow.events import Comment, CommentReceived, CreatorProfile, Platform
-from replyflow.kafka import Emit, EventProducer
+from replyflow.kafka import Emit, EventProducer, Record
 from replyflow.observability import DLQ_MESSAGES
 from replyflow.openapi import ingest_openapi
 from replyflow.service import (
@@ -210,22 +210,34 @@ def comments_api(parts: ServiceParts) -> Starlette:
 
 
 WEBHOOK_SOURCE = "webhook:instagram"  # x-original-topic of what a webhook delivered: it came from no topic
+UNUSABLE = "UnusableComment"  # x-exception-class of what came from outside (a webhook, a poll) and is no comment
+
+
+def dead_letter_records(unusable: list[Unusable], source: str) -> list[Record]:
+    """Each unusable part for ``comments.received.dlq``, with why, from ``source`` (it came from no topic)."""
+    records: list[Record] = []
+    for item in unusable:
+        headers = [(k, v.encode()) for k, v in {
+            "x-original-topic": source, "x-original-partition": "", "x-original-offset": "",
+            "x-consumer-group": "", "x-exception-class": UNUSABLE,
+            "x-exception-message": item.why[:2000], "x-attempts": "1",
+            "x-failed-at-ms": str(int(time.time() * 1000))}.items()]
+        records.append((COMMENTS_RECEIVED.dlq, None, json.dumps(item.part).encode(), headers))
+    return records
+
+
+def dead_lettered(service: str, source: str, unusable: list[Unusable]) -> None:
+    """Count (the dead-letter alert sees them) and log what ``dead_letter_records`` sent."""
+    DLQ_MESSAGES.labels(service, source, UNUSABLE).inc(len(unusable))
+    for item in unusable:
+        log.warning("dead-lettered what cannot be a comment", extra={"fields": {"source": source, "why": item.why}})
 
 
 async def dead_letter_webhook_parts(parts: ServiceParts, unusable: list[Unusable]) -> bool:
     """Each unusable part of a delivery to ``comments.received.dlq`` with why; False when Kafka did not take them."""
-    records = []
-    for item in unusable:
-        headers = [(k, v.encode()) for k, v in {
-            "x-original-topic": WEBHOOK_SOURCE, "x-original-partition": "", "x-original-offset": "",
-            "x-consumer-group": "", "x-exception-class": "UnusableWebhookChange",
-            "x-exception-message": item.why[:2000], "x-attempts": "1",
-            "x-failed-at-ms": str(int(time.time() * 1000))}.items()]
-        records.append((COMMENTS_RECEIVED.dlq, None, json.dumps(item.part).encode(), headers))
-        log.warning("webhook change dead-lettered", extra={"fields": {"why": item.why}})
-    if not await acknowledged_for_request(parts, parts.producer.send(records)):
+    if not await acknowledged_for_request(parts, parts.producer.send(dead_letter_records(unusable, WEBHOOK_SOURCE))):
         return False
-    DLQ_MESSAGES.labels("ingest", WEBHOOK_SOURCE, "UnusableWebhookChange").inc(len(records))  # the DLQ alert sees them
+    dead_lettered("ingest", WEBHOOK_SOURCE, unusable)
     return True
 
 

@@ -63,6 +63,9 @@ M = TypeVar("M", bound=BaseModel)
 STAGE_MAX_BATCH = 1024
 
 
+Record = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]  # (topic, key, value, headers) to send
+
+
 class TransientError(Exception):
     """A dependency is unavailable for now: retry with backoff forever, never dead-letter."""
 

@@ -62,7 +62,7 @@ from replyflow.events import (
     YouTubePollCursor,
     utc_now,
 )
-from replyflow.ingest import received_events
+from replyflow.ingest import Unusable, dead_letter_records, dead_lettered, received_events
 from replyflow.kafka import (
     Emit,
     GroupMembership,
@@ -77,6 +77,7 @@ from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_RECEIVED, REPLIES_PUBLISHED, YOUTUBE_POLL_CURSORS
 
 SERVICE = "youtube-poller"
+YOUTUBE_SOURCE = "youtube:poll"  # x-original-topic of a comment a poll could not read: it came from no topic
 MAX_PAGES_PER_POLL = 20  # 2,000 threads: a poll of a channel never runs away with the quota
 MAX_RECENT_IDS = 2_000  # a cursor's comment ids in the overlap window (beyond: a repeat, absorbed downstream)
 POLL_CONCURRENCY = 8  # channels polled at once by one replica
@@ -194,14 +195,16 @@ def youtube_comment(resource: dict[str, Any], creator_id: str, video_id: str) ->
 
 
 def new_comments(resources: list[dict[str, Any]], channel_id: str, creator_id: str, video_id: str, since: datetime,
-                 taken: frozenset[str]) -> tuple[list[Comment], Counter[str]]:
+                 taken: frozenset[str]) -> tuple[list[Comment], Counter[str], list[Unusable]]:
     """The ``youtube#comment`` resources to take: published at or after ``since``, not in ``taken``, not the
-    channel's own (its replies, counted as ``own_comment``); one replyflow cannot read is counted and logged."""
+    channel's own (its replies, counted as ``own_comment``); and those replyflow cannot read (counted as
+    ``unreadable``), as they came with where from and why, for the dead-letter topic."""
     comments: list[Comment] = []
     left_out: Counter[str] = Counter()
+    unreadable: list[Unusable] = []
     for resource in resources:
         try:
-            if _published(resource["snippet"]) < since or resource["id"] in taken:
+            if resource["id"] in taken or _published(resource["snippet"]) < since:
                 continue
             if resource["snippet"].get("authorChannelId", {}).get("value") == channel_id:
                 left_out["own_comment"] += 1
@@ -209,10 +212,20 @@ def new_comments(resources: list[dict[str, Any]], channel_id: str, creator_id: s
             comments.append(youtube_comment(resource, creator_id, video_id))
         except (KeyError, TypeError, ValueError) as e:  # pydantic's ValidationError is a ValueError
             left_out["unreadable"] += 1
-            log.warning("unreadable YouTube comment left out", extra={"fields": {
-                "channel_id": channel_id, "comment_id": str(resource.get("id")) if isinstance(resource, dict)
-                else None, "error": f"{type(e).__name__}: {e}"[:500]}})
-    return comments, left_out
+            unreadable.append(Unusable({"channel_id": channel_id, "creator_id": creator_id, "video_id": video_id,
+                                        "comment": resource}, f"unreadable YouTube comment: {type(e).__name__}: {e}"))
+    return comments, left_out, unreadable
+
+
+def taken_ids(comments: list[Comment], unreadable: list[Unusable]) -> list[tuple[str, datetime]]:
+    """(id, publishedAt) of what a poll took or dead-lettered, for the cursor: the next polls leave both out (one
+    without a readable id and time cannot be told apart, and goes to the dead-letter topic at each poll)."""
+    taken = [(c.comment_id, c.created_at) for c in comments]
+    for item in unreadable:
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            resource = item.part["comment"]  # type: ignore[index]
+            taken.append((str(resource["id"]), _published(resource["snippet"])))
+    return taken
 
 
 @dataclass
@@ -221,6 +234,7 @@ class PageRead:
 
     comments: list[Comment]
     left_out: Counter[str]
+    unreadable: list[Unusable]
     reached_older: bool  # it holds threads older than the window: the later pages hold only older ones
     partial_threads: dict[str, str]  # thread id -> video id: new threads listing only some of their replies
 
@@ -230,7 +244,7 @@ def comments_in_page(items: list[dict[str, Any]], channel_id: str, creator_id: s
     """The comments of one ``commentThreads.list`` page to take (see ``new_comments``), top comments and the
     replies each thread lists with it. YouTube lists only some replies of a thread with many: those new
     threads are named, for ``comments.list`` to give the rest."""
-    page = PageRead([], Counter(), False, {})
+    page = PageRead([], Counter(), [], False, {})
     for thread in items:
         snippet = thread.get("snippet", {})
         top = snippet.get("topLevelComment", {})
@@ -243,19 +257,21 @@ def comments_in_page(items: list[dict[str, Any]], channel_id: str, creator_id: s
                 page.partial_threads[thread["id"]] = video_id
         except (KeyError, TypeError, ValueError):
             pass  # an unreadable top comment is counted by new_comments
-        comments, left_out = new_comments([top, *listed], channel_id, creator_id, video_id, since, taken)
+        comments, left_out, unreadable = new_comments([top, *listed], channel_id, creator_id, video_id, since, taken)
         page.comments += comments
         page.left_out += left_out
+        page.unreadable += unreadable
     return page
 
 
-def advanced_cursor(cursor: YouTubePollCursor | None, channel_id: str, creator_id: str, taken: list[Comment],
-                    polled_at: datetime, overlap_s: float) -> YouTubePollCursor:
-    """The cursor after a poll took ``taken``: the newest publishedAt so far and the ids within the overlap."""
-    newest = max([c.created_at for c in taken] + ([cursor.newest_published_at] if cursor and
-                                                  cursor.newest_published_at else []))
+def advanced_cursor(cursor: YouTubePollCursor | None, channel_id: str, creator_id: str,
+                    taken: list[tuple[str, datetime]], polled_at: datetime, overlap_s: float) -> YouTubePollCursor:
+    """The cursor after a poll took ``taken`` (id, publishedAt): the newest publishedAt so far and the ids within
+    the overlap."""
+    newest = max([at for _, at in taken] + ([cursor.newest_published_at] if cursor and
+                                            cursor.newest_published_at else []))
     window_start = newest - timedelta(seconds=overlap_s)
-    recent = {**(cursor.recent if cursor else {}), **{c.comment_id: c.created_at for c in taken}}
+    recent = {**(cursor.recent if cursor else {}), **dict(taken)}
     kept = sorted(((cid, at) for cid, at in recent.items() if at >= window_start), key=lambda r: r[1])
     return YouTubePollCursor(channel_id=channel_id, creator_id=creator_id, newest_published_at=newest,
                              recent=dict(kept[-MAX_RECENT_IDS:]), polled_at=polled_at)
@@ -567,7 +583,8 @@ class YouTubePoller:
         fields = {"channel_id": channel_id, "creator_id": creator_id}
         threads = self.conversations.to_list(creator_id, started)
         try:
-            found, left_out, units = await self._new_comments(channel_id, creator_id, since, taken, threads)
+            found, left_out, unreadable, units = await self._new_comments(channel_id, creator_id, since, taken,
+                                                                          threads)
         except YouTubeQuotaExceeded as e:
             self._quota_resets_at = quota_resets_at(utc_now())
             POLLS.labels("quota_exceeded").inc()
@@ -586,13 +603,15 @@ class YouTubePoller:
             self._note(channel_id, "failed", str(e))
             log.warning("YouTube poll failed; retried at the next poll", extra={"fields": {**fields, "error": str(e)}})
             return
-        if found:
+        taken = taken_ids(found, unreadable)
+        if taken:
             found.sort(key=lambda c: c.created_at)
-            advanced = advanced_cursor(cursor, channel_id, creator_id, found, started,
+            advanced = advanced_cursor(cursor, channel_id, creator_id, taken, started,
                                        self._settings.youtube_poll_overlap_s)
             try:
                 # Comments first: a crash before the cursor sends them again rather than never.
                 await self._parts.producer.publish(received_events(found))
+                await self._parts.producer.send(dead_letter_records(unreadable, YOUTUBE_SOURCE))
                 await self._parts.producer.publish([Emit(YOUTUBE_POLL_CURSORS, advanced)])
             except Exception as e:
                 self._parts.health.failing(f"{type(e).__name__}: {e}")
@@ -603,6 +622,7 @@ class YouTubePoller:
                 return
             self._parts.health.ok()
             self._written[channel_id] = advanced
+            dead_lettered(SERVICE, YOUTUBE_SOURCE, unreadable)
         self.conversations.listed(threads, started, found)
         POLLS.labels("ok").inc()
         self._note(channel_id, "ok", None)
@@ -613,13 +633,14 @@ class YouTubePoller:
         self._answered(channel_id)
 
     async def _new_comments(self, channel_id: str, creator_id: str, since: datetime, taken: frozenset[str],
-                            threads: list[FollowedThread]) -> tuple[list[Comment], Counter[str], int]:
-        """The comments to take (from the new threads, then from the followed ``threads``), what was left out, and
-        the quota units the calls cost."""
+                            threads: list[FollowedThread]) -> tuple[list[Comment], Counter[str], list[Unusable], int]:
+        """The comments to take (from the new threads, then from the followed ``threads``), what was left out, what
+        cannot be read, and the quota units the calls cost."""
         params = {"part": "snippet,replies", "allThreadsRelatedToChannelId": channel_id, "order": "time",
                   "maxResults": "100", "textFormat": "plainText"}
         found: list[Comment] = []
         left_out: Counter[str] = Counter()
+        unreadable: list[Unusable] = []
         partial_threads: dict[str, str] = {}
         units = 0
         for _ in range(MAX_PAGES_PER_POLL):
@@ -628,6 +649,7 @@ class YouTubePoller:
             read = comments_in_page(page.get("items", []), channel_id, creator_id, since, taken)
             found += read.comments
             left_out += read.left_out
+            unreadable += read.unreadable
             partial_threads |= read.partial_threads
             if read.reached_older or not page.get("nextPageToken"):
                 break
@@ -638,10 +660,11 @@ class YouTubePoller:
         for thread_id, video_id in partial_threads.items():
             replies, calls = await self._thread_replies(channel_id, thread_id)
             units += calls
-            comments, out = new_comments(replies, channel_id, creator_id, video_id, since,
-                                         taken | {c.comment_id for c in found})
+            comments, out, bad = new_comments(replies, channel_id, creator_id, video_id, since,
+                                              taken | {c.comment_id for c in found})
             found += comments
             left_out += out
+            unreadable += bad
         for thread in threads:
             try:
                 replies, calls = await self._thread_replies(channel_id, thread.thread_id)
@@ -652,12 +675,13 @@ class YouTubePoller:
                     "channel_id": channel_id, "thread_id": thread.thread_id, "error": str(e)}})
                 continue
             units += calls
-            comments, out = new_comments(replies, channel_id, creator_id, thread.video_id,
-                                         thread.since(self._settings.youtube_poll_overlap_s),
-                                         taken | thread.taken.keys() | {c.comment_id for c in found})
+            comments, out, bad = new_comments(replies, channel_id, creator_id, thread.video_id,
+                                              thread.since(self._settings.youtube_poll_overlap_s),
+                                              taken | thread.taken.keys() | {c.comment_id for c in found})
             found += comments
             left_out += out
-        return found, left_out, units
+            unreadable += bad
+        return found, left_out, unreadable, units
 
     async def _thread_replies(self, channel_id: str, thread_id: str) -> tuple[list[dict[str, Any]], int]:
         """All replies of a thread (``comments.list`` pages), and the calls that took."""
@@ -682,6 +706,7 @@ def create_app(settings: Settings | None = None):
         raise ValueError("the YouTube poller needs YOUTUBE_API_BASE_URL (https://www.googleapis.com)")
     parts = service_parts(SERVICE, settings, sends=[COMMENTS_RECEIVED, YOUTUBE_POLL_CURSORS])
     parts.owned_partitions.append((YOUTUBE_POLL_CURSORS, settings.group_id(SERVICE)))
+    parts.dead_letters_for.append(COMMENTS_RECEIVED)  # comments it cannot read
     http = httpx.AsyncClient(timeout=settings.platform_timeout_s)
     youtube = YouTubeClient(http, settings.youtube_api_base_url, settings.youtube_token_url,
                             CredentialsFile(settings.platform_credentials_file))

@@ -245,7 +245,7 @@ async def test_a_bad_change_or_an_unknown_account_is_dead_lettered_and_the_rest_
 
     def dead_lettered() -> float:  # what the dead-letter alert and dashboard panels count
         return scraped(url, "replyflow_dlq_messages_total", service="ingest", topic="webhook:instagram",
-                       error="UnusableWebhookChange") or 0.0
+                       error="UnusableComment") or 0.0
 
     before = dead_lettered()
     async with TopicReader(kafka_bootstrap, COMMENTS_RECEIVED.name, COMMENTS_RECEIVED.dlq) as reader:

@@ -124,7 +124,9 @@ async def test_new_comments_come_in_once_and_the_channels_own_replies_and_old_co
     off = channels.comment(quiet)  # the creator switched replies off: not polled at all
     busy = channels.comment(mara)
     busy_replies = {channels.comment(mara, parent=busy) for _ in range(7)}  # the thread lists five of them
-    async with TopicReader(kafka_bootstrap, COMMENTS_RECEIVED.name, YOUTUBE_POLL_CURSORS.name) as reader:
+    unreadable = channels.comment(mara, author="UC not a channel id")  # no comment replyflow can take
+    async with TopicReader(kafka_bootstrap, COMMENTS_RECEIVED.name, YOUTUBE_POLL_CURSORS.name,
+                           COMMENTS_RECEIVED.dlq) as reader:
         poller = start_poller("poller-a")
         first = await reader.collect(lambda rs: {top, reply, busy, *busy_replies} <= set(received_ids(rs)))
         await asyncio.sleep(3)  # six more polls of the channel: nothing new to take
@@ -148,6 +150,15 @@ async def test_new_comments_come_in_once_and_the_channels_own_replies_and_old_co
     assert {top, reply, later} <= set(cursors[-1].recent)
     assert scraped(poller, "replyflow_youtube_polled_comments_total", result="own_comment") >= 1
     assert scraped(poller, "replyflow_youtube_polled_comments_total", result="accepted") == 11
+    # The unreadable one goes to the dead-letter topic once (the cursor keeps it like a taken one), with the
+    # channel, creator and video a replay needs, and why.
+    (dead,) = [r for r in records if r.topic == COMMENTS_RECEIVED.dlq and unreadable.encode() in r.value]
+    headers = {k: v.decode() for k, v in dead.headers}
+    assert headers["x-original-topic"] == "youtube:poll" and "author_id" in headers["x-exception-message"]
+    assert json.loads(dead.value)["creator_id"] == channels.creator_of[mara]
+    assert unreadable not in counts
+    assert scraped(poller, "replyflow_dlq_messages_total", service="youtube-poller", topic="youtube:poll",
+                   error="UnusableComment") == 1
     assert scraped(poller, "replyflow_youtube_polls_total", result="ok") >= 6
 
 
@@ -164,6 +175,7 @@ async def test_answers_back_under_an_older_thread_replyflow_answered_in_come_in(
     async with TopicReader(kafka_bootstrap, COMMENTS_RECEIVED.name) as reader:
         poller = start_poller("poller-a")
         records = await reader.collect(lambda rs: {answered_thread, *answered_replies} <= set(received_ids(rs)))
+        followed = scraped(poller, "replyflow_youtube_conversations")  # other tests' YouTube replies, if any
         # replyflow answers one of the replies (the publisher posts as the channel, then tells replies.published).
         channels.comment(mara, author=mara, parent=answered_thread)
         answered = next(CommentReceived.model_validate_json(r.value).comment for r in records
@@ -175,7 +187,8 @@ async def test_answers_back_under_an_older_thread_replyflow_answered_in_come_in(
                                      key=answered.creator_id.encode())
         newest = channels.comment(mara)  # the window moves past both older threads
         records += await reader.collect(lambda rs: newest in received_ids(rs))
-        wait_for(lambda: scraped(poller, "replyflow_youtube_conversations") == 1, 30, "the answered thread followed")
+        wait_for(lambda: scraped(poller, "replyflow_youtube_conversations") == followed + 1, 30,
+                 "the answered thread followed")
         answer_back = channels.comment(mara, parent=answered_thread)
         unfollowed = channels.comment(mara, parent=quiet_thread)
         records += await reader.collect(lambda rs: answer_back in received_ids(rs))

@@ -12,6 +12,7 @@ from replyflow.admin import utc_time
 from replyflow.dead_letters import DeadLetter, Selection, dead_letter_topics, records_to_send
 from replyflow.events import CommentReceived
 from replyflow.ingest import WEBHOOK_SOURCE
+from replyflow.youtube_poller import YOUTUBE_SOURCE
 
 AT = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 
@@ -71,6 +72,24 @@ def test_a_webhook_change_goes_through_ingests_mapping_with_the_profiles_as_they
 def test_a_webhook_change_that_is_still_no_comment_stays_and_says_why(value, says):
     dead = letter("comments.received.dlq", WEBHOOK_SOURCE, value=value)
     assert says in records_to_send(dead, lambda account: "mara")
+
+
+def polled(**snippet_over) -> bytes:
+    snippet = {"videoId": "vid1", "textDisplay": "Lovely bread!", "authorDisplayName": "Ann",
+               "authorChannelId": {"value": "UCann"}, "publishedAt": "2026-11-29T08:00:00Z", **snippet_over}
+    return json.dumps({"channel_id": "UCmara", "creator_id": "mara", "video_id": "vid1",
+                       "comment": {"kind": "youtube#comment", "id": "Ugz1", "snippet": snippet}}).encode()
+
+
+def test_a_youtube_comment_a_poll_could_not_read_goes_through_the_pollers_mapping_again():
+    ((topic, key, value, headers),) = records_to_send(letter("comments.received.dlq", YOUTUBE_SOURCE,
+                                                             value=polled()), lambda account: None)
+    comment = CommentReceived.model_validate_json(value).comment
+    assert (topic, key, comment.creator_id, comment.post_id, comment.text) == (
+        "comments.received", b"Ugz1", "mara", "vid1", "Lovely bread!")
+    assert dict(headers)["x-replayed-from"] == b"comments.received.dlq@7"
+    still_bad = letter("comments.received.dlq", YOUTUBE_SOURCE, value=polled(textDisplay=""))
+    assert "still not a comment" in records_to_send(still_bad, lambda account: None)
 
 
 def test_a_change_dead_lettered_without_its_entry_stays_and_says_how_to_send_it():

@@ -18,6 +18,7 @@ from replyflow.youtube_poller import (
     poll_interval,
     quota_resets_at,
     read_window,
+    taken_ids,
     units_per_poll_average,
 )
 
@@ -137,18 +138,27 @@ def test_unreadable_comments_are_counted_and_the_rest_of_the_page_still_comes_in
     page = comments_in_page(items, CHANNEL, "mara", since, frozenset())
     assert [c.comment_id for c in page.comments] == ["fine"]
     assert page.left_out == Counter(unreadable=3)
+    # Kept as they came, with the channel, creator and video, for the dead-letter topic (and a replay).
+    assert [u.part["comment"]["id"] for u in page.unreadable] == ["no-author", "empty", "bad id with spaces"]
+    assert all(u.part["creator_id"] == "mara" and u.part["video_id"] == "vid1" for u in page.unreadable)
+    assert "authorChannelId" in page.unreadable[0].why
+    # Dead-lettered ones join the cursor like taken ones: the overlap reads them again and leaves them out.
+    taken = taken_ids(page.comments, page.unreadable)
+    assert {cid for cid, _ in taken} == {"fine", "no-author", "empty", "bad id with spaces"}
+    again = comments_in_page(items, CHANNEL, "mara", since, frozenset(cid for cid, _ in taken))
+    assert again.comments == [] and again.unreadable == []
 
 
 def test_the_cursor_advances_to_the_newest_and_keeps_only_the_overlap():
     items = [thread(resource(f"c{i}", NOW - timedelta(minutes=i))) for i in range(10)]
     comments = comments_in_page(items, CHANNEL, "mara", NOW - timedelta(hours=1), frozenset()).comments
-    cursor = advanced_cursor(None, CHANNEL, "mara", comments, NOW, 300)
+    cursor = advanced_cursor(None, CHANNEL, "mara", taken_ids(comments, []), NOW, 300)
     assert cursor.newest_published_at == NOW
     assert set(cursor.recent) == {"c0", "c1", "c2", "c3", "c4", "c5"}  # within 5 minutes of the newest
     # the next poll found one older comment (listed late): the newest stays, the late one joins the window
     late = comments_in_page([thread(resource("late", NOW - timedelta(minutes=2)))], CHANNEL, "mara",
                             NOW - timedelta(minutes=5), frozenset(cursor.recent)).comments
-    after = advanced_cursor(cursor, CHANNEL, "mara", late, NOW + timedelta(minutes=1), 300)
+    after = advanced_cursor(cursor, CHANNEL, "mara", taken_ids(late, []), NOW + timedelta(minutes=1), 300)
     assert after.newest_published_at == NOW and "late" in after.recent and "c1" in after.recent
     assert after.polled_at == NOW + timedelta(minutes=1)
 
@@ -156,7 +166,7 @@ def test_the_cursor_advances_to_the_newest_and_keeps_only_the_overlap():
 def test_a_cursor_keeps_at_most_the_newest_ids_of_a_busy_window():
     items = [thread(resource(f"c{i}", NOW - timedelta(milliseconds=i))) for i in range(MAX_RECENT_IDS + 50)]
     comments = comments_in_page(items, CHANNEL, "mara", NOW - timedelta(hours=1), frozenset()).comments
-    cursor = advanced_cursor(None, CHANNEL, "mara", comments, NOW, 300)
+    cursor = advanced_cursor(None, CHANNEL, "mara", taken_ids(comments, []), NOW, 300)
     assert len(cursor.recent) == MAX_RECENT_IDS and "c0" in cursor.recent and f"c{MAX_RECENT_IDS + 49}" not in \
         cursor.recent
     YouTubePollCursor.model_validate_json(cursor.model_dump_json())  # fits its own schema
