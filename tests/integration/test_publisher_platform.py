@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -14,12 +15,22 @@ import pytest
 
 from loadtest.platform_simulator import SimulatorConfig, serve_in_thread
 from replyflow.admin import put_profiles
-from replyflow.events import Comment, CreatorProfile, Outcome, ReplyPublished, ReplyVerdict, reply_id_for
+from replyflow.events import (
+    Action,
+    Comment,
+    CreatorProfile,
+    Decision,
+    Outcome,
+    Reason,
+    ReplyPublished,
+    ReplyVerdict,
+    reply_id_for,
+)
 from replyflow.kafka import Emit, EventProducer, PermanentError, TransientError, group_starts_at_end
 from replyflow.publisher.platform import PlatformApis
 from replyflow.settings import Settings
-from replyflow.topics import REPLIES_APPROVED, REPLIES_PUBLISHED, REPLIES_REVIEW
-from tests.helpers import TopicReader, scraped
+from replyflow.topics import DECISIONS, REPLIES_APPROVED, REPLIES_PUBLISHED, REPLIES_REVIEW
+from tests.helpers import TopicReader, scraped, wait_for
 
 CHANNEL, IG_USER = "UCmaraCooks8fK2x1Qe9Lw3bA", "17841401234567890"
 OTHER_CHANNEL, OTHER_IG_USER = "UCcoachDev4hT9mZq2Lx7Vb1s", "17841409876543210"
@@ -31,7 +42,8 @@ TEXT = "Rest it an hour! [AI reply]"
 
 @pytest.fixture
 def platform():
-    with serve_in_thread(SimulatorConfig()) as running:
+    # Platform ids unlike earlier runs': a publisher's ledger on the session's broker holds those as taken.
+    with serve_in_thread(SimulatorConfig(seed=uuid.uuid4().int)) as running:
         grants = [{"platform": "youtube", "account_id": a, "refresh_token": t, **CLIENT}
                   for a, t in REFRESH_TOKENS.items()]
         grants += [{"platform": "instagram", "account_id": a, "access_token": t} for a, t in IG_TOKENS.items()]
@@ -320,3 +332,87 @@ async def test_a_reply_nobody_reviewed_waits_for_review_if_the_creator_changed_t
     assert held[switched].outcome == Outcome.held and held[switched].reasons[-1].code == "creator_reviews_all"
     assert held[edited].reasons[-1].code == "profile_changed"
     assert [p["comment_id"] for p in posts(platform, platform="youtube")] == [checked_under_v1[unchanged].comment_id]
+
+
+@pytest.mark.kafka
+async def test_a_reply_the_platform_will_never_take_is_dead_lettered_with_why_and_counted(
+        platform, stack, kafka_bootstrap, tmp_path):
+    """A channel whose grant is not in the credentials file: no retry helps; the reply is kept in the dead-letter
+    topic (replayed once the grant is back) and the platform's calls panel shows it refused."""
+    tag = uuid.uuid4().hex[:6]
+    ungranted, fine = f"no-grant-{tag}", f"granted-{tag}"
+    await put_profiles([
+        CreatorProfile(creator_id=ungranted, display_name="Cook", persona="A cook.", mode="auto",
+                       platform_accounts={"youtube": f"UCnoGrant{tag}"}),
+        CreatorProfile(creator_id=fine, display_name="Cook", persona="A cook.", mode="auto",
+                       platform_accounts={"youtube": CHANNEL}),
+    ], Settings(kafka_bootstrap_servers=kafka_bootstrap))
+    await start_publisher(stack, platform, kafka_bootstrap, tmp_path)
+    refused, good = approved(ungranted, "youtube", 0), approved(fine, "youtube", 1)
+    async with TopicReader(kafka_bootstrap, REPLIES_APPROVED.dlq, REPLIES_PUBLISHED.name, DECISIONS.name) as reader, \
+            EventProducer(Settings(kafka_bootstrap_servers=kafka_bootstrap), "test", [REPLIES_APPROVED]) as producer:
+        await producer.publish([Emit(REPLIES_APPROVED, refused), Emit(REPLIES_APPROVED, good)])
+        records = await reader.collect(lambda rs: any(r.topic == REPLIES_APPROVED.dlq for r in rs) and any(
+            r.topic == REPLIES_PUBLISHED.name and good.reply_id.encode() in r.value for r in rs) and any(
+            r.topic == DECISIONS.name and refused.reply_id.encode() in r.value for r in rs))
+    (dead,) = [r for r in records if r.topic == REPLIES_APPROVED.dlq]
+    headers = {k: v.decode() for k, v in dead.headers}
+    assert headers["x-exception-class"] == "PermanentError" and "no YouTube credentials" in headers[
+        "x-exception-message"]
+    assert ReplyVerdict.model_validate_json(dead.value).reply_id == refused.reply_id
+    decisions = [Decision.model_validate_json(r.value) for r in records if r.topic == DECISIONS.name]
+    assert [d.outcome for d in decisions if d.reply_id == refused.reply_id] == [Outcome.dead_lettered]
+    url = stack.url("publisher")
+    assert scraped(url, "replyflow_publish_attempts_total", platform="youtube", result="refused") >= 1
+    assert scraped(url, "replyflow_publish_attempts_total", platform="youtube", result="posted") == 1
+    assert scraped(url, "replyflow_decisions_total", stage="dead_letter", outcome="dead_lettered",
+                   reason="dead_lettered") == 1
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("mode_after", ["auto", "off"])
+async def test_a_reply_the_platform_stored_before_its_answer_was_lost_is_published_not_held_and_not_posted_again(
+        platform, stack, kafka_bootstrap, tmp_path, mode_after):
+    """YouTube stores the reply but the answer never comes; before the retry the creator changes their profile (or
+    turns AI replies off). The reply is out: it is recorded as published, not held for review, where an edit of it
+    would go out as a second reply under the comment (reconciliation matches by text), nor skipped."""
+    creator = f"lost-{uuid.uuid4().hex[:6]}"
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
+
+    def profile(version: int, mode: str) -> CreatorProfile:
+        return CreatorProfile(creator_id=creator, display_name="Cook", persona="A cook.", mode=mode,
+                              version=version, platform_accounts={"youtube": CHANNEL})
+
+    def decided(reply_id: str) -> Callable[[list], bool]:
+        return lambda rs: any(r.topic == DECISIONS.name and reply_id.encode() in r.value for r in rs)
+
+    await put_profiles([profile(1, "auto")], settings)
+    await start_publisher(stack, platform, kafka_bootstrap, tmp_path, PLATFORM_TIMEOUT_S="1",
+                          RETRY_BACKOFF_INITIAL_S="0.5", RETRY_BACKOFF_MAX_S="1")
+    reply = approved(creator, "youtube", 0)
+    faults(platform, timeout_next=1, timeout_sleep_s=3)  # stored, but the answer comes after the 1 s timeout
+    async with TopicReader(kafka_bootstrap, REPLIES_PUBLISHED.name, REPLIES_REVIEW.name, DECISIONS.name) as reader, \
+            EventProducer(settings, "test", [REPLIES_APPROVED]) as producer:
+        await producer.publish([Emit(REPLIES_APPROVED, reply)])
+        await asyncio.to_thread(wait_for, lambda: posts(platform, comment_id=reply.comment_id), 30, "the post")
+        faults(platform, youtube_quota_exceeded=True)  # the retries fail until the publisher has the new profile
+        await put_profiles([profile(2, mode_after)], settings)
+        await asyncio.sleep(3)  # the publisher follows creators.config within a second
+        faults(platform, youtube_quota_exceeded=False)
+        records = await reader.collect(decided(reply.reply_id))
+        # The creator edits the reply (as if it had been held); then a reply checked under the new profile, which
+        # comes after the edit on the account's partition: once it is decided, so was the edit.
+        edit = reply.model_copy(update={"text": "Rest the dough an hour. [AI reply]", "profile_version": 2,
+                                        "reasons": [Reason(check="review", code="creator_edited",
+                                                           action=Action.allow, message="Edited.")]})
+        later = approved(creator, "youtube", 1, profile_version=2)
+        await producer.publish([Emit(REPLIES_APPROVED, edit), Emit(REPLIES_APPROVED, later)])
+        records += await reader.collect(decided(later.reply_id))
+    ours = [r for r in records if reply.reply_id.encode() in r.value]
+    outcomes = {Decision.model_validate_json(r.value).outcome for r in ours if r.topic == DECISIONS.name}
+    assert outcomes == {Outcome.published} and REPLIES_REVIEW.name not in {r.topic for r in ours}
+    (post,) = posts(platform, comment_id=reply.comment_id)
+    # The edit meets the reply already out (the ledger, or what this publisher posted): at most the same record again.
+    out = {(e.platform_reply_id, e.text) for e in (ReplyPublished.model_validate_json(r.value)
+                                                   for r in ours if r.topic == REPLIES_PUBLISHED.name)}
+    assert out == {(post["platform_reply_id"], reply.text)} and post["text"] == reply.text

@@ -3,7 +3,8 @@
 Each adapter posts one reply and says whether the platform already had it. The generic contract takes the
 reply id as an idempotency key. YouTube and Instagram have none, so their adapters first list the comment's
 replies and take one by the same account with the same text as already posted (a retry after a lost answer,
-a crash before the commit): that reconciliation is what keeps a reply from going out twice there.
+a crash before the commit): that reconciliation is what keeps a reply from going out twice there. The same
+look-up (``find_reply``) tells the publisher whether a reply it will not post after all is out already.
 
 Errors: what retrying can fix (network, 5xx, 429, the platforms' rate and quota limits, an expired access
 token) is a ``TransientError``; what it cannot (a refused reply, missing or revoked credentials) is a
@@ -45,6 +46,12 @@ class ReplyApi(Protocol):
         """Post ``text`` once. ``taken``: platform reply ids known to be other replies', which reconciliation
         must not take for this one (two drafts in a thread can have the same words)."""
 
+    async def find_reply(self, comment: Comment, account_id: str, text: str,
+                         taken: Collection[str] = frozenset()) -> str | None:
+        """The platform id of ``text`` already posted as ``account_id`` under the comment, or None: not there,
+        or (the generic contract) nothing to look it up by, where the reply id as idempotency key makes any later
+        post of the reply, edited or not, a replay."""
+
 
 def thread_of(comment: Comment) -> str:
     """YouTube and Instagram take replies under top-level comments only: a reply to a reply joins its thread."""
@@ -82,6 +89,10 @@ class GenericReplyApi:
             raise PermanentError(f"platform refused the reply ({response.status_code}): {response.text[:300]}")
         return PostedReply(response.json()["platform_reply_id"], replayed=response.status_code == 200)
 
+    async def find_reply(self, comment: Comment, account_id: str, text: str,
+                         taken: Collection[str] = frozenset()) -> str | None:
+        return None  # the contract has no look-up; its idempotency key stops a second post instead
+
 
 class YouTubeDataApi:
     """Replies through ``comments.insert`` as the creator's channel; reconciliation through ``comments.list``
@@ -92,17 +103,17 @@ class YouTubeDataApi:
 
     async def post_reply(self, comment: Comment, account_id: str, reply_id: str, text: str,
                          taken: Collection[str] = frozenset()) -> PostedReply:
-        thread = thread_of(comment)
-        existing = await self._find_reply(thread, account_id, text, taken)
+        existing = await self.find_reply(comment, account_id, text, taken)
         if existing is not None:
             return PostedReply(existing, replayed=True)
-        body = {"snippet": {"parentId": thread, "textOriginal": text}}
+        body = {"snippet": {"parentId": thread_of(comment), "textOriginal": text}}
         response = await self._client.call("POST", "/youtube/v3/comments", account_id,
                                            params={"part": "snippet"}, json=body)
         return PostedReply(response.json()["id"], replayed=False)
 
-    async def _find_reply(self, comment_id: str, account_id: str, text: str, taken: Collection[str]) -> str | None:
-        params = {"part": "snippet", "parentId": comment_id, "maxResults": "100", "textFormat": "plainText"}
+    async def find_reply(self, comment: Comment, account_id: str, text: str,
+                         taken: Collection[str] = frozenset()) -> str | None:
+        params = {"part": "snippet", "parentId": thread_of(comment), "maxResults": "100", "textFormat": "plainText"}
         for _ in range(MAX_RECONCILE_PAGES):
             page = (await self._client.call("GET", "/youtube/v3/comments", account_id, params=params)).json()
             for item in page.get("items", []):
@@ -130,19 +141,18 @@ class InstagramGraphApi:
 
     async def post_reply(self, comment: Comment, account_id: str, reply_id: str, text: str,
                          taken: Collection[str] = frozenset()) -> PostedReply:
-        token = self._access_token(account_id)
-        thread = thread_of(comment)
-        existing = await self._find_reply(thread, account_id, text, token, taken)
+        existing = await self.find_reply(comment, account_id, text, taken)
         if existing is not None:
             return PostedReply(existing, replayed=True)
-        response = await self._call("POST", f"{self._base}/{thread}/replies",
-                                    data={"message": text, "access_token": token})
+        response = await self._call("POST", f"{self._base}/{thread_of(comment)}/replies",
+                                    data={"message": text, "access_token": self._access_token(account_id)})
         return PostedReply(response.json()["id"], replayed=False)
 
-    async def _find_reply(self, comment_id: str, account_id: str, text: str, token: str,
-                          taken: Collection[str]) -> str | None:
-        url: str | None = f"{self._base}/{comment_id}/replies"
-        params: dict[str, str] | None = {"fields": "id,text,from", "limit": "100", "access_token": token}
+    async def find_reply(self, comment: Comment, account_id: str, text: str,
+                         taken: Collection[str] = frozenset()) -> str | None:
+        url: str | None = f"{self._base}/{thread_of(comment)}/replies"
+        params: dict[str, str] | None = {"fields": "id,text,from", "limit": "100",
+                                         "access_token": self._access_token(account_id)}
         for _ in range(MAX_RECONCILE_PAGES):
             if url is None:
                 return None

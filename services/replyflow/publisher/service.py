@@ -12,12 +12,21 @@ A platform that fails for now (down, rate-limited, YouTube's quota spent) holds 
 it failed for: their replies wait, in order, with backoff, while other accounts' and platforms' go out.
 After ``FAILED_CALLS_PER_PLATFORM`` failed calls in a batch the platform counts as down and its other
 replies wait too, so a platform timing out cannot make a batch (and the rebalance waiting for it) long.
+
+A reply that is not posted after all (AI replies turned off, or held for review because the creator changed
+something since verify checked it) is first looked up on the platform: an earlier call whose answer was lost
+(before a crash, too) may have posted it, and then it is recorded as published, not skipped or held (an edit of
+it would go out as a second reply). Once a rebalance begins, the rest of the batch makes no platform call: it
+waits, for whoever owns its partitions next, and no call outlasts the rebalance's wait for the batch.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable
 from datetime import UTC
+from typing import TypeVar
 
 from prometheus_client import Counter
 
@@ -32,15 +41,29 @@ from replyflow.events import (
     ReplyVerdict,
     Stage,
 )
-from replyflow.kafka import Deferred, Emit, TopicTable, TransientError, subscribe_stage
+from replyflow.kafka import (
+    BATCH_IN_HAND_WAIT_S,
+    Deferred,
+    Emit,
+    PermanentError,
+    TopicTable,
+    TransientError,
+    subscribe_stage,
+)
 from replyflow.observability import END_TO_END_SECONDS
-from replyflow.publisher.platform import PlatformApis, PostedReply
+from replyflow.publisher.platform import PlatformApis, PostedReply, ReplyApi
 from replyflow.service import build_app, serve, service_parts
 from replyflow.settings import Settings
 from replyflow.topics import DECISIONS, REPLIES_APPROVED, REPLIES_PUBLISHED, REPLIES_REVIEW
 
 FAILED_CALLS_PER_PLATFORM = 2
-PUBLISH_ATTEMPTS = Counter("replyflow_publish_attempts_total", "Platform calls by result", ["platform", "result"])
+# A call in flight when a rebalance begins must end inside the rebalance's wait for the batch: after that wait
+# another replica owns the partition and may post the same reply.
+PLATFORM_CALL_LIMIT_S = BATCH_IN_HAND_WAIT_S / 2
+PUBLISH_ATTEMPTS = Counter("replyflow_publish_attempts_total", "Platform calls by result (posted; replayed: it was "
+                           "out already; retry: failed for now; refused: never will, dead-lettered)",
+                           ["platform", "result"])
+T = TypeVar("T")
 
 
 def create_app(settings: Settings | None = None):
@@ -71,21 +94,27 @@ def create_app(settings: Settings | None = None):
             del posted_here[reply_id]
         while taken and next(iter(taken.values())) < time.time() - ledger_s:
             del taken[next(iter(taken))]
+        owned = membership.partitions  # the partitions this batch came from
         emits: list[Emit] = []
         waiting: set[int] = set()
         errors: dict[str, list[str]] = {}  # platform -> its failed calls in this batch
         held_accounts: set[tuple[str, str]] = set()  # (platform, account) whose replies wait, to keep their order
+        rebalancing = False
         # One at a time, in order: an account's replies go out in the order they were approved.
         for i, event in enumerate(events):
             platform_name = event.comment.platform.value
             account = account_of(event)
+            rebalancing = rebalancing or not still_owned(owned, membership.partitions)
             down = len(errors.get(platform_name, ())) >= FAILED_CALLS_PER_PLATFORM
-            if down or (platform_name, account) in held_accounts:
+            if rebalancing or down or (platform_name, account) in held_accounts:
                 waiting.add(i)
                 held_accounts.add((platform_name, account))
                 continue
             try:
                 emits += await publish(event, account)
+            except PermanentError:  # dead-lettered with the reason; counted so the platform's panel shows it
+                PUBLISH_ATTEMPTS.labels(platform_name, "refused").inc()
+                raise
             except TransientError as error:
                 PUBLISH_ATTEMPTS.labels(platform_name, "retry").inc()
                 failed_calls[event.reply_id] = failed_calls.get(event.reply_id, 0) + 1
@@ -94,7 +123,10 @@ def create_app(settings: Settings | None = None):
                 held_accounts.add((platform_name, account))
         if not waiting:
             return emits
-        return Deferred(emits, waiting, "; ".join(f"{name}: {failed[-1]}" for name, failed in errors.items()))
+        why = [f"{name}: {failed[-1]}" for name, failed in errors.items()]
+        if rebalancing:
+            why.append("a rebalance began: the rest of the batch waits for the partitions' next owner")
+        return Deferred(emits, waiting, "; ".join(why))
 
     def account_of(event: ReplyVerdict) -> str:
         profile = profiles.get(event.creator_id)
@@ -106,26 +138,20 @@ def create_app(settings: Settings | None = None):
         """The outputs of one reply, posting it if it has not gone out; TransientError: the platform failed."""
         if event.reply_id in ledger:
             return []  # already out; this is a redelivery
-        profile = profiles.get(event.creator_id)
-        if event.reply_id not in posted_here and (profile is None or profile.mode == ReplyMode.off):
-            failed_calls.pop(event.reply_id, None)
-            skipped = Decision(
-                comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
-                reply_id=event.reply_id, stage=Stage.publish, outcome=Outcome.skipped,
-                reasons=[Reason(check="creator", code="reply_mode_off", action=Action.skip,
-                                message="AI replies were turned off before this reply was posted.")],
-            )
-            return [Emit(DECISIONS, skipped)]
-        if event.reply_id not in posted_here and not event.reviewed and (why := changed_since_checked(event, profile)):
-            return hold_for_review(event, why)
         platform_name = event.comment.platform.value
         attempt = 0  # platform calls this delivery made
         if event.reply_id in posted_here:  # posted already, even if the creator has turned replies off since
             posted, text = posted_here[event.reply_id]
         else:
-            posted = await platforms.for_platform(platform_name).post_reply(
-                event.comment, account, event.reply_id, event.text, taken
-            )
+            api = platforms.for_platform(platform_name)
+            if why := reason_not_to_post(event, profiles.get(event.creator_id)):
+                found = await found_on_platform(api, event, account)
+                if found is None:
+                    return not_posted(event, why)
+                posted = PostedReply(found, replayed=True)
+            else:
+                posted = await within_call_limit(
+                    api.post_reply(event.comment, account, event.reply_id, event.text, taken))
             take(posted.platform_reply_id)
             attempt = failed_calls.pop(event.reply_id, 0) + 1
             PUBLISH_ATTEMPTS.labels(platform_name, "replayed" if posted.replayed else "posted").inc()
@@ -140,12 +166,23 @@ def create_app(settings: Settings | None = None):
         )
         return [Emit(REPLIES_PUBLISHED, published), Emit(DECISIONS, decision_about(event, Outcome.published))]
 
-    def hold_for_review(event: ReplyVerdict, why: Reason) -> list[Emit]:
+    async def found_on_platform(api: ReplyApi, event: ReplyVerdict, account: str) -> str | None:
+        """The reply's platform id if it is out already. Looked up whenever a reply is not posted after all: whether
+        an earlier call reached the platform is not known after a crash, and this is the check every post makes."""
+        try:
+            return await within_call_limit(api.find_reply(event.comment, account, event.text, taken))
+        except PermanentError:
+            return None  # the platform will not let us look (revoked credentials): nor post as the account
+
+    def not_posted(event: ReplyVerdict, why: Reason) -> list[Emit]:
         failed_calls.pop(event.reply_id, None)
+        if why.action == Action.skip:
+            return [Emit(DECISIONS, decision_about(event, Outcome.skipped, [why]))]
         held = event.model_copy(update={"outcome": Outcome.held, "reasons": [*event.reasons, why]})
         return [Emit(REPLIES_REVIEW, held), Emit(DECISIONS, decision_about(event, Outcome.held, [why]))]
 
-    subscribe_stage(parts, stage="publisher", topic=REPLIES_APPROVED, handle=publish_batch, max_batch=16)
+    # publish_batch reads which partitions are still this replica's
+    membership = subscribe_stage(parts, stage="publisher", topic=REPLIES_APPROVED, handle=publish_batch, max_batch=16)
     return build_app(parts, after_shutdown=[platforms.close])
 
 
@@ -156,6 +193,32 @@ def decision_about(event: ReplyVerdict, outcome: Outcome, reasons: list[Reason] 
         reply_id=event.reply_id, stage=Stage.publish, outcome=outcome, reasons=reasons or [],
         policy_version=event.policy_version, profile_version=event.profile_version,
     )
+
+
+def reason_not_to_post(event: ReplyVerdict, profile: CreatorProfile | None) -> Reason | None:
+    """Why an approved reply is not posted after all: AI replies are off for its creator (skip), or nobody reviewed
+    it and the creator changed something since verify checked it (review). None: post it."""
+    if profile is None or profile.mode == ReplyMode.off:
+        return Reason(check="creator", code="reply_mode_off", action=Action.skip,
+                      message="AI replies were turned off before this reply was posted.")
+    return None if event.reviewed else changed_since_checked(event, profile)
+
+
+def still_owned(at_start: frozenset[int] | None, now: frozenset[int] | None) -> bool:
+    """Whether the partitions a batch came from are still this replica's. A rebalance revokes every partition
+    first (None), so one that has begun shows at once; the batch's platform calls stop there, and the one in
+    flight ends within PLATFORM_CALL_LIMIT_S, before the rebalance stops waiting for the batch."""
+    return now is not None and now == at_start
+
+
+async def within_call_limit(call: Awaitable[T]) -> T:
+    """A platform call, cut off after PLATFORM_CALL_LIMIT_S in all (httpx times each phase of each request only);
+    cut off, its outcome is unknown, as after a lost answer."""
+    try:
+        async with asyncio.timeout(PLATFORM_CALL_LIMIT_S):
+            return await call
+    except TimeoutError as error:
+        raise TransientError(f"a platform call took over {PLATFORM_CALL_LIMIT_S:.0f} s") from error
 
 
 def changed_since_checked(event: ReplyVerdict, profile: CreatorProfile) -> Reason | None:
