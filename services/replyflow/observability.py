@@ -53,6 +53,10 @@ DUPLICATE_DELIVERIES = Counter(
     "Comments the platform delivered again as a new event, left out by the screen stage (drafted once)",
     ["platform"],
 )
+DRAFTS_DECIDED_BEFORE = Counter(
+    "replyflow_drafts_decided_before_total",
+    "Drafts verify had sent a verdict about already (delivered again after a crash): the first verdict stands",
+)
 CONSUMER_PARTITIONS = Gauge(
     "replyflow_consumer_partitions",
     "Partitions assigned to this consumer in its group (0 while joining or rebalancing, or when idle)",

@@ -3,6 +3,7 @@ topic, malformed events the dead-letter topic with context, and profile changes 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -286,6 +287,32 @@ async def test_a_new_banned_word_takes_effect_within_seconds(policy, producer, k
             assert time.monotonic() - changed_at < 30, "banned word never applied"
     assert decision.outcome == Outcome.rejected
     assert "banned_words" in {r.check for r in decision.reasons}
+
+
+async def test_a_draft_delivered_again_keeps_its_first_verdict(stack, policy, producer, kafka_bootstrap):
+    # After a crash between sending a batch's outputs and committing it, its drafts come again. The creator banned
+    # a word meanwhile: checked again, the reply would be rejected, or held while it is being posted.
+    creator, settings = policy
+    comment = make_comment(creator)
+    draft = draft_of(comment, "Rest it for an hour, then bake it hot. Crispy edges guaranteed!")
+    async with TopicReader(kafka_bootstrap, DECISIONS.name, REPLIES_APPROVED.name, REPLIES_REVIEW.name) as reader:
+        await send(producer, REPLIES_DRAFTED.name, comment.comment_id, draft)
+        records = await reader.collect(lambda rs: any(r.topic == REPLIES_APPROVED.name
+                                                      and draft.reply_id.encode() in r.value for r in rs))
+        await put_profiles([make_profile(creator, banned_words=["crispy"], version=2)], settings)
+        await asyncio.sleep(2)  # the profile change is applied (seconds), and the approval read back
+        again = draft.model_copy(update={"event_id": str(uuid.uuid4())})
+        await send(producer, REPLIES_DRAFTED.name, comment.comment_id, again)
+        records += await reader.collect(lambda rs: len(decisions_for(rs, comment.comment_id)) == 1, timeout_s=20)
+        await asyncio.sleep(1)
+        records += await reader.read_to_end()
+    decisions = decisions_for(records, comment.comment_id)
+    assert [d.outcome for d in decisions] == [Outcome.approved, Outcome.approved]
+    assert decisions[1].profile_version == decisions[0].profile_version == 1
+    outputs = [r.topic for r in records if r.topic in (REPLIES_APPROVED.name, REPLIES_REVIEW.name)
+               and draft.reply_id.encode() in r.value]
+    assert outputs == [REPLIES_APPROVED.name]  # sent once
+    assert scraped(stack.url("policy"), "replyflow_drafts_decided_before_total") >= 1  # other tests' drafts too
 
 
 async def test_two_screen_replicas_spend_one_reply_budget_between_them(stack, producer, kafka_bootstrap):

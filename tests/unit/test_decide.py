@@ -1,8 +1,18 @@
 import os
 from datetime import UTC, datetime
 
-from replyflow.events import Action, CheckRule, Comment, CreatorProfile, Outcome, Platform, Reason, ReplyMode
-from replyflow.policy.decide import Deliveries, ReplyBudget, screen_verdict, verify_verdict
+from replyflow.events import (
+    Action,
+    CheckRule,
+    Comment,
+    CreatorProfile,
+    Outcome,
+    Platform,
+    Reason,
+    ReplyMode,
+    ReplyVerdict,
+)
+from replyflow.policy.decide import Deliveries, ReplyBudget, Verdicts, screen_verdict, verify_verdict
 from replyflow.policy.findings import Finding
 from replyflow.policy.rules import PolicySource
 
@@ -130,6 +140,32 @@ def test_deliveries_remember_at_most_max_comments_oldest_forgotten_first():
         assert deliveries.repeat_of(comment, f"e{i}", i) is None
     assert deliveries.repeat_of(third, "again", 3) == "e2"
     assert deliveries.repeat_of(first, "again", 3) is None  # forgotten to make room
+
+
+def sent(reply_id: str, outcome: Outcome, code: str = "none") -> ReplyVerdict:
+    return ReplyVerdict(comment=COMMENT, reply_id=reply_id, text="Hi! [AI reply]", outcome=outcome,
+                        reasons=[Reason(check="x", code=code, message="m", action=Action.review)],
+                        policy_version="p1", profile_version=3)
+
+
+def test_the_first_verdict_sent_about_a_reply_is_the_one_remembered():
+    verdicts = Verdicts()
+    verdicts.record(sent("r1", Outcome.approved), 0)
+    verdicts.record(sent("r1", Outcome.held, "profile_changed"), 5)  # the publisher's hold after all: not the first
+    first = verdicts.first("r1")
+    assert first is not None and first.outcome == Outcome.approved and first.reasons[0].code == "none"
+    assert (first.policy_version, first.profile_version) == ("p1", 3)
+    assert verdicts.first("r2") is None
+
+
+def test_verdicts_are_remembered_for_the_window_and_at_most_max_replies():
+    verdicts = Verdicts(window_s=900, max_replies=2)
+    verdicts.record(sent("r1", Outcome.approved), 0)
+    verdicts.record(sent("r2", Outcome.held), 100)
+    verdicts.record(sent("r3", Outcome.approved), 200)  # room made: r1, the oldest, goes
+    assert verdicts.first("r1") is None and verdicts.first("r2") is not None
+    verdicts.record(sent("r4", Outcome.approved), 1_050)  # r2 is older than the window by now
+    assert verdicts.first("r2") is None and verdicts.first("r3") is not None
 
 
 def test_verify_outcomes():

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from replyflow.events import Action, Comment, CreatorProfile, Outcome, Reason, ReplyMode
+from replyflow.events import Action, Comment, CreatorProfile, Outcome, Reason, ReplyMode, ReplyVerdict
 from replyflow.policy.findings import Finding
 from replyflow.policy.rules import Policy
 
@@ -135,15 +135,53 @@ class Deliveries:
 
     def repeat_of(self, comment: Comment, event_id: str, now: float) -> str | None:
         """The event id of the comment's first delivery when this event is a later one, else None."""
-        first = self._first
-        while first:
-            oldest = next(iter(first))
-            if now - first[oldest][0] < self.window_s and len(first) < self.max_comments:
-                break
-            del first[oldest]
+        _forget_old(self._first, now - self.window_s, self.max_comments)
         key = (comment.platform.value, comment.comment_id)
-        seen = first.setdefault(key, (now, event_id))[1]
+        seen = self._first.setdefault(key, (now, event_id))[1]
         return None if seen == event_id else seen
+
+
+def _forget_old(entries: dict, before: float, at_most: int) -> None:
+    """Drop, oldest first, the entries (``key -> (time, ...)``, in the order they came) from ``before`` or older, and
+    more while there are ``at_most`` or more (room for the next)."""
+    while entries:
+        oldest = next(iter(entries))
+        if entries[oldest][0] > before and len(entries) < at_most:
+            return
+        del entries[oldest]
+
+
+@dataclass(frozen=True)
+class SentVerdict:
+    """What verify's first verdict about a reply said (enough to record its decision again)."""
+
+    outcome: Outcome
+    reasons: tuple[Reason, ...]
+    policy_version: str
+    profile_version: int
+
+
+@dataclass
+class Verdicts:
+    """The verdicts sent lately about each reply (``replies.approved`` and ``replies.review``, read back from Kafka
+    by every verify replica, so a restart reads them again), so that a draft delivered again keeps its first one.
+    After a crash between sending a batch's outputs and committing it, the drafts come again; checked again, a
+    profile or policy changed since, or the embeddings endpoint away, could decide otherwise and leave one reply
+    both posted and waiting for review (an edit of it would then go out as a second reply)."""
+
+    window_s: float = 900.0  # redeliveries come within minutes (a restart, a rebalance after a crash)
+    max_replies: int = 200_000  # ~60 MB; a replica verifying more than this in the window remembers less
+    _sent: dict[str, tuple[float, SentVerdict]] = field(default_factory=dict)  # oldest first
+
+    def record(self, verdict: ReplyVerdict, at: float) -> None:
+        """``verdict`` as sent at ``at``; a later one about the same reply (a hold after all) is not its first."""
+        _forget_old(self._sent, at - self.window_s, self.max_replies)
+        self._sent.setdefault(verdict.reply_id, (at, SentVerdict(
+            verdict.outcome, tuple(verdict.reasons), verdict.policy_version, verdict.profile_version)))
+
+    def first(self, reply_id: str) -> SentVerdict | None:
+        found = self._sent.get(reply_id)
+        return found[1] if found else None
 
 
 def screen_verdict(

@@ -5,14 +5,15 @@
 
 Every decision goes to ``decisions`` with its reasons; eligible comments go on to
 ``comments.screened``; drafts go to ``replies.approved`` or ``replies.review``. The verify stage
-also follows ``replies.reviewed``: a creator's edits of held replies are examples of their voice.
+also follows ``replies.reviewed``: a creator's edits of held replies are examples of their voice; and the last
+15 minutes of its own outputs, so that a draft delivered again keeps its first verdict.
 """
 
 from __future__ import annotations
 
 import time
 
-from replyflow.events import CommentReceived, CommentScreened, ReplyDrafted, ReplyReviewed
+from replyflow.events import CommentReceived, CommentScreened, ReplyDrafted, ReplyReviewed, ReplyVerdict
 from replyflow.kafka import Emit, GroupMembership, TopicTable, subscribe_stage
 from replyflow.policy.authenticity import EmbeddingClient, VoiceEmbedder
 from replyflow.policy.rules import PolicySource
@@ -46,6 +47,12 @@ def create_app(settings: Settings | None = None):
                                                       lambda r: r.reply_id, keep_first=True, on_row=edits.add))
     stages = PolicyStages(parts.profiles.get, PolicySource(settings.policy_file),
                           embedding_weight=settings.embeddings_weight, extra_examples=edits.examples)
+    if "verify" in stage_names:
+        # The verdicts sent lately (by any replica, before a restart too): a draft delivered again keeps its first.
+        for sent_to in (REPLIES_APPROVED, REPLIES_REVIEW):
+            parts.tables.append(TopicTable[ReplyVerdict](
+                settings.kafka_bootstrap_servers, sent_to, lambda v: v.reply_id, since_s=stages.verdicts.window_s,
+                keep_rows=False, on_row=lambda v: stages.verdicts.record(v, v.occurred_at.timestamp())))
     if "screen" in stage_names:
         # Every replica's eligible comments are spends of the creators' reply budgets, counted by all together.
         parts.tables.append(TopicTable[CommentScreened](

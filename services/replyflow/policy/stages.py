@@ -23,10 +23,17 @@ from replyflow.events import (
     Stage,
 )
 from replyflow.kafka import Emit
-from replyflow.observability import DUPLICATE_DELIVERIES
+from replyflow.observability import DRAFTS_DECIDED_BEFORE, DUPLICATE_DELIVERIES
 from replyflow.policy.authenticity import AuthenticityModel, ModelCache, combine_scores
 from replyflow.policy.classifiers import TextScreener, detect_personal_data
-from replyflow.policy.decide import Deliveries, ReplyBudget, reasons_from, screen_verdict, verify_verdict
+from replyflow.policy.decide import (
+    Deliveries,
+    ReplyBudget,
+    Verdicts,
+    reasons_from,
+    screen_verdict,
+    verify_verdict,
+)
 from replyflow.policy.findings import Finding
 from replyflow.policy.language import possible_languages, score_words
 from replyflow.policy.rules import PolicySource
@@ -84,6 +91,7 @@ class PolicyStages:
         self.policies = policies
         self.budget = budget or ReplyBudget()
         self.deliveries = Deliveries()
+        self.verdicts = Verdicts()
         self.screener = TextScreener.load()
         self.authenticity = ModelCache()
 
@@ -160,6 +168,15 @@ class PolicyStages:
         for event, profile, toxicity_score, authenticity, similarity in zip(
             events, profiles, toxicity, styles, similarities, strict=True
         ):
+            first = self.verdicts.first(event.reply_id)
+            if first is not None:  # a redelivery: its outputs are out; its decision is recorded again, unchanged
+                DRAFTS_DECIDED_BEFORE.inc()
+                emits.append(Emit(DECISIONS, Decision(
+                    comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
+                    reply_id=event.reply_id, stage=Stage.verify, outcome=first.outcome, reasons=list(first.reasons),
+                    policy_version=first.policy_version, profile_version=first.profile_version,
+                )))
+                continue
             findings: list[Finding] = []
             if profile is not None:
                 findings = content_findings(event.text, event.comment, profile, toxicity_score)
