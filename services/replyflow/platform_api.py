@@ -71,8 +71,12 @@ class CredentialsFile:
             return PlatformCredentials()
         try:
             return self._file.current(time.monotonic())
-        except (OSError, ValueError) as e:  # pydantic's ValidationError is a ValueError
-            raise PermanentError(f"PLATFORM_CREDENTIALS_FILE {self._file.path} cannot be used: {e}") from e
+        except (OSError, ValueError) as e:  # no good version yet: replies wait for the fix, none is dead-lettered
+            raise TransientError(f"PLATFORM_CREDENTIALS_FILE {self._file.path} cannot be used: {e}") from e
+
+    def unusable(self) -> str | None:
+        """Why the file (or its last change: its last good version stays in use) cannot be used, for readiness."""
+        return self._file.unusable(time.monotonic()) if self._file is not None else None
 
 
 def unreachable(platform: str, error: httpx.HTTPError) -> TransientError:

@@ -708,8 +708,9 @@ def create_app(settings: Settings | None = None):
     parts.owned_partitions.append((YOUTUBE_POLL_CURSORS, settings.group_id(SERVICE)))
     parts.dead_letters_for.append(COMMENTS_RECEIVED)  # comments it cannot read
     http = httpx.AsyncClient(timeout=settings.platform_timeout_s)
-    youtube = YouTubeClient(http, settings.youtube_api_base_url, settings.youtube_token_url,
-                            CredentialsFile(settings.platform_credentials_file))
+    credentials = CredentialsFile(settings.platform_credentials_file)
+    parts.ready_checks.append(credentials.unusable)  # a Secret change that cannot be used
+    youtube = YouTubeClient(http, settings.youtube_api_base_url, settings.youtube_token_url, credentials)
     poller = YouTubePoller(parts, youtube)
     if settings.youtube_poll_conversations_per_poll:
         parts.tables.append(TopicTable[ReplyPublished](

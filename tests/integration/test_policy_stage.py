@@ -28,6 +28,7 @@ from replyflow.events import (
 )
 from replyflow.kafka import DEAD_LETTER_HEADERS, group_starts_at_end
 from replyflow.local.stack import Stack
+from replyflow.policy.rules import PolicySource
 from replyflow.settings import Settings
 from replyflow.topics import (
     COMMENTS_RECEIVED,
@@ -313,6 +314,31 @@ async def test_a_draft_delivered_again_keeps_its_first_verdict(stack, policy, pr
                and draft.reply_id.encode() in r.value]
     assert outputs == [REPLIES_APPROVED.name]  # sent once
     assert scraped(stack.url("policy"), "replyflow_drafts_decided_before_total") >= 1  # other tests' drafts too
+
+
+async def test_a_policy_file_change_that_cannot_be_used_keeps_the_last_good_one_and_says_so(
+        stack, producer, kafka_bootstrap, tmp_path):
+    # A typo pushed to the policy ConfigMap: comments go on being screened under the last good policy (none
+    # dead-lettered), and the pods say why they are not ready until it is fixed.
+    creator = f"cook-{uuid.uuid4().hex[:6]}"
+    await put_profiles([make_profile(creator)], Settings(kafka_bootstrap_servers=kafka_bootstrap))
+    policy_file = tmp_path / "policy.json"
+    policy_file.write_text(PolicySource().path.read_text())
+    stack.extra_env.update({"POLICY_STAGES": "screen", "POLICY_FILE": str(policy_file)})
+    stack.start_service("policy")
+    stack.wait_ready(log=lambda *_: None, timeout_s=90)
+    url = stack.url("policy")
+    policy_file.write_text(policy_file.read_text().replace('"screen"', '"sceen"', 1))
+    wait_for(lambda: httpx.get(f"{url}/readyz").status_code == 503, 10, "unready on the bad policy file")
+    assert "policy.json cannot be used" in httpx.get(f"{url}/readyz").text
+    comment = make_comment(creator)
+    async with TopicReader(kafka_bootstrap, DECISIONS.name, COMMENTS_RECEIVED.dlq) as reader:
+        await send(producer, COMMENTS_RECEIVED.name, comment.comment_id, CommentReceived(comment=comment))
+        records = await reader.collect(lambda rs: decisions_for(rs, comment.comment_id))
+    assert decisions_for(records, comment.comment_id)[0].outcome == Outcome.eligible
+    assert not [r for r in records if r.topic == COMMENTS_RECEIVED.dlq and comment.comment_id.encode() in r.value]
+    policy_file.write_text(PolicySource().path.read_text())  # fixed
+    wait_for(lambda: httpx.get(f"{url}/readyz").status_code == 200, 10, "ready again once fixed")
 
 
 async def test_two_screen_replicas_spend_one_reply_budget_between_them(stack, producer, kafka_bootstrap):

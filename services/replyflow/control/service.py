@@ -170,7 +170,7 @@ class ControlApi:
                 return error(503, "still reading replies and profiles from Kafka; retry in a few seconds")
             try:
                 return await handler(request)
-            except Unavailable as e:
+            except (Unavailable, TransientError) as e:  # Kafka behind, or no usable policy file yet
                 return error(503, f"{e}; retry")
         return guarded_handler
 
@@ -384,6 +384,7 @@ def create_app(settings: Settings | None = None):
     subscribe_stage(parts, stage="control-review", topic=REPLIES_REVIEWED, handle=send_outputs)
     # An edit is held to the verify stage's content checks, under the same policy file.
     checks = PolicyStages(parts.profiles.get, PolicySource(settings.policy_file))
+    parts.ready_checks.append(lambda: checks.policies.unusable(time.time()))
 
     def check_edit(text: str, comment: Comment, profile: CreatorProfile) -> list[Reason]:
         return checks.edit_reasons(text, comment, profile, time.time())

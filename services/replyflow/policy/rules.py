@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from replyflow.events import CheckRule, CreatorProfile
+from replyflow.kafka import TransientError
 from replyflow.watched import WatchedFile
 
 log = logging.getLogger(__name__)
@@ -47,3 +48,9 @@ class PolicySource(WatchedFile[Policy]):
     def __init__(self, path: str | Path | None = None) -> None:
         super().__init__(Path(path) if path else DEFAULT_POLICY_FILE, Policy, on_change=lambda policy: log.info(
             "policy changed", extra={"fields": {"version": policy.version}}))
+
+    def current(self, now: float) -> Policy:
+        try:
+            return super().current(now)
+        except (OSError, ValueError) as e:  # no good version yet: wait for the fix, dead-letter nothing
+            raise TransientError(f"POLICY_FILE {self.path} cannot be used: {type(e).__name__}: {e}"[:500]) from e

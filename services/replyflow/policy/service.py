@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None):
                                                       lambda r: r.reply_id, keep_first=True, on_row=edits.add))
     stages = PolicyStages(parts.profiles.get, PolicySource(settings.policy_file),
                           embedding_weight=settings.embeddings_weight, extra_examples=edits.examples)
+    parts.ready_checks.append(lambda: stages.policies.unusable(time.time()))  # a policy change that cannot be used
     if "verify" in stage_names:
         # The verdicts sent lately (by any replica, before a restart too): a draft delivered again keeps its first.
         for sent_to in (REPLIES_APPROVED, REPLIES_REVIEW):

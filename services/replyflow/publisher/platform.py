@@ -192,7 +192,7 @@ class PlatformApis:
     def __init__(self, settings: Settings) -> None:
         self._http = httpx.AsyncClient(timeout=settings.platform_timeout_s)
         self._generic_base = settings.platform_base_url
-        credentials = CredentialsFile(settings.platform_credentials_file or "")
+        self.credentials = credentials = CredentialsFile(settings.platform_credentials_file or "")
         self._native: dict[str, ReplyApi] = {}
         if settings.youtube_api_base_url:
             self._native["youtube"] = YouTubeDataApi(YouTubeClient(self._http, settings.youtube_api_base_url,

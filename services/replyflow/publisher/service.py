@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None):
                                         on_row=lambda e: take(e.platform_reply_id), since_s=ledger_s)
     parts.tables.append(ledger)  # read whole before consuming: what was already posted
     platforms = PlatformApis(settings)
+    parts.ready_checks.append(platforms.credentials.unusable)
     # Replies this process posted that the ledger may not have read back yet: a second verdict for the same
     # reply (a redelivered comment, drafted again) can follow in the same batch or the next, and YouTube and
     # Instagram have no idempotency key to stop a second post of a new draft. Also what a batch retried after

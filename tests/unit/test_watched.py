@@ -1,0 +1,62 @@
+"""Configuration files that apply without a restart: a change that cannot be used keeps the last good version
+in use and says why (readiness), and no good version at all is an error to wait on, never a dead letter."""
+
+import json
+import os
+
+import pytest
+
+from replyflow.kafka import TransientError
+from replyflow.platform_api import CredentialsFile
+from replyflow.policy.rules import PolicySource
+
+GOOD = PolicySource().path.read_text()
+
+
+def write(path, text: str, at: int) -> None:
+    path.write_text(text)
+    os.utime(path, (at, at))  # a new mtime, whatever the clock resolution
+
+
+def test_a_policy_change_that_cannot_be_used_keeps_the_last_good_one_until_it_is_fixed(tmp_path):
+    path = tmp_path / "policy.json"
+    write(path, GOOD, 1_000_000_000)
+    source = PolicySource(path)
+    good = source.current(0)
+    assert source.problem is None
+    write(path, GOOD.replace('"screen"', '"sceen"', 1), 1_000_000_001)  # a typo in the ConfigMap
+    assert "ValidationError" in source.unusable(1.5)  # readiness notices, with no comment coming in
+    assert source.current(2) is good
+    assert "policy.json cannot be used" in source.problem and "ValidationError" in source.problem
+    assert source.current(4) is good and source.problem  # the same bad file, not parsed again
+    path.unlink()  # and then gone
+    assert source.current(6) is good and "FileNotFoundError" in source.problem
+    fixed = json.loads(GOOD) | {"version": "fixed.1"}
+    write(path, json.dumps(fixed), 1_000_000_002)
+    assert source.current(8).version == "fixed.1" and source.problem is None
+
+
+def test_no_usable_policy_at_all_is_transient_so_comments_wait_instead_of_being_dead_lettered(tmp_path):
+    path = tmp_path / "policy.json"
+    write(path, "{not json", 1_000_000_000)
+    with pytest.raises(TransientError, match=r"POLICY_FILE .* cannot be used"):
+        PolicySource(path).current(0)
+    with pytest.raises(TransientError, match="FileNotFoundError"):
+        PolicySource(tmp_path / "missing.json").current(0)
+    assert "missing.json cannot be used: FileNotFoundError" in PolicySource(tmp_path / "missing.json").unusable(0)
+
+
+def test_credentials_keep_their_last_good_version_and_none_at_all_is_transient(tmp_path):
+    path = tmp_path / "credentials.json"
+    write(path, '{"youtube": {"client_id": "c', 1_000_000_000)  # a Secret half written
+    credentials = CredentialsFile(str(path))
+    with pytest.raises(TransientError, match="PLATFORM_CREDENTIALS_FILE"):
+        credentials.current()
+    good = {"instagram": {"accounts": {"17841": {"access_token": "IGQVJ-mara"}}}}
+    assert "credentials.json cannot be used" in credentials.unusable()  # readiness says so, without raising
+    write(path, json.dumps(good), 1_000_000_001)
+    assert credentials.current().instagram is not None and credentials.unusable() is None
+    write(path, "[]", 1_000_000_002)
+    assert credentials.current().instagram is not None
+    assert "credentials.json cannot be used" in credentials.unusable()
+    assert CredentialsFile("").unusable() is None  # no file configured: nothing to be wrong
