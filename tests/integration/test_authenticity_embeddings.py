@@ -52,8 +52,10 @@ async def test_embedding_similarity_enters_the_authenticity_score(embeddings_url
     embedder = VoiceEmbedder(EmbeddingClient(embeddings_url, "smollm2", timeout_s=30))
     try:
         similarities = await embedder.similarities([(t, profile) for t in texts] + [(texts[0], None)])
+        labelled = await embedder.similarities([(f"{texts[0]} {profile.disclosure_label}", profile)])
     finally:
         await embedder.close()
+    assert labelled == similarities[:1]  # the AI label a model may write itself is not part of the voice
     assert similarities[2] is None  # no profile, no voice
     assert all(math.isfinite(v) for pair in similarities[:2] for v in pair)
     assert similarities[0] != similarities[1]  # the two drafts' vectors differ

@@ -330,6 +330,9 @@ async def test_a_reply_nobody_reviewed_waits_for_review_if_the_creator_changed_t
                  for r in records if r.topic == REPLIES_PUBLISHED.name}
     assert set(held) == {switched, edited} and published == {unchanged}
     assert held[switched].outcome == Outcome.held and held[switched].reasons[-1].code == "creator_reviews_all"
+    # Held now, as a new event: the control API lists and pages holds by when they were held.
+    assert held[switched].occurred_at > checked_under_v1[switched].occurred_at
+    assert held[switched].event_id != checked_under_v1[switched].event_id
     assert held[edited].reasons[-1].code == "profile_changed"
     assert [p["comment_id"] for p in posts(platform, platform="youtube")] == [checked_under_v1[unchanged].comment_id]
 

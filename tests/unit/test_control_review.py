@@ -209,6 +209,22 @@ def test_repeating_a_decision_returns_it_and_its_outputs_are_the_same_events():
     assert [e.event for e in review_outputs(first)] == [e.event for e in review_outputs(again)]
 
 
+def test_a_decision_repeated_after_the_profile_changed_is_answered_as_the_first_time():
+    # A client retrying after a lost answer, while the creator turned replies off or banned a word meanwhile.
+    reply = held()
+    approved = decide(request("approve"), held=reply, previous=None, profile=profile(), by=Actor.creator)
+    edited = decide(request("edit", text="Bake it hot"), held=reply, previous=None, profile=profile(),
+                    by=Actor.creator)
+    off, banned = profile(mode=ReplyMode.off), profile(banned_words=["hot"], version=2)
+    assert decide(request("approve"), held=reply, previous=approved, profile=off, by=Actor.creator) is approved
+    assert decide(request("edit", text="Bake it hot"), held=reply, previous=edited, profile=banned,
+                  by=Actor.creator) is edited
+    assert decide(request("edit", text=edited.text), held=reply, previous=edited, profile=off,
+                  by=Actor.creator) is edited  # sent back as the API showed it, label included
+    with pytest.raises(ReviewConflict):  # another decision still conflicts
+        decide(request("reject"), held=reply, previous=approved, profile=off, by=Actor.creator)
+
+
 def test_a_recorded_decision_sends_its_outputs_only_if_it_holds_and_is_recent():
     reply = held()
     approve = decide(request("approve"), held=reply, previous=None, profile=profile(), by=Actor.creator)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from replyflow.events import (
     Actor,
     Comment,
@@ -44,6 +46,15 @@ def test_only_edits_count_label_stripped_newest_kept():
     edits.add(reviewed("third [AI]"))
     assert edits.examples(profile) == ("second", "third")
     assert edits.examples(profile.model_copy(update={"creator_id": "nobody"})) == ()
+
+
+def test_the_latest_edits_are_the_latest_decided_whatever_order_they_are_read_in():
+    # replies.reviewed has several partitions: a restart reads them in no set order.
+    profile = CreatorProfile(creator_id="baker", display_name="B", persona="p", disclosure_label="[AI]")
+    edits = CreatorEdits(per_creator=2)
+    for text, minute in (("newest [AI]", 30), ("oldest [AI]", 10), ("middle [AI]", 20)):
+        edits.add(reviewed(text).model_copy(update={"occurred_at": datetime(2026, 11, 29, 12, minute, tzinfo=UTC)}))
+    assert edits.examples(profile) == ("middle", "newest")
 
 
 def test_edits_move_the_authenticity_score_towards_the_creators_corrected_voice():

@@ -243,6 +243,8 @@ def decide(
     assert subject is not None, "look the reply up first"
     if problems := request_problems(request):
         raise InvalidReview(problems)
+    if previous is not None and repeats(request, previous, profile):
+        return previous  # answered as the first time, whatever changed since (the kill switch, a banned word)
     publishes = request.action != ReviewAction.reject
     if publishes and (profile is None or profile.mode == ReplyMode.off):
         why = "has no profile" if profile is None else "has AI replies turned off (mode off)"
@@ -272,6 +274,18 @@ def decide(
         decided_by=by, held_reasons=held.reasons, authenticity=held.authenticity, policy_version=held.policy_version,
         profile_version=held.profile_version,
     )
+
+
+def repeats(request: ReviewRequest, previous: ReplyReviewed, profile: CreatorProfile | None) -> bool:
+    """Whether ``request`` is ``previous`` again (a client retrying after a lost answer): the same action, and for
+    an edit the same text as it was recorded (with the disclosure label)."""
+    if request.action != previous.action:
+        return False
+    if request.action != ReviewAction.edit:
+        return True
+    assert request.text is not None
+    label = profile.disclosure_label if profile is not None else None
+    return previous.text in (request.text, ensure_disclosure(request.text, label) if label else None)
 
 
 def same_decision(a: ReplyReviewed, b: ReplyReviewed) -> bool:

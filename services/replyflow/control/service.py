@@ -3,7 +3,7 @@
     python -m replyflow.control                            # HTTP API on :8084 (plus /metrics /healthz /readyz)
     python -m replyflow.control creator-token <creator_id>  # print that creator's bearer token
 
-It follows ``replies.review`` (held replies) and ``replies.reviewed`` (decisions, compacted) from
+It follows ``replies.review`` (held replies) and ``replies.reviewed`` (decisions; first one wins) from
 the beginning, so the pending list is the same on every replica and survives restarts. A request
 writes its decision to ``replies.reviewed`` (acks=all) and answers once it has read it back. The
 decision's outputs (``replies.approved`` for the publisher, ``decisions`` for the audit trail) are

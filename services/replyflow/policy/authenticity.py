@@ -1,6 +1,6 @@
 """How much a drafted reply sounds like the creator: a small stylometric model on CPU.
 
-Fit on the creator's ``example_replies`` (and replies they approved or edited), score any draft
+Fit on the creator's ``example_replies`` (and replies they edited), score any draft
 in [0, 1]. Four views of style, each a similarity to the creator's examples:
 
 - ``ngrams``: character 2–4-grams (lowercased, emoji included), sublinear TF weighted by an IDF
@@ -47,6 +47,7 @@ import numpy as np
 from prometheus_client import Counter as MetricCounter
 
 from replyflow.events import CreatorProfile
+from replyflow.policy.verify_checks import strip_disclosure
 
 log = logging.getLogger(__name__)
 EMBEDDING_REQUESTS = MetricCounter(
@@ -768,7 +769,9 @@ class VoiceEmbedder:
                     for old in [k for k in self._voices if k[0] == profile.creator_id]:
                         del self._voices[old]
                     self._voices[key] = voice
-            vectors = iter(await self.client.aembed([text for text, _ in wanted], self._http))
+            # Without the AI label, as the stylometric model scores them (a model may write the label itself).
+            vectors = iter(await self.client.aembed(
+                [strip_disclosure(text, profile.disclosure_label) for text, profile in wanted], self._http))
         except EmbeddingError as error:
             EMBEDDING_REQUESTS.labels("error").inc()
             log.warning("embeddings endpoint failed; scoring authenticity without it",

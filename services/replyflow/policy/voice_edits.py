@@ -8,7 +8,8 @@ replies plus their latest edits, so the model learns from every correction.
 
 from __future__ import annotations
 
-from collections import deque
+import bisect
+from datetime import datetime
 
 from replyflow.events import Actor, CreatorProfile, ReplyReviewed, ReviewAction
 from replyflow.policy.verify_checks import strip_disclosure
@@ -22,7 +23,8 @@ class CreatorEdits:
 
     def __init__(self, per_creator: int = EDITS_PER_CREATOR) -> None:
         self._per_creator = per_creator
-        self._texts: dict[str, deque[str]] = {}
+        # Per creator, by when they were decided: replies.reviewed's partitions are read in no set order.
+        self._texts: dict[str, list[tuple[datetime, str]]] = {}
         # Per creator: the label the texts were stripped with, and the examples; rebuilt on a new edit.
         self._examples: dict[str, tuple[str, tuple[str, ...]]] = {}
 
@@ -30,8 +32,9 @@ class CreatorEdits:
         # An operator's edit, made on the creator's behalf, is not the creator's voice.
         if reviewed.action != ReviewAction.edit or not reviewed.text or reviewed.decided_by == Actor.operator:
             return
-        texts = self._texts.setdefault(reviewed.creator_id, deque(maxlen=self._per_creator))
-        texts.append(reviewed.text)
+        texts = self._texts.setdefault(reviewed.creator_id, [])
+        bisect.insort(texts, (reviewed.occurred_at, reviewed.text))
+        del texts[:-self._per_creator]
         self._examples.pop(reviewed.creator_id, None)
 
     def examples(self, profile: CreatorProfile) -> tuple[str, ...]:
@@ -41,6 +44,6 @@ class CreatorEdits:
             return ()
         cached = self._examples.get(profile.creator_id)
         if cached is None or cached[0] != profile.disclosure_label:
-            body = tuple(strip_disclosure(t, profile.disclosure_label) for t in texts)
+            body = tuple(strip_disclosure(t, profile.disclosure_label) for _, t in texts)
             cached = self._examples[profile.creator_id] = (profile.disclosure_label, body)
         return cached[1]

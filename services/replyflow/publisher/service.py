@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable
 from datetime import UTC
 from typing import TypeVar
@@ -40,6 +41,7 @@ from replyflow.events import (
     ReplyPublished,
     ReplyVerdict,
     Stage,
+    utc_now,
 )
 from replyflow.kafka import (
     BATCH_IN_HAND_WAIT_S,
@@ -179,7 +181,9 @@ def create_app(settings: Settings | None = None):
         failed_calls.pop(event.reply_id, None)
         if why.action == Action.skip:
             return [Emit(DECISIONS, decision_about(event, Outcome.skipped, [why]))]
-        held = event.model_copy(update={"outcome": Outcome.held, "reasons": [*event.reasons, why]})
+        # Held now, as a new event: the control API lists (and pages) holds by when they were held.
+        held = event.model_copy(update={"outcome": Outcome.held, "reasons": [*event.reasons, why],
+                                        "event_id": str(uuid.uuid4()), "occurred_at": utc_now()})
         return [Emit(REPLIES_REVIEW, held), Emit(DECISIONS, decision_about(event, Outcome.held, [why]))]
 
     # publish_batch reads which partitions are still this replica's
