@@ -113,6 +113,10 @@ def test_model_cache_refits_when_the_profile_changes() -> None:
     assert newer is not first and newer is not None and newer.n_examples == len(BAKER)
     with_edits = cache.get(profile.model_copy(update={"version": 2, "example_replies": BAKER}), ["edit 🍰"])
     assert with_edits is not None and with_edits.n_examples == len(BAKER) + 1
+    # Two examples do not tell a voice from anyone's: not scored, until edits make three.
+    two = profile.model_copy(update={"version": 3, "example_replies": [*BAKER[:2], "  "]})
+    assert cache.get(two) is None
+    assert cache.get(two, ["an edit of theirs 🍰"]) is not None
 
 
 # -- evaluation helpers --------------------------------------------------------------------------

@@ -533,9 +533,13 @@ def test_check_authenticity_uses_the_creators_threshold() -> None:
     assert check_authenticity(0.1, PROFILE) == []  # threshold 0 = off
     strict = make_profile(authenticity_threshold=0.5)
     assert check_authenticity(0.7, strict) == []
-    assert check_authenticity(None, strict) == []
     [finding] = check_authenticity(0.3, strict)
     assert finding.check == "authenticity" and finding.score == pytest.approx(0.7)
+    # Too few examples to score against, while a threshold is asked for: held, not waved through.
+    [unscored] = check_authenticity(None, strict)
+    assert (unscored.check, unscored.code) == ("authenticity", "authenticity_unscored")
+    assert "too few example replies" in unscored.message
+    assert check_authenticity(None, PROFILE) == []  # no threshold, nothing to hold for
 
 
 def test_every_check_name_is_configured_in_the_default_policy() -> None:

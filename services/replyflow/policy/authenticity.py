@@ -575,6 +575,11 @@ class AuthenticityModel:
         return dict(self._effective_weights)
 
 
+# Fewer examples than this do not tell a voice from anyone's: with two, some pairs score every draft 0.5, and
+# one forces every view to its steepest (a "Thanks!" scores 0.002). Such drafts are not scored.
+MIN_EXAMPLES = 3
+
+
 class ModelCache:
     """Fitted models per creator, refit when the profile version or the extra examples change."""
 
@@ -583,9 +588,9 @@ class ModelCache:
         self._models: OrderedDict[tuple[str, int, int], AuthenticityModel] = OrderedDict()
 
     def get(self, profile: CreatorProfile, extra_examples: Sequence[str] = ()) -> AuthenticityModel | None:
-        """The model for ``profile`` (``None`` when the creator has no example replies yet)."""
+        """The model for ``profile``; ``None`` below ``MIN_EXAMPLES`` example replies (edits included)."""
         examples = [*profile.example_replies, *extra_examples]
-        if not any(e.strip() for e in examples):
+        if sum(1 for e in examples if e.strip()) < MIN_EXAMPLES:
             return None
         key = (profile.creator_id, profile.version, hash(tuple(extra_examples)))
         model = self._models.get(key)

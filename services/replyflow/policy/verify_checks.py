@@ -1357,12 +1357,18 @@ def check_toxicity(
 
 
 def check_authenticity(score: float | None, profile: CreatorProfile) -> list[Finding]:
-    """A draft whose authenticity is below ``profile.authenticity_threshold`` (0 turns it off).
+    """A draft whose authenticity is below ``profile.authenticity_threshold`` (0 turns it off), or that cannot be
+    scored (``None``: too few example replies) while the creator asks for a threshold.
 
     The finding's ``score`` is ``1 - authenticity`` so that, like every other check, higher is worse.
     """
-    if score is None or profile.authenticity_threshold <= 0.0 or score >= profile.authenticity_threshold:
+    if profile.authenticity_threshold <= 0.0 or (score is not None and score >= profile.authenticity_threshold):
         return []
+    if score is None:  # a threshold asked for, nothing to score against: not waved through
+        return [Finding("authenticity", "authenticity_unscored", f"The reply's authenticity cannot be scored: "
+                        f"{profile.display_name} has too few example replies to tell their voice by (threshold "
+                        f"{profile.authenticity_threshold:.2f}). Add example replies, or set the threshold to 0.",
+                        None)]
     return [
         Finding(
             "authenticity",
