@@ -173,12 +173,12 @@ async def test_the_operator_sees_the_review_backlog_in_the_api_and_the_metrics(c
         return (scraped(url, "replyflow_reviews_pending"), scraped(url, "replyflow_reviews_oldest_pending_seconds"))
 
     pending, oldest = metrics()
-    assert oldest < timedelta(days=39).total_seconds(), "another test left a hold older than this test's"
-    stale = await hold(producer, creator, at=datetime.now(UTC) - timedelta(days=40))
+    assert oldest < timedelta(days=19).total_seconds(), "another test left a hold older than this test's"
+    stale = await hold(producer, creator, at=datetime.now(UTC) - timedelta(days=20))
     fresh = await hold(producer, creator)
     await listed(http, creator, {stale.reply_id, fresh.reply_id})
     assert metrics()[0] == pending + 2
-    assert timedelta(days=40).total_seconds() <= metrics()[1] < timedelta(days=40, minutes=5).total_seconds()
+    assert timedelta(days=20).total_seconds() <= metrics()[1] < timedelta(days=20, minutes=5).total_seconds()
     queues = await http.get("/v1/reviews")
     assert_documented(queues)
     backlog = queues.json()
@@ -203,7 +203,7 @@ async def test_the_operator_sees_the_review_backlog_in_the_api_and_the_metrics(c
     assert response.status_code == 200, response.text
     assert_documented(response)
     assert metrics()[0] == pending + 1  # the decision is read back before the request is answered
-    assert metrics()[1] < timedelta(days=39).total_seconds()
+    assert metrics()[1] < timedelta(days=19).total_seconds()
     (mine,) = [q for q in (await http.get("/v1/reviews")).json()["creators"] if q["creator_id"] == creator]
     assert mine["pending"] == 1 and datetime.fromisoformat(mine["oldest_held_at"]) == fresh.occurred_at
 

@@ -73,7 +73,7 @@ def request(action: str, **over) -> ReviewRequest:
 def test_pending_is_the_creators_undecided_holds_oldest_first():
     late, early, other, decided = (held("late", at=NOW), held("early", at=NOW - timedelta(minutes=5)),
                                    held("o", creator_id="someone-else"), held("done"))
-    pending = PendingReviews()
+    pending = PendingReviews(keep_s=30 * 86_400, now=lambda: NOW)
     assert pending.count() == 0 and pending.oldest_held_at() is None
     for verdict in (late, early, other, decided):
         pending.add(verdict)
@@ -88,8 +88,18 @@ def test_pending_is_the_creators_undecided_holds_oldest_first():
     assert pending.count() == 1 and pending.oldest_held_at() == late.occurred_at
 
 
+def test_a_hold_older_than_the_topic_keeps_it_is_no_longer_pending():
+    # Every replica forgets it alike: one that read it before it left replies.review would list it on and on.
+    pending = PendingReviews(keep_s=30 * 86_400, now=lambda: NOW)
+    stale, fresh = held("stale", at=NOW - timedelta(days=30, minutes=1)), held("fresh", at=NOW - timedelta(days=29))
+    pending.add(stale)
+    pending.add(fresh)
+    assert pending.of("mara") == [fresh] and pending.count() == 1
+    assert [q.pending for q in pending.queues()] == [1]
+
+
 def test_pages_follow_on_by_position_so_a_decision_between_pages_skips_nothing():
-    pending = PendingReviews()
+    pending = PendingReviews(keep_s=30 * 86_400, now=lambda: NOW)
     for i in range(5):
         pending.add(held(f"c{i}", at=NOW + timedelta(minutes=i)))
     first, after = page_after(pending.of("mara"), held_position, None, 2)
@@ -105,7 +115,7 @@ def test_pages_follow_on_by_position_so_a_decision_between_pages_skips_nothing()
 
 
 def test_held_at_the_same_moment_are_ordered_by_reply_id_across_pages():
-    pending = PendingReviews()
+    pending = PendingReviews(keep_s=30 * 86_400, now=lambda: NOW)
     for i in range(3):
         pending.add(held(f"same-{i}"))
     everything = pending.of("mara")

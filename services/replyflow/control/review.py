@@ -28,6 +28,7 @@ from replyflow.events import (
     ReviewAction,
     Stage,
     Strict,
+    utc_now,
 )
 from replyflow.kafka import Emit
 from replyflow.policy.decide import SEVERITY
@@ -110,13 +111,23 @@ class ReviewQueue(NamedTuple):
 
 
 class PendingReviews:
-    """Each creator's undecided held replies, so listing one creator's costs their pending holds only."""
+    """Each creator's undecided held replies, so listing one creator's costs their pending holds only.
 
-    def __init__(self) -> None:
+    A hold is pending for ``keep_s`` (``replies.review``'s retention): after that every replica, whenever it
+    started, has forgotten it alike (one that read it before it left the topic would list it on and on)."""
+
+    def __init__(self, keep_s: float, now: Callable[[], datetime] = utc_now) -> None:
         self._held: dict[str, dict[str, ReplyVerdict]] = {}
+        self._keep, self._now = timedelta(seconds=keep_s), now
 
     def add(self, held: ReplyVerdict) -> None:
         self._held.setdefault(held.creator_id, {})[held.reply_id] = held
+
+    def _expire(self) -> None:
+        oldest = self._now() - self._keep
+        for creator_id, pending in list(self._held.items()):
+            for reply_id in [r for r, v in pending.items() if v.occurred_at < oldest]:
+                self.discard(creator_id, reply_id)
 
     def discard(self, creator_id: str, reply_id: str) -> None:
         pending = self._held.get(creator_id)
@@ -127,13 +138,16 @@ class PendingReviews:
 
     def of(self, creator_id: str) -> list[ReplyVerdict]:
         """The creator's undecided held replies, oldest first."""
+        self._expire()
         return sorted(self._held.get(creator_id, {}).values(), key=lambda v: (v.occurred_at, v.reply_id))
 
     def count(self) -> int:
+        self._expire()
         return sum(len(pending) for pending in self._held.values())
 
     def queues(self) -> list[ReviewQueue]:
         """Every creator with replies waiting, the longest wait first."""
+        self._expire()
         found = [ReviewQueue(creator_id, len(pending), min(v.occurred_at for v in pending.values()))
                  for creator_id, pending in self._held.items()]
         return sorted(found, key=lambda q: (q.oldest_held_at, q.creator_id))

@@ -353,9 +353,10 @@ def create_app(settings: Settings | None = None):
     parts = service_parts("control", settings, sends=[REPLIES_REVIEWED, REPLIES_APPROVED, DECISIONS, CREATORS_CONFIG])
     bootstrap = settings.kafka_bootstrap_servers
     # keep_first: a reply's first hold keeps its held_at; a reply's first decision wins on every replica.
-    pending_reviews = PendingReviews()
+    held_for_s = REPLIES_REVIEW.retention_ms / 1000  # type: ignore[operator]
+    pending_reviews = PendingReviews(keep_s=held_for_s)
     held = TopicTable[ReplyVerdict](bootstrap, REPLIES_REVIEW, lambda v: v.reply_id, keep_first=True,
-                      on_row=pending_reviews.add)
+                                    on_row=pending_reviews.add, since_s=held_for_s)
 
     def forget_hold(decision: ReplyReviewed) -> None:
         # A decision carries all the API and its outputs need, so only undecided holds stay in memory.
