@@ -32,11 +32,16 @@ API (vLLM's OpenAI-compatible server)
 ``GET|POST /admin/faults``
     Read or change fault injection: ``{"fail_rate": 0.3}`` (fraction of model requests
     answered ``status``), ``{"status": 503}`` alone = unavailable (every model request and
-    ``/health`` answer 503), ``{"status": 200}`` = healthy again (clears ``unavailable`` and
-    ``fail_rate``), ``{"unavailable": true|false}``, ``{"extra_latency_ms": 250}`` (added before
-    scheduling), ``{"retry_after_s": 2}`` (``Retry-After`` on injected errors), ``{"reset": true}``
-    (back to the start-up settings). Injected faults are checked before validation, as a dead
-    server or proxy would answer.
+    ``/health`` answer 503), ``{"status": 200}`` = healthy again (clears ``unavailable``,
+    ``fail_rate`` and ``stream_fault``), ``{"unavailable": true|false}``,
+    ``{"extra_latency_ms": 250}`` (added before scheduling), ``{"retry_after_s": 2}``
+    (``Retry-After`` on injected errors), ``{"reset": true}`` (back to the start-up settings).
+    Injected faults are checked before validation, as a dead server or proxy would answer.
+    Faults after the 200, once half of a streamed answer is sent:
+    ``{"stream_fault": "error"}`` (a vLLM error chunk ``data: {"error": {...}}`` then ``[DONE]``, as
+    vLLM reports an engine failure mid-stream), ``"cut"`` (the body ends without ``[DONE]``: a proxy
+    or the server dropped it), ``"stall"`` (nothing more is sent until the client gives up),
+    ``null`` (off); ``{"stream_fault_rate": 0.5}`` hits that fraction of streams (default 1).
 
 Errors are OpenAI/vLLM-shaped: ``{"error": {"message", "type", "param", "code"}}``. 400
 ``BadRequestError`` for malformed bodies (missing ``messages``/``prompt``, bad
@@ -139,6 +144,7 @@ DEFAULT_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 CHAT_TOKENS_PER_MESSAGE = 5  # <|start_header_id|>role<|end_header_id|>\n\n ... <|eot_id|>
 CHAT_TOKENS_FIXED = 5  # <|begin_of_text|> + the assistant generation header
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+STREAM_FAULTS = (None, "error", "cut", "stall")
 
 
 def _flag(default: Any, help_text: str, **kw: Any) -> Any:
@@ -299,11 +305,14 @@ class _BadRequest(Exception):
         self.message, self.param, self.status, self.kind = message, param, status, kind
 
 
+def error_body(status: int, message: str, kind: str, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": param, "code": status}}
+
+
 def error_response(
     status: int, message: str, kind: str, param: str | None = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    body = {"error": {"message": message, "type": kind, "param": param, "code": status}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(error_body(status, message, kind, param), status_code=status, headers=headers)
 
 
 _STATUS_KIND = {
@@ -756,6 +765,8 @@ class Faults:
     unavailable: bool = False
     extra_latency_ms: float = 0.0
     retry_after_s: float | None = None
+    stream_fault: str | None = None  # error | cut | stall, half-way through a streamed answer
+    stream_fault_rate: float = 1.0
 
 
 @dataclass
@@ -811,6 +822,13 @@ class Simulator:
             return error_response(
                 f.status, f"Injected fault ({why}): the model server is not answering.", kind, headers=headers
             )
+        return None
+
+    def _stream_fault(self) -> str | None:
+        f = self.faults
+        if f.stream_fault and self._fault_rng.random() < f.stream_fault_rate:
+            self.metrics.faults.labels(f"stream_{f.stream_fault}").inc()
+            return f.stream_fault
         return None
 
     # -- request parsing / validation (vLLM semantics)
@@ -947,7 +965,7 @@ class Simulator:
         rid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
         if p.stream:
             return StreamingResponse(
-                self._stream(seq, p, rid),
+                self._stream(seq, p, rid, self._stream_fault()),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache"},
             )
@@ -993,7 +1011,7 @@ class Simulator:
             }
         )
 
-    async def _stream(self, seq: Seq, p: _Parsed, rid: str) -> AsyncIterator[str]:
+    async def _stream(self, seq: Seq, p: _Parsed, rid: str, fault: str | None = None) -> AsyncIterator[str]:
         engine = self.engine
         loop = asyncio.get_running_loop()
         created = int(time.time())
@@ -1032,6 +1050,15 @@ class Simulator:
                 if have > emitted:
                     yield chunk("".join(words[emitted:have]))
                     emitted = have
+                    if fault and 2 * emitted >= seq.out_tokens:  # half the answer is out (the finally aborts it)
+                        if fault == "error":
+                            error = error_body(500, "Injected fault (stream_fault): the engine failed mid-answer.",
+                                               "InternalServerError")
+                            yield f"data: {json.dumps(error)}\n\n"
+                            yield "data: [DONE]\n\n"
+                        elif fault == "stall":
+                            await asyncio.Event().wait()  # until the client disconnects or the server stops
+                        return
                 if emitted >= seq.out_tokens:
                     break
                 # coalesce under load, but never delay the last token (e2e latency stays exact)
@@ -1120,7 +1147,8 @@ class Simulator:
     def _update_faults(self, body: Any) -> None:
         if not isinstance(body, dict):
             raise TypeError("expected a JSON object")
-        known = {"fail_rate", "status", "unavailable", "extra_latency_ms", "retry_after_s", "reset"}
+        known = {"fail_rate", "status", "unavailable", "extra_latency_ms", "retry_after_s", "stream_fault",
+                 "stream_fault_rate", "reset"}
         unknown = set(body) - known
         if unknown:
             raise ValueError(f"unknown fault settings: {sorted(unknown)}; known: {sorted(known)}")
@@ -1130,7 +1158,7 @@ class Simulator:
             if isinstance(status, bool) or not isinstance(status, int) or not (200 <= status <= 599):
                 raise ValueError("status must be an HTTP status code")
             if status < 400:  # healthy again
-                f.unavailable, f.fail_rate = False, 0.0
+                f.unavailable, f.fail_rate, f.stream_fault = False, 0.0, None
             else:
                 f.status = status
                 if "fail_rate" not in body and "unavailable" not in body:
@@ -1150,6 +1178,15 @@ class Simulator:
         if "retry_after_s" in body:
             ra = body["retry_after_s"]
             f.retry_after_s = None if ra is None else max(0.0, float(ra))
+        if "stream_fault" in body:
+            if body["stream_fault"] not in STREAM_FAULTS:
+                raise ValueError(f"stream_fault must be one of {STREAM_FAULTS}")
+            f.stream_fault = body["stream_fault"]
+        if "stream_fault_rate" in body:
+            rate = float(body["stream_fault_rate"])
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError("stream_fault_rate must be in [0, 1]")
+            f.stream_fault_rate = rate
         self.faults = f
         log.info("faults now %s", asdict(f))
 

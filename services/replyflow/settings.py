@@ -46,7 +46,9 @@ class Settings(BaseSettings):
     )
     llm_model: str = Field(default="smollm2-135m-instruct", description="Model name sent in each request")
     llm_api_key: str = Field(default="not-needed", description="Bearer token for the model server")
-    llm_timeout_s: float = Field(default=60.0, description="Per-request timeout for the model server")
+    llm_timeout_s: float = Field(default=60.0, description="Longest wait for the model server's next bytes (the "
+                                 "start of the answer, then each gap between streamed chunks); a long answer that "
+                                 "keeps streaming is never cut off")
     llm_max_inflight: int = Field(default=8, description="Concurrent requests to the model server")
     llm_min_inflight: int = Field(
         default=1, description="Smallest window of concurrent model requests the adaptive controller shrinks to"
@@ -82,7 +84,8 @@ class Settings(BaseSettings):
     )
     llm_seed_per_comment: bool = Field(
         default=True,
-        description="Send a sampling seed derived from the comment, so a redelivered comment gets the same draft",
+        description="Send a sampling seed derived from the comment, so a redelivered comment gets the same draft on "
+        "llama.cpp and a close one on vLLM (whose output also depends on what it batches alongside)",
     )
 
     platform_base_url: str = Field(

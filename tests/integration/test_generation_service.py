@@ -1,7 +1,8 @@
 """The generation service as a real process against a real broker and the LLM simulator:
 a model-server outage pauses intake and readiness without dead-lettering anything, and heals by
-itself; a prompt longer than the context is dead-lettered with the server's reason; kill -9 mid-load
-loses nothing; SIGTERM drains the window so a restart redoes nothing."""
+itself; an answer that fails after the 200 is retried, never drafted; a request longer than the context
+is dead-lettered with the server's reason, while a long persona and comment are cut to fit; kill -9
+mid-load loses nothing; SIGTERM drains the window so a restart redoes nothing."""
 
 from __future__ import annotations
 
@@ -43,10 +44,11 @@ async def faults(sim, **body) -> None:
         (await http.post(f"{sim.url}/admin/faults", json=body)).raise_for_status()
 
 
-def profile(creator_id: str, persona: str = "A cheerful baker who answers in short, warm sentences.") -> CreatorProfile:
+def profile(creator_id: str, persona: str = "A cheerful baker who answers in short, warm sentences.",
+            max_tokens: int = 16) -> CreatorProfile:
     return CreatorProfile.model_validate({
         "creator_id": creator_id, "display_name": "Test Baker", "persona": persona, "mode": "auto",
-        "generation": {"max_tokens": 16, "temperature": 0.7, "stop": ["\n\n"]},
+        "generation": {"max_tokens": max_tokens, "temperature": 0.7, "stop": ["\n\n"]},
     })
 
 
@@ -128,21 +130,45 @@ async def test_model_server_outage_pauses_intake_and_readiness_then_heals_withou
     assert httpx.get(f"{url}/readyz", timeout=5).status_code == 200
 
 
-async def test_a_prompt_longer_than_the_context_is_dead_lettered_with_the_reason(generation, producer, kafka_bootstrap):
+async def test_an_answer_that_fails_after_the_200_is_retried_not_drafted(generation, producer, kafka_bootstrap, sim):
     start, creator = generation
-    long_creator = f"{creator}-verbose"
-    await put_profiles([profile(long_creator, persona="Talks at great length. " * 170)],
+    url = start()
+    events = [screened(creator, i) for i in range(4)]
+    ids = {e.comment_id for e in events}
+    retried = {"service": "generation", "topic": COMMENTS_SCREENED.name, "result": "retried"}
+    async with TopicReader(kafka_bootstrap, REPLIES_DRAFTED.name, DLQ) as reader:
+        for fault in ("error", "cut"):  # a vLLM error chunk then [DONE]; a body that ends without [DONE]
+            await faults(sim, stream_fault=fault)
+            if fault == "error":
+                await produce(producer, events)
+            before = scraped(url, "replyflow_messages_processed_total", **retried) or 0
+            with pytest.raises(TimeoutError):  # retried meanwhile: nothing drafted, nothing dead-lettered
+                await reader.collect(lambda rs: len(rs) > 0, timeout_s=3)
+            assert (scraped(url, "replyflow_messages_processed_total", **retried) or 0) > before
+        await faults(sim, status=200)
+        records = await reader.collect(lambda rs: ids <= set(draft_ids(rs)), timeout_s=30)
+    assert not dlq_ids(records, ids)
+
+
+async def test_a_request_longer_than_the_context_is_dead_lettered_and_a_long_prompt_is_cut_to_fit(
+        generation, producer, kafka_bootstrap):
+    start, creator = generation
+    greedy, verbose = f"{creator}-greedy", f"{creator}-verbose"
+    # The prompt is cut to fit, but max_tokens is the creator's: 1,000 more tokens do not fit a 1,024 context.
+    await put_profiles([profile(greedy, max_tokens=1_000), profile(verbose, persona="Talks at great length. " * 170)],
                        Settings(kafka_bootstrap_servers=kafka_bootstrap))
     start()
-    too_long, fine = screened(long_creator, 0), screened(creator, 1)
+    too_long, fine = screened(greedy, 0), screened(creator, 1)
+    long_winded = screened(verbose, 2, text="So many questions about the dough. " * 280)
     async with TopicReader(kafka_bootstrap, REPLIES_DRAFTED.name, DLQ, DECISIONS.name) as reader:
-        await produce(producer, [too_long])
+        await produce(producer, [too_long, long_winded])
         # `fine` as a newer producer writes it, with a field this version does not know: drafted all the same.
         newer = {**json.loads(fine.model_dump_json()), "screened_by": "policy-screen-v2"}
         await producer.send_and_wait(COMMENTS_SCREENED.name, json.dumps(newer).encode(), key=fine.comment_id.encode())
 
         def done(rs) -> bool:
-            return fine.comment_id in draft_ids(rs) and bool(dlq_ids(rs, {too_long.comment_id})) and any(
+            return {fine.comment_id, long_winded.comment_id} <= set(draft_ids(rs)) and bool(
+                dlq_ids(rs, {too_long.comment_id})) and any(
                 r.topic == DECISIONS.name and Decision.model_validate_json(r.value).comment_id == too_long.comment_id
                 for r in rs)
 

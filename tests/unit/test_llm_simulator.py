@@ -369,6 +369,22 @@ def test_fault_injection_and_recovery(sim: httpx.Client) -> None:
     assert sim.post("/v1/chat/completions", json=CHAT).status_code == 200
 
 
+def test_stream_faults_fail_an_answer_half_way_after_the_200(sim: httpx.Client) -> None:
+    body = {**CHAT, "max_tokens": 20, "ignore_eos": True, "stream": True}
+    assert sim.post("/admin/faults", json={"stream_fault": "error"}).json()["stream_fault"] == "error"
+    events = sse_events(sim, "/v1/chat/completions", body)
+    assert events[-1] == "[DONE]" and json.loads(events[-2])["error"]["code"] == 500  # as vLLM reports it
+    assert all("finish_reason\":\"" not in e for e in events)  # never finished
+    sim.post("/admin/faults", json={"stream_fault": "cut"})
+    events = sse_events(sim, "/v1/chat/completions", body)
+    assert "[DONE]" not in events and any('"content":"' in e for e in events)
+    assert sim.post("/v1/chat/completions", json=CHAT).status_code == 200  # non-streamed answers are whole
+    sim.post("/admin/faults", json={"status": 200})  # healthy again
+    assert sse_events(sim, "/v1/chat/completions", body)[-1] == "[DONE]"
+    assert sim.post("/admin/faults", json={"stream_fault": "bogus"}).status_code == 400
+    assert sim.post("/admin/faults", json={"stream_fault_rate": 2}).status_code == 400
+
+
 def test_fail_rate_flag_answers_every_request() -> None:
     cfg = replace(FAST, fail_rate=1.0, fail_status=503)
     with serve_in_thread(cfg) as running, httpx.Client(base_url=running.url) as c:

@@ -24,6 +24,10 @@ from replyflow.kafka import PermanentError, TransientError
 # retried, never a reason to dead-letter a healthy comment.
 PERMANENT_STATUSES = frozenset({400, 413, 422})
 
+# Idle connections are dropped before the server drops them (uvicorn, under vLLM: 5 s): aiohttp does not
+# retry a POST sent on a connection the server has just closed, it fails with ServerDisconnectedError.
+KEEPALIVE_S = 4.0
+
 TRACER = trace.get_tracer("replyflow.generation")
 
 
@@ -38,12 +42,17 @@ class Completion:
 
 
 class LLMClient:
+    """``timeout_s`` (LLM_TIMEOUT_S) bounds each wait for the server's next bytes: the answer's start
+    (queueing and prefill) and every gap between streamed chunks. Never the whole answer: a long reply
+    at full-batch decode speed can outlast any fixed total, and the per-comment seed would replay it
+    into the same timeout on every retry."""
+
     def __init__(self, base_url: str, model: str, api_key: str, timeout_s: float, max_connections: int) -> None:
         self.model = model
         self.base_url = base_url.rstrip("/")
         self._url = f"{self.base_url}/chat/completions"
         self._headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=5.0)
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=timeout_s)
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         url = urlsplit(self.base_url)
@@ -53,7 +62,8 @@ class LLMClient:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:  # created lazily: it binds the running loop
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0, ttl_dns_cache=300),
+                connector=aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0, ttl_dns_cache=300,
+                                               keepalive_timeout=KEEPALIVE_S),
                 timeout=self._timeout,
                 headers=self._headers,
                 skip_auto_headers=("User-Agent",),
@@ -119,13 +129,17 @@ class LLMClient:
                     if response.status in PERMANENT_STATUSES:
                         raise PermanentError(error)
                     raise TransientError(error)
+                done = False
                 async for line in response.content:
                     if not line.startswith(b"data:"):
                         continue
                     data = line[5:].strip()
                     if data == b"[DONE]":
+                        done = True
                         continue  # read on to the end of the body, or aiohttp closes the connection
                     chunk = json.loads(data)
+                    if chunk.get("error"):  # after the 200, vLLM reports a failure as a chunk, then [DONE]
+                        raise TransientError(f"model server failed mid-answer: {json.dumps(chunk['error'])[:1000]}")
                     if chunk.get("usage"):
                         usage = chunk["usage"]
                     for choice in chunk.get("choices") or ():
@@ -136,11 +150,17 @@ class LLMClient:
                             parts.append(piece)
                         finish = choice.get("finish_reason") or finish
         except TimeoutError as e:
-            raise TransientError(f"model request timed out after {self._timeout.total}s") from e
+            raise TransientError(f"model server timed out ({type(e).__name__}): no connection within "
+                                 f"{self._timeout.sock_connect}s or no bytes for {self._timeout.sock_read}s") from e
         except (aiohttp.ClientError, ConnectionError, asyncio.IncompleteReadError) as e:
             raise TransientError(f"model server unreachable: {type(e).__name__}: {e}") from e
         except ValueError as e:  # a garbled stream: a proxy or the server broke mid-answer
             raise TransientError(f"unreadable answer from the model server: {e}") from e
+        # A partial answer is never a draft ("length", max_tokens reached, is a complete one).
+        if not done:
+            raise TransientError("the answer stream ended before [DONE]: cut mid-answer")
+        if finish == "abort":
+            raise TransientError("the model server aborted the answer")
         latency_ms = (time.perf_counter() - started) * 1000
         return Completion(
             text="".join(parts).strip(),

@@ -7,10 +7,11 @@ needs 64-256 on a GPU) and commits only what is durably done (see windowed.py). 
 decided by an adaptive window (window.py) from the server's own metrics and the request
 latencies, between ``LLM_MIN_INFLIGHT`` and ``LLM_MAX_INFLIGHT``.
 
-Failures: an unreachable or failing model server (connection errors, timeouts, 5xx, 429, a
-misconfigured model name) is retried with backoff while the message keeps its place in the
-window; the window shrinks to a single probing request, intake pauses once it is full and
-``/readyz`` reports the failure until a request succeeds again. A request that can never
+Failures: an unreachable or failing model server (connection errors, timeouts, 5xx, 429, an
+answer that fails, stops or is cut after the 200, a misconfigured model name) is retried with
+backoff while the message keeps its place in the window (each retry counted as ``retried``);
+the window shrinks to a single probing request, intake pauses once it is full and ``/readyz``
+reports the failure until a request succeeds again. A request that can never
 succeed (400: e.g. longer than the context window) is dead-lettered with the server's answer.
 """
 
@@ -80,6 +81,8 @@ WINDOW_MESSAGES = Gauge(
 )
 PAUSED = Gauge("replyflow_generation_paused", "1 while the window is full and no messages are taken")
 TOPIC = COMMENTS_SCREENED.name
+# Each retry of a message (model call, unexpected error, publish): what ReplyflowStageRetrying watches.
+RETRIED = MESSAGES_PROCESSED.labels("generation", TOPIC, "retried")
 
 
 def draft_for(event: CommentScreened, text: str, profile_version: int, stats: GenerationStats) -> ReplyDrafted:
@@ -94,7 +97,8 @@ def draft_for(event: CommentScreened, text: str, profile_version: int, stats: Ge
 
 
 def seed_for(event: CommentScreened) -> int:
-    """A sampling seed fixed by the comment: a redelivered comment is drafted the same way."""
+    """A sampling seed fixed by the comment: a redelivered comment is drafted the same way where the server is
+    deterministic (llama.cpp), and close to it on vLLM, whose output also depends on what it batches alongside."""
     digest = hashlib.blake2b(f"{event.comment.platform}:{event.comment_id}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "big") & 0x7FFF_FFFF
 
@@ -147,6 +151,7 @@ class Drafter:
                 if attempt >= self.parts.settings.max_delivery_attempts:
                     await self._dead_letter(record, error, attempt)
                     return
+                RETRIED.inc()
                 log.warning("drafting failed unexpectedly; retrying", exc_info=True,
                             extra={"fields": {"partition": record.partition, "offset": record.offset}})
                 await asyncio.sleep(self._backoff(attempt))
@@ -210,6 +215,7 @@ class Drafter:
                 return completion
             attempt += 1
             LLM_REQUESTS.labels("retry").inc()
+            RETRIED.inc()
             self.window.failed()
             self.parts.health.failing(str(failure))
             if attempt == 1:
@@ -233,6 +239,7 @@ class Drafter:
                 raise
             except Exception as error:  # Kafka errors: retry; the offset stays uncommitted
                 attempt += 1
+                RETRIED.inc()
                 log.warning("publishing failed; retrying", extra={"fields": {
                     "partition": record.partition, "offset": record.offset, "attempt": attempt, "error": repr(error)}})
                 self._check(record)
