@@ -181,6 +181,9 @@ class ReplyVerdict(CommentEvent):
 
     reply_id: str
     text: str = Field(description="Final text, AI disclosure label included")
+    disclosure_label: str | None = Field(
+        default=None, description="The AI label the text carries (the creator's when it was checked): one that "
+        "changed since is replaced, not doubled, when the reply is approved or edited")
     outcome: Literal[Outcome.approved, Outcome.held]
     reasons: list[Reason] = Field(default_factory=list)
     authenticity: float | None = None

@@ -235,6 +235,7 @@ async def test_held_replies_reach_the_review_topic_labelled(policy, producer, ka
     assert record.topic == REPLIES_REVIEW.name and verdict.outcome == Outcome.held
     assert "creator_reviews_all" in {r.code for r in verdict.reasons}
     assert verdict.text.endswith(make_profile(creator).disclosure_label)
+    assert verdict.disclosure_label == make_profile(creator).disclosure_label  # so a later label replaces it
 
 
 async def test_turning_replies_off_takes_effect_within_seconds(policy, producer, kafka_bootstrap):

@@ -211,6 +211,16 @@ def test_reject_publishes_nothing_and_records_why():
     assert audit.event.reasons[0].message == "The creator rejected this reply. Note: too salesy"
 
 
+def test_a_label_changed_since_the_hold_is_replaced_not_doubled():
+    reply = held().model_copy(update={"disclosure_label": "[AI reply]"})  # "Rest it an hour! [AI reply]"
+    relabelled = profile(disclosure_label="🤖 AI", version=4)  # the operator changed the label since
+    approved = decide(request("approve"), held=reply, previous=None, profile=relabelled, by=Actor.creator)
+    assert approved.text == "Rest it an hour! 🤖 AI"
+    edited = decide(request("edit", text="Rest it an hour or two! [AI reply]"), held=reply, previous=None,
+                    profile=relabelled, by=Actor.creator)  # edited from the draft as shown, old label and all
+    assert edited.text == "Rest it an hour or two! 🤖 AI"
+
+
 def test_repeating_a_decision_returns_it_and_its_outputs_are_the_same_events():
     reply = held()
     first = decide(request("edit", text="Bake it hot"), held=reply, previous=None, profile=profile(), by=Actor.creator)

@@ -32,7 +32,7 @@ from replyflow.events import (
 )
 from replyflow.kafka import Emit
 from replyflow.policy.decide import SEVERITY
-from replyflow.policy.verify_checks import check_length, config_for, ensure_disclosure
+from replyflow.policy.verify_checks import check_length, config_for, ensure_disclosure, strip_disclosure
 from replyflow.topics import DECISIONS, REPLIES_APPROVED
 
 # The policy's reasons about a reply's text, as the verify stage gives them (PolicyStages.edit_reasons).
@@ -227,6 +227,9 @@ def edited_text(text: str, held: ReplyVerdict | ReplyReviewed, profile: CreatorP
     """The creator's text as it will be posted (AI label ensured); InvalidReview when it may not go out:
     too long, or (``check_edit``: the verify stage's content checks) something the policy rejects in any
     reply. What the policy would only hold for review passes: the person editing is the review."""
+    old_label = held.disclosure_label if isinstance(held, ReplyVerdict) else None
+    if old_label and old_label != profile.disclosure_label:  # changed since it was held: replaced, not doubled
+        text = strip_disclosure(text, old_label)
     # The verify stage's limits: an edit must fit where it is posted.
     problems = check_length(text, held.comment, profile, config=config_for(held.comment.platform.value))
     if problems:

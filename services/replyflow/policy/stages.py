@@ -195,7 +195,7 @@ class PolicyStages:
             assert profile is not None
             reply = ReplyVerdict(
                 comment=event.comment, reply_id=event.reply_id,
-                text=ensure_disclosure(event.text, profile.disclosure_label),
+                text=ensure_disclosure(event.text, profile.disclosure_label), disclosure_label=profile.disclosure_label,
                 outcome=verdict.outcome, reasons=verdict.reasons, authenticity=authenticity,
                 policy_version=policy.version, profile_version=profile.version,
             )
