@@ -62,7 +62,8 @@ class Settings(BaseSettings):
     )
     llm_metrics_url: str | None = Field(
         default=None,
-        description="Prometheus endpoint of the model server read by the window controller; "
+        description="Prometheus endpoint of the model server read by the window controller (every address its "
+        "host resolves to is read and added up: a headless Service gives each vLLM pod); "
         "default: LLM_BASE_URL without /v1, plus /metrics",
     )
     llm_control_interval_s: float = Field(

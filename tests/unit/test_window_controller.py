@@ -8,18 +8,25 @@ import asyncio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from replyflow.generation.window import (
     ControllerConfig,
     LatencyStats,
     Observation,
     ServerLoad,
+    ServerProbe,
     Slots,
     WindowController,
     metrics_url_for,
     parse_vllm_metrics,
     queue_estimate,
+    resolve_all,
 )
+from tests.helpers import free_port, serving
 
 VLLM_METRICS = """\
 # HELP vllm:num_requests_running Number of requests in model execution batches.
@@ -285,3 +292,70 @@ async def test_slots_are_handed_out_in_order_and_follow_the_limit():
     slots.release()
     assert slots.active == 0 and slots.waiting == 0
     assert slots.take_peak() == 4 and slots.take_peak() == 0
+
+
+pod_metrics: dict[str, str] = {}  # pod name -> what its /metrics answers now
+
+
+def vllm_pod(name: str) -> Starlette:
+    """A model server's /metrics (vLLM's Prometheus names), over real HTTP."""
+    async def metrics(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(pod_metrics[name])
+
+    return Starlette(routes=[Route("/metrics", metrics)])
+
+
+async def test_the_probe_adds_up_every_vllm_pod_behind_a_headless_service():
+    pod_metrics["a"] = ("vllm:num_requests_running 10\nvllm:num_requests_waiting 2\nvllm:kv_cache_usage_perc 0.5\n"
+                        "vllm:num_preemptions_total 3\n")
+    pod_metrics["b"] = ("vllm:num_requests_running 30\nvllm:num_requests_waiting 0\nvllm:kv_cache_usage_perc 0.9\n"
+                        "vllm:num_preemptions_total 7\n")
+    async with serving(vllm_pod("a")) as a, serving(vllm_pod("b")) as b:
+        pods = [("127.0.0.1", int(a.rsplit(":", 1)[1])), ("127.0.0.1", int(b.rsplit(":", 1)[1]))]
+        resolved: list[tuple[str, int]] = []
+
+        async def headless(host: str, port: int) -> list[tuple[str, int]]:  # what DNS answers for llm-pods
+            resolved.append((host, port))
+            return pods
+
+        probe = ServerProbe("http://llm-pods:8000/metrics", resolve=headless)
+        try:
+            first = await probe.sample()
+            pod_metrics["b"] = pod_metrics["b"].replace("preemptions_total 7", "preemptions_total 9")
+            second = await probe.sample()
+        finally:
+            await probe.close()
+    assert resolved[0] == ("llm-pods", 8000)
+    assert first is not None and (first.running, first.waiting, first.kv_usage) == (40.0, 2.0, 0.9)
+    assert first.preempted == 0.0  # counters need a previous sample, per pod
+    assert second is not None and second.preempted == 2.0 and probe.available
+
+
+async def test_a_host_that_does_not_resolve_is_unreadable_metrics_not_a_crash():
+    async def nowhere(host: str, port: int) -> list[tuple[str, int]]:
+        raise OSError(f"{host}: Name or service not known")
+
+    probe = ServerProbe("http://llm-pods:8000/metrics", resolve=nowhere)
+    try:
+        assert await probe.sample() is None and not probe.available
+    finally:
+        await probe.close()
+
+
+async def test_a_pod_that_does_not_answer_leaves_the_others_counted():
+    pod_metrics["c"] = "vllm:num_requests_running 5\nvllm:num_requests_waiting 1\n"
+    async with serving(vllm_pod("c")) as c:
+        async def headless(host: str, port: int) -> list[tuple[str, int]]:
+            return [("127.0.0.1", int(c.rsplit(":", 1)[1])), ("127.0.0.1", free_port())]  # one gone meanwhile
+
+        probe = ServerProbe("http://llm-pods:8000/metrics", resolve=headless)
+        try:
+            load = await probe.sample()
+        finally:
+            await probe.close()
+    assert load is not None and (load.running, load.waiting) == (5.0, 1.0)
+
+
+async def test_a_name_resolves_to_its_ipv4_addresses_where_it_has_any():
+    # localhost is dual-stack on most machines: one server must not be counted twice.
+    assert await resolve_all("localhost", 8000) == [("127.0.0.1", 8000)]

@@ -32,10 +32,12 @@ import asyncio
 import contextlib
 import logging
 import math
+import socket
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from prometheus_client import Counter, Gauge
@@ -253,17 +255,57 @@ def metrics_url_for(base_url: str) -> str:
     return f"{base}/metrics"
 
 
-class ServerProbe:
-    """Scrapes the model server's /metrics; remembers when it has none and asks again rarely."""
+Address = tuple[str, int]
 
-    def __init__(self, url: str, timeout_s: float = 2.0, retry_missing_s: float = 30.0) -> None:
+
+async def resolve_all(host: str, port: int) -> list[Address]:
+    """Every address a host name resolves to: one for a ClusterIP Service, each pod's for a headless one. IPv4
+    only where there is IPv4: a dual-stack name (localhost, a dual-stack pod) would count a server twice."""
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, family=socket.AF_INET, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        infos = await loop.getaddrinfo(host, port, family=socket.AF_INET6, type=socket.SOCK_STREAM)
+    return sorted({(info[4][0], info[4][1]) for info in infos})
+
+
+class ServerProbe:
+    """Scrapes the model servers' /metrics; remembers when they have none and asks again rarely.
+
+    Every address the URL's host resolves to is scraped and their loads added up (KV usage: the fullest), so
+    behind a headless Service the window follows all vLLM pods, not whichever pod a Service would pick."""
+
+    def __init__(self, url: str, timeout_s: float = 2.0, retry_missing_s: float = 30.0,
+                 resolve: Callable[[str, int], Awaitable[list[Address]]] = resolve_all) -> None:
         self.url = url
+        parts = urlsplit(url)
+        self._host, self._port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+        # TLS names the host, not an address: an https URL is scraped as it is.
+        self._by_address = parts.scheme == "http"
+        self._path = urlunsplit(("", "", parts.path, parts.query, ""))
+        self._resolve = resolve
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._retry_missing_s = retry_missing_s
         self._missing_until = 0.0
-        self._last_preemptions: float | None = None
+        self._last_preemptions: dict[str, float] = {}  # per scraped URL (a pod's counter is its own)
         self._session: aiohttp.ClientSession | None = None
         self.available = False
+
+    async def _urls(self) -> list[str]:
+        if not self._by_address:
+            return [self.url]
+        addresses = await self._resolve(self._host, self._port)
+        return [f"http://[{ip}]:{port}{self._path}" if ":" in ip else f"http://{ip}:{port}{self._path}"
+                for ip, port in addresses]
+
+    async def _scrape(self, url: str) -> dict[str, float] | int | None:
+        """The parsed metrics of one server, or the HTTP status it answered instead of 200."""
+        assert self._session is not None
+        async with self._session.get(url) as response:
+            if response.status != 200:
+                await response.read()
+                return response.status
+            return parse_vllm_metrics(await response.text())
 
     async def sample(self) -> ServerLoad | None:
         now = time.monotonic()
@@ -272,32 +314,40 @@ class ServerProbe:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         try:
-            async with self._session.get(self.url) as response:
-                if response.status == 200:
-                    parsed = parse_vllm_metrics(await response.text())
-                else:
-                    await response.read()
-                    parsed = None
-                    if response.status in (404, 405):
-                        self._no_metrics(now, f"answered {response.status}")
-                        return None
-        except (aiohttp.ClientError, TimeoutError) as error:
+            urls = await self._urls()
+        except OSError as error:  # the name did not resolve
             log.debug("model server metrics unreadable: %r", error)
             self._set_available(False)
-            return None  # down or slow: request outcomes tell the controller
-        if parsed is None:
+            return None
+        scraped = await asyncio.gather(*(self._scrape(url) for url in urls), return_exceptions=True)
+        answers = [a for a in scraped if not isinstance(a, BaseException)]
+        if not answers:  # every server down or slow: request outcomes tell the controller
+            log.debug("model server metrics unreadable: %r", scraped[:3])
+            self._set_available(False)
+            return None
+        urls = [url for url, a in zip(urls, scraped, strict=True) if not isinstance(a, BaseException)]
+        if any(answer in (404, 405) for answer in answers):
+            self._no_metrics(now, "answered 404/405")
+            return None
+        parsed = {url: answer for url, answer in zip(urls, answers, strict=True) if isinstance(answer, dict)}
+        if not parsed:
             self._no_metrics(now, "has no vLLM metrics")
             return None
-        preemptions = parsed.get("preemptions")
         preempted = 0.0
-        if preemptions is not None:
-            if self._last_preemptions is not None and preemptions >= self._last_preemptions:
-                preempted = preemptions - self._last_preemptions
-            self._last_preemptions = preemptions
+        for url, metrics in parsed.items():
+            preemptions = metrics.get("preemptions")
+            if preemptions is None:
+                continue
+            last = self._last_preemptions.get(url)
+            if last is not None and preemptions >= last:
+                preempted += preemptions - last
+            self._last_preemptions[url] = preemptions
         self._set_available(True)
+        kv = [m["kv"] for m in parsed.values() if "kv" in m]
         return ServerLoad(
-            running=parsed.get("running", 0.0), waiting=parsed.get("waiting", 0.0),
-            kv_usage=parsed.get("kv"), preempted=preempted,
+            running=sum(m.get("running", 0.0) for m in parsed.values()),
+            waiting=sum(m.get("waiting", 0.0) for m in parsed.values()),
+            kv_usage=max(kv) if kv else None, preempted=preempted,
         )
 
     def _no_metrics(self, now: float, why: str) -> None:
