@@ -142,8 +142,8 @@ class Settings(BaseSettings):
     )
     youtube_poll_conversations_per_poll: int = Field(
         default=3, ge=0, description="Followed threads a poll of a channel lists the replies of (comments.list, a "
-        "quota unit each; the polls are spaced for it): the ones not listed since replyflow answered there first, "
-        "then those listed longest ago for their age. 0: answers back under older threads are not polled"
+        "quota unit per 100 replies; the polls are spaced for it): the ones not listed since replyflow answered "
+        "there first, then those listed longest ago for their age. 0: answers back under older threads are not polled"
     )
 
     policy_file: str | None = Field(

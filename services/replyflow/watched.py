@@ -25,7 +25,8 @@ class WatchedFile(Generic[M]):
                  check_every_s: float = 1.0) -> None:
         self.path = path
         self._model, self._on_change, self._every = model, on_change, check_every_s
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int] | None = None  # of the version last read, good or not
+        self._good_stamp: tuple[int, int] | None = None  # of the version in use
         self._value: M | None = None
         self._checked_at = 0.0
         self.problem: str | None = None
@@ -57,10 +58,13 @@ class WatchedFile(Generic[M]):
     def _read_if_changed(self) -> None:
         stat = self.path.stat()
         stamp = (stat.st_mtime_ns, stat.st_size)
+        if stamp == self._good_stamp and self._value is not None:
+            self.problem = None  # the version in use, back after a moment away (moved, unreadable)
+            return
         if stamp == self._stamp and self._value is not None:
-            return  # unchanged: the version in use, or a bad one already reported
+            return  # a bad version already reported
         self._stamp = stamp  # a bad version is parsed once, not at every look
         value = self._model.model_validate_json(self.path.read_bytes())
         if self._value is not None and self._on_change is not None:
             self._on_change(value)
-        self._value, self.problem = value, None
+        self._value, self._good_stamp, self.problem = value, stamp, None

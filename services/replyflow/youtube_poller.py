@@ -20,13 +20,14 @@ so the pollers together keep within their share of the project's quota;
 a ``quotaExceeded`` answer pauses polling until the quota resets at midnight Pacific time.
 
 Threads come newest first by when their top comment was written. The replies of new threads are taken too
-(``comments.list`` gives those a thread does not list itself). A new reply under an older thread is not among
-them: finding every one would cost a call per thread and poll. The ones that matter most, viewers answering back
-where replyflow answered, are found by following those threads (``replies.published``, see ``Conversations``):
-each poll lists the replies of a few, ``YOUTUBE_POLL_CONVERSATIONS_PER_POLL`` units at most. A new reply under an
-older thread nobody answered stays unseen. Where a followed thread was listed up to is kept in memory: a replica
-that takes a channel over (or restarts) takes again, once, the answers back since replyflow's first reply in the
-thread that it did not answer (the screen leaves out a repeat it saw within the hour; none is answered twice).
+(``comments.list`` gives those a thread does not list itself). A new reply under an older thread is not among them:
+finding every one would cost a call per thread and poll. The ones that matter most, viewers answering back where
+replyflow answered, are found by following those threads (``replies.published``, see ``Conversations``): each poll
+lists the replies of a few (``YOUTUBE_POLL_CONVERSATIONS_PER_POLL``, a unit each, one more per 100 replies of a
+busy thread). A new reply under an older thread nobody answered stays unseen. Where a followed thread was listed up
+to is kept in memory: a replica that takes a channel over (or restarts) takes again, once, the answers back since
+replyflow's first reply in the thread that it did not answer (the screen leaves out a repeat it saw within the
+hour; none is answered twice).
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ YOUTUBE_SOURCE = "youtube:poll"  # x-original-topic of a comment a poll could no
 MAX_PAGES_PER_POLL = 20  # 2,000 threads: a poll of a channel never runs away with the quota
 MAX_RECENT_IDS = 2_000  # a cursor's comment ids in the overlap window (beyond: a repeat, absorbed downstream)
 POLL_CONCURRENCY = 8  # channels polled at once by one replica
+SWEEP_EVERY = timedelta(minutes=1)  # how often the followed threads of every creator are looked at for expiry
 # How long a stop or a handover waits for the polls in hand (a poll cut short is polled again by the next owner).
 POLL_DRAIN_TIMEOUT_S = 20.0
 # How long the coordinator waits for a replica's handover (its polls in hand) before it drops the replica; the
@@ -306,6 +308,7 @@ class Conversations:
         self._follow = timedelta(seconds=follow_s)
         self._per_poll, self._overlap_s = per_poll, overlap_s
         self._threads: dict[str, dict[str, FollowedThread]] = {}  # creator -> thread id -> thread
+        self._swept_at: datetime | None = None
 
     def __len__(self) -> int:
         return sum(len(threads) for threads in self._threads.values())
@@ -315,17 +318,32 @@ class Conversations:
         if comment.platform != Platform.youtube:
             return
         thread_id, at = comment.parent_id or comment.comment_id, published.published_at
+        if self._swept_at is None or at - self._swept_at >= SWEEP_EVERY:
+            self._sweep(at)
         threads = self._threads.setdefault(comment.creator_id, {})
         thread = threads.setdefault(thread_id, FollowedThread(thread_id, comment.creator_id, comment.post_id, at, at))
         thread.first_answered_at = min(thread.first_answered_at, at)
         thread.last_answered_at = max(thread.last_answered_at, at)
         thread.taken[comment.comment_id] = comment.created_at  # answered: taken before, whoever took it
 
-    def to_list(self, creator_id: str, now: datetime) -> list[FollowedThread]:
-        """The creator's followed threads whose replies this poll lists, most due first."""
+    def _sweep(self, now: datetime) -> None:
+        """Forget every creator's threads past the window: a replica lists only its own channels' threads, but
+        reads every creator's replies."""
+        self._swept_at = now
+        for creator_id in list(self._threads):
+            self._forget_expired(creator_id, now)
+
+    def _forget_expired(self, creator_id: str, now: datetime) -> None:
         threads = self._threads.get(creator_id, {})
         for thread_id in [t.thread_id for t in threads.values() if t.last_answered_at < now - self._follow]:
             del threads[thread_id]
+        if not threads:
+            self._threads.pop(creator_id, None)
+
+    def to_list(self, creator_id: str, now: datetime) -> list[FollowedThread]:
+        """The creator's followed threads whose replies this poll lists, most due first."""
+        self._forget_expired(creator_id, now)
+        threads = self._threads.get(creator_id, {})
 
         def due(thread: FollowedThread) -> float:  # 1: not listed since answered; else time unlisted / age
             if thread.listed_at is None or thread.listed_at < thread.last_answered_at:
@@ -669,7 +687,7 @@ class YouTubePoller:
             try:
                 replies, calls = await self._thread_replies(channel_id, thread.thread_id)
             except PermanentError as e:  # the thread deleted, say: the rest of the poll goes on
-                units += 1
+                units += 1  # at least: the pages read before the refusal are not known here (QUOTA_UNITS has them)
                 self.conversations.forget(thread)
                 log.warning("a followed YouTube thread cannot be listed; no longer followed", extra={"fields": {
                     "channel_id": channel_id, "thread_id": thread.thread_id, "error": str(e)}})

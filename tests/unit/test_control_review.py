@@ -245,6 +245,20 @@ def test_a_decision_repeated_after_the_profile_changed_is_answered_as_the_first_
         decide(request("reject"), held=reply, previous=approved, profile=off, by=Actor.creator)
 
 
+def test_an_edit_repeated_after_the_label_changed_or_the_profile_went_is_still_a_repeat():
+    reply = held().model_copy(update={"disclosure_label": "[AI reply]"})
+    relabelled = profile(disclosure_label="🤖 AI", version=4)
+    first = decide(request("edit", text="Rest it two hours! [AI reply]"), held=reply, previous=None,
+                   profile=relabelled, by=Actor.operator)
+    assert first.text == "Rest it two hours! 🤖 AI"
+    assert decide(request("edit", text="Rest it two hours! [AI reply]"), held=reply, previous=first,
+                  profile=relabelled, by=Actor.operator) is first
+    plain = decide(request("edit", text="Rest it two hours!"), held=reply, previous=None, profile=profile(),
+                   by=Actor.creator)
+    assert decide(request("edit", text="Rest it two hours!"), held=reply, previous=plain, profile=None,
+                  by=Actor.creator) is plain  # the profile deleted meanwhile
+
+
 def test_a_recorded_decision_sends_its_outputs_only_if_it_holds_and_is_recent():
     reply = held()
     approve = decide(request("approve"), held=reply, previous=None, profile=profile(), by=Actor.creator)

@@ -158,6 +158,17 @@ def test_the_first_verdict_sent_about_a_reply_is_the_one_remembered():
     assert verdicts.first("r2") is None
 
 
+def test_the_earliest_verdict_is_the_first_whatever_topic_is_read_first_and_a_persons_approval_is_none():
+    verdicts = Verdicts()
+    approved_by_creator = sent("r1", Outcome.approved).model_copy(update={"reasons": [
+        Reason(check="review", code="creator_approved", message="m", action=Action.allow)]})
+    verdicts.record(approved_by_creator, 50)  # replies.approved is read before replies.review at start
+    verdicts.record(sent("r1", Outcome.held, "profile_changed"), 40)  # the publisher's hold after all
+    verdicts.record(sent("r1", Outcome.held, "creator_reviews_all"), 10)  # verify's own, read last
+    first = verdicts.first("r1")
+    assert first is not None and (first.outcome, first.reasons[0].code) == (Outcome.held, "creator_reviews_all")
+
+
 def test_verdicts_are_remembered_for_the_window_and_at_most_max_replies():
     verdicts = Verdicts(window_s=900, max_replies=2)
     verdicts.record(sent("r1", Outcome.approved), 0)

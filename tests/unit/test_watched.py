@@ -60,3 +60,14 @@ def test_credentials_keep_their_last_good_version_and_none_at_all_is_transient(t
     assert credentials.current().instagram is not None
     assert "credentials.json cannot be used" in credentials.unusable()
     assert CredentialsFile("").unusable() is None  # no file configured: nothing to be wrong
+
+
+def test_a_file_back_as_it_was_after_a_moment_away_is_usable_again(tmp_path):
+    path = tmp_path / "policy.json"
+    write(path, GOOD, 1_000_000_000)
+    source = PolicySource(path)
+    good = source.current(0)
+    path.rename(tmp_path / "aside.json")  # moved away (a ConfigMap update swaps links), then back unchanged
+    assert "FileNotFoundError" in source.unusable(2)
+    (tmp_path / "aside.json").rename(path)
+    assert source.unusable(4) is None and source.current(6) is good

@@ -359,3 +359,17 @@ async def test_a_pod_that_does_not_answer_leaves_the_others_counted():
 async def test_a_name_resolves_to_its_ipv4_addresses_where_it_has_any():
     # localhost is dual-stack on most machines: one server must not be counted twice.
     assert await resolve_all("localhost", 8000) == [("127.0.0.1", 8000)]
+
+
+async def test_a_pod_without_metrics_leaves_the_others_counted():
+    pod_metrics["d"] = "vllm:num_requests_running 7\nvllm:num_requests_waiting 0\n"
+    async with serving(vllm_pod("d")) as d, serving(Starlette()) as bare:  # bare: /metrics is a 404
+        async def headless(host: str, port: int) -> list[tuple[str, int]]:
+            return [("127.0.0.1", int(d.rsplit(":", 1)[1])), ("127.0.0.1", int(bare.rsplit(":", 1)[1]))]
+
+        probe = ServerProbe("http://llm-pods:8000/metrics", resolve=headless)
+        try:
+            load = await probe.sample()
+        finally:
+            await probe.close()
+    assert load is not None and load.running == 7.0 and probe.available

@@ -239,3 +239,14 @@ def test_answers_back_taken_from_the_new_threads_are_not_taken_again_from_the_fo
     (followed,) = talks.to_list("mara", NOW)
     talks.listed([], NOW, [yt_comment("c2", NOW - timedelta(seconds=10), parent="top1")])  # found in a new thread
     assert "c2" in followed.taken
+
+
+def test_every_creators_threads_past_the_window_are_forgotten_not_only_the_polled_ones():
+    # A replica polls its own channels only, but reads every creator's replies: the others' must not pile up.
+    talks = Conversations(follow_s=3_600, per_poll=3, overlap_s=300)
+    for i in range(50):
+        talks.answered(answered(yt_comment(f"t{i}", NOW, creator=f"creator-{i}"), NOW))
+    assert len(talks) == 50
+    later = NOW + timedelta(hours=2)
+    talks.answered(answered(yt_comment("fresh", later, creator="someone"), later))
+    assert len(talks) == 1

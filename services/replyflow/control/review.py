@@ -260,7 +260,7 @@ def decide(
     assert subject is not None, "look the reply up first"
     if problems := request_problems(request):
         raise InvalidReview(problems)
-    if previous is not None and repeats(request, previous, profile):
+    if previous is not None and repeats(request, previous, profile, held):
         return previous  # answered as the first time, whatever changed since (the kill switch, a banned word)
     publishes = request.action != ReviewAction.reject
     if publishes and (profile is None or profile.mode == ReplyMode.off):
@@ -293,16 +293,21 @@ def decide(
     )
 
 
-def repeats(request: ReviewRequest, previous: ReplyReviewed, profile: CreatorProfile | None) -> bool:
+def repeats(request: ReviewRequest, previous: ReplyReviewed, profile: CreatorProfile | None,
+            held: ReplyVerdict | None) -> bool:
     """Whether ``request`` is ``previous`` again (a client retrying after a lost answer): the same action, and for
-    an edit the same text as it was recorded (with the disclosure label)."""
+    an edit the same text as it was recorded, with the label it got then (the creator's now, or the hold's, should
+    the profile have changed or gone since)."""
     if request.action != previous.action:
         return False
     if request.action != ReviewAction.edit:
         return True
     assert request.text is not None
-    label = profile.disclosure_label if profile is not None else None
-    return previous.text in (request.text, ensure_disclosure(request.text, label) if label else None)
+    labels = {label for label in (profile.disclosure_label if profile else None,
+                                  held.disclosure_label if held else None) if label}
+    recorded = {request.text} | {ensure_disclosure(strip_disclosure(request.text, old), new)
+                                 for old in labels for new in labels}
+    return previous.text in recorded
 
 
 def same_decision(a: ReplyReviewed, b: ReplyReviewed) -> bool:

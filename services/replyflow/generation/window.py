@@ -326,7 +326,7 @@ class ServerProbe:
             self._set_available(False)
             return None
         urls = [url for url, a in zip(urls, scraped, strict=True) if not isinstance(a, BaseException)]
-        if any(answer in (404, 405) for answer in answers):
+        if all(answer in (404, 405) for answer in answers):
             self._no_metrics(now, "answered 404/405")
             return None
         parsed = {url: answer for url, answer in zip(urls, answers, strict=True) if isinstance(answer, dict)}
@@ -334,14 +334,12 @@ class ServerProbe:
             self._no_metrics(now, "has no vLLM metrics")
             return None
         preempted = 0.0
-        for url, metrics in parsed.items():
-            preemptions = metrics.get("preemptions")
-            if preemptions is None:
-                continue
+        counters = {url: m["preemptions"] for url, m in parsed.items() if "preemptions" in m}
+        for url, preemptions in counters.items():
             last = self._last_preemptions.get(url)
             if last is not None and preemptions >= last:
                 preempted += preemptions - last
-            self._last_preemptions[url] = preemptions
+        self._last_preemptions = counters  # pods gone since are forgotten
         self._set_available(True)
         kv = [m["kv"] for m in parsed.values() if "kv" in m]
         return ServerLoad(

@@ -174,10 +174,15 @@ class Verdicts:
     _sent: dict[str, tuple[float, SentVerdict]] = field(default_factory=dict)  # oldest first
 
     def record(self, verdict: ReplyVerdict, at: float) -> None:
-        """``verdict`` as sent at ``at``; a later one about the same reply (a hold after all) is not its first."""
+        """``verdict`` as sent at ``at``. The earliest about a reply is its first, whichever topic is read first
+        (the publisher's hold after all comes later); a person's approval is never verify's verdict."""
+        if verdict.reviewed:
+            return
         _forget_old(self._sent, at - self.window_s, self.max_replies)
-        self._sent.setdefault(verdict.reply_id, (at, SentVerdict(
-            verdict.outcome, tuple(verdict.reasons), verdict.policy_version, verdict.profile_version)))
+        known = self._sent.get(verdict.reply_id)
+        if known is None or at < known[0]:
+            self._sent[verdict.reply_id] = (at, SentVerdict(
+                verdict.outcome, tuple(verdict.reasons), verdict.policy_version, verdict.profile_version))
 
     def first(self, reply_id: str) -> SentVerdict | None:
         found = self._sent.get(reply_id)
