@@ -19,7 +19,7 @@ from datetime import datetime
 
 from aiokafka import ConsumerRecord
 
-from replyflow.events import CommentReceived
+from replyflow.events import Comment, CommentReceived
 from replyflow.ingest import WEBHOOK_SOURCE, instagram_comments
 from replyflow.kafka import Record
 from replyflow.topics import COMMENTS_RECEIVED, CONSUMED_TOPICS
@@ -75,6 +75,12 @@ def dead_letter_topics() -> dict[str, str]:
     return {topic.dlq: topic.name for topic in CONSUMED_TOPICS}
 
 
+def received(comment: Comment, headers: list[tuple[str, bytes]]) -> Record:
+    """A comment that came from outside Kafka (a webhook, a poll), for ``comments.received`` again."""
+    return (COMMENTS_RECEIVED.name, comment.comment_id.encode(),
+            CommentReceived(comment=comment).model_dump_json().encode(), headers)
+
+
 def records_to_send(letter: DeadLetter, creator_of: Callable[[str], str | None]) -> list[Record] | str:
     """What sending ``letter`` back writes, or why it cannot go back (it stays where it is)."""
     replayed = [(REPLAYED_FROM, letter.where.encode())]
@@ -92,16 +98,14 @@ def records_to_send(letter: DeadLetter, creator_of: Callable[[str], str | None])
         comments, _, unusable = instagram_comments({"object": "instagram", "entry": [entry]}, creator_of)
         if unusable:
             return "; ".join(part.why for part in unusable)
-        return [(COMMENTS_RECEIVED.name, comment.comment_id.encode(),
-                 CommentReceived(comment=comment).model_dump_json().encode(), replayed) for comment in comments]
+        return [received(comment, replayed) for comment in comments]
     if source == YOUTUBE_SOURCE:
         try:
             polled = json.loads(letter.value)
             comment = youtube_comment(polled["comment"], polled["creator_id"], polled["video_id"])
         except (KeyError, TypeError, ValueError) as e:  # pydantic's ValidationError is a ValueError
             return f"still not a comment: {type(e).__name__}: {e}"[:500]
-        return [(COMMENTS_RECEIVED.name, comment.comment_id.encode(),
-                 CommentReceived(comment=comment).model_dump_json().encode(), replayed)]
+        return [received(comment, replayed)]
     if source != dead_letter_topics().get(letter.topic):
         return f"x-original-topic {source!r} is not the topic {letter.topic} collects for"
     return [(source, letter.key, letter.value, replayed)]

@@ -299,7 +299,7 @@ class FollowedThread:
 class Conversations:
     """The threads replyflow answered in on YouTube lately (``replies.published``), per creator. A viewer who
     answers back under a thread that is no longer among the newest is not in what ``commentThreads.list`` reads,
-    so each poll of a channel also lists the replies (``comments.list``, a unit each) of up to ``per_poll`` of its
+    so each poll of a channel also lists the replies (``comments.list``, a unit per 100) of up to ``per_poll`` of its
     followed threads: those not listed since replyflow last answered there first, then those listed longest ago
     for their age, so a fresh conversation is listed at almost every poll and a day-old one seldom. A thread is
     followed for ``follow_s`` after replyflow's last reply there."""
@@ -621,10 +621,10 @@ class YouTubePoller:
             self._note(channel_id, "failed", str(e))
             log.warning("YouTube poll failed; retried at the next poll", extra={"fields": {**fields, "error": str(e)}})
             return
-        taken = taken_ids(found, unreadable)
-        if taken:
+        took = taken_ids(found, unreadable)
+        if took:
             found.sort(key=lambda c: c.created_at)
-            advanced = advanced_cursor(cursor, channel_id, creator_id, taken, started,
+            advanced = advanced_cursor(cursor, channel_id, creator_id, took, started,
                                        self._settings.youtube_poll_overlap_s)
             try:
                 # Comments first: a crash before the cursor sends them again rather than never.

@@ -320,16 +320,15 @@ class ServerProbe:
             self._set_available(False)
             return None
         scraped = await asyncio.gather(*(self._scrape(url) for url in urls), return_exceptions=True)
-        answers = [a for a in scraped if not isinstance(a, BaseException)]
+        answers = {url: a for url, a in zip(urls, scraped, strict=True) if not isinstance(a, BaseException)}
         if not answers:  # every server down or slow: request outcomes tell the controller
             log.debug("model server metrics unreadable: %r", scraped[:3])
             self._set_available(False)
             return None
-        urls = [url for url, a in zip(urls, scraped, strict=True) if not isinstance(a, BaseException)]
-        if all(answer in (404, 405) for answer in answers):
+        if all(answer in (404, 405) for answer in answers.values()):
             self._no_metrics(now, "answered 404/405")
             return None
-        parsed = {url: answer for url, answer in zip(urls, answers, strict=True) if isinstance(answer, dict)}
+        parsed = {url: answer for url, answer in answers.items() if isinstance(answer, dict)}
         if not parsed:
             self._no_metrics(now, "has no vLLM metrics")
             return None

@@ -79,6 +79,16 @@ def language_findings(comment: Comment, profile: CreatorProfile | None) -> list[
                     f"{', '.join(profile.languages)}.", 1.0)]
 
 
+def verify_decision(event: ReplyDrafted, outcome: Outcome, reasons: list[Reason], policy_version: str,
+                    profile_version: int | None) -> Emit:
+    """The audit record of verify's verdict about a draft."""
+    return Emit(DECISIONS, Decision(
+        comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
+        reply_id=event.reply_id, stage=Stage.verify, outcome=outcome, reasons=reasons,
+        policy_version=policy_version, profile_version=profile_version,
+    ))
+
+
 class PolicyStages:
     """Screen incoming comments and verify drafted replies, in micro-batches."""
 
@@ -171,11 +181,8 @@ class PolicyStages:
             first = self.verdicts.first(event.reply_id)
             if first is not None:  # a redelivery: its outputs are out; its decision is recorded again, unchanged
                 DRAFTS_DECIDED_BEFORE.inc()
-                emits.append(Emit(DECISIONS, Decision(
-                    comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
-                    reply_id=event.reply_id, stage=Stage.verify, outcome=first.outcome, reasons=list(first.reasons),
-                    policy_version=first.policy_version, profile_version=first.profile_version,
-                )))
+                emits.append(verify_decision(event, first.outcome, list(first.reasons), first.policy_version,
+                                             first.profile_version))
                 continue
             findings: list[Finding] = []
             if profile is not None:
@@ -185,11 +192,8 @@ class PolicyStages:
                                                   embedding_weight=self.embedding_weight)
                 findings += check_authenticity(authenticity, profile)
             verdict = verify_verdict(profile, findings, event.screen_reasons, policy)
-            emits.append(Emit(DECISIONS, Decision(
-                comment_id=event.comment_id, creator_id=event.creator_id, platform=event.comment.platform,
-                reply_id=event.reply_id, stage=Stage.verify, outcome=verdict.outcome, reasons=verdict.reasons,
-                policy_version=policy.version, profile_version=profile.version if profile else None,
-            )))
+            emits.append(verify_decision(event, verdict.outcome, verdict.reasons, policy.version,
+                                         profile.version if profile else None))
             if verdict.outcome not in (Outcome.approved, Outcome.held):
                 continue
             assert profile is not None
