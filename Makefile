@@ -15,6 +15,8 @@ K8S_TOOLS := $(CACHE)/k8s
 KUSTOMIZE := $(K8S_TOOLS)/kustomize-$(KUSTOMIZE_VERSION)/kustomize
 PROMTOOL := $(K8S_TOOLS)/promtool-$(PROMETHEUS_VERSION)/promtool
 K8S_GO := GOMODCACHE=$(K8S_TOOLS)/gomod GOFLAGS=-modcacherw
+# Evaluates the ScaledObjects' scalingModifiers formulas with KEDA's expression library (tests/tools/keda_formula).
+KEDA_FORMULA := $(K8S_TOOLS)/keda-formula/keda-formula
 # The official AsyncAPI JSON Schemas (npm @asyncapi/specs) that schemas/asyncapi.yaml is validated against.
 ASYNCAPI_SPECS_VERSION := 6.11.1
 ASYNCAPI_SPECS := $(CACHE)/asyncapi/specs-$(ASYNCAPI_SPECS_VERSION)
@@ -41,13 +43,16 @@ $(VENV)/.model-server: $(VENV)/.installed
 
 # kustomize and promtool built once from the Go module proxy (needs Go >= 1.26), cached outside the repo.
 # promtool without Prometheus' service discovery plugins (remove_all_sd: rules need none): ~3.5 min on 2 cores.
-k8s-tools: $(KUSTOMIZE) $(PROMTOOL) $(K8S_TOOLS)/.crds-$(KEDA_VERSION)-$(PROMETHEUS_OPERATOR_VERSION)
+k8s-tools: $(KUSTOMIZE) $(PROMTOOL) $(KEDA_FORMULA) $(K8S_TOOLS)/.crds-$(KEDA_VERSION)-$(PROMETHEUS_OPERATOR_VERSION)
 $(KUSTOMIZE):
 	@command -v go >/dev/null || { echo "Go >= 1.26 is needed to build kustomize $(KUSTOMIZE_VERSION)" >&2; exit 1; }
 	$(K8S_GO) GOBIN=$(dir $@) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 $(PROMTOOL):
 	@command -v go >/dev/null || { echo "Go >= 1.26 is needed to build promtool $(PROMETHEUS_VERSION)" >&2; exit 1; }
 	$(K8S_GO) GOBIN=$(dir $@) go install -tags remove_all_sd github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
+$(KEDA_FORMULA): tests/tools/keda_formula/main.go tests/tools/keda_formula/go.mod
+	@command -v go >/dev/null || { echo "Go is needed to build the KEDA formula checker" >&2; exit 1; }
+	cd tests/tools/keda_formula && $(K8S_GO) go build -o $@ .
 $(K8S_TOOLS)/.crds-$(KEDA_VERSION)-$(PROMETHEUS_OPERATOR_VERSION):
 	@command -v go >/dev/null || { echo "Go is needed to fetch the KEDA and Prometheus operator CRDs" >&2; exit 1; }
 	$(K8S_GO) go mod download github.com/kedacore/keda/v2@$(KEDA_VERSION) \

@@ -27,6 +27,7 @@ from prometheus_client import REGISTRY
 from replyflow.events import Outcome, Stage
 from replyflow.topics import REPLIES_REVIEW
 from tests.unit.test_k8s_manifests import (
+    EXTERNAL_METRICS,
     REPLYFLOW_DEPLOYMENTS,
     ROOT,
     STAGE_GROUPS,
@@ -39,6 +40,7 @@ from tests.unit.test_k8s_manifests import (
     replyflow_image,
     settings_of,
     tools,
+    triggers_of,
 )
 
 RUNBOOK = ROOT / "k8s" / "RUNBOOK.md"
@@ -47,17 +49,6 @@ SEVERITIES = {"page", "ticket"}
 # What Prometheus adds to every series scraped through a PodMonitor: the operator's relabelling gives namespace,
 # pod, container, endpoint and job, Prometheus instance. The PodMonitors' own relabelings add theirs (see below).
 SCRAPE_LABELS = frozenset({"namespace", "pod", "container", "endpoint", "job", "instance"})
-# Metrics of other programs the rules use, with their own labels. vLLM V1 (>= 0.10, the image base/vllm.yaml
-# pins) labels its engine metrics model_name and engine; `kv_cache_usage_perc` was `gpu_cache_usage_perc`
-# before 0.10. Strimzi's Kafka Exporter (`spec.kafkaExporter` of the Kafka CR, k8s/README.md) exports lag per
-# consumer group, topic and partition. FastStream's faststream_* metrics are not used by any rule.
-EXTERNAL_METRICS = {
-    "vllm:kv_cache_usage_perc": frozenset({"model_name", "engine"}),
-    "vllm:num_preemptions_total": frozenset({"model_name", "engine"}),
-    "vllm:num_requests_waiting": frozenset({"model_name", "engine"}),
-    "vllm:num_requests_running": frozenset({"model_name", "engine"}),
-    "kafka_consumergroup_lag": frozenset({"consumergroup", "topic", "partition"}),
-}
 # PromQL functions whose result keeps the labels of their vector argument.
 LABEL_KEEPING = {"rate", "irate", "increase", "delta", "idelta", "deriv", "abs", "ceil", "floor", "round",
                  "clamp", "clamp_min", "clamp_max", "sqrt", "exp", "ln", "log2", "log10",
@@ -452,8 +443,8 @@ def or_branches(node) -> list:
 
 
 def test_lag_thresholds_are_what_keda_drains_at_full_scale():
-    scaled = {so["spec"]["triggers"][0]["metadata"]["consumerGroup"]: so
-              for so in of_kind(render("prod"), "ScaledObject").values()}
+    scaled = {t["metadata"]["consumerGroup"]: (so, t) for so in of_kind(render("prod"), "ScaledObject").values()
+              for t in triggers_of(so, "kafka")}
     thresholds = {}
     for branch in or_branches(parsed(alerts()["ReplyflowConsumerLagHigh"])):
         assert str(branch.op) == ">" and isinstance(branch.rhs, pp.NumberLiteral), branch
@@ -461,8 +452,8 @@ def test_lag_thresholds_are_what_keda_drains_at_full_scale():
         thresholds[group] = branch.rhs.val
     # Every lag-scaled stage; control-review is not scaled on lag (its lag shows in ReplyflowStageStalled).
     assert set(thresholds) == set(scaled) == real_groups() - {"replyflow.control-review"}
-    for group, so in scaled.items():
-        full_scale = int(so["spec"]["triggers"][0]["metadata"]["lagThreshold"]) * so["spec"]["maxReplicaCount"]
+    for group, (so, trigger) in scaled.items():
+        full_scale = int(trigger["metadata"]["lagThreshold"]) * so["spec"]["maxReplicaCount"]
         assert thresholds[group] == full_scale, group
 
 

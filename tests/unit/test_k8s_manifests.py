@@ -15,6 +15,7 @@ import copy
 import functools
 import importlib.util
 import json
+import math
 import os
 import re
 import shutil
@@ -55,8 +56,22 @@ REPLYFLOW_DEPLOYMENTS = {*HTTP_APIS, *CONSUMERS, *OWNERS}
 # dev takes YouTube comments through ingest's API: it has no channel grants to poll with.
 DEPLOYMENTS_IN = {"dev": REPLYFLOW_DEPLOYMENTS - {"youtube-poller"}, "prod": REPLYFLOW_DEPLOYMENTS}
 DEPLOYMENT_CASES = [(overlay, name) for overlay in OVERLAYS for name in sorted(DEPLOYMENTS_IN[overlay])]
-# Scaled by KEDA or an HPA; the partition owners run a fixed count (their work is not a backlog).
+# Scaled by KEDA or an HPA; the partition owners run a fixed count (their work is not a backlog). In prod the
+# GPU model servers too, on their load (components/llm-autoscaling).
 AUTOSCALED = REPLYFLOW_DEPLOYMENTS - set(OWNERS)
+AUTOSCALED_IN = {"dev": AUTOSCALED, "prod": AUTOSCALED | {"vllm"}}
+# Metrics of other programs the rules and the scalers use, with their own labels. vLLM V1 (>= 0.10, the image
+# base/vllm.yaml pins) labels its engine metrics model_name and engine; `kv_cache_usage_perc` was
+# `gpu_cache_usage_perc` before 0.10. Strimzi's Kafka Exporter (`spec.kafkaExporter` of the Kafka CR,
+# k8s/README.md) exports lag per consumer group, topic and partition. FastStream's faststream_* metrics are not
+# used by any rule.
+EXTERNAL_METRICS = {
+    "vllm:kv_cache_usage_perc": frozenset({"model_name", "engine"}),
+    "vllm:num_preemptions_total": frozenset({"model_name", "engine"}),
+    "vllm:num_requests_waiting": frozenset({"model_name", "engine"}),
+    "vllm:num_requests_running": frozenset({"model_name", "engine"}),
+    "kafka_consumergroup_lag": frozenset({"consumergroup", "topic", "partition"}),
+}
 
 
 # ---------------------------------------------------------------- tools and rendering
@@ -76,6 +91,9 @@ def tools() -> dict[str, Path]:
         "PodMonitor": crds / "monitoring.coreos.com_podmonitors.yaml",
         "PrometheusRule": crds / "monitoring.coreos.com_prometheusrules.yaml",
         "kafka_scaler": gomod / f"kedacore/keda/v2@{keda}/pkg/scalers/kafka_scaler.go",
+        "prometheus_scaler": gomod / f"kedacore/keda/v2@{keda}/pkg/scalers/prometheus_scaler.go",
+        "keda_go_mod": gomod / f"kedacore/keda/v2@{keda}/go.mod",
+        "keda_formula": cache / "keda-formula" / "keda-formula",
     }
     return provided_by_make("k8s-tools", paths)
 
@@ -268,16 +286,108 @@ def test_custom_resources_match_their_crds(kind):
     assert not validator.is_valid({k: v for k, v in broken.items() if k != "metadata"})
 
 
-def test_keda_kafka_triggers_use_only_parameters_the_scaler_knows():
+def test_keda_triggers_use_only_parameters_their_scaler_knows():
     """Trigger metadata is a free-form map in the CRD; the real parameter names are in KEDA's source."""
-    source = tools()["kafka_scaler"].read_text()
-    params = dict(re.findall(r'keda:"name=(\w+),order=([\w;]+)', source))
-    known = set(params) | {f"{n}FromEnv" for n, order in params.items() if "resolvedEnv" in order}
+    known: dict[str, set[str]] = {}
+    for scaler in ("kafka", "prometheus"):
+        params = dict(re.findall(r'keda:"name=(\w+),\s*order=([\w;]+)', tools()[f"{scaler}_scaler"].read_text()))
+        assert len(params) >= 8, scaler
+        known[scaler] = set(params) | {f"{n}FromEnv" for n, order in params.items() if "resolvedEnv" in order}
     for so in of_kind(render("prod"), "ScaledObject").values():
         for trigger in so["spec"]["triggers"]:
-            assert trigger["type"] == "kafka"
-            unknown = set(trigger["metadata"]) - known
-            assert not unknown, f"{so['metadata']['name']}: KEDA's kafka scaler has no {unknown}"
+            unknown = set(trigger["metadata"]) - known[trigger["type"]]
+            assert not unknown, f"{so['metadata']['name']}: KEDA's {trigger['type']} scaler has no {unknown}"
+
+
+def triggers_of(so: dict, kind: str) -> list[dict]:
+    return [t for t in so["spec"]["triggers"] if t["type"] == kind]
+
+
+def keda_formula(formula: str, triggers: list[str], cases: list[dict[str, float]]) -> list[float]:
+    """``formula`` evaluated for each case by KEDA's expression library, after KEDA's own admission check."""
+    done = subprocess.run([str(tools()["keda_formula"])], input=json.dumps(
+        {"formula": formula, "triggers": triggers, "cases": cases}), capture_output=True, text=True, timeout=30)
+    if done.returncode:
+        raise ValueError(done.stderr.strip())
+    return json.loads(done.stdout)["results"]
+
+
+def test_the_formula_checker_uses_kedas_expression_library_and_refuses_what_keda_refuses():
+    keda_requires = re.search(r"github.com/expr-lang/expr (v\S+)", tools()["keda_go_mod"].read_text()).group(1)
+    ours = re.search(r"github.com/expr-lang/expr (v\S+)",
+                     (ROOT / "tests" / "tools" / "keda_formula" / "go.mod").read_text()).group(1)
+    assert ours == keda_requires
+    with pytest.raises(ValueError, match="unknown name"):
+        keda_formula("min(lag, gpus * 2)", ["lag", "engines"], [])
+
+
+def prometheus_queries(overlay: str) -> dict[str, str]:
+    """Every KEDA Prometheus query: "scaledobject/trigger" -> PromQL."""
+    return {f"{name}/{t['name']}": t["metadata"]["query"]
+            for name, so in of_kind(render(overlay), "ScaledObject").items() for t in triggers_of(so, "prometheus")}
+
+
+def test_prometheus_triggers_ask_valid_promql_about_this_namespaces_vllm():
+    """The queries parse (promtool checks them as recording rules), name only metrics vLLM exports, and select
+    the namespace the overlay deploys to: kustomize does not rewrite PromQL."""
+    queries = prometheus_queries("prod")
+    assert queries
+    (namespace,) = of_kind(render("prod"), "Namespace")
+    for where, query in queries.items():
+        selectors = re.findall(r"([a-z_:]+)\{([^}]*)\}", query)
+        assert selectors and all(metric in EXTERNAL_METRICS for metric, _ in selectors), where
+        assert all(labels == f'namespace="{namespace}"' for _, labels in selectors), where
+    rules = {"groups": [{"name": "keda", "rules": [{"record": f"keda:{i}", "expr": q}
+                                                    for i, q in enumerate(queries.values())]}]}
+    path = TOOL_CACHE / "k8s" / "keda-queries.rules.yaml"
+    path.write_text(yaml.safe_dump(rules))
+    done = subprocess.run([str(tools()["promtool"]), "check", "rules", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    path.write_text(yaml.safe_dump({"groups": [{"name": "keda", "rules": [{"record": "keda:x", "expr": "sum("}]}]}))
+    assert subprocess.run([str(tools()["promtool"]), "check", "rules", str(path)], capture_output=True).returncode
+    servers = {t["metadata"]["serverAddress"] for so in of_kind(render("prod"), "ScaledObject").values()
+               for t in triggers_of(so, "prometheus")}
+    assert len(servers) == 1, "one Prometheus to set for the cluster"
+
+
+def replicas_for(so: dict, cases: list[dict[str, float]]) -> list[int]:
+    """What the HPA KEDA feeds would ask for, per case of trigger values (a scalingModifiers formula's)."""
+    modifiers = so["spec"]["advanced"]["scalingModifiers"]
+    assert modifiers["metricType"] == "AverageValue"
+    names = [t["name"] for t in so["spec"]["triggers"]]
+    results = keda_formula(modifiers["formula"], names, cases)
+    wanted = [max(1, math.ceil(r / float(modifiers["target"]))) for r in results]
+    return [min(max(n, so["spec"]["minReplicaCount"]), so["spec"]["maxReplicaCount"]) for n in wanted]
+
+
+def test_generation_scales_on_lag_but_to_at_most_two_replicas_per_vllm_engine():
+    """Past the GPUs' capacity more generation replicas only add rebalances (one replica's window can fill an
+    engine); with lag but no engine scraped, generation stays at its floor."""
+    so = of_kind(render("prod"), "ScaledObject")["generation"]
+    (lag,) = triggers_of(so, "kafka")
+    per_replica = int(lag["metadata"]["lagThreshold"])
+    assert float(so["spec"]["advanced"]["scalingModifiers"]["target"]) == per_replica
+    cases = [{"lag": 6 * per_replica, "engines": 1}, {"lag": 6 * per_replica, "engines": 2},
+             {"lag": 6 * per_replica, "engines": 3}, {"lag": 3 * per_replica, "engines": 4},
+             {"lag": 6 * per_replica, "engines": 0}, {"lag": 0, "engines": 4}]
+    assert replicas_for(so, cases) == [2, 4, 6, 3, 2, 2]
+    deployments = of_kind(render("prod"), "Deployment")
+    window = int(environment(render("prod"), container(deployments["generation"]))["LLM_MAX_INFLIGHT"])
+    assert window >= int(args_to_flags(container(deployments["vllm"])["args"])["--max-num-seqs"])
+
+
+def test_vllm_scales_on_the_requests_it_holds_and_its_kv_cache_one_gpu_at_a_time():
+    so = of_kind(render("prod"), "ScaledObject")["vllm"]
+    assert so["spec"]["scaleTargetRef"]["name"] == "vllm" and so["spec"]["minReplicaCount"] >= 2
+    triggers = {t["name"]: t for t in triggers_of(so, "prometheus")}
+    assert set(triggers) == {"requests", "kv_cache"}
+    seqs = int(args_to_flags(container(of_kind(render("prod"), "Deployment")["vllm"])["args"])["--max-num-seqs"])
+    requests = float(triggers["requests"]["metadata"]["threshold"])
+    assert 0.5 * seqs <= requests < seqs, "scale out before the sequence slots run out"
+    assert 0.5 <= float(triggers["kv_cache"]["metadata"]["threshold"]) < 1
+    behavior = so["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+    assert behavior["scaleUp"]["policies"] == [{"type": "Pods", "value": 1, "periodSeconds": 300}], "cold starts"
+    assert behavior["scaleDown"]["stabilizationWindowSeconds"] >= 600
 
 
 # ---------------------------------------------------------------- agreement with the code
@@ -433,13 +543,14 @@ def test_the_publishers_ledger_outlives_the_approvals(overlay):
 def test_keda_scales_each_consumer_on_its_real_group_and_topic():
     docs = render("prod")
     scaled = of_kind(docs, "ScaledObject")
-    assert set(scaled) == set(CONSUMERS)
+    assert set(scaled) == set(CONSUMERS) | {"vllm"}
     deployments = of_kind(docs, "Deployment")
-    for name, so in scaled.items():
+    for name in CONSUMERS:
+        so = scaled[name]
         assert so["spec"]["scaleTargetRef"]["name"] == name
         facts = introspect("prod", name)
         ((topic, group),) = facts["consumers"]
-        (trigger,) = so["spec"]["triggers"]
+        (trigger,) = triggers_of(so, "kafka")
         meta = trigger["metadata"]
         assert (meta["topic"], meta["consumerGroup"]) == (topic, group)
         env = environment(docs, container(deployments[name]))
@@ -450,8 +561,9 @@ def test_keda_scales_each_consumer_on_its_real_group_and_topic():
 
 def test_keda_never_scales_past_the_partitions():
     partitions = {t.name: t.partitions for t in topics.ALL_TOPICS}
-    for name, so in of_kind(render("prod"), "ScaledObject").items():
-        (trigger,) = so["spec"]["triggers"]
+    for name in CONSUMERS:
+        so = of_kind(render("prod"), "ScaledObject")[name]
+        (trigger,) = triggers_of(so, "kafka")
         assert 1 <= so["spec"]["minReplicaCount"] <= so["spec"]["maxReplicaCount"]
         assert so["spec"]["maxReplicaCount"] <= partitions[trigger["metadata"]["topic"]], name
         assert trigger["metadata"].get("allowIdleConsumers", "false") == "false"
@@ -464,12 +576,12 @@ def test_autoscaled_deployments_leave_replicas_to_the_autoscaler(overlay):
     scaled = {so["spec"]["scaleTargetRef"]["name"] for so in of_kind(docs, "ScaledObject").values()}
     scaled |= {hpa["spec"]["scaleTargetRef"]["name"] for hpa in of_kind(docs, "HorizontalPodAutoscaler").values()}
     if overlay == "prod":
-        assert scaled == AUTOSCALED
+        assert scaled == AUTOSCALED_IN[overlay]
     for hpa in of_kind(docs, "HorizontalPodAutoscaler").values():  # Utilization is relative to the requests
         target = of_kind(docs, "Deployment")[hpa["spec"]["scaleTargetRef"]["name"]]
         for metric in hpa["spec"]["metrics"]:
             assert metric["resource"]["name"] in container(target)["resources"]["requests"]
-    for name in AUTOSCALED:
+    for name in AUTOSCALED_IN[overlay]:
         assert "replicas" not in of_kind(docs, "Deployment")[name]["spec"], name
     for name, (_, topic) in OWNERS.items():  # one can go at a time; more than partitions would idle
         if name in DEPLOYMENTS_IN[overlay]:
