@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ class WatchedFile(Generic[M]):
 
     A change that cannot be read or parsed (a typo in a ConfigMap, a Secret half written) does not stop the
     service: the last good version stays in use and ``problem`` says what is wrong (for readiness) until the file
-    is fixed. Only with no good version yet do the errors (OSError, ValidationError) reach the caller."""
+    is fixed. Only with no good version yet do the errors (OSError, UnusableFile) reach the caller."""
 
     def __init__(self, path: Path, model: type[M], *, on_change: Callable[[M], None] | None = None,
                  check_every_s: float = 1.0) -> None:
@@ -64,7 +64,24 @@ class WatchedFile(Generic[M]):
         if stamp == self._stamp and self._value is not None:
             return  # a bad version already reported
         self._stamp = stamp  # a bad version is parsed once, not at every look
-        value = self._model.model_validate_json(self.path.read_bytes())
+        try:
+            value = self._model.model_validate_json(self.path.read_bytes())
+        except ValidationError as e:
+            raise UnusableFile(what_is_wrong(e)) from None
         if self._value is not None and self._on_change is not None:
             self._on_change(value)
         self._value, self._good_stamp, self.problem = value, stamp, None
+
+
+class UnusableFile(ValueError):
+    """The file does not parse into its model; the message names where and why, never a value from the file."""
+
+
+def what_is_wrong(error: ValidationError) -> str:
+    """Where and why a file does not parse. pydantic's own message quotes the values (``input_value=``) and its
+    JSON errors the text around them: in a credentials Secret those are tokens, and this goes to logs and
+    ``/readyz``."""
+    problems = [f"{'.'.join(map(str, e['loc'])) or '(file)'}: {e['msg']}"
+                for e in error.errors(include_input=False, include_url=False, include_context=False)]
+    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+    return f"{error.error_count()} problem(s): " + "; ".join(problems[:5]) + more

@@ -25,9 +25,9 @@ def test_a_policy_change_that_cannot_be_used_keeps_the_last_good_one_until_it_is
     good = source.current(0)
     assert source.problem is None
     write(path, GOOD.replace('"screen"', '"sceen"', 1), 1_000_000_001)  # a typo in the ConfigMap
-    assert "ValidationError" in source.unusable(1.5)  # readiness notices, with no comment coming in
+    assert "UnusableFile" in source.unusable(1.5)  # readiness notices, with no comment coming in
     assert source.current(2) is good
-    assert "policy.json cannot be used" in source.problem and "ValidationError" in source.problem
+    assert "policy.json cannot be used" in source.problem and "sceen: Extra inputs" in source.problem
     assert source.current(4) is good and source.problem  # the same bad file, not parsed again
     path.unlink()  # and then gone
     assert source.current(6) is good and "FileNotFoundError" in source.problem
@@ -71,3 +71,24 @@ def test_a_file_back_as_it_was_after_a_moment_away_is_usable_again(tmp_path):
     assert "FileNotFoundError" in source.unusable(2)
     (tmp_path / "aside.json").rename(path)
     assert source.unusable(4) is None and source.current(6) is good
+
+
+@pytest.mark.parametrize("bad", [
+    '{"instagram": {"accounts": {"17841": {"acces_token": "IGQVJ-SENTINEL-SECRET"}}}}',  # a misspelt key
+    '{"instagram": {"accounts": {"17841": {"access_token": "IGQVJ-SENTINEL-SECRET"},}}}',  # a trailing comma
+    '{"youtube": {"client_id": "c", "client_secret": "SENTINEL-SECRET", "accounts": {"UC1": "1//x"}}}',  # a wrong shape
+])
+def test_what_is_wrong_with_a_credentials_file_never_quotes_its_secrets(tmp_path, caplog, bad):
+    """The problem goes to logs, /readyz and retry errors: it names where and why, not the values."""
+    path = tmp_path / "credentials.json"
+    write(path, bad, 1_000_000_000)
+    with pytest.raises(TransientError) as before_any_good:
+        CredentialsFile(str(path)).current()
+    credentials = CredentialsFile(str(path))
+    write(path, json.dumps({"instagram": {"accounts": {"17841": {"access_token": "IGQVJ-mara"}}}}), 1_000_000_001)
+    credentials.current()
+    write(path, bad, 1_000_000_002)
+    credentials.current()  # the last good version, the problem logged
+    told = [str(before_any_good.value), credentials.unusable(), caplog.text]
+    assert all("cannot be used" in t for t in told)
+    assert not any("SENTINEL" in t for t in told), told
