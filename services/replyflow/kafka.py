@@ -397,9 +397,8 @@ class StageHealth:
     def failing_within(self, seconds: float) -> bool:
         """Whether a failure was seen in the last ``seconds`` and nothing has succeeded since.
 
-        A failure counts for a while only: a consumer retrying a dependency fails again at every retry,
-        but an HTTP service taken out of its Service for a failed request sees no more requests, and
-        would stay unready for good if only a success cleared it.
+        A failure counts for a while only: a consumer retrying a dependency fails again at every retry, but one
+        whose partitions were all revoked meanwhile would otherwise stay unready until its next batch.
         """
         return self.failing_since is not None and time.monotonic() - (self.last_failure_at or 0) < seconds
 

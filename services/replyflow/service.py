@@ -27,6 +27,8 @@ from replyflow.openapi import DOCUMENT_PATH
 from replyflow.settings import Settings
 from replyflow.topics import CREATORS_CONFIG, Topic
 
+log = logging.getLogger(__name__)
+
 ProfileTable = TopicTable[CreatorProfile]
 
 
@@ -123,13 +125,17 @@ def decode_json(body: bytes) -> object:
 
 async def acknowledged_for_request(parts: ServiceParts, sending: Awaitable[None]) -> bool:
     """Wait for what an HTTP request sends to Kafka, at most the Kafka request timeout (the client is
-    waiting); False when Kafka did not acknowledge, and readiness reports why."""
+    waiting); False when Kafka did not acknowledge (the client gets 503 and retries).
+
+    A failed request does not make the pod unready: readiness already pings the broker, and a blip every
+    replica saw (a broker restart) would otherwise take all of them out of their Service for the readiness
+    hold, long after Kafka is back, with no request coming in to clear it."""
     try:
         await asyncio.wait_for(sending, parts.settings.kafka_request_timeout_ms / 1000)
     except Exception as e:
-        parts.health.failing(f"{type(e).__name__}: {e}")
+        log.warning("Kafka did not acknowledge a request's records; answered 503", extra={"fields": {
+            "error": f"{type(e).__name__}: {e}"[:500]}})
         return False
-    parts.health.ok()
     return True
 
 

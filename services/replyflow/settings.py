@@ -34,8 +34,8 @@ class Settings(BaseSettings):
     retry_backoff_initial_s: float = Field(default=0.5, description="First backoff after a transient failure")
     retry_backoff_max_s: float = Field(default=15.0, description="Longest backoff between retries")
     readiness_failure_hold_s: float = Field(
-        default=90.0, description="How long a failed Kafka, model or platform call keeps /readyz failing unless a "
-        "later call succeeds; longer than a retry cycle (backoff plus the model server's timeout)",
+        default=90.0, description="How long a consumer's failed Kafka, model or platform call keeps /readyz failing "
+        "unless a later call succeeds; longer than a retry cycle (backoff plus the model server's timeout)",
     )
     max_delivery_attempts: int = Field(
         default=5, description="Attempts before a message failing with an unexpected error is dead-lettered"

@@ -63,8 +63,7 @@ def stack(llm, tmp_path):
     """The pipeline on a broker of its own (one test kills it)."""
     # A short Kafka request timeout so that ingest gives up (503) while the broker is away.
     running = Stack(tmp_path / "stack", llm_base_url=f"{llm.url}/v1", llm_model=MODEL,
-                    extra_env={"KAFKA_REQUEST_TIMEOUT_MS": "5000", "RETRY_BACKOFF_MAX_S": "2",
-                               "READINESS_FAILURE_HOLD_S": "5"})
+                    extra_env={"KAFKA_REQUEST_TIMEOUT_MS": "5000", "RETRY_BACKOFF_MAX_S": "2"})
     running.start(log=lambda *_: None)
     yield running
     running.stop()
@@ -85,7 +84,8 @@ async def test_a_broker_crash_mid_stream_loses_no_comment_and_posts_nothing_twic
         assert httpx.get(f"{stack.url('ingest')}/readyz").status_code == 503  # out of its k8s Service
         await asyncio.sleep(3)
         await asyncio.to_thread(stack.kafka.start)  # same port, same log directory
-        # Ready again with no request in between: a pod out of its Service gets none to succeed with.
+        # Ready again once Kafka answers, with no request in between (a pod out of its Service gets none): the
+        # refused request does not hold it out for READINESS_FAILURE_HOLD_S (90 s, longer than this wait).
         await asyncio.to_thread(wait_for, lambda: httpx.get(f"{stack.url('ingest')}/readyz").is_success, 60,
                                 "ingest ready again")
 
