@@ -260,10 +260,18 @@ class GenerationParams(Strict):
         description="Sequences that end a reply: at most 16, each at most 100 characters")
 
 
+# Letters and symbols that draw nothing: the braille blank and the Hangul fillers (used for blank names).
+_BLANK_GLYPHS = frozenset("\u2800\u115f\u1160\u3164\uffa0")
+
+
+def visible(text: str) -> bool:
+    """Whether a viewer sees anything in ``text``: a letter (L), digit (N) or symbol such as an emoji (S). Spaces,
+    punctuation alone, invisible format characters and blank glyphs say nothing."""
+    return any(unicodedata.category(ch)[0] in "LNS" and ch not in _BLANK_GLYPHS for ch in text)
+
+
 def _visible_label(label: str) -> str:
-    # Letters (L), digits (N) and symbols such as emoji (S): what a viewer sees. Spaces, punctuation alone and
-    # invisible format characters do not label anything.
-    if not any(unicodedata.category(ch)[0] in "LNS" for ch in label):
+    if not visible(label):
         raise ValueError("the AI label must have a visible letter, digit or symbol, e.g. [AI reply] or 🤖")
     return label
 

@@ -35,6 +35,18 @@ def test_unknown_creator_and_mode_off_are_skipped_with_reasons():
     assert (v.outcome, v.reasons[0].code) == (Outcome.skipped, "reply_mode_off")
 
 
+def test_a_comment_with_nothing_visible_in_it_is_skipped_before_it_spends_the_budget():
+    budget = ReplyBudget()
+    for text in (" ", "\n\n", "\u200b\u200d", "\u202e", "?!...", "\u2800", "\u3164\u3164"):
+        blank = COMMENT.model_copy(update={"text": text, "comment_id": f"blank-{text!r}"})
+        v = screen_verdict(blank, profile(reply_budget_per_hour=1), [], POLICY, budget, 0)
+        assert (v.outcome, v.reasons[0].code) == (Outcome.skipped, "nothing_to_answer"), text
+    for text in ("ok", "7", "\U0001f44d", "\u2764\ufe0f"):  # a word, a digit, an emoji: something to answer
+        seen = COMMENT.model_copy(update={"text": text, "comment_id": f"seen-{text!r}"})
+        assert screen_verdict(seen, profile(), [], POLICY, ReplyBudget(), 0).outcome == Outcome.eligible, text
+    assert screen_verdict(COMMENT, profile(reply_budget_per_hour=1), [], POLICY, budget, 0).outcome == Outcome.eligible
+
+
 def test_a_skip_finding_skips_and_a_review_finding_passes_through():
     spam = Finding("spam", "spam", "Looks like spam.", 0.97)
     pii = Finding("personal_data", "email_address", "Contains an email address.", 1.0)

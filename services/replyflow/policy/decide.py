@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from replyflow.events import Action, Comment, CreatorProfile, Outcome, Reason, ReplyMode, ReplyVerdict
+from replyflow.events import Action, Comment, CreatorProfile, Outcome, Reason, ReplyMode, ReplyVerdict, visible
 from replyflow.policy.findings import Finding
 from replyflow.policy.rules import Policy
 
@@ -209,6 +209,11 @@ def screen_verdict(
         return Verdict(Outcome.skipped, [Reason(
             check="creator", code="reply_mode_off", action=Action.skip,
             message=f"{profile.display_name} has turned AI replies off.",
+        )])
+    if not visible(comment.text):  # before the budget: nothing to answer must not spend a reply
+        return Verdict(Outcome.skipped, [Reason(
+            check="comment", code="nothing_to_answer", action=Action.skip,
+            message="The comment has nothing to read (blank, punctuation or invisible characters only).",
         )])
     reasons = reasons_from(content_findings, "screen", policy, profile)
     if SEVERITY[worst_action(reasons)] >= SEVERITY[Action.reject]:
