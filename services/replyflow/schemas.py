@@ -24,11 +24,27 @@ ASYNCAPI_FILE = "asyncapi.yaml"
 OPENAPI_DIR = "openapi"
 
 
+def every_field_sent(schema: dict) -> dict:
+    """``schema`` with every property of every object required: a producer sends each field, defaults and nulls
+    included (what pydantic's ``json_schema_serialization_defaults_required`` says, here only for the event files,
+    not the OpenAPI documents, which keep one schema per model)."""
+    if isinstance(schema.get("properties"), dict):
+        schema["required"] = list(schema["properties"])
+    for key, value in schema.items():
+        # the values of "properties" and "$defs" are schemas; elsewhere a value is a schema or a list of them
+        children = value.values() if key in ("properties", "$defs") else value if isinstance(value, list) else [value]
+        for nested in children:
+            if isinstance(nested, dict):
+                every_field_sent(nested)
+    return schema
+
+
 def rendered_schemas() -> dict[str, str]:
     """Each file's path under ``schemas/`` and its text."""
     apps = service_apps()
     return {
-        f"{model.__name__}.schema.json": json.dumps(model.model_json_schema(mode="serialization"), indent=2) + "\n"
+        f"{model.__name__}.schema.json":
+            json.dumps(every_field_sent(model.model_json_schema(mode="serialization")), indent=2) + "\n"
         for model in EVENT_MODELS
     } | {ASYNCAPI_FILE: yaml.safe_dump(asyncapi_document(apps), sort_keys=False, width=110, allow_unicode=True)} | {
         f"{OPENAPI_DIR}/{name}.json": json.dumps(app.openapi, indent=2, sort_keys=True) + "\n"

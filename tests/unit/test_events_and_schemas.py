@@ -1,9 +1,11 @@
+import json
 from datetime import UTC, datetime
 
+import jsonschema
 import pytest
 from pydantic import ValidationError
 
-from replyflow.events import Comment, CreatorProfile, Outcome, reply_id_for
+from replyflow.events import Comment, CommentReceived, CreatorProfile, Outcome, reply_id_for
 from replyflow.policy.rules import OVERRIDE_KEYS, PolicySource
 from replyflow.schemas import SCHEMA_DIR, rendered_schemas
 from replyflow.topics import ALL_TOPICS
@@ -99,3 +101,15 @@ def test_every_check_of_the_default_policy_can_be_overridden():
 
 def test_every_consumed_topic_has_more_than_one_partition():
     assert all(t.partitions > 1 for t in ALL_TOPICS)
+
+
+def test_the_committed_event_schemas_require_every_field_a_producer_sends():
+    """A consumer outside replyflow can count on event_id, schema_version, occurred_at and the defaults: they are
+    always in the record, so the schema says required; a record without one is not replyflow's."""
+    schema = json.loads((SCHEMA_DIR / "CommentReceived.schema.json").read_text())
+    sent = json.loads(CommentReceived(comment=comment()).model_dump_json())
+    validator = jsonschema.Draft202012Validator(schema)
+    assert validator.is_valid(sent)
+    for field in ("event_id", "schema_version", "occurred_at", "received_at"):
+        assert not validator.is_valid({k: v for k, v in sent.items() if k != field}), field
+    assert not validator.is_valid({**sent, "comment": {k: v for k, v in sent["comment"].items() if k != "language"}})
