@@ -14,29 +14,37 @@ API
     (required). 201 with the post on first use of a key; 200 with the identical body when the
     same key and body are sent again (no second post is recorded); 409 when the key was used
     with a different request; 400 ``{"error": ...}`` when the key is missing or the body is
-    invalid; 404 for an unknown platform; 429 with ``Retry-After`` when the per-account rate
-    limit is hit; injected faults answer ``error_status`` (default 503).
+    invalid; 404 for an unknown platform; 410 ``{"error": ...}`` when the comment was deleted
+    (``/admin/deleted``; also for a key used before: no reply can go out under it); 429 with
+    ``Retry-After`` when the per-account rate limit is hit; injected faults answer
+    ``error_status`` (default 503).
 ``POST /youtube/v3/comments?part=snippet``, ``GET /youtube/v3/comments?part=snippet&parentId=``
     The YouTube Data API v3 calls for replying (``comments.insert``, body ``{"snippet": {"parentId",
     "textOriginal"}}``) and listing a comment's replies (``comments.list``, ``maxResults``/``pageToken``),
     with ``Authorization: Bearer`` access tokens from ``POST /token`` (Google's OAuth refresh-token grant,
     form ``grant_type=refresh_token``, ``client_id``, ``client_secret``, ``refresh_token``). No idempotency
     key: a repeated insert is a second post. Errors have Google's shape (``error.errors[].reason``: 401
-    ``authError``, 403 ``rateLimitExceeded`` when the account's rate limit is hit).
+    ``authError``, 403 ``rateLimitExceeded`` when the account's rate limit is hit; a deleted comment: 404
+    ``parentCommentNotFound`` from ``comments.insert``, 404 ``commentNotFound`` from ``comments.list``).
 ``GET /youtube/v3/commentThreads?part=snippet,replies&allThreadsRelatedToChannelId=``
     ``commentThreads.list``: the channel's comment threads, newest top comment first (``order=time``), each with
     its first five replies (viewers' and the posted ones; ``comments.list`` by ``parentId`` gives all) and
-    ``totalReplyCount``, ``maxResults``/``pageToken`` paging, any valid access token.
+    ``totalReplyCount``, ``maxResults``/``pageToken`` paging, any valid access token. Deleted comments are not
+    listed.
 ``POST /admin/youtube/comments``
     A JSON array of ``{"comment_id", "channel_id", "video_id", "author_channel_id", "author_name", "text",
     "published_at"?, "parent_id"?}``: viewers' comments on the channel's videos, for ``commentThreads.list``.
 ``POST /{version}/{comment_id}/replies``, ``GET /{version}/{comment_id}/replies?fields=id,text,from``
     The Instagram Graph API calls for replying to a comment (``message``, ``access_token`` as form or query
     parameters; answers ``{"id"}``) and listing its replies (``limit``/``after`` cursor paging). No
-    idempotency key either. Errors have Graph's shape (``error.code``: 190 bad token, 4 rate limit).
+    idempotency key either. Errors have Graph's shape (``error.code``: 190 bad token, 4 rate limit; a deleted
+    comment: 400, code 100 with ``error_subcode`` 33).
 ``POST /admin/credentials``
     ``{"platform": "youtube", "account_id", "client_id", "client_secret", "refresh_token"}`` or
     ``{"platform": "instagram", "account_id", "access_token"}``: what the native APIs accept for an account.
+``POST /admin/deleted``
+    ``{"platform", "comment_id"}``: the comment was deleted on that platform (YouTube, Instagram or a generic
+    one): replies to it are refused as above, and it is no longer listed.
 ``GET /v1/posts[?platform=&comment_id=&account_id=]``
     ``{"posts": [...], "duplicates_rejected": n, "conflicts_rejected": n}``.
 ``GET /healthz``, ``GET /metrics`` (Prometheus).
@@ -47,18 +55,18 @@ API
     requests are processed and recorded, then the answer is delayed by ``timeout_sleep_s``,
     longer than any sane client timeout: the post exists although the client never saw it).
 ``POST /admin/reset``
-    Forget every post, viewer comment, replay counter, rate-limit window and metric, truncate the journal,
-    restore the fault settings the process started with and release delayed answers.
+    Forget every post, viewer comment, deletion, replay counter, rate-limit window and metric, truncate the
+    journal, restore the fault settings the process started with and release delayed answers.
 
 Order of checks for a reply request: latency → request validation (400, never masked by an
-injected fault) → ``fail_next`` / ``error_rate`` (nothing recorded) → idempotency (200 replay,
-409 conflict) → rate limit (429, new posts only) → record (+ journal) → ``timeout_next`` delay
-→ answer. The check-and-record step has no ``await`` inside, so concurrent requests with one key
-can never create two posts.
+injected fault) → ``fail_next`` / ``error_rate`` (nothing recorded) → deleted comment (410; the
+native APIs' errors above) → idempotency (200 replay, 409 conflict) → rate limit (429, new posts
+only) → record (+ journal) → ``timeout_next`` delay → answer. The check-and-record step has no
+``await`` inside, so concurrent requests with one key can never create two posts.
 
 Journal: with ``--journal FILE`` every accepted post and every idempotent replay is appended
 as one JSON line and the file is replayed at start, so posts, idempotency and the replay count
-survive a restart.
+survive a restart (deletions do not).
 """
 
 from __future__ import annotations
@@ -174,6 +182,15 @@ class InstagramCredentials(BaseModel):
     access_token: ShortId
 
 
+class DeletedComment(BaseModel):
+    """A comment the platform deleted, as ``POST /admin/deleted`` takes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    platform: ShortId
+    comment_id: ShortId
+
+
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
@@ -250,6 +267,7 @@ class PlatformSimulator:
         self.conflicts_rejected = 0
         self.windows: dict[tuple[str, str], deque[float]] = {}
         self.viewer_comments: list[ViewerComment] = []  # YouTube comments for commentThreads.list
+        self.deleted: set[tuple[str, str]] = set()  # (platform, comment id) deleted on the platform
         self._release: asyncio.Event | None = None  # created on the serving loop when first needed
         # Native API credentials (kept by /admin/reset: they are configuration, not state).
         self.refresh_tokens: dict[str, tuple[tuple[str, str], str]] = {}  # token -> ((client id, secret), account)
@@ -302,6 +320,7 @@ class PlatformSimulator:
         self.conflicts_rejected = 0
         self.windows.clear()
         self.viewer_comments.clear()
+        self.deleted.clear()
         self.rng = random.Random(self.config.seed)
         self.metrics = _Metrics()
         if self.config.journal is not None and self.config.journal.exists():
@@ -378,6 +397,8 @@ class PlatformSimulator:
         if self.faults.error_rate > 0 and self.rng.random() < self.faults.error_rate:
             self.metrics.faults.labels("error_rate").inc()
             return _error(self.faults.error_status, "injected failure (error_rate)")
+        if (platform, comment_id) in self.deleted:
+            return _error(410, f"comment {comment_id!r} was deleted")
 
         # 3. idempotency, rate limit and recording: no await in between
         fingerprint = (platform, comment_id, body.account_id, body.text, body.reply_id)
@@ -454,6 +475,8 @@ class PlatformSimulator:
         if self.faults.error_rate > 0 and self.rng.random() < self.faults.error_rate:
             self.metrics.faults.labels("error_rate").inc()
             return error(self.faults.error_status, "backend", "injected failure (error_rate)")
+        if (platform, comment_id) in self.deleted:
+            return error(404, "gone", f"The comment {comment_id} was deleted.")
         if self._rate_limited(platform, account_id) is not None:
             self.metrics.faults.labels("rate_limit").inc()
             return error(429, "rate_limit", f"rate limit for account {account_id!r} exceeded")
@@ -510,7 +533,8 @@ class PlatformSimulator:
 
     @staticmethod
     def _google_error(status: int, kind: str, message: str) -> JSONResponse:
-        reason = {"backend": "backendError", "rate_limit": "rateLimitExceeded"}.get(kind, kind)
+        reason = {"backend": "backendError", "rate_limit": "rateLimitExceeded",
+                  "gone": "parentCommentNotFound"}.get(kind, kind)  # gone: the comment replied to
         status = 403 if kind == "rate_limit" else status  # YouTube reports its limits as 403
         return JSONResponse({"error": {"code": status, "message": message,
                                        "errors": [{"reason": reason, "message": message}]}}, status_code=status)
@@ -553,6 +577,8 @@ class PlatformSimulator:
             parent = request.query_params.get("parentId", "")
             if not parent:
                 return self._google_error(400, "missingRequiredParameter", "No filter selected: give parentId.")
+            if ("youtube", parent) in self.deleted:
+                return self._google_error(404, "commentNotFound", f"The comment {parent} was not found.")
             try:
                 size = int(request.query_params.get("maxResults", 20))
                 start = int(request.query_params.get("pageToken") or 0)
@@ -576,7 +602,8 @@ class PlatformSimulator:
 
     def _youtube_replies(self, thread_id: str) -> list[dict[str, Any]]:
         """The replies under a YouTube thread, viewers' and posted ones, oldest first."""
-        replies = [self._viewer_comment(c) for c in self.viewer_comments if c.parent_id == thread_id]
+        replies = [self._viewer_comment(c) for c in self.viewer_comments
+                   if c.parent_id == thread_id and ("youtube", c.comment_id) not in self.deleted]
         replies += [self._youtube_comment(e) for e in self._replies_to("youtube", thread_id)]
         return sorted(replies, key=lambda r: datetime.fromisoformat(r["snippet"]["publishedAt"]))
 
@@ -611,7 +638,8 @@ class PlatformSimulator:
             start = int(q.get("pageToken") or 0)
         except ValueError:
             return self._google_error(400, "invalidPageToken", "Invalid maxResults or pageToken.")
-        ours = [c for c in self.viewer_comments if c.channel_id == channel]
+        ours = [c for c in self.viewer_comments if c.channel_id == channel and ("youtube", c.comment_id) not in
+                self.deleted]
         tops = sorted((c for c in ours if c.parent_id is None), key=lambda c: (c.published_at, c.comment_id),
                       reverse=True)
         page = tops[start:start + size]
@@ -643,9 +671,12 @@ class PlatformSimulator:
     @staticmethod
     def _graph_error(status: int, kind: str, message: str) -> JSONResponse:
         code = {"backend": 2, "rate_limit": 4, "token": 190}.get(kind, 100)
-        return JSONResponse({"error": {"message": message, "type": "OAuthException" if code == 190 else
-                                       "GraphMethodException", "code": code}},
-                            status_code=400 if kind in {"rate_limit", "token"} else status)
+        error: dict[str, Any] = {"message": message, "type": "OAuthException" if code == 190 else
+                                 "GraphMethodException", "code": code}
+        if kind == "gone":  # what Graph answers about a deleted comment
+            error |= {"error_subcode": 33, "message": "Unsupported request. Object does not exist, cannot be loaded "
+                      f"due to missing permissions, or does not support this operation ({message})"}
+        return JSONResponse({"error": error}, status_code=400 if kind in {"rate_limit", "token", "gone"} else status)
 
     async def instagram_replies(self, request: Request) -> Response:
         """POST and GET /{version}/{ig-comment-id}/replies of the Instagram Graph API."""
@@ -660,6 +691,8 @@ class PlatformSimulator:
         if account is None:
             return self._graph_error(400, "token", "Invalid OAuth access token - Cannot parse access token")
         if request.method == "GET":
+            if ("instagram", comment_id) in self.deleted:
+                return self._graph_error(400, "gone", f"The comment {comment_id} was deleted.")
             try:
                 size = max(1, min(int(params.get("limit", 25)), 100))
                 start = int(params.get("after") or 0)
@@ -679,6 +712,17 @@ class PlatformSimulator:
             return self._graph_error(400, "param", "(#100) The parameter message is required")
         result = await self._record_native("instagram", comment_id, account, message, self._graph_error)
         return result if isinstance(result, Response) else JSONResponse({"id": result.body["platform_reply_id"]})
+
+    async def admin_deleted(self, request: Request) -> Response:
+        try:
+            deleted = DeletedComment.model_validate(json.loads(await request.body() or b"{}"))
+        except ValueError as exc:
+            msg = _validation_message(exc) if isinstance(exc, ValidationError) else "body is not valid JSON"
+            return _error(400, f"invalid deletion: {msg}")
+        if deleted.platform not in PLATFORMS:
+            return _error(400, f"unknown platform {deleted.platform!r}; expected one of {', '.join(PLATFORMS)}")
+        self.deleted.add((deleted.platform, deleted.comment_id))
+        return JSONResponse({"status": "ok"})
 
     async def list_posts(self, request: Request) -> Response:
         q = request.query_params
@@ -734,6 +778,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
             Route("/token", sim.oauth_token, methods=["POST"]),
             Route("/{version}/{comment_id}/replies", sim.instagram_replies, methods=["GET", "POST"]),
             Route("/admin/credentials", sim.admin_credentials, methods=["POST"]),
+            Route("/admin/deleted", sim.admin_deleted, methods=["POST"]),
             Route("/healthz", sim.healthz, methods=["GET"]),
             Route("/metrics", sim.metrics_endpoint, methods=["GET"]),
             Route("/admin/faults", sim.admin_faults, methods=["GET", "POST"]),

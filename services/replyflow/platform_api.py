@@ -4,7 +4,8 @@
 YouTube calls act as the creator's channel with OAuth access tokens refreshed from the channel's refresh
 token. Google's errors: 401 (expired token: a fresh one next time), rate limits and 5xx are transient;
 ``quotaExceeded`` (the project's daily quota, reset at midnight Pacific time) is a ``YouTubeQuotaExceeded``;
-anything else, and a refused refresh token, is permanent.
+a comment not found (deleted) or made private is a ``CommentGone``; anything else, and a refused refresh token, is
+permanent.
 """
 
 from __future__ import annotations
@@ -96,6 +97,15 @@ def json_object(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+class CommentGone(PermanentError):
+    """The comment being answered is gone on the platform: deleted, held or made private; no reply can ever go
+    out under it. Routine (viewers delete comments), so an outcome to tell the creator, not a dead letter."""
+
+
+# YouTube Data API v3 error reasons saying the comment (or the thread a reply goes under) is gone.
+YOUTUBE_GONE_REASONS = frozenset({"commentNotFound", "parentCommentNotFound", "parentCommentIsPrivate"})
+
+
 class YouTubeQuotaExceeded(TransientError):
     """The project's daily YouTube quota is spent: nothing succeeds before it resets (midnight Pacific)."""
 
@@ -127,6 +137,8 @@ class YouTubeClient:
             raise YouTubeQuotaExceeded(message)
         if transient_status(response.status_code) or reasons & {"rateLimitExceeded", "userRateLimitExceeded"}:
             raise TransientError(message)
+        if response.status_code in (400, 404) and reasons & YOUTUBE_GONE_REASONS:
+            raise CommentGone(message)
         raise PermanentError(message)
 
     async def _access_token(self, channel_id: str) -> str:

@@ -72,7 +72,7 @@ from replyflow.kafka import (
     TransientError,
     parse_ignoring_unknown_fields,
 )
-from replyflow.platform_api import CredentialsFile, YouTubeClient, YouTubeQuotaExceeded
+from replyflow.platform_api import CommentGone, CredentialsFile, YouTubeClient, YouTubeQuotaExceeded
 from replyflow.service import ServiceParts, build_app, json_api, serve, service_parts
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_RECEIVED, REPLIES_PUBLISHED, YOUTUBE_POLL_CURSORS
@@ -653,7 +653,8 @@ class YouTubePoller:
     async def _new_comments(self, channel_id: str, creator_id: str, since: datetime, taken: frozenset[str],
                             threads: list[FollowedThread]) -> tuple[list[Comment], Counter[str], list[Unusable], int]:
         """The comments to take (from the new threads, then from the followed ``threads``), what was left out, what
-        cannot be read, and the quota units the calls cost."""
+        cannot be read, and the quota units the calls cost. A followed thread that could not be listed is taken out of
+        ``threads``, which then holds the ones listed."""
         params = {"part": "snippet,replies", "allThreadsRelatedToChannelId": channel_id, "order": "time",
                   "maxResults": "100", "textFormat": "plainText"}
         found: list[Comment] = []
@@ -683,13 +684,20 @@ class YouTubePoller:
             found += comments
             left_out += out
             unreadable += bad
-        for thread in threads:
+        for thread in list(threads):  # either way below, the rest of the poll goes on
             try:
                 replies, calls = await self._thread_replies(channel_id, thread.thread_id)
-            except PermanentError as e:  # the thread deleted, say: the rest of the poll goes on
+            except CommentGone as e:  # deleted or made private: routine, and nothing more can come from it
                 units += 1  # at least: the pages read before the refusal are not known here (QUOTA_UNITS has them)
+                threads.remove(thread)
                 self.conversations.forget(thread)
-                log.warning("a followed YouTube thread cannot be listed; no longer followed", extra={"fields": {
+                log.info("a followed YouTube thread is gone; no longer followed", extra={"fields": {
+                    "channel_id": channel_id, "thread_id": thread.thread_id, "error": str(e)}})
+                continue
+            except PermanentError as e:  # a grant revoked mid-poll, say: the thread may come back once it is fixed
+                units += 1
+                threads.remove(thread)  # not listed: its next listing reads from the last one that was
+                log.warning("a followed YouTube thread cannot be listed; still followed", extra={"fields": {
                     "channel_id": channel_id, "thread_id": thread.thread_id, "error": str(e)}})
                 continue
             units += calls

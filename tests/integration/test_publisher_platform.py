@@ -27,6 +27,7 @@ from replyflow.events import (
     reply_id_for,
 )
 from replyflow.kafka import Emit, EventProducer, PermanentError, TransientError, group_starts_at_end
+from replyflow.platform_api import CommentGone
 from replyflow.publisher.platform import PlatformApis
 from replyflow.settings import Settings
 from replyflow.topics import DECISIONS, REPLIES_APPROVED, REPLIES_PUBLISHED, REPLIES_REVIEW
@@ -84,6 +85,12 @@ def posts(simulator, **filters) -> list[dict]:
 
 def faults(platform, **body) -> None:
     httpx.post(f"{platform.url}/admin/faults", json=body).raise_for_status()
+
+
+def deleted(platform, platform_name: str, comment_id: str) -> None:
+    """A viewer deletes their comment on the platform."""
+    httpx.post(f"{platform.url}/admin/deleted", json={"platform": platform_name, "comment_id": comment_id}
+               ).raise_for_status()
 
 
 async def test_generic_contract_a_retry_after_a_lost_answer_does_not_post_twice(platform):
@@ -186,6 +193,39 @@ async def test_missing_or_refused_credentials_are_permanent_and_the_file_is_read
     with pytest.raises(PermanentError, match="must grant access again"):
         await native.for_platform("youtube").post_reply(on("parent-10"), CHANNEL, "r2", TEXT)
     assert [p["platform"] for p in posts(platform)] == ["instagram"]
+
+
+@pytest.mark.parametrize("platform_name, account", [("youtube", CHANNEL), ("instagram", IG_USER),
+                                                    ("tiktok", "acct")])
+async def test_a_reply_to_a_deleted_comment_is_comment_gone_and_nothing_is_posted(
+        native, platform, platform_name, account):
+    deleted(platform, platform_name, "gone-1")
+    api = native.for_platform(platform_name)
+    with pytest.raises(CommentGone):
+        await api.post_reply(on("gone-1"), account, "r1", TEXT)
+    if platform_name != "tiktok":  # the generic contract has no look-up
+        with pytest.raises(CommentGone):
+            await api.find_reply(on("gone-1"), account, TEXT)
+        with pytest.raises(CommentGone):  # a reply to a reply goes under the thread, which is gone
+            await api.post_reply(on("reply-1", parent_id="gone-1"), account, "r2", TEXT)
+    assert posts(platform) == []
+
+
+async def test_other_permanent_errors_are_not_comment_gone(native, platform, tmp_path):
+    """Missing or refused credentials, an unknown platform: still dead letters for the operator to fix."""
+    write_credentials(tmp_path / "credentials.json", ig_tokens={IG_USER: "expired-token"})
+    deleted(platform, "youtube", "gone-2")
+    refusals = [
+        ("youtube", on("parent-11"), "UCnobody"),
+        ("youtube", on("gone-2"), "UCnobody"),  # no grant, whatever became of the comment
+        ("instagram", on("parent-11"), IG_USER),  # code 190: the token expired
+        ("myspace", on("parent-11"), "acct"),  # 404: a platform the gateway does not know
+    ]
+    for platform_name, comment, account in refusals:
+        with pytest.raises(PermanentError) as refused:
+            await native.for_platform(platform_name).post_reply(comment, account, "r1", TEXT)
+        assert not isinstance(refused.value, CommentGone), refused.value
+    assert posts(platform) == []
 
 
 @pytest.mark.parametrize("platform_name, account", [("youtube", CHANNEL), ("instagram", IG_USER)])
@@ -370,6 +410,65 @@ async def test_a_reply_the_platform_will_never_take_is_dead_lettered_with_why_an
     assert scraped(url, "replyflow_publish_attempts_total", platform="youtube", result="posted") == 1
     assert scraped(url, "replyflow_decisions_total", stage="dead_letter", outcome="dead_lettered",
                    reason="dead_lettered") == 1
+
+
+@pytest.mark.kafka
+async def test_a_reply_to_a_comment_deleted_before_it_went_out_is_skipped_with_why_not_dead_lettered(
+        platform, stack, kafka_bootstrap, tmp_path):
+    """Viewers delete comments all the time, and a held reply can wait days: the creator is told why their reply
+    did not go out, nobody is paged, and the account's next reply still goes out."""
+    tag = uuid.uuid4().hex[:6]
+    on_youtube, on_instagram = f"yt-gone-{tag}", f"ig-gone-{tag}"
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
+    await put_profiles([
+        CreatorProfile(creator_id=on_youtube, display_name="Cook", persona="A cook.", mode="auto",
+                       platform_accounts={"youtube": CHANNEL}),
+        CreatorProfile(creator_id=on_instagram, display_name="Cook", persona="A cook.", mode="auto",
+                       platform_accounts={"instagram": IG_USER}),
+    ], settings)
+    await start_publisher(stack, platform, kafka_bootstrap, tmp_path)
+    gone = [approved(on_youtube, "youtube", 0), approved(on_instagram, "instagram", 0)]
+    good = approved(on_youtube, "youtube", 1)  # same account, after the gone one
+    for reply in gone:
+        deleted(platform, reply.comment.platform.value, reply.comment_id)
+
+    def decided(reply_ids: set[str]) -> Callable[[list], bool]:
+        return lambda rs: reply_ids <= {Decision.model_validate_json(r.value).reply_id for r in rs
+                                        if r.topic == DECISIONS.name}
+
+    async with TopicReader(kafka_bootstrap, REPLIES_APPROVED.dlq, REPLIES_PUBLISHED.name, DECISIONS.name) as reader, \
+            EventProducer(settings, "test", [REPLIES_APPROVED]) as producer:
+        await producer.publish([Emit(REPLIES_APPROVED, v) for v in [*gone, good]])
+        records = await reader.collect(decided({v.reply_id for v in [*gone, good]}))
+        # The comment of a reply already out is deleted, then the reply comes again (a redelivery): it went out
+        # before, so it stays published. The next reply on the account's partition tells it was handled.
+        deleted(platform, "youtube", good.comment_id)
+        later = approved(on_youtube, "youtube", 2)
+        await producer.publish([Emit(REPLIES_APPROVED, good), Emit(REPLIES_APPROVED, later)])
+        records += await reader.collect(decided({later.reply_id}))
+        await asyncio.sleep(1)
+        records += await reader.read_to_end()
+    decisions = [Decision.model_validate_json(r.value) for r in records if r.topic == DECISIONS.name]
+    for reply in gone:
+        (decision,) = [d for d in decisions if d.reply_id == reply.reply_id]
+        assert decision.outcome == Outcome.skipped, decision
+        (reason,) = decision.reasons
+        assert (reason.check, reason.code, reason.action) == ("platform", "comment_gone", Action.skip)
+        assert reply.comment.platform.value in reason.message and "deleted" in reason.message
+        assert posts(platform, comment_id=reply.comment_id) == []
+    ids = {v.reply_id for v in [*gone, good, later]}
+    assert not [r for r in records if r.topic == REPLIES_APPROVED.dlq
+                and ReplyVerdict.model_validate_json(r.value).reply_id in ids]
+    # Published once; the redelivery records it again (this publisher posted it) or nothing (its ledger has it).
+    assert {d.outcome for d in decisions if d.reply_id == good.reply_id} == {Outcome.published}
+    (post,) = posts(platform, comment_id=good.comment_id)
+    assert post["text"] == good.text
+    assert [d.outcome for d in decisions if d.reply_id == later.reply_id] == [Outcome.published]
+    url = stack.url("publisher")
+    for platform_name in ("youtube", "instagram"):
+        assert scraped(url, "replyflow_publish_attempts_total", platform=platform_name, result="comment_gone") == 1
+        assert not scraped(url, "replyflow_publish_attempts_total", platform=platform_name, result="refused")
+    assert scraped(url, "replyflow_decisions_total", stage="publish", outcome="skipped", reason="comment_gone") == 2
 
 
 @pytest.mark.kafka

@@ -205,6 +205,35 @@ async def test_answers_back_under_an_older_thread_replyflow_answered_in_come_in(
     assert events[answer_back].parent_id == answered_thread and events[answer_back].post_id == f"vid-{mara[-4:]}"
 
 
+async def test_a_followed_thread_deleted_on_youtube_is_no_longer_followed_and_the_others_still_are(
+        stack, channels, start_poller, kafka_bootstrap, producer, platform):
+    (mara,) = channel_ids(1)
+    await channels.add([mara])
+    deleted_thread, kept_thread = (channels.comment(mara, age=timedelta(hours=1)) for _ in range(2))
+    async with TopicReader(kafka_bootstrap, COMMENTS_RECEIVED.name) as reader:
+        poller = start_poller("poller-a")
+        records = await reader.collect(lambda rs: {deleted_thread, kept_thread} <= set(received_ids(rs)))
+        followed = scraped(poller, "replyflow_youtube_conversations")  # other tests' YouTube replies, if any
+        for record in records:  # replyflow answers both threads
+            comment = CommentReceived.model_validate_json(record.value).comment
+            published = ReplyPublished(comment=comment, reply_id=f"r-{comment.comment_id}", text="Thanks! (AI)",
+                                       platform_reply_id=f"yt-{uuid.uuid4().hex[:8]}", attempts=1)
+            await producer.send_and_wait(REPLIES_PUBLISHED.name, published.model_dump_json().encode(),
+                                         key=comment.creator_id.encode())
+        newest = channels.comment(mara)  # the window moves past both threads
+        await reader.collect(lambda rs: newest in received_ids(rs))
+        wait_for(lambda: scraped(poller, "replyflow_youtube_conversations") == followed + 2, 30, "both followed")
+        httpx.post(f"{platform.url}/admin/deleted", json={"platform": "youtube", "comment_id": deleted_thread}
+                   ).raise_for_status()  # the viewer deletes their comment, and its thread with it
+        wait_for(lambda: scraped(poller, "replyflow_youtube_conversations") == followed + 1, 30,
+                 "the deleted thread forgotten")
+        answer_back = channels.comment(mara, parent=kept_thread)
+        await reader.collect(lambda rs: answer_back in received_ids(rs))
+    # Routine: mara's polls are not refused (other tests' channels without a grant may be).
+    (status,) = [c for c in httpx.get(f"{poller}/v1/channels").json()["channels"] if c["channel_id"] == mara]
+    assert status["last_result"] == "ok", status
+
+
 async def test_pollers_share_the_channels_and_take_over_a_stopped_or_crashed_ones(
         stack, channels, start_poller, kafka_bootstrap):
     watched = channel_ids(6)

@@ -309,3 +309,57 @@ def test_a_thread_lists_five_replies_and_comments_list_gives_them_all(sim: httpx
     rest = sim.get("/youtube/v3/comments", headers=headers, params={
         "part": "snippet", "parentId": "t1", "maxResults": 4, "pageToken": listed["nextPageToken"]}).json()
     assert [c["id"] for c in listed["items"] + rest["items"]] == [f"r{i}" for i in range(7)]
+
+
+def delete(sim: httpx.Client, platform: str, comment_id: str) -> None:
+    resp = sim.post("/admin/deleted", json={"platform": platform, "comment_id": comment_id})
+    assert resp.status_code == 200, resp.text
+
+
+def test_a_reply_to_a_deleted_comment_is_410_on_the_generic_contract_after_validation(sim: httpx.Client) -> None:
+    assert sim.post(url("gone-1", "tiktok"), json=REPLY, headers={"Idempotency-Key": "k-1"}).status_code == 201
+    delete(sim, "tiktok", "gone-1")
+    # Even the key used before: nothing can go out under a deleted comment.
+    again = sim.post(url("gone-1", "tiktok"), json=REPLY, headers={"Idempotency-Key": "k-1"})
+    assert again.status_code == 410 and "deleted" in again.json()["error"]
+    assert sim.post(url("gone-1", "tiktok"), json=REPLY).status_code == 400  # validation first
+    assert sim.post(url("gone-1", "youtube"), json=REPLY, headers={"Idempotency-Key": "k-2"}).status_code == 201
+    listing = sim.get("/v1/posts").json()
+    assert len(listing["posts"]) == 2 and listing["duplicates_rejected"] == 0
+    bad = sim.post("/admin/deleted", json={"platform": "myspace", "comment_id": "x"})
+    assert bad.status_code == 400 and "myspace" in bad.json()["error"]
+    assert sim.post("/admin/deleted", json={"platform": "tiktok"}).status_code == 400
+    sim.post("/admin/reset")  # forgets deletions
+    assert sim.post(url("gone-1", "tiktok"), json=REPLY, headers={"Idempotency-Key": "k-3"}).status_code == 201
+
+
+def test_youtube_answers_like_google_about_a_deleted_comment_and_no_longer_lists_it(sim: httpx.Client) -> None:
+    headers = youtube_token(sim)
+    sim.post("/admin/youtube/comments", json=[viewer("t1", 1), viewer("t2", 2), viewer("r1", 3, parent="t2"),
+                                               viewer("r2", 4, parent="t2")])
+    delete(sim, "youtube", "t1")
+    delete(sim, "youtube", "r1")
+    insert = sim.post("/youtube/v3/comments", params={"part": "snippet"}, headers=headers,
+                      json={"snippet": {"parentId": "t1", "textOriginal": "thanks [AI reply]"}})
+    assert insert.status_code == 404
+    assert insert.json()["error"]["errors"][0]["reason"] == "parentCommentNotFound"
+    listed = sim.get("/youtube/v3/comments", headers=headers, params={"part": "snippet", "parentId": "t1"})
+    assert listed.status_code == 404 and listed.json()["error"]["errors"][0]["reason"] == "commentNotFound"
+    (t2,) = sim.get("/youtube/v3/commentThreads", headers=headers, params={
+        "part": "snippet,replies", "allThreadsRelatedToChannelId": "UCmara"}).json()["items"]
+    assert t2["id"] == "t2" and [r["id"] for r in t2["replies"]["comments"]] == ["r2"]
+    assert sim.get("/v1/posts").json()["posts"] == []
+
+
+def test_instagram_answers_like_graph_about_a_deleted_comment(sim: httpx.Client) -> None:
+    grant = {"platform": "instagram", "account_id": "1784", "access_token": "IGtoken"}
+    assert sim.post("/admin/credentials", json=grant).status_code == 200
+    delete(sim, "instagram", "17900001")
+    posted = sim.post("/v21.0/17900001/replies", data={"message": "thanks [AI reply]", "access_token": "IGtoken"})
+    listed = sim.get("/v21.0/17900001/replies", params={"fields": "id,text,from", "access_token": "IGtoken"})
+    for answer in (posted, listed):
+        assert answer.status_code == 400
+        error = answer.json()["error"]
+        assert (error["code"], error["error_subcode"]) == (100, 33) and "does not exist" in error["message"]
+    assert sim.post("/v21.0/17900002/replies", data={"message": "hi", "access_token": "IGtoken"}).status_code == 200
+    assert [p["comment_id"] for p in sim.get("/v1/posts").json()["posts"]] == ["17900002"]

@@ -3,15 +3,21 @@ answered threads it lists again."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
+import httpx
 import pytest
 
 from replyflow.events import Comment, CreatorProfile, Platform, ReplyMode, ReplyPublished, YouTubePollCursor
+from replyflow.platform_api import CredentialsFile, YouTubeClient
+from replyflow.settings import Settings
 from replyflow.youtube_poller import (
     MAX_RECENT_IDS,
     Conversations,
+    YouTubePoller,
     advanced_cursor,
     channels_to_poll,
     comments_in_page,
@@ -250,3 +256,44 @@ def test_every_creators_threads_past_the_window_are_forgotten_not_only_the_polle
     later = NOW + timedelta(hours=2)
     talks.answered(answered(yt_comment("fresh", later, creator="someone"), later))
     assert len(talks) == 1
+
+
+def google_error(status: int, reason: str) -> httpx.Response:
+    return httpx.Response(status, json={"error": {"code": status, "message": reason,
+                                                  "errors": [{"reason": reason, "message": reason}]}})
+
+
+async def test_a_followed_thread_gone_on_youtube_is_forgotten_and_one_refused_otherwise_stays_followed(tmp_path):
+    """Viewers delete threads: forgotten quietly. Another refusal (a grant revoked mid-poll, say) may be fixed: the
+    thread stays followed and unlisted, so its next listing misses nothing. Either way the poll goes on."""
+    threads = {"deleted": google_error(404, "commentNotFound"), "private": google_error(400, "parentCommentIsPrivate"),
+               "refused": google_error(403, "forbidden")}
+
+    def youtube(request: httpx.Request) -> httpx.Response:  # Google's token endpoint, no new threads, the followed
+        if request.url.path == "/token":
+            return httpx.Response(200, json={"access_token": "ya29.t", "expires_in": 3600})
+        if request.url.path.endswith("/commentThreads"):
+            return httpx.Response(200, json={"items": []})
+        parent = request.url.params["parentId"]
+        back = resource(f"back-{parent}", NOW + timedelta(minutes=1), parent=parent)
+        return threads.get(parent) or httpx.Response(200, json={"items": [back]})
+
+    credentials = tmp_path / "credentials.json"
+    credentials.write_text(json.dumps({"youtube": {"client_id": "c", "client_secret": "s",
+                                                   "accounts": {CHANNEL: {"refresh_token": "1//m"}}}}))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(youtube)) as http:
+        client = YouTubeClient(http, "https://youtube.test", "https://youtube.test/token",
+                               CredentialsFile(str(credentials)))
+        settings = Settings(youtube_poll_conversations_per_poll=5)
+        poller = YouTubePoller(SimpleNamespace(settings=settings, memberships=[]), client)
+        for thread_id in ("deleted", "private", "refused", "fine"):
+            poller.conversations.answered(answered(yt_comment(thread_id, NOW), NOW))
+        listing = poller.conversations.to_list("mara", NOW)
+        found, _, _, units = await poller._new_comments(CHANNEL, "mara", NOW, frozenset(), listing)
+
+    assert [c.comment_id for c in found] == ["back-fine"] and units == 1 + 4  # the threads page, then each
+    assert [t.thread_id for t in listing] == ["fine"]  # what the poll marks listed
+    poller.conversations.listed(listing, NOW, found)
+    assert {t.thread_id for t in poller.conversations.to_list("mara", NOW)} == {"refused", "fine"}
+    (refused,) = [t for t in poller.conversations.to_list("mara", NOW) if t.thread_id == "refused"]
+    assert refused.listed_at is None

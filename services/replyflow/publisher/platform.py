@@ -8,7 +8,8 @@ look-up (``find_reply``) tells the publisher whether a reply it will not post af
 
 Errors: what retrying can fix (network, 5xx, 429, the platforms' rate and quota limits, an expired access
 token) is a ``TransientError``; what it cannot (a refused reply, missing or revoked credentials) is a
-``PermanentError``, which dead-letters the reply with the platform's message.
+``PermanentError``, which dead-letters the reply with the platform's message. A comment deleted (or made private)
+before its reply went out is a ``CommentGone``, a ``PermanentError`` the publisher records as skipped instead.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import httpx
 from replyflow.events import Comment
 from replyflow.kafka import PermanentError, TransientError
 from replyflow.platform_api import (
+    CommentGone,
     CredentialsFile,
     YouTubeClient,
     json_object,
@@ -82,6 +84,8 @@ class GenericReplyApi:
             raise unreachable("platform", e) from e
         if transient_status(response.status_code):
             raise TransientError(f"platform answered {response.status_code}: {response.text[:300]}")
+        if response.status_code == 410:
+            raise CommentGone(f"platform answered 410, the comment is gone: {response.text[:300]}")
         if response.status_code == 409 and "platform_reply_id" in response.text:
             # This reply id was already posted (with an earlier draft's text): it is out, once.
             return PostedReply(response.json()["platform_reply_id"], replayed=True)
@@ -130,6 +134,9 @@ class YouTubeDataApi:
 
 # Graph API error codes that retrying fixes: unknown/service errors and the rate limits.
 GRAPH_TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 613})
+# Code 100, subcode 33: "Object with ID ... does not exist, cannot be loaded due to missing permissions, or does not
+# support this operation": the comment was deleted or hidden.
+GRAPH_GONE = (100, 33)
 
 
 class InstagramGraphApi:
@@ -171,10 +178,13 @@ class InstagramGraphApi:
             raise unreachable("Instagram", e) from e
         if response.is_success:
             return response
-        code = json_object(response).get("error", {}).get("code")
+        error = json_object(response).get("error", {})
+        code = error.get("code")
         message = f"Instagram answered {response.status_code} (code {code}): {response.text[:300]}"
         if transient_status(response.status_code) or code in GRAPH_TRANSIENT_CODES:
             raise TransientError(message)
+        if (code, error.get("error_subcode")) == GRAPH_GONE:
+            raise CommentGone(message)
         raise PermanentError(message)  # 190: the token is invalid or expired; the operator must renew it
 
     def _access_token(self, account_id: str) -> str:

@@ -16,13 +16,16 @@ replies wait too, so a platform timing out cannot make a batch (and the rebalanc
 A reply that is not posted after all (AI replies turned off, or held for review because the creator changed
 something since verify checked it) is first looked up on the platform: an earlier call whose answer was lost
 (before a crash, too) may have posted it, and then it is recorded as published, not skipped or held (an edit of
-it would go out as a second reply). Once a rebalance begins, the rest of the batch makes no platform call: it
-waits, for whoever owns its partitions next, and no call outlasts the rebalance's wait for the batch.
+it would go out as a second reply). A reply whose comment was deleted or made private on the platform meanwhile
+(``CommentGone``) is skipped with reason ``comment_gone``: routine, so no dead letter. Once a rebalance begins,
+the rest of the batch makes no platform call: it waits, for whoever owns its partitions next, and no call outlasts
+the rebalance's wait for the batch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Awaitable
@@ -53,6 +56,7 @@ from replyflow.kafka import (
     subscribe_stage,
 )
 from replyflow.observability import END_TO_END_SECONDS
+from replyflow.platform_api import CommentGone
 from replyflow.publisher.platform import PlatformApis, PostedReply, ReplyApi
 from replyflow.service import build_app, serve, service_parts
 from replyflow.settings import Settings
@@ -63,9 +67,10 @@ FAILED_CALLS_PER_PLATFORM = 2
 # another replica owns the partition and may post the same reply.
 PLATFORM_CALL_LIMIT_S = BATCH_IN_HAND_WAIT_S / 2
 PUBLISH_ATTEMPTS = Counter("replyflow_publish_attempts_total", "Platform calls by result (posted; replayed: it was "
-                           "out already; retry: failed for now; refused: never will, dead-lettered)",
-                           ["platform", "result"])
+                           "out already; retry: failed for now; refused: never will, dead-lettered; comment_gone: the "
+                           "comment was deleted or made private, skipped)", ["platform", "result"])
 T = TypeVar("T")
+log = logging.getLogger("replyflow.publisher")
 
 
 def create_app(settings: Settings | None = None):
@@ -147,14 +152,20 @@ def create_app(settings: Settings | None = None):
             posted, text = posted_here[event.reply_id]
         else:
             api = platforms.for_platform(platform_name)
-            if why := reason_not_to_post(event, profiles.get(event.creator_id)):
-                found = await found_on_platform(api, event, account)
-                if found is None:
-                    return not_posted(event, why)
-                posted = PostedReply(found, replayed=True)
-            else:
-                posted = await within_call_limit(
-                    api.post_reply(event.comment, account, event.reply_id, event.text, taken))
+            try:
+                if why := reason_not_to_post(event, profiles.get(event.creator_id)):
+                    found = await found_on_platform(api, event, account)
+                    if found is None:
+                        return not_posted(event, why)
+                    posted = PostedReply(found, replayed=True)
+                else:
+                    posted = await within_call_limit(
+                        api.post_reply(event.comment, account, event.reply_id, event.text, taken))
+            except CommentGone as gone:  # a viewer deleted the comment: nothing can go out, nobody to page
+                PUBLISH_ATTEMPTS.labels(platform_name, "comment_gone").inc()
+                log.info("comment gone on the platform; reply skipped", extra={"fields": {
+                    "reply_id": event.reply_id, "comment_id": event.comment_id, "error": str(gone)}})
+                return not_posted(event, comment_gone(platform_name))
             take(posted.platform_reply_id)
             attempt = failed_calls.pop(event.reply_id, 0) + 1
             PUBLISH_ATTEMPTS.labels(platform_name, "replayed" if posted.replayed else "posted").inc()
@@ -174,6 +185,8 @@ def create_app(settings: Settings | None = None):
         an earlier call reached the platform is not known after a crash, and this is the check every post makes."""
         try:
             return await within_call_limit(api.find_reply(event.comment, account, event.text, taken))
+        except CommentGone:
+            raise  # nothing can be under it, and nothing can go out: skipped, not held
         except PermanentError:
             return None  # the platform will not let us look (revoked credentials): nor post as the account
 
@@ -207,6 +220,12 @@ def reason_not_to_post(event: ReplyVerdict, profile: CreatorProfile | None) -> R
         return Reason(check="creator", code="reply_mode_off", action=Action.skip,
                       message="AI replies were turned off before this reply was posted.")
     return None if event.reviewed else changed_since_checked(event, profile)
+
+
+def comment_gone(platform: str) -> Reason:
+    return Reason(check="platform", code="comment_gone", action=Action.skip,
+                  message=f"The comment was deleted or hidden on {platform} before this reply went out; nothing was "
+                          "posted.")
 
 
 def still_owned(at_start: frozenset[int] | None, now: frozenset[int] | None) -> bool:
