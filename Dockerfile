@@ -19,3 +19,6 @@ RUN apt-get update && apt-get install -y --no-install-recommends build-essential
     && apt-get purge -y build-essential cmake && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 USER 10001
 CMD ["python", "-c", "from replyflow.local.model_server import llama_server_command as c; import os; a = c(8000, host='0.0.0.0'); os.execv(a[0], a)"]
+
+# The services' image, last so that a plain `docker build .` makes it (not the llama.cpp one above).
+FROM base AS app

@@ -62,3 +62,11 @@ def test_readme_commands_exist_in_the_makefile():
     for target in set(re.findall(r"make ([a-z][\w-]+)", readme)):
         assert re.search(rf"^{re.escape(target)}:", makefile, re.M), f"README mentions `make {target}`"
     assert "make test" in (ROOT / ".ci/run").read_text()
+
+
+def test_a_plain_docker_build_makes_the_services_image():
+    """Docker builds the last stage by default; the llama.cpp stage compiles for minutes and is the dev CPU model
+    server only."""
+    stages = re.findall(r"^FROM (\S+)(?: AS (\S+))?", (ROOT / "Dockerfile").read_text(), re.M)
+    assert stages[-1] == ("base", "app")
+    assert compose()["x-replyflow"]["build"] == {"context": ".", "target": "app"}

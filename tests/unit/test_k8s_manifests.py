@@ -337,6 +337,7 @@ def test_prometheus_triggers_ask_valid_promql_about_this_namespaces_vllm():
         selectors = re.findall(r"([a-z_:]+)\{([^}]*)\}", query)
         assert selectors and all(metric in EXTERNAL_METRICS for metric, _ in selectors), where
         assert all(labels == f'namespace="{namespace}"' for _, labels in selectors), where
+        assert query.count("max by (pod, engine) (") == len(selectors), f"{where}: once per pod, however scraped"
     rules = {"groups": [{"name": "keda", "rules": [{"record": f"keda:{i}", "expr": q}
                                                     for i, q in enumerate(queries.values())]}]}
     path = TOOL_CACHE / "k8s" / "keda-queries.rules.yaml"
@@ -625,7 +626,9 @@ def test_vllm_runs_as_deploy_vllm_md_says_on_a_gpu():
     assert c["readinessProbe"]["httpGet"]["path"] == "/health"
     startup = c["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 600, "loading weights takes minutes"
-    assert spec["terminationGracePeriodSeconds"] >= 30
+    pre_stop = c["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep" and 10 <= int(pre_stop[1]) <= spec["terminationGracePeriodSeconds"] - 30
+    assert {e["name"]: e.get("value") for e in c["env"]}["USER"], "getpass.getuser() for a UID without a passwd entry"
 
 
 def test_generation_talks_to_the_vllm_service_with_its_model_name_batch_and_key():
@@ -745,6 +748,8 @@ def test_every_long_running_deployment_has_a_pdb_and_spreads(overlay):
         covering = [p for p in pdbs if selects(p["spec"]["selector"]["matchLabels"], labels)]
         assert len(covering) == 1, f"{name}: {len(covering)} PDBs"
         assert covering[0]["spec"].get("maxUnavailable") == 1, "maxUnavailable 1 never blocks a drain at 1 replica"
+        # nor do pods unready because a dependency fails (every pod of the stage at once, for hours at worst)
+        assert covering[0]["spec"].get("unhealthyPodEvictionPolicy") == "AlwaysAllow", name
         spread = pod_spec(workload)["topologySpreadConstraints"]
         assert {s["topologyKey"] for s in spread} >= {"kubernetes.io/hostname"}
         assert all(selects(s["labelSelector"]["matchLabels"], labels) for s in spread)
