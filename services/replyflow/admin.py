@@ -56,11 +56,19 @@ def next_versions(profiles: list[CreatorProfile],
     return numbered
 
 
-async def load_profiles(path: Path, settings: Settings) -> list[CreatorProfile]:
-    """Validate every profile in the file first, then publish them all (key = creator_id) as next versions."""
+def new_creators(profiles: list[CreatorProfile],
+                 current: Callable[[str], CreatorProfile | None]) -> list[CreatorProfile]:
+    """The ``profiles`` of creators with no profile yet: a seed loaded again must not undo what creators changed
+    since (a mode switched off among them)."""
+    return [p for p in profiles if current(p.creator_id) is None]
+
+
+async def load_profiles(path: Path, settings: Settings, *, only_new: bool = False) -> list[CreatorProfile]:
+    """Validate every profile in the file first, then publish them all (key = creator_id) as next versions;
+    ``only_new``: only those of creators creators.config does not have."""
     profiles = _profiles.validate_json(path.read_bytes())
     async with creator_profiles(settings) as current:
-        profiles = next_versions(profiles, current.get)
+        profiles = next_versions(new_creators(profiles, current.get) if only_new else profiles, current.get)
     await put_profiles(profiles, settings)
     return profiles
 
@@ -152,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     lp = sub.add_parser("load-profiles", help="publish a JSON list of creator profiles, each as the next version "
                         "of the creator's profile on creators.config (the file's versions are not used)")
     lp.add_argument("file", type=Path)
+    lp.add_argument("--only-new", action="store_true", help="only the creators creators.config does not have yet "
+                    "(a seed run again leaves the creators' own changes alone)")
     rp = sub.add_parser("replay-dead-letters", help="send dead letters back to the topic they came from, once "
                         "what stopped them is fixed (safe to repeat: a reply is still posted once)")
     rp.add_argument("dlq", help="the dead-letter topic, e.g. comments.received.dlq")
@@ -182,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{verb} back {len(replay.sent)} of {replay.selected} selected dead letters; {len(replay.stayed)} stay")
         return 1 if replay.stayed else 0
     else:
-        profiles = asyncio.run(load_profiles(args.file, settings))
+        profiles = asyncio.run(load_profiles(args.file, settings, only_new=args.only_new))
         print(f"published {len(profiles)} profiles: {', '.join(p.creator_id for p in profiles)}")
     return 0
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from replyflow.admin import next_versions
+from replyflow.admin import new_creators, next_versions
 from replyflow.control.review import (
     OUTPUTS_MAX_AGE,
     InvalidReview,
@@ -331,6 +331,13 @@ def test_load_profiles_numbers_each_profile_on_from_the_current_one():
     # profile; a creator listed twice: the later one is newer.
     assert [(p.creator_id, p.version) for p in loaded] == [("mara", 8), ("lena", 1), ("mara", 9)]
     assert loaded[2].banned_words == ["cheap", "free"]
+
+
+def test_a_seed_loaded_again_with_only_new_leaves_existing_creators_alone():
+    switched_off = profile(version=7, mode=ReplyMode.off)
+    seed = [profile(version=1), profile(creator_id="lena", version=1)]
+    assert [p.creator_id for p in new_creators(seed, {"mara": switched_off}.get)] == ["lena"]
+    assert new_creators(seed, {}.get) == seed
 
 
 def test_mode_change_is_a_new_version_unless_it_is_already_that_mode():

@@ -797,3 +797,55 @@ def test_services_select_pods_and_named_ports(overlay):
         for d in backends:
             for port in service["spec"]["ports"]:
                 assert port["targetPort"] in probe_ports(container(d)), f"{name} -> {port['targetPort']}"
+
+
+def match_expressions(selector: dict, labels: dict) -> bool:
+    """A label selector (matchLabels and In-matchExpressions) against pod labels."""
+    return selects(selector.get("matchLabels", {}), labels) and all(
+        e["operator"] == "In" and labels.get(e["key"]) in e["values"] for e in selector.get("matchExpressions", []))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_let_in_only_who_needs_each_pod(overlay):
+    docs = render(overlay)
+    policies = of_kind(docs, "NetworkPolicy").values()
+    deployments = of_kind(docs, "Deployment")
+    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+
+    def covering(name: str) -> list[dict]:
+        labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
+        return [p for p in policies if match_expressions(p["spec"]["podSelector"], labels)]
+
+    for name in deployments.keys() & (set(CONSUMERS) | set(OWNERS)):  # Prometheus only, on the metrics port
+        (policy,) = covering(name)
+        (rule,) = policy["spec"]["ingress"]
+        assert rule["from"] == [monitoring] and rule["ports"] == [{"port": "http"}], name
+        assert "http" in probe_ports(container(deployments[name]))
+    for name in deployments.keys() & set(HTTP_APIS):  # reached through the operator's Ingress
+        assert not covering(name), name
+    (llm,) = [d for d in deployments.values()
+              if d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component") == "llm"]
+    llm_labels = llm["spec"]["template"]["metadata"]["labels"]
+    (policy,) = [p for p in policies if match_expressions(p["spec"]["podSelector"], llm_labels)]
+    (rule,) = policy["spec"]["ingress"]
+    generation = deployments["generation"]["spec"]["template"]["metadata"]["labels"]
+    assert [p for p in rule["from"] if "podSelector" in p and match_expressions(p["podSelector"], generation)]
+    assert monitoring in rule["from"] and rule["ports"] == [{"port": "http"}]
+    assert "http" in probe_ports(container(llm))
+    if overlay == "prod":
+        (podmonitor,) = [m for m in of_kind(docs, "PodMonitor").values()
+                         if selects(m["spec"]["selector"]["matchLabels"], llm_labels)]
+        assert {e["port"] for e in podmonitor["spec"]["podMetricsEndpoints"]} == {"http"}
+
+
+def test_dev_kafka_takes_clients_only_from_replyflow_pods():
+    docs = render("dev")
+    (kafka,) = [d for d in docs if d["kind"] == "Kafka"]
+    (listener,) = kafka["spec"]["kafka"]["listeners"]
+    (peer,) = listener["networkPolicyPeers"]
+    clients = [d for d in docs if d["kind"] in ("Deployment", "Job")
+               and environment(docs, container(d)).get("KAFKA_BOOTSTRAP_SERVERS")]
+    assert {d["metadata"]["name"] for d in clients} >= DEPLOYMENTS_IN["dev"] | {"load-sample-creators"}
+    for client in clients:
+        labels = client["spec"]["template"]["metadata"].get("labels", {})
+        assert match_expressions(peer["podSelector"], labels), client["metadata"]["name"]
