@@ -4,7 +4,8 @@ A stage dead-letters a record it can never process as it is: an event from a pro
 rollout, a reply for an account whose credentials were revoked, a webhook comment for an Instagram account no
 profile names yet. After the fix (the rollout finished, the credentials or the profile put back) the operator
 sends them back: each record goes to the topic it came from with its key and value unchanged, plus
-``x-replayed-from: <dlq topic>@<offset>``; a webhook change goes through ingest's mapping again, with the
+``x-replayed-from: <dlq topic>@<offset>`` and the dead letter's ``traceparent`` (its comment's trace goes on); a
+webhook change goes through ingest's mapping again, with the
 profiles as they are now, and a YouTube comment a poll could not read through the poller's (a release that reads
 it). Sending one back twice is safe: the reply id comes from the comment, so the
 publisher posts it once. The dead-letter topic itself is left as it is (kept 30 days).
@@ -18,10 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aiokafka import ConsumerRecord
+from opentelemetry import propagate
 
 from replyflow.events import Comment, CommentReceived
 from replyflow.ingest import WEBHOOK_SOURCE, instagram_comments
-from replyflow.kafka import Record
+from replyflow.kafka import Record, trace_headers
 from replyflow.topics import COMMENTS_RECEIVED, CONSUMED_TOPICS
 from replyflow.youtube_poller import YOUTUBE_SOURCE, youtube_comment
 
@@ -83,7 +85,7 @@ def received(comment: Comment, headers: list[tuple[str, bytes]]) -> Record:
 
 def records_to_send(letter: DeadLetter, creator_of: Callable[[str], str | None]) -> list[Record] | str:
     """What sending ``letter`` back writes, or why it cannot go back (it stays where it is)."""
-    replayed = [(REPLAYED_FROM, letter.where.encode())]
+    replayed = [(REPLAYED_FROM, letter.where.encode()), *trace_headers(propagate.extract(letter.headers))]
     if letter.value is None:
         return "the record has no value"
     source = letter.headers.get("x-original-topic")

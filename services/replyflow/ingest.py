@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from opentelemetry import propagate
 from prometheus_client import Counter as MetricCounter
 from pydantic import TypeAdapter, ValidationError
 from starlette.applications import Starlette
@@ -38,7 +39,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from replyflow.events import Comment, CommentReceived, CreatorProfile, Platform
-from replyflow.kafka import Emit, EventProducer, Record
+from replyflow.kafka import Emit, EventProducer, Record, new_traces, remote_span
 from replyflow.observability import DLQ_MESSAGES
 from replyflow.openapi import ingest_openapi
 from replyflow.service import (
@@ -49,7 +50,6 @@ from replyflow.service import (
     decode_json,
     json_api,
     json_request_body,
-    publish_for_request,
     serve,
     service_parts,
 )
@@ -64,6 +64,16 @@ _comment_list = TypeAdapter(list[Comment])  # errors then name "1.text", not the
 def received_events(comments: list[Comment]) -> list[Emit]:
     # Keyed by comment id, so one viral creator's comments spread over every partition.
     return [Emit(COMMENTS_RECEIVED, CommentReceived(comment=c)) for c in comments]
+
+
+async def publish_comments(parts: ServiceParts, request: Request, comments: list[Comment]) -> list[Emit] | None:
+    """Publish what a request delivered, each comment in a trace of its own linked to the caller's ``traceparent``
+    (see ``new_traces``); None when Kafka did not acknowledge (see ``acknowledged_for_request``)."""
+    emits = received_events(comments)
+    with new_traces(emits, [remote_span(propagate.extract(request.headers))]) as traces:
+        if not await acknowledged_for_request(parts, parts.producer.publish(emits, traces)):
+            return None
+    return emits
 
 
 def parse_comments(body: bytes) -> list[Comment]:
@@ -199,8 +209,8 @@ def comments_api(parts: ServiceParts) -> Starlette:
             )
         except ValueError as e:
             return JSONResponse({"error": str(e)}, status_code=400)
-        emits = received_events(comments)
-        if not await publish_for_request(parts, emits):
+        emits = await publish_comments(parts, request, comments)
+        if emits is None:
             return JSONResponse({"error": "comments not accepted: Kafka unavailable, retry"}, status_code=503)
         return JSONResponse(
             {"accepted": len(emits), "event_ids": [e.event.event_id for e in emits]}, status_code=202
@@ -272,7 +282,7 @@ def instagram_webhook_api(parts: ServiceParts) -> Starlette:
         # Kept, not dropped: a malformed change, or one for an account no profile names yet, goes to the
         # dead-letter topic with why, to be looked at and sent back (python -m replyflow.admin replay-dead-letters).
         # Meta gets 200 and does not send it again.
-        if comments and not await publish_for_request(parts, received_events(comments)):
+        if comments and await publish_comments(parts, request, comments) is None:
             return JSONResponse({"error": "comments not accepted: Kafka unavailable, retry"}, status_code=503)
         if unusable and not await dead_letter_webhook_parts(parts, unusable):
             return JSONResponse({"error": "comments not accepted: Kafka unavailable, retry"}, status_code=503)

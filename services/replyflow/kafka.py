@@ -33,7 +33,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Link, Span, SpanContext, SpanKind, StatusCode
 from prometheus_client import REGISTRY
 from pydantic import BaseModel, ValidationError
 
@@ -44,6 +44,7 @@ from replyflow.observability import (
     MESSAGES_PROCESSED,
     MESSAGES_PUBLISHED,
     PROCESSING_SECONDS,
+    TABLE_RECORDS_REJECTED,
     TABLE_ROWS,
 )
 from replyflow.observability import DECISIONS as DECISIONS_METRIC
@@ -192,6 +193,18 @@ def trace_context(record: ConsumerRecord) -> Context:
     return propagate.extract(carrier)
 
 
+def remote_span(context: Context) -> SpanContext:
+    """The span a context extracted from a ``traceparent`` (a record's, an HTTP request's) names; invalid if none."""
+    return trace.get_current_span(context).get_span_context()
+
+
+def trace_headers(context: Context | None = None) -> list[tuple[str, bytes]]:
+    """The W3C headers (``traceparent``, ``tracestate``) that carry ``context`` (default: the current one) on."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=context)
+    return [(k, v.encode()) for k, v in carrier.items()]
+
+
 def start_record_span(record: ConsumerRecord) -> Span:
     """The consumer span of one record, continuing the trace in its ``traceparent``; end it when done."""
     return TRACER.start_span(f"{record.topic} process", context=trace_context(record), kind=SpanKind.CONSUMER,
@@ -207,9 +220,28 @@ def record_spans(records: Sequence[ConsumerRecord], events: Sequence[BaseModel])
     spans, traces = [], {}
     for record, event in zip(records, events, strict=True):
         span = start_record_span(record)
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier, context=trace.set_span_in_context(span))
-        traces[getattr(event, "comment_id", "")] = [(k, v.encode()) for k, v in carrier.items()]
+        traces[getattr(event, "comment_id", "")] = trace_headers(trace.set_span_in_context(span))
+        spans.append(span)
+    try:
+        yield traces
+    finally:
+        for span in spans:
+            span.end()
+
+
+@contextlib.contextmanager
+def new_traces(emits: Sequence[Emit], links: Sequence[SpanContext] = ()) -> Iterator[TraceHeaders]:
+    """A new trace per comment for events an HTTP request makes: one ``create`` span each, linked to ``links``
+    (the caller's request, the held reply a review decides), not their child: a request may carry 500 comments,
+    which would be one trace sampled as one, and a review may come days after the hold. Yields the headers for
+    ``EventProducer.publish``'s ``traces``."""
+    linked = [Link(context) for context in links if context.is_valid]
+    spans, traces = [], {}
+    for emit in emits:
+        span = TRACER.start_span(f"{emit.topic.name} create", context=Context(), kind=SpanKind.PRODUCER, links=linked,
+                                 attributes={"messaging.system": "kafka", "messaging.operation.type": "create",
+                                             "messaging.destination.name": emit.topic.name})
+        traces[getattr(emit.event, "comment_id", "")] = trace_headers(trace.set_span_in_context(span))
         spans.append(span)
     try:
         yield traces
@@ -290,10 +322,8 @@ class EventProducer:
                         "messaging.destination.name": ",".join(topics),
                         "messaging.batch.message_count": len(records)},
         ):
-            carrier: dict[str, str] = {}
-            propagate.inject(carrier)  # W3C traceparent: the next stage continues this trace
             extra = [(k, v.encode()) for k, v in (headers or {}).items()]
-            current = extra + [(k, v.encode()) for k, v in carrier.items()]
+            current = extra + trace_headers()  # W3C traceparent: the next stage continues this trace
             await self._send(producer, [(t, k, v, current if h is None else extra + h) for t, k, v, h in records])
         for record in records:
             MESSAGES_PUBLISHED.labels(self.service, record[0]).inc()
@@ -356,8 +386,14 @@ async def dead_letter(
     producer: EventProducer, record: ConsumerRecord, error: BaseException, *, group: str, service: str,
     attempts: int,
 ) -> None:
-    """Send a message that can never succeed to ``<topic>.dlq`` with where it came from and why."""
+    """Send a message that can never succeed to ``<topic>.dlq`` with where it came from and why.
+
+    Call it in the record's span (:func:`start_record_span`): the dead letter and its decision carry the current
+    trace on, which is then the comment's, and the span shows why the comment's trace ends here."""
     message = f"{type(error).__name__}: {error}"[:2000]
+    span = trace.get_current_span()
+    span.record_exception(error)
+    span.set_status(StatusCode.ERROR, message)
     headers = {
         "x-original-topic": record.topic,
         "x-original-partition": str(record.partition),
@@ -616,7 +652,8 @@ def subscribe_stage(
             result = await run(records, isolate=attempt >= settings.max_delivery_attempts)
             # Inside the try: a dead letter Kafka did not take must rewind, or the next commit skips the record.
             for record, error in result.poison:
-                await dead_letter(producer, record, error, group=group, service=service, attempts=attempt)
+                with trace.use_span(start_record_span(record), end_on_exit=True):
+                    await dead_letter(producer, record, error, group=group, service=service, attempts=attempt)
         except Exception as error:
             attempts.update({(r.partition, r.offset): attempt for r in records})
             health.failing(f"{type(error).__name__}: {error}")
@@ -723,12 +760,13 @@ class TopicTable(Generic[M]):
     decision about a reply wins, on every replica alike); otherwise the latest replaces it.
     ``on_row`` sees each row as it is stored, to keep an index the service needs. ``forget`` drops
     a row the service is done with, for good. ``keep_rows=False``: nothing is stored, ``on_row`` keeps what the
-    service needs (the screen stage's reply budgets follow ``comments.screened`` so).
+    service needs (the screen stage's reply budgets follow ``comments.screened`` so). ``keep_traces``: each row's
+    record's ``traceparent`` is kept too (``trace_of``), for what follows from the row to link to its trace.
     """
 
     def __init__(self, bootstrap_servers: str, topic: Topic, key_of: Callable[[M], str],
                  *, keep_first: bool = False, on_row: Callable[[M], None] | None = None,
-                 since_s: float | None = None, keep_rows: bool = True):
+                 since_s: float | None = None, keep_rows: bool = True, keep_traces: bool = False):
         self._bootstrap = bootstrap_servers
         self._topic = topic
         self._model = topic.message  # the one event model the topic carries
@@ -738,10 +776,12 @@ class TopicTable(Generic[M]):
         self._since_s = since_s  # None: from the beginning; else the records of the last since_s seconds
         self._keep_rows = keep_rows
         self._rows: dict[str, M] = {}
+        self._traces: dict[str, SpanContext] | None = {} if keep_traces else None
         self._stored_at: list[tuple[float, str]] = []  # with since_s: a heap of (record time, key), to expire
         self._forgotten: set[str] = set()
         # What grows a pod's memory with traffic (one table per topic in a service).
         TABLE_ROWS.labels(topic.name).set_function(lambda: len(self._rows))
+        TABLE_RECORDS_REJECTED.labels(topic.name)  # from 0, so that the first rejection is an increase
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
         self._applied = asyncio.Event()  # set (and replaced) after each batch of records applied
@@ -761,6 +801,10 @@ class TopicTable(Generic[M]):
     def get(self, key: str) -> M | None:
         return self._rows.get(key)
 
+    def trace_of(self, key: str) -> SpanContext | None:
+        """The span the record of ``key``'s row was sent in (with ``keep_traces``); None when unknown."""
+        return self._traces.get(key) if self._traces is not None else None
+
     def __contains__(self, key: str) -> bool:
         return key in self._rows
 
@@ -769,7 +813,7 @@ class TopicTable(Generic[M]):
 
     def forget(self, key: str) -> None:
         """Drop ``key``'s row from memory and ignore the key's records from now on, read before or after."""
-        self._rows.pop(key, None)
+        self._drop(key)
         self._forgotten.add(key)
 
     async def wait_until(self, condition: Callable[[], bool], timeout_s: float) -> bool:
@@ -828,7 +872,7 @@ class TopicTable(Generic[M]):
                 batches = await self._consumer.getmany(timeout_ms=500)
                 for records in batches.values():
                     for record in records:
-                        self._apply(record.key, record.value, record.timestamp / 1000)
+                        self._apply(record)
                 if self._since_s is not None:
                     self._expire(time.time() - self._since_s)
                 if batches:
@@ -847,25 +891,36 @@ class TopicTable(Generic[M]):
         """Drop the rows of records older than ``before`` (a table of the last ``since_s`` seconds)."""
         while self._stored_at and self._stored_at[0][0] < before:
             _, key = heapq.heappop(self._stored_at)
-            self._rows.pop(key, None)
+            self._drop(key)
 
-    def _apply(self, key: bytes | None, value: bytes | None, timestamp: float) -> None:
-        if value is None:  # tombstone
-            if key is not None:
-                self._rows.pop(key.decode(errors="replace"), None)
+    def _drop(self, key: str) -> None:
+        self._rows.pop(key, None)
+        if self._traces is not None:
+            self._traces.pop(key, None)
+
+    def _apply(self, record: ConsumerRecord) -> None:
+        if record.value is None:  # tombstone
+            if record.key is not None:
+                self._drop(record.key.decode(errors="replace"))
             return
         try:
-            row = parse_ignoring_unknown_fields(self._model, value)
+            row = parse_ignoring_unknown_fields(self._model, record.value)
         except (ValidationError, ValueError):
-            log.exception("ignoring invalid record on %s", self._topic.name)
+            # Its row keeps what it had: on creators.config a profile change (the kill switch too) is not applied.
+            TABLE_RECORDS_REJECTED.labels(self._topic.name).inc()
+            log.exception("ignoring invalid record on %s", self._topic.name, extra={"fields": {
+                "topic": self._topic.name, "partition": record.partition, "offset": record.offset,
+                "key": record.key.decode(errors="replace") if record.key is not None else None}})
             return
         key_of_row = self._key_of(row)
         if key_of_row in self._forgotten or (self._keep_first and key_of_row in self._rows):
             return
         if self._keep_rows:
             self._rows[key_of_row] = row
+            if self._traces is not None:
+                self._traces[key_of_row] = remote_span(trace_context(record))
             if self._since_s is not None:
-                heapq.heappush(self._stored_at, (timestamp, key_of_row))
+                heapq.heappush(self._stored_at, (record.timestamp / 1000, key_of_row))
         if self._on_row is not None:
             self._on_row(row)
 

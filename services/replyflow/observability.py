@@ -65,6 +65,12 @@ CONSUMER_PARTITIONS = Gauge(
 TABLE_ROWS = Gauge(
     "replyflow_table_rows", "Rows a service keeps in memory from a topic it reads whole (TopicTable)", ["topic"]
 )
+TABLE_RECORDS_REJECTED = Counter(
+    "replyflow_table_records_rejected_total",
+    "Records of a topic a service reads whole (TopicTable) that failed validation and were left out; on "
+    "creators.config a profile change, the kill switch included, not applied",
+    ["topic"],
+)
 
 
 class JsonFormatter(logging.Formatter):

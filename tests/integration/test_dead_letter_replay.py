@@ -16,8 +16,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from replyflow.admin import put_profiles
-from replyflow.events import CommentReceived, CreatorProfile
-from replyflow.kafka import EventProducer, dead_letter
+from replyflow.events import Comment, CommentReceived, CreatorProfile, Decision
+from replyflow.kafka import EventProducer, PermanentError, dead_letter, group_starts_at_end, subscribe_stage
+from replyflow.service import service_parts
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_RECEIVED, COMMENTS_SCREENED, DECISIONS
 from tests.helpers import TopicReader
@@ -112,3 +113,48 @@ async def test_a_webhook_change_for_an_unknown_account_comes_in_once_a_profile_n
 async def test_a_topic_that_collects_no_dead_letters_is_refused(kafka_bootstrap):
     code, _, err = await replay(kafka_bootstrap, COMMENTS_RECEIVED.name)
     assert code == 2 and "comments.received is no dead-letter topic" in err
+
+
+async def test_a_stages_dead_letter_its_decision_and_its_replay_stay_in_the_comments_trace(kafka_bootstrap,
+                                                                                          producer):
+    """A stage dead-letters in the poison record's own span, not its micro-batch's; tracing off here, so the
+    comment's traceparent is passed on as it came (README: a service without tracing keeps the chain)."""
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, kafka_group_prefix=f"test-{uuid.uuid4().hex[:8]}")
+    parts = service_parts("dead-letter-trace", settings, sends=[DECISIONS])
+    poison = f"poison-{uuid.uuid4().hex[:8]}"
+
+    async def handle(events: list[CommentReceived]) -> list:
+        if any(e.comment_id == poison for e in events):
+            raise PermanentError("this comment can never be answered")
+        return []
+
+    subscribe_stage(parts, stage="dead-letter-trace", topic=COMMENTS_RECEIVED, handle=handle)
+    await group_starts_at_end(kafka_bootstrap, settings.group_id("dead-letter-trace"), COMMENTS_RECEIVED.name)
+    upstream = f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
+    comment = Comment(platform="youtube", comment_id=poison, creator_id="mara", post_id="v1", author_id="a1",
+                      author_name="Ann", text="Hi", created_at=datetime.now(UTC))
+
+    def ours(records) -> dict:
+        return {r.topic: r for r in records if r.key == poison.encode() or (
+            r.topic == DECISIONS.name and Decision.model_validate_json(r.value).comment_id == poison)}
+
+    await parts.producer.start()
+    await parts.broker.start()
+    try:
+        async with TopicReader(kafka_bootstrap, COMMENTS_RECEIVED.dlq, DECISIONS.name) as reader:
+            await producer.send_and_wait(COMMENTS_RECEIVED.name, CommentReceived(comment=comment).model_dump_json()
+                                         .encode(), key=poison.encode(), headers=[("traceparent", upstream.encode())])
+            out = ours(await reader.collect(lambda rs: len(ours(rs)) == 2))
+    finally:
+        await parts.broker.stop()
+        await parts.producer.stop()
+    assert {topic: dict(r.headers).get("traceparent") for topic, r in out.items()} == {
+        COMMENTS_RECEIVED.dlq: upstream.encode(), DECISIONS.name: upstream.encode()}
+
+    async with TopicReader(kafka_bootstrap, COMMENTS_RECEIVED.name) as reader:
+        code, _, err = await replay(kafka_bootstrap, COMMENTS_RECEIVED.dlq, "--failed-after", started.isoformat(),
+                                    "--exception-class", "PermanentError")
+        assert code == 0, err
+        (back,) = [r for r in await reader.read_to_end() if r.key == poison.encode()]
+    assert dict(back.headers)["traceparent"] == upstream.encode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -12,6 +13,8 @@ from replyflow.admin import utc_time
 from replyflow.dead_letters import DeadLetter, Selection, dead_letter_topics, records_to_send
 from replyflow.events import CommentReceived
 from replyflow.ingest import WEBHOOK_SOURCE
+from replyflow.kafka import EventProducer
+from replyflow.settings import Settings
 from replyflow.youtube_poller import YOUTUBE_SOURCE
 
 AT = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
@@ -47,7 +50,7 @@ def test_command_line_times_without_an_offset_are_utc():
 def test_a_stage_record_goes_back_unchanged_and_says_where_from():
     ((topic, key, value, headers),) = records_to_send(letter(), lambda account: None)
     assert (topic, key, value) == ("replies.approved", b"mara:youtube", b'{"reply_id": "r1"}')
-    assert headers == [("x-replayed-from", b"replies.approved.dlq@7")]
+    assert headers == [("x-replayed-from", b"replies.approved.dlq@7")]  # dead-lettered untraced
 
 
 def test_a_record_whose_headers_name_another_topic_stays():
@@ -104,3 +107,21 @@ def test_a_record_without_a_value_or_with_empty_headers_stays_instead_of_stoppin
     dead = DeadLetter.of(record)
     assert dead.headers == {"x-original-topic": "replies.approved"}
     assert records_to_send(dead, lambda account: None) == "the record has no value"
+
+
+@pytest.mark.parametrize("dead", [letter(), letter("comments.received.dlq", YOUTUBE_SOURCE, value=polled())],
+                         ids=["stage", "youtube"])
+async def test_a_record_sent_back_continues_the_dead_letters_trace(dead):
+    """The dead letter carries its comment's trace (kafka.dead_letter): sent back, the comment stays in it."""
+    traced = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    dead = replace(dead, headers={**dead.headers, "traceparent": traced})
+
+    class Sent(EventProducer):
+        async def _send(self, producer, records) -> None:
+            self.records = records
+
+    admin = Sent(Settings(), "admin", [])
+    admin._producer = object()  # type: ignore[assignment]
+    await admin.send(records_to_send(dead, lambda account: None))
+    ((*_, headers),) = admin.records
+    assert [v for k, v in headers if k == "traceparent"] == [traced.encode()]  # not the replay's own context

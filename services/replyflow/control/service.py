@@ -60,18 +60,18 @@ from replyflow.control.review import (
 from replyflow.control.tokens import InvalidCreatorId, Principal, authenticate, creator_token, looks_like_creator_token
 from replyflow.events import Comment, CreatorProfile, Reason, ReplyReviewed, ReplyVerdict, utc_now
 from replyflow.ingest import validation_errors
-from replyflow.kafka import Emit, TopicTable, TransientError, subscribe_stage
+from replyflow.kafka import Emit, TopicTable, TraceHeaders, TransientError, new_traces, subscribe_stage
 from replyflow.openapi import control_openapi
 from replyflow.policy.rules import PolicySource
 from replyflow.policy.stages import PolicyStages
 from replyflow.service import (
     ServiceParts,
+    acknowledged_for_request,
     bearer_token,
     build_app,
     decode_json,
     json_api,
     json_request_body,
-    publish_for_request,
     serve,
     service_parts,
 )
@@ -191,9 +191,17 @@ class ControlApi:
         except ValidationError as e:
             return error(422, f"invalid {model.__name__}", validation_errors(e))
 
-    async def publish(self, emits: list[Emit], what: str) -> None:
-        if not await publish_for_request(self.parts, emits):
+    async def publish(self, emits: list[Emit], what: str, traces: TraceHeaders | None = None) -> None:
+        if not await acknowledged_for_request(self.parts, self.parts.producer.publish(emits, traces)):
             raise Unavailable(f"{what} not saved: Kafka unavailable")
+
+    async def publish_decision(self, decision: ReplyReviewed) -> None:
+        """Write a decision in a trace of its own linked to the held reply's, not in it: a review may come days
+        after the hold, and a trace days long would time the creator's wait, not the pipeline."""
+        emits = [Emit(REPLIES_REVIEWED, decision)]
+        held = self.held.trace_of(decision.reply_id)
+        with new_traces(emits, [held] if held is not None else []) as traces:
+            await self.publish(emits, "the decision", traces)
 
     # ------------------------------------------------------------------ reviews
 
@@ -265,7 +273,7 @@ class ControlApi:
     async def _record(self, decided: ReplyReviewed) -> tuple[ReplyReviewed | None, bool]:
         """Write the decision durably and read it back; returns the decision that holds (None: a
         different one won) and whether it is a repeat of one made elsewhere."""
-        await self.publish([Emit(REPLIES_REVIEWED, decided)], "the decision")
+        await self.publish_decision(decided)
         if not await self.reviewed.wait_until(lambda: decided.reply_id in self.reviewed, READ_BACK_TIMEOUT_S):
             raise Unavailable("the decision was written but has not been read back yet")
         stored = self.reviewed.get(decided.reply_id)
@@ -274,7 +282,7 @@ class ControlApi:
             return stored, False
         # Another replica decided first: the first record wins everywhere. Write it again so that
         # compaction, which keeps the last record of a key, keeps the winner too.
-        await self.publish([Emit(REPLIES_REVIEWED, stored)], "the decision")
+        await self.publish_decision(stored)
         return (stored, True) if same_decision(stored, decided) else (None, False)
 
     # ------------------------------------------------------------------ profiles
@@ -356,7 +364,7 @@ def create_app(settings: Settings | None = None):
     held_for_s = REPLIES_REVIEW.retention_ms / 1000  # type: ignore[operator]
     pending_reviews = PendingReviews(keep_s=held_for_s)
     held = TopicTable[ReplyVerdict](bootstrap, REPLIES_REVIEW, lambda v: v.reply_id, keep_first=True,
-                                    on_row=pending_reviews.add, since_s=held_for_s)
+                                    on_row=pending_reviews.add, since_s=held_for_s, keep_traces=True)
 
     def forget_hold(decision: ReplyReviewed) -> None:
         # A decision carries all the API and its outputs need, so only undecided holds stay in memory.
