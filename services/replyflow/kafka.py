@@ -762,11 +762,15 @@ class TopicTable(Generic[M]):
     a row the service is done with, for good. ``keep_rows=False``: nothing is stored, ``on_row`` keeps what the
     service needs (the screen stage's reply budgets follow ``comments.screened`` so). ``keep_traces``: each row's
     record's ``traceparent`` is kept too (``trace_of``), for what follows from the row to link to its trace.
+    ``drop_invalid``: a record that does not validate drops its key's row instead of leaving the previous one in
+    force (creators.config: a profile a newer release wrote, which this one cannot read, must not leave the
+    creator's older profile, in ``auto`` mode say, answering for them).
     """
 
     def __init__(self, bootstrap_servers: str, topic: Topic, key_of: Callable[[M], str],
                  *, keep_first: bool = False, on_row: Callable[[M], None] | None = None,
-                 since_s: float | None = None, keep_rows: bool = True, keep_traces: bool = False):
+                 since_s: float | None = None, keep_rows: bool = True, keep_traces: bool = False,
+                 drop_invalid: bool = False):
         self._bootstrap = bootstrap_servers
         self._topic = topic
         self._model = topic.message  # the one event model the topic carries
@@ -775,6 +779,7 @@ class TopicTable(Generic[M]):
         self._on_row = on_row
         self._since_s = since_s  # None: from the beginning; else the records of the last since_s seconds
         self._keep_rows = keep_rows
+        self._drop_invalid = drop_invalid
         self._rows: dict[str, M] = {}
         self._traces: dict[str, SpanContext] | None = {} if keep_traces else None
         self._stored_at: list[tuple[float, str]] = []  # with since_s: a heap of (record time, key), to expire
@@ -906,7 +911,8 @@ class TopicTable(Generic[M]):
         try:
             row = parse_ignoring_unknown_fields(self._model, record.value)
         except (ValidationError, ValueError):
-            # Its row keeps what it had: on creators.config a profile change (the kill switch too) is not applied.
+            if self._drop_invalid and record.key is not None:
+                self._drop(record.key.decode(errors="replace"))
             TABLE_RECORDS_REJECTED.labels(self._topic.name).inc()
             log.exception("ignoring invalid record on %s", self._topic.name, extra={"fields": {
                 "topic": self._topic.name, "partition": record.partition, "offset": record.offset,

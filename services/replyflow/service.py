@@ -148,7 +148,9 @@ def service_parts(name: str, settings: Settings, *, sends: Sequence[Topic]) -> S
     configure_logging(settings.log_level)
     tracer_provider = configure_tracing(name, settings)
     broker = make_broker(settings, name, tracer_provider)
-    profiles = ProfileTable(settings.kafka_bootstrap_servers, CREATORS_CONFIG, lambda p: p.creator_id)
+    # A profile this version cannot read leaves its creator unknown (nothing replied), not on an older profile.
+    profiles = ProfileTable(settings.kafka_bootstrap_servers, CREATORS_CONFIG, lambda p: p.creator_id,
+                            drop_invalid=True)
     return ServiceParts(name, settings, broker, EventProducer(settings, name, sends), profiles,
                         tracer_provider=tracer_provider)
 

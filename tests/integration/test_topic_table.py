@@ -16,6 +16,8 @@ from pydantic import ValidationError
 
 from replyflow.events import CreatorProfile, ReplyMode
 from replyflow.kafka import TopicTable, ensure_topics, parse_ignoring_unknown_fields
+from replyflow.service import service_parts
+from replyflow.settings import Settings
 from replyflow.topics import CREATORS_CONFIG
 
 pytestmark = pytest.mark.kafka
@@ -148,3 +150,30 @@ async def test_a_table_of_the_last_hours_leaves_out_and_drops_older_records(kafk
     finally:
         await table.stop()
         await producer.stop()
+
+
+async def test_a_profile_this_version_cannot_read_leaves_its_creator_unknown_not_on_the_older_profile(
+        kafka_bootstrap):
+    """A newer release may write what this one refuses (an override of a check it does not know): the services must
+    not go on answering with the creator's previous profile (mode auto, say), which could also undo a kill switch
+    sent with it. The creator counts as unknown (nothing replied) until this version can read a profile again."""
+    creator = f"cook-{uuid.uuid4().hex[:6]}"
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for record in (profile_json(creator, mode="auto", version=1),
+                       profile_json(creator, mode="off", version=2,
+                                    policy_overrides={"verify.tone_check": {"action": "review"}})):
+            await producer.send_and_wait(CREATORS_CONFIG.name, json.dumps(record).encode(), key=creator.encode())
+    finally:
+        await producer.stop()
+    services = service_parts("policy", Settings(kafka_bootstrap_servers=kafka_bootstrap), sends=[]).profiles
+    without = TopicTable[CreatorProfile](kafka_bootstrap, CREATORS_CONFIG, lambda p: p.creator_id)
+    for table in (services, without):
+        await table.start()
+    try:
+        assert services.get(creator) is None
+        assert without.get(creator).mode == ReplyMode.auto  # what the services did before: the older profile
+    finally:
+        for table in (services, without):
+            await table.stop()
