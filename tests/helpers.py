@@ -72,6 +72,9 @@ def assert_documented(response: httpx.Response) -> None:
     assert operation is not None, f"{what}: no such operation in the service's OpenAPI document"
     documented = operation["responses"].get(str(response.status_code))
     assert documented is not None, f"{what}, which its OpenAPI document does not list: {response.text[:300]}"
+    missing = [name for name, header in documented.get("headers", {}).items()
+               if header.get("required") and name not in response.headers]
+    assert not missing, f"{what} without the headers its document requires: {missing}"
     media_type = response.headers.get("content-type", "").split(";")[0]
     content = documented.get("content", {})
     assert media_type in content, f"{what} with {media_type!r}; documented: {sorted(content)}"

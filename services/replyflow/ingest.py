@@ -52,6 +52,7 @@ from replyflow.service import (
     json_request_body,
     serve,
     service_parts,
+    unavailable,
 )
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_RECEIVED
@@ -211,7 +212,7 @@ def comments_api(parts: ServiceParts) -> Starlette:
             return JSONResponse({"error": str(e)}, status_code=400)
         emits = await publish_comments(parts, request, comments)
         if emits is None:
-            return JSONResponse({"error": "comments not accepted: Kafka unavailable, retry"}, status_code=503)
+            return unavailable("comments not accepted: Kafka unavailable, retry")
         return JSONResponse(
             {"accepted": len(emits), "event_ids": [e.event.event_id for e in emits]}, status_code=202
         )
@@ -273,7 +274,7 @@ def instagram_webhook_api(parts: ServiceParts) -> Starlette:
             return JSONResponse({"error": "X-Hub-Signature-256 missing or not signed with INSTAGRAM_APP_SECRET"},
                                 status_code=401)
         if not profiles.caught_up.is_set():
-            return JSONResponse({"error": "still reading creator profiles; retry"}, status_code=503)
+            return unavailable("still reading creator profiles; retry")
         try:
             comments, results, unusable = instagram_comments(
                 decode_json(body), lambda account: creator_of_account(profiles.rows(), Platform.instagram, account))
@@ -283,9 +284,9 @@ def instagram_webhook_api(parts: ServiceParts) -> Starlette:
         # dead-letter topic with why, to be looked at and sent back (python -m replyflow.admin replay-dead-letters).
         # Meta gets 200 and does not send it again.
         if comments and await publish_comments(parts, request, comments) is None:
-            return JSONResponse({"error": "comments not accepted: Kafka unavailable, retry"}, status_code=503)
+            return unavailable("comments not accepted: Kafka unavailable, retry")
         if unusable and not await dead_letter_webhook_parts(parts, unusable):
-            return JSONResponse({"error": "comments not accepted: Kafka unavailable, retry"}, status_code=503)
+            return unavailable("comments not accepted: Kafka unavailable, retry")
         for result, n in results.items():
             WEBHOOK_CHANGES.labels(Platform.instagram.value, result).inc(n)
         return JSONResponse({"accepted": results["accepted"], "left_out": {k: v for k, v in results.items()

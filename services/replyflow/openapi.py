@@ -43,6 +43,13 @@ def failure(description: str, *, headers: Json | None = None) -> Json:
     return answer(description, ref("Error"), headers=headers)
 
 
+def retry_later(description: str) -> Json:
+    """A 503: its ``Retry-After`` (service.unavailable) says when to send the request again."""
+    return failure(description, headers={"Retry-After": {
+        "description": "Seconds to wait before sending the request again", "required": True,
+        "schema": {"type": "integer", "minimum": 1}}})
+
+
 def unauthorized(description: str) -> Json:
     return failure(description, headers={"WWW-Authenticate": {
         "description": "Always `Bearer`", "schema": {"type": "string", "const": "Bearer"}}})
@@ -130,7 +137,8 @@ def ingest_openapi(*, webhook: bool, max_batch: int, max_body_bytes: int) -> Jso
         "event_ids": {"type": "array", "items": {"type": "string", "format": "uuid"},
                       "description": "The CommentReceived event ids, in the order of the comments"},
     }, "Kafka acknowledged a CommentReceived for every comment")
-    unavailable = failure("Kafka did not acknowledge in time: nothing is accepted, retry")
+    unavailable = retry_later("Creator profiles not read yet, or Kafka did not acknowledge in time: send the batch "
+                              "again. Some of its comments may already be in; a comment sent twice is answered once")
     paths: dict[str, Json] = {"/v1/comments": {"post": {
         "operationId": "postComments",
         "summary": "Take one comment, or a batch of comments, from a trusted platform connector",
@@ -190,8 +198,8 @@ def ingest_openapi(*, webhook: bool, max_batch: int, max_body_bytes: int) -> Jso
                                   ref("WebhookAccepted")),
                     **body_failures(max_body_bytes, ", or no Instagram webhook at all"),
                     "401": failure("X-Hub-Signature-256 missing or not signed with INSTAGRAM_APP_SECRET"),
-                    "503": failure("Creator profiles not read yet, or Kafka did not acknowledge: Meta delivers "
-                                   "again"),
+                    "503": retry_later("Creator profiles not read yet, or Kafka did not acknowledge: Meta delivers "
+                                       "again (a comment delivered twice is answered once)"),
                 },
             },
         }
@@ -262,8 +270,8 @@ def control_openapi(*, max_body_bytes: int, default_limit: int, max_limit: int) 
     # tables are read (and when Kafka does not acknowledge a write).
     guarded = {
         "401": unauthorized("No bearer token, a wrong one, or a creator token altered or revoked (rotated)"),
-        "503": failure("Replies and profiles not read from Kafka yet, or Kafka did not acknowledge: retry "
-                       "(repeating a decision is safe)"),
+        "503": retry_later("Replies and profiles not read from Kafka yet, or Kafka did not acknowledge: retry "
+                           "(repeating a decision is safe)"),
     }
     other_creator = {"403": failure("A creator token for another creator (whether or not that creator exists)")}
     bad_query = {"422": failure("`limit` or `after` is invalid: `details` name it")}

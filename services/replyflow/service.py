@@ -123,6 +123,16 @@ def decode_json(body: bytes) -> object:
         raise ValueError(f"request body is not valid JSON: {e}") from e
 
 
+# Seconds a 503's Retry-After asks the client to wait: Kafka's leader elections and the tables' start-up reads take
+# seconds, and clients retrying at once only add load.
+RETRY_AFTER_S = 2
+
+
+def unavailable(message: str, **extra: object) -> JSONResponse:
+    """A ``503`` saying why, with ``Retry-After``: nothing is wrong with the request, send it again."""
+    return JSONResponse({"error": message, **extra}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 async def acknowledged_for_request(parts: ServiceParts, sending: Awaitable[None]) -> bool:
     """Wait for what an HTTP request sends to Kafka, at most the Kafka request timeout (the client is
     waiting); False when Kafka did not acknowledge (the client gets 503 and retries).

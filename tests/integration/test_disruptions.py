@@ -30,7 +30,7 @@ from replyflow.local.stack import (
     load_sample_comments,
     posts_per_comment,
 )
-from tests.helpers import wait_for
+from tests.helpers import assert_documented, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -80,7 +80,8 @@ async def test_a_broker_crash_mid_stream_loses_no_comment_and_posts_nothing_twic
         async with httpx.AsyncClient(base_url=stack.url("ingest"), timeout=60, headers=INGEST_AUTH) as ingest:
             refused = await ingest.post("/v1/comments", json=pushed)
         assert refused.status_code == 503, refused.text
-        assert "Kafka" in refused.json()["error"]
+        assert "Kafka" in refused.json()["error"] and int(refused.headers["retry-after"]) >= 1
+        assert_documented(refused)
         assert httpx.get(f"{stack.url('ingest')}/readyz").status_code == 503  # out of its k8s Service
         await asyncio.sleep(3)
         await asyncio.to_thread(stack.kafka.start)  # same port, same log directory

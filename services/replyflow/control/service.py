@@ -74,6 +74,7 @@ from replyflow.service import (
     json_request_body,
     serve,
     service_parts,
+    unavailable,
 )
 from replyflow.settings import Settings
 from replyflow.topics import CREATORS_CONFIG, DECISIONS, REPLIES_APPROVED, REPLIES_REVIEW, REPLIES_REVIEWED
@@ -167,11 +168,11 @@ class ControlApi:
                                   f"creator {creator_id!r}")
             request.state.principal = principal
             if not all(t.caught_up.is_set() for t in (self.profiles, self.held, self.reviewed)):
-                return error(503, "still reading replies and profiles from Kafka; retry in a few seconds")
+                return unavailable("still reading replies and profiles from Kafka; retry in a few seconds")
             try:
                 return await handler(request)
             except (Unavailable, TransientError) as e:  # Kafka behind, or no usable policy file yet
-                return error(503, f"{e}; retry")
+                return unavailable(f"{e}; retry")
         return guarded_handler
 
     async def body(self, request: Request, model: type[B]) -> B | JSONResponse:
