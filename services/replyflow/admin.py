@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     lp.add_argument("--only-new", action="store_true", help="only the creators creators.config does not have yet "
                     "(a seed run again leaves the creators' own changes alone)")
     rp = sub.add_parser("replay-dead-letters", help="send dead letters back to the topic they came from, once "
-                        "what stopped them is fixed (safe to repeat: a reply is still posted once)")
+                        "what stopped them is fixed; every selected letter is sent, also one an earlier run sent, "
+                        "which may then be drafted and posted again: select with --failed-after")
     rp.add_argument("dlq", help="the dead-letter topic, e.g. comments.received.dlq")
     rp.add_argument("--failed-after", type=utc_time, help="only those dead-lettered at or after this ISO time (UTC "
                     "unless it has an offset)")

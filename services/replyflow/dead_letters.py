@@ -7,8 +7,12 @@ sends them back: each record goes to the topic it came from with its key and val
 ``x-replayed-from: <dlq topic>@<offset>`` and the dead letter's ``traceparent`` (its comment's trace goes on); a
 webhook change goes through ingest's mapping again, with the
 profiles as they are now, and a YouTube comment a poll could not read through the poller's (a release that reads
-it). Sending one back twice is safe: the reply id comes from the comment, so the
-publisher posts it once. The dead-letter topic itself is left as it is (kept 30 days).
+it). The dead-letter topic itself is left as it is (kept 30 days), so a later run sends back every selected letter
+again, those an earlier run sent included: a comment sent back twice within the hour is screened once, and a reply
+within the publisher's ledger (``PUBLISHER_LEDGER_HOURS``) posted once, but a later repeat is drafted again and, on
+YouTube and Instagram (no idempotency key), a draft in other words posted again. Select what has not been sent
+back (``--failed-after`` the last replay; ``--dry-run`` lists it). A record sent back that fails again is
+dead-lettered anew with the ``x-replayed-from`` it carried.
 """
 
 from __future__ import annotations

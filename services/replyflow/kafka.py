@@ -404,13 +404,18 @@ async def dead_letter(
         "x-attempts": str(attempts),
         "x-failed-at-ms": str(int(time.time() * 1000)),
     }
+    # A replayed record that fails again says so: the operator sees which letters a replay did not fix.
+    replayed_from = next((v for k, v in record.headers if k == "x-replayed-from" and v is not None), None)
+    if replayed_from is not None:
+        headers["x-replayed-from"] = replayed_from.decode(errors="replace")
     await producer.send([(f"{record.topic}.dlq", record.key, record.value, None)], headers)
     decision = dead_letter_decision(record.value, message)
     if decision is not None:
         await producer.publish([Emit(DECISIONS, decision)])
     DLQ_MESSAGES.labels(service, record.topic, type(error).__name__).inc()
     MESSAGES_PROCESSED.labels(service, record.topic, "dead_lettered").inc()
-    log.warning("dead-lettered", extra={"fields": {k.removeprefix("x-"): v for k, v in headers.items()}})
+    about = {"comment_id": decision.comment_id, "creator_id": decision.creator_id} if decision is not None else {}
+    log.warning("dead-lettered", extra={"fields": {**{k.removeprefix("x-"): v for k, v in headers.items()}, **about}})
 
 
 class StageHealth:

@@ -203,3 +203,17 @@ def test_an_invalid_record_of_a_followed_topic_is_counted_and_logged_with_where_
     assert count() == before + 1 and profiles.get("mara") is None
     (logged,) = [r for r in caplog.records if r.getMessage() == "ignoring invalid record on creators.config"]
     assert logged.fields == {"topic": "creators.config", "partition": 1, "offset": 41, "key": "mara"}
+
+
+async def test_a_record_sent_back_that_fails_again_says_so_and_the_log_names_the_comment(caplog):
+    producer = Sent()
+    value = CommentReceived(comment=comment("c9")).model_dump_json().encode()
+    again = record(COMMENTS_RECEIVED.name, "c9", value, [("x-replayed-from", b"comments.received.dlq@7")], offset=12)
+    with caplog.at_level(logging.WARNING, logger="replyflow.kafka"):
+        await dead_letter(producer, again, PermanentError("still no such video"), group="g", service="test",
+                          attempts=1)
+    ((topic, _, _, headers), _) = producer.records
+    assert topic == "comments.received.dlq" and dict(headers)["x-replayed-from"] == b"comments.received.dlq@7"
+    (logged,) = [r for r in caplog.records if r.getMessage() == "dead-lettered"]
+    assert logged.fields["comment_id"] == "c9" and logged.fields["creator_id"] == "mara"
+    assert logged.fields["replayed-from"] == "comments.received.dlq@7"
