@@ -45,7 +45,9 @@ END_TO_END_SECONDS = Histogram(
     "Comment created on the platform to reply published; route: auto (the pipeline alone) or review (a person "
     "approved it, so their wait counts too)",
     ["platform", "route"],
-    buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
+    # Up to a week: a reviewed reply waits for a person (hours, days); past the last bucket a quantile is just it.
+    buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400,
+             7 * 86400),
 )
 CONSUMER_READY = Gauge("replyflow_consumer_ready", "1 when the service is ready", ["service"])
 DUPLICATE_DELIVERIES = Counter(

@@ -237,6 +237,28 @@ def test_promtool_rejects_a_broken_rule(tmp_path):
     assert run_promtool("check", "rules", "rules.yaml", cwd=tmp_path).returncode != 0
 
 
+@pytest.mark.parametrize("topic, dlq", [("comments.screened", "comments.screened.dlq"),
+                                        ("webhook:instagram", "comments.received.dlq"),
+                                        ("youtube:poll", "comments.received.dlq")])
+def test_the_dead_letter_alert_names_the_topic_they_went_to(tmp_path, topic, dlq):
+    """What came from a webhook or a poll came from no topic: its dead letters are in comments.received.dlq."""
+    (rule,) = [r for g in rule_groups() for r in g["rules"] if r.get("alert") == "ReplyflowDeadLetters"]
+    rule = {**rule, "annotations": {"description": rule["annotations"]["description"]}}
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": [{"name": "dlq", "rules": [rule]}]}))
+    series = (f'replyflow_dlq_messages_total{{namespace="replyflow",service="ingest",topic="{topic}",'
+              f'error="UnusableComment"}}')
+    description = (f"1 message(s) from {topic} went to {dlq} in the last 15 minutes in replyflow, error "
+                   "UnusableComment. Each is a comment without a reply.")
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump({"rule_files": ["rules.yaml"], "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": [{"series": series, "values": "_x20 1x20"}],
+                   "alert_rule_test": [{"eval_time": "25m", "alertname": "ReplyflowDeadLetters", "exp_alerts": [{
+                       "exp_labels": {"severity": "ticket", "namespace": "replyflow", "service": "ingest",
+                                      "topic": topic, "error": "UnusableComment"},
+                       "exp_annotations": {"description": description}}]}]}]}))
+    done = run_promtool("test", "rules", "t.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def unit_tests() -> dict:
     return yaml.safe_load(UNIT_TESTS.read_text())
 

@@ -12,6 +12,7 @@ import re
 import promql_parser as pp
 import pytest
 
+from replyflow.observability import END_TO_END_SECONDS
 from replyflow.topics import ALL_TOPICS, CONSUMED_TOPICS
 from tests.unit.test_alerts import alerts, check_label_values, output_labels, parsed, selectors
 from tests.unit.test_k8s_manifests import of_kind, render
@@ -135,3 +136,10 @@ def test_the_query_check_catches(target):
     """Controls for check_query: a legend label the series lack, a misspelt metric, an unknown variable."""
     with pytest.raises(AssertionError):
         check_query(target)
+
+
+def test_end_to_end_buckets_reach_a_reviewed_replys_wait():
+    """A reply a person approved hours or days later: its latency must not be pinned at the last bucket."""
+    bounds = [b for b in END_TO_END_SECONDS._upper_bounds if b != float("inf")]
+    assert any(2 * 3600 <= b <= 6 * 3600 for b in bounds) and max(bounds) >= 7 * 86400
+    assert min(bounds) <= 1, "the auto route's seconds stay resolved"
