@@ -29,6 +29,7 @@ from replyflow.events import (
     Outcome,
     Reason,
     ReplyDrafted,
+    ReplyMode,
     ReplyPublished,
     ReplyReviewed,
     ReplyVerdict,
@@ -564,6 +565,38 @@ async def test_a_stale_profile_put_is_409_and_changes_of_one_creator_are_seriali
                                         http.put(f"/v1/creators/{creator}", json={**read, "persona": "Late."}))
     assert mode.status_code == 200 and change.status_code in (200, 409), change.text
     assert (await http.get(f"/v1/creators/{creator}")).json()["mode"] == "off"
+
+
+async def test_a_change_another_replica_saves_on_the_same_version_at_the_same_moment_loses_nothing(
+        http, creator, kafka_bootstrap):
+    """Two control replicas each serialise only their own requests, and Kafka cannot compare-and-set: both can save
+    version N+1, and the later record is the profile everywhere. Here the other replica's record (written straight to
+    creators.config, as it would) lands just after this replica's. A mode change is then made again on top of it;
+    a profile change is answered 409, never 200 for a change that is not in force."""
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
+    base = CreatorProfile.model_validate((await http.get(f"/v1/creators/{creator}")).json())
+
+    async def other_replica_saves(**change) -> CreatorProfile:
+        await asyncio.sleep(0.2)  # after this replica's record, before it has looked again
+        theirs = base.model_copy(update={"version": base.version + 1, **change})
+        await put_profiles([theirs], settings)
+        return theirs
+
+    mode, theirs = await asyncio.gather(http.put(f"/v1/creators/{creator}/mode", json={"mode": "off"}),
+                                        other_replica_saves(banned_words=["cheap"]))
+    assert mode.status_code == 200, mode.text
+    saved = mode.json()
+    assert (saved["mode"], saved["banned_words"], saved["version"]) == ("off", ["cheap"], theirs.version + 1)
+    assert (await http.get(f"/v1/creators/{creator}")).json() == saved  # both changes in force
+
+    base = CreatorProfile.model_validate(saved)
+    change, theirs = await asyncio.gather(
+        http.put(f"/v1/creators/{creator}", json={**saved, "persona": "Replaced."}),
+        other_replica_saves(mode=ReplyMode.auto))
+    assert change.status_code == 409 and "saved at the same moment" in change.json()["error"], change.text
+    assert_documented(change)
+    now = (await http.get(f"/v1/creators/{creator}")).json()
+    assert (now["version"], now["mode"], now["persona"]) == (theirs.version, "auto", base.persona)
 
 
 @pytest.mark.parametrize("change, field, says", [

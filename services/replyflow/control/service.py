@@ -84,6 +84,12 @@ DEFAULT_REVIEWS_LIMIT = 100
 MAX_REVIEWS_LIMIT = 1_000
 # How long a writer waits to read its own record back (read-your-writes on this replica).
 READ_BACK_TIMEOUT_S = 10.0
+# How long after reading a profile back a writer looks for a change another replica saved on the same version at
+# the same moment (each replica serialises only its own requests; Kafka cannot compare-and-set). Such writes land
+# within milliseconds of each other; this also covers the other record reaching this replica's table.
+CONCURRENT_WRITE_SETTLE_S = 1.0
+# A mode change replaced by a concurrent one is made again on top of it, at most this many times.
+MODE_CHANGE_ATTEMPTS = 3
 
 # Every control pod reads every hold, so all pods report the same figures (aggregate with max, not sum).
 REVIEWS_PENDING = Gauge("replyflow_reviews_pending", "Held replies waiting for the creator's decision")
@@ -98,6 +104,11 @@ Handler = Callable[[Request], Awaitable[JSONResponse]]
 
 class Unavailable(Exception):
     """Kafka did not acknowledge (503: retry; repeating a decision is safe)."""
+
+
+class ConcurrentChange(Exception):
+    """Another replica saved a change to the profile on the same version at the same moment, and its record came
+    after this one: it is the profile everywhere (the latest record of a key wins, compaction keeps it)."""
 
 
 def error(status: int, message: str, details: list[dict[str, object]] | None = None, **extra: object) -> JSONResponse:
@@ -315,7 +326,11 @@ class ControlApi:
                 return error(409, str(e))
             except OperatorOnly as e:
                 return error(403, str(e), e.details)  # type: ignore[arg-type]
-            return await self._save(profile, current, created=current is None)
+            try:
+                return await self._save(profile, current, created=current is None)
+            except ConcurrentChange:
+                return error(409, "another change to this profile was saved at the same moment and replaced "
+                                  "yours, which is not applied: re-read it (GET), make your change again, and send it")
 
     async def put_mode(self, request: Request) -> JSONResponse:
         creator_id = request.path_params["creator_id"]
@@ -323,11 +338,16 @@ class ControlApi:
         if isinstance(change, JSONResponse):
             return change
         async with lock_for(self._creator_locks, creator_id):  # no version rule: the kill switch always works
-            current = self.profiles.get(creator_id)
-            if current is None:
-                return error(404, f"unknown creator {creator_id!r}")
-            return await self._save(with_mode(current, change.mode, utc_now(), request.state.principal.actor),
-                                    current, created=False)
+            for _ in range(MODE_CHANGE_ATTEMPTS):
+                current = self.profiles.get(creator_id)
+                if current is None:
+                    return error(404, f"unknown creator {creator_id!r}")
+                try:
+                    return await self._save(with_mode(current, change.mode, utc_now(), request.state.principal.actor),
+                                            current, created=False)
+                except ConcurrentChange:  # made again on top of the change that replaced it
+                    continue
+            raise Unavailable("the profile kept changing under this mode change")
 
     async def _save(self, profile: CreatorProfile | None, current: CreatorProfile | None,
                     *, created: bool) -> JSONResponse:
@@ -342,6 +362,10 @@ class ControlApi:
             READ_BACK_TIMEOUT_S,
         ):
             raise Unavailable("the profile was written but has not been read back yet")
+        await asyncio.sleep(CONCURRENT_WRITE_SETTLE_S)
+        now = self.profiles.get(profile.creator_id)
+        if now != profile and (now is None or now.version <= profile.version):  # a later version built on ours is fine
+            raise ConcurrentChange
         return JSONResponse(profile.model_dump(mode="json"), status_code=201 if created else 200)
 
     def app(self) -> Starlette:
