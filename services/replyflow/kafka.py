@@ -214,40 +214,35 @@ def start_record_span(record: ConsumerRecord) -> Span:
 
 
 @contextlib.contextmanager
-def record_spans(records: Sequence[ConsumerRecord], events: Sequence[BaseModel]) -> Iterator[TraceHeaders]:
-    """One consumer span per record of a micro-batch (a batch span would cut every comment's
-    trace); yields, per comment id, the headers that carry the trace on to the comment's outputs."""
-    spans, traces = [], {}
-    for record, event in zip(records, events, strict=True):
-        span = start_record_span(record)
-        traces[getattr(event, "comment_id", "")] = trace_headers(trace.set_span_in_context(span))
-        spans.append(span)
+def comment_spans(spans: Sequence[tuple[BaseModel, Span]]) -> Iterator[TraceHeaders]:
+    """Yields, per comment id of each event, the headers that carry its span on to the comment's outputs; ends the
+    spans with the block."""
     try:
-        yield traces
+        yield {getattr(event, "comment_id", ""): trace_headers(trace.set_span_in_context(span))
+               for event, span in spans}
     finally:
-        for span in spans:
+        for _, span in spans:
             span.end()
 
 
-@contextlib.contextmanager
-def new_traces(emits: Sequence[Emit], links: Sequence[SpanContext] = ()) -> Iterator[TraceHeaders]:
+def record_spans(records: Sequence[ConsumerRecord],
+                 events: Sequence[BaseModel]) -> contextlib.AbstractContextManager[TraceHeaders]:
+    """One consumer span per record of a micro-batch (a batch span would cut every comment's trace), as
+    :func:`comment_spans`."""
+    return comment_spans([(event, start_record_span(record)) for record, event in zip(records, events, strict=True)])
+
+
+def new_traces(emits: Sequence[Emit],
+               links: Sequence[SpanContext] = ()) -> contextlib.AbstractContextManager[TraceHeaders]:
     """A new trace per comment for events an HTTP request makes: one ``create`` span each, linked to ``links``
     (the caller's request, the held reply a review decides), not their child: a request may carry 500 comments,
-    which would be one trace sampled as one, and a review may come days after the hold. Yields the headers for
-    ``EventProducer.publish``'s ``traces``."""
+    which would be one trace sampled as one, and a review may come days after the hold. As :func:`comment_spans`,
+    for ``EventProducer.publish``'s ``traces``."""
     linked = [Link(context) for context in links if context.is_valid]
-    spans, traces = [], {}
-    for emit in emits:
-        span = TRACER.start_span(f"{emit.topic.name} create", context=Context(), kind=SpanKind.PRODUCER, links=linked,
-                                 attributes={"messaging.system": "kafka", "messaging.operation.type": "create",
-                                             "messaging.destination.name": emit.topic.name})
-        traces[getattr(emit.event, "comment_id", "")] = trace_headers(trace.set_span_in_context(span))
-        spans.append(span)
-    try:
-        yield traces
-    finally:
-        for span in spans:
-            span.end()
+    return comment_spans([(emit.event, TRACER.start_span(
+        f"{emit.topic.name} create", context=Context(), kind=SpanKind.PRODUCER, links=linked,
+        attributes={"messaging.system": "kafka", "messaging.operation.type": "create",
+                    "messaging.destination.name": emit.topic.name})) for emit in emits])
 
 
 class EventProducer:

@@ -252,6 +252,19 @@ async def start_publisher(stack, platform, kafka_bootstrap: str, tmp_path, **env
     await asyncio.to_thread(stack.wait_ready, lambda *_: None, 60)
 
 
+async def cooks_on_each_platform(kind: str, settings: Settings) -> tuple[str, str]:
+    """Two new creators in auto mode, one replying as CHANNEL on YouTube, one as IG_USER on Instagram."""
+    tag = uuid.uuid4().hex[:6]
+    on_youtube, on_instagram = f"yt-{kind}-{tag}", f"ig-{kind}-{tag}"
+    await put_profiles([
+        CreatorProfile(creator_id=on_youtube, display_name="Cook", persona="A cook.", mode="auto",
+                       platform_accounts={"youtube": CHANNEL}),
+        CreatorProfile(creator_id=on_instagram, display_name="Cook", persona="A cook.", mode="auto",
+                       platform_accounts={"instagram": IG_USER}),
+    ], settings)
+    return on_youtube, on_instagram
+
+
 def approved(creator: str, platform_name: str, i: int, profile_version: int = 1) -> ReplyVerdict:
     comment = Comment(platform=platform_name, comment_id=f"{creator}-c{i}", creator_id=creator, post_id="v1",
                       author_id="a1", author_name="Ann", text="How long?", created_at=datetime.now(UTC))
@@ -303,15 +316,8 @@ async def test_reconciliation_reads_every_page_of_a_busy_thread(native, platform
 async def test_one_platform_down_holds_back_only_its_replies_which_go_out_once_in_order_when_it_is_back(
         platform, stack, kafka_bootstrap, tmp_path):
     """YouTube's quota is spent until midnight Pacific: Instagram replies must still go out meanwhile."""
-    tag = uuid.uuid4().hex[:6]
-    on_youtube, on_instagram = f"yt-cook-{tag}", f"ig-cook-{tag}"
     settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
-    await put_profiles([
-        CreatorProfile(creator_id=on_youtube, display_name="Cook", persona="A cook.", mode="auto",
-                       platform_accounts={"youtube": CHANNEL}),
-        CreatorProfile(creator_id=on_instagram, display_name="Cook", persona="A cook.", mode="auto",
-                       platform_accounts={"instagram": IG_USER}),
-    ], settings)
+    on_youtube, on_instagram = await cooks_on_each_platform("cook", settings)
     await start_publisher(stack, platform, kafka_bootstrap, tmp_path, RETRY_BACKOFF_INITIAL_S="0.2",
                           RETRY_BACKOFF_MAX_S="1")
 
@@ -417,15 +423,8 @@ async def test_a_reply_to_a_comment_deleted_before_it_went_out_is_skipped_with_w
         platform, stack, kafka_bootstrap, tmp_path):
     """Viewers delete comments all the time, and a held reply can wait days: the creator is told why their reply
     did not go out, nobody is paged, and the account's next reply still goes out."""
-    tag = uuid.uuid4().hex[:6]
-    on_youtube, on_instagram = f"yt-gone-{tag}", f"ig-gone-{tag}"
     settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
-    await put_profiles([
-        CreatorProfile(creator_id=on_youtube, display_name="Cook", persona="A cook.", mode="auto",
-                       platform_accounts={"youtube": CHANNEL}),
-        CreatorProfile(creator_id=on_instagram, display_name="Cook", persona="A cook.", mode="auto",
-                       platform_accounts={"instagram": IG_USER}),
-    ], settings)
+    on_youtube, on_instagram = await cooks_on_each_platform("gone", settings)
     await start_publisher(stack, platform, kafka_bootstrap, tmp_path)
     gone = [approved(on_youtube, "youtube", 0), approved(on_instagram, "instagram", 0)]
     good = approved(on_youtube, "youtube", 1)  # same account, after the gone one
