@@ -93,6 +93,32 @@ def test_abuse_model_leaves_clean_comments_alone(abuse, text):
     assert abuse.scores([text])[0] < abuse.threshold
 
 
+# Red-team comments the models score high: mild exclamations are capped, "check" alone is no spam evidence.
+@pytest.mark.parametrize("text", ["Damn, that crust!", "Holy crap this worked", "This is so damn good",
+                                  "Damn that looks good", "Feels and emotions in this song...God damn"])
+def test_mild_exclamations_alone_are_not_abuse(abuse, text):
+    assert abuse.scores([text])[0] < abuse.threshold
+
+
+@pytest.mark.parametrize("text", ["damn bitch", "damn, this shit is good", "Holy crap you are an idiot",
+                                  "You damn idiot", "damn pigs", "Damn you"])
+def test_mild_exclamations_do_not_excuse_the_rest(abuse, text):
+    assert abuse.scores([text])[0] >= abuse.threshold
+
+
+@pytest.mark.parametrize("text", ["Check your oven temp, mine ran hot",
+                                  "Form check please: knees cave in at the bottom",
+                                  "Form check: my knees cave in on the way up, what cue should I use?"])
+def test_check_alone_is_no_spam_evidence(spam, text):
+    assert spam.scores([text])[0] < spam.threshold
+
+
+@pytest.mark.parametrize("text", ["Check my channel for beats", "checkout my new song", "check it out guys",
+                                  "please check this video"])
+def test_check_out_and_check_my_still_are(spam, text):
+    assert spam.scores([text])[0] >= spam.threshold
+
+
 def test_scores_are_probabilities_in_input_order(spam, abuse):
     texts = ["you are an idiot", "lovely video", "check out my channel"]
     for model in (spam, abuse):

@@ -200,6 +200,139 @@ def test_numbers_that_are_not_personal_data(text):
     assert detect_personal_data(text) == []
 
 
+# Red-team replies: a number, a few words and a word that can end a street name ("way", "place", "close").
+@pytest.mark.parametrize(
+    "text",
+    [
+        "3 sets of 8-12 is a great place to start. Progress > perfection.",  # the coach's own sample reply
+        "Step 2 is the best way to do it 💛",
+        "Step 2 is the easy way, happy cooking 💛",
+        "2 eggs go a long way 💛",
+        "Do 3 rounds the hard way, then rest.",
+        "Cook it 3 minutes then close the lid 🍝",
+        "Tempo 3-1-1-0 on the way down.",
+        "Give it 4 weeks and your squat will be in a better place",
+        "Keep stirring 2 minutes, then add the cream.",  # not "Stirring 2", a German "-ring" street
+        "There's 1 place left in the class!",  # not "1 place ...", a French one
+        "Do 4 sets bent-over row, then rest.",
+        "Add 2 onions. Place them in the pan.",
+        "My 5 favourite road trips in Spain, and the 12 best street food stalls in Lisbon",
+        "I live for 3 rounds the hard way",  # a home word does not make a sentence an address
+        "There's live music at Plaza Nueva 5 every night",  # "live" music: no one lives there
+        # a named public street or square with a number is no one's personal data
+        "Bus 28 goes via Plaza de España 3 times an hour",
+        "Rua Augusta 2 is where the arch is, go early.",
+        "Get off at Calle Betis 12 and walk to the bridge.",
+    ],
+)
+def test_sentences_and_public_places_are_not_street_addresses(text):
+    assert "street_address" not in codes(detect_personal_data(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I live at 42 Baker Street",
+        "send it to 1600 Pennsylvania Ave",
+        "Ship it to 42 Elm St. Apt 3 💛",
+        "Ship it to Flat 2, 10 Downing Street 💛",
+        "Ship it to 221B Baker Street 💛",
+        "Hi Jane Doe from 12 Oak Lane, love it 💛",  # a house number first: an address without a home word
+        "Sure, I'll drop by 742 Evergreen Terrace 💛",  # an everyday word as a street's name: capitalised
+        "we live at 12 kings way",  # lower case, but someone lives there
+        "4370 sunnyslope dr, memphis tenn 38141",  # lower case, with a postal code
+        "Ship it to Calle Mayor 5, 3ºB, Valencia 💛",
+        "Ship it to C/ Colón 22, Valencia 💛",
+        "Ship it to Hauptstraße 5, Berlin 💛",
+        "Calle Mayor 5, 3ºB, Valencia",  # a floor and door: a postal address
+        "Mándalo a Calle Feria 12, Sevilla",
+    ],
+)
+def test_street_addresses_are_found(text):
+    assert "street_address" in codes(detect_personal_data(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Try 135 185 225 as your warm-up sets.",  # Spanish numbers start with 6-9
+        "Mix 100 200 300 grams, depending on the batch size, ha.",
+        "Mix 600 700 800 grams, depending on the batch size, ha.",  # a unit after the digits
+        "857.482.940 views AWESOME",
+        "857 482 940 views AWESOME",
+    ],
+)
+def test_lists_of_quantities_are_not_phone_numbers(text):
+    assert detect_personal_data(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sure Jane, ring you on 5551234567 💛",
+        "Sure Jane, your number 612-345-678 is saved 💛",
+        "Sure Jane, call me on 612345678 💛",
+        "Sure Jane, 612 345 678 💛",
+        "Sure Jane, 555\u2011123\u20114567 💛",  # non-breaking hyphens
+        "Sure Jane, 555\u2013123\u20134567 💛",  # en dashes
+        "Sure Jane, 555 \u2212 123 \u2212 4567 💛",  # minus signs
+        "Sure Jane, 555 - 123 - 4567 💛",
+        "Sure Jane, 07700900123 💛",  # a UK mobile without spaces
+    ],
+)
+def test_phone_numbers_in_other_spellings_are_found(text):
+    assert codes(detect_personal_data(text)) == {"phone_number"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Your IBAN ES91 2100 0418 4502 0005 1332 got it",  # a short word after the number
+        "IBAN ES91 2100 0418 4502 0005 1332 ok",
+        "IBAN ES9121000418450200051332 got it",
+        "GB82 WEST 1234 5698 7654 32 is mine",
+    ],
+)
+def test_an_iban_followed_by_a_word_is_found(text):
+    assert codes(detect_personal_data(text)) == {"iban"}  # and its digits are no phone number
+
+
+def test_an_iban_with_a_bad_checksum_followed_by_a_word_is_not_one():
+    assert "iban" not in codes(detect_personal_data("IBAN ES91 2100 0418 4502 0005 1333 got it"))
+
+
+def test_an_address_on_an_own_domain_is_not_personal_data():
+    own = ("maracooks.example",)
+    assert detect_personal_data("Business inquiries: hello@maracooks.example 💛", own) == []
+    assert detect_personal_data("Orders: shop@shop.maracooks.example", own) == []  # a subdomain
+    assert detect_personal_data("Mail hello@maracooks.com at any time", ("maracooks.com",)) == []  # nor spelled out
+    assert codes(detect_personal_data("hello@maracooks.example or jane.doe@gmail.com", own)) == {"email"}
+    assert codes(detect_personal_data("hello@maracooks.example, or jane at gmail dot com", own)) == {"email"}
+    assert codes(detect_personal_data("mara@maracooks.example.evil.com", own)) == {"email"}
+    assert codes(detect_personal_data("mara@notmaracooks.example", own)) == {"email"}
+    assert codes(detect_personal_data("Business inquiries: hello@maracooks.example")) == {"email"}
+
+
+def test_verify_takes_the_creators_allowed_domains_for_her_own_addresses():
+    from replyflow.events import Comment, CreatorProfile
+    from replyflow.policy.stages import content_findings, own_email_domains
+
+    profile = CreatorProfile(creator_id="mara", display_name="Mara", persona="p", languages=["en"],
+                             allowed_links=["https://www.maracooks.example/", "shop.maracooks.example",
+                                            "partner.example/mara"])
+    # an entry with a path allows links under it, not addresses (as the links check has it)
+    assert own_email_domains(profile) == ("maracooks.example", "shop.maracooks.example")
+    comment = Comment(platform="youtube", comment_id="c1", creator_id="mara", post_id="v1", author_id="u1",
+                      author_name="Sam", text="Do you do collabs?", created_at="2026-11-29T10:00:00Z")
+
+    def personal_data(reply: str) -> set[str]:
+        return {f.code for f in content_findings(reply, comment, profile, 0.0) if f.check == "personal_data"}
+
+    assert personal_data("Business inquiries: hello@maracooks.example") == set()
+    assert personal_data("Write to jane.doe@gmail.com") == {"email"}
+    assert personal_data("Write to mara@partner.example") == {"email"}
+
+
 # ------------------------------------------------------------------------------------------------
 # scam patterns
 

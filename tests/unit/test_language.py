@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 
 from replyflow.policy import language
-from replyflow.policy.language import LANGUAGES, detect_language, guess_language
+from replyflow.policy.language import LANGUAGES, detect_language, guess_language, possible_languages
 
 SENTENCES = {
     "en": [
@@ -150,3 +154,63 @@ def test_a_comment_in_a_script_the_creator_does_not_reply_in_is_skipped_without_
     assert "'zh/ja'" in han.message
     assert language_findings(comment("这个食谱太棒了，我明天就做"), japanese_too) == []  # could be Japanese
     assert language_findings(comment("What a view, which month did you go?"), english_only) == []
+
+
+# Red-team replies a creator who replies in English and Spanish got approved: the identifier now names them.
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("pl", "Dziękuję bardzo, pełny przepis jest na mojej stronie, smacznego!"),
+        ("pl", "Bardzo dziękuję, przepis jest na stronie, smacznego!"),
+        ("tr", "Çok teşekkürler, tarifin tamamı sitemde, afiyet olsun!"),
+        ("id", "Terima kasih banyak, resep lengkapnya ada di situs saya!"),
+        ("sv", "Tack så mycket, hela receptet finns på min sida, lycka till!"),
+        ("ca", "Moltes gràcies, la recepta completa és a la web, bon profit!"),
+        ("ca", "Gràcies! Sevilla és preciosa al març, abans de la calor."),
+    ],
+)
+def test_replies_in_the_five_more_languages_are_named_confidently(lang: str, text: str) -> None:
+    assert possible_languages(text) == ((lang,), pytest.approx(1.0, abs=0.05))
+
+
+def test_the_five_more_languages_take_no_confidence_from_the_first_seven() -> None:
+    # Catalan alone would take a quarter of this Spanish comment, below the 0.8 the checks need
+    guess = guess_language("¡Me encanta esta receta! ¿Se puede congelar la masa?")
+    assert guess.language == "es" and guess.confidence > 0.8
+    assert set(guess.scores) == {"en", "es", "fr", "de", "pt", "it", "nl"}
+
+
+CREATORS = json.loads((Path(__file__).resolve().parents[2] / "services" / "replyflow" / "samples" /
+                       "creators.json").read_text(encoding="utf-8"))
+# Ordinary replies of the red-team run: names, places, food words, emoji, a bit of Spanish or French.
+ORDINARY_REPLIES = {
+    "mara-cooks": [
+        "Yes! Swap the butter for olive oil 🍋 Buen provecho!", "Mmm, pan con tomate is the best breakfast 🍅",
+        "Tarte tatin is my weakness, bon appétit!", "Beer batter is the secret for crispy fish 🍋",
+        "Free-range eggs work best 🍳", "Dumb question? Not at all!", "Version 2.de luxe coming soon 🍋",
+        "I used Mr.Me brand pasta, no fancy gear needed", "Stock cubes are fine, no fancy gear needed",
+        "Use 400 g of pasta for 4 people.", "Add 2 tbsp of soy sauce and 1 tsp of sugar.",
+    ],
+    "coach-dev": [
+        "Rest 60-90 s, 3 sets, 10 reps, 2 min between exercises.", "Week 1: 3x8, week 2: 3x10, week 3: 4x10.",
+        "Band-assisted pull-ups or slow negatives. You'll get there.", "Progress > perfection. Who asked for easy? 😂",
+    ],
+    "lena-travels": [
+        "The Mezquita-Catedral de Córdoba is worth a day trip from Sevilla 🌍",
+        "Try the pastéis de nata at Manteigaria, go early!", "Gute Reise! Enjoy the Dolomites 🌍",
+        "Get lost in the Albaicín, it's magic", "Flights from 2019 to 2023 got 30 40 50 percent pricier.",
+        "The Alhambra ticket office opens at 8:30, tickets from 19 euros.",
+        "Lisbon's Alfama is lovely in the evening 🌍",
+        "Try the vinho verde, it's so fresh.", "The tram 28 line is busy, go early.",
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("languages", "text"),
+    [(tuple(c["languages"]), t) for c in CREATORS for t in [*c["example_replies"], *ORDINARY_REPLIES[c["creator_id"]]]],
+)
+def test_creators_replies_are_not_confidently_in_another_language(languages: tuple[str, ...], text: str) -> None:
+    body = re.sub(r"\S+\.example\S*", " ", text)  # as the verify check reads it: without links
+    found = possible_languages(body)
+    assert found is None or found[1] < 0.8 or set(found[0]) & set(languages)

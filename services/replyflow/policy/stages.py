@@ -7,6 +7,7 @@ measure what the Kafka plumbing costs.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -53,13 +54,28 @@ log = logging.getLogger(__name__)
 LANGUAGE_CONFIDENCE = 0.8
 
 
+_LINK = re.compile(r"(?:[a-z][a-z0-9+.-]*://)?(?:[^@/?#\s]*@)?(?:www\.)?([^/?#:\s]+)(?::\d*)?(.*)", re.IGNORECASE)
+
+
+def own_email_domains(profile: CreatorProfile) -> tuple[str, ...]:
+    """The domains of the creator's allowed links: an e-mail address there is the creator's own (business
+    inquiries), not a viewer's personal data. An entry with a path allows links under it, no addresses
+    (as the links check has it)."""
+    domains = []
+    for entry in profile.allowed_links:
+        m = _LINK.fullmatch(entry.strip())
+        if m and not m.group(2).strip("/"):
+            domains.append(m.group(1).strip(".").casefold())
+    return tuple(domains)
+
+
 def content_findings(text: str, comment: Comment, profile: CreatorProfile, toxicity_score: float) -> list[Finding]:
     """What the verify checks find in a reply's content (everything but its authenticity)."""
     return run_checks(text, comment, profile, config=config_for(comment.platform.value),
                       toxicity_score=toxicity_score) + [
         # e.g. the commenter's phone number echoed back
         replace(f, message=f"The reply repeats personal data ({f.code.replace('_', ' ')}).")
-        for f in detect_personal_data(text)
+        for f in detect_personal_data(text, own_email_domains(profile))
     ]
 
 
