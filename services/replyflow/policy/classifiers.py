@@ -925,6 +925,25 @@ _INJECTION_CUES = _cues([
      r"(?:solo|solamente|unicamente|seulement|uniquement|nur|ausschliesslich|apenas|somente|so) "
      r"(?:con|par|avec|mit|com)\b", 0.65,
      "dictates the assistant's reply"),
+    # -- asking the AI to pass for the creator or a person: what verify's claims_human check stops in a draft
+    ("deny_ai", r"(?:^|[.!?,:;]\s*|\b(?:and|please|pls|just|now|then) )(?:say|tell (?:me|us|them|everyone)|claim|"
+     r"admit|insist|write|reply)(?: that)? (?:you(?:'re| are| were)|it(?:'s| is| was)|this (?:is|was)) (?:not "
+     r"(?:an? )?(?:ai|a\.i\.|bot|robot|machine|assistant)|no (?:ai|bot|robot)|(?:an? )?(?:real |actual )?(?:human|"
+     r"person)|(?:really |actually )?(?:typing|writing) (?:this|it)|\w+ (?:herself|himself|themselves|in "
+     r"person))\b|\b(?:say|claim|tell \w+) (?:that )?you (?:personally |yourself )?(?:typed|wrote|are typing|are "
+     r"writing) (?:it|this|that)\b", 0.85, "asks the AI to claim to be a person or the creator in person"),
+    ("deny_ai", r"\bdi(?:les|me)? que (?:eres|estas|eras) (?:humana?|una persona|de verdad|real)\b|\bdi(?:les|me)? "
+     r"que no (?:eres|es) (?:una? )?(?:ia|bot|robot)\b|\bsag(?:e)?,? (?:dass )?du (?:bist|seist|warst) (?:ein "
+     r")?(?:mensch|echt|keine ki|kein bot)\b|\bsag(?:e)?,? dass du (?:ein )?(?:mensch|echt|keine ki|kein bot) "
+     r"(?:bist|seist)\b|\bdis(?:-leur)? que tu (?:es|n'es pas) (?:humaine?|une personne|un "
+     r"robot|une ia)\b", 0.85, "asks the AI to claim to be a person (Spanish, German, French)"),
+    ("ignore_instructions", r"\bforget (?:what|everything|all) (?:you(?:'ve| have)? (?:been|were)|they|i|we) "
+     r"(?:told|said|taught|instructed|asked)\b|\bolvida (?:lo|todo lo) que te (?:dijeron|han dicho|dije|"
+     r"ensenaron|pidieron)\b", 0.85, "asks the assistant to forget what it was told"),
+    ("role_override", r"\bfrom (?:here|this point) on,? (?:you )?(?:will |must |should )?(?:only |always )?"
+     r"(?:write|answer|respond|reply|speak|talk|say)\b", 0.8, "tells the assistant how to behave from now on"),
+    ("prompt_exfiltration", r"\bwhat (?:were|are|have) you (?:been )?(?:told|asked|instructed|programmed|set up|"
+     r"configured) to (?:do|say|write|answer)\b", 0.8, "asks what the assistant was told to do"),
     # -- talking to the AI (weak alone)
     ("addresses_ai", r"\b(?:hey|hi|dear|attention|note to|message to|to "
      r"the|calling|listen,?|ok|okay|oi|hola|salut|hallo|ola) (?:the )?(?:ai|bot|chat ?bot|assistant|chat "
@@ -977,6 +996,11 @@ intoyourreply intoyourresponse solocon solamentecon unicamentecon seulement uniq
 ausschliesslich apenascom somentecom socom asanai asaai asalanguagemodel asanllm asanartificial
 ifyoureanai ifyouareanai ifyoureabot ifyouareabot ifyoureanllm ifyouareanllm heyai hiai dearai theai
 tothebot heybot hibot assistant chatgpt gpt llm languagemodel
+sayyou sayit saythis sayyoure tellmeyou tellusyou tellthemyou telleveryoneyou claimyou claimit admityou
+insistyou writeyoure writeyouare writethat replythat sayyoupersonally claimthat
+diqueeres diqueestas dilesqueeres dimequeeres diquenoeres diquenoes dilesqueno sagdu sagedu sagdass disque
+forgetwhat forgeteverything forgetall olvidaloque olvidatodoloque fromhereon fromthispointon
+whatwereyou whatareyoutold whathaveyoubeen
 """
 _INJECTION_GATE = re.compile(literal_trie(_INJECTION_ANCHORS.split()))
 _INJECTION_PUNCT_GATE = re.compile(r"<\||<!--|\[/?inst|<</?sys|</?(?:system|sys|instructions?)>|"
