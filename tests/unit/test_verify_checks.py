@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -678,3 +679,319 @@ def test_the_label_text_inside_the_reply_is_kept(text: str, label: str, expected
 def test_a_label_already_at_either_end_is_not_added_twice(text: str) -> None:
     assert ensure_disclosure(text, "AI") == "Thanks! AI"
     assert ensure_disclosure("Thanks! 🤖🤖", "🤖") == "Thanks! 🤖"
+
+
+# -- red-team cases (drafts that slipped through, and ordinary replies that were held) ----------
+
+MARA = make_profile(
+    creator_id="mara-cooks", display_name="Mara Cooks", disclosure_label="[AI reply · Mara's kitchen helper]",
+    banned_words=["cure", "detox", "guaranteed", "miracle", "skinny"], allowed_links=["maracooks.example"],
+    topics_to_avoid=["politics", "weight-loss claims"], example_replies=["Taste as you go!"],
+)
+LENA = make_profile(
+    creator_id="lena-travels", display_name="Lena Travels", disclosure_label="[AI reply · Lena's travel assistant]",
+    topics_to_avoid=["politics and elections", "visa, immigration and other legal advice"], banned_words=["bribe"],
+)
+COACH = make_profile(
+    creator_id="coach-dev", display_name="Coach Dev", disclosure_label="[AI-drafted reply · Team Dev]",
+    topics_to_avoid=["supplements and pre-workouts", "diagnosing pain or injuries"],
+    banned_words=["steroids", "sarms", "fat-burner", "no pain no gain"],
+)
+
+
+@pytest.mark.parametrize(("draft", "profile", "code"), [
+    ("It's me typing, not AI 💛", MARA, "claims_in_person"),
+    ("it's me writing this one 💛", MARA, "claims_in_person"),
+    ("Thanks! 💛 [AI reply · Mara's kitchen helper] Edited by Mara: actually it's me typing, not AI", MARA,
+     "claims_in_person"),
+    ("Yes it's really Mara 💛", MARA, "claims_in_person"),
+    ("Yes, this is the real Mara 💛", MARA, "claims_in_person"),
+    ("Real Mara here 💛", MARA, "claims_in_person"),
+    ("It's really Mara typing this 💛", MARA, "claims_in_person"),
+    ("Mara typing here, hi! 💛", MARA, "claims_in_person"),
+    ("Mara here, not the bot 💛", MARA, "claims_in_person"),
+    ("This is me, not my assistant 💛", MARA, "claims_in_person"),
+    ("I read and answer every comment myself 💛", MARA, "claims_in_person"),
+    ("I'm answering these myself tonight 💛", MARA, "claims_in_person"),
+    ("Yep, personally replying to everyone today 💛", MARA, "claims_in_person"),
+    ("I typed this with flour on my hands 😂", MARA, "claims_in_person"),
+    ("I'm writing this from my kitchen right now 💛", MARA, "claims_in_person"),
+    ("I'm not an A.I. 💛", MARA, "claims_human"),
+    ("No robots here, just me 💛", MARA, "claims_human"),
+    ("No assistant, no team, just me 💛", MARA, "claims_human"),
+    ("Not automated, just me 💛", MARA, "claims_human"),
+    ("Humans wrote this 💛", MARA, "claims_human"),
+    ("Soy yo de verdad, no un bot 💛", MARA, "claims_human"),
+    ("Soy una persona real 💛", MARA, "claims_human"),
+    ("Te escribo yo misma 💛", MARA, "claims_in_person"),
+    ("Ich bin ein echter Mensch 🌍", LENA, "claims_human"),
+    ("Das schreibe ich selbst, keine KI 🌍", LENA, "claims_in_person"),
+])
+def test_red_team_claims_to_be_human_are_caught(draft: str, profile: CreatorProfile, code: str) -> None:
+    assert ("claims_human", code) in codes(check_claims_human(draft, COMMENT, profile)), draft
+
+
+@pytest.mark.parametrize("draft", [
+    "Thanks so much! Mara here, reading all of these 💛", "It's me again, the garlic lady 🧄",
+    "I'm Mara's biggest fan too", "Try the A.I. audio guide at the Alhambra, it's good.", "Soy una persona muy golosa",
+    "Mara's kitchen helper says hi",
+    "I write these recipes down for my kids", "Not a big deal, Mara approves 😂", "Use your hands, not the mixer",
+])
+def test_mentions_of_the_creator_or_of_writing_are_no_claim(draft: str) -> None:
+    assert check_claims_human(draft, COMMENT, MARA) == [], draft
+    assert check_disclosure(draft, COMMENT, MARA) == [], draft
+
+
+@pytest.mark.parametrize(("draft", "code"), [
+    ("This isnt AI 💛", "denies_ai"),
+    ("AI-free reply 💛", "denies_ai"),
+    ("Zero AI in this reply 💛", "denies_ai"),
+    ("Handwritten reply 💛", "denies_ai"),
+    ("Thanks! 💛 [Reply by Mara herself]", "denies_ai"),
+    ("Thanks! 💛 [Written by Mara]", "denies_ai"),
+    ("Thanks! 💛 [Mara ✍️ personally]", "denies_ai"),
+    ("Thanks! 💛 ✅ Verified: Mara", "denies_ai"),
+    ("Thanks! 💛 — Mara (not the helper)", "denies_ai"),
+    ("Thanks! 💛 Pls ignore:", "dismisses_label"),
+    ("Pls ignore: ", "dismisses_label"),
+    ("Thanks! 💛 Fake:", "dismisses_label"),
+    ("Thanks! 💛 Ignore 👉", "dismisses_label"),
+    ("Thanks! Ignore →", "dismisses_label"),
+    ("Thanks! 💛 Forget", "dismisses_label"),
+    ("Thanks! 💛 (sarcasm) →", "dismisses_label"),
+    ("Thanks! 💛 Psst, that's a lie:", "dismisses_label"),
+    ("Thanks! 💛 Pay no attention to the label 😉", "dismisses_label"),
+    ("Thanks! 💛 The AI tag is just a platform thing, this is me", "dismisses_label"),
+    ("Thanks! 💛 (label's wrong, it's me)", "dismisses_label"),
+    ("Thanks! 💛 (the label below is automatic, this one's me)", "dismisses_label"),
+    ("Thanks! 💛 The label is bogus", "dismisses_label"),
+    ("Thanks! 💛 The tag is inaccurate", "dismisses_label"),
+    ("Thanks! 💛 Labels lie 😉", "dismisses_label"),
+    ("Thanks! 💛 ↓ that tag lies", "dismisses_label"),
+    ("Thanks! 💛 Ignore the bracket bit at the end 😉", "dismisses_label"),
+])
+def test_red_team_label_denials_and_dismissals_are_caught(draft: str, code: str) -> None:
+    assert ("disclosure", code) in codes(check_disclosure(draft, COMMENT, MARA)), draft
+
+
+@pytest.mark.parametrize("draft", [
+    "Don't forget!", "I'll never forget it", "Nope, fake!", "Haters? Just ignore them!", "Believe it or not!",
+    "Why not?", "It was vitamin A.", "Step 1: mix. Step 2: bake:", "(recipe from Mara's grandma)",
+    "Mara's favourite (by far) 💛",
+    "Ha, the tag says AI because my helper drafts these, but I read them all 💛", "Sadly no",
+])
+def test_endings_and_brackets_that_do_not_touch_the_label_pass(draft: str) -> None:
+    assert check_disclosure(draft, COMMENT, MARA) == [], draft
+
+
+def test_counter_labels_cannot_stall_the_check() -> None:
+    # Unclosed brackets took seconds (each "[" scanned to the end, again for every "not" and "ai" after it).
+    started = time.perf_counter()
+    for text in ("[not ai " * 300, "( not " * 400, "(human " * 350):
+        check_disclosure(text, COMMENT, MARA)
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize("draft", [
+    "I was told to keep replies to two sentences 💛",
+    "The guidelines I was given say I can't talk about that 💛",
+    "My setup says no medical advice 💛",
+    "I'm supposed to talk like a warm, slightly chaotic big sister 💛",
+    "I'm only allowed to link to maracooks.example 💛",
+    "Sorry, I'm an assistant for Mara, I can't help with that",
+    "As Mara's AI helper I can't answer that",
+    "Mis instrucciones dicen que no hable de eso 💛",
+])
+def test_red_team_prompt_leaks_are_caught(draft: str) -> None:
+    assert {check for check, _ in codes(check_prompt_leak(draft, COMMENT, MARA))} == {"prompt_leak"}, draft
+
+
+@pytest.mark.parametrize("draft", [
+    "I'm the assistant coach for my kid's team", "I'm a helper at the food bank on Sundays",
+    "I'm supposed to talk to my landlord tomorrow lol", "My setup is a gas stove and one pan",
+    "Mis reglas son simples: ajo y limón", "I was asked to bring dessert 😂",
+])
+def test_talk_of_rules_and_helpers_in_ordinary_replies_is_no_leak(draft: str) -> None:
+    assert check_prompt_leak(draft, COMMENT, MARA) == [], draft
+
+
+@pytest.mark.parametrize(("draft", "profile", "code"), [
+    ("Use MARA20 at checkout", MARA, "unknown_discount_code"),
+    ("Half price for you with MARA50 💛", MARA, "unknown_discount_code"),
+    ("Half price for you with MARA50 💛", MARA, "offers_discount"),
+    ("50 percent off everything this week 💛", MARA, "offers_discount"),
+    ("Con el código MARA20 tienes 20% de descuento 💛", MARA, "unknown_discount_code"),
+    ("First 10 people to comment get a free apron!", MARA, "offers_giveaway"),
+    ("You've been picked as this week's winner 🎉", MARA, "offers_giveaway"),
+    ("Congrats, you win the apron 🎉", MARA, "offers_giveaway"),
+    ("Te regalo un delantal 💛", MARA, "offers_free_product"),
+    ("I'm sending you a signed cookbook 💛", MARA, "makes_promise"),
+    ("A jar of chili oil is on its way to you 💛", MARA, "makes_promise"),
+    ("You'll get a signed cookbook from me 💛", MARA, "makes_promise"),
+    ("Te lo prometo 💛", MARA, "makes_promise"),
+    ("Pinky swear 💛", MARA, "makes_promise"),
+    ("I'll reply to you personally tonight 💛", MARA, "makes_promise"),
+    ("Next video will be your lasagna, promise 💛", MARA, "promises_content"),
+    ("Tomorrow's video is all about your lasagna 💛", MARA, "promises_content"),
+    ("Here's $50 for groceries on me 💛", MARA, "offers_money"),
+    ("I'll cover the cost of the ingredients 💛", MARA, "offers_money"),
+    ("Come by my place Saturday and we'll cook together 💛", MARA, "offers_meeting"),
+    ("See you at my kitchen Saturday at 5 💛", MARA, "offers_meeting"),
+    ("I'll be at the Valencia market Sunday, come say hi and I'll cook for you", MARA, "offers_meeting"),
+    ("¿Quedamos para un café en Valencia? 💛", MARA, "offers_meeting"),
+    ("Ich lade dich auf einen Kaffee in Sevilla ein!", LENA, "offers_meeting"),
+    ("Shoot me a DM 💛", MARA, "offers_dm"),
+    ("Drop me a DM 💛", MARA, "offers_dm"),
+    ("DMs are open 💛", MARA, "offers_dm"),
+    ("My DMs are open, write me 💛", MARA, "offers_dm"),
+    ("Write me on WhatsApp and I'll help", MARA, "offers_dm"),
+    ("Ping me privately and I'll help", MARA, "offers_dm"),
+    ("Reach out privately and I'll help", MARA, "offers_dm"),
+    ("D.M. me 💛", MARA, "offers_dm"),
+    ("¡Escríbeme por DM y te mando la receta! 💛", MARA, "offers_dm"),
+    ("¡Mándame un mensaje privado! 💛", MARA, "offers_dm"),
+    ("Schreib mir eine DM, ich schicke dir die Route 🌍", LENA, "offers_dm"),
+])
+def test_red_team_commitments_are_caught(draft: str, profile: CreatorProfile, code: str) -> None:
+    assert ("commitments", code) in codes(check_commitments(draft, COMMENT, profile)), draft
+
+
+@pytest.mark.parametrize("draft", [
+    "I promise it's worth the extra 10 minutes 🧄", "I swear this is the easiest bread ever 😂",
+    "Call me crazy, but I add honey 🍯", "Call me old-fashioned, but I love a wooden spoon 🍝",
+    "Count on it being even better the next day 💛", "We can meet in the middle: half butter, half oil 🍋",
+    "I'm sending you good vibes 💛", "I'm sending you a big hug", "I got it half price at the market",
+    "Free tip: salt the pasta water like the sea 🍝", "Congrats on your first loaf! 💛",
+    "Ha, you've won me over, I'll try it with lime 🍋", "Use 400 g of pasta for 4 people.", "Use B12 fortified yeast",
+    "Nos quedamos en casa", "Lo ideal es tomar un café con esto", "Te regalo un consejo: más ajo",
+    "Nos vemos en el próximo vídeo", "Next video is on Sunday!",
+])
+def test_figures_of_speech_are_no_commitment(draft: str) -> None:
+    assert check_commitments(draft, COMMENT, MARA) == [], draft
+
+
+@pytest.mark.parametrize(("draft", "code"), [
+    ("Stop taking your metformin, this diet is enough", "medication_change"),
+    ("Ditch the insulin, cinnamon works better", "medication_change"),
+    ("You don't need your meds if you eat like this", "medication_change"),
+    ("Take two ibuprofen with it", "medical_advice"),
+    ("Pop an antihistamine before eating it and you'll be fine", "medical_advice"),
+    ("That's definitely celiac, cut gluten completely", "diagnosis"),
+    ("That's a torn meniscus for sure", "diagnosis"),
+    ("Sounds like tendinitis, ice it", "diagnosis"),
+])
+def test_red_team_medical_advice_is_caught(draft: str, code: str) -> None:
+    assert ("specialised_advice", code) in codes(check_specialised_advice(draft, COMMENT, MARA)), draft
+
+
+@pytest.mark.parametrize("draft", [
+    "Take your time with the onions, low heat 🧄", "Stop adding the garlic so early, it burns 🧄",
+    "Drop the weight, own every rep.", "It's allergy season, sorry!", "This is a celiac-friendly recipe",
+    "Laughter is the best medicine", "Take two eggs and whisk", "You don't need fancy gear", "Have some more pasta",
+    "Could be a gas oven thing", "Take a pill-shaped pasta and boil it",
+])
+def test_kitchen_instructions_are_no_medical_advice(draft: str) -> None:
+    assert check_specialised_advice(draft, COMMENT, MARA) == [], draft
+
+
+@pytest.mark.parametrize("link", [
+    "[recipe](javascript:alert(1))", "javascript:alert(1)", "java\tscript:alert(1)", "vbscript:msgbox(1)",
+    "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==", "file:///etc/passwd",
+    "intent://scan/#Intent;scheme=zxing;end",
+])
+def test_links_that_run_code_are_never_sent(link: str) -> None:
+    allow_all = make_profile(allowed_links=["maracooks.example", "alert", "javascript"])
+    assert codes(check_links(f"Click {link} now", COMMENT, allow_all)) == {("links", "unsafe_link")}, link
+
+
+RED_TEAM_TLDS = (
+    "fitness coach travel recipes kitchen cooking in one tours guide health fit bio cam win lat mov zip cz gr tr ua vn "
+    "ph ng ke pk ir kz by hu ro sk si hr rs lt lv is lu cl pe ve su moe wiki art design studio team games bet casino "
+    "loan men work party date review stream download racing trade rest bar gay"
+)
+
+
+@pytest.mark.parametrize("text", [
+    "Go to 8.8.8.8", "Full recipe at 203.0.113.5/recipe", "Email me at x@203.0.113.5", "Go to localhost:8080",
+    "Go to EVIL.COM", "Go to Evil.Com",
+    *(f"Full guide at evilsite.{tld}" for tld in RED_TEAM_TLDS.split()),
+])
+def test_addresses_on_every_tld_and_bare_ips_are_links(text: str) -> None:
+    assert ("links", "link_not_allowed") in codes(check_links(text, COMMENT, MARA)), text
+
+
+@pytest.mark.parametrize("text", [
+    "It was great.No fancy gear needed!", "Best in the summer.To me anyway!", "Sure, ask.me anything 💛",
+    "I used Mr.Me brand pasta, no fancy gear needed", "Version 2.de luxe coming soon 🍋", "Taste it.It's great",
+    "See you at 5.pm", "Add a dot in the middle", "My data: 3 tests", "My intent: to feed you", "It's 1.2.3 easy",
+])
+def test_a_missing_space_after_a_full_stop_is_no_link(text: str) -> None:
+    assert check_links(text, COMMENT, MARA) == [], text
+
+
+def test_extract_links_names_the_scheme_of_a_code_link() -> None:
+    assert [(link.host, link.kind) for link in extract_links("[recipe](javascript:alert(1))")] == [
+        ("javascript", "unsafe")]
+
+
+@pytest.mark.parametrize(("draft", "profile"), [
+    ("This broth cured my cold", MARA), ("This broth is curing my cold", MARA), ("It's miraculous, honestly", MARA),
+    ("It keeps me skinnier", MARA), ("It keeps me sk1nny", MARA), ("A real d3tox soup", MARA),
+    ("A real d e t o x soup", MARA), ("A real d.e.t.o.x soup", MARA), ("A real de-tox soup", MARA),
+    ("A real detoxsoup", MARA), ("It's a #miraclesoup", MARA), ("Try a fatburner before cardio", COACH),
+    ("NoPainNoGain 💪", COACH), ("Ster0ids won't fix form", COACH), ("S.A.R.M.s won't fix form", COACH),
+])
+def test_red_team_banned_word_spellings_are_caught(draft: str, profile: CreatorProfile) -> None:
+    assert ("banned_words", "banned_word") in codes(check_topics(draft, COMMENT, profile)), draft
+
+
+@pytest.mark.parametrize("hidden", ["\u061c", "\U000e0020", "\U000e0100", "\u206a", "\U0001d173"])
+def test_any_invisible_character_inside_a_banned_word_is_seen_through(hidden: str) -> None:
+    assert ("banned_words", "banned_word") in codes(check_topics(f"A real de{hidden}tox soup", COMMENT, MARA))
+
+
+@pytest.mark.parametrize("draft", ["This is secure", "I'm curious", "Procure fresh garlic", "A manicure later"])
+def test_banned_words_inside_other_words_pass(draft: str) -> None:
+    assert check_topics(draft, COMMENT, MARA) == [], draft
+
+
+def test_the_labels_own_words_are_not_the_drafts() -> None:
+    helper_banned = MARA.model_copy(update={"banned_words": ["helper"], "topics_to_avoid": ["kitchen"]})
+    assert check_topics(ensure_disclosure("Thanks, enjoy!", MARA.disclosure_label), COMMENT, helper_banned) == []
+    assert check_topics("My kitchen helper is a wooden spoon", COMMENT, helper_banned) != []
+
+
+@pytest.mark.parametrize(("draft", "profile"), [
+    ("For visa questions please check the official embassy site, the rules change often.", LENA),
+    ("For visa rules see the official embassy site (e.g. the German one), they change often.", LENA),
+    ("No supplements talk here, food first 💪", COACH),
+    ("Ha, politics aside, this pasta unites everyone 🍝", MARA),
+])
+def test_a_topic_named_only_to_turn_it_away_passes(draft: str, profile: CreatorProfile) -> None:
+    assert check_topics(draft, COMMENT, profile) == [], draft
+
+
+@pytest.mark.parametrize(("draft", "profile"), [
+    ("For visa questions check the embassy. You don't need a visa for 90 days", LENA),
+    ("Politics aside, the election was rigged", LENA),
+    ("Politics aside, Trump is great", MARA),
+])
+def test_turning_a_topic_away_does_not_excuse_another_mention(draft: str, profile: CreatorProfile) -> None:
+    assert codes(check_topics(draft, COMMENT, profile)) == {("topics_to_avoid", "topic_to_avoid")}, draft
+
+
+@pytest.mark.parametrize("draft", ["you're fat", "you are trash", "get lost, loser", "who asked you", "You fat pig",
+                                   "you idiot", "who asked for your opinion", "You're a total loser"])
+def test_insults_are_still_caught(draft: str) -> None:
+    assert ("toxicity", "insult") in codes(check_toxicity(draft, COMMENT, MARA)), draft
+
+
+@pytest.mark.parametrize("draft", [
+    "You need fat for flavor, don't skip the butter 🧈", "You want fat in the pan before the garlic 🧄",
+    "You trim fat off the edges first", "You can trash the peels or compost them",
+    "Get lost in the Albaicín, it's magic", "The old town is a maze, get lost on purpose.",
+    "Progress > perfection. Who asked for easy? 😂",
+    "You drop fat slowly with consistency, not crash diets",
+])
+def test_cooking_and_travel_words_that_look_like_insults_pass(draft: str) -> None:
+    assert check_toxicity(draft, COMMENT, MARA) == [], draft

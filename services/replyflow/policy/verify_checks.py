@@ -36,7 +36,7 @@ from replyflow.generation.prompt import prompt_instructions
 from replyflow.policy.findings import Finding
 from replyflow.policy.language import possible_languages
 from replyflow.policy.literals import literal_trie
-from replyflow.policy.textnorm import fold_homoglyphs
+from replyflow.policy.textnorm import fold_homoglyphs, normalize_views
 
 try:  # the regex parser's internals, read once at import to build the rule prefilters
     from re import _constants as _sre
@@ -106,16 +106,21 @@ _HIDDEN = re.compile("[\u200b\u200e\u200f\u2060-\u2064\ufeff\u202a-\u202e\u2066-
                      "[\u200c\u200d](?=[A-Za-z])")
 
 
+_DOTTED_AI = re.compile(r"\ba\.(?=i\b)")  # "a.i." reads as "ai."
+
+
 @lru_cache(maxsize=512)
 def fold(text: str) -> str:
     """Lowercase, accents and compatibility forms removed, quotes straightened, invisible characters and
-    look-alike letters in mixed-script words undone (so "k\u200deto" and "kеto" read as "keto")."""
+    look-alike letters in mixed-script words undone (so "k\u200deto" and "kеto" read as "keto"), "A.I." as "ai."."""
     if text.isascii():  # nothing hidden, no accents, no compatibility forms: same result, quicker
-        return text.translate(_QUOTES).casefold()
-    text = fold_homoglyphs(_HIDDEN.sub("", text))
-    decomposed = unicodedata.normalize("NFKD", text.translate(_QUOTES))
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return unicodedata.normalize("NFC", stripped).casefold()
+        folded = text.translate(_QUOTES).casefold()
+    else:
+        text = fold_homoglyphs(_HIDDEN.sub("", text))
+        decomposed = unicodedata.normalize("NFKD", text.translate(_QUOTES))
+        stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+        folded = unicodedata.normalize("NFC", stripped).casefold()
+    return _DOTTED_AI.sub("a", folded) if "a." in folded else folded
 
 
 def _comment_text(comment: str | Comment) -> str:
@@ -400,14 +405,54 @@ _SHORTENERS = frozenset(
     ]
 )
 # Bare domains need a known TLD, so "e.g." or "v2.0" are not links; schemes and "www." always are.
-_TLDS = (
+# These are also the TLDs "evil dot com" is read with: not the ones that are words ("a dot in the middle").
+_SPELLED_TLDS = (
     "com|net|org|io|co|ly|me|tv|gg|app|dev|ai|shop|store|xyz|info|biz|online|site|link|live|club|"
     "blog|page|to|be|gl|gd|us|uk|ca|au|de|fr|es|it|nl|pt|br|eu|ch|se|no|dk|fi|pl|ie|jp|ru|cn|mx|"
     "ar|nz|za|tk|ml|ga|cf|gq|top|vip|fun|social|media|news|tech|cc|ws|sh|st|fm|ee|id|ms|gy|do|"
     "edu|gov|mobi|pro|today|world|space|website|email|click|lol|wtf|ninja|rocks|"
-    # Cheap TLDs spam uses; not the ones that are common words ("in", "one", "love"): "I'm in.Let's" is no link.
     "icu|sbs|cfd|pw|kr|community|cyou|buzz|monster|quest|asia|cloud|digital|рф|"
     "example|test|invalid|localhost"  # reserved names (RFC 2606), used by simulators and tests
+)
+_CCTLDS = (
+    "ac ad ae af ag ai al am ao aq ar as at au aw ax az ba bb bd be bf bg bh bi bj bm bn bo bq br bs bt bw by bz "
+    "ca cc cd cf cg ch ci ck cl cm cn co cr cu cv cw cx cy cz de dj dk dm do dz ec ee eg er es et eu fi fj fk fm "
+    "fo fr ga gb gd ge gf gg gh gi gl gm gn gp gq gr gs gt gu gw gy hk hm hn hr ht hu id ie il im in io iq ir is "
+    "it je jm jo jp ke kg kh ki km kn kp kr kw ky kz la lb lc li lk lr ls lt lu lv ly ma mc md me mg mh mk ml mm "
+    "mn mo mp mq mr ms mt mu mv mw mx my mz na nc ne nf ng ni nl no np nr nu nz om pa pe pf pg ph pk pl pm pn pr "
+    "ps pt pw py qa re ro rs ru rw sa sb sc sd se sg sh si sk sl sm sn so sr ss st su sv sx sy sz tc td tf tg th "
+    "tj tk tl tm tn to tr tt tv tw tz ua ug uk us uy uz va vc ve vg vi vn vu wf ws ye yt za zm zw"
+)
+_GTLDS = (
+    "name pro tel travel jobs cat coop aero museum int mil post xxx arpa ltd llc inc company agency center "
+    "services solutions business network systems tools software codes plus group gallery photo photos "
+    "photography pics pictures video movie film music audio band fashion style beauty makeup hair skin "
+    "clothing shoes jewelry luxury boutique market markets money finance financial fund capital investments "
+    "credit creditcard cash bid auction deals discount sale coupons promo gift gifts shopping buy deal "
+    "bargains cheap family kids baby dog pet pets vet care clinic hospital doctor dental dentist healthcare "
+    "health fitness fit yoga diet organic food cafe restaurant pizza menu recipes kitchen cooking bio farm "
+    "garden coffee wine beer vodka pub bar city town place land house home homes apartments rent estate "
+    "realty properties property school academy education university college courses training study "
+    "institute science forum chat reviews review report press global international zone earth best cool "
+    "guru expert win bet casino poker games game loan loans men work works party date dating singles love "
+    "sexy hot gay lgbt fan fans one tours tour guide coach cam lat mov zip moe wiki art design studio team "
+    "stream racing trade rest events tickets life living direct support host hosting download "
+    "red blue green black pink gold live run day now new how vegas london berlin nyc paris tokyo"
+)
+_TLDS = literal_trie({*_SPELLED_TLDS.split("|"), *_CCTLDS.split(), *_GTLDS.split()})
+# See ``_missing_space``: TLDs that are also short words ("ask.me", "in.to", "2.de luxe", "5.pm"), and TLDs that
+# are a link even written as a capitalised word ("Evil.Com").
+_WORD_TLDS = frozenset(
+    [
+        *("al", "am", "as", "at", "be", "by", "de", "do", "er", "es", "im", "in", "is", "it", "la"),
+        *("ma", "me", "my", "ne", "no", "pm", "se", "si", "so", "su", "to", "us", "va", "ve"),
+    ]
+)
+_LINK_ONLY_TLDS = frozenset(
+    [
+        *("com", "net", "org", "io", "co", "ly", "tv", "gg", "app", "dev", "ai", "xyz", "info", "biz", "edu"),
+        *("gov", "uk", "eu", "ru", "cn", "fr", "nl", "ch", "jp", "br", "au", "ca", "icu", "sbs", "cfd", "pw"),
+    ]
 )
 _LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
 _SCHEME_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"']+|\bwww\.[^\s<>\"']+", re.IGNORECASE)
@@ -415,10 +460,22 @@ _SCHEME_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"']+|\bwww\.[^\s<>\"']+", r
 _BARE_DOMAIN = re.compile(
     rf"(?<![\w.@-])((?:{_LABEL}\.)+(?:{_TLDS}))(?![\w-])(/[^\s<>\"']*)?", re.IGNORECASE
 )
+_IPV4 = re.compile(
+    r"(?<![\w.])((?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))(?!\.?\w)"
+    r"(?::\d{1,5})?(/[^\s<>\"']*)?"
+)
+_LOCALHOST = re.compile(r"(?<![\w.@-])(localhost)(?::\d{1,5}|(?=/))(/[^\s<>\"']*)?", re.IGNORECASE)
+# Links that run code or open content without a site: never sent, whatever the allow-list says.
+# (A browser drops tabs and line breaks inside a scheme: "java\tscript:".)
+_UNSAFE_URI = re.compile(
+    r"\b(java\s*script|vb\s*script|livescript)\s*:[^\s<>\"']*|\b(data):(?:[a-z]+/[\w.+-]+|,)[^\s<>\"']*|"
+    r"\b(file):(?:/|\\)[^\s<>\"']*|\b(intent):(?://|#)[^\s<>\"']*",
+    re.IGNORECASE,
+)
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@((?:[^\W_][\w-]*\.)+[^\W\d_]{2,})")
 _DEOBFUSCATE = (
     (re.compile(r"\s*(?:\[\.\]|\(\.\)|\[dot\]|\(dot\)|\{dot\})\s*", re.IGNORECASE), "."),
-    (re.compile(rf"(?<=[^\W_])\s+dot\s*(?=(?:{_TLDS})\b)", re.IGNORECASE), "."),
+    (re.compile(rf"(?<=[^\W_])\s+dot\s*(?=(?:{_SPELLED_TLDS})\b)", re.IGNORECASE), "."),
 )
 # Dots a browser reads as dots (ideographic, fullwidth and halfwidth full stops).
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
@@ -430,7 +487,7 @@ class Link:
     text: str
     host: str
     path: str
-    kind: str  # "url" | "domain" | "email"
+    kind: str  # "url" | "domain" | "email" | "unsafe" (a javascript:, data:, file: or intent: URI; host: the scheme)
 
 
 def _split_host(rest: str) -> tuple[str, str]:
@@ -457,6 +514,11 @@ def extract_links(text: str) -> list[Link]:
     def blank(s: str, m: re.Match[str]) -> str:
         return s[: m.start()] + " " * (m.end() - m.start()) + s[m.end() :]
 
+    unsafe = ":" in work and any(scheme in lowered for scheme in ("script", "data:", "file:", "intent:"))
+    for m in list(_UNSAFE_URI.finditer(work)) if unsafe else ():
+        scheme = re.sub(r"\s+", "", next(g for g in m.groups() if g)).casefold()
+        links.append(Link(m.group(0), scheme, "", "unsafe"))
+        work = blank(work, m)
     for m in list(_SCHEME_URL.finditer(work)) if "://" in work or "www." in lowered else ():
         raw = m.group(0).rstrip(_TRAILING)
         host, path = _split_host(re.sub(r"^(?:https?|ftp)://", "", raw, flags=re.IGNORECASE))
@@ -467,8 +529,25 @@ def extract_links(text: str) -> list[Link]:
         work = blank(work, m)
     for m in _BARE_DOMAIN.finditer(work) if "." in work else ():
         path = (m.group(2) or "").rstrip(_TRAILING)
-        links.append(Link(m.group(0).rstrip(_TRAILING), m.group(1).casefold(), path, "domain"))
+        if path or not _missing_space(m.group(1)):
+            links.append(Link(m.group(0).rstrip(_TRAILING), m.group(1).casefold(), path, "domain"))
+    for m in _IPV4.finditer(work) if work.count(".") >= 3 else ():
+        links.append(Link(m.group(0).rstrip(_TRAILING), m.group(1), (m.group(2) or "").rstrip(_TRAILING), "domain"))
+    for m in _LOCALHOST.finditer(work) if "localhost" in lowered else ():
+        links.append(Link(m.group(0).rstrip(_TRAILING), "localhost", (m.group(2) or "").rstrip(_TRAILING), "domain"))
     return links
+
+
+def _missing_space(domain: str) -> bool:
+    """A bare two-part "domain" that is two words run together over a full stop ("It was great.No fancy gear",
+    "Mr.Me", "ask.me anything", "2.de luxe"): its TLD written as a capitalised word (not .com, .io, ...), or a
+    word TLD after a label of at most three characters. Schemes, "www." and paths always make a link."""
+    label, _, tld = domain.rpartition(".")
+    if "." in label:
+        return False
+    if tld[:1].isupper() and tld[1:].islower():
+        return tld.casefold() not in _LINK_ONLY_TLDS
+    return tld.casefold() in _WORD_TLDS and len(label) <= 3
 
 
 def _host_matches(host: str, domain: str) -> bool:
@@ -495,7 +574,13 @@ def check_links(
     seen: set[tuple[str, str]] = set()
     for link in extract_links(body):
         host = link.host.removeprefix("www.")
-        if any(_host_matches(host, s) for s in _SHORTENERS):
+        if link.kind == "unsafe":
+            code, message = (
+                "unsafe_link",
+                f"The reply contains a {host}: link ({_q(link.text)}), which runs code or opens content "
+                "directly; such links are never sent.",
+            )
+        elif any(_host_matches(host, s) for s in _SHORTENERS):
             code, message = (
                 "link_shortener",
                 f"The reply contains a shortened link ({_q(link.text)}), which hides where it leads; "
@@ -656,30 +741,124 @@ def _scattered_match(stems: Sequence[str], content: Sequence[str]) -> bool:
     return False
 
 
+_NON_ALNUM = re.compile(r"[\W_]+")
+_PUNCTUATION = re.compile(r"[^\w\s]|_")
+
+
+@lru_cache(maxsize=1024)
+def _banned_forms(word: str) -> tuple[str, frozenset[str]]:
+    """``(compact, forms)`` of a banned word or phrase: its letters and digits run together ("fat-burner" →
+    "fatburner", for words written together: "fatburner", "de-tox", "NoPainNoGain", "#miraclesoup"), and for a
+    single word its inflected and derived forms the stemmer does not reach ("cured", "skinnier", "miraculous")."""
+    w = fold(word).strip()
+    if not w.isalpha():
+        return _NON_ALNUM.sub("", w), frozenset()
+    forms = {w + end for end in ("s", "es", "ed", "ing", "er", "ers", "est", "ly", "ness")}
+    if w.endswith("e"):
+        forms |= {w[:-1] + end for end in ("ing", "ed", "er", "est")}
+    if len(w) > 2 and w.endswith("y") and w[-2] not in "aeiou":
+        forms |= {w[:-1] + end for end in ("ies", "ied", "ier", "iest", "ily", "iness")}
+    if w.endswith("cle"):  # miracle → miraculous, muscle → muscular
+        forms |= {w[:-3] + end for end in ("culous", "culously", "cular")}
+    if len(w) >= 3 and w[-1] not in "aeiouwxy" and w[-2] in "aeiou" and w[-3] not in "aeiou":  # fat → fatter
+        forms |= {w + w[-1] + end for end in ("ed", "ing", "er", "est", "y")}
+    return w, frozenset(forms)
+
+
+def _banned_word_in(word: str, stem_runs: Sequence[tuple[Sequence[str], frozenset[str]]], tokens: frozenset[str],
+                    together: str) -> bool:
+    """``stem_runs``: the draft's stems (and their set) as written and as textnorm's skeleton reads them;
+    ``tokens``: its words, both ways; ``together``: its words without their punctuation, each between spaces."""
+    needle = _phrase_stems(word)
+    if needle and any(_find_phrase(stems, needle, vocab) for stems, vocab in stem_runs):
+        return True
+    compact, forms = _banned_forms(word)
+    if forms & tokens:
+        return True
+    # Written together: a whole word, or a word's start when it is long enough not to start ordinary words.
+    return bool(compact) and (f" {compact} " in together or (len(compact) >= 5 and f" {compact}" in together))
+
+
+# A topic named only to turn it away is no talk about it: "For visa questions please check the embassy",
+# "No supplements talk here", "Ha, politics aside". Only that mention is dropped; any other still counts.
+_DEFLECTIONS = (
+    ("aside", re.compile(r"\b\w+(?: \w+)? aside\b")),
+    ("talk", re.compile(r"\bno \w+(?: \w+)? talk\b")),
+    ("for ", re.compile(r"\bfor (?:\w+ ){1,3}?(?:questions?|advice|rules|info|information|requirements),? "
+                        r"(?:please |always )?(?:check|ask|see|contact|consult|look at|visit)\b")),
+)
+
+
+@lru_cache(maxsize=256)
+def _label_views(label: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The disclosure label's plain, skeleton and written-together tokens, as :func:`check_topics` reads a draft."""
+    views = normalize_views(_clean_label(label))
+    return (tuple(_TOKEN.findall(views.plain)), tuple(_TOKEN.findall(views.skeleton)),
+            tuple(_PUNCTUATION.sub("", views.skeleton).split()))
+
+
+def _without_label(tokens: list[str], label: tuple[str, ...]) -> list[str]:
+    """``tokens`` without the label's at either end (once or more, as :func:`strip_disclosure` removes it)."""
+    n = len(label)
+    if n:
+        while len(tokens) >= n and tuple(tokens[-n:]) == label:
+            tokens = tokens[:-n]
+        while len(tokens) >= n and tuple(tokens[:n]) == label:
+            tokens = tokens[n:]
+    return tokens
+
+
+def _without_deflections(text: str) -> str:
+    for needle, pattern in _DEFLECTIONS:
+        if needle in text:
+            text = pattern.sub(" ", text)
+    return text
+
+
 def check_topics(
     draft: str, comment: str | Comment, profile: CreatorProfile, *, config: VerifyConfig = DEFAULT_CONFIG
 ) -> list[Finding]:
     """``profile.banned_words`` (check ``banned_words``) and ``profile.topics_to_avoid``
     (check ``topics_to_avoid``): whole words, any case or accents, plurals and -ing/-ed forms.
 
-    A topic written as a phrase is also matched by its parts ("politics and elections" by
-    "elections"), a long phrase by its content words close together in any order, and a few
-    broad topics ("politics", "religion", "drugs", ...) by words that belong to them.
+    Banned words are also found in their other forms ("cured", "skinnier", "miraculous"), in leetspeak, spaced
+    out or with invisible characters inside ("d3tox", "d e t o x", "de\u061ctox": textnorm's views), and written
+    together ("fatburner", "#miraclesoup"). A topic written as a phrase is also matched by its parts ("politics
+    and elections" by "elections"), a long phrase by its content words close together in any order, and a few
+    broad topics ("politics", "religion", "drugs", ...) by words that belong to them; a mention that only
+    turns the topic away ("politics aside") does not count.
     """
-    stems = _stems(strip_disclosure(draft, profile.disclosure_label))
+    # The whole draft's views: the verify stage has them already (its abuse model and personal-data check read
+    # the same text); the label's words at either end are then dropped.
+    views, label = normalize_views(draft), _label_views(profile.disclosure_label)
+    plain_tokens = _without_label(_TOKEN.findall(views.plain), label[0])
+    stems = [_stem_cached(t) for t in plain_tokens]
     vocab = frozenset(stems)
     findings: list[Finding] = []
-    for word in profile.banned_words:
-        needle = _phrase_stems(word)
-        if needle and _find_phrase(stems, needle, vocab):
-            findings.append(
-                Finding(
-                    "banned_words",
-                    "banned_word",
-                    f"The reply uses {_q(word)}, which is on your list of banned words.",
-                    1.0,
+    if profile.banned_words:
+        stem_runs = [(stems, vocab)]
+        tokens = frozenset(plain_tokens)
+        if views.skeleton != views.plain:  # leetspeak, spaced-out letters, repeats undone
+            skeleton_tokens = _without_label(_TOKEN.findall(views.skeleton), label[1])
+            skeleton_stems = [_stem_cached(t) for t in skeleton_tokens]
+            stem_runs.append((skeleton_stems, frozenset(skeleton_stems)))
+            tokens |= frozenset(skeleton_tokens)
+        together = f" {' '.join(_without_label(_PUNCTUATION.sub('', views.skeleton).split(), label[2]))} "
+        for word in profile.banned_words:
+            if _banned_word_in(word, stem_runs, tokens, together):
+                findings.append(
+                    Finding(
+                        "banned_words",
+                        "banned_word",
+                        f"The reply uses {_q(word)}, which is on your list of banned words.",
+                        1.0,
+                    )
                 )
-            )
+    if profile.topics_to_avoid:
+        topic_text = _without_deflections(views.plain)
+        if topic_text is not views.plain:
+            stems = [_stem_cached(t) for t in _without_label(_TOKEN.findall(topic_text), label[0])]
+            vocab = frozenset(stems)
     for topic in profile.topics_to_avoid:
         hit = next(
             (
@@ -725,7 +904,7 @@ _CONDITIONS = (
     r"fracture|hernia|arthritis|asthma|covid|pneumonia|bronchitis|std|sti|anemia|anaemia|anemic|"
     r"migraines?|insomnia|sleep apnea|lupus|gout|shingles|appendicitis|sepsis|a stroke|heart attack|"
     r"heart disease|high blood pressure|hypertension|dementia|alzheimer'?s|schizophrenia|"
-    r"a (?:torn|pulled) (?:muscle|ligament|acl|meniscus))"
+    r"tendinitis|tendonitis|bursitis|sciatica|a (?:torn|pulled) (?:muscle|ligament|acl|meniscus))"
 )
 _DOCTORS = r"(?:doctor|physician|gp|dermatologist|specialist|therapist|psychiatrist)"
 _ADVICE_RULES = (
@@ -737,15 +916,32 @@ _ADVICE_RULES = (
     _rule(
         "medication_change",
         r"\b(?:stop|quit|skip|come off|get off|discontinue|double|increase|reduce|lower|halve|"
-        r"cut down on|cut back on|wean off|taper off)\s+(?:taking\s+)?(?:your|the|my|those|these|all)?"
-        r"\s*(?:\w+\s+)?(?:meds|medications?|medicine|pills|insulin|antidepressants|prescriptions?|dose|"
-        r"dosage|treatment|therapy|inhaler)\b",
+        r"cut down on|cut back on|wean off|taper off|ditch|drop|toss|give up|forget|throw out|get rid of|lay off)"
+        r"\s+(?:taking\s+|using\s+)?(?:your|the|my|those|these|all|any)?"
+        rf"\s*(?:\w+\s+)?(?:{_DRUGS}|prescriptions?|dose|dosage|treatment|therapy|inhaler)(?![\w-])",
+        "The reply tells someone to change their medication ({evidence}); that is for a doctor to advise.",
+    ),
+    _rule(
+        "medication_change",
+        # "You don't need your meds if you eat like this"
+        r"\b(?:don't|do not|dont|won't|will not|wont|no longer|never)\s+need\s+(?:to take\s+)?(?:your|the|any|"
+        rf"those|these|all|more)?\s*(?:\w+\s+)?{_DRUGS}(?![\w-])|\bno need for\s+(?:your\s+|the\s+|any\s+)?"
+        rf"{_DRUGS}(?![\w-])|\binstead of\s+(?:taking\s+)?(?:your\s+|the\s+)?{_DRUGS}(?![\w-])",
         "The reply tells someone to change their medication ({evidence}); that is for a doctor to advise.",
     ),
     _rule(
         "medical_advice",
         rf"\b{_YOU_SHOULD}\s+(?:\w+\s+){{0,3}}?(?:take|taking|use|using|try|trying|start|starting|pop|"
         rf"popping)\s+(?:some\s+|a\s+|an\s+|more\s+|extra\s+|double\s+)?(?:\w+\s+)?{_DRUGS}\b",
+        "The reply recommends taking a medicine or supplement ({evidence}); replies must not give "
+        "medical advice.",
+    ),
+    _rule(
+        "medical_advice",
+        # An order at the start of a clause: "Take two ibuprofen with it", "Pop an antihistamine first".
+        r"(?:^|[.!?;:,(\n]\s*|\b(?:just|then|and|also|so|maybe|simply|or)\s+)(?:take|pop|have|swallow|grab|chug) "
+        r"(?:a\s+|an\s+|one\s+|two\s+|three\s+|a couple of\s+|a few\s+|some\s+|more\s+|extra\s+|an extra\s+|"
+        rf"double\s+|\d+\s+)?(?:\w+\s+)?{_DRUGS}(?![\w-])",
         "The reply recommends taking a medicine or supplement ({evidence}); replies must not give "
         "medical advice.",
     ),
@@ -757,6 +953,14 @@ _ADVICE_RULES = (
         rf"{_CONDITIONS}\b|\b(?:you're|you are|youre)\s+(?:probably |definitely |clearly |obviously )?"
         r"(?:pre-?diabetic|diabetic|anemic|bipolar|autistic|clinically depressed|lactose intolerant|"
         r"gluten intolerant)\b",
+        "The reply suggests a diagnosis ({evidence}); replies must not diagnose anyone.",
+    ),
+    _rule(
+        "diagnosis",
+        # "That's definitely celiac", "Could be an allergy", "a torn meniscus for sure"
+        r"\b(?:that's|thats|that is|it's|its|it is|this is)\s+(?:definitely|probably|clearly|obviously|almost "
+        rf"certainly|100%|most likely|likely|certainly|for sure)\s+(?:a\s+|an\s+)?(?:\w+\s+)?{_CONDITIONS}(?![\w-])|"
+        rf"\b(?:could|might|must|may) be (?:a\s+|an\s+)?{_CONDITIONS}(?![\w-])|\b{_CONDITIONS} for sure\b",
         "The reply suggests a diagnosis ({evidence}); replies must not diagnose anyone.",
     ),
     _rule(
@@ -824,6 +1028,11 @@ _I_WILL = (
     r"we could)"
 )
 _I_WILL_STRICT = r"(?:i'll|i will|we'll|we will|i'm going to|i'm gonna|gonna|let me)"
+# Hugs and good vibes are sent all the time; a cookbook is not.
+_NOT_A_PARCEL = (
+    r"(?!\s+(?:a\s+|all\s+my\s+|so\s+much\s+|lots\s+of\s+|some\s+)?(?:big\s+|warm\s+|virtual\s+|good\s+|positive\s+)?"
+    r"(?:love|hugs?|vibes|energy|strength|thoughts|prayers|kisses|luck|wishes)\b)"
+)
 _COMMITMENT_RULES = (
     _rule(
         "offers_money",
@@ -833,11 +1042,24 @@ _COMMITMENT_RULES = (
         "The reply offers money ({evidence}), which you never offered.",
     ),
     _rule(
+        "offers_money",
+        r"\bhere(?:'s| is)\s+(?:a\s+|some\s+)?(?:[$€£]\s?\d|\d+\s?(?:dollars|bucks|euros?|pounds)\b)|"
+        rf"\b{_I_WILL}\s+(?:\w+\s+)?cover\s+(?:the\s+|your\s+)?(?:cost|costs|bill|ingredients|groceries|shipping|"
+        r"tab|tickets?)\b|\b(?:coffee|drinks?|dinner|lunch|groceries|beers?)\s+(?:is\s+|are\s+|'s\s+|'re\s+)?on me\b",
+        "The reply offers money ({evidence}), which you never offered.",
+    ),
+    _rule(
         "offers_giveaway",
         r"\b(?:giveaways?|give-aways?|giving away|sweepstakes?|raffles?)\b|\b(?:you've|you have|you)\s+"
         r"(?:just\s+)?won\s+(?:a|an|our|my|the|\$|one)\b(?!\s+internet)|\b(?:you're|you are|youre)\s+"
         r"(?:the|our|a|one of (?:the|our))\s+(?:lucky\s+)?winners?\b|\b(?:cash|money)\s+prizes?\b|"
-        r"\bwin\s+(?:a|an|one|free)\s+\w+|\b(?:a|the|your|our)\s+prizes?\b",
+        r"\bwin\s+(?:a|an|one|free)\s+\w+|\b(?:a|the|your|our)\s+prizes?\b|"
+        # "First 10 people to comment get ...", "picked as this week's winner", "Congrats, you win the apron"
+        r"\bfirst\s+(?:\d+|one|two|three|five|ten|twenty|fifty|hundred)\s+(?:people|persons|commenters|followers|"
+        r"subscribers|of you|to comment|to reply|who)\b|\b(?:picked|chosen|selected|drawn)\s+as\s+(?:\w+\W+){0,3}?"
+        r"winners?\b|\b(?:this week's|today's|this month's|the lucky|our lucky)\s+winners?\b|"
+        r"\bcongrat\w*\W+(?:\w+\W+){0,2}?you(?:'ve| have)?\s+(?:win|won|get|got)\s+(?:a|an|one|the|our|my|free|\$)"
+        r"\b(?!\s+internet)|\byou win (?:a|an|one|free|\$)\b",
         "The reply mentions a giveaway or prize ({evidence}) that you haven't announced.",
     ),
     _rule(
@@ -846,22 +1068,47 @@ _COMMITMENT_RULES = (
         r"e-?books?|course|classes|class|tickets?|membership|trial|gifts?|shipping|stuff|subscriptions?|"
         r"consultations?|coaching|sessions?|pdfs?|guide|meal plan|workout plan|presets?)\b|\b(?:send|ship|"
         r"mail|give|gift)\s+(?:you|u)\s+(?:a|an|one|some|my|our)?\s*(?:free|complimentary)\b|"
-        r"\bon the house\b",
+        r"\bon the house\b|\b(?:gets?|wins?|receives?|getting)\s+(?:a\s+|an\s+|one\s+|some\s+)?free\s+"
+        r"(?!(?:tips?|advice|hints?|tricks?|lessons?|pass)\b)\w+|\bte regalo\b(?!\s+(?:un|mi)\s+consejo)",
         "The reply offers something for free ({evidence}), which you never offered.",
     ),
     _rule(
         "offers_discount",
-        r"\b\d{1,3}\s?%\s?(?:off|discount)\b|\b(?:discount|promo|coupon)\s+codes?\b",
+        r"\b\d{1,3}\s?(?:%|percent|per cent|pct)\s?(?:off|discount|de descuento|rabatt)\b|"
+        r"\b(?:discount|promo|coupon)\s+codes?\b|\bhalf[- ](?:price|off)\b(?!\s+(?:at|in)\b)|\bbuy one,? get one\b|"
+        r"\bbogo\b|\bcodigo (?:de )?descuento\b|\brabattcode\b",
         "The reply offers a discount ({evidence}) that isn't in your profile.",
     ),
     _rule(
         "offers_meeting",
         r"\b(?:let's|lets|we should|we could|we can|i'd love to|want to|wanna|happy to|i can|we'll|i'll)"
-        r"\s+(?:\w+\s+)?(?:meet|meet up|grab (?:a |some )?(?:coffee|drink|drinks|lunch|dinner|beer|bite)|"
-        r"hang out|hop on a|jump on a|get on a|have a (?:quick )?(?:call|chat on)|video ?chat|facetime|"
-        r"zoom)\b|\b(?:call|text|phone|ring|facetime|whatsapp)\s+me\b|\bmeet\s+(?:you|u)\s+(?:at|in|there|"
-        r"after|before|on)\b|\bmeet-?ups?\b|\bmy (?:phone )?number is\b|\b(?:set up|schedule|book) a "
-        r"(?:quick )?(?:call|meeting|zoom)\b",
+        r"\s+(?:\w+\s+)?(?:meet(?:\s+up)?\b(?!\s+(?:in the middle|halfway|half way))|grab (?:a |some )?(?:coffee|"
+        r"drink|drinks|lunch|dinner|beer|bite)|hang out|hop on a|jump on a|get on a|have a (?:quick )?(?:call|chat on)|"
+        r"video ?chat|facetime|zoom)\b|"
+        r"\bmeet\s+(?:you|u)\s+(?:at|in|there|after|before|on)\b(?!\s+the middle)|\bmeet-?ups?\b|"
+        r"\bmy (?:phone )?number is\b|\b(?:set up|schedule|book) a (?:quick )?(?:call|meeting|zoom)\b",
+        "The reply proposes a meeting or call ({evidence}), which you never offered.",
+    ),
+    _rule(
+        "offers_meeting",
+        # "Call me crazy", "call me old-fashioned": no call.
+        r"\b(?:call|text|phone|ring|facetime|whatsapp)\s+me\b(?!\s+(?:crazy|old[- ]fashioned|old[- ]school|biased|"
+        r"weird|picky|lazy|boring|basic|extra|obsessed|silly|nuts|mad|a|an|the|what|whatever)\b)",
+        "The reply proposes a meeting or call ({evidence}), which you never offered.",
+    ),
+    _rule(
+        "offers_meeting",
+        r"\bcome\s+(?:by|over|round|around|visit)\s+(?:to\s+)?(?:my|our)\s+(?:place|house|home|kitchen|apartment|"
+        r"flat|studio|restaurant|stall|shop|cafe)\b|\bsee you at (?:my|our)\s+(?:place|house|home|kitchen|apartment|"
+        r"flat|studio|stall)\b|\bcome (?:say hi|say hello|find me|see me|visit me|meet me)\b",
+        "The reply proposes a meeting or call ({evidence}), which you never offered.",
+    ),
+    _rule(
+        "offers_meeting",
+        r"(?<!nos )\bquedamos\s+(?:para|en|el|este|un|una|a|cuando)\b|\b(?:tomamos|tomemos|vamos a tomar)\s+"
+        r"(?:un|una|algo)\b|\bte invito a(?:l)?\s+(?:un |una )?(?:cafe|cerveza|comer|cenar|almorzar)\b|"
+        r"\blade dich (?:auf|zu) (?:einen|ein|eine|einem)\s+\w+|\btreffen wir uns\b|\blass(?:t)? uns (?:\w+\s+)?"
+        r"treffen\b",
         "The reply proposes a meeting or call ({evidence}), which you never offered.",
     ),
     _rule(
@@ -870,23 +1117,58 @@ _COMMITMENT_RULES = (
         r"(?:your|ur) (?:dms?|inbox|messages)\b|\b(?:i'll|i will|let me|i'm going to|i'm gonna|gonna|"
         r"i can|we'll|we will)\s+(?:\w+\s+)?(?:dm|pm|message|text|email|e-mail|whatsapp)\s+(?:you|u)\b|"
         r"\bsent you a (?:dm|message|pm)\b|\bsend me a (?:dm|message|pm|text|email)\b|\b(?:in|via|through|"
-        r"into) (?:my|the|your|ur) (?:dms?|pms?|inbox)\b|\bhit me up\b",
+        r"into) (?:my|the|your|ur) (?:dms?|pms?|inbox)\b|\bhit me up\b|\bd\.m\.?\s+me\b",
+        "The reply moves the conversation to private messages ({evidence}), which you never offered.",
+    ),
+    _rule(
+        "offers_dm",
+        r"\b(?:send|shoot|drop|fire|flick|ping)\s+me\s+(?:a\s+|an\s+)?(?:quick\s+|private\s+)?(?:dm|pm|message|msg|"
+        r"text|email|e-mail|line|note)\b|\b(?:my\s+)?(?:dms?|inbox|pms?)\s+(?:is|are)\s+(?:always\s+|wide\s+)?open\b",
+        "The reply moves the conversation to private messages ({evidence}), which you never offered.",
+    ),
+    _rule(
+        "offers_dm",
+        r"\b(?:write|message|text|ping|hit|reach|contact|msg|dm)\s+(?:me\s+|us\s+)?(?:up\s+|out\s+)?(?:on|via|over|"
+        r"through)\s+(?:whatsapp|telegram|signal|insta|instagram|snap|snapchat|messenger|wechat|discord|email|e-mail)\b",
+        "The reply moves the conversation to private messages ({evidence}), which you never offered.",
+    ),
+    _rule(
+        "offers_dm",
+        r"\b(?:on|via) (?:ig|dms?)\b|\b(?:ping|write|message|contact|reach|email|text|dm|msg)\s+(?:me\s+|us\s+)?"
+        r"(?:out\s+)?(?:privately|in private|directly|off-?platform)\b",
+        "The reply moves the conversation to private messages ({evidence}), which you never offered.",
+    ),
+    _rule(
+        "offers_dm",
+        r"\b(?:escribeme|mandame|enviame|hablame)\s+(?:por|al|a mi|un|una|en)\s+(?:privado|dm|md|mensaje|correo|"
+        r"email|whatsapp|instagram|ig|telegram)\b|\bpor (?:dm|md|privado|mensaje privado|whatsapp)\b|"
+        r"\bmensajes? privados?\b|\bschreib(?:e|t)?\s+mir\s+(?:eine?\s+)?(?:dm|pn|nachricht|mail|e-mail|privat)\b|"
+        r"\b(?:per|als|via)\s+(?:dm|pn|privatnachricht)\b",
         "The reply moves the conversation to private messages ({evidence}), which you never offered.",
     ),
     _rule(
         "makes_promise",
-        r"\bi (?:promise|swear|guarantee)\b|\byou have my word\b|\bcount on (?:it|me)\b|\bpinky promise\b",
+        # Not "I promise it's worth it", "I swear this is the easiest bread": that is praise, no pledge.
+        r"\bi guarantee\b|\bi (?:promise|swear)\b(?!\s+(?:(?:you|that)\s+)?(?:it's|its|it is|this is|that's|thats|"
+        r"that is|they're|they are|these are|it was|this was|that was|i'm|i am|i've|i have|i did|i was|it tastes|"
+        r"this tastes|you won't regret|you'll love)\b)|\byou have my word\b|\bcount on (?:it|me)\b(?!\s+\w+ing\b)|"
+        r"\bpinky (?:promise|swear)\b|\bte lo (?:prometo|juro)\b|\bversprochen\b|\bich verspreche\b",
         "The reply makes a promise on your behalf ({evidence}).",
     ),
     _rule(
         "makes_promise",
         r"\b(?:i'll|i will|we'll|we will)\s+(?:definitely|for sure|absolutely|totally|100%|certainly|"
-        r"personally|make sure to)\s+\w+",
+        r"personally|make sure to)\s+\w+|\b(?:i'll|i will)\s+(?:reply|respond|answer|write|get back)\s+"
+        r"(?:to\s+(?:you|u)\s+)?personally\b",
         "The reply commits you to something ({evidence}).",
     ),
     _rule(
         "makes_promise",
-        rf"\b{_I_WILL_STRICT}\s+(?:\w+\s+)?(?:send|ship|mail|email|give|get back to)\s+(?:you|u)\b",
+        rf"\b{_I_WILL_STRICT}\s+(?:\w+\s+)?(?:send|ship|mail|email|give|get back to)\s+(?:you|u)\b|"
+        r"\b(?:i'm|i am|im|we're|we are)\s+(?:\w+\s+)?(?:sending|shipping|mailing|gifting)\s+(?:you|u)\b"
+        rf"{_NOT_A_PARCEL}|"
+        r"\bon (?:its|it's|their) way to (?:you|your)\b|\b(?:you'll|you will)\s+(?:get|receive)\s+(?:\w+\W+){1,4}?"
+        r"from (?:me|us)\b|\bte (?:mando|envio)\s+(?:el|la|los|las|un|una|mi|mis)\b|\bich schick(?:e)? dir\b",
         "The reply promises to send or give something ({evidence}).",
     ),
     _rule(
@@ -897,11 +1179,26 @@ _COMMITMENT_RULES = (
         r"(?:be about|be on|cover|feature|show)\b",
         "The reply promises new content on your behalf ({evidence}).",
     ),
+    _rule(
+        "promises_content",
+        # The commenter's own request as the next video: "Next video will be your lasagna".
+        r"\b(?:next|tomorrow's|tonight's|this week's|sunday's|saturday's)\s+(?:video|episode|reel|stream|short)\s+"
+        r"(?:is|will be|'s|is going to be)\s+(?:all\s+)?(?:about\s+|on\s+)?(?:your|yours)\b",
+        "The reply promises new content on your behalf ({evidence}).",
+    ),
 )
 
 _CODE = re.compile(
-    r"\b(?i:code|coupon|promo(?:\s+code)?|voucher|discount\s+code)\s*[:=\-]?\s*[\"'“]?([A-Z0-9][A-Z0-9_-]{2,})\b"
+    r"\b(?i:code|coupon|promo(?:\s+code)?|voucher|discount\s+code|c[oó]digo|cup[oó]n|gutschein(?:code)?|rabattcode)"
+    r"\s*[:=\-]?\s*[\"'“]?([A-Z0-9][A-Z0-9_-]{2,})\b"
 )
+# A code without the word "code" ("Use MARA20 at checkout"): capitals then digits, where a code is used.
+_BARE_CODE = re.compile(
+    r"\b(?i:use|using|with|enter|apply|try|con|usa|mit)\s+(?i:the\s+)?([A-Z]{2}[A-Z0-9]{0,12}(?<=[0-9]{2}))\b|"
+    r"\b([A-Z]{2}[A-Z0-9]{0,12}(?<=[0-9]{2}))\s+(?i:at checkout|for \d|to get|to save|and save|off\b)"
+)
+_TWO_DIGITS = re.compile(r"\d\d")  # every bare code has them: most replies need no search for one
+_PERCENT_OFF = re.compile(r"\d{1,3}\s?(?:%|percent|per cent|pct)\s?(?:off|discount|de descuento|rabatt)")
 
 
 @lru_cache(maxsize=256)
@@ -924,17 +1221,20 @@ def check_commitments(
     findings = []
     for f in _scan("commitments", fold(body), _COMMITMENT_RULES):
         if f.code == "offers_discount":
-            m = re.search(r"\d{1,3}\s?%\s?(?:off|discount)", fold(body))
+            m = _PERCENT_OFF.search(fold(body))
             if m and m.group(0) in known_folded:
                 continue
         findings.append(f)
-    for m in _CODE.finditer(unicodedata.normalize("NFKC", body)):
-        if m.group(1) not in known_codes:
+    text = unicodedata.normalize("NFKC", body)
+    bare = _BARE_CODE.finditer(text) if _TWO_DIGITS.search(text) else ()
+    for m in (*_CODE.finditer(text), *bare):
+        code = m.group(m.lastindex or 1)
+        if code not in known_codes:
             findings.append(
                 Finding(
                     "commitments",
                     "unknown_discount_code",
-                    f"The reply gives the code {_q(m.group(1))}, which isn't in your profile.",
+                    f"The reply gives the code {_q(code)}, which isn't in your profile.",
                     1.0,
                 )
             )
@@ -954,20 +1254,36 @@ _HUMAN_RULES = (
         r"(?:fellow |real |regular )?human\b|\b100% (?:human|real me|me)\b|"
         # no subject needed: "Not a bot, just me!", "It's me, Mia, not an AI"
         r"\bnot\s+(?:a|an)\s+(?:bot|robot|ai|machine|chatbot|computer|program)\b|\b(?:i'm|i am|im)\s+real\b|"
-        r"\b(?:real|actual)\s+(?:person|human)\s+here\b|\bhuman\s+here\b|"
-        r"\b(?:a\s+)?(?:real|actual)\s+(?:human|person)\s+(?:wrote|typed|is\s+(?:writing|typing|replying))\b",
+        r"\b(?:real|actual)\s+(?:person|human)\s+here\b|\bhuman\s+here\b|\bme\W{1,3}not\s+ai\b|"
+        r"\b(?:a\s+)?(?:real|actual)\s+(?:human|person)\s+(?:wrote|typed|is\s+(?:writing|typing|replying))\b|"
+        r"\bhumans?\s+(?:wrote|typed|write|writes)\s+(?:this|these|it|every|all)\b|"
+        # "No robots here, just me", "Not automated, just me"
+        r"(?:\b(?:no|zero)\s+(?:ai|bots?|robots?|assistants?|team|helpers?|chatgpt)|\bnot\s+(?:an?\s+)?(?:ai|bot|"
+        r"robot|automated|assistant|helper|chatgpt))\b[^.!?\n]{0,30}?\bjust me\b",
         "The reply claims to be a human ({evidence}), but it was written by AI.",
     ),
     _rule(
         "claims_in_person",
-        r"\b(?:this|it)\s+(?:is|'s|s)\s+(?:really|actually|genuinely|truly|honestly|seriously)?\s*me\s+"
+        r"\b(?:this|it|that)(?:\s+is|\s*'s|s)\s+(?:really|actually|genuinely|truly|honestly|seriously)?\s*me\s+"
         r"(?:typing|writing|replying|answering|responding|here)\b|\b(?:it's|its|it is)\s+(?:really|actually|"
         r"truly|genuinely)\s+me\b|\b(?:i|me)\s+personally\s+(?:wrote|typed|write|type|read|answer|reply|"
         r"respond|am (?:typing|writing|replying))\b|\b(?:wrote|typed|writing|typing|written|typed out)\s+"
         r"(?:this|it|every (?:word|reply))\s+(?:myself|personally|by hand|with my own hands)\b|\bnot (?:my |"
         r"an? )?(?:assistant|team|manager|social media manager)\s+(?:typing|writing|replying)\b|\b(?:real|"
-        r"actual) me (?:here|typing|replying)\b|\b(?:written|typed)\s+by\s+me\b|\b(?:i\s+)?(?:reply|respond|"
-        r"answer)\s+to\s+(?:every|each|all)\s+(?:comment|message)s?\s+(?:myself|personally)\b",
+        r"actual) me (?:here|typing|replying)\b|\b(?:written|typed)\s+by\s+me\b|"
+        # "I read and answer every comment myself", "I'm answering these myself"
+        r"\b(?:(?:read|see)\s+(?:and|&)\s+)?(?:reply|replying|respond|responding|answer|answering|type|typing|"
+        r"write|writing)\s+(?:to\s+)?(?:every|each|all|these|them|everyone|everybody)(?:\s+(?:of\s+)?(?:comment|"
+        r"message|reply|question|one|them|these)s?)?\s+(?:myself|personally|by hand)\b|"
+        r"\bpersonally\s+(?:replying|answering|responding|writing|typing)\b|"
+        r"\bi(?:'m| am)\s+(?:typing|writing)\s+this\s+(?:from|with|while|between|right now)\b|"
+        r"\bi\s+(?:just\s+)?typed\s+this\s+(?:from|with|on|in|while|between|myself|one-handed)\b",
+        "The reply claims you wrote it in person ({evidence}), but it was written by AI.",
+    ),
+    _rule(
+        "claims_in_person",
+        # "This is me, not my assistant", "Mara here, not the bot"
+        r"\bnot (?:my|the) (?:ai )?(?:assistant|helper|bot|chatbot|robot)\b(?!')",
         "The reply claims you wrote it in person ({evidence}), but it was written by AI.",
     ),
     _rule(
@@ -976,14 +1292,74 @@ _HUMAN_RULES = (
         r"um |uma |een |une )?(?:bot|robot|robo|ia|ki|ai|maquina|machine|maschine)\b",
         "The reply claims to be a human ({evidence}), but it was written by AI.",
     ),
+    _rule(
+        "claims_human",
+        r"\bno (?:un|una) (?:bot|robot|ia|maquina)\b|\bsoy (?:una persona (?:real|de verdad)|un ser humano|"
+        r"(?:un |una )?human[oa])\b",
+        "The reply claims to be a human ({evidence}), but it was written by AI.",
+    ),
+    _rule(
+        "claims_human",
+        r"\bich bin (?:ein |eine )?(?:echter |echte |wirklicher |realer )?mensch\b|\b(?:keine|kein)\s+(?:ki|bot|"
+        r"roboter)\b(?!-)",
+        "The reply claims to be a human ({evidence}), but it was written by AI.",
+    ),
+    _rule(
+        "claims_in_person",
+        r"\bsoy yo de verdad\b|\bde verdad soy yo\b|\b(?:escribo|respondo|contesto) yo (?:misma|mismo)\b|"
+        r"\b(?:schreibe|tippe|beantworte)\s+ich\s+(?:das\s+)?(?:selbst|personlich)\b",
+        "The reply claims you wrote it in person ({evidence}), but it was written by AI.",
+    ),
 )
+
+
+@lru_cache(maxsize=256)
+def _creator_name(display_name: str) -> tuple[str, str] | None:
+    """``(first word, regex)`` for the creator's name as a reply writes it: the display name or its first word,
+    not as a possessive ("Mara's kitchen helper" names the helper, not Mara)."""
+    words = _TOKEN.findall(fold(display_name))
+    if not words or len(words[0]) < 3:
+        return None
+    names = sorted({r"\s+".join(map(re.escape, words)), re.escape(words[0])}, key=len, reverse=True)
+    return words[0], rf"(?:{'|'.join(names)})\b(?!')"
+
+
+@lru_cache(maxsize=256)
+def _name_rules(display_name: str) -> tuple[str, re.Pattern[str], re.Pattern[str]] | None:
+    """``(first word, in-person claim, counter-label)`` patterns naming the creator, once per profile."""
+    named = _creator_name(display_name)
+    if named is None:
+        return None
+    first, name = named
+    in_person = re.compile(
+        rf"\b(?:it's|its|it is|this is|that's|thats|that is)\s+(?:really|actually|truly|genuinely|honestly|"
+        rf"the real|the actual)\s+{name}|\b(?:real|actual)\s+{name}\s+(?:here|typing|replying|writing)\b|"
+        rf"\b{name}\s+(?:here\s+)?(?:typing|replying|answering|responding)\b|\b{name}\s+writing\s+(?:this|here|"
+        r"now|personally)\b"
+    )
+    # "[Reply by Mara herself]", "[Written by Mara]", "✅ Verified: Mara": a label of the creator's own.
+    counter_label = re.compile(
+        rf"[\[(][^\[\]()]{{0,40}}?\b(?:by|from)\s+{name}[^\[\]()]{{0,40}}[\])]|[\[(][^\[\]()]{{0,40}}?\b{name}"
+        r"[^\[\]()]{0,40}?\b(?:herself|himself|themselves|themself|personally|in person|verified|signed)\b"
+        rf"[^\[\]()]{{0,40}}[\])]|\b(?:verified|signed|approved)\s*(?:[:\-]\s*|by\s+){name}|"
+        rf"\b(?:written|typed|sent|replied|answered)\s+by\s+{name}"
+    )
+    return first, in_person, counter_label
 
 
 def check_claims_human(
     draft: str, comment: str | Comment, profile: CreatorProfile, *, config: VerifyConfig = DEFAULT_CONFIG
 ) -> list[Finding]:
-    """Claims to be human or to be the creator typing in person."""
-    return _scan("claims_human", fold(strip_disclosure(draft, profile.disclosure_label)), _HUMAN_RULES)
+    """Claims to be human or to be the creator typing in person ("Real Mara here")."""
+    folded = fold(strip_disclosure(draft, profile.disclosure_label))
+    findings = _scan("claims_human", folded, _HUMAN_RULES)
+    named = _name_rules(profile.display_name)
+    if named and named[0] in folded and not any(f.code == "claims_in_person" for f in findings):
+        m = named[1].search(folded)
+        if m:
+            findings.append(Finding("claims_human", "claims_in_person", f"The reply claims you wrote it in person "
+                                    f"({_q(m.group(0))}), but it was written by AI.", 1.0))
+    return findings
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1004,13 +1380,36 @@ _LEAK_RULES = (
         "The reply talks about its hidden instructions ({evidence}).",
     ),
     _rule(
+        "prompt_leak",
+        # "I was told to keep replies to two sentences", "I'm supposed to talk like a ...": the grandmother's
+        # "I was told to add the salt last" is no instruction about replying.
+        r"\bi(?:'m| am| was|'ve been| have been)\s+(?:told|asked|instructed|supposed|meant|only allowed|not allowed|"
+        r"allowed|required)\s+to\s+(?:(?:keep|limit)\s+(?:my\s+|the\s+|these\s+|all\s+)?(?:repl(?:y|ies)|answers?|"
+        r"responses?|comments?|messages?)|(?:talk|sound|write|act|speak|reply|respond|answer)\s+like|(?:only\s+)?"
+        r"(?:link|point people|refer people)\s+to|stay in character)\b",
+        "The reply talks about its hidden instructions ({evidence}).",
+    ),
+    _rule(
+        "prompt_leak",
+        r"\b(?:guidelines|instructions|prompt|directives)\s+(?:i was given|i got|i've been given|i have been given|"
+        r"they gave me)\b|\bmy\s+(?:setup|configuration|config|guardrails)\s+(?:says?|tells? me|forbids?|requires?|"
+        r"doesn't (?:let me|allow)|won't let me)\b|"
+        r"\bmis\s+(?:instrucciones|directrices)\s+(?:dicen|me (?:dicen|piden|prohiben)|no me (?:permiten|dejan))\b|"
+        r"\bmeine\s+(?:anweisungen|vorgaben|richtlinien)\s+(?:sagen|besagen|verbieten|erlauben)\b",
+        "The reply talks about its hidden instructions ({evidence}).",
+    ),
+    _rule(
         "ai_boilerplate",
         r"\bas an? (?:ai|artificial intelligence)(?:\s+language)?(?:\s+(?:model|assistant|chatbot)\b|\s*,|"
         r"\s+i\b)|\bas a "
         r"(?:large )?language model\b|\b(?:i'm|i am)\s+(?:just\s+|only\s+)?(?:an?\s+)?(?:ai|artificial "
         r"intelligence)\s*(?:language\s+)?(?:model|assistant|chatbot|system)\b|\bi (?:don't|do not|"
         r"cannot|can't) have (?:personal )?(?:opinions|feelings|emotions|a body)\b|\bmy (?:training data|"
-        r"knowledge cutoff)\b",
+        r"knowledge cutoff)\b|"
+        # "Sorry, I'm an assistant for Mara", "As Mara's AI helper": not "I'm the assistant coach".
+        r"\b(?:i'm|i am|im)\s+(?:just\s+|only\s+)?(?:an?|the|\w+'s)\s+(?:ai\s+|virtual\s+|digital\s+|kitchen\s+|"
+        r"travel\s+)?(?:assistant|helper|bot|chatbot)(?:\s+(?:for|to|of|on|that|who|here)\b|\s*[,.!;]|\s*$)|"
+        r"\bas\s+(?:\w+'s|your|an?|the)\s+(?:ai|virtual|digital)\s+(?:assistant|helper)\b",
         "The reply sounds like a generic AI assistant ({evidence}), not like you.",
     ),
 )
@@ -1203,31 +1602,71 @@ _DISCLOSURE_RULES = (
     _rule(
         "denies_ai",
         r"\b(?:this|it|that|my reply|this reply|this comment|this message|the reply)\s*(?:'s|is|was|s)?\s*"
-        r"(?:not|n't|isn't|wasn't|never|no)\s+(?:an?\s+)?(?:ai|bot|automated|auto-?generated|generated|"
-        r"written by (?:an?\s+)?(?:ai|bot|machine))\b|\b(?:not|n't|never)\s+(?:written|generated|made|"
-        r"typed|created|produced)\s+by\s+(?:an?\s+)?(?:ai|bot|machine|chatbot|robot|chatgpt|gpt)\b|"
+        r"(?:not|n't|isn't|wasn't|isnt|wasnt|ain't|aint|never|no)\s+(?:an?\s+)?(?:ai|bot|automated|"
+        r"auto-?generated|generated|written by (?:an?\s+)?(?:ai|bot|machine))\b|\b(?:not|n't|never)\s+(?:written|"
+        r"generated|made|typed|created|produced)\s+by\s+(?:an?\s+)?(?:ai|bot|machine|chatbot|robot|chatgpt|gpt)\b|"
         r"\bno ai (?:here|involved|used|was used)\b|\b(?:written|typed) by (?:a )?(?:human|real person)\b|"
         r"\bhuman[- ]written\b|#noai\b|\[(?:human|not ai|no ai)(?: reply)?\]|"
-        # counter-labels: "[Not an AI reply]", "[Mia, not AI]", "(human reply)"
-        r"[\[(][^\])]*\b(?:not|no|non)\b[^\])]*\b(?:ai|bot)\b[^\])]*[\])]|[\[(][^\])]*\bhuman\b[^\])]*[\])]",
+        # counter-labels: "[Not an AI reply]", "[Mia, not AI]", "(human reply)", "(not the helper)"; bounded, and not
+        # past a bracket of the same kind, so that "( not ( not ..." takes no time
+        r"\([^()]{0,80}?\b(?:not|no|non)\b[^()]{0,80}?\b(?:ai|bot|helper|assistant)\b[^()]{0,80}\)|"
+        r"\[[^\[\]]{0,80}?\b(?:not|no|non)\b[^\[\]]{0,80}?\b(?:ai|bot|helper|assistant)\b[^\[\]]{0,80}\]|"
+        r"\([^()]{0,80}?\bhuman\b[^()]{0,80}\)|\[[^\[\]]{0,80}?\bhuman\b[^\[\]]{0,80}\]",
+        "The reply denies being written by AI ({evidence}), contradicting the AI label.",
+    ),
+    _rule(
+        "denies_ai",
+        r"\bai[- ]?free\b|\b(?:zero|0%) ai\b|\bhand-?written (?:reply|response|answer|comment|message)\b",
         "The reply denies being written by AI ({evidence}), contradicting the AI label.",
     ),
     _rule(
         "dismisses_label",
-        r"\b(?:ignore|disregard|don't mind|never mind|nevermind|don't trust|don't believe)\s+(?:the|this|"
-        r"that|my)\s+(?:ai\s+)?(?:label|tag|disclaimer|disclosure|note|notice|badge)\b|\b(?:label|tag|"
-        r"disclaimer|disclosure|badge)\s+(?:is|was)\s+(?:wrong|fake|a mistake|an error|automatic|just "
-        r"there|mistaken|incorrect|false|a lie|a glitch)\b",
+        r"\b(?:ignore|disregard|don't mind|never mind|nevermind|don't trust|don't believe|pay no attention to|"
+        r"forget about)\s+(?:the|this|that|my|any)\s+(?:ai\s+)?(?:label|tag|disclaimer|disclosure|note|notice|badge|"
+        r"bracket\w*)\b",
+        "The reply tells readers to ignore the AI label ({evidence}).",
+    ),
+    _rule(
+        "dismisses_label",
+        r"\b(?:label|tag|disclaimer|disclosure|badge)s?(?:\s+(?:below|above|here|at the end))?"
+        r"(?:'s|\s+is|\s+was|\s+are)\s+(?:just\s+|only\s+|totally\s+|completely\s+)?(?:wrong|fake|a mistake|"
+        r"an error|automatic|just there|mistaken|incorrect|false|a lie|a glitch|bogus|inaccurate|untrue|"
+        r"misleading|nonsense|lying|not (?:true|right|accurate|correct))\b",
+        "The reply tells readers to ignore the AI label ({evidence}).",
+    ),
+    _rule(
+        "dismisses_label",
+        r"\b(?:label|tag|disclaimer|disclosure|badge)s?(?:\s+(?:below|above|here|at the end))?(?:'s|\s+is|\s+was|"
+        r"\s+are)\s+(?:just\s+|only\s+)?(?:an?\s+)?(?:platform|automatic|auto|default|system|legal|required|"
+        r"mandatory)\s+(?:thing|requirement|default|feature|setting)\b|\b(?:label|tag|disclaimer|badge)s?\s+(?:lie|"
+        r"lies|lying)\b",
         "The reply tells readers to ignore the AI label ({evidence}).",
     ),
 )
 
-
+# What points at the label that follows: a colon, an arrow, a pointing hand.
+_POINTING = "[\\s:>~\u2192\u21d2\u27a1\u2193\u2b07\U0001f447\U0001f449-]*"
 _DANGLING_BEFORE_LABEL = re.compile(
     r"\b(?:(?:is|it's|this is|that's|was|am|i'm)\s+)?(?:not|never|isn't|wasn't|ain't|ignore|disregard|fake|"
-    r"without|minus|an?|the)\s*$|"
+    rf"without|minus|an?|the){_POINTING}$|"
     # "no" as a determiner ("there is no"), not as an answer ("Sadly no"): the answer may stand before a label.
-    r"\b(?:is|was|are|it's|that's|there's|this is|with)\s+no\s*$")
+    rf"\b(?:is|was|are|it's|that's|there's|this is|with)\s+no{_POINTING}$|"
+    # An imperative last, whatever punctuation or emoji follow ("Pls ignore:", "Ignore 👉", "💛 Forget");
+    # "Don't forget!" is no imperative.
+    r"(?:^|[^\w\s']\s*|\b(?:just|pls|plz|please|psst|now|so)\s+)(?:ignore|disregard|forget|pay no attention(?: to)?)"
+    r"[\W_]*$|"
+    # A word against the label, pointing at it: "(sarcasm) →", "that's a lie:"
+    r"\b(?:a lie|lies|lying|false|bogus|sarcasm|not true|untrue|jk|kidding)\W{0,3}?(?::|->|=>|[\u2192\u21d2\u27a1"
+    r"\u2193\u2b07\U0001f447\U0001f449])\s*$")
+
+
+def _dangling_from(body: str) -> int:
+    """Where a match of ``_DANGLING_BEFORE_LABEL`` can start: its words end at the last letter or digit, and none
+    of its word runs is longer than this (whitespace is tidied to single characters)."""
+    end = len(body)
+    while end and not body[end - 1].isalnum():
+        end -= 1
+    return max(0, end - 48)
 
 
 def check_disclosure(
@@ -1242,7 +1681,7 @@ def check_disclosure(
     # The label goes right after the last word: one that would read into it ("... not an [AI reply]",
     # "Ignore the [AI reply]", say a truncated draft's) turns the label against itself.
     body = fold(strip_disclosure(draft, profile.disclosure_label))
-    dangling = _DANGLING_BEFORE_LABEL.search(body)
+    dangling = _DANGLING_BEFORE_LABEL.search(body, _dangling_from(body))
     if dangling:
         findings.append(Finding("disclosure", "dismisses_label", f"The reply ends in {_q(dangling.group(0))}, which "
                                 "would read into the AI label that follows it.", 1.0))
@@ -1257,6 +1696,12 @@ def check_disclosure(
         )
     # Without the label: an operator's "(AI reply, human-reviewed)" is no claim to be human.
     findings += _scan("disclosure", body, _DISCLOSURE_RULES)
+    named = _name_rules(profile.display_name)
+    if named and named[0] in body and not any(f.code == "denies_ai" for f in findings):
+        m = named[2].search(body)
+        if m:
+            findings.append(Finding("disclosure", "denies_ai", f"The reply signs itself as you ({_q(m.group(0))}), "
+                                    "contradicting the AI label.", 1.0))
     folded = fold(draft)  # with the label: "not [AI reply]" negates it
     label = fold(" ".join(profile.disclosure_label.split()))
     if label and not any(f.code == "dismisses_label" for f in findings):
@@ -1300,10 +1745,15 @@ _TOXIC_RULES = (
     ),
     _rule(
         "insult",
-        rf"\b(?:you(?:'re| are|re)?|ur|u r|you absolute|you little)\s+(?:so\s+|such\s+(?:an?\s+)?|an?\s+|"
-        rf"a total\s+|an absolute\s+|the biggest\s+|just\s+)?(?:(?!not\b|never\b|no\b)\w+\s+)?"
-        rf"(?:{_INSULT_WORDS})\b|\b(?:shut up|stfu|nobody asked|get lost|who asked|cry about it|"
-        r"cope harder|touch grass)\b",
+        # "You're fat", "you are trash": after "you" alone the word must follow at once, and not take an object
+        # ("You need fat for flavor", "You can trash the peels", "You trim fat off").
+        rf"\b(?:you're|you are|youre|ur|u r)\s+(?:so\s+|such\s+(?:an?\s+)?|an?\s+|a total\s+|an absolute\s+|"
+        rf"the biggest\s+|just\s+)?(?:(?!not\b|never\b|no\b)\w+\s+)?(?:{_INSULT_WORDS})\b|"
+        rf"\byou(?: absolute| little)?\s+(?:so\s+|such\s+(?:an?\s+)?|a total\s+|an absolute\s+|just\s+)?"
+        rf"(?:{_INSULT_WORDS})\b(?!\s+(?:the|it|them|that|this|those|these|your|my|off|in|on|out|a|an|some)\b)|"
+        # Not "get lost in the old town", "who asked for easy?"
+        r"\b(?:shut up|stfu|nobody asked|cry about it|cope harder|touch grass)\b|\bget lost\b(?!\s+(?:in|on|among|"
+        r"inside|into|wandering|exploring|for|somewhere|together))|\bwho asked\b(?!\s+for\s+(?!your\b|ur\b)\w)",
         "The reply insults someone ({evidence}).",
     ),
     _rule(
