@@ -214,3 +214,11 @@ def test_creators_replies_are_not_confidently_in_another_language(languages: tup
     body = re.sub(r"\S+\.example\S*", " ", text)  # as the verify check reads it: without links
     found = possible_languages(body)
     assert found is None or found[1] < 0.8 or set(found[0]) & set(languages)
+
+
+def test_every_language_the_detector_names_has_a_name_for_the_creator():
+    """The hold says "written in Polish", not "written in pl"."""
+    from replyflow.policy.language import LANGUAGES
+    from replyflow.policy.verify_checks import _LANGUAGE_NAMES
+
+    assert set(LANGUAGES) <= set(_LANGUAGE_NAMES)

@@ -1544,7 +1544,7 @@ def check_language(
 
 _LANGUAGE_NAMES = {
     "en": "English", "es": "Spanish", "fr": "French", "de": "German", "pt": "Portuguese", "it": "Italian",
-    "nl": "Dutch",
+    "nl": "Dutch", "pl": "Polish", "tr": "Turkish", "id": "Indonesian", "sv": "Swedish", "ca": "Catalan",
 }  # fmt: skip
 
 
