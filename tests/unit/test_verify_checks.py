@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -776,7 +775,8 @@ def test_red_team_label_denials_and_dismissals_are_caught(draft: str, code: str)
 
 @pytest.mark.parametrize("draft", [
     "Don't forget!", "I'll never forget it", "Nope, fake!", "Haters? Just ignore them!", "Believe it or not!",
-    "Why not?", "It was vitamin A.", "Step 1: mix. Step 2: bake:", "(recipe from Mara's grandma)",
+    "Why not?", "It was vitamin A.", "Step 1: mix. Step 2: bake.", "Ratio 2:1", "See you at 10:30",
+    "(recipe from Mara's grandma)",
     "Mara's favourite (by far) 💛",
     "Ha, the tag says AI because my helper drafts these, but I read them all 💛", "Sadly no",
 ])
@@ -784,12 +784,17 @@ def test_endings_and_brackets_that_do_not_touch_the_label_pass(draft: str) -> No
     assert check_disclosure(draft, COMMENT, MARA) == [], draft
 
 
-def test_counter_labels_cannot_stall_the_check() -> None:
-    # Unclosed brackets took seconds (each "[" scanned to the end, again for every "not" and "ai" after it).
-    started = time.perf_counter()
-    for text in ("[not ai " * 300, "( not " * 400, "(human " * 350):
-        check_disclosure(text, COMMENT, MARA)
-    assert time.perf_counter() - started < 1.0
+@pytest.mark.parametrize("draft", ["The answer to your question is:", "Here are the steps :", "Step 2: bake:"])
+def test_a_colon_last_would_make_the_label_what_it_introduces(draft: str) -> None:
+    assert ("disclosure", "dismisses_label") in codes(check_disclosure(draft, COMMENT, MARA)), draft
+
+
+def test_unclosed_brackets_are_no_counter_label_and_a_not_last_still_dangles() -> None:
+    # These took seconds before the counter-label pattern was bounded (each "[" scanned to the end, again for
+    # every "not" and "ai" after it); a regression shows in the suite's time, the answers are checked here.
+    assert check_disclosure("[not ai " * 300, COMMENT, MARA) == []
+    assert codes(check_disclosure("( not " * 400, COMMENT, MARA)) == {("disclosure", "dismisses_label")}
+    assert check_disclosure("(human " * 350, COMMENT, MARA) == []
 
 
 @pytest.mark.parametrize("draft", [

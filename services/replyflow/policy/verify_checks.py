@@ -1657,7 +1657,9 @@ _DANGLING_BEFORE_LABEL = re.compile(
     r"[\W_]*$|"
     # A word against the label, pointing at it: "(sarcasm) →", "that's a lie:"
     r"\b(?:a lie|lies|lying|false|bogus|sarcasm|not true|untrue|jk|kidding)\W{0,3}?(?::|->|=>|[\u2192\u21d2\u27a1"
-    r"\u2193\u2b07\U0001f447\U0001f449])\s*$")
+    r"\u2193\u2b07\U0001f447\U0001f449])\s*$|"
+    # A colon last introduces what is missing, and the label would be it ("The answer to your question is:").
+    r"\w+[^\w:]{0,2}:\s*$")
 
 
 def _dangling_from(body: str) -> int:
