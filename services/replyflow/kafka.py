@@ -46,6 +46,7 @@ from replyflow.observability import (
     PROCESSING_SECONDS,
     TABLE_RECORDS_REJECTED,
     TABLE_ROWS,
+    TABLE_UNREADABLE_KEYS,
 )
 from replyflow.observability import DECISIONS as DECISIONS_METRIC
 from replyflow.settings import Settings
@@ -787,6 +788,8 @@ class TopicTable(Generic[M]):
         # What grows a pod's memory with traffic (one table per topic in a service).
         TABLE_ROWS.labels(topic.name).set_function(lambda: len(self._rows))
         TABLE_RECORDS_REJECTED.labels(topic.name)  # from 0, so that the first rejection is an increase
+        self._unreadable: set[str] = set()  # keys whose latest record did not validate
+        TABLE_UNREADABLE_KEYS.labels(topic.name).set_function(lambda: len(self._unreadable))
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
         self._applied = asyncio.Event()  # set (and replaced) after each batch of records applied
@@ -904,19 +907,22 @@ class TopicTable(Generic[M]):
             self._traces.pop(key, None)
 
     def _apply(self, record: ConsumerRecord) -> None:
+        key = record.key.decode(errors="replace") if record.key is not None else None
+        self._unreadable.discard(key)  # type: ignore[arg-type]
         if record.value is None:  # tombstone
-            if record.key is not None:
-                self._drop(record.key.decode(errors="replace"))
+            if key is not None:
+                self._drop(key)
             return
         try:
             row = parse_ignoring_unknown_fields(self._model, record.value)
         except (ValidationError, ValueError):
-            if self._drop_invalid and record.key is not None:
-                self._drop(record.key.decode(errors="replace"))
+            if key is not None:
+                self._unreadable.add(key)
+                if self._drop_invalid:
+                    self._drop(key)
             TABLE_RECORDS_REJECTED.labels(self._topic.name).inc()
             log.exception("ignoring invalid record on %s", self._topic.name, extra={"fields": {
-                "topic": self._topic.name, "partition": record.partition, "offset": record.offset,
-                "key": record.key.decode(errors="replace") if record.key is not None else None}})
+                "topic": self._topic.name, "partition": record.partition, "offset": record.offset, "key": key}})
             return
         key_of_row = self._key_of(row)
         if key_of_row in self._forgotten or (self._keep_first and key_of_row in self._rows):

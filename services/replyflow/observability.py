@@ -73,6 +73,12 @@ TABLE_RECORDS_REJECTED = Counter(
     "creators.config a profile change, the kill switch included, not applied",
     ["topic"],
 )
+TABLE_UNREADABLE_KEYS = Gauge(
+    "replyflow_table_unreadable_keys",
+    "Keys of a topic a service reads whole whose latest record it could not read (on creators.config: creators it "
+    "does not know now, so nothing is replied for them); back to 0 once a readable record follows",
+    ["topic"],
+)
 
 
 class JsonFormatter(logging.Formatter):

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from replyflow.events import CreatorProfile
-from replyflow.kafka import Emit, EventProducer, GroupMembership, StageHealth, TopicTable, make_broker
+from replyflow.kafka import EventProducer, GroupMembership, StageHealth, TopicTable, make_broker
 from replyflow.observability import CONSUMER_READY, configure_logging, configure_tracing, health_routes
 from replyflow.openapi import DOCUMENT_PATH
 from replyflow.settings import Settings
@@ -147,11 +147,6 @@ async def acknowledged_for_request(parts: ServiceParts, sending: Awaitable[None]
             "error": f"{type(e).__name__}: {e}"[:500]}})
         return False
     return True
-
-
-async def publish_for_request(parts: ServiceParts, emits: Sequence[Emit]) -> bool:
-    """Publish the events an HTTP request produced (see ``acknowledged_for_request``)."""
-    return await acknowledged_for_request(parts, parts.producer.publish(emits))
 
 
 def service_parts(name: str, settings: Settings, *, sends: Sequence[Topic]) -> ServiceParts:

@@ -217,3 +217,18 @@ async def test_a_record_sent_back_that_fails_again_says_so_and_the_log_names_the
     (logged,) = [r for r in caplog.records if r.getMessage() == "dead-lettered"]
     assert logged.fields["comment_id"] == "c9" and logged.fields["creator_id"] == "mara"
     assert logged.fields["replayed-from"] == "comments.received.dlq@7"
+
+
+def test_a_key_is_unreadable_until_a_readable_record_follows():
+    """What the creators.config alert watches: not every rejection since start, only keys whose latest record is bad."""
+    profiles = TopicTable[CreatorProfile]("unused", CREATORS_CONFIG, lambda p: p.creator_id, drop_invalid=True)
+
+    def unreadable() -> float | None:
+        return REGISTRY.get_sample_value("replyflow_table_unreadable_keys", {"topic": CREATORS_CONFIG.name})
+
+    good = CreatorProfile(creator_id="mara", display_name="Mara", persona="A cook.").model_dump_json().encode()
+    profiles._apply(record(CREATORS_CONFIG.name, "mara", good))
+    profiles._apply(record(CREATORS_CONFIG.name, "mara", b'{"creator_id": "mara", "mode": "sometimes"}', offset=1))
+    assert unreadable() == 1 and profiles.get("mara") is None  # dropped, not left on the older version
+    profiles._apply(record(CREATORS_CONFIG.name, "mara", good, offset=2))
+    assert unreadable() == 0 and profiles.get("mara") is not None

@@ -36,7 +36,8 @@ def profile(mode: str = "auto", version: int = 1) -> CreatorProfile:
 
 def test_a_reply_is_posted_unless_replies_are_off_or_the_creator_changed_something_nobody_reviewed():
     assert reason_not_to_post(verdict(), profile()) is None
-    assert reason_not_to_post(verdict(), None).action == Action.skip
+    assert (reason_not_to_post(verdict(), None).action, reason_not_to_post(verdict(), None).code) == (
+        Action.skip, "unknown_creator")  # unreadable or removed: not "turned off"
     assert reason_not_to_post(verdict(reviewed=True), profile("off")).code == "reply_mode_off"
     assert reason_not_to_post(verdict(), profile("review")).code == "creator_reviews_all"
     assert reason_not_to_post(verdict(), profile(version=2)).code == "profile_changed"

@@ -216,7 +216,11 @@ def decision_about(event: ReplyVerdict, outcome: Outcome, reasons: list[Reason] 
 def reason_not_to_post(event: ReplyVerdict, profile: CreatorProfile | None) -> Reason | None:
     """Why an approved reply is not posted after all: AI replies are off for its creator (skip), or nobody reviewed
     it and the creator changed something since verify checked it (review). None: post it."""
-    if profile is None or profile.mode == ReplyMode.off:
+    if profile is None:  # removed, or a version this release cannot read (see TopicTable's drop_invalid)
+        return Reason(check="creator", code="unknown_creator", action=Action.skip,
+                      message="The creator's profile could not be read when this reply was to be posted, so it "
+                              "was not.")
+    if profile.mode == ReplyMode.off:
         return Reason(check="creator", code="reply_mode_off", action=Action.skip,
                       message="AI replies were turned off before this reply was posted.")
     return None if event.reviewed else changed_since_checked(event, profile)
