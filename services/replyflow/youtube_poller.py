@@ -289,6 +289,7 @@ class FollowedThread:
     first_answered_at: datetime  # replyflow's first reply there (within the follow window)
     last_answered_at: datetime
     listed_at: datetime | None = None  # when a poll last listed its replies (the poll's start)
+    refused_at: datetime | None = None  # when YouTube last refused to list them (not deleted): tried, not listed
     taken: dict[str, datetime] = field(default_factory=dict)  # ids taken (or answered) there, with publishedAt
 
     def since(self, overlap_s: float) -> datetime:
@@ -345,10 +346,12 @@ class Conversations:
         self._forget_expired(creator_id, now)
         threads = self._threads.get(creator_id, {})
 
-        def due(thread: FollowedThread) -> float:  # 1: not listed since answered; else time unlisted / age
-            if thread.listed_at is None or thread.listed_at < thread.last_answered_at:
+        def due(thread: FollowedThread) -> float:  # 1: not tried since answered; else time untried / age
+            # A refusal counts as a try: a thread refused at every poll must not take a slot at every poll.
+            tried = max((at for at in (thread.listed_at, thread.refused_at) if at is not None), default=None)
+            if tried is None or tried < thread.last_answered_at:
                 return 1.0
-            return (now - thread.listed_at) / max(now - thread.last_answered_at, timedelta(seconds=1))
+            return (now - tried) / max(now - thread.last_answered_at, timedelta(seconds=1))
 
         return sorted(threads.values(), key=due, reverse=True)[:self._per_poll]
 
@@ -697,6 +700,7 @@ class YouTubePoller:
             except PermanentError as e:  # a grant revoked mid-poll, say: the thread may come back once it is fixed
                 units += 1
                 threads.remove(thread)  # not listed: its next listing reads from the last one that was
+                thread.refused_at = datetime.now(UTC)
                 log.warning("a followed YouTube thread cannot be listed; still followed", extra={"fields": {
                     "channel_id": channel_id, "thread_id": thread.thread_id, "error": str(e)}})
                 continue

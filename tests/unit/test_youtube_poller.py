@@ -296,4 +296,19 @@ async def test_a_followed_thread_gone_on_youtube_is_forgotten_and_one_refused_ot
     poller.conversations.listed(listing, NOW, found)
     assert {t.thread_id for t in poller.conversations.to_list("mara", NOW)} == {"refused", "fine"}
     (refused,) = [t for t in poller.conversations.to_list("mara", NOW) if t.thread_id == "refused"]
-    assert refused.listed_at is None
+    assert refused.listed_at is None and refused.refused_at is not None  # tried: no slot at every poll
+
+
+def test_threads_youtube_refuses_at_every_poll_do_not_starve_a_fresh_conversation():
+    """A thread refused for good (comments turned off there, say) stays followed, but its refusal counts as a try:
+    it must not take a slot at every poll while a thread answered since waits."""
+    conversations = Conversations(follow_s=86_400, per_poll=3, overlap_s=0)
+    for thread_id in ("off1", "off2", "off3"):
+        conversations.answered(answered(yt_comment(thread_id, NOW), NOW))
+    conversations.answered(answered(yt_comment("fresh", NOW), NOW + timedelta(minutes=1)))
+    first = conversations.to_list("mara", NOW + timedelta(minutes=2))
+    assert [t.thread_id for t in first] == ["off1", "off2", "off3"]
+    for thread in first:  # what the poll does when YouTube refuses to list a thread
+        thread.refused_at = NOW + timedelta(minutes=2)
+    second = conversations.to_list("mara", NOW + timedelta(minutes=3))
+    assert second[0].thread_id == "fresh" and all(t.listed_at is None for t in first)
