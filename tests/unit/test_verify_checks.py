@@ -918,7 +918,8 @@ RED_TEAM_TLDS = (
 
 @pytest.mark.parametrize("text", [
     "Go to 8.8.8.8", "Full recipe at 203.0.113.5/recipe", "Email me at x@203.0.113.5", "Go to localhost:8080",
-    "Go to EVIL.COM", "Go to Evil.Com",
+    "Go to EVIL.COM", "Go to Evil.Com", "Grab yours at Cheap.Shop", "Mara.Store", "Visit Deals.Today",
+    "Evil.Kitchen has it", "DM me on t.me", "details at abc.de", "or wa.me",
     *(f"Full guide at evilsite.{tld}" for tld in RED_TEAM_TLDS.split()),
 ])
 def test_addresses_on_every_tld_and_bare_ips_are_links(text: str) -> None:

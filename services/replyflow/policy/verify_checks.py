@@ -448,12 +448,12 @@ _WORD_TLDS = frozenset(
         *("ma", "me", "my", "ne", "no", "pm", "se", "si", "so", "su", "to", "us", "va", "ve"),
     ]
 )
-_LINK_ONLY_TLDS = frozenset(
-    [
-        *("com", "net", "org", "io", "co", "ly", "tv", "gg", "app", "dev", "ai", "xyz", "info", "biz", "edu"),
-        *("gov", "uk", "eu", "ru", "cn", "fr", "nl", "ch", "jp", "br", "au", "ca", "icu", "sbs", "cfd", "pw"),
-    ]
-)
+# Everyday words that are also generic TLDs, which a sentence's next word can be after a missing space
+# ("Love it.One more", "Done.Now rest it"); shop, store, site, online, click... are never such a word.
+_WORD_GTLDS = frozenset(["one", "now", "new", "top", "best", "today", "here", "more", "how", "you", "love", "life",
+                         "live", "fun", "win", "run", "fit", "art", "care", "cool", "day", "eat", "go", "hot",
+                         "next", "off", "pink", "red", "soy", "wow", "zero", "free", "fast", "talk", "bio"])
+_SENTENCE_WORDS = _WORD_TLDS | _WORD_GTLDS
 _LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
 _SCHEME_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"']+|\bwww\.[^\s<>\"']+", re.IGNORECASE)
 # Not after "/" either would miss "//evil.com" and "hxxps://evil.com"; a real URL's own path is gone by then.
@@ -538,16 +538,25 @@ def extract_links(text: str) -> list[Link]:
     return links
 
 
+# Short words (and numbers) a sentence runs into a word TLD without a space ("ask.me", "2.de luxe", "at 5.pm"); any
+# other label makes a link, so "t.me", "wa.me" or "abc.de" stay links.
+_TYPO_LABELS = frozenset(["ask", "and", "but", "see", "let", "tell", "text", "call", "try", "for", "you", "the",
+                          "is", "it", "to", "so", "do", "go", "me", "up", "no", "ok", "yes", "mr", "mrs", "ms", "dr",
+                          "st", "vs", "etc"])
+
+
 def _missing_space(domain: str) -> bool:
     """A bare two-part "domain" that is two words run together over a full stop ("It was great.No fancy gear",
-    "Mr.Me", "ask.me anything", "2.de luxe"): its TLD written as a capitalised word (not .com, .io, ...), or a
-    word TLD after a label of at most three characters. Schemes, "www." and paths always make a link."""
+    "Mr.Me", "ask.me anything", "2.de luxe"): a TLD that is an everyday word, capitalised as a sentence's first
+    word, or after a short everyday word or a number. Commercial TLDs ("Cheap.Shop", "Mara.Store") and link hosts
+    ("t.me") stay links; schemes, "www." and paths always make one."""
     label, _, tld = domain.rpartition(".")
     if "." in label:
         return False
-    if tld[:1].isupper() and tld[1:].islower():
-        return tld.casefold() not in _LINK_ONLY_TLDS
-    return tld.casefold() in _WORD_TLDS and len(label) <= 3
+    short = label.isdigit() or label.casefold() in _TYPO_LABELS
+    if tld[:1].isupper() and tld[1:].islower():  # the next sentence's first word; a brand's label is capitalised
+        return tld.casefold() in _SENTENCE_WORDS and (label[:1].islower() or short)
+    return tld.casefold() in _WORD_TLDS and short
 
 
 def _host_matches(host: str, domain: str) -> bool:
