@@ -329,7 +329,8 @@ def test_an_address_on_an_own_domain_is_not_personal_data():
 
 def test_verify_takes_the_creators_allowed_domains_for_her_own_addresses():
     from replyflow.events import Comment, CreatorProfile
-    from replyflow.policy.stages import content_findings, own_email_domains
+    from replyflow.policy.stages import content_findings
+    from replyflow.policy.verify_checks import own_email_domains
 
     profile = CreatorProfile(creator_id="mara", display_name="Mara", persona="p", languages=["en"],
                              allowed_links=["https://www.maracooks.example/", "shop.maracooks.example",

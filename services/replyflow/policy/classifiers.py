@@ -41,6 +41,7 @@ import numpy as np
 from replyflow.policy.findings import Finding
 from replyflow.policy.literals import literal_trie
 from replyflow.policy.textnorm import NormalizedText, as_views, normalize_views
+from replyflow.policy.verify_checks import host_matches
 
 __all__ = [
     "DETECTOR_THRESHOLD",
@@ -1224,10 +1225,6 @@ def _iban_span(m: re.Match[str]) -> tuple[int, int] | None:
     return None
 
 
-def _domain_in(domain: str, domains: Collection[str]) -> bool:
-    return any(domain == d or domain.endswith("." + d) for d in domains)
-
-
 def _cpf_valid(s: str) -> bool:
     d = [int(c) for c in s if c.isdigit()]
     if len(set(d)) == 1:
@@ -1263,7 +1260,7 @@ def detect_personal_data(text: TextLike, own_email_domains: Collection[str] = ()
 
     has_digit = any(ch.isdigit() for ch in s)
     emails = list(_EMAIL.finditer(s)) if "@" in s else []
-    if any(not _domain_in(m.group(1), own_email_domains) for m in emails):
+    if any(not any(host_matches(m.group(1), d) for d in own_email_domains) for m in emails):
         add("email", "The comment contains an e-mail address.", 0.95)
     else:
         rest = _EMAIL.sub(" ", s) if emails else s  # an own address is no spelled-out one either

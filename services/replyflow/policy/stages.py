@@ -7,7 +7,6 @@ measure what the Kafka plumbing costs.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -42,6 +41,7 @@ from replyflow.policy.verify_checks import (
     check_authenticity,
     config_for,
     ensure_disclosure,
+    own_email_domains,
     run_checks,
     strip_disclosure,
 )
@@ -52,21 +52,6 @@ ExtraExamples = Callable[[CreatorProfile], Sequence[str]]
 log = logging.getLogger(__name__)
 # Below this confidence a comment's language is treated as unknown rather than unsupported.
 LANGUAGE_CONFIDENCE = 0.8
-
-
-_LINK = re.compile(r"(?:[a-z][a-z0-9+.-]*://)?(?:[^@/?#\s]*@)?(?:www\.)?([^/?#:\s]+)(?::\d*)?(.*)", re.IGNORECASE)
-
-
-def own_email_domains(profile: CreatorProfile) -> tuple[str, ...]:
-    """The domains of the creator's allowed links: an e-mail address there is the creator's own (business
-    inquiries), not a viewer's personal data. An entry with a path allows links under it, no addresses
-    (as the links check has it)."""
-    domains = []
-    for entry in profile.allowed_links:
-        m = _LINK.fullmatch(entry.strip())
-        if m and not m.group(2).strip("/"):
-            domains.append(m.group(1).strip(".").casefold())
-    return tuple(domains)
 
 
 def content_findings(text: str, comment: Comment, profile: CreatorProfile, toxicity_score: float) -> list[Finding]:

@@ -559,7 +559,8 @@ def _missing_space(domain: str) -> bool:
     return tld.casefold() in _WORD_TLDS and short
 
 
-def _host_matches(host: str, domain: str) -> bool:
+def host_matches(host: str, domain: str) -> bool:
+    """``host`` is ``domain`` or one of its subdomains (both lower case)."""
     return host == domain or host.endswith("." + domain)
 
 
@@ -567,6 +568,13 @@ def _normalise_allowed(entry: str) -> tuple[str, str]:
     entry = re.sub(r"^(?:https?|ftp)://", "", entry.strip(), flags=re.IGNORECASE)
     host, path = _split_host(entry)
     return host.removeprefix("www."), path.rstrip("/")
+
+
+def own_email_domains(profile: CreatorProfile) -> tuple[str, ...]:
+    """The hosts of the creator's allowed links, read as the links check reads them: an e-mail address there is the
+    creator's own (business inquiries), not a viewer's personal data. An entry with a path allows links under it,
+    no addresses."""
+    return tuple(host for host, path in map(_normalise_allowed, profile.allowed_links) if host and not path)
 
 
 def check_links(
@@ -589,14 +597,14 @@ def check_links(
                 f"The reply contains a {host}: link ({_q(link.text)}), which runs code or opens content "
                 "directly; such links are never sent.",
             )
-        elif any(_host_matches(host, s) for s in _SHORTENERS):
+        elif any(host_matches(host, s) for s in _SHORTENERS):
             code, message = (
                 "link_shortener",
                 f"The reply contains a shortened link ({_q(link.text)}), which hides where it leads; "
                 "shortened links are never sent.",
             )
         elif any(
-            _host_matches(host, a_host) and (not a_path or link.path.rstrip("/").startswith(a_path))
+            host_matches(host, a_host) and (not a_path or link.path.rstrip("/").startswith(a_path))
             for a_host, a_path in allowed
         ):
             continue
