@@ -1001,3 +1001,22 @@ def test_insults_are_still_caught(draft: str) -> None:
 ])
 def test_cooking_and_travel_words_that_look_like_insults_pass(draft: str) -> None:
     assert check_toxicity(draft, COMMENT, MARA) == [], draft
+
+
+ENGLAND = "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
+
+
+@pytest.mark.parametrize("draft", [
+    "Great tip" + "\U000e0020" * 300,  # tag characters: invisible, and able to spell hidden ASCII
+    "x \U0001f3f4" + "\U000e0061" * 40 + "\U000e007f",  # no subdivision flag is that long
+    "Hi \u061cthere", "ok\U000e0100 fine", "Rest it\ufff9 an hour", "Rest\U0001d173 it",
+])
+def test_invisible_padding_of_every_kind_is_hidden_characters(draft: str) -> None:
+    assert ("disclosure", "hidden_characters") in codes(check_disclosure(draft, COMMENT, MARA)), repr(draft)
+
+
+def test_a_subdivision_flag_is_no_hidden_text_and_is_posted_whole() -> None:
+    draft = f"Go England {ENGLAND}! Love it \u2764\ufe0f, family \U0001f468\u200d\U0001f469\u200d\U0001f467"
+    assert check_disclosure(draft, COMMENT, MARA) == []
+    assert ENGLAND in ensure_disclosure(draft, MARA.disclosure_label)
+    assert ENGLAND not in ensure_disclosure(f"Hi{ENGLAND[1:]}", MARA.disclosure_label)  # tags without the flag go

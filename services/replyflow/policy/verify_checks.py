@@ -101,9 +101,19 @@ _QUOTES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "“": '"'
 # ZWJ (U+200D) and ZWNJ (U+200C) stay: emoji sequences and some scripts need them.
 # Also fillers and other default-ignorable code points that render as nothing; and the joiners and variation
 # selectors, which emoji and some scripts need, when they sit next to a Latin letter ("k\u200deto").
+# Tag characters (which can spell hidden ASCII) are invisible padding, except in a subdivision flag: the black flag,
+# 2 to 6 tag letters or digits, the cancel tag (England's 🏴). A variation selector after a Latin letter is padding.
 _HIDDEN = re.compile("[\u200b\u200e\u200f\u2060-\u2064\ufeff\u202a-\u202e\u2066-\u2069\u00ad\u034f\u115f\u1160"
-                     "\u17b4\u17b5\u180b-\u180f\u3164\uffa0]|(?<=[A-Za-z])[\u200c\u200d\ufe00-\ufe0f]|"
-                     "[\u200c\u200d](?=[A-Za-z])")
+                     "\u17b4\u17b5\u180b-\u180f\u3164\uffa0\u061c\ufff9-\ufffb\U0001d173-\U0001d17a"
+                     "\U000e0000-\U000e007f]|"
+                     "(?<=[A-Za-z])[\u200c\u200d\ufe00-\ufe0f\U000e0100-\U000e01ef]|[\u200c\u200d](?=[A-Za-z])")
+_SUBDIVISION_FLAG = re.compile("\U0001f3f4[\U000e0030-\U000e0039\U000e0061-\U000e007a]{2,6}\U000e007f")
+_FLAG_OR_HIDDEN = re.compile(f"({_SUBDIVISION_FLAG.pattern})|{_HIDDEN.pattern}")
+
+
+def _without_hidden(text: str) -> str:
+    """``text`` without invisible characters, its subdivision flags kept whole (what is posted)."""
+    return _FLAG_OR_HIDDEN.sub(lambda m: m.group(1) or "", text)
 
 
 _DOTTED_AI = re.compile(r"\ba\.(?=i\b)")  # "a.i." reads as "ai."
@@ -367,7 +377,7 @@ def strip_disclosure(text: str, label: str) -> str:
     blank lines or spaces cannot push the label that follows out of sight ("Read more"); a text of more
     than ``MAX_LINE_BREAKS`` lines becomes one. Copies of the label inside the text are kept.
     """
-    text = _tidy_whitespace(_HIDDEN.sub("", text))
+    text = _tidy_whitespace(_without_hidden(text))
     label = _clean_label(label)
     if label:
         edges = _label_at_edges(label)
@@ -1704,7 +1714,7 @@ def check_disclosure(
     if dangling:
         findings.append(Finding("disclosure", "dismisses_label", f"The reply ends in {_q(dangling.group(0))}, which "
                                 "would read into the AI label that follows it.", 1.0))
-    if _HIDDEN.search(draft):
+    if _HIDDEN.search(_SUBDIVISION_FLAG.sub("", draft)):
         findings.append(
             Finding(
                 "disclosure",
