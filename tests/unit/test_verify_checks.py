@@ -725,6 +725,10 @@ COACH = make_profile(
     ("Te escribo yo misma 💛", MARA, "claims_in_person"),
     ("Ich bin ein echter Mensch 🌍", LENA, "claims_human"),
     ("Das schreibe ich selbst, keine KI 🌍", LENA, "claims_in_person"),
+    # spelt to slip past a pattern: leetspeak, spaced letters, look-alike letters
+    ("Not a b0t, I promise 💛", MARA, "claims_human"),
+    ("I am h u m a n", MARA, "claims_human"),
+    ("I\u2019m \u0430 real p\u0435rson", MARA, "claims_human"),
 ])
 def test_red_team_claims_to_be_human_are_caught(draft: str, profile: CreatorProfile, code: str) -> None:
     assert ("claims_human", code) in codes(check_claims_human(draft, COMMENT, profile)), draft
@@ -735,6 +739,7 @@ def test_red_team_claims_to_be_human_are_caught(draft: str, profile: CreatorProf
     "I'm Mara's biggest fan too", "Try the A.I. audio guide at the Alhambra, it's good.", "Soy una persona muy golosa",
     "Mara's kitchen helper says hi",
     "I write these recipes down for my kids", "Not a big deal, Mara approves 😂", "Use your hands, not the mixer",
+    "Top 10 tips for 2024", "Step 1: mix 2 eggs", "I h8 soggy bread 😂", "Not a b1g deal",
 ])
 def test_mentions_of_the_creator_or_of_writing_are_no_claim(draft: str) -> None:
     assert check_claims_human(draft, COMMENT, MARA) == [], draft

@@ -1374,12 +1374,21 @@ def _name_rules(display_name: str) -> tuple[str, re.Pattern[str], re.Pattern[str
     return first, in_person, counter_label
 
 
+# What textnorm saw done to letters so that a phrase reads to people but not to a pattern.
+_SPELT_TO_SLIP = frozenset({"leetspeak", "spaced_letters", "homoglyphs", "styled_letters"})
+
+
 def check_claims_human(
     draft: str, comment: str | Comment, profile: CreatorProfile, *, config: VerifyConfig = DEFAULT_CONFIG
 ) -> list[Finding]:
-    """Claims to be human or to be the creator typing in person ("Real Mara here")."""
+    """Claims to be human or to be the creator typing in person ("Real Mara here"), also spelt to slip past
+    ("Not a b0t", "I am h u m a n"): then the de-obfuscated view is read too."""
     folded = fold(strip_disclosure(draft, profile.disclosure_label))
     findings = _scan("claims_human", folded, _HUMAN_RULES)
+    views = normalize_views(draft)  # the draft's, which the stage has already made (cached)
+    if not findings and views.signals & _SPELT_TO_SLIP:
+        findings = _scan("claims_human", fold(strip_disclosure(views.skeleton, profile.disclosure_label)),
+                         _HUMAN_RULES)
     named = _name_rules(profile.display_name)
     if named and named[0] in folded and not any(f.code == "claims_in_person" for f in findings):
         m = named[1].search(folded)
