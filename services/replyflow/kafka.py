@@ -908,7 +908,8 @@ class TopicTable(Generic[M]):
 
     def _apply(self, record: ConsumerRecord) -> None:
         key = record.key.decode(errors="replace") if record.key is not None else None
-        self._unreadable.discard(key)  # type: ignore[arg-type]
+        if key is not None:
+            self._unreadable.discard(key)  # until this record proves unreadable too
         if record.value is None:  # tombstone
             if key is not None:
                 self._drop(key)

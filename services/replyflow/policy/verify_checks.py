@@ -1385,8 +1385,8 @@ def check_claims_human(
     ("Not a b0t", "I am h u m a n"): then the de-obfuscated view is read too."""
     folded = fold(strip_disclosure(draft, profile.disclosure_label))
     findings = _scan("claims_human", folded, _HUMAN_RULES)
-    views = normalize_views(draft)  # the draft's, which the stage has already made (cached)
-    if not findings and views.signals & _SPELT_TO_SLIP:
+    # The draft's views, which the stage has already made (cached).
+    if not findings and (views := normalize_views(draft)).signals & _SPELT_TO_SLIP:
         findings = _scan("claims_human", fold(strip_disclosure(views.skeleton, profile.disclosure_label)),
                          _HUMAN_RULES)
     named = _name_rules(profile.display_name)
@@ -1723,7 +1723,7 @@ def check_disclosure(
     if dangling:
         findings.append(Finding("disclosure", "dismisses_label", f"The reply ends in {_q(dangling.group(0))}, which "
                                 "would read into the AI label that follows it.", 1.0))
-    if _HIDDEN.search(_SUBDIVISION_FLAG.sub("", draft)):
+    if any(m.group(1) is None for m in _FLAG_OR_HIDDEN.finditer(draft)):  # a hidden character, not a flag
         findings.append(
             Finding(
                 "disclosure",
