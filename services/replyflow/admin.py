@@ -3,7 +3,7 @@
     python -m replyflow.admin topics [--replication-factor 3]  # create the missing topics (idempotent)
     python -m replyflow.admin load-profiles FILE.json  # publish creator profiles to creators.config, next versions
     python -m replyflow.admin replay-dead-letters comments.screened.dlq [--failed-after 2026-11-29T08:00Z]
-        [--failed-before T] [--exception-class ValidationError] [--dry-run]   # send dead letters back
+        [--failed-before T] [--exception-class ValidationError] [--again] [--dry-run]   # send dead letters back
 """
 
 from __future__ import annotations
@@ -21,25 +21,32 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import TypeAdapter
 
-from replyflow.dead_letters import DeadLetter, Selection, dead_letter_topics, records_to_send
-from replyflow.events import CreatorProfile, Platform
+from replyflow.dead_letters import (
+    DeadLetter,
+    Selection,
+    dead_letter_topics,
+    records_to_send,
+    sent_back,
+    sent_back_before,
+)
+from replyflow.events import CreatorProfile, DeadLetterReplayed, Platform
 from replyflow.ingest import creator_of_account
 from replyflow.kafka import Emit, EventProducer, Record, TopicTable, ensure_topics
 from replyflow.settings import Settings
-from replyflow.topics import ALL_TOPICS, CREATORS_CONFIG
+from replyflow.topics import ALL_TOPICS, CREATORS_CONFIG, DEAD_LETTERS_REPLAYED, Topic
 
 _profiles = TypeAdapter(list[CreatorProfile])
 
 
 @asynccontextmanager
-async def creator_profiles(settings: Settings) -> AsyncIterator[TopicTable[CreatorProfile]]:
-    """creators.config read to its end, and followed until the block ends."""
-    profiles = TopicTable[CreatorProfile](settings.kafka_bootstrap_servers, CREATORS_CONFIG, lambda p: p.creator_id)
-    await profiles.start()
+async def followed(settings: Settings, topic: Topic) -> AsyncIterator[TopicTable]:
+    """``topic`` read to its end (the latest record of each key), and followed until the block ends."""
+    table = TopicTable(settings.kafka_bootstrap_servers, topic, topic.key)
+    await table.start()
     try:
-        yield profiles
+        yield table
     finally:
-        await profiles.stop()
+        await table.stop()
 
 
 def next_versions(profiles: list[CreatorProfile],
@@ -67,7 +74,7 @@ async def load_profiles(path: Path, settings: Settings, *, only_new: bool = Fals
     """Validate every profile in the file first, then publish them all (key = creator_id) as next versions;
     ``only_new``: only those of creators creators.config does not have."""
     profiles = _profiles.validate_json(path.read_bytes())
-    async with creator_profiles(settings) as current:
+    async with followed(settings, CREATORS_CONFIG) as current:
         profiles = next_versions(new_creators(profiles, current.get) if only_new else profiles, current.get)
     await put_profiles(profiles, settings)
     return profiles
@@ -119,18 +126,25 @@ class Replay:
 
     selected: int = 0
     sent: list[tuple[DeadLetter, list[Record]]] = field(default_factory=list)
+    before: list[tuple[DeadLetter, DeadLetterReplayed]] = field(default_factory=list)  # sent back by an earlier run
     stayed: list[tuple[DeadLetter, str]] = field(default_factory=list)  # and why
 
 
-async def replay_dead_letters(settings: Settings, dlq: str, selection: Selection, *, dry_run: bool) -> Replay:
-    """Send the selected records of ``dlq`` back where they came from (see replyflow.dead_letters)."""
+async def replay_dead_letters(settings: Settings, dlq: str, selection: Selection, *, dry_run: bool,
+                              again: bool = False) -> Replay:
+    """Send the selected records of ``dlq`` back where they came from, but not those an earlier run sent back
+    (unless ``again``), and record each one sent (see replyflow.dead_letters)."""
     if dlq not in dead_letter_topics():
         raise ValueError(f"{dlq} is no dead-letter topic; one of {', '.join(sorted(dead_letter_topics()))}")
     letters = [letter for letter in await read_dead_letters(settings, dlq) if selection.takes(letter)]
+    replay = Replay(selected=len(letters))
     # webhook changes map an account to its creator with the profiles as they are now
-    async with creator_profiles(settings) as profiles:
-        replay = Replay(selected=len(letters))
+    async with followed(settings, DEAD_LETTERS_REPLAYED) as ledger, followed(settings, CREATORS_CONFIG) as profiles:
         for letter in letters:
+            recorded = ledger.get(letter.where)
+            if not again and sent_back_before(letter, recorded):
+                replay.before.append((letter, recorded))
+                continue
             answer = records_to_send(letter, lambda account: creator_of_account(
                 profiles.rows(), Platform.instagram, account))
             if isinstance(answer, str):
@@ -140,6 +154,9 @@ async def replay_dead_letters(settings: Settings, dlq: str, selection: Selection
     if not dry_run:
         async with EventProducer(settings, "admin", ALL_TOPICS) as producer:
             await producer.send([record for _, records in replay.sent for record in records])
+            # only once its records are acknowledged: a run that dies before this sends them again next time
+            await producer.publish([Emit(DEAD_LETTERS_REPLAYED, sent_back(letter, records))
+                                    for letter, records in replay.sent])
     return replay
 
 
@@ -163,13 +180,15 @@ def main(argv: list[str] | None = None) -> int:
     lp.add_argument("--only-new", action="store_true", help="only the creators creators.config does not have yet "
                     "(a seed run again leaves the creators' own changes alone)")
     rp = sub.add_parser("replay-dead-letters", help="send dead letters back to the topic they came from, once "
-                        "what stopped them is fixed; every selected letter is sent, also one an earlier run sent, "
-                        "which may then be drafted and posted again: select with --failed-after")
+                        "what stopped them is fixed; a letter an earlier run sent back is left out "
+                        "(deadletters.replayed records them)")
     rp.add_argument("dlq", help="the dead-letter topic, e.g. comments.received.dlq")
     rp.add_argument("--failed-after", type=utc_time, help="only those dead-lettered at or after this ISO time (UTC "
                     "unless it has an offset)")
     rp.add_argument("--failed-before", type=utc_time, help="only those dead-lettered before this ISO time")
     rp.add_argument("--exception-class", help="only those with this x-exception-class (e.g. ValidationError)")
+    rp.add_argument("--again", action="store_true", help="also those an earlier run sent back (their comments may "
+                    "then be drafted and, on YouTube and Instagram, posted a second time)")
     rp.add_argument("--dry-run", action="store_true", help="list what would be sent back, send nothing")
     args = parser.parse_args(argv)
     settings = Settings()
@@ -180,17 +199,22 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "replay-dead-letters":
         selection = Selection(args.failed_after, args.failed_before, args.exception_class)
         try:
-            replay = asyncio.run(replay_dead_letters(settings, args.dlq, selection, dry_run=args.dry_run))
-        except ValueError as e:
+            replay = asyncio.run(replay_dead_letters(settings, args.dlq, selection, dry_run=args.dry_run,
+                                                     again=args.again))
+        except (ValueError, RuntimeError) as e:  # RuntimeError: a topic missing (TopicTable says which)
             print(e, file=sys.stderr)
             return 2
         verb = "would send" if args.dry_run else "sent"
         for letter, records in replay.sent:
             print(f"{letter.where} ({letter.headers.get('x-exception-class')}): {verb} "
                   f"{len(records)} record(s) to {', '.join(sorted({r[0] for r in records})) or 'nothing'}")
+        for letter, recorded in replay.before:
+            print(f"{letter.where}: left out, sent back at {recorded.occurred_at:%Y-%m-%d %H:%M:%S} UTC to "
+                  f"{', '.join(recorded.sent_to) or 'nothing'} (--again sends it anyway)")
         for letter, why in replay.stayed:
             print(f"{letter.where}: stays, {why}", file=sys.stderr)
-        print(f"{verb} back {len(replay.sent)} of {replay.selected} selected dead letters; {len(replay.stayed)} stay")
+        print(f"{verb} back {len(replay.sent)} of {replay.selected} selected dead letters; {len(replay.before)} sent "
+              f"back before; {len(replay.stayed)} stay")
         return 1 if replay.stayed else 0
     else:
         profiles = asyncio.run(load_profiles(args.file, settings, only_new=args.only_new))

@@ -4,8 +4,9 @@ Each service's factory builds its app (nothing connects until it starts); the do
 that app consumes (``ServiceParts.consumes``: topic and consumer group), owns partitions of
 (``ServiceParts.owned_partitions``), reads whole into memory
 (``ServiceParts.profiles`` and ``tables``: no consumer group) and may publish
-(``EventProducer.sends``, which refuses any other topic). Channels, payloads and keys come from
-``topics.py``; payloads point at the JSON Schema files written next to the document.
+(``EventProducer.sends``, which refuses any other topic), and what the operator CLI (``replyflow.admin``)
+reads and sends. Channels, payloads and keys come from ``topics.py``; payloads point at the JSON Schema files
+written next to the document.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from typing import Any
 from replyflow.kafka import DEAD_LETTER_HEADERS
 from replyflow.service import ServiceApp
 from replyflow.settings import Settings
-from replyflow.topics import ALL_TOPICS, CONSUMED_TOPICS, DECISIONS, DLQ_PARTITIONS, Topic
+from replyflow.topics import (
+    ALL_TOPICS,
+    CONSUMED_TOPICS,
+    CREATORS_CONFIG,
+    DEAD_LETTERS_REPLAYED,
+    DECISIONS,
+    DLQ_PARTITIONS,
+    Topic,
+)
 
 KAFKA_BINDING = "0.5.0"
 # The long-running services, each built by its module's create_app.
@@ -124,12 +133,37 @@ def _operations(service: str, app: ServiceApp) -> dict[str, dict[str, Any]]:
     return operations
 
 
+def _admin_operations() -> dict[str, dict[str, Any]]:
+    """The operator CLI's: ``load-profiles`` and ``replay-dead-letters`` (see replyflow.admin)."""
+    operations = {
+        f"admin.send.{CREATORS_CONFIG.name}": _operation(
+            "send", CREATORS_CONFIG.name, CREATORS_CONFIG.message.__name__,
+            "admin load-profiles publishes each profile as its creator's next version"),
+        f"admin.follow.{DEAD_LETTERS_REPLAYED.name}": _operation(
+            "receive", DEAD_LETTERS_REPLAYED.name, DEAD_LETTERS_REPLAYED.message.__name__,
+            "admin replay-dead-letters reads the whole topic (no consumer group) and leaves out the letters an "
+            "earlier run sent back"),
+        f"admin.send.{DEAD_LETTERS_REPLAYED.name}": _operation(
+            "send", DEAD_LETTERS_REPLAYED.name, DEAD_LETTERS_REPLAYED.message.__name__,
+            "admin replay-dead-letters records each letter once the records it sent back are acknowledged"),
+    }
+    for topic in CONSUMED_TOPICS:
+        operations[f"admin.read.{topic.dlq}"] = _operation(
+            "receive", topic.dlq, "DeadLetter", "admin replay-dead-letters reads the dead-letter topic to its end "
+            "(no consumer group)")
+        operations[f"admin.replay.{topic.name}"] = _operation(
+            "send", topic.name, topic.message.__name__, "admin replay-dead-letters sends a dead letter back "
+            "unchanged, with x-replayed-from")
+    return operations
+
+
 def asyncapi_document(apps: dict[str, ServiceApp] | None = None) -> dict[str, Any]:
     apps = apps if apps is not None else service_apps()
     channels = {t.name: _channel(t) for t in ALL_TOPICS} | {t.dlq: _dead_letter_channel(t) for t in CONSUMED_TOPICS}
     operations: dict[str, dict[str, Any]] = {}
     for service, app in apps.items():
         operations |= _operations(service, app)
+    operations |= _admin_operations()
     return {
         "asyncapi": "3.0.0",
         "info": {

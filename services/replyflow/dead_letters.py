@@ -7,12 +7,13 @@ sends them back: each record goes to the topic it came from with its key and val
 ``x-replayed-from: <dlq topic>@<offset>`` and the dead letter's ``traceparent`` (its comment's trace goes on); a
 webhook change goes through ingest's mapping again, with the
 profiles as they are now, and a YouTube comment a poll could not read through the poller's (a release that reads
-it). The dead-letter topic itself is left as it is (kept 30 days), so a later run sends back every selected letter
-again, those an earlier run sent included: a comment sent back twice within the hour is screened once, and a reply
-within the publisher's ledger (``PUBLISHER_LEDGER_HOURS``) posted once, but a later repeat is drafted again and, on
-YouTube and Instagram (no idempotency key), a draft in other words posted again. Select what has not been sent
-back (``--failed-after`` the last replay; ``--dry-run`` lists it). A record sent back that fails again is
-dead-lettered anew with the ``x-replayed-from`` it carried.
+it). The dead-letter topic itself is left as it is (kept 30 days); each letter sent back is recorded on
+``deadletters.replayed`` once its records are acknowledged, and a later run leaves the recorded ones out (``--again``
+sends them anyway): a comment sent back a second time past the screen's hour, and a reply past the publisher's
+ledger (``PUBLISHER_LEDGER_HOURS``), would be drafted again and, on YouTube and Instagram (no idempotency key), a
+draft in other words posted again. A run that dies between sending and recording sends those letters again next
+time (the screen and the publisher's ledger absorb a repeat within their windows). A record sent back that fails
+again is dead-lettered anew, at a new offset, with the ``x-replayed-from`` it carried: the next run sends it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from datetime import datetime
 from aiokafka import ConsumerRecord
 from opentelemetry import propagate
 
-from replyflow.events import Comment, CommentReceived
+from replyflow.events import Comment, CommentReceived, DeadLetterReplayed
 from replyflow.ingest import WEBHOOK_SOURCE, instagram_comments
 from replyflow.kafka import Record, trace_headers
 from replyflow.topics import COMMENTS_RECEIVED, CONSUMED_TOPICS
@@ -74,6 +75,19 @@ class Selection:
         if self.failed_before is not None and (at is None or at >= self.failed_before.timestamp() * 1000):
             return False
         return self.exception_class is None or letter.headers.get("x-exception-class") == self.exception_class
+
+
+def sent_back_before(letter: DeadLetter, recorded: DeadLetterReplayed | None) -> bool:
+    """Whether the ledger's record at the letter's place is about this letter: a dead-letter topic made anew
+    numbers from 0 again, so a letter is the one recorded only if it failed at the same moment too."""
+    return recorded is not None and recorded.failed_at_ms == letter.failed_at_ms
+
+
+def sent_back(letter: DeadLetter, records: list[Record]) -> DeadLetterReplayed:
+    """The ledger's record that ``letter`` went back as ``records``."""
+    return DeadLetterReplayed(dead_letter_topic=letter.topic, offset=letter.offset, failed_at_ms=letter.failed_at_ms,
+                              record_key=letter.key.decode(errors="replace") if letter.key is not None else None,
+                              sent_to=sorted({record[0] for record in records}))
 
 
 def dead_letter_topics() -> dict[str, str]:

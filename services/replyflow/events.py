@@ -356,6 +356,21 @@ class YouTubePollCursor(Event):
     polled_at: datetime = Field(description="When the poll that wrote this cursor started")
 
 
+class DeadLetterReplayed(Event):
+    """A dead letter ``python -m replyflow.admin replay-dead-letters`` sent back. Topic ``deadletters.replayed``
+    (key ``<dead-letter topic>@<offset>``, kept longer than the dead letters): a later replay leaves the letter out
+    instead of sending it, and its comment, a second time."""
+
+    dead_letter_topic: Annotated[str, StringConstraints(min_length=1, max_length=249)]
+    offset: int = Field(ge=0, description="The letter's offset in its dead-letter topic")
+    failed_at_ms: int | None = Field(
+        description="The letter's x-failed-at-ms: a dead-letter topic made anew numbers its letters from 0 again, "
+        "and a new letter at an old offset is not the one sent back")
+    record_key: str | None = Field(description="The letter's key as text (a comment or reply id), for the operator")
+    sent_to: list[Annotated[str, StringConstraints(min_length=1, max_length=249)]] = Field(
+        description="The topics its records went to (none: the letter held nothing to send)")
+
+
 EVENT_MODELS: tuple[type[BaseModel], ...] = (
     Comment,
     CommentReceived,
@@ -367,4 +382,5 @@ EVENT_MODELS: tuple[type[BaseModel], ...] = (
     Decision,
     CreatorProfile,
     YouTubePollCursor,
+    DeadLetterReplayed,
 )

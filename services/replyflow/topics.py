@@ -14,6 +14,7 @@ from replyflow.events import (
     CommentReceived,
     CommentScreened,
     CreatorProfile,
+    DeadLetterReplayed,
     Decision,
     ReplyDrafted,
     ReplyPublished,
@@ -46,6 +47,11 @@ def by_reply(event: Any) -> str:
 def by_channel(event: Any) -> str:
     """channel_id: compaction keeps each channel's latest cursor, and its partition says which poller owns it."""
     return event.channel_id
+
+
+def by_dead_letter(event: Any) -> str:
+    """<dead-letter topic>@<offset>: the letter it is about, as ``x-replayed-from`` names it."""
+    return f"{event.dead_letter_topic}@{event.offset}"
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,11 @@ YOUTUBE_POLL_CURSORS = Topic("youtube.poll.cursors", 6, YouTubePollCursor, by_ch
                               "How far the YouTube pollers have read each channel (compacted). The pollers' "
                               "consumer group shares out its partitions: a channel is polled by the owner of its "
                               "cursor's partition.", compacted=True, retention_days=None)
+# Kept 35 days, longer than the dead letters it is about (DLQ_RETENTION_DAYS): a letter still there is never
+# taken for one not sent back.
+DEAD_LETTERS_REPLAYED = Topic("deadletters.replayed", 1, DeadLetterReplayed, by_dead_letter,
+                              "The dead letters replay-dead-letters sent back, so that a later replay leaves them "
+                              "out.", retention_days=35)
 
 ALL_TOPICS: tuple[Topic, ...] = (
     COMMENTS_RECEIVED,
@@ -106,6 +117,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     DECISIONS,
     CREATORS_CONFIG,
     YOUTUBE_POLL_CURSORS,
+    DEAD_LETTERS_REPLAYED,
 )
 
 # Topics that a consumer reads, so each gets a dead-letter companion (one partition: few records, kept in order).

@@ -92,13 +92,13 @@ def test_channels_carry_the_topics_models_and_keys():
 
 
 def test_every_topic_has_a_sender_and_all_but_the_audit_trail_a_receiver():
-    """Nothing is published that no service reads, and nothing is read that no service publishes; `decisions`
-    (the audit trail) and the dead-letter topics are for people and tools outside replyflow."""
+    """Nothing is published that no service (or the operator CLI) reads, and nothing is read that none publishes;
+    `decisions` (the audit trail) is for people and tools outside replyflow."""
     operations = committed()["operations"].values()
     sent = {op["channel"]["$ref"].rsplit("/", 1)[1] for op in operations if op["action"] == "send"}
     received = {op["channel"]["$ref"].rsplit("/", 1)[1] for op in operations if op["action"] == "receive"}
     assert sent == set(committed()["channels"])
-    assert set(committed()["channels"]) - received == {DECISIONS.name} | {t.dlq for t in CONSUMED_TOPICS}
+    assert set(committed()["channels"]) - received == {DECISIONS.name}
 
 
 def test_stage_consumer_groups_are_in_the_document():

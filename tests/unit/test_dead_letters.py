@@ -10,11 +10,19 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from replyflow.admin import utc_time
-from replyflow.dead_letters import DeadLetter, Selection, dead_letter_topics, records_to_send
+from replyflow.dead_letters import (
+    DeadLetter,
+    Selection,
+    dead_letter_topics,
+    records_to_send,
+    sent_back,
+    sent_back_before,
+)
 from replyflow.events import CommentReceived
 from replyflow.ingest import WEBHOOK_SOURCE
-from replyflow.kafka import EventProducer
+from replyflow.kafka import Emit, EventProducer
 from replyflow.settings import Settings
+from replyflow.topics import DEAD_LETTERS_REPLAYED
 from replyflow.youtube_poller import YOUTUBE_SOURCE
 
 AT = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
@@ -40,6 +48,26 @@ def test_a_selection_takes_a_time_window_and_an_exception_class():
     assert not Selection(exception_class="ValidationError").takes(letter())
     no_time = DeadLetter("replies.approved.dlq", 1, None, b"{}", {"x-original-topic": "replies.approved"})
     assert Selection().takes(no_time) and not Selection(failed_after=AT).takes(no_time)
+
+
+def test_the_ledger_record_names_the_letter_by_its_place_as_x_replayed_from_does():
+    sent = letter()
+    recorded = sent_back(sent, [("replies.approved", b"mara:youtube", b"{}", []),
+                                ("replies.approved", b"mara:youtube", b"{}", [])])
+    assert (recorded.dead_letter_topic, recorded.offset, recorded.record_key) == ("replies.approved.dlq", 7,
+                                                                                  "mara:youtube")
+    assert recorded.sent_to == ["replies.approved"] and recorded.failed_at_ms == int(AT.timestamp() * 1000)
+    assert Emit(DEAD_LETTERS_REPLAYED, recorded).key == sent.where == "replies.approved.dlq@7"
+    assert sent_back(replace(sent, key=None), []).sent_to == []  # a webhook entry that held no comment
+
+
+def test_a_letter_is_left_out_only_when_the_ledger_recorded_that_very_letter():
+    sent = letter()
+    recorded = sent_back(sent, [])
+    assert sent_back_before(sent, recorded)
+    assert not sent_back_before(sent, None)
+    # The dead-letter topic made anew: a new letter at the same offset failed at another moment.
+    assert not sent_back_before(letter(at=datetime(2026, 12, 1, tzinfo=UTC)), recorded)
 
 
 def test_command_line_times_without_an_offset_are_utc():
