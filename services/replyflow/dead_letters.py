@@ -29,7 +29,7 @@ from opentelemetry import propagate
 from replyflow.events import Comment, CommentReceived, DeadLetterReplayed
 from replyflow.ingest import WEBHOOK_SOURCE, instagram_comments
 from replyflow.kafka import Record, trace_headers
-from replyflow.topics import COMMENTS_RECEIVED, CONSUMED_TOPICS
+from replyflow.topics import COMMENTS_RECEIVED, CONSUMED_TOPICS, CREATORS_CHANGES
 from replyflow.youtube_poller import YOUTUBE_SOURCE, youtube_comment
 
 REPLAYED_FROM = "x-replayed-from"
@@ -126,6 +126,8 @@ def records_to_send(letter: DeadLetter, creator_of: Callable[[str], str | None])
         except (KeyError, TypeError, ValueError) as e:  # pydantic's ValidationError is a ValueError
             return f"still not a comment: {type(e).__name__}: {e}"[:500]
         return [received(comment, replayed)]
+    if source == CREATORS_CHANGES.name:  # made late, it could undo what the creator changed since (a kill switch)
+        return "a profile change is not sent back: it would be made after later ones; ask for it again (control API)"
     if source != dead_letter_topics().get(letter.topic):
         return f"x-original-topic {source!r} is not the topic {letter.topic} collects for"
     return [(source, letter.key, letter.value, replayed)]

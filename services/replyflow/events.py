@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 SCHEMA_VERSION = 1
 
@@ -356,6 +356,40 @@ class YouTubePollCursor(Event):
     polled_at: datetime = Field(description="When the poll that wrote this cursor started")
 
 
+class ProfileChange(Event):
+    """A change to a creator's profile asked through the control API. Topic ``creators.changes`` (key
+    creator_id): the control replica that owns the creator's partition applies the changes one after the other, the
+    one writer of the creator's profile, so two changes read at one version cannot both be saved."""
+
+    change_id: Id
+    creator_id: Id
+    by: Actor = Field(description="Who asked: a creator's token may change only the creator's own fields")
+    profile: CreatorProfile | None = Field(description="A full replacement (PUT /v1/creators/{creator_id})")
+    version_sent: bool = Field(
+        description="Whether the replacement named the version it was read at: a lower one than current is stale")
+    mode: ReplyMode | None = Field(description="A mode change (PUT /v1/creators/{creator_id}/mode)")
+
+    @model_validator(mode="after")
+    def _one_change(self) -> ProfileChange:
+        if (self.profile is None) == (self.mode is None):
+            raise ValueError("a change is either a profile or a mode")
+        if self.profile is not None and self.profile.creator_id != self.creator_id:
+            raise ValueError("the profile is another creator's")
+        return self
+
+
+class ProfileChangeResult(Event):
+    """What became of a ``ProfileChange``. Topic ``creators.changes.results`` (key change_id): the replica that
+    took the request answers it from here; the first result of a change holds."""
+
+    change_id: Id
+    creator_id: Id
+    status: int = Field(description="The HTTP status the request is answered with: 200, 201, 403, 404 or 409")
+    profile: CreatorProfile | None = Field(description="The profile in force after the change (200, 201)")
+    error: str | None = Field(description="Why the change was not made (403, 404, 409)")
+    details: list[dict[str, str]] = Field(description="The fields that made it a 403")
+
+
 class DeadLetterReplayed(Event):
     """A dead letter ``python -m replyflow.admin replay-dead-letters`` sent back. Topic ``deadletters.replayed``
     (key ``<dead-letter topic>@<offset>``, kept longer than the dead letters): a later replay leaves the letter out
@@ -382,5 +416,7 @@ EVENT_MODELS: tuple[type[BaseModel], ...] = (
     Decision,
     CreatorProfile,
     YouTubePollCursor,
+    ProfileChange,
+    ProfileChangeResult,
     DeadLetterReplayed,
 )

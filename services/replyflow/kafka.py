@@ -838,6 +838,21 @@ class TopicTable(Generic[M]):
                 await asyncio.wait_for(self._applied.wait(), remaining)
         return True
 
+    async def read_to_end(self, timeout_s: float) -> bool:
+        """Wait until every record written before the call is read; ``False`` on timeout. For a single writer:
+        it starts from what it, or the partition's previous owner, wrote last."""
+        assert self._consumer is not None, "start() first"
+        ends = await self._consumer.end_offsets(list(self._consumer.assignment()))
+        deadline = time.monotonic() + timeout_s
+        # By position, as the catch-up at start: records compaction or retention removed are never read.
+        while not all([await self._consumer.position(tp) >= end for tp, end in ends.items()]):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._applied.wait(), min(remaining, 0.1))
+        return True
+
     async def start(self, catch_up_timeout_s: float = 30.0) -> None:
         self._consumer = AIOKafkaConsumer(  # earliest: records deleted under us must not make it skip to the end
             bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"

@@ -271,7 +271,8 @@ def control_openapi(*, max_body_bytes: int, default_limit: int, max_limit: int) 
     guarded = {
         "401": unauthorized("No bearer token, a wrong one, or a creator token altered or revoked (rotated)"),
         "503": retry_later("Replies and profiles not read from Kafka yet, or Kafka did not acknowledge: retry "
-                           "(repeating a decision is safe)"),
+                           "(repeating a decision is safe); or a profile change its writer did not make within "
+                           "15 s: it stays queued and is made in its turn (GET the profile before sending it again)"),
     }
     other_creator = {"403": failure("A creator token for another creator (whether or not that creator exists)")}
     bad_query = {"422": failure("`limit` or `after` is invalid: `details` name it")}

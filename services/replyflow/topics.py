@@ -16,6 +16,8 @@ from replyflow.events import (
     CreatorProfile,
     DeadLetterReplayed,
     Decision,
+    ProfileChange,
+    ProfileChangeResult,
     ReplyDrafted,
     ReplyPublished,
     ReplyReviewed,
@@ -47,6 +49,11 @@ def by_reply(event: Any) -> str:
 def by_channel(event: Any) -> str:
     """channel_id: compaction keeps each channel's latest cursor, and its partition says which poller owns it."""
     return event.channel_id
+
+
+def by_change(event: Any) -> str:
+    """change_id: the replica waiting for a change's result finds it by the change."""
+    return event.change_id
 
 
 def by_dead_letter(event: Any) -> str:
@@ -96,6 +103,14 @@ DECISIONS = Topic("decisions", 3, Decision, by_comment,
 CREATORS_CONFIG = Topic("creators.config", 3, CreatorProfile, by_creator,
                         "The latest profile of each creator (compacted); every service follows it.",
                         compacted=True, retention_days=None)
+# A day: a change is applied (or answered) within seconds; what is older is only for looking back at.
+CREATORS_CHANGES = Topic("creators.changes", 3, ProfileChange, by_creator,
+                         "Profile and mode changes asked through the control API, applied in order by the control "
+                         "replica that owns the creator's partition: the one writer of creators.config.",
+                         retention_days=1)
+CREATORS_CHANGE_RESULTS = Topic("creators.changes.results", 3, ProfileChangeResult, by_change,
+                                "What became of each profile change: the profile saved, or why not.",
+                                retention_days=1)
 YOUTUBE_POLL_CURSORS = Topic("youtube.poll.cursors", 6, YouTubePollCursor, by_channel,
                               "How far the YouTube pollers have read each channel (compacted). The pollers' "
                               "consumer group shares out its partitions: a channel is polled by the owner of its "
@@ -116,6 +131,8 @@ ALL_TOPICS: tuple[Topic, ...] = (
     REPLIES_PUBLISHED,
     DECISIONS,
     CREATORS_CONFIG,
+    CREATORS_CHANGES,
+    CREATORS_CHANGE_RESULTS,
     YOUTUBE_POLL_CURSORS,
     DEAD_LETTERS_REPLAYED,
 )
@@ -129,4 +146,5 @@ CONSUMED_TOPICS: tuple[Topic, ...] = (
     REPLIES_DRAFTED,
     REPLIES_APPROVED,
     REPLIES_REVIEWED,
+    CREATORS_CHANGES,
 )

@@ -29,7 +29,6 @@ from replyflow.events import (
     Outcome,
     Reason,
     ReplyDrafted,
-    ReplyMode,
     ReplyPublished,
     ReplyReviewed,
     ReplyVerdict,
@@ -567,36 +566,65 @@ async def test_a_stale_profile_put_is_409_and_changes_of_one_creator_are_seriali
     assert (await http.get(f"/v1/creators/{creator}")).json()["mode"] == "off"
 
 
-async def test_a_change_another_replica_saves_on_the_same_version_at_the_same_moment_loses_nothing(
-        http, creator, kafka_bootstrap):
-    """Two control replicas each serialise only their own requests, and Kafka cannot compare-and-set: both can save
-    version N+1, and the later record is the profile everywhere. Here the other replica's record (written straight to
-    creators.config, as it would) lands just after this replica's. A mode change is then made again on top of it;
-    a profile change is answered 409, never 200 for a change that is not in force."""
-    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
-    base = CreatorProfile.model_validate((await http.get(f"/v1/creators/{creator}")).json())
+async def test_two_control_replicas_racing_on_one_version_save_one_change_and_refuse_the_other(
+        http, creator, control_stack):
+    """Production runs 2 to 4 control replicas, and Kafka cannot compare-and-set. Each creator's changes have one
+    writer, the replica that owns the creator's partition of creators.changes: two changes read at the same
+    version and sent to two replicas at the same moment are made one after the other, so one is saved and the
+    other is stale (409), and a kill switch racing a change read before it stays on, whichever replica takes what."""
+    control_stack.start_service("control", instance="control-b")
+    try:
+        async with httpx.AsyncClient(base_url=control_stack.url("control-b"),
+                                     headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as other:
+            deadline = time.monotonic() + 90
+            while not await ready(other):
+                assert time.monotonic() < deadline, "the second control replica never got ready"
+                await asyncio.sleep(0.5)
+            base = (await http.get(f"/v1/creators/{creator}")).json()
+            for round_ in range(3):
+                racing = await asyncio.gather(
+                    http.put(f"/v1/creators/{creator}", json={**base, "banned_words": [f"cheap{round_}"]}),
+                    other.put(f"/v1/creators/{creator}", json={**base, "banned_words": [f"free{round_}"]}))
+                assert sorted(r.status_code for r in racing) == [200, 409], [r.text for r in racing]
+                saved, stale = sorted(racing, key=lambda r: r.status_code)
+                assert saved.json()["version"] == base["version"] + 1
+                assert stale.json()["error"].startswith(f"the profile changed since version {base['version']} ")
+                assert_documented(stale)
+                base = saved.json()
+                # Both replicas read back the one saved, and nothing else.
+                assert await profile_on(http, creator, base["version"]) == base
+                assert await profile_on(other, creator, base["version"]) == base
 
-    async def other_replica_saves(**change) -> CreatorProfile:
-        await asyncio.sleep(0.2)  # after this replica's record, before it has looked again
-        theirs = base.model_copy(update={"version": base.version + 1, **change})
-        await put_profiles([theirs], settings)
-        return theirs
+            # The kill switch on one replica, a change read before it on the other, at the same moment.
+            await http.put(f"/v1/creators/{creator}/mode", json={"mode": "auto"})
+            read = await profile_on(other, creator, base["version"] + 1)
+            mode, change = await asyncio.gather(
+                http.put(f"/v1/creators/{creator}/mode", json={"mode": "off"}),
+                other.put(f"/v1/creators/{creator}", json={**read, "persona": "Late."}))
+            assert mode.status_code == 200 and change.status_code in (200, 409), [mode.text, change.text]
+            last = max(mode.json()["version"], change.json().get("version", 0))
+            for replica in (http, other):
+                now = await profile_on(replica, creator, last)
+                assert now["mode"] == "off" and now["version"] == last
+                assert now["persona"] == ("Late." if change.status_code == 200 else read["persona"])
+    finally:
+        await asyncio.to_thread(control_stack.stop_process, "control-b")
 
-    mode, theirs = await asyncio.gather(http.put(f"/v1/creators/{creator}/mode", json={"mode": "off"}),
-                                        other_replica_saves(banned_words=["cheap"]))
-    assert mode.status_code == 200, mode.text
-    saved = mode.json()
-    assert (saved["mode"], saved["banned_words"], saved["version"]) == ("off", ["cheap"], theirs.version + 1)
-    assert (await http.get(f"/v1/creators/{creator}")).json() == saved  # both changes in force
 
-    base = CreatorProfile.model_validate(saved)
-    change, theirs = await asyncio.gather(
-        http.put(f"/v1/creators/{creator}", json={**saved, "persona": "Replaced."}),
-        other_replica_saves(mode=ReplyMode.auto))
-    assert change.status_code == 409 and "saved at the same moment" in change.json()["error"], change.text
-    assert_documented(change)
-    now = (await http.get(f"/v1/creators/{creator}")).json()
-    assert (now["version"], now["mode"], now["persona"]) == (theirs.version, "auto", base.persona)
+async def ready(client: httpx.AsyncClient) -> bool:
+    try:
+        return (await client.get("/readyz")).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def profile_on(client: httpx.AsyncClient, creator_id: str, version: int, timeout_s: float = 15) -> dict:
+    """The creator's profile as the replica behind ``client`` has it, once it has read ``version``."""
+    deadline = time.monotonic() + timeout_s
+    while (profile := (await client.get(f"/v1/creators/{creator_id}")).json())["version"] < version:
+        assert time.monotonic() < deadline, f"version {version} never reached {client.base_url}"
+        await asyncio.sleep(0.1)
+    return profile
 
 
 @pytest.mark.parametrize("change, field, says", [

@@ -89,6 +89,25 @@ async def test_a_forgotten_key_stays_out_whether_its_records_come_before_or_afte
         await producer.stop()
 
 
+async def test_read_to_end_waits_for_every_record_written_before_it(kafka_bootstrap):
+    # A control replica taking a creator's partition over makes the next change on the profile last written,
+    # maybe by another replica a moment ago.
+    creators = [f"cook-{uuid.uuid4().hex[:6]}" for _ in range(20)]
+    table = TopicTable[CreatorProfile](kafka_bootstrap, CREATORS_CONFIG, lambda p: p.creator_id)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await table.start()
+    await producer.start()
+    try:
+        for creator in creators:
+            await producer.send_and_wait(CREATORS_CONFIG.name, json.dumps(profile_json(creator)).encode(),
+                                         key=creator.encode())
+        assert await table.read_to_end(10)
+        assert all(creator in table for creator in creators)
+    finally:
+        await producer.stop()
+        await table.stop()
+
+
 async def test_a_partition_emptied_by_retention_does_not_stop_the_table_catching_up(kafka_bootstrap):
     # A quiet partition of a topic deleting by age ends up with no records and an end offset > 0: the
     # table must still count as read to the end, or the service never gets ready (publisher, control).

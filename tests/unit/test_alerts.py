@@ -433,7 +433,7 @@ def test_components_are_the_deployments():
 
 def real_groups() -> set[str]:
     settings = settings_of(config_map(render("prod")))
-    return {settings.group_id(stage) for stage, _ in STAGE_GROUPS.values()}
+    return {settings.group_id(stage) for groups in STAGE_GROUPS.values() for stage, _ in groups}
 
 
 def test_consumer_groups_are_the_services_groups():
@@ -472,8 +472,9 @@ def test_lag_thresholds_are_what_keda_drains_at_full_scale():
         assert str(branch.op) == ">" and isinstance(branch.rhs, pp.NumberLiteral), branch
         ((group,),) = [{m.value for m in s.matchers.matchers if m.name == "consumergroup"} for s in selectors(branch)]
         thresholds[group] = branch.rhs.val
-    # Every lag-scaled stage; control-review is not scaled on lag (its lag shows in ReplyflowStageStalled).
-    assert set(thresholds) == set(scaled) == real_groups() - {"replyflow.control-review"}
+    # Every lag-scaled stage; control's stages are not scaled on lag (their lag shows in ReplyflowStageStalled, and
+    # control-profiles' in ReplyflowProfileChangesWaiting).
+    assert set(thresholds) == set(scaled) == real_groups() - {"replyflow.control-review", "replyflow.control-profiles"}
     for group, (so, trigger) in scaled.items():
         full_scale = int(trigger["metadata"]["lagThreshold"]) * so["spec"]["maxReplicaCount"]
         assert thresholds[group] == full_scale, group

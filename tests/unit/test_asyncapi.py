@@ -107,7 +107,7 @@ def test_stage_consumer_groups_are_in_the_document():
     prefix = Settings.model_fields["kafka_group_prefix"].default
     assert groups == {f"{prefix}.policy-screen": "comments.received", f"{prefix}.generation": "comments.screened",
                       f"{prefix}.policy-verify": "replies.drafted", f"{prefix}.publisher": "replies.approved",
-                      f"{prefix}.control-review": "replies.reviewed",
+                      f"{prefix}.control-review": "replies.reviewed", f"{prefix}.control-profiles": "creators.changes",
                       f"{prefix}.youtube-poller": "youtube.poll.cursors"}
 
 

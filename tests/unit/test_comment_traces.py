@@ -25,6 +25,7 @@ from replyflow.events import (
     CommentReceived,
     CreatorProfile,
     Outcome,
+    ProfileChangeResult,
     Reason,
     ReplyReviewed,
     ReplyVerdict,
@@ -34,7 +35,14 @@ from replyflow.ingest import comments_api
 from replyflow.kafka import EventProducer, PermanentError, TopicTable, dead_letter, start_record_span
 from replyflow.service import ServiceParts
 from replyflow.settings import Settings
-from replyflow.topics import ALL_TOPICS, COMMENTS_RECEIVED, CREATORS_CONFIG, REPLIES_REVIEW, REPLIES_REVIEWED
+from replyflow.topics import (
+    ALL_TOPICS,
+    COMMENTS_RECEIVED,
+    CREATORS_CHANGE_RESULTS,
+    CREATORS_CONFIG,
+    REPLIES_REVIEW,
+    REPLIES_REVIEWED,
+)
 
 TOKEN = "operator-token"
 SETTINGS = Settings(kafka_bootstrap_servers="unused:9092", ingest_api_token=TOKEN, control_api_token=TOKEN)
@@ -125,12 +133,13 @@ def control() -> tuple[ControlApi, TopicTable[ReplyVerdict], Sent]:
                                      keep_traces=True)
     reviewed = TopicTable[ReplyReviewed]("unused", REPLIES_REVIEWED, lambda r: r.reply_id, keep_first=True,
                                          on_row=lambda decision: holds.forget(decision.reply_id))
+    results = TopicTable[ProfileChangeResult]("unused", CREATORS_CHANGE_RESULTS, lambda r: r.change_id)
     producer = Sent(profiles, holds, reviewed)
-    for table in (profiles, holds, reviewed):
+    for table in (profiles, holds, reviewed, results):
         table.caught_up.set()
     profiles._apply(record(CREATORS_CONFIG.name, "mara", CreatorProfile(
         creator_id="mara", display_name="Mara", persona="A cook.", mode="review").model_dump_json().encode()))
-    api = ControlApi(parts(producer, profiles), holds, PendingReviews(keep_s=86_400), reviewed, TOKEN,
+    api = ControlApi(parts(producer, profiles), holds, PendingReviews(keep_s=86_400), reviewed, results, TOKEN,
                      check_edit=lambda text, comment, profile: [])
     return api, holds, producer
 

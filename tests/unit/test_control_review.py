@@ -18,6 +18,7 @@ from replyflow.control.review import (
     ReviewConflict,
     ReviewRequest,
     StaleProfile,
+    apply_change,
     check_creator_change,
     decide,
     decode_cursor,
@@ -37,6 +38,7 @@ from replyflow.events import (
     CreatorProfile,
     Decision,
     Outcome,
+    ProfileChange,
     Reason,
     ReplyMode,
     ReplyVerdict,
@@ -301,12 +303,14 @@ def test_the_kill_switch_wins_over_an_approval_but_not_over_a_rejection():
 
 def test_a_profile_change_bumps_the_version_and_no_change_writes_nothing():
     current = profile(version=4)
-    assert next_profile(profile(version=4), current, NOW, Actor.operator) is None
-    changed = next_profile(profile(version=4, persona="A baker."), current, NOW, Actor.operator)
+    assert next_profile(profile(version=4), current, NOW, Actor.operator, version_sent=True) is None
+    changed = next_profile(profile(version=4, persona="A baker."), current, NOW, Actor.operator, version_sent=True)
     assert changed is not None and (changed.version, changed.updated_at, changed.updated_by) == (5, NOW, Actor.operator)
-    assert next_profile(profile(persona="A baker."), current, NOW, Actor.operator).version == 5  # no version sent
-    assert next_profile(profile(version=9, persona="A baker."), current, NOW, Actor.operator).version == 9
-    assert next_profile(profile(version=2), None, NOW, Actor.operator).version == 2  # a new creator: as given
+    assert next_profile(profile(persona="A baker."), current, NOW, Actor.operator, version_sent=False).version == 5
+    assert next_profile(profile(version=9, persona="A baker."), current, NOW, Actor.operator,
+                        version_sent=True).version == 9  # a higher version in the body is kept
+    # a new creator: as given
+    assert next_profile(profile(version=2), None, NOW, Actor.operator, version_sent=True).version == 2
 
 
 def test_a_profile_read_before_the_kill_switch_cannot_turn_it_back_on():
@@ -315,12 +319,57 @@ def test_a_profile_read_before_the_kill_switch_cannot_turn_it_back_on():
     assert off is not None and off.version == 5
     stale = read.model_copy(update={"topics_to_avoid": ["politics"]})
     with pytest.raises(StaleProfile, match=r"changed since version 4 \(current 5\): re-read it"):
-        next_profile(stale, off, NOW, Actor.creator)
+        next_profile(stale, off, NOW, Actor.creator, version_sent=True)
     # Re-read, changed again: saved on top of the kill switch.
-    redone = next_profile(off.model_copy(update={"topics_to_avoid": ["politics"]}), off, NOW, Actor.creator)
+    redone = next_profile(off.model_copy(update={"topics_to_avoid": ["politics"]}), off, NOW, Actor.creator,
+                          version_sent=True)
     assert redone is not None and (redone.mode, redone.version) == (ReplyMode.off, 6)
     # A retry of a change already saved asks for nothing new: answered with the current profile, no conflict.
-    assert next_profile(redone.model_copy(update={"version": 5}), redone, NOW, Actor.creator) is None
+    assert next_profile(redone.model_copy(update={"version": 5}), redone, NOW, Actor.creator, version_sent=True) is None
+
+
+def change(profile_: CreatorProfile | None = None, mode: ReplyMode | None = None, by: Actor = Actor.operator,
+           version_sent: bool = True) -> ProfileChange:
+    return ProfileChange(change_id="ch-1", creator_id="mara", by=by, profile=profile_, version_sent=version_sent,
+                         mode=mode)
+
+
+def test_the_creators_one_writer_saves_a_change_on_what_is_current_or_answers_why_not():
+    current = profile(version=4, mode="auto")
+    saved, answer = apply_change(change(profile(version=4, persona="A baker.")), current, NOW)
+    assert saved is not None and (saved.version, saved.persona, saved.updated_by) == (5, "A baker.", Actor.operator)
+    assert (answer.change_id, answer.status, answer.profile, answer.error) == ("ch-1", 200, saved, None)
+    # Read before the version now current (another change was made first): nothing saved, 409.
+    saved, answer = apply_change(change(profile(version=3, persona="A potter.")), current, NOW)
+    assert saved is None and answer.status == 409 and answer.profile is None
+    assert answer.error.startswith("the profile changed since version 3 (current 4)")
+    # The kill switch has no version rule: made on whatever is current.
+    saved, answer = apply_change(change(mode=ReplyMode.off, by=Actor.creator), current, NOW)
+    assert saved is not None and (saved.mode, saved.version, saved.persona) == (ReplyMode.off, 5, current.persona)
+    # Nothing to change: nothing saved, answered with the current profile (a retry after a lost answer).
+    saved, answer = apply_change(change(mode=ReplyMode.auto), current, NOW)
+    assert saved is None and (answer.status, answer.profile) == (200, current)
+
+
+def test_the_writer_answers_a_creators_operator_only_change_403_and_an_unknown_creator_404():
+    current = profile(version=4)
+    theirs = profile(version=4, platform_accounts={"youtube": "UC-other"})
+    saved, answer = apply_change(change(theirs, by=Actor.creator), current, NOW)
+    assert saved is None and answer.status == 403 and answer.details[0]["field"] == "platform_accounts"
+    saved, answer = apply_change(change(mode=ReplyMode.off), None, NOW)
+    assert saved is None and (answer.status, answer.error) == (404, "unknown creator 'mara'")
+    saved, answer = apply_change(change(profile(version=1), version_sent=False), None, NOW)  # the operator creates
+    assert saved is not None and answer.status == 201 and answer.profile == saved
+    assert apply_change(change(profile(), by=Actor.creator), None, NOW)[1].status == 403  # a creator cannot
+
+
+def test_a_change_is_a_profile_or_a_mode_of_its_own_creator():
+    with pytest.raises(ValidationError, match="either a profile or a mode"):
+        change(profile(), mode=ReplyMode.off)
+    with pytest.raises(ValidationError, match="either a profile or a mode"):
+        change()
+    with pytest.raises(ValidationError, match="another creator's"):
+        change(profile(creator_id="lena"))
 
 
 def test_load_profiles_numbers_each_profile_on_from_the_current_one():
@@ -370,10 +419,12 @@ def test_a_decision_records_who_made_it_and_the_audit_says_so():
 
 def test_profile_versions_record_who_made_them_whatever_the_body_says():
     current = profile(version=4, updated_by=Actor.operator)
-    mine = next_profile(profile(persona="A baker.", updated_by=Actor.operator), current, NOW, Actor.creator)
+    mine = next_profile(profile(persona="A baker.", updated_by=Actor.operator), current, NOW, Actor.creator,
+                        version_sent=False)
     assert mine is not None and mine.updated_by == Actor.creator
     # Who sent it is not content: the same body from someone else writes nothing.
-    assert next_profile(profile(version=4, updated_by=Actor.creator), current, NOW, Actor.creator) is None
+    assert next_profile(profile(version=4, updated_by=Actor.creator), current, NOW, Actor.creator,
+                        version_sent=True) is None
     off = with_mode(current, ReplyMode.off, NOW, Actor.creator)
     assert off is not None and off.updated_by == Actor.creator
 

@@ -90,6 +90,12 @@ def webhook_entry(account: str = "17841", text: str = "Open today?") -> bytes:
         "id": "c9", "text": text, "from": {"id": "9001", "username": "ann"}, "media": {"id": "m1"}}}]}).encode()
 
 
+def test_a_profile_change_is_not_sent_back_late_where_it_could_undo_a_later_kill_switch():
+    stays = records_to_send(letter("creators.changes.dlq", "creators.changes"), lambda account: None)
+    assert stays == ("a profile change is not sent back: it would be made after later ones; ask for it again "
+                     "(control API)")
+
+
 def test_a_webhook_change_goes_through_ingests_mapping_with_the_profiles_as_they_are_now():
     dead = letter("comments.received.dlq", WEBHOOK_SOURCE, value=webhook_entry())
     assert "is no creator's" in records_to_send(dead, lambda account: None)

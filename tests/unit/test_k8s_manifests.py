@@ -50,8 +50,10 @@ CONSUMERS = {
 HTTP_APIS = {"ingest": "replyflow.ingest", "control": "replyflow.control"}
 # Deployments whose consumer group shares out a topic's partitions to own what they key: (stage, topic).
 OWNERS = {"youtube-poller": ("youtube-poller", topics.YOUTUBE_POLL_CURSORS)}
-# Every Deployment's consumer group (stage) and topic: the scaled stages plus control's review outputs.
-STAGE_GROUPS = {**CONSUMERS, "control": ("control-review", topics.REPLIES_REVIEWED)}
+# Every Deployment's consumer groups (stage) and topics: the scaled stages plus control's review outputs and its
+# creators' profile writer.
+STAGE_GROUPS = {**{name: [group] for name, group in CONSUMERS.items()},
+                "control": [("control-review", topics.REPLIES_REVIEWED), ("control-profiles", topics.CREATORS_CHANGES)]}
 REPLYFLOW_DEPLOYMENTS = {*HTTP_APIS, *CONSUMERS, *OWNERS}
 # dev takes YouTube comments through ingest's API: it has no channel grants to poll with.
 DEPLOYMENTS_IN = {"dev": REPLYFLOW_DEPLOYMENTS - {"youtube-poller"}, "prod": REPLYFLOW_DEPLOYMENTS}
@@ -438,8 +440,8 @@ def test_each_deployment_consumes_what_its_name_says(overlay, name):
     facts = introspect(overlay, name)
     prefix = settings_of(config_map(render(overlay))).kafka_group_prefix
     if name in STAGE_GROUPS:
-        stage, topic = STAGE_GROUPS[name]
-        assert facts["consumers"] == [[topic.name, f"{prefix}.{stage}"]]
+        wanted = [[topic.name, f"{prefix}.{stage}"] for stage, topic in STAGE_GROUPS[name]]
+        assert sorted(facts["consumers"]) == sorted(wanted)
     else:
         assert facts["consumers"] == [], f"{name} consumes no stage's topic"
     if name in OWNERS:

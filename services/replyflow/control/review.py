@@ -21,6 +21,8 @@ from replyflow.events import (
     CreatorProfile,
     Decision,
     Outcome,
+    ProfileChange,
+    ProfileChangeResult,
     Reason,
     ReplyMode,
     ReplyReviewed,
@@ -405,20 +407,20 @@ class StaleProfile(Exception):
 
 
 def next_profile(wanted: CreatorProfile, current: CreatorProfile | None, now: datetime,
-                 by: Actor) -> CreatorProfile | None:
+                 by: Actor, *, version_sent: bool) -> CreatorProfile | None:
     """The profile ``by`` publishes for a full replacement, or ``None`` when nothing changes.
 
     Every change bumps the version past the current one (services cache per version); a higher
     version in the body is kept. A body that sends a lower version raises StaleProfile: it was read
     before the current version, and saving it would undo that change (the kill switch among them). A
-    body without a version replaces whatever is current. ``updated_by`` is always the caller's,
-    whatever the body says.
+    body without a version (``version_sent`` false) replaces whatever is current. ``updated_by`` is always the
+    caller's, whatever the body says.
     """
     if current is None:
         return wanted.model_copy(update={"updated_at": now, "updated_by": by})
     if _content(wanted) == _content(current):
         return None  # also a retry of a change already saved: nothing to undo
-    if "version" in wanted.model_fields_set and wanted.version < current.version:
+    if version_sent and wanted.version < current.version:
         raise StaleProfile(f"the profile changed since version {wanted.version} (current {current.version}): "
                            "re-read it, make your change again, and send it with its version")
     return wanted.model_copy(update={"version": max(wanted.version, current.version + 1), "updated_at": now,
@@ -431,3 +433,30 @@ def with_mode(current: CreatorProfile, mode: ReplyMode, now: datetime, by: Actor
         return None
     return current.model_copy(update={"mode": mode, "version": current.version + 1, "updated_at": now,
                                       "updated_by": by})
+
+
+def apply_change(change: ProfileChange, current: CreatorProfile | None,
+                 now: datetime) -> tuple[CreatorProfile | None, ProfileChangeResult]:
+    """What the creator's one writer makes of ``change`` on top of ``current``: the profile to save (``None``:
+    nothing to save) and the request's answer."""
+    def answer(status: int, profile: CreatorProfile | None = None, error: str | None = None,
+               details: list[dict[str, str]] | None = None) -> ProfileChangeResult:
+        return ProfileChangeResult(change_id=change.change_id, creator_id=change.creator_id, status=status,
+                                   profile=profile, error=error, details=details or [])
+
+    try:
+        if change.mode is not None:
+            if current is None:
+                return None, answer(404, error=f"unknown creator {change.creator_id!r}")
+            saved = with_mode(current, change.mode, now, change.by)  # no version rule: the kill switch always works
+        else:
+            assert change.profile is not None  # a change is a profile or a mode
+            # stale: 409, before any 403
+            saved = next_profile(change.profile, current, now, change.by, version_sent=change.version_sent)
+            if change.by is Actor.creator:
+                check_creator_change(change.profile, current)
+    except StaleProfile as e:
+        return None, answer(409, error=str(e))
+    except OperatorOnly as e:
+        return None, answer(403, error=str(e), details=e.details)
+    return saved, answer(201 if current is None else 200, profile=saved or current)

@@ -8,8 +8,15 @@ the beginning, so the pending list is the same on every replica and survives res
 writes its decision to ``replies.reviewed`` (acks=all) and answers once it has read it back. The
 decision's outputs (``replies.approved`` for the publisher, ``decisions`` for the audit trail) are
 sent by the service's ``control-review`` stage, which consumes ``replies.reviewed`` at least once:
-a crash or a Kafka outage right after the write delays them but cannot lose them. Profile changes
-go to ``creators.config``, which every service follows within seconds (the kill switch).
+a crash or a Kafka outage right after the write delays them but cannot lose them.
+
+Profile and mode changes have one writer per creator: a request writes its change to ``creators.changes`` (key
+creator_id), and the ``control-profiles`` stage of the replica that owns the creator's partition applies the changes
+one after the other on the profile last written (read to the end first: it may have just taken the partition over),
+saves the next version to ``creators.config`` (which every service follows within seconds: the kill switch) and
+then the answer to ``creators.changes.results``, where the replica that took the request finds it. Two changes read
+at the same version, on any replicas, cannot both be saved: the later one is stale (409); a mode change is made on
+whatever is current.
 
 Every request carries a bearer token: ``$CONTROL_API_TOKEN`` (the operator: every creator) or a
 creator token derived from it (control.tokens: that creator's reviews and profile only; a few
@@ -22,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+import uuid
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -33,32 +41,36 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from replyflow.admin import profile_emits
 from replyflow.control.review import (
     EditCheck,
     InvalidReview,
     ModeChange,
-    OperatorOnly,
     PendingReviews,
     Position,
     ReviewConflict,
     ReviewRequest,
-    StaleProfile,
-    check_creator_change,
+    apply_change,
     decide,
     decode_cursor,
     encode_cursor,
     held_position,
-    next_profile,
     page_after,
     queue_position,
     recorded_outputs,
     review_view,
     same_decision,
-    with_mode,
 )
 from replyflow.control.tokens import InvalidCreatorId, Principal, authenticate, creator_token, looks_like_creator_token
-from replyflow.events import Comment, CreatorProfile, Reason, ReplyReviewed, ReplyVerdict, utc_now
+from replyflow.events import (
+    Comment,
+    CreatorProfile,
+    ProfileChange,
+    ProfileChangeResult,
+    Reason,
+    ReplyReviewed,
+    ReplyVerdict,
+    utc_now,
+)
 from replyflow.ingest import validation_errors
 from replyflow.kafka import Emit, TopicTable, TraceHeaders, TransientError, new_traces, subscribe_stage
 from replyflow.openapi import control_openapi
@@ -77,19 +89,26 @@ from replyflow.service import (
     unavailable,
 )
 from replyflow.settings import Settings
-from replyflow.topics import CREATORS_CONFIG, DECISIONS, REPLIES_APPROVED, REPLIES_REVIEW, REPLIES_REVIEWED
+from replyflow.topics import (
+    CREATORS_CHANGE_RESULTS,
+    CREATORS_CHANGES,
+    CREATORS_CONFIG,
+    DECISIONS,
+    REPLIES_APPROVED,
+    REPLIES_REVIEW,
+    REPLIES_REVIEWED,
+)
 
 MAX_BODY_BYTES = 1_000_000
 DEFAULT_REVIEWS_LIMIT = 100
 MAX_REVIEWS_LIMIT = 1_000
 # How long a writer waits to read its own record back (read-your-writes on this replica).
 READ_BACK_TIMEOUT_S = 10.0
-# How long after reading a profile back a writer looks for a change another replica saved on the same version at
-# the same moment (each replica serialises only its own requests; Kafka cannot compare-and-set). Such writes land
-# within milliseconds of each other; this also covers the other record reaching this replica's table.
-CONCURRENT_WRITE_SETTLE_S = 1.0
-# A mode change replaced by a concurrent one is made again on top of it, at most this many times.
-MODE_CHANGE_ATTEMPTS = 3
+# How long a request waits for its change's answer: the creator's writer may be taking its partition over (a
+# rebalance: seconds; a replica that died: its session timeout first). Longer, the change stays queued and is made.
+CHANGE_TIMEOUT_S = 15.0
+# How long replicas keep the answers to changes: far longer than any request waits for one.
+CHANGE_RESULTS_KEPT_S = 3600.0
 
 # Every control pod reads every hold, so all pods report the same figures (aggregate with max, not sum).
 REVIEWS_PENDING = Gauge("replyflow_reviews_pending", "Held replies waiting for the creator's decision")
@@ -104,11 +123,6 @@ Handler = Callable[[Request], Awaitable[JSONResponse]]
 
 class Unavailable(Exception):
     """Kafka did not acknowledge (503: retry; repeating a decision is safe)."""
-
-
-class ConcurrentChange(Exception):
-    """Another replica saved a change to the profile on the same version at the same moment, and its record came
-    after this one: it is the profile everywhere (the latest record of a key wins, compaction keeps it)."""
 
 
 def error(status: int, message: str, details: list[dict[str, object]] | None = None, **extra: object) -> JSONResponse:
@@ -141,19 +155,18 @@ class ControlApi:
     """The HTTP handlers; each parses, calls a pure function of control.review, and writes to Kafka."""
 
     def __init__(self, parts: ServiceParts, held: TopicTable[ReplyVerdict], pending_reviews: PendingReviews,
-                 reviewed: TopicTable[ReplyReviewed], token: str, check_edit: EditCheck) -> None:
+                 reviewed: TopicTable[ReplyReviewed], change_results: TopicTable[ProfileChangeResult], token: str,
+                 check_edit: EditCheck) -> None:
         self.parts = parts
         self.profiles = parts.profiles
         self.held = held
         self.pending_reviews = pending_reviews
         self.check_edit = check_edit
         self.reviewed = reviewed
+        self.change_results = change_results
         self._token = token
         # One decision at a time per reply on this replica; replicas agree through replies.reviewed.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        # One profile change at a time per creator on this replica, each made on the version the last one saved
-        # (two changes must not both become version N+1, nor a profile change undo a mode change).
-        self._creator_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -178,7 +191,7 @@ class ControlApi:
                 return error(403, f"this token is for creator {principal.creator_id!r}: it may not see or change "
                                   f"creator {creator_id!r}")
             request.state.principal = principal
-            if not all(t.caught_up.is_set() for t in (self.profiles, self.held, self.reviewed)):
+            if not all(t.caught_up.is_set() for t in (self.profiles, self.held, self.reviewed, self.change_results)):
                 return unavailable("still reading replies and profiles from Kafka; retry in a few seconds")
             try:
                 return await handler(request)
@@ -316,57 +329,39 @@ class ControlApi:
                 "field": "creator_id",
                 "problem": f"the body is for {wanted.creator_id!r} but the path names {creator_id!r}"}])
         principal: Principal = request.state.principal
-        async with lock_for(self._creator_locks, creator_id):
-            current = self.profiles.get(creator_id)
-            try:
-                profile = next_profile(wanted, current, utc_now(), principal.actor)  # stale: 409, before any 403
-                if principal.creator_id is not None:
-                    check_creator_change(wanted, current)
-            except StaleProfile as e:
-                return error(409, str(e))
-            except OperatorOnly as e:
-                return error(403, str(e), e.details)  # type: ignore[arg-type]
-            try:
-                return await self._save(profile, current, created=current is None)
-            except ConcurrentChange:
-                return error(409, "another change to this profile was saved at the same moment and replaced "
-                                  "yours, which is not applied: re-read it (GET), make your change again, and send it")
+        return await self._change(ProfileChange(
+            change_id=str(uuid.uuid4()), creator_id=creator_id, by=principal.actor, profile=wanted,
+            version_sent="version" in wanted.model_fields_set, mode=None))
 
     async def put_mode(self, request: Request) -> JSONResponse:
-        creator_id = request.path_params["creator_id"]
         change = await self.body(request, ModeChange)
         if isinstance(change, JSONResponse):
             return change
-        async with lock_for(self._creator_locks, creator_id):  # no version rule: the kill switch always works
-            for _ in range(MODE_CHANGE_ATTEMPTS):
-                current = self.profiles.get(creator_id)
-                if current is None:
-                    return error(404, f"unknown creator {creator_id!r}")
-                try:
-                    return await self._save(with_mode(current, change.mode, utc_now(), request.state.principal.actor),
-                                            current, created=False)
-                except ConcurrentChange:  # made again on top of the change that replaced it
-                    continue
-            raise Unavailable("the profile kept changing under this mode change")
+        return await self._change(ProfileChange(
+            change_id=str(uuid.uuid4()), creator_id=request.path_params["creator_id"],
+            by=request.state.principal.actor, profile=None, version_sent=False, mode=change.mode))
 
-    async def _save(self, profile: CreatorProfile | None, current: CreatorProfile | None,
-                    *, created: bool) -> JSONResponse:
-        if profile is None:  # nothing changed: no new version
-            assert current is not None
-            return JSONResponse(current.model_dump(mode="json"))
-        await self.publish(profile_emits([profile]), "the profile")
+    async def _change(self, change: ProfileChange) -> JSONResponse:
+        """Queue ``change`` for the creator's writer and answer with what it made of it."""
+        await self.publish([Emit(CREATORS_CHANGES, change)], "the change")
+        if not await self.change_results.wait_until(lambda: change.change_id in self.change_results,
+                                                    CHANGE_TIMEOUT_S):
+            raise Unavailable(f"the change is queued but its writer has not made it within {CHANGE_TIMEOUT_S:.0f} s "
+                              "(a control replica taking the creator over); it will be made in its turn: GET the "
+                              "profile to see it before sending it again")
+        result = self.change_results.get(change.change_id)
+        assert result is not None  # the table keeps a change's first answer
+        if result.profile is None:
+            return error(result.status, result.error or "not changed", list(result.details) or None)
+        saved = result.profile
         # The next GET (and the next change) on this replica starts from this version; the other services
         # follow within seconds.
         if not await self.profiles.wait_until(
-            lambda: (p := self.profiles.get(profile.creator_id)) is not None and p.version >= profile.version,
+            lambda: (p := self.profiles.get(saved.creator_id)) is not None and p.version >= saved.version,
             READ_BACK_TIMEOUT_S,
         ):
-            raise Unavailable("the profile was written but has not been read back yet")
-        await asyncio.sleep(CONCURRENT_WRITE_SETTLE_S)
-        now = self.profiles.get(profile.creator_id)
-        if now != profile and (now is None or now.version <= profile.version):  # a later version built on ours is fine
-            raise ConcurrentChange
-        return JSONResponse(profile.model_dump(mode="json"), status_code=201 if created else 200)
+            raise Unavailable("the profile was saved but has not been read back yet")
+        return JSONResponse(saved.model_dump(mode="json"), status_code=result.status)
 
     def app(self) -> Starlette:
         return json_api([
@@ -383,7 +378,8 @@ def create_app(settings: Settings | None = None):
     settings = settings or Settings()
     if not settings.control_api_token:
         raise RuntimeError("CONTROL_API_TOKEN is not set: the control API does not run without a bearer token")
-    parts = service_parts("control", settings, sends=[REPLIES_REVIEWED, REPLIES_APPROVED, DECISIONS, CREATORS_CONFIG])
+    parts = service_parts("control", settings, sends=[REPLIES_REVIEWED, REPLIES_APPROVED, DECISIONS, CREATORS_CONFIG,
+                                                       CREATORS_CHANGES, CREATORS_CHANGE_RESULTS])
     bootstrap = settings.kafka_bootstrap_servers
     # keep_first: a reply's first hold keeps its held_at; a reply's first decision wins on every replica.
     held_for_s = REPLIES_REVIEW.retention_ms / 1000  # type: ignore[operator]
@@ -416,6 +412,35 @@ def create_app(settings: Settings | None = None):
         return [emit for r in records for emit in recorded_outputs(r, reviewed.get(r.reply_id), now)]
 
     subscribe_stage(parts, stage="control-review", topic=REPLIES_REVIEWED, handle=send_outputs)
+
+    # keep_first: a change answered twice (its writer died before committing) is answered as the first time.
+    change_results = TopicTable[ProfileChangeResult](bootstrap, CREATORS_CHANGE_RESULTS, lambda r: r.change_id,
+                                                     keep_first=True, since_s=CHANGE_RESULTS_KEPT_S)
+    parts.tables.append(change_results)
+
+    async def apply_changes(changes: list[ProfileChange]) -> list[Emit]:
+        # This replica owns these creators' partitions, so it is their one writer; it may have just taken them over,
+        # so it starts from what was written last.
+        for table in (parts.profiles, change_results):
+            if not await table.read_to_end(READ_BACK_TIMEOUT_S):
+                raise TransientError(f"{table.topic.name} is not read to its end yet")
+        now = utc_now()
+        latest: dict[str, CreatorProfile | None] = {}  # what this batch saved, before the table reads it back
+        saves, answers = [], []
+        for change in changes:
+            if change.change_id in change_results:
+                continue  # answered before a crash or a rebalance; made once
+            creator = change.creator_id
+            saved, answer = apply_change(change, latest[creator] if creator in latest else parts.profiles.get(creator),
+                                         now)
+            if saved is not None:
+                latest[creator] = saved
+                saves.append(Emit(CREATORS_CONFIG, saved))
+            answers.append(Emit(CREATORS_CHANGE_RESULTS, answer))
+        await parts.producer.publish(saves)  # before the answers: no answer stands for a profile that was not saved
+        return answers
+
+    subscribe_stage(parts, stage="control-profiles", topic=CREATORS_CHANGES, handle=apply_changes)
     # An edit is held to the verify stage's content checks, under the same policy file.
     checks = PolicyStages(parts.profiles.get, PolicySource(settings.policy_file))
     parts.ready_checks.append(lambda: checks.policies.unusable(time.time()))
@@ -423,7 +448,7 @@ def create_app(settings: Settings | None = None):
     def check_edit(text: str, comment: Comment, profile: CreatorProfile) -> list[Reason]:
         return checks.edit_reasons(text, comment, profile, time.time())
 
-    api = ControlApi(parts, held, pending_reviews, reviewed, settings.control_api_token, check_edit)
+    api = ControlApi(parts, held, pending_reviews, reviewed, change_results, settings.control_api_token, check_edit)
     openapi = control_openapi(max_body_bytes=MAX_BODY_BYTES, default_limit=DEFAULT_REVIEWS_LIMIT,
                               max_limit=MAX_REVIEWS_LIMIT)
     return build_app(parts, api=api.app(), openapi=openapi)
