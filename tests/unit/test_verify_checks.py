@@ -275,7 +275,7 @@ def test_related_terms_of_a_broad_topic_score_lower() -> None:
         ("supplements and pre-workouts", "Try a pre-workout before this", "pre-workouts"),
         ("steroids, SARMs and other performance-enhancing drugs", "no SARMs ever", "SARMs"),
         ("baby and infant feeding", "Tips for baby feeding at night", "baby feeding"),
-        ("diagnosing pain or injuries", "That sounds like an injury to me", "injuries"),
+        ("diagnosing pain or injuries", "Diagnosing injuries from a clip is tricky", "diagnosing injuries"),
         ("weight-loss claims", "This helps with weight loss too!", "weight-loss"),
         (
             "guarantees that a place is safe",

@@ -589,6 +589,16 @@ _SPAM_EVIDENCE = re.compile(
     r"work|stuff|content|blog|stream))(?![^\W_])|[$%£€]|\+\d{6,}"
 )
 
+# The commenter following the creator ("I follow you from Mexico", "been following you since 2019") wants nothing;
+# "follow me", "I'll follow you", "follow you back" and "follow 4 follow" want followers.
+_FOLLOWS_YOU = re.compile(r"(?<![^\W_])(?:(?:i|we)(?:['’]ve| have)?|been)(?: (?:always|still|already|just|been))* "
+                          r"follow(?:s|ed|ing)? (?:you|u)(?![^\W_])(?! back)")
+
+
+def _spam_evidence(v: NormalizedText) -> bool:
+    s = _FOLLOWS_YOU.sub(" ", v.skeleton) if "follow" in v.skeleton else v.skeleton
+    return _SPAM_EVIDENCE.search(s) is not None
+
 
 class SpamClassifier(_ModelClassifier):
     """Comment spam (self-promotion, "check my channel", link drops); trained on YouTube comments.
@@ -598,7 +608,9 @@ class SpamClassifier(_ModelClassifier):
     followers, money, contact or engagement bait, see ``_SPAM_EVIDENCE``) is capped below the
     threshold; in the training data 7 of 723 spam comments have none of it. "Check" is evidence
     only as in "check out", "check my ...": alone ("form check", "check your oven") it counts for
-    no spam comment of the training or validation data.
+    no spam comment of the training or validation data; nor is the commenter following the creator
+    ("I follow you from Mexico", ``_FOLLOWS_YOU``). Having subscribed is evidence: the data labels
+    "I just subscribed :)" spam.
     """
 
     check = "spam"
@@ -609,7 +621,7 @@ class SpamClassifier(_ModelClassifier):
             return []
         views = [as_views(t) for t in texts]
         probs = self.model.predict_proba(views)
-        return [float(p) if _SPAM_EVIDENCE.search(v.skeleton) else min(float(p), NO_EVIDENCE_CAP)
+        return [float(p) if _spam_evidence(v) else min(float(p), NO_EVIDENCE_CAP)
                 for v, p in zip(views, probs, strict=True)]
 
 
@@ -1162,6 +1174,15 @@ _ADDRESS_INTL = re.compile(
                            r"\b[a-z]{3,}(?:strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer) "
                            r"\d{1,4}[a-z]?\b"
 )
+# A house number and street as a sight in a story, a place passed, seen or visited ("I walked past 10 Downing Street",
+# "a selfie outside 221B Baker Street", "we toured 1600 Pennsylvania Ave"), is no one's personal data: it counts only
+# with what makes an address someone's (``_ADDRESS_CONTEXT``, ``_ADDRESS_DETAIL``). Matched right before the number.
+_PASSED_BY = re.compile(
+    r"\b(?:past|outside|opposite|in front of|visited|toured|saw|seen|(?:photos?|pictures?|pics?|selfies?) (?:of|at|"
+    r"outside)|(?:walked|drove|went|cycled|ran|strolled|been) (?:by|to|round|around|along|down))"
+    r"(?: the)?(?: famous| iconic| historic)? $"
+)
+_PASSED_BY_REACH = 40  # characters: the longest match of ``_PASSED_BY``, and then some
 # What says an address is where someone lives, stays or gets post (on the accent-free view).
 _ADDRESS_CONTEXT = re.compile(
     r"\b(?:(?:i|we|you|they|he|she|who) (?:live|lived)|lives|living (?:at|in|on)|address(?:es)?|ship|shipping|send|"
@@ -1314,11 +1335,15 @@ def detect_personal_data(text: TextLike, own_email_domains: Collection[str] = ()
 
 
 def _street_address(v: NormalizedText, s: str) -> bool:
-    """A street address that is someone's, not a public place (see ``_ADDRESS_EN`` and ``_ADDRESS_INTL``)."""
-    suffixes = [m.group("suffix") for m in _ADDRESS_EN.finditer(s)]
-    if any(x not in _COMMON_WORD_SUFFIXES or re.search(rf"\b{x.capitalize()}\b", v.original) for x in suffixes):
-        return True
-    if not suffixes and not _ADDRESS_INTL.search(v.plain):
+    """A street address that is someone's, not a public place (see ``_ADDRESS_EN``, ``_ADDRESS_INTL`` and
+    ``_PASSED_BY``)."""
+    found = list(_ADDRESS_EN.finditer(s))
+    for m in found:
+        x = m.group("suffix")
+        named = x not in _COMMON_WORD_SUFFIXES or re.search(rf"\b{x.capitalize()}\b", v.original)
+        if named and not _PASSED_BY.search(s, max(0, m.start() - _PASSED_BY_REACH), m.start()):
+            return True
+    if not found and not _ADDRESS_INTL.search(v.plain):
         return False
     return bool(_ADDRESS_CONTEXT.search(v.plain) or _ADDRESS_DETAIL.search(s) or _ZIP_STATE.search(s))
 

@@ -541,6 +541,16 @@ def extract_links(text: str) -> list[Link]:
         path = (m.group(2) or "").rstrip(_TRAILING)
         if path or not _missing_space(m.group(1)):
             links.append(Link(m.group(0).rstrip(_TRAILING), m.group(1).casefold(), path, "domain"))
+    if "." in work and not work.isascii():
+        # Look-alike letters can spell the TLD too ("evil.cοm" with a Greek ο): the hosts that show once they are
+        # folded to Latin, read back from the text as written (the fold keeps every position). A Greek or Cyrillic
+        # text keeps its own words ("Спасибо.Да" stays as it is).
+        found = {link.host for link in links}
+        for m in _BARE_DOMAIN.finditer(fold_homoglyphs(work)):
+            host = work[m.start(1) : m.end(1)].casefold()
+            path = (m.group(2) or "").rstrip(_TRAILING)
+            if host not in found and _imitated_host(host) and (path or not _missing_space(m.group(1))):
+                links.append(Link(work[m.start() : m.end()].rstrip(_TRAILING), host, path, "domain"))
     for m in _IPV4.finditer(work) if work.count(".") >= 3 else ():
         links.append(Link(m.group(0).rstrip(_TRAILING), m.group(1), (m.group(2) or "").rstrip(_TRAILING), "domain"))
     for m in _LOCALHOST.finditer(work) if "localhost" in lowered else ():
@@ -569,6 +579,21 @@ def _missing_space(domain: str) -> bool:
     return tld.casefold() in _WORD_TLDS and short
 
 
+_ASCII_LETTER = re.compile("[a-z]", re.IGNORECASE)
+
+
+def _imitated_host(host: str) -> str | None:
+    """The Latin host that ``host`` (lower case) imitates with look-alike letters of another script ("pаypal.com"
+    with a Cyrillic а, "evil.cοm" with a Greek ο): a label of it mixes Latin letters with look-alikes, or it reads as
+    plain ASCII once they are folded. ``None`` for an ASCII host, and for one written in a script of its own
+    ("пример.рф", "münchen.de": letters no Latin one looks like)."""
+    if host.isascii():
+        return None
+    latin = fold_homoglyphs(host)
+    mixed = any(_ASCII_LETTER.search(label) and fold_homoglyphs(label) != label for label in host.split("."))
+    return latin if mixed or latin.isascii() else None
+
+
 def host_matches(host: str, domain: str) -> bool:
     """``host`` is ``domain`` or one of its subdomains (both lower case)."""
     return host == domain or host.endswith("." + domain)
@@ -590,7 +615,8 @@ def own_email_domains(profile: CreatorProfile) -> tuple[str, ...]:
 def check_links(
     draft: str, comment: str | Comment, profile: CreatorProfile, *, config: VerifyConfig = DEFAULT_CONFIG
 ) -> list[Finding]:
-    """Links, bare domains and e-mail addresses not on ``profile.allowed_links``; shorteners always.
+    """Links, bare domains and e-mail addresses not on ``profile.allowed_links``; shorteners and hosts spelt with
+    look-alike letters of another script ("pаypal.com" with a Cyrillic а) always.
 
     Subdomains of an allowed domain pass; an allowed entry with a path ("example.com/shop")
     only allows links under that path.
@@ -606,6 +632,12 @@ def check_links(
                 "unsafe_link",
                 f"The reply contains a {host}: link ({_q(link.text)}), which runs code or opens content "
                 "directly; such links are never sent.",
+            )
+        elif latin := _imitated_host(host):  # before the allow-list: "pаypal.com" is not the allowed paypal.com
+            code, message = (
+                "lookalike_link",
+                f"The reply links to {host} ({_q(link.text)}), spelt with look-alike letters from another script so "
+                f"that it reads as {latin}; such links are never sent.",
             )
         elif any(host_matches(host, s) for s in _SHORTENERS):
             code, message = (
@@ -719,6 +751,17 @@ def _clean_part(part: str) -> str:
     return " ".join(words)
 
 
+# Verbs of talk: "discussing politics or elections" is avoided by any mention of elections.
+_TALK_STEMS = frozenset(["discuss", "talk", "mention", "debat", "comment", "chat", "jok", "rant", "argu"])
+
+
+def _act_on(word: str) -> bool:
+    """``word`` is the -ing form of a verb that does something to a thing other than talk about it ("diagnosing",
+    "recommending"; not "discussing", nor "thing")."""
+    w = fold(word)
+    return w.endswith("ing") and _stem(w) not in (w, *_TALK_STEMS)
+
+
 @lru_cache(maxsize=1024)
 def _topic_alternatives(topic: str) -> tuple[_TopicAlt, ...]:
     parts = [_clean_part(p) for p in _TOPIC_SPLIT.split(topic) if p.strip()]
@@ -737,7 +780,10 @@ def _topic_alternatives(topic: str) -> tuple[_TopicAlt, ...]:
             shared = multi.split()[1:] if one_first else multi.split()[:-1]
             joined = [single, *shared] if one_first else [*shared, single]
             texts += [(multi, 1.0), (" ".join(joined), 1.0)]
-            if len(single) >= 5 and single.casefold().endswith("s"):  # a plural noun stands on its own
+            # A plural noun stands on its own, unless it is the object of what the topic says not to do: "Injuries
+            # are no joke, rest up" is no diagnosing of pain or injuries.
+            done_to = not one_first and _act_on(shared[0])
+            if len(single) >= 5 and single.casefold().endswith("s") and not done_to:
                 texts.append((single, 0.7))
         else:
             texts += [(first, 1.0), (second, 1.0)]
@@ -924,6 +970,12 @@ _DRUGS = (
     r"diuretics?|viagra|birth control|the pill|painkillers?|pain killers?|sleeping pills?|diet pills?|"
     r"supplements?|medications?|meds|medicine|pills?)"
 )
+# Injuries by name ("a torn ACL", "a sprained ankle"), not "pulled pork" or "a broken heart".
+_INJURIES = (
+    r"(?:(?:torn|pulled|strained|sprained|ruptured|herniated|slipped|broken|fractured|dislocated|cracked)\s+"
+    r"(?:muscle|ligament|acl|mcl|meniscus|tendon|achilles|disc|ankle|wrist|knee|hamstring|calf|groin|rotator cuff|"
+    r"shoulder|rib|bone|hip)|stress fracture|shin splints|tennis elbow|runner's knee|plantar fasciitis|sprain)"
+)
 _CONDITIONS = (
     r"(?:diabetes|diabetic|cancer|tumou?r|adhd|autism|autistic|depression|depressed|bipolar|ocd|ptsd|"
     r"anxiety disorder|eating disorder|anorexia|bulimia|infection|disorder|syndrome|deficiency|"
@@ -931,7 +983,7 @@ _CONDITIONS = (
     r"fracture|hernia|arthritis|asthma|covid|pneumonia|bronchitis|std|sti|anemia|anaemia|anemic|"
     r"migraines?|insomnia|sleep apnea|lupus|gout|shingles|appendicitis|sepsis|a stroke|heart attack|"
     r"heart disease|high blood pressure|hypertension|dementia|alzheimer'?s|schizophrenia|"
-    r"tendinitis|tendonitis|bursitis|sciatica|a (?:torn|pulled) (?:muscle|ligament|acl|meniscus))"
+    rf"tendinitis|tendonitis|bursitis|sciatica|(?:an?\s+)?{_INJURIES})"
 )
 _DOCTORS = r"(?:doctor|physician|gp|dermatologist|specialist|therapist|psychiatrist)"
 _ADVICE_RULES = (
@@ -989,6 +1041,20 @@ _ADVICE_RULES = (
         rf"certainly|100%|most likely|likely|certainly|for sure)\s+(?:a\s+|an\s+)?(?:\w+\s+)?{_CONDITIONS}(?![\w-])|"
         rf"\b(?:could|might|must|may) be (?:a\s+|an\s+)?{_CONDITIONS}(?![\w-])|\b{_CONDITIONS} for sure\b",
         "The reply suggests a diagnosis ({evidence}); replies must not diagnose anyone.",
+    ),
+    _rule(
+        "diagnosis",
+        # Said without a hedge: "That's a torn ACL", "Sounds like a shoulder injury." (not "an injury-free plan").
+        r"\b(?:that's|thats|that is|it's|its|it is|this is|sounds like|looks like)\s+(?:a\s+|an\s+)?(?:classic\s+|"
+        rf"textbook\s+|typical\s+)?{_INJURIES}(?![\w-])|\b(?:sounds|looks) like (?:a |an )?(?:\w+\s+)?injury"
+        r"(?=\s+to me\b|\s*[,.!?;]|\s*$)",
+        "The reply suggests a diagnosis ({evidence}); replies must not diagnose anyone.",
+    ),
+    _rule(
+        "medical_advice",
+        r"\b(?:you|u)(?:'ll|'d| will| would)?\s+(?:definitely\s+|probably\s+|likely\s+)?(?:need|have to have|"
+        r"have to get|gotta get|should get|should have)\s+(?:an?\s+)?(?:(?:\w+\s+)?surgery|operation)(?![\w-])",
+        "The reply tells someone they need surgery ({evidence}); replies must not give medical advice.",
     ),
     _rule(
         "medical_advice",
