@@ -315,11 +315,24 @@ def test_an_iban_with_a_bad_checksum_followed_by_a_word_is_not_one():
     assert "iban" not in codes(detect_personal_data("IBAN ES91 2100 0418 4502 0005 1333 got it"))
 
 
+@pytest.mark.parametrize("text", ["Find it at miacooks.com", "Pay at paypal.com", "More at maracooks.com!",
+                                  "See us at bakeshow.org this weekend", "Tickets available at venue.co.uk"])
+def test_a_website_named_after_a_word_and_at_is_no_spelled_out_address(text):
+    assert "email" not in codes(detect_personal_data(text))
+
+
+@pytest.mark.parametrize("text", ["jane at gmail.com", "jane.doe at outlook.com", "write to mara at maracooks.com",
+                                  "it at gmail dot com"])
+def test_a_mailbox_spelled_out_with_at_still_is(text):
+    assert codes(detect_personal_data(text)) == {"email"}
+
+
 def test_an_address_on_an_own_domain_is_not_personal_data():
     own = ("maracooks.example",)
     assert detect_personal_data("Business inquiries: hello@maracooks.example 💛", own) == []
     assert detect_personal_data("Orders: shop@shop.maracooks.example", own) == []  # a subdomain
     assert detect_personal_data("Mail hello@maracooks.com at any time", ("maracooks.com",)) == []  # nor spelled out
+    assert detect_personal_data("Write to mara at maracooks dot com", ("maracooks.com",)) == []
     assert codes(detect_personal_data("hello@maracooks.example or jane.doe@gmail.com", own)) == {"email"}
     assert codes(detect_personal_data("hello@maracooks.example, or jane at gmail dot com", own)) == {"email"}
     assert codes(detect_personal_data("mara@maracooks.example.evil.com", own)) == {"email"}

@@ -1087,11 +1087,19 @@ def detect_prompt_injection(text: TextLike) -> list[Finding]:
 
 _EMAIL = re.compile(r"(?<![\w.+-])[a-z0-9][a-z0-9._%+-]{0,63}@([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,24})\b")
 _EMAIL_OBFUSCATED = re.compile(
-    r"(?<![\w.])[a-z0-9][a-z0-9._%+-]{1,63}\s*[\[({<]?\s*(?:at|arroba|arobase|chez|"
-    r"@)\s*[\])}>]?\s*[a-z0-9-]{2,}\s*[\[({<]?\s*(?:dot|punto|point|punkt|ponto|"
-    r"\.)\s*[\])}>]?\s*(?:com|net|org|de|fr|es|pt|br|co|io|uk|info|me|edu|gov|mx|"
+    r"(?<![\w.])(?P<local>[a-z0-9][a-z0-9._%+-]{1,63})\s*[\[({<]?\s*(?:at|arroba|arobase|chez|"
+    r"@)\s*[\])}>]?\s*(?P<domain>[a-z0-9-]{2,})\s*[\[({<]?\s*(?P<dot>dot|punto|point|punkt|ponto|"
+    r"\.)\s*[\])}>]?\s*(?P<tld>com|net|org|de|fr|es|pt|br|co|io|uk|info|me|edu|gov|mx|"
     r"ar|it|nl|ch|at|be|ca|us)\b"
 )
+# "Find it at miacooks.com", "see us at", "more at": a website named after a word, not a mailbox spelled out.
+_NOT_A_MAILBOX = frozenset((
+    "it", "us", "me", "them", "him", "her", "you", "this", "that", "these", "those", "more", "out", "online",
+    "here", "there", "everything", "all", "one", "both", "details", "recipes", "recipe", "tickets", "merch", "post",
+    "video", "videos", "link", "blog", "site", "website", "page", "shop", "store", "up", "live", "now", "too",
+    "pay", "buy", "order", "watch", "read", "listen", "stream", "join", "book", "register", "available", "find",
+    "get", "grab", "visit", "donate", "vote", "apply", "signup", "info", "information",
+))
 _EMAIL_AT_WORDS = (" at ", "arroba", "[at]", "(at)", "arobase", "chez")
 _EMAIL_PROVIDER = re.compile(r"\b(?:gmail|hotmail|yahoo|outlook|icloud|proton(?:mail)?|gmx|aol|live|web|"
                              r"orange|free|laposte|uol|bol|terra)\b")
@@ -1285,9 +1293,11 @@ def detect_personal_data(text: TextLike, own_email_domains: Collection[str] = ()
         add("email", "The comment contains an e-mail address.", 0.95)
     else:
         rest = _EMAIL.sub(" ", s) if emails else s  # an own address is no spelled-out one either
-        if any(w in rest for w in _EMAIL_AT_WORDS) and (m := _EMAIL_OBFUSCATED.search(rest)):
-            score = 0.9 if _EMAIL_PROVIDER.search(m.group(0)) else 0.7
-            add("email", "The comment contains a spelled-out e-mail address.", score)
+        if any(w in rest for w in _EMAIL_AT_WORDS):
+            for m in _EMAIL_OBFUSCATED.finditer(rest):
+                if _spelled_out_mailbox(m, own_email_domains):
+                    score = 0.9 if _EMAIL_PROVIDER.search(m.group(0)) else 0.7
+                    add("email", "The comment contains a spelled-out e-mail address.", score)
     if not has_digit:
         return list(out.values())
     taken: list[tuple[int, int]] = []
@@ -1332,6 +1342,15 @@ def detect_personal_data(text: TextLike, own_email_domains: Collection[str] = ()
         score = 0.85 if _ZIP_STATE.search(s) else 0.7
         add("street_address", "The comment contains a street address.", score)
     return list(out.values())
+
+
+def _spelled_out_mailbox(m: re.Match[str], own_email_domains: Collection[str]) -> bool:
+    """Whether a match of ``_EMAIL_OBFUSCATED`` spells someone's address: not one on an own domain, nor a word
+    "at" a host written as such ("find it at miacooks.com")."""
+    if m.group("dot") == "." and m.group("local") in _NOT_A_MAILBOX:
+        return False
+    host = f"{m.group('domain')}.{m.group('tld')}"
+    return not any(host_matches(host, d) for d in own_email_domains)
 
 
 def _street_address(v: NormalizedText, s: str) -> bool:
