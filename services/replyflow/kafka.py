@@ -791,6 +791,7 @@ class TopicTable(Generic[M]):
         self._unreadable: set[str] = set()  # keys whose latest record did not validate
         TABLE_UNREADABLE_KEYS.labels(topic.name).set_function(lambda: len(self._unreadable))
         self._consumer: AIOKafkaConsumer | None = None
+        self._offsets: AIOKafkaConsumer | None = None  # for read_to_end, started on its first call
         self._task: asyncio.Task | None = None
         self._applied = asyncio.Event()  # set (and replaced) after each batch of records applied
         self.caught_up = asyncio.Event()
@@ -842,7 +843,13 @@ class TopicTable(Generic[M]):
         """Wait until every record written before the call is read; ``False`` on timeout. For a single writer:
         it starts from what it, or the partition's previous owner, wrote last."""
         assert self._consumer is not None, "start() first"
-        ends = await self._consumer.end_offsets(list(self._consumer.assignment()))
+        if self._offsets is None:
+            # A client of its own: the broker answers a connection's requests in turn, so on the follower's the end
+            # offsets would wait behind its fetch, which the broker holds up to fetch_max_wait_ms when idle.
+            self._offsets = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None,
+                                             enable_auto_commit=False)
+            await self._offsets.start()
+        ends = await self._offsets.end_offsets(list(self._consumer.assignment()))
         deadline = time.monotonic() + timeout_s
         # By position, as the catch-up at start: records compaction or retention removed are never read.
         while not all([await self._consumer.position(tp) >= end for tp, end in ends.items()]):
@@ -958,3 +965,5 @@ class TopicTable(Generic[M]):
             await asyncio.gather(self._task, return_exceptions=True)
         if self._consumer:
             await self._consumer.stop()
+        if self._offsets:
+            await self._offsets.stop()

@@ -16,7 +16,7 @@ import pytest
 
 from loadtest.platform_simulator import SimulatorConfig, serve_in_thread
 from replyflow.admin import load_profiles, put_profiles
-from replyflow.control.review import ReviewRequest, decide, review_outputs
+from replyflow.control.review import CHANGE_MAX_WAIT, ReviewRequest, decide, review_outputs
 from replyflow.control.tokens import creator_token
 from replyflow.events import (
     Action,
@@ -27,8 +27,11 @@ from replyflow.events import (
     Decision,
     GenerationStats,
     Outcome,
+    ProfileChange,
+    ProfileChangeResult,
     Reason,
     ReplyDrafted,
+    ReplyMode,
     ReplyPublished,
     ReplyReviewed,
     ReplyVerdict,
@@ -36,11 +39,13 @@ from replyflow.events import (
     Stage,
     reply_id_for,
 )
-from replyflow.kafka import group_starts_at_end
+from replyflow.kafka import Emit, EventProducer, group_starts_at_end
 from replyflow.local.stack import Stack
 from replyflow.settings import Settings
 from replyflow.topics import (
     COMMENTS_RECEIVED,
+    CREATORS_CHANGE_RESULTS,
+    CREATORS_CHANGES,
     CREATORS_CONFIG,
     DECISIONS,
     REPLIES_APPROVED,
@@ -609,6 +614,43 @@ async def test_two_control_replicas_racing_on_one_version_save_one_change_and_re
                 assert now["persona"] == ("Late." if change.status_code == 200 else read["persona"])
     finally:
         await asyncio.to_thread(control_stack.stop_process, "control-b")
+
+
+async def test_the_writer_makes_no_change_twice_and_drops_one_that_waited_too_long(http, creator, kafka_bootstrap):
+    """Changes written to creators.changes as the control API writes them: one answered already (its writer died
+    before committing) is not made again; one that waited past CHANGE_MAX_WAIT is answered 409, not made; the
+    next one is made."""
+    before = (await http.get(f"/v1/creators/{creator}")).json()
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
+    answered = ProfileChange(change_id=f"ch-{uuid.uuid4().hex}", creator_id=creator, by=Actor.operator, profile=None,
+                             version_sent=False, mode=ReplyMode.auto)
+    late = ProfileChange(change_id=f"ch-{uuid.uuid4().hex}", creator_id=creator, by=Actor.operator, profile=None,
+                         version_sent=False, mode=ReplyMode.auto,
+                         occurred_at=datetime.now(UTC) - CHANGE_MAX_WAIT - timedelta(minutes=1))
+    made = ProfileChange(change_id=f"ch-{uuid.uuid4().hex}", creator_id=creator, by=Actor.operator,
+                         profile=CreatorProfile.model_validate({**before, "persona": "Made once."}), version_sent=True,
+                         mode=None)
+    earlier = ProfileChangeResult(change_id=answered.change_id, creator_id=creator, status=200,
+                                  profile=CreatorProfile.model_validate(before), error=None, details=[])
+    async with TopicReader(kafka_bootstrap, CREATORS_CHANGE_RESULTS.name) as results, \
+            EventProducer(settings, "test", [CREATORS_CHANGES, CREATORS_CHANGE_RESULTS]) as producer:
+        await producer.publish([Emit(CREATORS_CHANGE_RESULTS, earlier)])
+        await producer.publish([Emit(CREATORS_CHANGES, c) for c in (answered, late, made)])
+        ids = {late.change_id, made.change_id}
+        records = await results.collect(lambda rs: ids <= {ProfileChangeResult.model_validate_json(r.value).change_id
+                                                           for r in rs})
+    answers = {a.change_id: a for a in (ProfileChangeResult.model_validate_json(r.value) for r in records)}
+    assert answered.change_id not in answers or answers[answered.change_id] == earlier  # answered once, not again
+    assert answers[late.change_id].status == 409 and answers[late.change_id].error.startswith("not made: it waited")
+    assert answers[made.change_id].status == 200
+    now = await profile_on(http, creator, before["version"] + 1)
+    assert (now["version"], now["mode"], now["persona"]) == (before["version"] + 1, before["mode"], "Made once.")
+
+
+async def test_a_mode_change_for_an_id_no_creator_can_have_is_404(http):
+    response = await http.put("/v1/creators/no%20such%20creator/mode", json={"mode": "off"})
+    assert response.status_code == 404 and response.json()["error"] == "unknown creator 'no such creator'"
+    assert_documented(response)
 
 
 async def ready(client: httpx.AsyncClient) -> bool:

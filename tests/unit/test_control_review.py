@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from replyflow.admin import new_creators, next_versions
 from replyflow.control.review import (
+    CHANGE_MAX_WAIT,
     OUTPUTS_MAX_AGE,
     InvalidReview,
     OperatorOnly,
@@ -361,6 +362,21 @@ def test_the_writer_answers_a_creators_operator_only_change_403_and_an_unknown_c
     saved, answer = apply_change(change(profile(version=1), version_sent=False), None, NOW)  # the operator creates
     assert saved is not None and answer.status == 201 and answer.profile == saved
     assert apply_change(change(profile(), by=Actor.creator), None, NOW)[1].status == 403  # a creator cannot
+
+
+def test_a_change_that_waited_too_long_for_its_writer_is_dropped_but_a_kill_switch_never_is():
+    current = profile(version=4, mode="review")
+    late = NOW - CHANGE_MAX_WAIT - timedelta(minutes=1)
+    saved, answer = apply_change(change(mode=ReplyMode.auto).model_copy(update={"occurred_at": late}), current, NOW)
+    assert saved is None and answer.status == 409 and answer.error.startswith("not made: it waited 11 minutes")
+    saved, answer = apply_change(change(profile(version=4, persona="A baker.")).model_copy(update={
+        "occurred_at": late}), current, NOW)
+    assert saved is None and answer.status == 409
+    saved, answer = apply_change(change(mode=ReplyMode.off).model_copy(update={"occurred_at": late}), current, NOW)
+    assert saved is not None and saved.mode == ReplyMode.off and answer.status == 200
+    on_time = NOW - CHANGE_MAX_WAIT + timedelta(seconds=1)
+    saved, _ = apply_change(change(mode=ReplyMode.auto).model_copy(update={"occurred_at": on_time}), current, NOW)
+    assert saved is not None and saved.mode == ReplyMode.auto
 
 
 def test_a_change_is_a_profile_or_a_mode_of_its_own_creator():

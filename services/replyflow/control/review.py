@@ -435,6 +435,11 @@ def with_mode(current: CreatorProfile, mode: ReplyMode, now: datetime, by: Actor
                                       "updated_by": by})
 
 
+# A change its writer reaches later than this (control replicas down, a rollback) is dropped, not made as a surprise;
+# the kill switch is made however late.
+CHANGE_MAX_WAIT = timedelta(minutes=10)
+
+
 def apply_change(change: ProfileChange, current: CreatorProfile | None,
                  now: datetime) -> tuple[CreatorProfile | None, ProfileChangeResult]:
     """What the creator's one writer makes of ``change`` on top of ``current``: the profile to save (``None``:
@@ -444,6 +449,10 @@ def apply_change(change: ProfileChange, current: CreatorProfile | None,
         return ProfileChangeResult(change_id=change.change_id, creator_id=change.creator_id, status=status,
                                    profile=profile, error=error, details=details or [])
 
+    waited = now - change.occurred_at
+    if waited > CHANGE_MAX_WAIT and change.mode is not ReplyMode.off:
+        return None, answer(409, error=f"not made: it waited {waited.total_seconds() / 60:.0f} minutes for the "
+                            "control service; send it again if you still want it")
     try:
         if change.mode is not None:
             if current is None:

@@ -42,6 +42,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from replyflow.control.review import (
+    CHANGE_MAX_WAIT,
     EditCheck,
     InvalidReview,
     ModeChange,
@@ -107,8 +108,9 @@ READ_BACK_TIMEOUT_S = 10.0
 # How long a request waits for its change's answer: the creator's writer may be taking its partition over (a
 # rebalance: seconds; a replica that died: its session timeout first). Longer, the change stays queued and is made.
 CHANGE_TIMEOUT_S = 15.0
-# How long replicas keep the answers to changes: far longer than any request waits for one.
-CHANGE_RESULTS_KEPT_S = 3600.0
+# How long replicas keep the answers to changes: as long as creators.changes keeps the changes, so a change read
+# again (a batch retried after a crash) is always known as answered.
+CHANGE_RESULTS_KEPT_S = CREATORS_CHANGES.retention_ms / 1000  # type: ignore[operator]
 
 # Every control pod reads every hold, so all pods report the same figures (aggregate with max, not sum).
 REVIEWS_PENDING = Gauge("replyflow_reviews_pending", "Held replies waiting for the creator's decision")
@@ -334,21 +336,27 @@ class ControlApi:
             version_sent="version" in wanted.model_fields_set, mode=None))
 
     async def put_mode(self, request: Request) -> JSONResponse:
+        creator_id = request.path_params["creator_id"]
         change = await self.body(request, ModeChange)
         if isinstance(change, JSONResponse):
             return change
-        return await self._change(ProfileChange(
-            change_id=str(uuid.uuid4()), creator_id=request.path_params["creator_id"],
-            by=request.state.principal.actor, profile=None, version_sent=False, mode=change.mode))
+        try:
+            queued = ProfileChange(change_id=str(uuid.uuid4()), creator_id=creator_id, by=request.state.principal.actor,
+                                   profile=None, version_sent=False, mode=change.mode)
+        except ValidationError:  # no creator has such an id
+            return error(404, f"unknown creator {creator_id!r}")
+        return await self._change(queued)
 
     async def _change(self, change: ProfileChange) -> JSONResponse:
         """Queue ``change`` for the creator's writer and answer with what it made of it."""
         await self.publish([Emit(CREATORS_CHANGES, change)], "the change")
         if not await self.change_results.wait_until(lambda: change.change_id in self.change_results,
                                                     CHANGE_TIMEOUT_S):
-            raise Unavailable(f"the change is queued but its writer has not made it within {CHANGE_TIMEOUT_S:.0f} s "
-                              "(a control replica taking the creator over); it will be made in its turn: GET the "
-                              "profile to see it before sending it again")
+            raise Unavailable(
+                f"the change is queued but was not answered within {CHANGE_TIMEOUT_S:.0f} s (a control replica "
+                f"taking the creator over?); it is made in its turn if that comes within "
+                f"{CHANGE_MAX_WAIT.total_seconds() / 60:.0f} minutes (a kill switch however late), else dropped: "
+                "GET the profile before sending it again")
         result = self.change_results.get(change.change_id)
         assert result is not None  # the table keeps a change's first answer
         if result.profile is None:
@@ -424,23 +432,24 @@ def create_app(settings: Settings | None = None):
         for table in (parts.profiles, change_results):
             if not await table.read_to_end(READ_BACK_TIMEOUT_S):
                 raise TransientError(f"{table.topic.name} is not read to its end yet")
-        now = utc_now()
         latest: dict[str, CreatorProfile | None] = {}  # what this batch saved, before the table reads it back
-        saves, answers = [], []
         for change in changes:
             if change.change_id in change_results:
-                continue  # answered before a crash or a rebalance; made once
+                continue  # answered before a crash or a rebalance: made once
+            if writer.partitions is None:  # being handed over: the next owner goes on from the first unanswered
+                raise TransientError("the creators' partitions of creators.changes are being handed over")
             creator = change.creator_id
             saved, answer = apply_change(change, latest[creator] if creator in latest else parts.profiles.get(creator),
-                                         now)
+                                         utc_now())
+            # One change at a time, saved before answered: an answer stands for its change and every one before it,
+            # so a batch retried after a crash between two writes skips what was answered and makes nothing twice.
             if saved is not None:
+                await parts.producer.publish([Emit(CREATORS_CONFIG, saved)])
                 latest[creator] = saved
-                saves.append(Emit(CREATORS_CONFIG, saved))
-            answers.append(Emit(CREATORS_CHANGE_RESULTS, answer))
-        await parts.producer.publish(saves)  # before the answers: no answer stands for a profile that was not saved
-        return answers
+            await parts.producer.publish([Emit(CREATORS_CHANGE_RESULTS, answer)])
+        return []
 
-    subscribe_stage(parts, stage="control-profiles", topic=CREATORS_CHANGES, handle=apply_changes)
+    writer = subscribe_stage(parts, stage="control-profiles", topic=CREATORS_CHANGES, handle=apply_changes)
     # An edit is held to the verify stage's content checks, under the same policy file.
     checks = PolicyStages(parts.profiles.get, PolicySource(settings.policy_file))
     parts.ready_checks.append(lambda: checks.policies.unusable(time.time()))
