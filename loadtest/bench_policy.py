@@ -12,9 +12,11 @@ Prints msgs/s for both and the ratio (b)/(a), by wall clock and per second of CP
 (the per-core rate, unaffected by whatever else runs on the machine); writes
 loadtest/reports/bench-policy.json and .md.
 
-Then the kill switch: how long from a creator's profile change (mode off, then back on) being written to
-``creators.config`` until the screen stage applies it, measured by sending a comment every 20 ms and
-taking the send time of the first one screened under the new mode (``kill-switch.json``).
+Then the kill switch: how long from a creator's mode change (off, then back on) until the screen stage applies
+it, measured by sending a comment every 20 ms and taking the send time of the first one screened under the new
+mode, two ways side by side: the profile written straight to ``creators.config`` (the baseline: no control API),
+and the creator's ``PUT /v1/creators/{id}/mode`` through the control service, whose one writer per creator makes
+the change (``kill-switch.json``).
 Starts its own Kafka broker unless KAFKA_BOOTSTRAP_SERVERS is set.
 """
 
@@ -33,11 +35,13 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from loadtest.eval_policy import data_dir, load_davidson, load_tubespam
@@ -218,9 +222,10 @@ def pipeline_rate(bootstrap: str, workdir: Path, stage: str, events: list) -> Ra
     return Rate(done / max(end - start, 1e-9), done / max(cpu.cpu_between(start, end), 1e-9))
 
 
-async def kill_switch_delays(bootstrap: str, profile: CreatorProfile, trials: int) -> list[float]:
-    """Seconds from writing each mode change until the first comment sent after it is screened under it."""
-    settings = Settings(kafka_bootstrap_servers=bootstrap)
+async def kill_switch_delays(bootstrap: str, profile: CreatorProfile, trials: int,
+                             change: Callable[[ReplyMode], Awaitable[None]]) -> list[float]:
+    """Seconds from asking for each mode change (``change``) until the first comment sent after it is screened
+    under it."""
     base = next(c for c in load_sample_comments() if c.creator_id == profile.creator_id.rsplit("-", 1)[0])
     base = base.model_copy(update={"text": "How long should the dough rest before baking?", "language": "en"})
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
@@ -235,9 +240,8 @@ async def kill_switch_delays(bootstrap: str, profile: CreatorProfile, trials: in
             await decisions.position(tp)  # "latest" fixed now
         for trial in range(trials):
             for mode in (ReplyMode.off, ReplyMode.auto):
-                profile = profile.model_copy(update={"mode": mode, "version": profile.version + 1})
                 changed = time.monotonic()
-                await put_profiles([profile], settings)
+                await change(mode)
                 sent: dict[str, float] = {}
                 applied: list[float] = []
                 settle_until = None
@@ -272,13 +276,37 @@ def kill_switch(bootstrap: str, workdir: Path, profile: CreatorProfile, trials: 
     stack = Stack(workdir / "kill-switch", kafka_bootstrap=bootstrap,
                   extra_env={"KAFKA_GROUP_PREFIX": prefix, "LOG_LEVEL": "WARNING", "POLICY_STAGES": "screen"})
     stack.start_service("policy")
+    stack.start_service("control")
+    settings = Settings(kafka_bootstrap_servers=bootstrap)
+    written = [profile]
+
+    async def write_directly(mode: ReplyMode) -> None:
+        written[0] = written[0].model_copy(update={"mode": mode, "version": written[0].version + 1})
+        await put_profiles(written, settings)
+
+    async def through_control() -> list[float]:
+        # One client for all changes: making one builds an SSL context, tens of ms that are not the change's.
+        async with httpx.AsyncClient(base_url=stack.url("control"), timeout=30,
+                                     headers={"Authorization": f"Bearer {stack.control_token}"}) as control:
+            async def ask_control(mode: ReplyMode) -> None:
+                response = await control.put(f"/v1/creators/{profile.creator_id}/mode", json={"mode": mode})
+                response.raise_for_status()
+
+            return await kill_switch_delays(bootstrap, profile, trials, ask_control)
+
     try:
         stack.wait_ready(log=lambda *_: None, timeout_s=60)
-        delays = asyncio.run(kill_switch_delays(bootstrap, profile, trials))
+        direct = asyncio.run(kill_switch_delays(bootstrap, profile, trials, write_directly))
+        api = asyncio.run(through_control())
     finally:
         stack.stop()
-    return {"changes": len(delays), "median_s": round(statistics.median(delays), 3),
-            "max_s": round(max(delays), 3), "delays_s": [round(d, 3) for d in delays]}
+
+    def summary(delays: list[float]) -> dict:
+        return {"changes": len(delays), "median_s": round(statistics.median(delays), 3),
+                "max_s": round(max(delays), 3), "delays_s": [round(d, 3) for d in delays]}
+
+    return {"direct": summary(direct), "control_api": summary(api),
+            "ratio": round(statistics.median(api) / statistics.median(direct), 2)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -327,8 +355,9 @@ def main(argv: list[str] | None = None) -> int:
                 "ratio_range": [round(min(wall), 3), round(max(wall), 3)],
             })
         switch = kill_switch(bootstrap, workdir, rounds[0][0][0])
-        print(f"kill switch: applied {switch['median_s']} s after the change (median of {switch['changes']}), "
-              f"at most {switch['max_s']} s", flush=True)
+        print(f"kill switch: applied {switch['direct']['median_s']} s after a direct write, "
+              f"{switch['control_api']['median_s']} s after the control API's PUT (medians of "
+              f"{switch['direct']['changes']}; ratio {switch['ratio']})", flush=True)
     finally:
         if kafka is not None:
             kafka.stop()
@@ -349,8 +378,11 @@ def main(argv: list[str] | None = None) -> int:
               f"| {r['ratio']} ({r['ratio_range'][0]}–{r['ratio_range'][1]}) | {r['pipeline_msgs_per_cpu_s']} "
               f"| {r['loop_msgs_per_cpu_s']} | {r['ratio_per_cpu_s']} |"
               for r in results]
-    lines += ["", f"Kill switch (mode off, then on again, {switch['changes']} changes): applied by the screen stage "
-                  f"{switch['median_s']} s after the change was written (median), {switch['max_s']} s at most."]
+    direct, api = switch["direct"], switch["control_api"]
+    lines += ["", f"Kill switch (mode off, then on again, {direct['changes']} changes each way): applied by the "
+                  f"screen stage {direct['median_s']} s after the profile was written to creators.config (median; "
+                  f"{direct['max_s']} s at most), {api['median_s']} s after the creator's PUT to the control API "
+                  f"({api['max_s']} s at most): ratio {switch['ratio']}."]
     (REPORTS / "bench-policy.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
