@@ -209,6 +209,20 @@ def test_asking_for_followers_still_is(spam: SpamClassifier, text: str) -> None:
     assert spam.scores([text])[0] >= spam.threshold
 
 
+@pytest.mark.parametrize("text", ["clear, no bs, no supplements pushed. instantly subscribed",
+                                  "Subscribed! More pasta please", "Just subbed! Love the recipes",
+                                  "I've subscribed, can't wait for the next one"])
+def test_a_fan_who_subscribed_is_no_spammer(spam: SpamClassifier, text: str) -> None:
+    assert spam.scores([text])[0] < spam.threshold
+
+
+@pytest.mark.parametrize("text", ["sub4sub anyone? I subscribed to you, subscribe back",
+                                  "I subscribed to you, now subscribe to me", "I just subscribed, check out my channel",
+                                  "subscribe to my channel", "I subbed back, sub to me"])
+def test_asking_for_subscribers_still_is_spam(spam: SpamClassifier, text: str) -> None:
+    assert spam.scores([text])[0] >= spam.threshold
+
+
 def test_screen_lets_a_fan_who_follows_the_creator_through(stages: PolicyStages) -> None:
     events = [CommentReceived(comment=comment(text)) for text in ("I follow you from Mexico", "Follow me on insta")]
     outcomes = [e.event.outcome for e in stages.screen(events, 0.0) if isinstance(e.event, Decision)]
