@@ -339,6 +339,16 @@ class CreatorProfile(Strict):
     )
 
 
+class ThreadListed(Strict):
+    """How far a followed thread's replies were listed (``YouTubePollCursor.conversations``)."""
+
+    listed_at: datetime = Field(description="When the poll that last listed the thread's replies started")
+    taken: dict[Id, datetime] = Field(
+        default_factory=dict, max_length=2_000,
+        description="Reply id -> publishedAt of the replies taken within the overlap before listed_at: the next "
+        "listing reads that window again and leaves these out")
+
+
 class YouTubePollCursor(Event):
     """How far the YouTube poller has read a channel's comments. Topic ``youtube.poll.cursors`` (compacted, key
     channel_id): a poller that takes the channel over goes on from here."""
@@ -354,6 +364,11 @@ class YouTubePollCursor(Event):
         "the next poll reads that window again (a comment can be listed late) and leaves these out",
     )
     polled_at: datetime = Field(description="When the poll that wrote this cursor started")
+    conversations: dict[Id, ThreadListed] = Field(
+        default_factory=dict, max_length=500,
+        description="Thread id -> how far the replies of the threads replyflow answered in (followed for the viewers' "
+        "answers back) were listed: a poller that takes the channel over goes on from there rather than listing "
+        "them again from replyflow's first reply")
 
 
 class ProfileChange(Event):

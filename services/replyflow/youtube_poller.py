@@ -24,10 +24,9 @@ Threads come newest first by when their top comment was written. The replies of 
 finding every one would cost a call per thread and poll. The ones that matter most, viewers answering back where
 replyflow answered, are found by following those threads (``replies.published``, see ``Conversations``): each poll
 lists the replies of a few (``YOUTUBE_POLL_CONVERSATIONS_PER_POLL``, a unit each, one more per 100 replies of a
-busy thread). A new reply under an older thread nobody answered stays unseen. Where a followed thread was listed up
-to is kept in memory: a replica that takes a channel over (or restarts) takes again, once, the answers back since
-replyflow's first reply in the thread that it did not answer (the screen leaves out a repeat it saw within the
-hour; none is answered twice).
+busy thread). A new reply under an older thread nobody answered stays unseen. Where each followed thread was listed up
+to goes into the channel's cursor (``conversations``), so a replica that takes a channel over (or restarts) goes on
+from there rather than taking again the answers back since replyflow's first reply in the thread.
 """
 
 from __future__ import annotations
@@ -60,6 +59,7 @@ from replyflow.events import (
     Platform,
     ReplyMode,
     ReplyPublished,
+    ThreadListed,
     YouTubePollCursor,
     utc_now,
 )
@@ -81,6 +81,10 @@ SERVICE = "youtube-poller"
 YOUTUBE_SOURCE = "youtube:poll"  # x-original-topic of a comment a poll could not read: it came from no topic
 MAX_PAGES_PER_POLL = 20  # 2,000 threads: a poll of a channel never runs away with the quota
 MAX_RECENT_IDS = 2_000  # a cursor's comment ids in the overlap window (beyond: a repeat, absorbed downstream)
+# Followed threads whose listing a cursor keeps, and their reply ids in the overlap (a cursor stays well under
+# Kafka's 1 MB record); beyond, a poller taking the channel over lists them again: repeats the screen leaves out.
+MAX_CURSOR_CONVERSATIONS = 100
+MAX_CURSOR_THREAD_IDS = 50
 POLL_CONCURRENCY = 8  # channels polled at once by one replica
 SWEEP_EVERY = timedelta(minutes=1)  # how often the followed threads of every creator are looked at for expiry
 # How long a stop or a handover waits for the polls in hand (a poll cut short is polled again by the next owner).
@@ -267,16 +271,17 @@ def comments_in_page(items: list[dict[str, Any]], channel_id: str, creator_id: s
 
 
 def advanced_cursor(cursor: YouTubePollCursor | None, channel_id: str, creator_id: str,
-                    taken: list[tuple[str, datetime]], polled_at: datetime, overlap_s: float) -> YouTubePollCursor:
+                    taken: list[tuple[str, datetime]], polled_at: datetime, overlap_s: float,
+                    conversations: dict[str, ThreadListed]) -> YouTubePollCursor:
     """The cursor after a poll took ``taken`` (id, publishedAt): the newest publishedAt so far and the ids within
-    the overlap."""
+    the overlap; and where its followed threads are listed up to (``conversations``)."""
     newest = max([at for _, at in taken] + ([cursor.newest_published_at] if cursor and
-                                            cursor.newest_published_at else []))
-    window_start = newest - timedelta(seconds=overlap_s)
+                                            cursor.newest_published_at else []), default=None)
     recent = {**(cursor.recent if cursor else {}), **dict(taken)}
-    kept = sorted(((cid, at) for cid, at in recent.items() if at >= window_start), key=lambda r: r[1])
+    kept = [] if newest is None else sorted(
+        ((cid, at) for cid, at in recent.items() if at >= newest - timedelta(seconds=overlap_s)), key=lambda r: r[1])
     return YouTubePollCursor(channel_id=channel_id, creator_id=creator_id, newest_published_at=newest,
-                             recent=dict(kept[-MAX_RECENT_IDS:]), polled_at=polled_at)
+                             recent=dict(kept[-MAX_RECENT_IDS:]), polled_at=polled_at, conversations=conversations)
 
 
 @dataclass
@@ -370,6 +375,25 @@ class Conversations:
 
     def forget(self, thread: FollowedThread) -> None:
         self._threads.get(thread.creator_id, {}).pop(thread.thread_id, None)
+
+    def positions(self, creator_id: str) -> dict[str, ThreadListed]:
+        """Where the creator's followed threads are listed up to, for the channel's cursor (the latest listed
+        first, as many as a cursor holds)."""
+        listed = sorted(((at, t) for t in self._threads.get(creator_id, {}).values() if (at := t.listed_at)),
+                        key=lambda pair: pair[0], reverse=True)[:MAX_CURSOR_CONVERSATIONS]
+        return {t.thread_id: ThreadListed(listed_at=at, taken=dict(sorted(t.taken.items(), key=lambda i: i[1])
+                                                                   [-MAX_CURSOR_THREAD_IDS:]))
+                for at, t in listed}
+
+    def resume(self, creator_id: str, positions: dict[str, ThreadListed]) -> None:
+        """Go on from where the channel's cursor says its threads were listed (written by whichever poller had the
+        channel before), rather than from replyflow's first reply in each."""
+        threads = self._threads.get(creator_id, {})
+        for thread_id, position in positions.items():
+            thread = threads.get(thread_id)
+            if thread is not None and (thread.listed_at is None or thread.listed_at < position.listed_at):
+                thread.listed_at = position.listed_at
+                thread.taken |= position.taken
 
 
 # -- who polls what ---------------------------------------------------------------------------------------------
@@ -602,6 +626,8 @@ class YouTubePoller:
         since, taken = read_window(cursor, started, self._settings.youtube_poll_overlap_s,
                                    self._settings.youtube_poll_max_age_s)
         fields = {"channel_id": channel_id, "creator_id": creator_id}
+        if cursor is not None:
+            self.conversations.resume(creator_id, cursor.conversations)
         threads = self.conversations.to_list(creator_id, started)
         try:
             found, left_out, unreadable, units = await self._new_comments(channel_id, creator_id, since, taken,
@@ -625,14 +651,16 @@ class YouTubePoller:
             log.warning("YouTube poll failed; retried at the next poll", extra={"fields": {**fields, "error": str(e)}})
             return
         took = taken_ids(found, unreadable)
-        if took:
+        if took or threads:
             found.sort(key=lambda c: c.created_at)
-            advanced = advanced_cursor(cursor, channel_id, creator_id, took, started,
-                                       self._settings.youtube_poll_overlap_s)
             try:
                 # Comments first: a crash before the cursor sends them again rather than never.
                 await self._parts.producer.publish(received_events(found))
                 await self._parts.producer.send(dead_letter_records(unreadable, YOUTUBE_SOURCE))
+                self.conversations.listed(threads, started, found)
+                advanced = advanced_cursor(cursor, channel_id, creator_id, took, started,
+                                           self._settings.youtube_poll_overlap_s,
+                                           self.conversations.positions(creator_id))
                 await self._parts.producer.publish([Emit(YOUTUBE_POLL_CURSORS, advanced)])
             except Exception as e:
                 self._parts.health.failing(f"{type(e).__name__}: {e}")
@@ -644,7 +672,6 @@ class YouTubePoller:
             self._parts.health.ok()
             self._written[channel_id] = advanced
             dead_lettered(SERVICE, YOUTUBE_SOURCE, unreadable)
-        self.conversations.listed(threads, started, found)
         POLLS.labels("ok").inc()
         self._note(channel_id, "ok", None)
         self._units_per_poll = units_per_poll_average(self._units_per_poll, units)

@@ -205,6 +205,46 @@ async def test_answers_back_under_an_older_thread_replyflow_answered_in_come_in(
     assert events[answer_back].parent_id == answered_thread and events[answer_back].post_id == f"vid-{mara[-4:]}"
 
 
+async def test_a_poller_taking_a_channel_over_goes_on_from_where_its_followed_threads_were_listed(
+        stack, channels, start_poller, kafka_bootstrap, producer):
+    """The channel's cursor says how far each followed thread's replies were listed: the next poller does not take
+    again the answers back the one before it took (it used to, once, from replyflow's first reply in the thread).
+    A 2 s overlap: what the cursor's recent ids cover is soon behind, as 300 s are in production."""
+    stack.extra_env["YOUTUBE_POLL_OVERLAP_S"] = "2"
+    (mara,) = channel_ids(1)
+    await channels.add([mara])
+    thread = channels.comment(mara, age=timedelta(hours=1))
+    async with TopicReader(kafka_bootstrap, COMMENTS_RECEIVED.name) as reader:
+        poller = start_poller("poller-a")
+        records = await reader.collect(lambda rs: thread in received_ids(rs))
+        followed = scraped(poller, "replyflow_youtube_conversations")  # other tests' YouTube replies, if any
+        top = next(CommentReceived.model_validate_json(r.value).comment for r in records
+                   if CommentReceived.model_validate_json(r.value).comment_id == thread)
+        published = ReplyPublished(comment=top, reply_id=f"r-{top.comment_id}", text="Thank you! (AI)",
+                                   platform_reply_id=f"yt-{uuid.uuid4().hex[:8]}", attempts=1)
+        await producer.send_and_wait(REPLIES_PUBLISHED.name, published.model_dump_json().encode(),
+                                     key=top.creator_id.encode())
+        newest = channels.comment(mara)  # the window moves past the thread
+        records += await reader.collect(lambda rs: newest in received_ids(rs))
+        wait_for(lambda: scraped(poller, "replyflow_youtube_conversations") == followed + 1, 30, "thread followed")
+        answer_back = channels.comment(mara, parent=thread)
+        records += await reader.collect(lambda rs: answer_back in received_ids(rs))
+        await asyncio.sleep(3)  # past the overlap: the next listings read from after the answer back
+        later = channels.comment(mara)  # and the newest comment moves on, so the cursor's recent ids drop it
+        records += await reader.collect(lambda rs: later in received_ids(rs))
+        await asyncio.sleep(1)
+
+        stack.stop_process("poller-a")  # SIGTERM: a rolling deploy
+        start_poller("poller-b")
+        second = channels.comment(mara, parent=thread)
+        records += await reader.collect(lambda rs: second in received_ids(rs))
+        await asyncio.sleep(2)
+        records += await reader.read_to_end()
+
+    counts = received_ids(records)
+    assert (counts[answer_back], counts[second], counts[thread]) == (1, 1, 1), counts
+
+
 async def test_a_followed_thread_deleted_on_youtube_is_no_longer_followed_and_the_others_still_are(
         stack, channels, start_poller, kafka_bootstrap, producer, platform):
     (mara,) = channel_ids(1)

@@ -11,10 +11,20 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from replyflow.events import Comment, CreatorProfile, Platform, ReplyMode, ReplyPublished, YouTubePollCursor
+from replyflow.events import (
+    Comment,
+    CreatorProfile,
+    Platform,
+    ReplyMode,
+    ReplyPublished,
+    ThreadListed,
+    YouTubePollCursor,
+)
 from replyflow.platform_api import CredentialsFile, YouTubeClient
 from replyflow.settings import Settings
 from replyflow.youtube_poller import (
+    MAX_CURSOR_CONVERSATIONS,
+    MAX_CURSOR_THREAD_IDS,
     MAX_RECENT_IDS,
     Conversations,
     YouTubePoller,
@@ -158,13 +168,13 @@ def test_unreadable_comments_are_counted_and_the_rest_of_the_page_still_comes_in
 def test_the_cursor_advances_to_the_newest_and_keeps_only_the_overlap():
     items = [thread(resource(f"c{i}", NOW - timedelta(minutes=i))) for i in range(10)]
     comments = comments_in_page(items, CHANNEL, "mara", NOW - timedelta(hours=1), frozenset()).comments
-    cursor = advanced_cursor(None, CHANNEL, "mara", taken_ids(comments, []), NOW, 300)
+    cursor = advanced_cursor(None, CHANNEL, "mara", taken_ids(comments, []), NOW, 300, {})
     assert cursor.newest_published_at == NOW
     assert set(cursor.recent) == {"c0", "c1", "c2", "c3", "c4", "c5"}  # within 5 minutes of the newest
     # the next poll found one older comment (listed late): the newest stays, the late one joins the window
     late = comments_in_page([thread(resource("late", NOW - timedelta(minutes=2)))], CHANNEL, "mara",
                             NOW - timedelta(minutes=5), frozenset(cursor.recent)).comments
-    after = advanced_cursor(cursor, CHANNEL, "mara", taken_ids(late, []), NOW + timedelta(minutes=1), 300)
+    after = advanced_cursor(cursor, CHANNEL, "mara", taken_ids(late, []), NOW + timedelta(minutes=1), 300, {})
     assert after.newest_published_at == NOW and "late" in after.recent and "c1" in after.recent
     assert after.polled_at == NOW + timedelta(minutes=1)
 
@@ -172,7 +182,7 @@ def test_the_cursor_advances_to_the_newest_and_keeps_only_the_overlap():
 def test_a_cursor_keeps_at_most_the_newest_ids_of_a_busy_window():
     items = [thread(resource(f"c{i}", NOW - timedelta(milliseconds=i))) for i in range(MAX_RECENT_IDS + 50)]
     comments = comments_in_page(items, CHANNEL, "mara", NOW - timedelta(hours=1), frozenset()).comments
-    cursor = advanced_cursor(None, CHANNEL, "mara", taken_ids(comments, []), NOW, 300)
+    cursor = advanced_cursor(None, CHANNEL, "mara", taken_ids(comments, []), NOW, 300, {})
     assert len(cursor.recent) == MAX_RECENT_IDS and "c0" in cursor.recent and f"c{MAX_RECENT_IDS + 49}" not in \
         cursor.recent
     YouTubePollCursor.model_validate_json(cursor.model_dump_json())  # fits its own schema
@@ -256,6 +266,48 @@ def test_every_creators_threads_past_the_window_are_forgotten_not_only_the_polle
     later = NOW + timedelta(hours=2)
     talks.answered(answered(yt_comment("fresh", later, creator="someone"), later))
     assert len(talks) == 1
+
+
+def test_where_the_followed_threads_are_listed_goes_with_the_channels_cursor_to_the_next_poller():
+    mine = Conversations(follow_s=86_400, per_poll=3, overlap_s=300)
+    first_answer = NOW - timedelta(hours=3)
+    for talks in (mine, theirs := Conversations(follow_s=86_400, per_poll=3, overlap_s=300)):
+        talks.answered(answered(yt_comment("c1", first_answer - timedelta(minutes=1), parent="top1"), first_answer))
+        talks.answered(answered(yt_comment("c9", first_answer, parent="top9"), first_answer))
+    top1, _ = sorted(mine.to_list("mara", NOW), key=lambda t: t.thread_id)
+    mine.listed([top1], NOW, [yt_comment("c2", NOW - timedelta(seconds=30), parent="top1")])
+    # A poll that took nothing still writes where it listed to (a cursor without new comments).
+    cursor = advanced_cursor(None, CHANNEL, "mara", [], NOW, 300, mine.positions("mara"))
+    assert cursor.newest_published_at is None and cursor.recent == {}
+    assert cursor.conversations == {"top1": ThreadListed(listed_at=NOW, taken={"c2": NOW - timedelta(seconds=30)})}
+    cursor = YouTubePollCursor.model_validate_json(cursor.model_dump_json())
+    # The poller taking the channel over goes on from there, not from replyflow's first answer three hours ago; a
+    # thread the cursor does not name is listed from its first answer.
+    theirs.resume("mara", cursor.conversations)
+    taken_over = {t.thread_id: t for t in theirs.to_list("mara", NOW)}
+    assert taken_over["top1"].since(300) == NOW - timedelta(seconds=300) and "c2" in taken_over["top1"].taken
+    assert taken_over["top9"].since(300) == first_answer - timedelta(seconds=300)
+    # An older cursor does not move a thread back.
+    theirs.listed([taken_over["top1"]], NOW + timedelta(minutes=5), [])
+    theirs.resume("mara", cursor.conversations)
+    assert taken_over["top1"].listed_at == NOW + timedelta(minutes=5)
+
+
+def test_a_cursor_keeps_the_latest_listed_threads_and_their_latest_ids_only():
+    talks = Conversations(follow_s=86_400, per_poll=MAX_CURSOR_CONVERSATIONS + 10, overlap_s=86_400)
+    for i in range(MAX_CURSOR_CONVERSATIONS + 10):
+        first_answer = NOW - timedelta(hours=1)
+        talks.answered(answered(yt_comment(f"a{i}", first_answer, parent=f"t{i}"), first_answer))
+    for i, thread in enumerate(sorted(talks.to_list("mara", NOW), key=lambda t: int(t.thread_id[1:]))):
+        replies = [yt_comment(f"r{i}-{j}", NOW - timedelta(seconds=j), parent=thread.thread_id)
+                   for j in range(MAX_CURSOR_THREAD_IDS + 5)]
+        talks.listed([thread], NOW + timedelta(seconds=i), replies)
+    positions = talks.positions("mara")
+    assert len(positions) == MAX_CURSOR_CONVERSATIONS and "t0" not in positions and "t109" in positions
+    assert all(len(p.taken) == MAX_CURSOR_THREAD_IDS for p in positions.values())
+    assert set(positions["t109"].taken) == {f"r109-{j}" for j in range(MAX_CURSOR_THREAD_IDS)}
+    YouTubePollCursor.model_validate_json(advanced_cursor(None, CHANNEL, "mara", [], NOW, 300, positions)
+                                          .model_dump_json())  # fits its own schema
 
 
 def google_error(status: int, reason: str) -> httpx.Response:
