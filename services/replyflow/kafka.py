@@ -80,11 +80,14 @@ class PermanentError(Exception):
 class Deferred:
     """A stage handler's answer when some events must wait for a dependency that is down for now (one
     platform, say): ``emits`` are the outputs of the events done, ``waiting`` the indexes of the events
-    that wait. Each waiting event's partition is held back from it on, with backoff; other partitions go on."""
+    that wait. Each waiting event's partition is held back from it on, with backoff; other partitions go on.
+    ``failing``: whether the wait says the stage cannot do its work (readiness); not when it still does for
+    others (one platform down, the others posting)."""
 
     emits: list[Emit]
     waiting: set[int]
     why: str
+    failing: bool = True
 
 
 @dataclass(frozen=True)
@@ -449,8 +452,11 @@ class _RunResult:
     poison: list[tuple[ConsumerRecord, BaseException]] = field(default_factory=list)  # for the dead-letter topic
     waiting: list[ConsumerRecord] = field(default_factory=list)  # deferred by the handler
     why_waiting: str | None = None
+    waiting_is_failing: bool = True  # Deferred.failing
 
     def add(self, other: _RunResult) -> None:
+        if other.waiting:  # failing when any of the waits says so
+            self.waiting_is_failing = other.waiting_is_failing or (bool(self.waiting) and self.waiting_is_failing)
         self.poison += other.poison
         self.waiting += other.waiting
         self.why_waiting = self.why_waiting or other.why_waiting
@@ -576,6 +582,7 @@ def subscribe_stage(
                 if isinstance(answer, Deferred):
                     result.waiting = [valid[i] for i in sorted(answer.waiting)]
                     result.why_waiting = answer.why
+                    result.waiting_is_failing = answer.failing
                     answer = answer.emits
                 await producer.publish(answer, traces)
         except TransientError:
@@ -606,7 +613,10 @@ def subscribe_stage(
         for r in result.waiting:
             waits[(r.partition, r.offset)] = wait
         delay = backoff_s(settings, wait)
-        health.failing(result.why_waiting or "deferred")
+        if result.waiting_is_failing:
+            health.failing(result.why_waiting or "deferred")
+        else:
+            health.ok()
         MESSAGES_PROCESSED.labels(service, topic.name, "deferred").inc(len(result.waiting))
         log.warning("holding back partitions whose events must wait", extra={"fields": {
             "topic": topic.name, "partitions": sorted(tp.partition for tp in first_waiting),

@@ -315,7 +315,8 @@ async def test_reconciliation_reads_every_page_of_a_busy_thread(native, platform
 @pytest.mark.kafka
 async def test_one_platform_down_holds_back_only_its_replies_which_go_out_once_in_order_when_it_is_back(
         platform, stack, kafka_bootstrap, tmp_path):
-    """YouTube's quota is spent until midnight Pacific: Instagram replies must still go out meanwhile."""
+    """YouTube's quota is spent until midnight Pacific: Instagram replies must still go out meanwhile, and the pod
+    stays ready (it still does its work for Instagram; ReplyflowPublishFailing names YouTube)."""
     settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
     on_youtube, on_instagram = await cooks_on_each_platform("cook", settings)
     await start_publisher(stack, platform, kafka_bootstrap, tmp_path, RETRY_BACKOFF_INITIAL_S="0.2",
@@ -337,6 +338,13 @@ async def test_one_platform_down_holds_back_only_its_replies_which_go_out_once_i
         assert (scraped(stack.url("publisher"), "replyflow_messages_processed_total", service="publisher",
                         topic=REPLIES_APPROVED.name, result="deferred") or 0) >= 1
         assert not published(records, youtube)
+        deferred = scraped(stack.url("publisher"), "replyflow_messages_processed_total", service="publisher",
+                           topic=REPLIES_APPROVED.name, result="deferred")
+        await asyncio.to_thread(wait_for, lambda: scraped(
+            stack.url("publisher"), "replyflow_messages_processed_total", service="publisher",
+            topic=REPLIES_APPROVED.name, result="deferred") > deferred, 30, "YouTube retried")
+        ready = httpx.get(f"{stack.url('publisher')}/readyz")
+        assert ready.status_code == 200, ready.text  # YouTube's replies still wait: not the pod's fault
 
         faults(platform, youtube_quota_exceeded=False)  # midnight Pacific
         records += await reader.collect(lambda rs: len(set(published(records + rs, youtube))) == 3)
@@ -346,6 +354,25 @@ async def test_one_platform_down_holds_back_only_its_replies_which_go_out_once_i
     assert published(records, youtube) == [v.reply_id for v in youtube]  # once each, in order
     assert [p["comment_id"] for p in posts(platform, platform="youtube")] == [v.comment_id for v in youtube]
     assert len(posts(platform, platform="instagram")) == 3
+
+
+@pytest.mark.kafka
+async def test_a_publisher_no_platform_takes_replies_from_is_not_ready_until_one_does(
+        platform, stack, kafka_bootstrap, tmp_path):
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
+    on_youtube, on_instagram = await cooks_on_each_platform("down", settings)
+    await start_publisher(stack, platform, kafka_bootstrap, tmp_path, RETRY_BACKOFF_INITIAL_S="0.2",
+                          RETRY_BACKOFF_MAX_S="1")
+    ready = f"{stack.url('publisher')}/readyz"
+    faults(platform, error_rate=1.0, error_status=503)  # every platform answers 503
+    async with EventProducer(settings, "test", [REPLIES_APPROVED]) as producer:
+        await producer.publish([Emit(REPLIES_APPROVED, approved(creator, name, 0))
+                                for creator, name in ((on_youtube, "youtube"), (on_instagram, "instagram"))])
+        await asyncio.to_thread(wait_for, lambda: httpx.get(ready).status_code == 503, 30, "not ready")
+        assert "503" in httpx.get(ready).json()["failing"]
+        faults(platform, error_rate=0.0)
+        await asyncio.to_thread(wait_for, lambda: httpx.get(ready).status_code == 200, 30, "ready again")
+    assert len(posts(platform, platform="youtube")) == len(posts(platform, platform="instagram")) == 1
 
 
 @pytest.mark.kafka

@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None):
     # Kafka refused its outputs re-sends, without calling the platform again.
     posted_here: dict[str, tuple[PostedReply, str]] = {}
     failed_calls: dict[str, int] = {}  # reply id -> platform calls that failed, until it goes out
+    posted_at: dict[str, float] = {}  # platform -> when a reply last went out there (monotonic)
 
     async def publish_batch(events: list[ReplyVerdict]) -> list[Emit] | Deferred:
         for reply_id in [r for r in posted_here if r in ledger]:
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None):
                 continue
             try:
                 emits += await publish(event, account)
+                posted_at[platform_name] = time.monotonic()
             except PermanentError:  # dead-lettered with the reason; counted so the platform's panel shows it
                 PUBLISH_ATTEMPTS.labels(platform_name, "refused").inc()
                 raise
@@ -134,7 +136,11 @@ def create_app(settings: Settings | None = None):
         why = [f"{name}: {failed[-1]}" for name, failed in errors.items()]
         if rebalancing:
             why.append("a rebalance began: the rest of the batch waits for the partitions' next owner")
-        return Deferred(emits, waiting, "; ".join(why))
+        # Not ready only when no platform takes replies: one platform down while another posts (or a rebalance) is
+        # no reason to take the pod out; ReplyflowPublishFailing names the platform.
+        recently = time.monotonic() - settings.readiness_failure_hold_s
+        working = any(at > recently for name, at in posted_at.items() if name not in errors)
+        return Deferred(emits, waiting, "; ".join(why), failing=bool(errors) and not working)
 
     def account_of(event: ReplyVerdict) -> str:
         profile = profiles.get(event.creator_id)
