@@ -135,17 +135,19 @@ _PROFANITY = (
 )
 _INSULTS = (
     r"idiot\w*", r"stupid\w*", r"moron\w*", r"retard\w*", r"dumb(?:er|est)?", r"loser\w*", r"imbecil\w*",
-    r"cretin\w*", r"scum\w*", r"pathetic", r"worthless", r"ugly", r"disgusting", r"dipshit\w*",
+    r"cretin\w*", r"scum\w*", r"pathetic", r"worthless", r"talentless", r"useless", r"ugly", r"disgusting",
+    r"dipshit\w*",
     r"numbnuts", r"halfwit\w*", r"nitwit\w*", r"dimwit\w*", r"pos", r"clowns?", r"garbage",
     r"freaks?", r"creeps?", r"dumbo", r"dork\w*", r"wanker\w*", r"parasites?", r"vermin", r"brain ?dead",
     r"shut (?:the \w+ )?up", r"nobody (?:cares|likes you|wants you|wants to (?:hear|see) you\w*)",
     # es
     r"idiota\w*", r"estupid\w*", r"pendej\w*", r"gilipollas", r"subnormal\w*", r"baboso\w*", r"tont[oa]s?",
+    r"asqueros[oa]s?",
     # fr
     r"connard\w*", r"connasse\w*", r"abruti\w*", r"debile\w*", r"bouffon\w*",
     # de
     r"arschloch\w*", r"wichser\w*", r"vollidiot\w*", r"missgeburt\w*", r"spast\w*", r"trottel\w*",
-    r"dummkopf\w*", r"penner\w*", r"depp\w*",
+    r"dummkopf\w*", r"penner\w*", r"depp\w*", r"dumme[rns]?",
     # pt
     r"otario\w*", r"babaca\w*", r"corno\w*", r"trouxa\w*", r"imbecis",
 )
@@ -599,9 +601,15 @@ _FOLLOWS_YOU = re.compile(r"(?<![^\W_])(?:(?:i|we)(?:['’]ve| have)?|been)(?: (
 _SUBSCRIBED = re.compile(r"(?<![^\W_])(?:subscribed|subbed)(?![^\W_])(?! (?:back|to (?:me|my|us|our)))")
 
 
+# The creator's channel ("your channel is my comfort watch", "love this channel"): a fan's words, not a spammer's own
+# channel (that is "my channel", "check out my ...").
+_CREATORS_CHANNEL = re.compile(r"(?<![^\W_])(?:your|ur|this|the) channel(?![^\W_])")
+
+
 def _spam_evidence(v: NormalizedText) -> bool:
     s = _FOLLOWS_YOU.sub(" ", v.skeleton) if "follow" in v.skeleton else v.skeleton
     s = _SUBSCRIBED.sub(" ", s) if "sub" in s else s
+    s = _CREATORS_CHANNEL.sub(" ", s) if "channel" in s else s
     return _SPAM_EVIDENCE.search(s) is not None
 
 
@@ -743,7 +751,7 @@ def _findings(check: str, hits: Sequence[_Hit], threshold: float, suffix: str = 
 
 # --- prompt injection -------------------------------------------------------------------------
 
-_ROLE = (r"(?:ai|a\.i\.|assistant|bot|chat ?bot|model|language model|llm|gpt\w*|chat ?gpt|dan|character|"
+_ROLE = (r"(?:ai|a\.i\.|assistant|bot|chat ?bot|model|language model|llm|\w*gpt\w*|\w+bot|chat ?gpt|dan|character|"
          r"persona|terminal|jailbroken|unfiltered|uncensored|unrestricted|evil|hacker|ia|asistente|modelo|"
          r"personaje|assistente|personagem|personnage|modele|ki|assistent|modell|figur|charakter|robot)")
 _NOT_ABOUT = r"(?! (?:for|on|about|to|from|of|in|at|para|de|sobre|pour|sur|fur|zum|zur|uber)\b)"
@@ -786,7 +794,7 @@ _INJECTION_CUES = _cues([
     ("ignore_instructions", rf"\b{_EN_IGN} (?:all|any) (?:of )?(?:the )?{_EN_OBJ}\b", 0.7,
      "asks to ignore all instructions or rules"),
     ("ignore_instructions", rf"\b{_EN_IGN} (?:the |your |its )(?:\S+ ){{0,2}}?(?:instructions|prompt|"
-     rf"programming|guidelines|guardrails|system prompt)\b", 0.6, "asks to ignore instructions"),
+     rf"programming|guidelines|guardrails|system prompt|polic(?:y|ies))\b", 0.6, "asks to ignore instructions"),
     ("ignore_instructions", rf"\b{_EN_IGN} (?:everything|anything|all)(?: that)? (?:you(?:'ve| have)? "
      rf"(?:been|were) (?:told|given|taught|instructed)|(?:said |written )?(?:above|before|so "
      rf"far|previously))", 0.9,
@@ -887,7 +895,8 @@ _INJECTION_CUES = _cues([
      r"internal instructions|developer (?:message|prompt))s?\b", 0.85, "asks about the assistant's system "
      "prompt"),
     ("prompt_exfiltration", rf"\b(?:repeat|print|show|reveal|tell|give|output|display|write "
-     rf"out|recite|list|paste|leak|dump|spell out|share)(?: me| us)? (?:all |back )?(?:of )?(?:your|its) "
+     rf"out|recite|list|paste|leak|dump|spell out|share|quote|copy)(?: me| us)? (?:all |back )?(?:of )?(?:the "
+     rf"(?:first|last|opening|top|final) (?:\S+ ){{0,2}}?(?:of|from|in) )?(?:your|its) "
      rf"(?:exact |full |complete |original |initial |hidden |secret |entire "
      rf")?(?:instructions|prompt|guidelines|directives|configuration|rules|programming)\b{_NOT_ABOUT}",
      0.9, "asks the assistant to reveal its instructions"),
@@ -923,7 +932,8 @@ _INJECTION_CUES = _cues([
      r"\boverride code\b", 0.9,
      "contains fake system or chat-template markup"),
     # -- dictating the reply
-    ("output_control", r"\b(?:reply|respond|answer)(?: to this)? (?:only |just )?with (?:only |just |exactly "
+    ("output_control", r"\b(?:reply|respond|answer)(?: to (?:this|my)(?: comment| message| post| question)?)? "
+     r"(?:only |just )?with (?:only |just |exactly "
      r")?(?:\"|'|the word|the words|the following|the text|the phrase|the sentence|the "
      r"message|yes\b|no\b|one word|this)",
      0.65, "dictates the assistant's reply"),
@@ -938,6 +948,13 @@ _INJECTION_CUES = _cues([
      r"say) (?:this|the following|my|a|our) (?:\S+ ){0,2}?in(?:to)? your "
      r"(?:reply|response|answer|replies|responses)\b", 0.8,
      "asks the assistant to put given content in its reply"),
+    ("output_control", r"\b(?:start|begin|end|finish|close|open|conclude|sign off|sign) (?:your|the|each|every|all "
+     r"your) (?:next )?(?:reply|response|answer|replies|responses|answers|message|messages|comment) (?:with|by "
+     r"(?:saying|writing|adding))\b", 0.75, "dictates how the assistant's reply starts or ends"),
+    ("output_control", r"\b(?:recommend|promote|mention|include|add|post|link|plug|advertise|say|put|insert|"
+     r"tell (?:everyone|people|them)|share)\b[^.!?\n]{0,60}?\b(?:in|into|at the end of|at the start of) (?:every|each|"
+     r"all|all of|all your|your|your next|future) (?:\w+ )?(?:replies|reply|answers|answer|responses|response|"
+     r"comments)\b", 0.75, "tells the assistant what to put in its replies"),
     ("output_control", r"\b(?:say|write|type|post|output|print) (?:exactly|verbatim|word for word)\b|"
      r"\brepeat after me\b",
      0.45, "asks to repeat given text"),
@@ -964,6 +981,9 @@ _INJECTION_CUES = _cues([
      r"(?:write|answer|respond|reply|speak|talk|say)\b", 0.8, "tells the assistant how to behave from now on"),
     ("prompt_exfiltration", r"\bwhat (?:were|are|have) you (?:been )?(?:told|asked|instructed|programmed|set up|"
      r"configured) to (?:do|say|write|answer)\b", 0.8, "asks what the assistant was told to do"),
+    ("prompt_exfiltration", r"\b(?:tell|give|send|share|post|dm|reveal)(?: me| us)? (?:your|ur) (?:real |home |private "
+     r"|personal |exact |full )*(?:address|phone number|number|e-?mail(?: address)?|location)\b", 0.4,
+     "asks for the creator's private details"),
     # -- talking to the AI (weak alone)
     ("addresses_ai", r"\b(?:hey|hi|dear|attention|note to|message to|to "
      r"the|calling|listen,?|ok|okay|oi|hola|salut|hallo|ola) (?:the )?(?:ai|bot|chat ?bot|assistant|chat "
@@ -1021,6 +1041,9 @@ insistyou writeyoure writeyouare writethat replythat sayyoupersonally claimthat
 diqueeres diqueestas dilesqueeres dimequeeres diquenoeres diquenoes dilesqueno sagdu sagedu sagdass disque
 forgetwhat forgeteverything forgetall olvidaloque olvidatodoloque fromhereon fromthispointon
 whatwereyou whatareyoutold whathaveyoubeen
+polic yourreplies everyreply eachreply allreplies allyourreplies everycomment everyanswer
+youraddress yourhomeaddress yourrealaddress yourphonenumber yournumber youremail yourlocation yourprivate
+yourpersonal yourexact yourfull gpt bot replytothis replytomy respondtothis respondtomy answertothis answertomy
 """
 _INJECTION_GATE = re.compile(literal_trie(_INJECTION_ANCHORS.split()))
 _INJECTION_PUNCT_GATE = re.compile(r"<\||<!--|\[/?inst|<</?sys|</?(?:system|sys|instructions?)>|"
@@ -1433,6 +1456,10 @@ _SCAM_CUES = _cues([
     ("money_making", r"\b(?:make|earn|making|earning) (?:\$ ?\d[\d,.]*k?|\d[\d,.]*k? "
      r"?(?:dollars|usd|\$|€)|money|cash) (?:\w+ ){0,3}(?:from home|online|per (?:day|week|hour|month)|a "
      r"day|a week|daily|weekly|fast|easy)\b|\bwork from home\b", 0.75, "promises easy money"),
+    # Drug sellers: "discreet shipping", "SARMs for sale"; "no prescription needed" is also said of a pharmacy's shelf.
+    ("illicit_sales", r"\b(?:discreet|discrete|stealth)\s+(?:shipping|delivery|packaging|package|worldwide)\b|"
+     r"\b(?:steroids|sarms|peptides|pills|meds) for sale\b", 0.6, "sells medicines or drugs"),
+    ("illicit_sales", r"\bno (?:prescription|rx|script) (?:needed|required)\b", 0.4, "sells medicines or drugs"),
     ("link", r"(?:https?://|www\.)\S+|\b[a-z0-9-]+\.(?:com|net|org|ly|gl|io|me|co|tv|biz|info|xyz|online|"
      r"site|club|top)(?:/\S*)?", 0.3, "contains a link"),
     ("urgency", r"\b(?:limited time|act now|hurry|only today|last chance|don'?t miss|click "
@@ -1448,6 +1475,7 @@ instagram insta discord hangout wickr zap wa.me t.me subscri sub4sub follow susc
 channel canal chaine kanal bit.ly bitly tinyurl goo.gl ow.ly is.gd buff.ly cutt.ly rebrand.ly shorturl
 rb.gy tiny.cc t.ly adf.ly shorte.st bc.vc linktr.ee v.gd s.id soo.gd qr.net lnkd.in tr.im clck.ru shrtco
 u.to x.co urlz.fr $ cashapp paypal venmo zelle recommend contact limited hurry today miss click
+discreet discrete stealth prescription script
 """
 _SCAM_ANCHORS = [
     *_SCAM_ANCHOR_WORDS.split(),
@@ -1457,7 +1485,7 @@ _SCAM_ANCHORS = [
         "onlyfans", "link", "bio", "new",
     )),
     "give away", "tele gram", "sub 4 sub", "sub for sub", "like back", "likes back", "plz sub", "please sub",
-    "link in", "cash app", "work from home", "thanks to", "act now", "last chance",
+    "link in", "cash app", "work from home", "thanks to", "act now", "last chance", "for sale",
 ]
 # A bare link is a weak cue: it needs a stronger one (or urgency) beside it, so links open no gate.
 _SCAM_GATE = re.compile(literal_trie(_SCAM_ANCHORS) + r"|\b(?:eth|ig|dm|wa|won)\b|\bfirst \d|"

@@ -483,9 +483,15 @@ _UNSAFE_URI = re.compile(
     re.IGNORECASE,
 )
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@((?:[^\W_][\w-]*\.)+[^\W\d_]{2,})")
+# TLDs that are no word of the languages replies are written in: "tiendamara punto com" and "skyscanner . net" are
+# links, "el punto es que" ("the point is") and "Go early . It's" are not.
+_UNWORDLY_TLDS = "com|net|org|io|ly|shop|store|xyz|info|biz|online|site|app|dev|ru|tk|top|gg|co\\.uk|com\\.br"
 _DEOBFUSCATE = (
-    (re.compile(r"\s*(?:\[\.\]|\(\.\)|\[dot\]|\(dot\)|\{dot\})\s*", re.IGNORECASE), "."),
+    (re.compile(r"\s*(?:\[\.\]|\(\.\)|\[dot\]|\(dot\)|\{dot\}|\[punto\]|\(punto\)|\[punkt\]|\(punkt\))\s*",
+                re.IGNORECASE), "."),
     (re.compile(rf"(?<=[^\W_])\s+dot\s*(?=(?:{_SPELLED_TLDS})\b)", re.IGNORECASE), "."),
+    # "dot" in Spanish, Italian, German, French, Portuguese; a dot with spaces around it.
+    (re.compile(rf"(?<=[^\W_])\s+(?:punto|punkt|point|ponto|\.)\s+(?=(?:{_UNWORDLY_TLDS})\b)", re.IGNORECASE), "."),
 )
 # Dots a browser reads as dots (ideographic, fullwidth and halfwidth full stops).
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
@@ -515,7 +521,8 @@ def extract_links(text: str) -> list[Link]:
     """Every URL, www. address, bare domain (with a known TLD) and e-mail address in ``text``."""
     work = unicodedata.normalize("NFKC", _HIDDEN.sub("", text)).translate(_DOTS)
     # Each pattern only runs when a string every match of it contains is there: most replies have no link.
-    if any(ch in work for ch in "[({") or "dot" in work.lower():
+    lowered = work.lower()
+    if any(ch in work for ch in "[({") or any(w in lowered for w in ("dot", "punt", "punk", "point", "ponto", " . ")):
         for pattern, repl in _DEOBFUSCATE:
             work = pattern.sub(repl, work)
     lowered = work.lower()
@@ -676,6 +683,7 @@ _TOPIC_TERMS: dict[str, tuple[str, ...]] = {
         *("election", "president", "presidential", "congress", "senate"),
         *("parliament", "democrat", "republican", "left wing", "right wing", "political party"),
         *("trump", "biden", "brexit", "prime minister", "campaign rally"),
+        *("politician", "politicians", "vote them out", "voted for", "voting for"),
     ),
     "religion": (
         *("church", "mosque", "synagogue", "bible", "quran", "koran", "torah", "religious"),
@@ -839,17 +847,40 @@ def _banned_forms(word: str) -> tuple[str, frozenset[str]]:
 
 
 def _banned_word_in(word: str, stem_runs: Sequence[tuple[Sequence[str], frozenset[str]]], tokens: frozenset[str],
-                    together: str) -> bool:
+                    together: str, participles: frozenset[str] = frozenset()) -> bool:
     """``stem_runs``: the draft's stems (and their set) as written and as textnorm's skeleton reads them;
-    ``tokens``: its words, both ways; ``together``: its words without their punctuation, each between spaces."""
+    ``tokens``: its words, both ways; ``together``: its words without their punctuation, each between spaces;
+    ``participles``: its -ed words only ever used as adjectives ("cured egg yolks", "dry-cured ham": a kitchen word,
+    not the banned "cure" in another form; "it cured my cold" still counts)."""
     needle = _phrase_stems(word)
     if needle and any(_find_phrase(stems, needle, vocab) for stems, vocab in stem_runs):
         return True
     compact, forms = _banned_forms(word)
-    if forms & tokens:
+    if forms & tokens - participles:
         return True
     # Written together: a whole word, or a word's start when it is long enough not to start ordinary words.
     return bool(compact) and (f" {compact} " in together or (len(compact) >= 5 and f" {compact}" in together))
+
+
+# An -ed word before a noun is an adjective ("cured egg yolks", "dry-cured ham", "the cured salmon"), the word a
+# kitchen uses; before one of these, or at a clause's end, it is the verb ("it cured my cold", "cured me", "cured.");
+# after a possessive it says what was done to someone ("your detoxed liver").
+_PARTICIPLE = re.compile(r"(?:\b(my|your|his|her|our|their|ur)\s+)?(?:(?<=[^\W\d_]-)|\b)([^\W\d_]{3,}ed)\b"
+                         r"(?:\s+([^\W\d_]+))?")
+_NOT_A_NOUN = frozenset((
+    *("me", "my", "you", "your", "him", "her", "his", "it", "its", "us", "our", "them", "their", "this", "that"),
+    *("these", "those", "the", "a", "an", "some", "all", "every", "any", "with", "by", "of", "in", "for", "from"),
+    *("at", "on", "to", "and", "or", "but", "so", "as", "than", "like", "overnight", "forever", "completely"),
+))
+
+
+def _attributive_participles(plain: str) -> frozenset[str]:
+    """The -ed words of ``plain`` that only ever stand before a noun or adjective, as an adjective does."""
+    before_noun, other = set(), set()
+    for m in _PARTICIPLE.finditer(plain):
+        owner, word, following = m.groups()
+        (before_noun if following and following not in _NOT_A_NOUN and not owner else other).add(word)
+    return frozenset(before_noun - other)
 
 
 # A topic named only to turn it away is no talk about it: "For visa questions please check the embassy",
@@ -917,8 +948,9 @@ def check_topics(
             stem_runs.append((skeleton_stems, frozenset(skeleton_stems)))
             tokens |= frozenset(skeleton_tokens)
         together = f" {' '.join(_without_label(_PUNCTUATION.sub('', views.skeleton).split(), label[2]))} "
+        participles = _attributive_participles(views.plain) if "ed" in views.plain else frozenset()
         for word in profile.banned_words:
-            if _banned_word_in(word, stem_runs, tokens, together):
+            if _banned_word_in(word, stem_runs, tokens, together, participles):
                 findings.append(
                     Finding(
                         "banned_words",
@@ -986,6 +1018,11 @@ _CONDITIONS = (
     rf"tendinitis|tendonitis|bursitis|sciatica|(?:an?\s+)?{_INJURIES})"
 )
 _DOCTORS = r"(?:doctor|physician|gp|dermatologist|specialist|therapist|psychiatrist)"
+# What a food is claimed to cure or treat: the conditions, and everyday complaints and readings.
+_HEALTH_TARGETS = (
+    rf"(?:{_CONDITIONS}|cholesterol|blood (?:pressure|sugar)|inflammation|(?:a |the )?colds?|(?:the )?flu|coughs?|"
+    r"sore throats?|headaches?|acne|eczema|bloating|constipation|belly fat)"
+)
 _ADVICE_RULES = (
     _rule(
         "medical_dosage",
@@ -997,7 +1034,7 @@ _ADVICE_RULES = (
         r"\b(?:stop|quit|skip|come off|get off|discontinue|double|increase|reduce|lower|halve|"
         r"cut down on|cut back on|wean off|taper off|ditch|drop|toss|give up|forget|throw out|get rid of|lay off)"
         r"\s+(?:taking\s+|using\s+)?(?:your|the|my|those|these|all|any)?"
-        rf"\s*(?:\w+\s+)?(?:{_DRUGS}|prescriptions?|dose|dosage|treatment|therapy|inhaler)(?![\w-])",
+        rf"\s*(?:\w+\s+){{0,2}}?(?:{_DRUGS}|prescriptions?|dose|dosage|treatment|therapy|inhaler)(?![\w-])",
         "The reply tells someone to change their medication ({evidence}); that is for a doctor to advise.",
     ),
     _rule(
@@ -1037,8 +1074,9 @@ _ADVICE_RULES = (
     _rule(
         "diagnosis",
         # "That's definitely celiac", "Could be an allergy", "a torn meniscus for sure"
-        r"\b(?:that's|thats|that is|it's|its|it is|this is)\s+(?:definitely|probably|clearly|obviously|almost "
-        rf"certainly|100%|most likely|likely|certainly|for sure)\s+(?:a\s+|an\s+)?(?:\w+\s+)?{_CONDITIONS}(?![\w-])|"
+        r"\b(?:that's|thats|that is|it's|its|it is|this is|your\s+(?:\w+\s+){1,2}?(?:is|sounds like|looks like))\s+"
+        r"(?:definitely|probably|clearly|obviously|almost certainly|100%|most likely|likely|certainly|for sure)"
+        rf"(?:\s+just|\s+only)?\s+(?:a\s+|an\s+)?(?:\w+\s+)?{_CONDITIONS}(?![\w-])|"
         rf"\b(?:could|might|must|may) be (?:a\s+|an\s+)?{_CONDITIONS}(?![\w-])|\b{_CONDITIONS} for sure\b",
         "The reply suggests a diagnosis ({evidence}); replies must not diagnose anyone.",
     ),
@@ -1061,6 +1099,132 @@ _ADVICE_RULES = (
         rf"\b(?:you )?(?:don't|do not|dont|no) need (?:to see |to go to |to visit |)(?:a |your |the )?"
         rf"{_DOCTORS}\b|\b(?:skip|instead of (?:seeing|going to|visiting)) (?:a |the |your )?{_DOCTORS}\b",
         "The reply discourages seeing a doctor ({evidence}).",
+    ),
+    _rule(
+        "medical_advice",
+        # The same orders in the other languages replies are written in: "Tómate un ibuprofeno", "Nimm zwei
+        # Tabletten", "Prends un Doliprane", "Tome um comprimido" (not "una pastilla de caldo", a stock cube).
+        r"\b(?:tomate|toma|tome|tomen|tomad)\s+(?:\w+\s+){0,2}?(?:ibuprofenos?|paracetamol|aspirinas?|antibioticos?|"
+        r"antihistaminicos?|pastillas?(?! de caldo)|medicamentos?|medicinas?|calmantes?|analgesicos?|remedios?|"
+        r"comprimidos?|dipirona|melatonina)\b|"
+        r"\b(?:nimm|nehmen sie|nehmt)\s+(?:\w+\s+){0,3}?(?:\w*tabletten?|ibuprofen|paracetamol|aspirin|antibiotika|"
+        r"medikamente?|schmerzmittel|schlaftabletten?|vomex)\b|"
+        r"\b(?:prends|prenez)\s+(?:\w+\s+){0,2}?(?:ibuprofene|paracetamol|doliprane|aspirine|antibiotiques?|"
+        r"comprimes?|cachets?|medicaments?|antihistaminiques?)\b",
+        "The reply recommends taking a medicine ({evidence}); replies must not give medical advice.",
+    ),
+    _rule(
+        "medical_advice",
+        # A part of a pill, a medicine as a sleep or calm aid: "Half a Benadryl helps kids sleep".
+        rf"\b(?:half|quarter)\s+(?:of\s+)?(?:a|an|one)\s+(?:\w+\s+)?{_DRUGS}(?![\w-])|"
+        rf"\b{_DRUGS}\s+(?:helps?|will help|works|is great|is perfect)\s+(?:\w+\s+){{0,2}}?(?:sleep|calm down|relax|"
+        r"focus|settle)\b",
+        "The reply recommends taking a medicine ({evidence}); replies must not give medical advice.",
+    ),
+    _rule(
+        "medical_advice",
+        # Prescription medicine taken without a doctor, a doctor's visit talked away.
+        r"\b(?:bring|pack|carry|stock up on|buy)\s+(?:some\s+|your own\s+)?(?:antibiotics?|amoxicillin|"
+        r"prescription (?:drugs|meds|medicines?|medication))\b|\bsaves?\s+(?:you\s+)?(?:a|the)\s+(?:trip to the\s+|"
+        r"visit to the\s+)?(?:doctor|gp|physician|hospital)\b",
+        "The reply recommends medicine without a doctor ({evidence}); replies must not give medical advice.",
+    ),
+    _rule(
+        "health_claim",
+        # Food as medicine: "a natural remedy for high blood pressure", "lowers your cholesterol", "cura el resfriado",
+        # "hilft gegen Erkältung".
+        rf"\b(?:natural\s+|home\s+)?(?:remed(?:y|ies)|cures?|treatments?|medicine)\s+for\s+(?:your\s+|a\s+|the\s+)?"
+        rf"(?:\w+\s+)?{_HEALTH_TARGETS}(?![\w-])|\b(?:cures?|cured|treats?|heals?|reverses?|prevents?|lowers?|"
+        rf"reduces?|fights?|clears? up|gets? rid of)\s+(?:your\s+|a\s+|the\s+)?(?:\w+\s+)?{_HEALTH_TARGETS}(?![\w-])|"
+        r"\b(?:cura|curan|alivia|previene|baja|bajan|reduce|quita)\s+(?:el|la|los|las|tu|tus)\s+(?:resfriados?|gripe|"
+        r"tos|colesterol|tension|presion arterial|azucar|diabetes|"
+        r"ansiedad|cancer|migranas?|inflamacion|dolor de \w+)\b|"
+        r"\b(?:heilt|hilft gegen|senkt|lindert)\s+(?:\w+\s+)?(?:erkaltung\w*|grippe|husten|cholesterin|bluthochdruck|"
+        r"blutdruck|diabetes|entzundung\w*|migrane|kopfschmerzen)\b",
+        "The reply makes a health claim ({evidence}); replies must not give medical advice.",
+    ),
+    _rule(
+        "safety_claim",
+        # Food declared safe for an allergy, a baby or a pregnancy; a place or a thing declared safe outright
+        # ("Seville is 100% safe at night"). Not "safe to freeze", a kitchen fact.
+        r"\b(?:safe|fine|ok|okay|no problem|perfect)\s+for\s+(?:(?:people|anyone|someone|kids|children|those|folks)\s+"
+        r"with\s+)?(?:your\s+|a\s+|an\s+|my\s+|the\s+)?(?:\w+\s+){0,2}?(?:allerg\w+|celiacs?|coeliacs?|diabetics?|"
+        r"pregnan\w+|babies|infants?|newborns?|\d+[- ]?(?:months?|mo)[- ]?olds?)\b|"
+        r"\bsafe (?:to give|to feed)\s+(?:to\s+)?(?:your\s+|a\s+)?(?:baby|infant|newborn|toddler)\b|"
+        r"\b(?:apt[oa]s?|segur[oa]s?) para (?:\w+\s+)?(?:celiacos|alergicos|bebes|embarazadas|diabeticos)\b|"
+        r"\b(?:is|are|it's|its|it is|feels?|stays?)\s+(?:100\s?%|totally|completely|perfectly|absolutely|entirely|"
+        r"always|guaranteed)\s+safe\b(?!\s+to\s+(?:freeze|reheat|eat|store|cook|keep|use|skip|leave|make|bake|"
+        r"double|halve|swap|sub|substitute|refreeze|thaw)\b)(?!\s+(?:when|"
+        r"if|as long as|once|provided|with (?:good|proper|"
+        r"the right|correct))\b)|\b(?:you'll|you will)\s+be\s+(?:100\s?%\s+|totally\s+|"
+        r"perfectly\s+|completely\s+|absolutely\s+)safe\b|\bnothing (?:bad )?will happen to you\b",
+        "The reply declares something safe ({evidence}); replies must not guarantee anyone's safety.",
+    ),
+    _rule(
+        "weight_loss_claim",
+        # A quantified weight loss promised: "lose 5 kilos in a month", "lose that belly in 4 weeks",
+        # "adelgazas 5 kilos", "5 Kilo abnehmen".
+        r"\b(?:lose|losing|lost|drop|dropping|shed|shedding|melt|"
+        r"melting|burn|burning)\s+(?:off\s+)?(?:up to\s+|about\s+|"
+        r"around\s+|over\s+|at least\s+)?(?:\d+(?:[.,]\d+)?|a few|several|two|three|four|five|ten)\s?(?:kilos?|kgs?|"
+        # not the weight of something else ("losing 10 kg of bar weight", "drop 5 kg off the bar")
+        r"pounds|lbs?|stones?|inches|dress sizes|sizes)\b(?!\s+(?:of|"
+        r"off|from)\s+(?:the\s+|your\s+)?(?!body|belly|fat)\w)|"
+        r"\b(?:lose|drop|shed|melt|burn off|get rid of)\s+(?:that|the|your|some|all that)\s+(?:belly(?: fat)?|weight|"
+        r"fat|love handles|muffin top|baby weight|gut)\s+(?:in|within)\s+(?:a|one|two|three|four|six|\d+)\s+"
+        r"(?:days?|weeks?|months?)\b|"
+        r"\b(?:adelgaz\w+|pierdes|perderas|perder|bajas|bajar|emagrec\w+|perde|perdre|perdez|maigri\w*)\s+(?:hasta\s+|"
+        r"ate\s+|jusqu'a\s+)?\d+\s?(?:kilos|kg|quilos)\b|\b\d+\s?(?:kilo|kg)\s+(?:abnehmen|abgenommen|weniger)\b|"
+        r"\bnimmst\s+(?:du\s+)?\d+\s?(?:kilo|kg)\s+ab\b",
+        "The reply promises weight loss ({evidence}); replies must not make weight-loss claims.",
+    ),
+    _rule(
+        "extreme_diet",
+        r"\b(?:eat|eating|only|just|stick to|under|below|max(?:imum)?|no more than)\s+(?:only\s+|just\s+|about\s+|"
+        r"around\s+)?(?:[1-9]\d{2}|1[01]\d{2})\s?(?:calories|kcals?|cals)\s*(?:a|per|/|each)\s*day\b|"
+        r"\b(?:fast|water fast|don't eat|do not eat|skip (?:all )?meals)\s+(?:for\s+)?(?:\d+|two|three|four|five|"
+        r"seven)\s+(?:full\s+|whole\s+|straight\s+)?days\b",
+        "The reply recommends an extreme diet ({evidence}); replies must not give medical advice.",
+    ),
+    _rule(
+        "performance_drugs",
+        # Steroids and SARMs by name or as a cycle ("a little test cycle"); not "tren" alone (Spanish: a train).
+        r"\b(?:ostarine|enobosarm|rad-?140|testolone|lgd-?4033|ligandrol|cardarine|mk-?677|ibutamoren|yk-?11|"
+        r"trenbolone|nandrolone|dianabol|dbol|anavar|oxandrolone|winstrol|stanozolol|clenbuterol|hgh|sarms?)\b|"
+        r"\b(?:test|testosterone|tren|steroid|sarms?|peds?|anabolic)\s+(?:cycles?|stacks?|blasts?)\b",
+        "The reply mentions performance-enhancing drugs ({evidence}); replies must not give medical advice.",
+    ),
+    _rule(
+        "legal_advice",
+        # A legal judgement in the other order ("you can legally stay 90 days"), overstaying or dodging border checks,
+        # paying an official.
+        r"\b(?:you|they|tourists|foreigners|we)\s+(?:can|can't|cannot|may|must|are allowed to)\s+legally\b|"
+        r"\blegally\s+(?:allowed|required|entitled|fine|ok|okay)\b|"
+        r"\b(?:just|you can|feel free to|it's fine to|it's ok to|"
+        r"it's okay to|no problem to)\s+(?:\w+\s+)?overstay\w*\b|"
+        r"\b(?:nobody|no one|no-one)\s+(?:really\s+|ever\s+)?(?:checks|will check|looks|notices|cares)\b"
+        r"(?=[^.!?]{0,40}\b(?:borders?|passports?|visas?|stamps?|customs|immigration)\b)|"
+        r"\b(?:borders?|passports?|visas?|stamps?|customs|immigration)\b[^.!?]{0,40}\b(?:nobody|no one|no-one)\s+"
+        r"(?:really\s+|ever\s+)?(?:checks|will check|looks|notices|cares)\b|"
+        r"\b(?:give|hand|slip|offer|pay)\s+(?:the\s+|a\s+|that\s+)?(?:officers?|police(?:man|men)?|cops?|guards?|"
+        r"border guards?|officials?|customs officers?)\b[^.!?]{0,20}?(?:\d+|a few|some)\s*(?:euros?|dollars|bucks|"
+        r"quid|€|\$)",
+        "The reply gives legal advice ({evidence}); replies must not give legal advice.",
+    ),
+    _rule(
+        "legal_advice",
+        # "You don't need a visa", in each language replies are written in.
+        r"\b(?:you|u)\s+(?:don't|do not|dont|won't|will not|"
+        r"wont)\s+need\s+(?:a|an|any)\s+(?:\w+\s+)?(?:visas?|permits?|"
+        r"passports?|vaccines?|vaccinations?|licen[cs]es?)\b|"
+        r"\bno\s+(?:necesitas|necesitan|necesita|hace falta|te hace falta)\s+(?:un |una |el |la |ningun |ninguna )?"
+        r"(?:visados?|visas?|pasaportes?|permisos?|vacunas?)\b|"
+        r"\b(?:brauchst|braucht|benotigst|benotigt)\s+(?:du\s+|ihr\s+)?(?:kein|keine|keinen)\s+(?:visum|visa|reisepass|"
+        r"genehmigung|impfung\w*)\b|\b(?:ein|eine|einen)\s+(?:visum|reisepass|genehmigung|impfung)\s+(?:brauchst|"
+        r"braucht|benotigst)\s+(?:du|ihr)\s+nicht\b|"
+        r"\bnao\s+(?:precisa|precisas|precisam)\s+de\s+(?:\w+\s+)?(?:vistos?|passaportes?|vacinas?)\b|"
+        r"\bpas besoin\s+(?:de|d'un|d'une)\s+(?:visas?|passeports?|vaccins?)\b",
+        "The reply says a document or vaccine is not needed ({evidence}); replies must not give legal advice.",
     ),
     _rule(
         "financial_advice",
@@ -1148,6 +1312,7 @@ _COMMITMENT_RULES = (
         r"(?:the|our|a|one of (?:the|our))\s+(?:lucky\s+)?winners?\b|\b(?:cash|money)\s+prizes?\b|"
         r"\bwin\s+(?:a|an|one|free)\s+\w+|\b(?:a|the|your|our)\s+prizes?\b|"
         # "First 10 people to comment get ...", "picked as this week's winner", "Congrats, you win the apron"
+        r"\b(?:pick|choose|draw|select|announce)\s+(?:a|the|one|two|three|\d+)\s+(?:lucky\s+|random\s+)?winners?\b|"
         r"\bfirst\s+(?:\d+|one|two|three|five|ten|twenty|fifty|hundred)\s+(?:people|persons|commenters|followers|"
         r"subscribers|of you|to comment|to reply|who)\b|\b(?:picked|chosen|selected|drawn)\s+as\s+(?:\w+\W+){0,3}?"
         r"winners?\b|\b(?:this week's|today's|this month's|the lucky|our lucky)\s+winners?\b|"
@@ -1198,6 +1363,21 @@ _COMMITMENT_RULES = (
     ),
     _rule(
         "offers_meeting",
+        # Time in person the creator never offered: "I'll show you around Seville", "I'll coach you one-on-one",
+        # "Come to my cooking class on Saturday", "I'll save you a seat".
+        rf"\b{_I_WILL}\s+(?:\w+\s+)?(?:coach|train|mentor|tutor|teach|guide|show|take)\s+(?:you|u)\s+(?:around\b|"
+        r"(?:\w+\s+){0,3}?(?:one[- ]on[- ]one|1[- ]on[- ]1|1:1|in person|personally|privately|myself)\b)|"
+        rf"\b{_I_WILL}\s+(?:\w+\s+)?(?:save|keep|hold|reserve)\s+(?:you|u)\s+a\s+(?:seat|spot|place|table|ticket)\b|"
+        rf"\b{_I_WILL}\s+be\s+your\s+(?:\w+\s+)?(?:guide|tour guide|host|coach|trainer|personal trainer|date)\b|"
+        r"\bte (?:llevo|acompano|enseno)\s+(?:yo\s+)?(?:a (?:ver|"
+        r"conocer|visitar|dar una vuelta)|(?:la ciudad|el barrio|"
+        r"el centro))\b|"
+        r"\bcome\s+(?:to|join(?:\s+me\s+at)?|along to)\s+(?:my|our)\s+(?:\w+\s+)?(?:class|classes|workshop|session|"
+        r"meetup|meet-up|tour|walking tour|bootcamp|retreat|supper club|dinner|party|event)\b",
+        "The reply proposes a meeting or call ({evidence}), which you never offered.",
+    ),
+    _rule(
+        "offers_meeting",
         r"(?<!nos )\bquedamos\s+(?:para|en|el|este|un|una|a|cuando)\b|\b(?:tomamos|tomemos|vamos a tomar)\s+"
         r"(?:un|una|algo)\b|\bte invito a(?:l)?\s+(?:un |una )?(?:cafe|cerveza|comer|cenar|almorzar)\b|"
         r"\blade dich (?:auf|zu) (?:einen|ein|eine|einem)\s+\w+|\btreffen wir uns\b|\blass(?:t)? uns (?:\w+\s+)?"
@@ -1222,7 +1402,8 @@ _COMMITMENT_RULES = (
     _rule(
         "offers_dm",
         r"\b(?:write|message|text|ping|hit|reach|contact|msg|dm)\s+(?:me\s+|us\s+)?(?:up\s+|out\s+)?(?:on|via|over|"
-        r"through)\s+(?:whatsapp|telegram|signal|insta|instagram|snap|snapchat|messenger|wechat|discord|email|e-mail)\b",
+        r"through)\s+(?:whatsapp|telegram|signal|insta|instagram|"
+        r"snap|snapchat|messenger|wechat|discord|email|e-mail)\b",
         "The reply moves the conversation to private messages ({evidence}), which you never offered.",
     ),
     _rule(
@@ -1240,9 +1421,22 @@ _COMMITMENT_RULES = (
         "The reply moves the conversation to private messages ({evidence}), which you never offered.",
     ),
     _rule(
+        "asks_contact_details",
+        # A viewer asked for their address, e-mail or number in public ("drop your address below"): what goes with a
+        # parcel or a private chat the creator never offered.
+        r"\b(?:drop|send|give|dm|share|leave|post|tell|write)\s+(?:me\s+|us\s+)?(?:your|ur)\s+(?:home\s+|postal\s+|"
+        r"shipping\s+|mailing\s+|e-?mail\s+|full\s+)?(?:address|e-?mail|phone(?:\s+number)?|number|whatsapp|"
+        r"contact details|details)\b(?!\s+of\b)|"
+        r"\b(?:pasame|dame|mandame|enviame|deja(?:me)?)\s+(?:tu|"
+        r"su)\s+(?:direccion|correo|email|numero|telefono|whatsapp)\b|"
+        r"\b(?:schick|gib|sende)\s+mir\s+(?:deine|ihre)\s+(?:adresse|e-?mail|nummer|telefonnummer|handynummer)\b",
+        "The reply asks for the viewer's contact details ({evidence}), which you never asked for.",
+    ),
+    _rule(
         "makes_promise",
         # Not "I promise it's worth it", "I swear this is the easiest bread": that is praise, no pledge.
-        r"\bi guarantee\b|\bi (?:promise|swear)\b(?!\s+(?:(?:you|that)\s+)?(?:it's|its|it is|this is|that's|thats|"
+        r"\bi (?:can |could |'d |would )?guarantee\b|\bi (?:promise|"
+        r"swear)\b(?!\s+(?:(?:you|that)\s+)?(?:it's|its|it is|this is|that's|thats|"
         r"that is|they're|they are|these are|it was|this was|that was|i'm|i am|i've|i have|i did|i was|it tastes|"
         r"this tastes|you won't regret|you'll love)\b)|\byou have my word\b|\bcount on (?:it|me)\b(?!\s+\w+ing\b)|"
         r"\bpinky (?:promise|swear)\b|\bte lo (?:prometo|juro)\b|\bversprochen\b|\bich verspreche\b",
@@ -1260,14 +1454,20 @@ _COMMITMENT_RULES = (
         rf"\b{_I_WILL_STRICT}\s+(?:\w+\s+)?(?:send|ship|mail|email|give|get back to)\s+(?:you|u)\b|"
         r"\b(?:i'm|i am|im|we're|we are)\s+(?:\w+\s+)?(?:sending|shipping|mailing|gifting)\s+(?:you|u)\b"
         rf"{_NOT_A_PARCEL}|"
-        r"\bon (?:its|it's|their) way to (?:you|your)\b|\b(?:you'll|you will)\s+(?:get|receive)\s+(?:\w+\W+){1,4}?"
-        r"from (?:me|us)\b|\bte (?:mando|envio)\s+(?:el|la|los|las|un|una|mi|mis)\b|\bich schick(?:e)? dir\b",
+        r"\bon (?:its|it's|their) way to (?:you|your)\b|(?:^|"
+        r"[.!?]\s*)(?:sending|shipping|mailing|posting)\s+(?:you|u)\s+"
+        rf"(?:a|an|some|my|our|the|one)\b{_NOT_A_PARCEL}|"
+        r"\b(?:you'll|you will)\s+(?:get|receive)\s+(?:\w+\W+){1,4}?from (?:me|us)\b|"
+        r"\bte (?:mando|envio)\s+(?:el|la|los|las|un|una|mi|mis)\b|\bich schick(?:e)? dir\b",
         "The reply promises to send or give something ({evidence}).",
     ),
     _rule(
         "promises_content",
         rf"\b{_I_WILL_STRICT}\s+(?:\w+\s+)?(?:make|film|do|post|upload|record|drop)\s+(?:a|an|the|another|"
         r"one|part)\s+(?:\w+\s+)?(?:video|tutorial|episode|reel|short|post|follow-?up|series|stream|two|2)\b"
+        r"|\b(?:i'm|i am|we're|we are)\s+(?:doing|hosting|making|"
+        r"filming|recording|posting|dropping)\s+(?:a|an|another)\s+"
+        r"(?:\w+\s+){0,2}?(?:video|tutorial|episode|reel|stream|livestream|live|q&a|ama|workshop|class)(?!\w)"
         r"|\b(?:my |the )?next (?:video|episode|reel|stream) (?:will|is going to|is gonna) "
         r"(?:be about|be on|cover|feature|show)\b",
         "The reply promises new content on your behalf ({evidence}).",
@@ -1394,7 +1594,7 @@ _HUMAN_RULES = (
     _rule(
         "claims_human",
         r"\bich bin (?:ein |eine )?(?:echter |echte |wirklicher |realer )?mensch\b|\b(?:keine|kein)\s+(?:ki|bot|"
-        r"roboter)\b(?!-)",
+        r"roboter|assistent|assistentin)\b(?!-)",
         "The reply claims to be a human ({evidence}), but it was written by AI.",
     ),
     _rule(
@@ -1403,32 +1603,65 @@ _HUMAN_RULES = (
         r"\b(?:schreibe|tippe|beantworte)\s+ich\s+(?:das\s+)?(?:selbst|personlich)\b",
         "The reply claims you wrote it in person ({evidence}), but it was written by AI.",
     ),
+    _rule(
+        "claims_in_person",
+        # "Written by me" in the other languages replies are written in ("escrita por mí, no por IA"; not "escrita
+        # por mi abuela"), and the German and French word orders of "I answer myself".
+        r"\b(?:escrit[oa]|redactad[oa]|respondid[oa]|contestad[oa]|escrit[oa]s?) por (?:mi|mim)\b(?![ \t]+[a-z])|"
+        r"\b(?:ecrite?|redigee?|tapee?) par moi\b(?![ \t]+[a-z])|\b(?:geschrieben|getippt) von mir\b(?![ \t]+[a-z])|"
+        r"\bich\s+(?:schreibe|tippe|antworte|beantworte)\s+(?:(?:das|dies|hier|dir|euch|ihnen|alles|alle|jede\w*|"
+        r"immer)\s+){0,2}(?:selbst|personlich|hochstpersonlich)\b|"
+        r"\bje (?:reponds|ecris|tape)\s+(?:(?:ici|moi|a tout le monde|a tous)\s+){0,2}?(?:moi-meme|moi meme|"
+        r"personnellement)\b|\bc'est (?:bien |vraiment )?moi qui (?:reponds|ecris|tape)\b|"
+        r"\bsou eu (?:mesma|mesmo|mesmissima) (?:respondendo|escrevendo|a responder|a escrever)\b|"
+        r"\bich bin'?s (?:wirklich|echt|personlich|selbst)\b|"
+        r"\b(?:escribo|respondo|contesto)\s+yo\s+(?:cada|todas|todos|mis|las|los|personalmente)\b|"
+        r"\b(?:nada de|sin|cero)\s+(?:bots?|ia)\b(?!-)",
+        "The reply claims you wrote it in person ({evidence}), but it was written by AI.",
+    ),
 )
 
 
+# The creator's own name where a persona opens with it ("Dev Raman is a strength coach ..."): a display name can be a
+# title and a name ("Coach Dev") or a name and a word ("Mara Cooks"), and a reply may name them by either.
+_PERSONA_NAME = re.compile(r"\A\s*((?:[A-Z][\w'-]+\s+){0,2}[A-Z][\w'-]+)\s+(?:is|was|has|makes|runs|films|posts)\b")
+
+
 @lru_cache(maxsize=256)
-def _creator_name(display_name: str) -> tuple[str, str] | None:
-    """``(first word, regex)`` for the creator's name as a reply writes it: the display name or its first word,
-    not as a possessive ("Mara's kitchen helper" names the helper, not Mara)."""
-    words = _TOKEN.findall(fold(display_name))
-    if not words or len(words[0]) < 3:
+def _creator_name(display_name: str, persona: str = "") -> tuple[tuple[str, ...], str] | None:
+    """``(words, regex)`` for the creator's name as a reply writes it: the display name or its first word, the name
+    the persona opens with or a word of it ("Coach Dev" whose persona opens "Dev Raman is" as "Dev"; not "Cooks" of
+    "Mara Cooks"), words of 3 letters or more; not as a possessive ("Mara's kitchen helper" names the helper, not
+    Mara). ``words``: one of them is in every match."""
+    shown = _TOKEN.findall(fold(display_name))
+    full, singles = [shown], set(shown[:1])
+    if m := _PERSONA_NAME.match(persona):
+        full.append(_TOKEN.findall(fold(m.group(1))))
+        singles.update(full[-1])
+    full = [words for words in full if words]
+    singles = {w for w in singles if len(w) >= 3 and not w.isdigit()}
+    if not singles:
         return None
-    names = sorted({r"\s+".join(map(re.escape, words)), re.escape(words[0])}, key=len, reverse=True)
-    return words[0], rf"(?:{'|'.join(names)})\b(?!')"
+    names = sorted({*(r"\s+".join(map(re.escape, words)) for words in full), *map(re.escape, singles)},
+                   key=len, reverse=True)
+    return tuple(sorted(singles)), rf"(?:{'|'.join(names)})\b(?!')"
 
 
 @lru_cache(maxsize=256)
-def _name_rules(display_name: str) -> tuple[str, re.Pattern[str], re.Pattern[str]] | None:
-    """``(first word, in-person claim, counter-label)`` patterns naming the creator, once per profile."""
-    named = _creator_name(display_name)
+def _name_rules(display_name: str, persona: str = "") -> tuple[tuple[str, ...], re.Pattern[str],
+                                                               re.Pattern[str]] | None:
+    """``(name words, in-person claim, counter-label)`` patterns naming the creator, once per profile."""
+    named = _creator_name(display_name, persona)
     if named is None:
         return None
-    first, name = named
+    words, name = named
     in_person = re.compile(
         rf"\b(?:it's|its|it is|this is|that's|thats|that is)\s+(?:really|actually|truly|genuinely|honestly|"
         rf"the real|the actual)\s+{name}|\b(?:real|actual)\s+{name}\s+(?:here|typing|replying|writing)\b|"
-        rf"\b{name}\s+(?:here\s+)?(?:typing|replying|answering|responding)\b|\b{name}\s+writing\s+(?:this|here|"
-        r"now|personally)\b"
+        rf"\b{name},?\s+(?:here\W{{0,3}}|(?:herself|himself|themselves|themself|personally|in person)\s+)?(?:typing|"
+        rf"replying|answering|responding)\b|\b{name}\s+writing\s+(?:this|here|now|personally)\b|"
+        # "It's Lena herself", "Mara in person here"
+        rf"\b{name},?\s+(?:herself|himself|themselves|themself|in person|in the flesh)\b"
     )
     # "[Reply by Mara herself]", "[Written by Mara]", "✅ Verified: Mara": a label of the creator's own.
     counter_label = re.compile(
@@ -1437,7 +1670,7 @@ def _name_rules(display_name: str) -> tuple[str, re.Pattern[str], re.Pattern[str
         rf"[^\[\]()]{{0,40}}[\])]|\b(?:verified|signed|approved)\s*(?:[:\-]\s*|by\s+){name}|"
         rf"\b(?:written|typed|sent|replied|answered)\s+by\s+{name}"
     )
-    return first, in_person, counter_label
+    return words, in_person, counter_label
 
 
 # What textnorm saw done to letters so that a phrase reads to people but not to a pattern.
@@ -1455,8 +1688,8 @@ def check_claims_human(
     if not findings and (views := normalize_views(draft)).signals & _SPELT_TO_SLIP:
         findings = _scan("claims_human", fold(strip_disclosure(views.skeleton, profile.disclosure_label)),
                          _HUMAN_RULES)
-    named = _name_rules(profile.display_name)
-    if named and named[0] in folded and not any(f.code == "claims_in_person" for f in findings):
+    named = _name_rules(profile.display_name, profile.persona)
+    if named and any(w in folded for w in named[0]) and not any(f.code == "claims_in_person" for f in findings):
         m = named[1].search(folded)
         if m:
             findings.append(Finding("claims_human", "claims_in_person", f"The reply claims you wrote it in person "
@@ -1471,7 +1704,9 @@ _LEAK_RULES = (
     _rule(
         "prompt_leak",
         r"\bmy\s+(?:system\s+)?(?:instructions|prompt|guidelines|directives|rules|programming)\s+"
-        r"(?:are|is|say|says|tell me|state|told me|require|forbid|don't allow|do not allow)\b|"
+        r"(?:are|is|say|says|tell me|tells me|state|states|told me|require|requires|forbid|forbids|don't allow|"
+        r"do not allow|doesn't allow|does not allow|want me|wants me|ask me|asks me|won't let me|don't let me|"
+        r"doesn't let me|only let me|only lets me)\b|"
         r"\bhere (?:are|is) my (?:instructions|prompt|rules)\b|\bthe (?:instructions|rules) i (?:have|follow)\b|"
         r"\bsystem\s*prompt\b|\b(?:i was|i've been|i have been|i am|i'm)\s+(?:instructed|programmed|"
         r"prompted|configured)\s+to\b|\bthe (?:instructions|prompt) (?:i was given|i got)\b|"
@@ -1489,6 +1724,23 @@ _LEAK_RULES = (
         r"allowed|required)\s+to\s+(?:(?:keep|limit)\s+(?:my\s+|the\s+|these\s+|all\s+)?(?:repl(?:y|ies)|answers?|"
         r"responses?|comments?|messages?)|(?:talk|sound|write|act|speak|reply|respond|answer)\s+like|(?:only\s+)?"
         r"(?:link|point people|refer people)\s+to|stay in character)\b",
+        "The reply talks about its hidden instructions ({evidence}).",
+    ),
+    _rule(
+        "prompt_leak",
+        # "Per my system instructions", "according to my prompt", "laut meinen Anweisungen", "segun mis instrucciones";
+        # not "according to my rules" (a cook's rules about pizza), nor "my instructions" for a recipe.
+        r"\b(?:per|according to|as per|based on|under|following) my (?:system )?(?:instructions|prompt|programming|"
+        r"directives|guidelines)\b|\bsystem instructions\b|"
+        r"\b(?:laut|gemass|nach) meinen (?:anweisungen|vorgaben|instruktionen|richtlinien)\b|"
+        r"\b(?:segun|conforme a) mis (?:instrucciones|directrices|indicaciones)\b|"
+        r"\b(?:selon|d'apres|conformement a) mes (?:instructions|consignes|directives)\b|"
+        r"\b(?:segundo|conforme|de acordo com) (?:as )?minhas (?:instrucoes|diretrizes|orientacoes)\b|"
+        # "I'm set up to only answer training questions", "I was designed to reply in ..."
+        r"\bi(?:'m| am| was|'ve been| have been)\s+(?:set up|designed|built|made|trained|programmed|configured|"
+        r"told|asked|instructed|only allowed|allowed|meant|supposed)\s+(?:not\s+)?to\s+(?:only\s+)?"
+        r"(?:answer|reply|respond|help with|talk about|discuss)\s+(?:\w+\s+)?"
+        r"(?:questions|comments|topics|messages|things|stuff|in|here)\b",
         "The reply talks about its hidden instructions ({evidence}).",
     ),
     _rule(
@@ -1718,6 +1970,17 @@ _DISCLOSURE_RULES = (
     ),
     _rule(
         "denies_ai",
+        # The counter-labels in the other languages: "(escrito por mí, no por IA)", "[sans IA]", "(ohne KI)",
+        # "(resposta humana)". Not "robot": a food processor is a "robot de cocina".
+        r"\([^()]{0,80}?\b(?:no|ni|non|pas|nicht|kein|keine|nao|sin|sans|ohne|sem)\b[^()]{0,80}?\b(?:ia|ki|bot|"
+        r"asistente|assistente|assistent)\b[^()]{0,80}\)|\[[^\[\]]{0,80}?\b(?:no|ni|non|pas|nicht|kein|keine|nao|sin|"
+        r"sans|ohne|sem)\b[^\[\]]{0,80}?\b(?:ia|ki|bot|asistente|assistente|assistent)\b[^\[\]]{0,80}\]|"
+        r"\([^()]{0,80}?\b(?:human[oa]s?|humaine?s?|menschlich\w*)\b[^()]{0,80}\)|"
+        r"\[[^\[\]]{0,80}?\b(?:human[oa]s?|humaine?s?|menschlich\w*)\b[^\[\]]{0,80}\]",
+        "The reply denies being written by AI ({evidence}), contradicting the AI label.",
+    ),
+    _rule(
+        "denies_ai",
         r"\bai[- ]?free\b|\b(?:zero|0%) ai\b|\bhand-?written (?:reply|response|answer|comment|message)\b",
         "The reply denies being written by AI ({evidence}), contradicting the AI label.",
     ),
@@ -1800,8 +2063,8 @@ def check_disclosure(
         )
     # Without the label: an operator's "(AI reply, human-reviewed)" is no claim to be human.
     findings += _scan("disclosure", body, _DISCLOSURE_RULES)
-    named = _name_rules(profile.display_name)
-    if named and named[0] in body and not any(f.code == "denies_ai" for f in findings):
+    named = _name_rules(profile.display_name, profile.persona)
+    if named and any(w in body for w in named[0]) and not any(f.code == "denies_ai" for f in findings):
         m = named[2].search(body)
         if m:
             findings.append(Finding("disclosure", "denies_ai", f"The reply signs itself as you ({_q(m.group(0))}), "
@@ -1837,6 +2100,7 @@ _SLURS = r"retard(?:ed|s)?|fag(?:got)?s?|n[i1]gg(?:er|a)s?|tranny|trannies|spast
 _INSULT_WORDS = (
     r"idiots?|morons?|imbeciles?|losers?|dumbass\w*|dipshit|scumbag|degenerate|clowns?|trash|garbage|"
     r"stupid|dumb|ugly|pathetic|worthless|useless|disgusting|braindead|brain-dead|clueless|delusional|"
+    r"hopeless|talentless|incompetent|lazy|"
     r"fat(?![-\w]|\s+(?:loss|burn\w*|free))"
 )
 _TOXIC_RULES = (
@@ -1852,12 +2116,30 @@ _TOXIC_RULES = (
         # "You're fat", "you are trash": after "you" alone the word must follow at once, and not take an object
         # ("You need fat for flavor", "You can trash the peels", "You trim fat off").
         rf"\b(?:you're|you are|youre|ur|u r)\s+(?:so\s+|such\s+(?:an?\s+)?|an?\s+|a total\s+|an absolute\s+|"
-        rf"the biggest\s+|just\s+)?(?:(?!not\b|never\b|no\b)\w+\s+)?(?:{_INSULT_WORDS})\b|"
+        rf"the biggest\s+|just\s+|kind of\s+|sort of\s+|kinda\s+|pretty\s+|really\s+|truly\s+|honestly\s+)?"
+        rf"(?:(?!not\b|never\b|no\b)\w+\s+)?(?:{_INSULT_WORDS})\b|"
+        r"\b(?:you're|you are|youre|ur)\s+(?:\w+\s+)?the worst\b(?!\s+(?:part|bit|thing|case|day|week|time|traffic|"
+        r"weather|season|month|heat)\b)|"
         rf"\byou(?: absolute| little)?\s+(?:so\s+|such\s+(?:an?\s+)?|a total\s+|an absolute\s+|just\s+)?"
         rf"(?:{_INSULT_WORDS})\b(?!\s+(?:the|it|them|that|this|those|these|your|my|off|in|on|out|a|an|some)\b)|"
         # Not "get lost in the old town", "who asked for easy?"
         r"\b(?:shut up|stfu|nobody asked|cry about it|cope harder|touch grass)\b|\bget lost\b(?!\s+(?:in|on|among|"
         r"inside|into|wandering|exploring|for|somewhere|together))|\bwho asked\b(?!\s+for\s+(?!your\b|ur\b)\w)",
+        "The reply insults someone ({evidence}).",
+    ),
+    _rule(
+        "insult",
+        # Said to the reader in the other languages replies are written in: "estás gorda", "du bist so dumm",
+        # "t'es vraiment con", "você é burra".
+        r"\b(?:eres|estas|sos)\s+(?:(?:un|una|muy|tan|mas|que|si|bien|super)\s+){0,2}(?:gord[oa]|fe[oa]|idiota|"
+        r"estupid[oa]|imbecil|inutil|tont[oa]|asqueros[oa]|patetic[oa]|ridicul[oa]|subnormal)\b|"
+        r"\bdu\s+(?:bist\s+)?(?:(?:so|echt|voll|ein|eine|total|einfach|"
+        r"richtig)\s+){0,2}(?:dumm\w*|fette[rs]?|fettsack|hasslich\w*|"
+        r"blod\w*|idiot\w*|trottel|versager\w*|nutzlos\w*)\b|"
+        r"\b(?:t'es|tu es|vous etes)\s+(?:(?:vraiment|trop|si|tellement|un|une|completement)\s+){0,2}(?:con|conne|"
+        r"debile|stupide|grosse|gros|moche|nulle?|idiote?)\b|"
+        r"\b(?:voce e|vc e|tu es)\s+(?:(?:muito|tao|um|uma|mesmo|bem)\s+){0,2}(?:burr[oa]|gord[oa]|fei[oa]|idiota|"
+        r"estupid[oa]|inutil|ridicul[oa])\b",
         "The reply insults someone ({evidence}).",
     ),
     _rule(
