@@ -73,7 +73,7 @@ from replyflow.events import (
     utc_now,
 )
 from replyflow.ingest import validation_errors
-from replyflow.kafka import Emit, TopicTable, TraceHeaders, TransientError, new_traces, subscribe_stage
+from replyflow.kafka import Deferred, Emit, TopicTable, TraceHeaders, TransientError, new_traces, subscribe_stage
 from replyflow.openapi import control_openapi
 from replyflow.policy.rules import PolicySource
 from replyflow.policy.stages import PolicyStages
@@ -426,18 +426,19 @@ def create_app(settings: Settings | None = None):
                                                      keep_first=True, since_s=CHANGE_RESULTS_KEPT_S)
     parts.tables.append(change_results)
 
-    async def apply_changes(changes: list[ProfileChange]) -> list[Emit]:
+    async def apply_changes(changes: list[ProfileChange]) -> list[Emit] | Deferred:
         # This replica owns these creators' partitions, so it is their one writer; it may have just taken them over,
         # so it starts from what was written last.
         for table in (parts.profiles, change_results):
             if not await table.read_to_end(READ_BACK_TIMEOUT_S):
                 raise TransientError(f"{table.topic.name} is not read to its end yet")
         latest: dict[str, CreatorProfile | None] = {}  # what this batch saved, before the table reads it back
-        for change in changes:
+        for i, change in enumerate(changes):
             if change.change_id in change_results:
                 continue  # answered before a crash or a rebalance: made once
-            if writer.partitions is None:  # being handed over: the next owner goes on from the first unanswered
-                raise TransientError("the creators' partitions of creators.changes are being handed over")
+            if writer.partitions is None:  # being handed over: the next owner goes on from here; no failure of ours
+                return Deferred([], set(range(i, len(changes))), "the partitions are being handed over",
+                                failing=False)
             creator = change.creator_id
             saved, answer = apply_change(change, latest[creator] if creator in latest else parts.profiles.get(creator),
                                          utc_now())
