@@ -399,7 +399,8 @@ class ProfileChangeResult(Event):
 
     change_id: Id
     creator_id: Id
-    status: int = Field(description="The HTTP status the request is answered with: 200, 201, 403, 404 or 409")
+    status: int = Field(description="The HTTP status the request is answered with: 200, 201, 403, 404, 409, or 503 "
+                        "when the writer could not read the change (a release mid rollout)")
     profile: CreatorProfile | None = Field(description="The profile in force after the change (200, 201)")
     error: str | None = Field(description="Why the change was not made (403, 404, 409)")
     details: list[dict[str, str]] = Field(description="The fields that made it a 403")

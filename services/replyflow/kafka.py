@@ -537,6 +537,7 @@ def subscribe_stage(
     topic: Topic,
     handle: Callable[[list[M]], Awaitable[list[Emit] | Deferred]],
     max_batch: int = STAGE_MAX_BATCH,
+    dead_lettered_too: Callable[[ConsumerRecord, BaseException], list[Emit]] | None = None,
 ) -> GroupMembership:
     """Register an at-least-once consumer of ``topic`` that hands ``handle`` micro-batches of its events;
     returns its place in its consumer group (the partitions it owns).
@@ -547,7 +548,8 @@ def subscribe_stage(
     (nothing is skipped, also not on other partitions); a batch that fails otherwise is retried
     message by message so that only the poison message is dead-lettered. A handler that answers
     ``Deferred`` holds back only the partitions of its waiting events, from the first of them on.
-    A rebalance waits for the batch in hand.
+    A rebalance waits for the batch in hand. ``dead_lettered_too``: what else a dead-lettered record sends, after
+    its dead letter (someone waiting on it is told).
     """
     broker, producer, settings, health, service = (
         parts.broker, parts.producer, parts.settings, parts.health, parts.name)
@@ -665,6 +667,8 @@ def subscribe_stage(
             for record, error in result.poison:
                 with trace.use_span(start_record_span(record), end_on_exit=True):
                     await dead_letter(producer, record, error, group=group, service=service, attempts=attempt)
+                    if dead_lettered_too is not None:
+                        await producer.publish(dead_lettered_too(record, error))
         except Exception as error:
             attempts.update({(r.partition, r.offset): attempt for r in records})
             health.failing(f"{type(error).__name__}: {error}")

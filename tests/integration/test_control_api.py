@@ -7,6 +7,7 @@ creator; a creator token only its own creator, and the records say who acted."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -645,6 +646,21 @@ async def test_the_writer_makes_no_change_twice_and_drops_one_that_waited_too_lo
     assert answers[made.change_id].status == 200
     now = await profile_on(http, creator, before["version"] + 1)
     assert (now["version"], now["mode"], now["persona"]) == (before["version"] + 1, before["mode"], "Made once.")
+
+
+async def test_a_change_the_writer_cannot_read_is_dead_lettered_and_answered_not_made(creator, kafka_bootstrap,
+                                                                                      producer):
+    """A change from a newer release's control replica (a mode this one does not know) mid rollout."""
+    change_id = f"ch-{uuid.uuid4().hex}"
+    value = json.dumps({"change_id": change_id, "creator_id": creator, "by": "operator", "profile": None,
+                        "version_sent": False, "mode": "paused"}).encode()
+    async with TopicReader(kafka_bootstrap, CREATORS_CHANGE_RESULTS.name, CREATORS_CHANGES.dlq) as reader:
+        await producer.send_and_wait(CREATORS_CHANGES.name, value, key=creator.encode())
+        records = await reader.collect(lambda rs: {r.topic for r in rs if change_id.encode() in r.value} == {
+            CREATORS_CHANGE_RESULTS.name, CREATORS_CHANGES.dlq})
+    (answer,) = [ProfileChangeResult.model_validate_json(r.value) for r in records
+                 if r.topic == CREATORS_CHANGE_RESULTS.name and change_id.encode() in r.value]
+    assert answer.status == 503 and answer.error.startswith("not made: the control service could not read")
 
 
 async def test_a_mode_change_for_an_id_no_creator_can_have_is_404(http):

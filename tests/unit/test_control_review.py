@@ -30,6 +30,7 @@ from replyflow.control.review import (
     recorded_outputs,
     review_outputs,
     review_view,
+    unreadable_change,
     with_mode,
 )
 from replyflow.events import (
@@ -377,6 +378,16 @@ def test_a_change_that_waited_too_long_for_its_writer_is_dropped_but_a_kill_swit
     on_time = NOW - CHANGE_MAX_WAIT + timedelta(seconds=1)
     saved, _ = apply_change(change(mode=ReplyMode.auto).model_copy(update={"occurred_at": on_time}), current, NOW)
     assert saved is not None and saved.mode == ReplyMode.auto
+
+
+def test_a_change_its_writer_cannot_read_is_answered_not_made_when_its_ids_can_be_read():
+    error = ValueError("mode: Input should be 'auto', 'review' or 'off'")
+    answer = unreadable_change(b'{"change_id": "ch-9", "creator_id": "mara", "mode": "paused"}', error)
+    assert answer is not None and (answer.change_id, answer.creator_id, answer.status) == ("ch-9", "mara", 503)
+    assert answer.error.startswith("not made: the control service could not read the change (ValueError;")
+    assert unreadable_change(b"not json", error) is None
+    assert unreadable_change(b'{"change_id": "ch-9"}', error) is None
+    assert unreadable_change(None, error) is None
 
 
 def test_a_change_is_a_profile_or_a_mode_of_its_own_creator():

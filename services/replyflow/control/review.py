@@ -435,6 +435,19 @@ def with_mode(current: CreatorProfile, mode: ReplyMode, now: datetime, by: Actor
                                       "updated_by": by})
 
 
+def unreadable_change(value: bytes | None, error: BaseException) -> ProfileChangeResult | None:
+    """The answer to a change its writer could not read (one from a newer release, mid rollout): not made, and
+    the request told so rather than left to time out; ``None`` when not even its ids can be read."""
+    try:
+        ids = json.loads(value or b"")
+        why = f"not made: the control service could not read the change ({type(error).__name__}; a rollout in " \
+              "progress?); send it again"
+        return ProfileChangeResult(change_id=ids["change_id"], creator_id=ids["creator_id"], status=503, profile=None,
+                                   error=why, details=[])
+    except (ValueError, KeyError, TypeError):  # pydantic's ValidationError is a ValueError
+        return None
+
+
 # A change its writer reaches later than this (control replicas down, a rollback) is dropped, not made as a surprise;
 # the kill switch is made however late.
 CHANGE_MAX_WAIT = timedelta(minutes=10)

@@ -34,6 +34,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from aiokafka import ConsumerRecord
 from prometheus_client import Gauge
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
@@ -60,6 +61,7 @@ from replyflow.control.review import (
     recorded_outputs,
     review_view,
     same_decision,
+    unreadable_change,
 )
 from replyflow.control.tokens import InvalidCreatorId, Principal, authenticate, creator_token, looks_like_creator_token
 from replyflow.events import (
@@ -359,6 +361,8 @@ class ControlApi:
                 "GET the profile before sending it again")
         result = self.change_results.get(change.change_id)
         assert result is not None  # the table keeps a change's first answer
+        if result.status == 503:
+            return unavailable(result.error or "not made")
         if result.profile is None:
             return error(result.status, result.error or "not changed", list(result.details) or None)
         saved = result.profile
@@ -450,7 +454,12 @@ def create_app(settings: Settings | None = None):
             await parts.producer.publish([Emit(CREATORS_CHANGE_RESULTS, answer)])
         return []
 
-    writer = subscribe_stage(parts, stage="control-profiles", topic=CREATORS_CHANGES, handle=apply_changes)
+    def answer_unreadable(record: ConsumerRecord, error: BaseException) -> list[Emit]:
+        answer = unreadable_change(record.value, error)
+        return [Emit(CREATORS_CHANGE_RESULTS, answer)] if answer is not None else []
+
+    writer = subscribe_stage(parts, stage="control-profiles", topic=CREATORS_CHANGES, handle=apply_changes,
+                             dead_lettered_too=answer_unreadable)
     # An edit is held to the verify stage's content checks, under the same policy file.
     checks = PolicyStages(parts.profiles.get, PolicySource(settings.policy_file))
     parts.ready_checks.append(lambda: checks.policies.unusable(time.time()))
