@@ -21,6 +21,7 @@ from replyflow.settings import Settings
 from replyflow.topics import (
     ALL_TOPICS,
     CONSUMED_TOPICS,
+    CREATORS_CHANGES,
     CREATORS_CONFIG,
     DEAD_LETTERS_REPLAYED,
     DECISIONS,
@@ -151,6 +152,8 @@ def _admin_operations() -> dict[str, dict[str, Any]]:
         operations[f"admin.read.{topic.dlq}"] = _operation(
             "receive", topic.dlq, "DeadLetter", "admin replay-dead-letters reads the dead-letter topic to its end "
             "(no consumer group)")
+        if topic is CREATORS_CHANGES:
+            continue  # a profile change is never sent back (dead_letters.records_to_send)
         operations[f"admin.replay.{topic.name}"] = _operation(
             "send", topic.name, topic.message.__name__, "admin replay-dead-letters sends a dead letter back "
             "unchanged, with x-replayed-from")

@@ -213,7 +213,7 @@ def ingest_openapi(*, webhook: bool, max_batch: int, max_body_bytes: int) -> Jso
 # ---------------------------------------------------------------------------------------------------- control
 
 
-def control_openapi(*, max_body_bytes: int, default_limit: int, max_limit: int) -> Json:
+def control_openapi(*, max_body_bytes: int, default_limit: int, max_limit: int, change_timeout_s: float) -> Json:
     """The control API: creators (or the operator) decide about held replies and change profiles."""
     from replyflow.control.review import ModeChange, ReviewRequest  # here: ingest does not load the policy
 
@@ -272,7 +272,9 @@ def control_openapi(*, max_body_bytes: int, default_limit: int, max_limit: int) 
         "401": unauthorized("No bearer token, a wrong one, or a creator token altered or revoked (rotated)"),
         "503": retry_later("Replies and profiles not read from Kafka yet, or Kafka did not acknowledge: retry "
                            "(repeating a decision is safe); or a profile change its writer did not make within "
-                           "15 s: it stays queued and is made in its turn (GET the profile before sending it again)"),
+                           f"{change_timeout_s:.0f} s: it stays queued and is made in its turn (GET the profile before "
+                           "sending it again); or one its writer could not read (a rollout in progress): not made, "
+                           "send it again"),
     }
     other_creator = {"403": failure("A creator token for another creator (whether or not that creator exists)")}
     bad_query = {"422": failure("`limit` or `after` is invalid: `details` name it")}

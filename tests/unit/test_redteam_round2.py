@@ -634,7 +634,9 @@ def test_dots_spelled_in_other_languages_or_spaced_make_links(text: str, host: s
 
 
 @pytest.mark.parametrize("text", ["El punto es que en agosto hace calor.", "A 5 . 2 split works.",
-                                  "Le point commun: le citron.", "Go early . It's worth it"])
+                                  "Le point commun: le citron.", "Go early . It's worth it",
+                                  "Visit the farm . Shop opens at 9", "Book early . Online is cheaper",
+                                  "Meet at the square . Top spot for sunset"])
 def test_the_word_point_and_a_spaced_full_stop_are_no_link(text: str) -> None:
     assert extract_links(text) == [], text
 

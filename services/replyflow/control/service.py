@@ -436,7 +436,7 @@ def create_app(settings: Settings | None = None):
         for table in (parts.profiles, change_results):
             if not await table.read_to_end(READ_BACK_TIMEOUT_S):
                 raise TransientError(f"{table.topic.name} is not read to its end yet")
-        latest: dict[str, CreatorProfile | None] = {}  # what this batch saved, before the table reads it back
+        latest: dict[str, CreatorProfile] = {}  # what this batch saved, before the table reads it back
         for i, change in enumerate(changes):
             if change.change_id in change_results:
                 continue  # answered before a crash or a rebalance: made once
@@ -444,8 +444,7 @@ def create_app(settings: Settings | None = None):
                 return Deferred([], set(range(i, len(changes))), "the partitions are being handed over",
                                 failing=False)
             creator = change.creator_id
-            saved, answer = apply_change(change, latest[creator] if creator in latest else parts.profiles.get(creator),
-                                         utc_now())
+            saved, answer = apply_change(change, latest.get(creator) or parts.profiles.get(creator), utc_now())
             # One change at a time, saved before answered: an answer stands for its change and every one before it,
             # so a batch retried after a crash between two writes skips what was answered and makes nothing twice.
             if saved is not None:
@@ -469,7 +468,7 @@ def create_app(settings: Settings | None = None):
 
     api = ControlApi(parts, held, pending_reviews, reviewed, change_results, settings.control_api_token, check_edit)
     openapi = control_openapi(max_body_bytes=MAX_BODY_BYTES, default_limit=DEFAULT_REVIEWS_LIMIT,
-                              max_limit=MAX_REVIEWS_LIMIT)
+                              max_limit=MAX_REVIEWS_LIMIT, change_timeout_s=CHANGE_TIMEOUT_S)
     return build_app(parts, api=api.app(), openapi=openapi)
 
 

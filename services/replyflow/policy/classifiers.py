@@ -622,7 +622,8 @@ class SpamClassifier(_ModelClassifier):
     threshold; in the training data 7 of 723 spam comments have none of it. "Check" is evidence
     only as in "check out", "check my ...": alone ("form check", "check your oven") it counts for
     no spam comment of the training or validation data; nor is the commenter following the creator
-    ("I follow you from Mexico", ``_FOLLOWS_YOU``) or having subscribed ("instantly subscribed", ``_SUBSCRIBED``).
+    ("I follow you from Mexico", ``_FOLLOWS_YOU``), having subscribed ("instantly subscribed", ``_SUBSCRIBED``) or
+    talking of the creator's channel ("your channel is my comfort watch", ``_CREATORS_CHANNEL``).
     TubeSpam labels that spam (on 2014 music videos it answered "sub4sub" requests: 4 training rows, 1 of
     tubespam_val, which this misses: F1 0.975 → 0.969); on a creator's own channel it is a fan, and the sample
     comments of ``make run`` had one skipped.
@@ -1043,7 +1044,7 @@ forgetwhat forgeteverything forgetall olvidaloque olvidatodoloque fromhereon fro
 whatwereyou whatareyoutold whathaveyoubeen
 polic yourreplies everyreply eachreply allreplies allyourreplies everycomment everyanswer
 youraddress yourhomeaddress yourrealaddress yourphonenumber yournumber youremail yourlocation yourprivate
-yourpersonal yourexact yourfull gpt bot replytothis replytomy respondtothis respondtomy answertothis answertomy
+yourpersonal yourexact yourfull replytothis replytomy respondtothis respondtomy answertothis answertomy
 """
 _INJECTION_GATE = re.compile(literal_trie(_INJECTION_ANCHORS.split()))
 _INJECTION_PUNCT_GATE = re.compile(r"<\||<!--|\[/?inst|<</?sys|</?(?:system|sys|instructions?)>|"

@@ -484,8 +484,8 @@ _UNSAFE_URI = re.compile(
 )
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@((?:[^\W_][\w-]*\.)+[^\W\d_]{2,})")
 # TLDs that are no word of the languages replies are written in: "tiendamara punto com" and "skyscanner . net" are
-# links, "el punto es que" ("the point is") and "Go early . It's" are not.
-_UNWORDLY_TLDS = "com|net|org|io|ly|shop|store|xyz|info|biz|online|site|app|dev|ru|tk|top|gg|co\\.uk|com\\.br"
+# links, "el punto es que" ("the point is"), "Go early . It's" and "the farm . Shop opens" are not.
+_UNWORDLY_TLDS = "com|net|org|io|ly|xyz|biz|ru|tk|gg|co\\.uk|com\\.br"
 _DEOBFUSCATE = (
     (re.compile(r"\s*(?:\[\.\]|\(\.\)|\[dot\]|\(dot\)|\{dot\}|\[punto\]|\(punto\)|\[punkt\]|\(punkt\))\s*",
                 re.IGNORECASE), "."),
@@ -525,7 +525,7 @@ def extract_links(text: str) -> list[Link]:
     if any(ch in work for ch in "[({") or any(w in lowered for w in ("dot", "punt", "punk", "point", "ponto", " . ")):
         for pattern, repl in _DEOBFUSCATE:
             work = pattern.sub(repl, work)
-    lowered = work.lower()
+        lowered = work.lower()
     links: list[Link] = []
 
     def blank(s: str, m: re.Match[str]) -> str:
@@ -548,12 +548,12 @@ def extract_links(text: str) -> list[Link]:
         path = (m.group(2) or "").rstrip(_TRAILING)
         if path or not _missing_space(m.group(1)):
             links.append(Link(m.group(0).rstrip(_TRAILING), m.group(1).casefold(), path, "domain"))
-    if "." in work and not work.isascii():
+    if "." in work and not work.isascii() and (folded := fold_homoglyphs(work)) != work:
         # Look-alike letters can spell the TLD too ("evil.cοm" with a Greek ο): the hosts that show once they are
         # folded to Latin, read back from the text as written (the fold keeps every position). A Greek or Cyrillic
         # text keeps its own words ("Спасибо.Да" stays as it is).
         found = {link.host for link in links}
-        for m in _BARE_DOMAIN.finditer(fold_homoglyphs(work)):
+        for m in _BARE_DOMAIN.finditer(folded):
             host = work[m.start(1) : m.end(1)].casefold()
             path = (m.group(2) or "").rstrip(_TRAILING)
             if host not in found and _imitated_host(host) and (path or not _missing_space(m.group(1))):
@@ -1271,8 +1271,9 @@ _ADVICE_RULES = (
 def check_specialised_advice(
     draft: str, comment: str | Comment, profile: CreatorProfile, *, config: VerifyConfig = DEFAULT_CONFIG
 ) -> list[Finding]:
-    """Medical (doses, medication changes, diagnoses), financial (buy/sell, guaranteed returns)
-    and legal ("you should sue") advice."""
+    """Medical (doses, medication changes, diagnoses, medicine orders in es/de/fr), health, safety, weight-loss,
+    extreme-diet and performance-drug claims, financial (buy/sell, guaranteed returns) and legal ("you should sue",
+    visas, overstaying, paying an official) advice."""
     return _scan("specialised_advice", fold(strip_disclosure(draft, profile.disclosure_label)), _ADVICE_RULES)
 
 
