@@ -29,7 +29,7 @@ from opentelemetry import propagate
 from replyflow.events import Comment, CommentReceived, DeadLetterReplayed
 from replyflow.ingest import WEBHOOK_SOURCE, instagram_comments
 from replyflow.kafka import Record, trace_headers
-from replyflow.topics import COMMENTS_RECEIVED, CONSUMED_TOPICS, CREATORS_CHANGES
+from replyflow.topics import COMMENTS_RECEIVED, CONSUMED_TOPICS, CREATORS_CHANGES, dead_letter_place
 from replyflow.youtube_poller import YOUTUBE_SOURCE, youtube_comment
 
 REPLAYED_FROM = "x-replayed-from"
@@ -57,7 +57,7 @@ class DeadLetter:
 
     @property
     def where(self) -> str:
-        return f"{self.topic}@{self.offset}"
+        return dead_letter_place(self.topic, self.offset)
 
 
 @dataclass(frozen=True)

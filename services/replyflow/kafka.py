@@ -865,14 +865,19 @@ class TopicTable(Generic[M]):
             await self._offsets.start()
         ends = await self._offsets.end_offsets(list(self._consumer.assignment()))
         deadline = time.monotonic() + timeout_s
-        # By position, as the catch-up at start: records compaction or retention removed are never read.
-        while not all([await self._consumer.position(tp) >= end for tp, end in ends.items()]):
+        while not await self._read_up_to(ends):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._applied.wait(), min(remaining, 0.1))
         return True
+
+    async def _read_up_to(self, ends: dict[TopicPartition, int]) -> bool:
+        """Whether every partition is read up to ``ends``: by position, not by the last record read, since retention
+        or compaction may have deleted the records before an end offset."""
+        assert self._consumer is not None
+        return all([await self._consumer.position(tp) >= end for tp, end in ends.items()])
 
     async def start(self, catch_up_timeout_s: float = 30.0) -> None:
         self._consumer = AIOKafkaConsumer(  # earliest: records deleted under us must not make it skip to the end
@@ -908,9 +913,7 @@ class TopicTable(Generic[M]):
             try:
                 if not self.caught_up.is_set():
                     catch_up_to = catch_up_to or await self._consumer.end_offsets(assigned)
-                    # By position, not by the last record read: retention may have deleted every record of a
-                    # partition whose end offset is still > 0.
-                    if all([await self._consumer.position(tp) >= end for tp, end in catch_up_to.items()]):
+                    if await self._read_up_to(catch_up_to):
                         self.caught_up.set()
                         catch_up_to = None
                 batches = await self._consumer.getmany(timeout_ms=500)

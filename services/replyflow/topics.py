@@ -56,9 +56,14 @@ def by_change(event: Any) -> str:
     return event.change_id
 
 
+def dead_letter_place(topic: str, offset: int) -> str:
+    """Where a dead letter is, as ``x-replayed-from`` names it (dead-letter topics have one partition)."""
+    return f"{topic}@{offset}"
+
+
 def by_dead_letter(event: Any) -> str:
     """<dead-letter topic>@<offset>: the letter it is about, as ``x-replayed-from`` names it."""
-    return f"{event.dead_letter_topic}@{event.offset}"
+    return dead_letter_place(event.dead_letter_topic, event.offset)
 
 
 @dataclass(frozen=True)
