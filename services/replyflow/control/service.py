@@ -126,7 +126,8 @@ Handler = Callable[[Request], Awaitable[JSONResponse]]
 
 
 class Unavailable(Exception):
-    """Kafka did not acknowledge (503: retry; repeating a decision is safe)."""
+    """Kafka did not acknowledge, a write was not read back in time, or a profile change was not answered in time
+    (503: retry; repeating a decision is safe; GET a profile before sending its change again)."""
 
 
 def error(status: int, message: str, details: list[dict[str, object]] | None = None, **extra: object) -> JSONResponse:
