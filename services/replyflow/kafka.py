@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, ProducerFenced, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import OffsetAndMetadata
@@ -63,6 +63,9 @@ M = TypeVar("M", bound=BaseModel)
 
 # Records per micro-batch: big enough that fetch, acks=all and the commit are a few % of a batch.
 STAGE_MAX_BATCH = 1024
+# A transaction left open (its producer stalled) holds back every read_committed reader of its partitions until
+# the broker aborts it: ours take milliseconds, so a short timeout bounds that.
+TRANSACTION_TIMEOUT_MS = 10_000
 
 
 Record = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]  # (topic, key, value, headers) to send
@@ -70,6 +73,12 @@ Record = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]  # (topic, key
 
 class TransientError(Exception):
     """A dependency is unavailable for now: retry with backoff forever, never dead-letter."""
+
+
+class Fenced(TransientError):
+    """Another process took over this producer's transactional id (the next owner of the partition it writes
+    for): what this one had not committed was aborted, and it may write nothing more. Retried like any transient
+    error until the consumer learns it lost the partition; the next assignment brings a new producer."""
 
 
 class PermanentError(Exception):
@@ -252,27 +261,38 @@ def new_traces(emits: Sequence[Emit],
 class EventProducer:
     """Where every service's events go: acks=all and idempotent, one produce batch per partition.
 
-    FastStream's ``broker.publish`` runs its middleware chain (a span, metrics) for every
+    With a ``transactional_id`` each ``send`` is one Kafka transaction: readers (``TopicTable`` reads
+    ``read_committed``) see all of its records or none, and starting a producer with the same id elsewhere fences
+    this one (``Fenced``). FastStream's ``broker.publish`` runs its middleware chain (a span, metrics) for every
     message, about eight times the cost of the send itself; stage outputs come in micro-batches,
     so they are grouped by partition (same key → same partition as any Kafka client's default
     partitioner) and sent as whole batches, with the current trace context in their headers.
     """
 
-    def __init__(self, settings: Settings, service: str, sends: Collection[Topic], *, linger_ms: int = 5) -> None:
+    def __init__(self, settings: Settings, service: str, sends: Collection[Topic], *, linger_ms: int = 5,
+                 transactional_id: str | None = None) -> None:
         self.service = service
         # The topics this service may publish to: what the AsyncAPI document says it sends.
         self.sends = frozenset(topic.name for topic in sends)
+        self.transactional_id = transactional_id
         self._options = {
             "bootstrap_servers": settings.kafka_bootstrap_servers, "client_id": f"replyflow-{service}",
             "acks": "all", "enable_idempotence": True, "linger_ms": linger_ms,
             "request_timeout_ms": settings.kafka_request_timeout_ms, "max_batch_size": 256 * 1024,
+            **({"transactional_id": transactional_id, "transaction_timeout_ms": TRANSACTION_TIMEOUT_MS}
+               if transactional_id is not None else {}),
         }
         self._producer: AIOKafkaProducer | None = None
         self._partitioner = DefaultPartitioner()
 
     async def start(self) -> None:
+        """Connect; with a transactional id, also claim it (which fences its previous holder)."""
         self._producer = AIOKafkaProducer(**self._options)
-        await self._producer.start()
+        try:
+            await self._producer.start()
+        except KafkaError as error:
+            self._producer = None
+            raise TransientError(f"Kafka producer did not start: {type(error).__name__}: {error}") from error
 
     async def stop(self) -> None:
         if self._producer is not None:
@@ -323,32 +343,40 @@ class EventProducer:
         ):
             extra = [(k, v.encode()) for k, v in (headers or {}).items()]
             current = extra + trace_headers()  # W3C traceparent: the next stage continues this trace
-            await self._send(producer, [(t, k, v, current if h is None else extra + h) for t, k, v, h in records])
+            batch = [(t, k, v, current if h is None else extra + h) for t, k, v, h in records]
+            try:
+                if self.transactional_id is None:
+                    await self._send(producer, batch)
+                else:
+                    async with producer.transaction():  # aborted on any error: readers never see part of it
+                        await self._send(producer, batch)
+            except ProducerFenced as error:
+                raise Fenced(f"{self.transactional_id} was taken over by another producer; nothing of this "
+                             "transaction was written") from error
+            except (KafkaError, TimeoutError) as error:
+                raise TransientError(f"Kafka did not acknowledge: {type(error).__name__}: {error}") from error
         for record in records:
             MESSAGES_PUBLISHED.labels(self.service, record[0]).inc()
 
     async def _send(self, producer: AIOKafkaProducer,
                     records: Sequence[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]) -> None:
-        try:
-            partitions: dict[str, list[int]] = {}
-            open_batches: dict[tuple[str, int], BatchBuilder] = {}
-            sent = []
-            for topic, key, value, header_list in records:
-                if topic not in partitions:
-                    partitions[topic] = sorted(await producer.partitions_for(topic))
-                every = partitions[topic]
-                partition = self._partitioner(key, every, every)
-                batch = open_batches.get((topic, partition))
-                if batch is None or batch.append(key=key, value=value, timestamp=None, headers=header_list) is None:
-                    if batch is not None:  # full: send it, start another
-                        sent.append(await producer.send_batch(batch, topic, partition=partition))
-                    batch = open_batches[(topic, partition)] = producer.create_batch()
-                    batch.append(key=key, value=value, timestamp=None, headers=header_list)
-            for (topic, partition), batch in open_batches.items():
-                sent.append(await producer.send_batch(batch, topic, partition=partition))
-            await asyncio.gather(*sent)
-        except (KafkaError, TimeoutError) as error:
-            raise TransientError(f"Kafka did not acknowledge: {type(error).__name__}: {error}") from error
+        partitions: dict[str, list[int]] = {}
+        open_batches: dict[tuple[str, int], BatchBuilder] = {}
+        sent = []
+        for topic, key, value, header_list in records:
+            if topic not in partitions:
+                partitions[topic] = sorted(await producer.partitions_for(topic))
+            every = partitions[topic]
+            partition = self._partitioner(key, every, every)
+            batch = open_batches.get((topic, partition))
+            if batch is None or batch.append(key=key, value=value, timestamp=None, headers=header_list) is None:
+                if batch is not None:  # full: send it, start another
+                    sent.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = open_batches[(topic, partition)] = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None, headers=header_list)
+        for (topic, partition), batch in open_batches.items():
+            sent.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*sent)
 
 
 def dead_letter_decision(body: bytes, error: str) -> Decision | None:
@@ -476,6 +504,7 @@ class GroupMembership:
         self.group, self.topic, self.rejoin_s = group, topic, rejoin_s
         self.topic_partitions = topic_partitions
         self.partitions: frozenset[int] | None = None  # None: out of the group now
+        self.assignments = 0  # how many times partitions were assigned: each assignment is a new ownership
         self._share_of: frozenset[int] = frozenset()  # the partitions last assigned
         self._joined_once = False
         self._out_since = time.monotonic()
@@ -483,6 +512,7 @@ class GroupMembership:
 
     def assigned(self, assigned: Collection[TopicPartition]) -> None:
         self.partitions = frozenset(tp.partition for tp in assigned)
+        self.assignments += 1
         self._share_of = self.partitions
         self._joined_once = True
         CONSUMER_PARTITIONS.labels(self.group, self.topic).set(len(self.partitions))
@@ -525,9 +555,78 @@ class _FinishBatchOnRevoke(ConsumerRebalanceListener):
         self.membership.assigned(assigned)
 
 
+def writer_transactional_id(group: str, topic: str, partition: int) -> str:
+    """A partition's writer's transactional id: the same on every replica of the stage, one per consumer group
+    (so per namespace and release)."""
+    return f"{group}-{topic}-{partition}"
+
+
+class PartitionWriters:
+    """One transactional producer per partition a stage owns, for a stage that must be its partitions' only
+    writer (the control service's profile writer). Kafka's fencing: the producer for a partition is started anew
+    on each assignment of the stage, under the same transactional id wherever it runs, and starting it aborts
+    what the previous owner left open and fences that owner, who may be a replica stalled past its session
+    timeout that does not know yet it lost the partition: its next write fails (``Fenced``) and writes nothing.
+    A fenced producer is not replaced before the next assignment, so two replicas never take turns fencing
+    each other."""
+
+    def __init__(self, settings: Settings, service: str, sends: Collection[Topic], membership: GroupMembership
+                 ) -> None:
+        self._settings, self._service, self._sends, self._membership = settings, service, sends, membership
+        self._producers: dict[int, tuple[int, EventProducer]] = {}  # partition -> (its assignment, producer)
+
+    async def of(self, partition: int) -> EventProducer:
+        """The producer for ``partition`` under this assignment, started (the previous owner fenced) if new."""
+        held = self._producers.get(partition)
+        if held is not None and held[0] == self._membership.assignments:
+            return held[1]
+        if held is not None:
+            del self._producers[partition]
+            with contextlib.suppress(KafkaError):  # fenced or broken: nothing of it is needed
+                await held[1].stop()
+        producer = EventProducer(self._settings, self._service, self._sends,
+                                 transactional_id=writer_transactional_id(self._membership.group,
+                                                                          self._membership.topic, partition))
+        await producer.start()
+        self._producers[partition] = (self._membership.assignments, producer)
+        return producer
+
+    async def stop(self) -> None:
+        producers = [producer for _, producer in self._producers.values()]
+        self._producers.clear()
+        for producer in producers:
+            with contextlib.suppress(KafkaError):
+                await producer.stop()
+
+
 # How long a rebalance waits for the batch in hand (a stage's batch takes well under this).
 BATCH_IN_HAND_WAIT_S = 60.0
 REBALANCE_TIMEOUT_S = BATCH_IN_HAND_WAIT_S + 10
+
+
+StageHandler = Callable[[list[M]], Awaitable[list[Emit] | Deferred]]
+PartitionHandler = Callable[[int, list[M]], Awaitable[list[Emit] | Deferred]]
+
+
+async def each_partition(handle: PartitionHandler, records: list[ConsumerRecord],
+                         events: list[M]) -> list[Emit] | Deferred:
+    """``handle`` called once per partition of the batch with that partition's events in order; the answers
+    joined into one, as a handler of the whole batch would give it."""
+    indexes_of: dict[int, list[int]] = {}
+    for i, record in enumerate(records):
+        indexes_of.setdefault(record.partition, []).append(i)
+    emits: list[Emit] = []
+    deferred: list[tuple[list[int], Deferred]] = []
+    for partition, indexes in sorted(indexes_of.items()):
+        answer = await handle(partition, [events[i] for i in indexes])
+        if isinstance(answer, Deferred):
+            deferred.append((indexes, answer))
+            answer = answer.emits
+        emits += answer
+    if not deferred:
+        return emits
+    return Deferred(emits, {indexes[i] for indexes, d in deferred for i in d.waiting}, deferred[0][1].why,
+                    failing=any(d.failing for _, d in deferred))
 
 
 def subscribe_stage(
@@ -535,7 +634,8 @@ def subscribe_stage(
     *,
     stage: str,
     topic: Topic,
-    handle: Callable[[list[M]], Awaitable[list[Emit] | Deferred]],
+    handle: StageHandler | None = None,
+    handle_partition: PartitionHandler | None = None,
     max_batch: int = STAGE_MAX_BATCH,
     dead_lettered_too: Callable[[ConsumerRecord, BaseException], list[Emit]] | None = None,
 ) -> GroupMembership:
@@ -549,8 +649,11 @@ def subscribe_stage(
     message by message so that only the poison message is dead-lettered. A handler that answers
     ``Deferred`` holds back only the partitions of its waiting events, from the first of them on.
     A rebalance waits for the batch in hand. ``dead_lettered_too``: what else a dead-lettered record sends, after
-    its dead letter (someone waiting on it is told).
+    its dead letter (someone waiting on it is told). ``handle_partition`` instead of ``handle``: called per
+    partition of the batch, with the partition (a writer that fences per partition, see ``PartitionWriters``).
     """
+    if (handle is None) == (handle_partition is None):
+        raise TypeError("give subscribe_stage one of handle and handle_partition")
     broker, producer, settings, health, service = (
         parts.broker, parts.producer, parts.settings, parts.health, parts.name)
     model = topic.message
@@ -580,7 +683,11 @@ def subscribe_stage(
                 result.poison.append((record, error))
         try:
             with record_spans(valid, events) as traces:
-                answer = await handle(events)
+                if handle is not None:
+                    answer = await handle(events)
+                else:
+                    assert handle_partition is not None
+                    answer = await each_partition(handle_partition, valid, events)
                 if isinstance(answer, Deferred):
                     result.waiting = [valid[i] for i in sorted(answer.waiting)]
                     result.why_waiting = answer.why
@@ -780,6 +887,7 @@ class TopicTable(Generic[M]):
     ``drop_invalid``: a record that does not validate drops its key's row instead of leaving the previous one in
     force (creators.config: a profile a newer release wrote, which this one cannot read, must not leave the
     creator's older profile, in ``auto`` mode say, answering for them).
+    It reads ``read_committed``: records of a transaction appear once it commits, never if it aborts.
     """
 
     def __init__(self, bootstrap_servers: str, topic: Topic, key_of: Callable[[M], str],
@@ -855,7 +963,8 @@ class TopicTable(Generic[M]):
 
     async def read_to_end(self, timeout_s: float) -> bool:
         """Wait until every record written before the call is read; ``False`` on timeout. For a single writer:
-        it starts from what it, or the partition's previous owner, wrote last."""
+        it starts from what it, or the partition's previous owner, wrote last. The end offsets are the
+        high-water marks, so a transaction still open then is waited for until it commits or aborts."""
         assert self._consumer is not None, "start() first"
         if self._offsets is None:
             # A client of its own: the broker answers a connection's requests in turn, so on the follower's the end
@@ -881,7 +990,8 @@ class TopicTable(Generic[M]):
 
     async def start(self, catch_up_timeout_s: float = 30.0) -> None:
         self._consumer = AIOKafkaConsumer(  # earliest: records deleted under us must not make it skip to the end
-            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+            isolation_level="read_committed",  # a fenced writer's aborted records are never rows
         )
         await self._consumer.start()
         partitions = self._consumer.partitions_for_topic(self._topic.name)

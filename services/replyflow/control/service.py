@@ -13,8 +13,10 @@ a crash or a Kafka outage right after the write delays them but cannot lose them
 Profile and mode changes have one writer per creator: a request writes its change to ``creators.changes`` (key
 creator_id), and the ``control-profiles`` stage of the replica that owns the creator's partition applies the changes
 one after the other on the profile last written (read to the end first: it may have just taken the partition over),
-saves the next version to ``creators.config`` (which every service follows within seconds: the kill switch) and
-then the answer to ``creators.changes.results``, where the replica that took the request finds it. Two changes read
+and saves the next version to ``creators.config`` (which every service follows within seconds: the kill switch)
+with the answer to ``creators.changes.results``, where the replica that took the request finds it, in one Kafka
+transaction. Each partition's writer has its own transactional id, so the next owner fences a replica that
+stalled past its session timeout: its save is aborted, never read. Two changes read
 at the same version, on any replicas, cannot both be saved: the later one is stale (409); a mode change is made on
 whatever is current.
 
@@ -75,7 +77,16 @@ from replyflow.events import (
     utc_now,
 )
 from replyflow.ingest import validation_errors
-from replyflow.kafka import Deferred, Emit, TopicTable, TraceHeaders, TransientError, new_traces, subscribe_stage
+from replyflow.kafka import (
+    Deferred,
+    Emit,
+    PartitionWriters,
+    TopicTable,
+    TraceHeaders,
+    TransientError,
+    new_traces,
+    subscribe_stage,
+)
 from replyflow.openapi import control_openapi
 from replyflow.policy.rules import PolicySource
 from replyflow.policy.stages import PolicyStages
@@ -431,9 +442,11 @@ def create_app(settings: Settings | None = None):
                                                      keep_first=True, since_s=CHANGE_RESULTS_KEPT_S)
     parts.tables.append(change_results)
 
-    async def apply_changes(changes: list[ProfileChange]) -> list[Emit] | Deferred:
-        # This replica owns these creators' partitions, so it is their one writer; it may have just taken them over,
-        # so it starts from what was written last.
+    async def apply_changes(partition: int, changes: list[ProfileChange]) -> list[Emit] | Deferred:
+        # This replica owns the partition, so it is its creators' one writer. It may have just taken the partition
+        # over: claiming the partition's transactional id first fences the previous owner (what it left open is
+        # aborted, what it committed is read next), then it starts from what was written last.
+        producer = await writers.of(partition)
         for table in (parts.profiles, change_results):
             if not await table.read_to_end(READ_BACK_TIMEOUT_S):
                 raise TransientError(f"{table.topic.name} is not read to its end yet")
@@ -441,25 +454,26 @@ def create_app(settings: Settings | None = None):
         for i, change in enumerate(changes):
             if change.change_id in change_results:
                 continue  # answered before a crash or a rebalance: made once
-            if writer.partitions is None:  # being handed over: the next owner goes on from here; no failure of ours
+            if profile_writing.partitions is None:  # being handed over: the next owner goes on from here, no failure
                 return Deferred([], set(range(i, len(changes))), "the partitions are being handed over",
                                 failing=False)
             creator = change.creator_id
             saved, answer = apply_change(change, latest.get(creator) or parts.profiles.get(creator), utc_now())
-            # One change at a time, saved before answered: an answer stands for its change and every one before it,
-            # so a batch retried after a crash between two writes skips what was answered and makes nothing twice.
+            # One change at a time, saved and answered in one transaction: a batch retried after a crash skips what
+            # was answered and makes nothing twice; a fenced writer's save is never read.
+            await producer.publish([*([Emit(CREATORS_CONFIG, saved)] if saved is not None else []),
+                                    Emit(CREATORS_CHANGE_RESULTS, answer)])
             if saved is not None:
-                await parts.producer.publish([Emit(CREATORS_CONFIG, saved)])
                 latest[creator] = saved
-            await parts.producer.publish([Emit(CREATORS_CHANGE_RESULTS, answer)])
         return []
 
     def answer_unreadable(record: ConsumerRecord, error: BaseException) -> list[Emit]:
         answer = unreadable_change(record.value, error)
         return [Emit(CREATORS_CHANGE_RESULTS, answer)] if answer is not None else []
 
-    writer = subscribe_stage(parts, stage="control-profiles", topic=CREATORS_CHANGES, handle=apply_changes,
-                             dead_lettered_too=answer_unreadable)
+    profile_writing = subscribe_stage(parts, stage="control-profiles", topic=CREATORS_CHANGES,
+                                      handle_partition=apply_changes, dead_lettered_too=answer_unreadable)
+    writers = PartitionWriters(settings, "control", [CREATORS_CONFIG, CREATORS_CHANGE_RESULTS], profile_writing)
     # An edit is held to the verify stage's content checks, under the same policy file.
     checks = PolicyStages(parts.profiles.get, PolicySource(settings.policy_file))
     parts.ready_checks.append(lambda: checks.policies.unusable(time.time()))
@@ -470,7 +484,7 @@ def create_app(settings: Settings | None = None):
     api = ControlApi(parts, held, pending_reviews, reviewed, change_results, settings.control_api_token, check_edit)
     openapi = control_openapi(max_body_bytes=MAX_BODY_BYTES, default_limit=DEFAULT_REVIEWS_LIMIT,
                               max_limit=MAX_REVIEWS_LIMIT, change_timeout_s=CHANGE_TIMEOUT_S)
-    return build_app(parts, api=api.app(), openapi=openapi)
+    return build_app(parts, api=api.app(), openapi=openapi, after_shutdown=[writers.stop])
 
 
 USAGE = """usage: python -m replyflow.control                          run the control API
