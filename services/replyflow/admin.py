@@ -152,12 +152,20 @@ async def replay_dead_letters(settings: Settings, dlq: str, selection: Selection
             else:
                 replay.sent.append((letter, answer))
     if not dry_run:
-        async with EventProducer(settings, "admin", ALL_TOPICS) as producer:
+        # The letters and their ledger records in one transaction: a run that dies part way sent nothing (the next
+        # run's start aborts what it left open, and fences it, were it only stalled), so none goes back twice.
+        async with EventProducer(settings, "admin", ALL_TOPICS,
+                                 transactional_id=replay_transactional_id(settings, dlq)) as producer, \
+                producer.transaction():
             await producer.send([record for _, records in replay.sent for record in records])
-            # only once its records are acknowledged: a run that dies before this sends them again next time
             await producer.publish([Emit(DEAD_LETTERS_REPLAYED, sent_back(letter, records))
                                     for letter, records in replay.sent])
     return replay
+
+
+def replay_transactional_id(settings: Settings, dlq: str) -> str:
+    """One per dead-letter topic (and namespace): two replays of one topic at once, the later fences the earlier."""
+    return f"{settings.kafka_group_prefix}.replay-dead-letters.{dlq}"
 
 
 def utc_time(text: str) -> datetime:

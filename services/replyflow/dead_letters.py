@@ -8,12 +8,13 @@ sends them back: each record goes to the topic it came from with its key and val
 webhook change goes through ingest's mapping again, with the
 profiles as they are now, and a YouTube comment a poll could not read through the poller's (a release that reads
 it). The dead-letter topic itself is left as it is (kept 30 days); each letter sent back is recorded on
-``deadletters.replayed`` once its records are acknowledged, and a later run leaves the recorded ones out (``--again``
-sends them anyway): a comment sent back a second time past the screen's hour, and a reply past the publisher's
-ledger (``PUBLISHER_LEDGER_HOURS``), would be drafted again and, on YouTube and Instagram (no idempotency key), a
-draft in other words posted again. A run that dies between sending and recording sends those letters again next
-time (the screen and the publisher's ledger absorb a repeat within their windows). A record sent back that fails
-again is dead-lettered anew, at a new offset, with the ``x-replayed-from`` it carried: the next run sends it.
+``deadletters.replayed`` in the same Kafka transaction as its records, and a later run leaves the recorded ones out
+(``--again`` sends them anyway): a comment sent back a second time past the screen's hour, and a reply past the
+publisher's ledger (``PUBLISHER_LEDGER_HOURS``), would be drafted again and, on YouTube and Instagram (no idempotency
+key), a draft in other words posted again. A run that dies part way has sent nothing: the stages read
+``read_committed``, and the next run (one transactional id per dead-letter topic) aborts what it left open. A record
+sent back that fails again is dead-lettered anew, at a new offset, with the ``x-replayed-from`` it carried: the next
+run sends it.
 """
 
 from __future__ import annotations

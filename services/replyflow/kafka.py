@@ -15,7 +15,7 @@ import heapq
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -261,12 +261,14 @@ def new_traces(emits: Sequence[Emit],
 class EventProducer:
     """Where every service's events go: acks=all and idempotent, one produce batch per partition.
 
-    With a ``transactional_id`` each ``send`` is one Kafka transaction: readers (``TopicTable`` reads
-    ``read_committed``) see all of its records or none, and starting a producer with the same id elsewhere fences
-    this one (``Fenced``). FastStream's ``broker.publish`` runs its middleware chain (a span, metrics) for every
+    FastStream's ``broker.publish`` runs its middleware chain (a span, metrics) for every
     message, about eight times the cost of the send itself; stage outputs come in micro-batches,
     so they are grouped by partition (same key → same partition as any Kafka client's default
     partitioner) and sent as whole batches, with the current trace context in their headers.
+
+    With a ``transactional_id`` each ``send``, or everything sent in ``transaction()``, is one Kafka transaction:
+    readers that read ``read_committed`` (the stages, ``TopicTable``) see all of its records or none, and starting a producer
+    with the same id elsewhere fences this one (``Fenced``).
     """
 
     def __init__(self, settings: Settings, service: str, sends: Collection[Topic], *, linger_ms: int = 5,
@@ -275,6 +277,7 @@ class EventProducer:
         # The topics this service may publish to: what the AsyncAPI document says it sends.
         self.sends = frozenset(topic.name for topic in sends)
         self.transactional_id = transactional_id
+        self._in_transaction = False
         self._options = {
             "bootstrap_servers": settings.kafka_bootstrap_servers, "client_id": f"replyflow-{service}",
             "acks": "all", "enable_idempotence": True, "linger_ms": linger_ms,
@@ -344,19 +347,40 @@ class EventProducer:
             extra = [(k, v.encode()) for k, v in (headers or {}).items()]
             current = extra + trace_headers()  # W3C traceparent: the next stage continues this trace
             batch = [(t, k, v, current if h is None else extra + h) for t, k, v, h in records]
-            try:
-                if self.transactional_id is None:
+            if self.transactional_id is None or self._in_transaction:
+                with self._kafka_errors():
                     await self._send(producer, batch)
-                else:
-                    async with producer.transaction():  # aborted on any error: readers never see part of it
-                        await self._send(producer, batch)
-            except ProducerFenced as error:
-                raise Fenced(f"{self.transactional_id} was taken over by another producer; nothing of this "
-                             "transaction was written") from error
-            except (KafkaError, TimeoutError) as error:
-                raise TransientError(f"Kafka did not acknowledge: {type(error).__name__}: {error}") from error
+            else:
+                async with self.transaction():
+                    await self._send(producer, batch)
         for record in records:
             MESSAGES_PUBLISHED.labels(self.service, record[0]).inc()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """What is sent inside is one Kafka transaction, committed at the end, aborted on any error (readers never
+        see part of it). Without it, each ``send`` of a transactional producer is one."""
+        producer = self._producer
+        assert producer is not None and self.transactional_id is not None, "start() a transactional producer"
+        assert not self._in_transaction, "one transaction at a time"
+        self._in_transaction = True
+        try:
+            with self._kafka_errors():
+                async with producer.transaction():
+                    yield
+        finally:
+            self._in_transaction = False
+
+    @contextlib.contextmanager
+    def _kafka_errors(self) -> Iterator[None]:
+        """Kafka's errors as the stages' kinds: all transient; a fenced transactional producer says so."""
+        try:
+            yield
+        except ProducerFenced as error:
+            raise Fenced(f"{self.transactional_id} was taken over by another producer; nothing of this "
+                         "transaction was written") from error
+        except (KafkaError, TimeoutError) as error:
+            raise TransientError(f"Kafka did not acknowledge: {type(error).__name__}: {error}") from error
 
     async def _send(self, producer: AIOKafkaProducer,
                     records: Sequence[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]) -> None:
@@ -753,6 +777,7 @@ def subscribe_stage(
         decoder=raw_records_only,
         listener=_FinishBatchOnRevoke(idle, BATCH_IN_HAND_WAIT_S, membership),
         rebalance_timeout_ms=int(REBALANCE_TIMEOUT_S * 1000),
+        isolation_level="read_committed",  # a dead-letter replay that died part way is aborted, never processed
     )
     async def on_batch(msg: KafkaMessage) -> None:
         records: list[ConsumerRecord] = list(msg.raw_message)

@@ -170,6 +170,7 @@ class WindowedConsumer:
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
             "rebalance_timeout_ms": int(rebalance_timeout_s * 1000),
+            "isolation_level": "read_committed",  # as every stage (kafka.subscribe_stage)
         }
         self.consumer: AIOKafkaConsumer | None = None
 

@@ -5,6 +5,7 @@ profile names it, and the selection and dry run send nothing they should not."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -13,15 +14,16 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError, ProducerFenced
 
-from replyflow.admin import put_profiles
+from replyflow.admin import put_profiles, replay_transactional_id
 from replyflow.events import Comment, CommentReceived, CreatorProfile, Decision
 from replyflow.kafka import EventProducer, PermanentError, dead_letter, group_starts_at_end, subscribe_stage
 from replyflow.service import service_parts
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_RECEIVED, COMMENTS_SCREENED, DECISIONS
-from tests.helpers import TopicReader
+from tests.helpers import TopicReader, collect_fenced_producers, wait_for
 from tests.integration.conftest import signed
 
 pytestmark = pytest.mark.kafka
@@ -178,3 +180,55 @@ async def test_a_stages_dead_letter_its_decision_and_its_replay_stay_in_the_comm
         assert code == 0, err
         (back,) = [r for r in await reader.read_to_end() if r.key == poison.encode()]
     assert dict(back.headers)["traceparent"] == upstream.encode()
+
+
+async def test_a_replay_that_died_part_way_is_undone_by_the_next_run_so_a_stage_gets_each_letter_once(
+        kafka_bootstrap, producer):
+    """A run that dies after sending a letter back but before recording it: the next run would send it again and
+    the stage process it twice. Here the dead run is a producer holding the replay's transactional id that sent the
+    letter back and never committed (its transaction would stay open 60 s). The next run's start aborts it; the
+    stage, reading read_committed, gets the letter once, from the run that recorded it; the dead run cannot commit.
+    A marker sent after the replay, on the letter's partition, shows the stage has read past everything."""
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, kafka_group_prefix=f"test-{uuid.uuid4().hex[:8]}")
+    key = f"once-{uuid.uuid4().hex[:8]}"
+
+    def comment_received(comment_id: str) -> bytes:
+        return CommentReceived(comment=Comment(
+            platform="youtube", comment_id=comment_id, creator_id="mara", post_id="v1", author_id="a1",
+            author_name="Ann", text="Hi", created_at=datetime.now(UTC))).model_dump_json().encode()
+
+    await dead_lettered(kafka_bootstrap, producer, COMMENTS_RECEIVED.name, key.encode(), comment_received(key),
+                        RuntimeError("the model server answered 400"))
+    parts = service_parts("replay-once", settings, sends=[DECISIONS])
+    seen: list[str] = []
+
+    async def handle(events: list[CommentReceived]) -> list:
+        seen.extend(e.comment_id for e in events if e.comment_id.startswith(key))
+        return []
+
+    subscribe_stage(parts, stage="replay-once", topic=COMMENTS_RECEIVED, handle=handle)
+    await group_starts_at_end(kafka_bootstrap, settings.group_id("replay-once"), COMMENTS_RECEIVED.name)
+    dead_run = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, transaction_timeout_ms=60_000,
+                                transactional_id=replay_transactional_id(Settings(), COMMENTS_RECEIVED.dlq))
+    await dead_run.start()
+    await parts.producer.start()
+    await parts.broker.start()
+    try:
+        await dead_run.begin_transaction()
+        await dead_run.send_and_wait(COMMENTS_RECEIVED.name, comment_received(key), key=key.encode())
+        code, out, err = await replay(kafka_bootstrap, COMMENTS_RECEIVED.dlq, "--failed-after", started.isoformat(),
+                                      "--exception-class", "RuntimeError")
+        assert code == 0 and "sent back 1 of 1 selected dead letters" in out, err
+        with pytest.raises(ProducerFenced):
+            await dead_run.commit_transaction()
+        marker = f"{key}-marker"  # same key, so the same partition, after the letter
+        await producer.send_and_wait(COMMENTS_RECEIVED.name, comment_received(marker), key=key.encode())
+        await asyncio.to_thread(wait_for, lambda: marker in seen, 30, "the stage to read the marker")
+    finally:
+        await parts.broker.stop()
+        await parts.producer.stop()
+        with contextlib.suppress(KafkaError):
+            await dead_run.stop()
+        collect_fenced_producers()
+    assert seen == [key, marker]
