@@ -267,8 +267,8 @@ class EventProducer:
     partitioner) and sent as whole batches, with the current trace context in their headers.
 
     With a ``transactional_id`` each ``send``, or everything sent in ``transaction()``, is one Kafka transaction:
-    readers that read ``read_committed`` (the stages, ``TopicTable``) see all of its records or none, and starting a producer
-    with the same id elsewhere fences this one (``Fenced``).
+    readers that read ``read_committed`` (the stages, ``TopicTable``) see all of its records or none, and starting
+    a producer with the same id elsewhere fences this one (``Fenced``).
     """
 
     def __init__(self, settings: Settings, service: str, sends: Collection[Topic], *, linger_ms: int = 5,
