@@ -12,41 +12,11 @@ expected failure. Ids starting ``f-`` were written after the first round of fixe
 
 from __future__ import annotations
 
-import json
-from itertools import count
-from pathlib import Path
-
 import pytest
 
-from replyflow.events import (
-    Comment,
-    CommentReceived,
-    CreatorProfile,
-    Decision,
-    GenerationStats,
-    Outcome,
-    ReplyDrafted,
-)
 from replyflow.policy.classifiers import detect_prompt_injection, detect_scam_patterns
-from replyflow.policy.rules import PolicySource
-from replyflow.policy.stages import PolicyStages
 from replyflow.policy.verify_checks import extract_links, run_checks
-
-SAMPLES = Path(__file__).resolve().parents[2] / "services" / "replyflow" / "samples"
-PROFILES = {p["creator_id"]: CreatorProfile.model_validate(p)
-            for p in json.loads((SAMPLES / "creators.json").read_text(encoding="utf-8"))}
-M, C, L = "mara-cooks", "coach-dev", "lena-travels"
-Q = "Any tips?"
-IDS = count()
-
-
-def gap(*case: str, reason: str):
-    return pytest.param(*case, marks=pytest.mark.xfail(reason=reason, strict=True), id=case[0])
-
-
-def params(cases: list) -> list:
-    return [c if hasattr(c, "marks") else pytest.param(*c, id=c[0]) for c in cases]
-
+from tests.unit.redteam import PROFILES, C, L, M, Q, check_screen_case, check_verify_case, gap, params
 
 VERIFY_CASES = [
     ('tox-hopeless', M, Q, "Honestly if you can't boil pasta you're kind of hopeless 🙄", 'reject'),
@@ -427,53 +397,14 @@ SCREEN_CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def stages() -> PolicyStages:
-    return PolicyStages(PROFILES.get, PolicySource())
-
-
-def comment(text: str, creator_id: str) -> Comment:
-    return Comment(platform="youtube", comment_id=f"c{next(IDS)}", creator_id=creator_id, post_id="p", author_id="a",
-                   author_name="A", text=text, created_at="2025-06-02T08:00:00Z")
-
-
-def verify(stages: PolicyStages, creator_id: str, comment_text: str, draft: str) -> Decision:
-    event = ReplyDrafted(comment=comment(comment_text, creator_id), reply_id=f"r{next(IDS)}", text=draft,
-                         profile_version=1,
-                         generation=GenerationStats(model="m", prompt_tokens=1, completion_tokens=1, latency_ms=1))
-    (decision,) = [e.event for e in stages.verify([event], 0.0) if isinstance(e.event, Decision)]
-    return decision
-
-
-def content_reasons(decision: Decision) -> list[tuple[str, str]]:
-    return [(r.check, r.code) for r in decision.reasons if r.code != "creator_reviews_all"]
-
-
 @pytest.mark.parametrize(("case_id", "creator_id", "comment_text", "draft", "expected"), params(VERIFY_CASES))
-def test_verify_red_team_case(stages: PolicyStages, case_id: str, creator_id: str, comment_text: str, draft: str,
-                              expected: str) -> None:
-    decision = verify(stages, creator_id, comment_text, draft)
-    reasons = content_reasons(decision)
-    if expected == "pass":
-        assert reasons == [], draft
-        assert decision.outcome in (Outcome.approved, Outcome.held)  # coach-dev reviews every reply
-    elif expected == "reject":
-        assert decision.outcome == Outcome.rejected, (draft, reasons)
-    else:
-        assert reasons and decision.outcome in (Outcome.held, Outcome.rejected), draft
+def test_verify_red_team_case(case_id: str, creator_id: str, comment_text: str, draft: str, expected: str) -> None:
+    check_verify_case(creator_id, comment_text, draft, expected)
 
 
 @pytest.mark.parametrize(("case_id", "creator_id", "text", "expected"), params(SCREEN_CASES))
-def test_screen_red_team_case(stages: PolicyStages, case_id: str, creator_id: str, text: str, expected: str) -> None:
-    (decision,) = [e.event for e in stages.screen([CommentReceived(comment=comment(text, creator_id))], 0.0)
-                   if isinstance(e.event, Decision)]
-    reasons = [(r.check, r.code) for r in decision.reasons]
-    if expected == "skip":
-        assert decision.outcome == Outcome.skipped, (text, reasons)
-    elif expected == "flag":
-        assert any(check == "personal_data" for check, _ in reasons), (text, reasons)
-    else:
-        assert decision.outcome == Outcome.eligible and reasons == [], (text, reasons)
+def test_screen_red_team_case(case_id: str, creator_id: str, text: str, expected: str) -> None:
+    check_screen_case(creator_id, text, expected)
 
 
 # -- the rules one by one, each with what it must leave alone -----------------------------------------------------

@@ -66,7 +66,7 @@ MODELS_DIR = Path(__file__).with_name("models")
 FEATURIZER_VERSION = 1
 OUT_OF_VOCABULARY_CAP = 0.45
 NO_EVIDENCE_CAP = 0.45
-MILD_EXCLAMATION_CAP = 0.45
+HARMLESS_USE_CAP = 0.45
 _CHAR_CACHE_SIZE = 200_000
 TextLike = str | NormalizedText
 
@@ -113,17 +113,17 @@ def _alternation(terms: Iterable[str]) -> re.Pattern[str]:
 
 _PROFANITY = (
     r"\w*fuck\w*", r"fck\w*", r"fuk\w*", r"fuq\w*", r"phuck\w*", r"fk", r"f\*+c?k\w*", r"mofo\w*",
-    r"muthaf\w*", r"motherf\w*", r"mf", r"\w*shit\w*", r"sh\*+t\w*", r"bitch\w*", r"biatch\w*",
+    r"muthaf\w*", r"motherf\w*", r"mf", r"\w*shit(?!ake)\w*", r"sh\*+t\w*", r"bitch\w*", r"biatch\w*",
     r"b\*+tch\w*", r"cunt\w*", r"c\*+nt", r"dick(?:s|head\w*|wad\w*|face)?", r"cock(?:s|sucker\w*)?",
     r"puss(?:y|ies|ie)", r"twat\w*", r"wank\w*", r"slut\w*", r"whore\w*", r"hoe(?:s|z)?", r"thot\w*",
     r"skank\w*", r"douche\w*", r"bastard\w*", r"\w*asshole\w*", r"ass(?:es|hat\w*|wipe\w*|clown\w*)?",
-    r"(?:dumb|jack|fat|lame|punk|broke|bitch|stupid|lazy|weak|kiss)ass(?:es)?", r"arse\w*",
+    r"(?:dumb|jack|fat|lame|punk|broke|bitch|stupid|lazy|weak|kiss)ass(?:es)?", r"arse(?!nal)\w*",
     r"piss(?:ed|ing|es)?", r"bollocks", r"crap(?:py)?", r"damn\w*", r"goddamn\w*", r"tits?", r"titties",
     r"boobs?", r"porn\w*", r"dildo\w*", r"cum", r"jizz\w*", r"blowjob\w*", r"handjob\w*", r"anal",
     r"horny", r"stfu", r"gtfo", r"wtf",
     # es
     r"puta\w*", r"puto\w*", r"mierda\w*", r"joder", r"jodete", r"verga\w*", r"chinga\w*", r"culero\w*",
-    r"cabron\w*", r"hdp", r"pinche\w*", r"cono",
+    r"cabron\w*", r"hdp", r"pinche", r"cono",
     # fr
     r"putain\w*", r"pute\w*", r"merde\w*", r"salope\w*", r"salaud\w*", r"encule\w*", r"nique\w*", r"ntm",
     r"fdp", r"bordel",
@@ -142,12 +142,12 @@ _INSULTS = (
     r"shut (?:the \w+ )?up", r"nobody (?:cares|likes you|wants you|wants to (?:hear|see) you\w*)",
     # es
     r"idiota\w*", r"estupid\w*", r"pendej\w*", r"gilipollas", r"subnormal\w*", r"baboso\w*", r"tont[oa]s?",
-    r"asqueros[oa]s?",
+    r"asqueros[oa]s?", r"inutil(?:es)?",
     # fr
     r"connard\w*", r"connasse\w*", r"abruti\w*", r"debile\w*", r"bouffon\w*",
     # de
     r"arschloch\w*", r"wichser\w*", r"vollidiot\w*", r"missgeburt\w*", r"spast\w*", r"trottel\w*",
-    r"dummkopf\w*", r"penner\w*", r"depp\w*", r"dumme[rns]?",
+    r"dummkopf\w*", r"penner\w*", r"depp\w*", r"dumme[rns]?", r"hasslich\w*",
     # pt
     r"otario\w*", r"babaca\w*", r"corno\w*", r"trouxa\w*", r"imbecis",
 )
@@ -591,26 +591,42 @@ _SPAM_EVIDENCE = re.compile(
     r"work|stuff|content|blog|stream))(?![^\W_])|[$%£€]|\+\d{6,}"
 )
 
-# The commenter following the creator ("I follow you from Mexico", "been following you since 2019") wants nothing;
-# "follow me", "I'll follow you", "follow you back" and "follow 4 follow" want followers.
-_FOLLOWS_YOU = re.compile(r"(?<![^\W_])(?:(?:i|we)(?:['’]ve| have)?|been)(?: (?:always|still|already|just|been))* "
-                          r"follow(?:s|ed|ing)? (?:you|u)(?![^\W_])(?! back)")
-
-
-# The commenter having subscribed ("instantly subscribed", "just subbed!"); not "subscribed to you, sub back".
-_SUBSCRIBED = re.compile(r"(?<![^\W_])(?:subscribed|subbed)(?![^\W_])(?! (?:back|to (?:me|my|us|our)))")
-
-
-# The creator's channel ("your channel is my comfort watch", "love this channel"): a fan's words, not a spammer's own
-# channel (that is "my channel", "check out my ...").
-_CREATORS_CHANNEL = re.compile(r"(?<![^\W_])(?:your|ur|this|the) channel(?![^\W_])")
+# A fan's words that look like a spammer's, blanked out before looking for ``_SPAM_EVIDENCE``:
+# - following the creator ("I follow you from Mexico", "been following you since 2019"); "follow me", "I'll follow
+#   you", "follow you back" and "follow 4 follow" want followers;
+# - having subscribed ("instantly subscribed", "just subbed!", "new subscriber here", "you earned a sub", "¡nueva
+#   suscriptora!"); not "subscribed to you, sub back";
+# - the creator's channel ("your channel is my comfort watch", "love this channel"): a spammer's is "my channel";
+# - following the creator's advice ("followed your recipe", "following your guide #slowtravel"), buying their things
+#   ("where can I buy your cookbook?"), asking for their links ("link to the pan?") or apps they use ("spreadsheet
+#   or app?"), their other accounts ("saw this on your Instagram", "found you on TikTok"), a poll answer ("my vote
+#   goes to the Azores"), "free" time or an ingredient left out ("gluten-free"), pointing to another comment ("check
+#   out the comment below") or to a sight ("if you go, check out the market").
+_FANS_OWN_WORDS = re.compile(
+    r"(?<![^\W_])(?:(?:(?:i|we)(?:['’]ve| have)?|been)(?: (?:always|still|already|just|been))* "
+    r"follow(?:s|ed|ing)? (?:you|u)(?![^\W_])(?! back)|"
+    r"(?:subscribed|subbed)(?![^\W_])(?! (?:back|to (?:me|my|us|our)))|"
+    r"(?:new|newest|another) (?:sub|subscriber|subbie)s?|(?:earned|gained|got|won) (?:a|an|another|one more|"
+    r"yourself a) (?:new )?(?:sub|subscriber|subbie)s?|me suscri\w*|nuev[oa] suscript\w*|suscrit[oa]s?|"
+    r"(?:your|ur|this|the) channel|"
+    r"follow(?:s|ed|ing)? (?:your|ur|the|this) (?:\w+ )?(?:recipes?|guides?|plans?|program(?:me)?s?|advice|tips?|"
+    r"steps|instructions|routines?|workouts?|itinerar(?:y|ies)|routes?|tutorials?)|"
+    r"(?:where|how) (?:can|do|could|should) (?:i|we) (?:buy|get|order)|buy (?:your|ur)|"
+    r"links? (?:to|for) (?:your|ur|the|that|this)|(?:which|what|or|your) apps?|"
+    r"your (?:instagram|insta|ig|tiktok|facebook|fb|twitter)|(?:found|saw|seen|discovered) (?:you|this|it) (?:on|via|"
+    r"through) (?:instagram|insta|ig|tiktok|facebook|fb|twitter|google)|my vote (?:goes|is|for)|"
+    r"free (?:time|days?|weekends?|evenings?|mornings?)|"
+    r"(?:gluten|dairy|sugar|lactose|nut|egg|meat|fat|carb|grain|soy|caffeine|alcohol|oil|pain|injury|stress)[ -]free|"
+    r"check(?:ed|ing)? out the (?:comments?|repl(?:y|ies))|"
+    r"if (?:you|u) (?:go|visit|are in|re in|get to|ever go)(?: to)?(?: (?!my|our)\w+){0,3},? check out)"
+    r"(?![^\W_])"
+)
 
 
 def _spam_evidence(v: NormalizedText) -> bool:
-    s = _FOLLOWS_YOU.sub(" ", v.skeleton) if "follow" in v.skeleton else v.skeleton
-    s = _SUBSCRIBED.sub(" ", s) if "sub" in s else s
-    s = _CREATORS_CHANNEL.sub(" ", s) if "channel" in s else s
-    return _SPAM_EVIDENCE.search(s) is not None
+    # Most comments have no evidence at all: only those that have are searched again without a fan's own words.
+    return (_SPAM_EVIDENCE.search(v.skeleton) is not None
+            and _SPAM_EVIDENCE.search(_FANS_OWN_WORDS.sub(" ", v.skeleton)) is not None)
 
 
 class SpamClassifier(_ModelClassifier):
@@ -621,10 +637,9 @@ class SpamClassifier(_ModelClassifier):
     followers, money, contact or engagement bait, see ``_SPAM_EVIDENCE``) is capped below the
     threshold; in the training data 7 of 723 spam comments have none of it. "Check" is evidence
     only as in "check out", "check my ...": alone ("form check", "check your oven") it counts for
-    no spam comment of the training or validation data; nor is the commenter following the creator
-    ("I follow you from Mexico", ``_FOLLOWS_YOU``), having subscribed ("instantly subscribed", ``_SUBSCRIBED``) or
-    talking of the creator's channel ("your channel is my comfort watch", ``_CREATORS_CHANNEL``).
-    TubeSpam labels that spam (on 2014 music videos it answered "sub4sub" requests: 4 training rows, 1 of
+    no spam comment of the training or validation data; nor are a fan's own words (``_FANS_OWN_WORDS``: following
+    the creator, having subscribed, their channel, "where can I buy your cookbook?", "gluten-free").
+    TubeSpam labels "subscribed!" spam (on 2014 music videos it answered "sub4sub" requests: 4 training rows, 1 of
     tubespam_val, which this misses: F1 0.975 → 0.969); on a creator's own channel it is a fan, and the sample
     comments of ``make run`` had one skipped.
     """
@@ -641,9 +656,50 @@ class SpamClassifier(_ModelClassifier):
                 for v, p in zip(views, probs, strict=True)]
 
 
-# "Damn" and "holy crap" as exclamations: of the Davidson tweets whose only lexicon word is "damn", the
-# annotators call 11 of 15 clean, and verify's profanity check lets mild words through (``strict_profanity``).
-_MILD_EXCLAMATION = re.compile(r"(?<![^\W_])(?:damn(?:it|ed)?(?! (?:you|u)\b)|holy crap)(?![^\W_])")
+_APOS = "['’]"
+# "Damn" and "holy crap/shit" as exclamations, unless said to someone ("you're a damn fraud"): of the Davidson tweets
+# whose only lexicon word is "damn", the annotators call 11 of 15 clean, and verify's profanity check lets mild words
+# through (``strict_profanity``).
+_MILD_EXCLAMATION = re.compile(r"(?<![^\W_])(?:damn(?:it|ed)?(?! (?:you|u)\b)|holy (?:crap|shit))(?![^\W_])")
+# Other lexicon words used in ways that insult nobody (on the lexicon text, the skeleton):
+# - "fucking" before praise ("I fucking love this channel"), "de puta madre" (Spanish: excellent);
+# - the commenter about themselves ("I'm such an idiot, I used salt", "my lazy ass finally did it", "soy tonta",
+#   "Shit, I forgot the salt", "a total garlic freak", "Dumb question but can I freeze it?") and a reply reassuring
+#   them ("No such thing as a stupid question!");
+# - slang and things that are no insult: "stupid good", "a shit ton of garlic", "idiot-proof", "ugly but delicious",
+#   spotted dick and cock-a-leekie (dishes).
+# None of them is in a Davidson held-out row without another lexicon word.
+_HARMLESS_USE = re.compile(
+    r"(?<![^\W_])(?:fuckin[g'’]? (?:love[ds]?|loving|good|great|amazing|awesome|delicious|beautiful|gorgeous|"
+    r"stunning|incredible|brilliant|best|perfect|genius|legend\w*|tasty|yummy)|(?:de )?puta madre|"
+    rf"(?:i{_APOS}?m|i am|i was|i feel|i felt) (?:(?:such|so|a|an|the|total|complete|absolute|literally|really|"
+    r"kinda|kind of|biggest|most|just) )*(?:idiot|stupid|dumb|useless|moron|clown|loser|dork|pissed|(?:\w+ )?freak)|"
+    r"(?:garlic|cheese|pasta|spice|chili|coffee|chocolate|bread|fitness|gym|health|control|neat|travel) freaks?|"
+    # frustration at oneself, said to no one: "Shit, I forgot the salt", "Merde, j'ai oublié", "Mierda, se me quemó"
+    rf"^(?:oh )?(?:shit|fuck|merde|mierda|joder|scheisse?|porra|caralho)(?=[,.!]+ (?:i|i{_APOS}\w+|my|j{_APOS}\w+|"
+    rf"je|se me|ich|eu)(?![^\W_]))(?!.*(?<![^\W_])(?:{'|'.join(_SECOND_PERSON_WORDS.split())})(?![^\W_]))|"
+    r"(?:stupid(?:ly)?|dumb) (?:good|easy|simple|fast|quick|cheap|delicious|tasty|strong|fun|rich|crispy|juicy)|"
+    r"shit ?(?:ton|load)s? of|"
+    r"my (?:fat|lazy|dumb|broke|tired|old|sorry|clumsy|impatient|hungry|greedy|sleepy|weak|stupid)[ -]?ass|"
+    r"soy (?:(?:un|una|tan|muy|super|la mas|el mas) )*(?:tont[oa]|idiota|estupid[oa])|"
+    r"ich bin (?:(?:so|ein|eine|echt|total|voll) )*(?:dumm|depp|trottel|idiot)|"
+    rf"(?<!what a )(?<!what an )(?<!such a )(?<!that{_APOS}s a )(?<!thats a )(?<!that is a )(?<!your )(?<!ur )"
+    r"(?:dumb|stupid|silly) (?:question|q)s?|"
+    r"idiot[ -]?proof|ugly (?:but|yet|and) (?:delicious|tasty|good|yummy|so good|amazing)|spotted dick|"
+    r"cock[ -]a[ -]leekie)"
+    r"(?![^\W_])"
+)
+# Foreign exclamations ("Joder, qué pinta", "Putain c'est beau", "Caralho, que delícia", "Scheiße, sieht das schön
+# aus") count as harmless only in a text that praises something (``_PRAISE``).
+_EXCLAMATION = re.compile(r"(?<![^\W_])(?:joder|putain|caralho|porra|scheisse?|merde)(?![^\W_])")
+_PRAISE = re.compile(
+    r"(?<![^\W_])(?:good|great|amazing|awesome|delicious|tasty|yummy|beautiful|gorgeous|stunning|love[ds]?|best|"
+    r"perfect|incredible|insane|unreal|brilliant|wow|ric[oa]|buen[oa]?|buenisim[oa]|bonit[oa]|precios[oa]|pinta|"
+    r"delicios[oa]|increible|brutal|genial|maravill\w*|encanta\w*|espectacular|delicia|boa|bom|lind[oa]|"
+    r"maravilh\w*|perfeit[oa]|incrivel|gostos[oa]|beau|belle|bon|bonne|magnifique|incroyable|sublime|delicieux|"
+    r"schon|geil\w*|lecker|toll|super|mega|hammer|wahnsinn|klasse|perfekt|bell[oa]|buonissim[oa]|stupend[oa])"
+    r"(?![^\W_])"
+)
 
 
 class AbuseClassifier(_ModelClassifier):
@@ -651,8 +707,9 @@ class AbuseClassifier(_ModelClassifier):
 
     The model's probability is floored by two rules the training data barely covers: threats or
     self-harm incitement ("kys") score at least 0.95, an insult or slur aimed at "you" at least 0.9.
-    Text whose only lexicon hits are mild exclamations ("Damn, that crust!", "Holy crap this worked"),
-    and text with no lexicon hit whose words are mostly unknown to the model, are capped below the threshold.
+    Text whose only lexicon hits are harmless uses (``_HARMLESS_USE``: "Damn, that crust!", "I'm such an idiot,
+    I used salt", "Dumb question but..."; ``_EXCLAMATION`` in praise), and text with no lexicon hit whose words are
+    mostly unknown to the model, are capped below the threshold.
     """
 
     check = "abuse"
@@ -666,12 +723,12 @@ class AbuseClassifier(_ModelClassifier):
         out = []
         for v, p in zip(views, probs, strict=True):
             c = abuse_lexicon_counts(v)
-            if c["threat"]:
+            if any(c.values()) and self._only_harmless(c, v):
+                p = min(p, HARMLESS_USE_CAP)
+            elif c["threat"]:
                 p = max(p, 0.95)
             elif c["directed"] and (c["insult"] or c["slur"]):
                 p = max(p, 0.9)
-            elif self._only_mild(c, v):
-                p = min(p, MILD_EXCLAMATION_CAP)
             elif not any(c.values()) and self._coverage(v) < 0.5:
                 # Mostly words the model never saw (another language, say) and nothing in the lexicon: the
                 # model would only be guessing from its prior, which leans abusive (83 % of its tweets are).
@@ -680,10 +737,15 @@ class AbuseClassifier(_ModelClassifier):
         return out
 
     @staticmethod
-    def _only_mild(c: dict[str, int], v: NormalizedText) -> bool:
-        if not c["profanity"] or c["insult"] or c["slur"] or c["ambiguous"] or c["directed"]:
-            return False
-        return c["profanity"] == len(_MILD_EXCLAMATION.findall(_lexicon_text(v)))
+    def _only_harmless(c: dict[str, int], v: NormalizedText) -> bool:
+        """Every lexicon hit is a harmless use: with those blanked out, the lexicon finds nothing."""
+        s = _lexicon_text(v)
+        rest = _HARMLESS_USE.sub(" ", s)
+        if not c["directed"]:
+            rest = _MILD_EXCLAMATION.sub(" ", rest)
+        if _EXCLAMATION.search(rest) and _PRAISE.search(s):
+            rest = _EXCLAMATION.sub(" ", rest)
+        return rest != s and not any(count for _, count in _lexicon_counts(rest))
 
     def _coverage(self, v: NormalizedText) -> float:
         words = [w for w in _words(_prepare(v, self.model.config)) if w.isalpha()]
@@ -975,9 +1037,11 @@ _INJECTION_CUES = _cues([
      r")?(?:mensch|echt|keine ki|kein bot)\b|\bsag(?:e)?,? dass du (?:ein )?(?:mensch|echt|keine ki|kein bot) "
      r"(?:bist|seist)\b|\bdis(?:-leur)? que tu (?:es|n'es pas) (?:humaine?|une personne|un "
      r"robot|une ia)\b", 0.85, "asks the AI to claim to be a person (Spanish, German, French)"),
-    ("ignore_instructions", r"\bforget (?:what|everything|all) (?:you(?:'ve| have)? (?:been|were)|they|i|we) "
-     r"(?:told|said|taught|instructed|asked)\b|\bolvida (?:lo|todo lo) que te (?:dijeron|han dicho|dije|"
-     r"ensenaron|pidieron)\b", 0.85, "asks the assistant to forget what it was told"),
+    # Not the commenter taking back their own words ("Forget what I said earlier, it worked!").
+    ("ignore_instructions", r"\bforget (?:what|everything|all) (?:(?:you(?:'ve| have)? (?:been|were)|they) "
+     r"(?:told|said|taught|instructed|asked)|(?:i|we) (?:told|taught|instructed|asked) you)\b|"
+     r"\bolvida (?:lo|todo lo) que te (?:dijeron|han dicho|dije|ensenaron|pidieron)\b", 0.85,
+     "asks the assistant to forget what it was told"),
     ("role_override", r"\bfrom (?:here|this point) on,? (?:you )?(?:will |must |should )?(?:only |always )?"
      r"(?:write|answer|respond|reply|speak|talk|say)\b", 0.8, "tells the assistant how to behave from now on"),
     ("prompt_exfiltration", r"\bwhat (?:were|are|have) you (?:been )?(?:told|asked|instructed|programmed|set up|"
@@ -1193,9 +1257,10 @@ _NOT_STREET_NAME = (
 )
 # A street name's word; one with a full stop only as a short abbreviation ("St.", "N."), not a sentence's end.
 _NAME_WORD = rf"(?!{_NOT_STREET_NAME}\b)(?:[a-z][a-z'-]*|[a-z]{{1,3}}\.)"
-# "street food", "road trips": the suffix word as the first half of another noun ("my 5 favourite road trips").
+# "street food", "road trips", "the 221B Baker Street museum": the suffix word as the first half of another noun
+# ("my 5 favourite road trips").
 _NOT_AFTER_SUFFIX = (r"(?! (?:food|art|style|markets?|musicians?|performers?|vendors?|stalls?|parking|lights?|signs?|"
-                     r"trips?|maps?|races?|bikes?|closures?|works|tolls?|safety)\b)")
+                     r"trips?|maps?|races?|bikes?|closures?|works|tolls?|safety|museum|station|tube|pub|tours?)\b)")
 _ADDRESS_EN = re.compile(
     rf"(?<![\w.,:/-])\d{{1,5}}[a-z]?,? (?:the (?:(?!{_STREET_SUFFIX}\b){_NAME_WORD} ){{0,3}}|"
     rf"(?:(?!{_STREET_SUFFIX}\b){_NAME_WORD} ){{1,4}})(?P<suffix>{_STREET_SUFFIX})\b{_NOT_AFTER_SUFFIX}\.?"
@@ -1222,6 +1287,8 @@ _PASSED_BY = re.compile(
     r"(?: the)?(?: famous| iconic| historic)? $"
 )
 _PASSED_BY_REACH = 40  # characters: the longest match of ``_PASSED_BY``, and then some
+# Addresses famous as places ("dinner at 10 Downing Street"): the same rule as a place passed by.
+_FAMOUS_ADDRESS = re.compile(r"(?:10 downing|221b baker|1600 pennsylvania) ")
 # What says an address is where someone lives, stays or gets post (on the accent-free view).
 _ADDRESS_CONTEXT = re.compile(
     r"\b(?:(?:i|we|you|they|he|she|who) (?:live|lived)|lives|living (?:at|in|on)|address(?:es)?|ship|shipping|send|"
@@ -1391,7 +1458,8 @@ def _street_address(v: NormalizedText, s: str) -> bool:
     for m in found:
         x = m.group("suffix")
         named = x not in _COMMON_WORD_SUFFIXES or re.search(rf"\b{x.capitalize()}\b", v.original)
-        if named and not _PASSED_BY.search(s, max(0, m.start() - _PASSED_BY_REACH), m.start()):
+        if (named and not _PASSED_BY.search(s, max(0, m.start() - _PASSED_BY_REACH), m.start())
+                and not _FAMOUS_ADDRESS.match(s, m.start())):
             return True
     if not found and not _ADDRESS_INTL.search(v.plain):
         return False
@@ -1434,9 +1502,11 @@ _SCAM_CUES = _cues([
      rf"ecris(?:-moi)?|contacte(?:z)?(?:-moi)?|schreib(?:e)?(?: mir)?|kontaktier\w*|chama|fala comigo|"
      rf"me chama|manda (?:mensagem|msg))(?: (?:en|por|sur|auf|per|no|pelo|via))? ?:? ?{_CONTACT_APPS}\b",
      0.75, "asks to continue the conversation off-platform"),
-    ("off_platform_contact", r"\b(?:telegram|whats ?app|signal|wickr|kik|snap(?:chat)?)\s*(?:me|id|handle|"
-     r"username|user|number|no|#|:)?\s*[:@+]?\s*(?:@?[a-z0-9_]{4,}|\+?\d[\d -]{6,})", 0.7,
-     "gives an off-platform contact handle"),
+    # A handle right after the app's name without "@", ":" or "id" has a digit or "_": not "the family WhatsApp
+    # group", "no signal there", "sugar snap peas".
+    ("off_platform_contact", r"\b(?:telegram|whats ?app|signal|wickr|kik|snap(?:chat)?)\s*(?:(?:me|id|handle|"
+     r"username|user|number|no|#|:|@)\s*[:@+]?\s*(?:@?[a-z0-9_]{4,}|\+?\d[\d -]{6,})|\+?\d[\d -]{6,}|"
+     r"(?=[a-z]*[\d_])[a-z0-9_]{4,})", 0.7, "gives an off-platform contact handle"),
     ("off_platform_contact", r"\b(?:wa\.me|t\.me|chat\.whatsapp\.com)/", 0.9, "links to a messaging account"),
     ("self_promotion", r"\b(?:check(?:ing)? out|checkout|check|visit|watch|see|listen to|look at|go to) "
      r"(?:my|our) (?:new )?(?:channel|page|profile|videos?|vids?|music|songs?|mix "

@@ -2145,7 +2145,7 @@ _TOXIC_RULES = (
     ),
     _rule(
         "insult",
-        r"\b(?:idiots?|morons?|imbeciles?|dumbass\w*|dipshit|scumbag)\b",
+        r"\b(?:idiots?(?![- ]?proof)|morons?|imbeciles?|dumbass\w*|dipshit|scumbag)\b",  # not "idiot-proof"
         "The reply calls someone names ({evidence}).",
         0.8,
     ),
