@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 import re
 import subprocess
@@ -242,9 +241,3 @@ class TopicReader:
                 records.extend(batch)
         return records
 
-
-def collect_fenced_producers() -> None:
-    """aiokafka leaves a fenced producer's internal futures with their ProducerFenced unretrieved. Collected here,
-    their "never retrieved" log runs now; left to the cyclic GC it may run inside a later ``ast.parse`` (pytest's
-    assertion rewriting), whose CPython 3.11 recursion check then fails with a SystemError."""
-    gc.collect()

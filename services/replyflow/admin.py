@@ -13,7 +13,7 @@ import asyncio
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +31,7 @@ from replyflow.dead_letters import (
 )
 from replyflow.events import CreatorProfile, DeadLetterReplayed, Platform
 from replyflow.ingest import creator_of_account
-from replyflow.kafka import Emit, EventProducer, Record, TopicTable, ensure_topics
+from replyflow.kafka import Emit, EventProducer, Record, TopicTable, TransientError, ensure_topics
 from replyflow.settings import Settings
 from replyflow.topics import ALL_TOPICS, CREATORS_CONFIG, DEAD_LETTERS_REPLAYED, Topic
 
@@ -91,6 +91,7 @@ async def put_profiles(profiles: list[CreatorProfile], settings: Settings) -> No
 
 
 READ_STALL_S = 30.0  # reading a dead-letter topic that long without a record: give up, say so
+REPLAY_TRANSACTION_LETTERS = 500  # letters sent back per transaction (each with its ledger record)
 
 
 async def read_dead_letters(settings: Settings, dlq: str) -> list[DeadLetter]:
@@ -138,8 +139,14 @@ async def replay_dead_letters(settings: Settings, dlq: str, selection: Selection
         raise ValueError(f"{dlq} is no dead-letter topic; one of {', '.join(sorted(dead_letter_topics()))}")
     letters = [letter for letter in await read_dead_letters(settings, dlq) if selection.takes(letter)]
     replay = Replay(selected=len(letters))
-    # webhook changes map an account to its creator with the profiles as they are now
-    async with followed(settings, DEAD_LETTERS_REPLAYED) as ledger, followed(settings, CREATORS_CONFIG) as profiles:
+    async with AsyncExitStack() as stack:
+        # Claimed before the ledger is read: of two runs at once, the later fences the earlier (which sends nothing
+        # more) and reads what it committed, so no letter goes back twice.
+        producer = None if dry_run else await stack.enter_async_context(EventProducer(
+            settings, "admin", ALL_TOPICS, transactional_id=replay_transactional_id(settings, dlq)))
+        ledger = await stack.enter_async_context(followed(settings, DEAD_LETTERS_REPLAYED))
+        # webhook changes map an account to its creator with the profiles as they are now
+        profiles = await stack.enter_async_context(followed(settings, CREATORS_CONFIG))
         for letter in letters:
             recorded = ledger.get(letter.where)
             if not again and sent_back_before(letter, recorded):
@@ -151,15 +158,15 @@ async def replay_dead_letters(settings: Settings, dlq: str, selection: Selection
                 replay.stayed.append((letter, answer))
             else:
                 replay.sent.append((letter, answer))
-    if not dry_run:
-        # The letters and their ledger records in one transaction: a run that dies part way sent nothing (the next
-        # run's start aborts what it left open, and fences it, were it only stalled), so none goes back twice.
-        async with EventProducer(settings, "admin", ALL_TOPICS,
-                                 transactional_id=replay_transactional_id(settings, dlq)) as producer, \
-                producer.transaction():
-            await producer.send([record for _, records in replay.sent for record in records])
-            await producer.publish([Emit(DEAD_LETTERS_REPLAYED, sent_back(letter, records))
-                                    for letter, records in replay.sent])
+        if producer is not None:
+            # Letters and their ledger records together, in transactions short enough for TRANSACTION_TIMEOUT_MS:
+            # a run that dies part way has sent only what it recorded.
+            for first in range(0, len(replay.sent), REPLAY_TRANSACTION_LETTERS):
+                chunk = replay.sent[first:first + REPLAY_TRANSACTION_LETTERS]
+                async with producer.transaction():
+                    await producer.send([record for _, records in chunk for record in records])
+                    await producer.publish([Emit(DEAD_LETTERS_REPLAYED, sent_back(letter, records))
+                                            for letter, records in chunk])
     return replay
 
 
@@ -211,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
                                                      again=args.again))
         except (ValueError, RuntimeError) as e:  # RuntimeError: a topic missing (TopicTable says which)
             print(e, file=sys.stderr)
+            return 2
+        except TransientError as e:  # Kafka, or another run of this topic that started meanwhile
+            print(f"stopped: {e}. What went back before is recorded; run again to send the rest.", file=sys.stderr)
             return 2
         verb = "would send" if args.dry_run else "sent"
         for letter, records in replay.sent:

@@ -146,7 +146,7 @@ def _admin_operations() -> dict[str, dict[str, Any]]:
             "earlier run sent back"),
         f"admin.send.{DEAD_LETTERS_REPLAYED.name}": _operation(
             "send", DEAD_LETTERS_REPLAYED.name, DEAD_LETTERS_REPLAYED.message.__name__,
-            "admin replay-dead-letters records each letter once the records it sent back are acknowledged"),
+            "admin replay-dead-letters records each letter in the transaction that sends it back"),
     }
     for topic in CONSUMED_TOPICS:
         operations[f"admin.read.{topic.dlq}"] = _operation(

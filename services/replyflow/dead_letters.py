@@ -11,8 +11,9 @@ it). The dead-letter topic itself is left as it is (kept 30 days); each letter s
 ``deadletters.replayed`` in the same Kafka transaction as its records, and a later run leaves the recorded ones out
 (``--again`` sends them anyway): a comment sent back a second time past the screen's hour, and a reply past the
 publisher's ledger (``PUBLISHER_LEDGER_HOURS``), would be drafted again and, on YouTube and Instagram (no idempotency
-key), a draft in other words posted again. A run that dies part way has sent nothing: the stages read
-``read_committed``, and the next run (one transactional id per dead-letter topic) aborts what it left open. A record
+key), a draft in other words posted again. A run that dies part way has sent only what it recorded (transactions of
+letters with their ledger records): the stages read ``read_committed``, and the next run (one transactional id per
+dead-letter topic) aborts what it left open. A record
 sent back that fails again is dead-lettered anew, at a new offset, with the ``x-replayed-from`` it carried: the next
 run sends it.
 """

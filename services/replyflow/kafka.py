@@ -278,6 +278,9 @@ class EventProducer:
         self.sends = frozenset(topic.name for topic in sends)
         self.transactional_id = transactional_id
         self._in_transaction = False
+        # A transaction that failed leaves aiokafka's transactional producer unusable (fenced, or worse): later ones
+        # fail as it did.
+        self._failed: TransientError | None = None
         self._options = {
             "bootstrap_servers": settings.kafka_bootstrap_servers, "client_id": f"replyflow-{service}",
             "acks": "all", "enable_idempotence": True, "linger_ms": linger_ms,
@@ -290,12 +293,15 @@ class EventProducer:
 
     async def start(self) -> None:
         """Connect; with a transactional id, also claim it (which fences its previous holder)."""
-        self._producer = AIOKafkaProducer(**self._options)
+        producer = AIOKafkaProducer(**self._options)
         try:
-            await self._producer.start()
-        except KafkaError as error:
-            self._producer = None
+            # Bounded: aiokafka waits for a transactional id's coordinator without end.
+            await asyncio.wait_for(producer.start(), self._options["request_timeout_ms"] / 1000)
+        except (KafkaError, TimeoutError) as error:
+            with contextlib.suppress(Exception):
+                await producer.stop()
             raise TransientError(f"Kafka producer did not start: {type(error).__name__}: {error}") from error
+        self._producer = producer
 
     async def stop(self) -> None:
         if self._producer is not None:
@@ -363,11 +369,16 @@ class EventProducer:
         producer = self._producer
         assert producer is not None and self.transactional_id is not None, "start() a transactional producer"
         assert not self._in_transaction, "one transaction at a time"
+        if self._failed is not None:
+            raise self._failed
         self._in_transaction = True
         try:
             with self._kafka_errors():
                 async with producer.transaction():
                     yield
+        except TransientError as error:
+            self._failed = error
+            raise
         finally:
             self._in_transaction = False
 
@@ -528,7 +539,6 @@ class GroupMembership:
         self.group, self.topic, self.rejoin_s = group, topic, rejoin_s
         self.topic_partitions = topic_partitions
         self.partitions: frozenset[int] | None = None  # None: out of the group now
-        self.assignments = 0  # how many times partitions were assigned: each assignment is a new ownership
         self._share_of: frozenset[int] = frozenset()  # the partitions last assigned
         self._joined_once = False
         self._out_since = time.monotonic()
@@ -536,7 +546,6 @@ class GroupMembership:
 
     def assigned(self, assigned: Collection[TopicPartition]) -> None:
         self.partitions = frozenset(tp.partition for tp in assigned)
-        self.assignments += 1
         self._share_of = self.partitions
         self._joined_once = True
         CONSUMER_PARTITIONS.labels(self.group, self.topic).set(len(self.partitions))
@@ -586,40 +595,29 @@ def writer_transactional_id(group: str, topic: str, partition: int) -> str:
 
 
 class PartitionWriters:
-    """One transactional producer per partition a stage owns, for a stage that must be its partitions' only
-    writer (the control service's profile writer). Kafka's fencing: the producer for a partition is started anew
-    on each assignment of the stage, under the same transactional id wherever it runs, and starting it aborts
-    what the previous owner left open and fences that owner, who may be a replica stalled past its session
-    timeout that does not know yet it lost the partition: its next write fails (``Fenced``) and writes nothing.
-    A fenced producer is not replaced before the next assignment, so two replicas never take turns fencing
-    each other."""
+    """Transactional producers for a stage that must be its partitions' only writer (the control service's profile
+    writer), with Kafka's fencing. Each batch claims its partition anew: a producer started under the partition's
+    transactional id (the same on every replica), which aborts what the partition's last writer left open and
+    fences that writer, then reads what was committed before (``read_committed``) and writes in transactions. A
+    transaction commits only if no one claimed the partition since, so the partition's writes are serial whoever
+    makes them, even a replica stalled past its session timeout that does not know yet it lost the partition: its
+    next write fails (``Fenced``) and writes nothing. Claiming per batch also recovers from a producer fenced any
+    other way (a transaction that outran TRANSACTION_TIMEOUT_MS, a transactional id the broker expired after a week
+    idle); it costs a producer start (tens of ms) per batch, for changes people make."""
 
-    def __init__(self, settings: Settings, service: str, sends: Collection[Topic], membership: GroupMembership
-                 ) -> None:
-        self._settings, self._service, self._sends, self._membership = settings, service, sends, membership
-        self._producers: dict[int, tuple[int, EventProducer]] = {}  # partition -> (its assignment, producer)
+    def __init__(self, settings: Settings, service: str, sends: Collection[Topic], group: str, topic: str) -> None:
+        self._settings, self._service, self._sends, self._group, self._topic = settings, service, sends, group, topic
 
-    async def of(self, partition: int) -> EventProducer:
-        """The producer for ``partition`` under this assignment, started (the previous owner fenced) if new."""
-        held = self._producers.get(partition)
-        if held is not None and held[0] == self._membership.assignments:
-            return held[1]
-        if held is not None:
-            del self._producers[partition]
-            with contextlib.suppress(KafkaError):  # fenced or broken: nothing of it is needed
-                await held[1].stop()
+    @contextlib.asynccontextmanager
+    async def claim(self, partition: int) -> AsyncIterator[EventProducer]:
+        """A producer that is ``partition``'s writer until the block ends or someone claims it after."""
         producer = EventProducer(self._settings, self._service, self._sends,
-                                 transactional_id=writer_transactional_id(self._membership.group,
-                                                                          self._membership.topic, partition))
+                                 transactional_id=writer_transactional_id(self._group, self._topic, partition))
         await producer.start()
-        self._producers[partition] = (self._membership.assignments, producer)
-        return producer
-
-    async def stop(self) -> None:
-        producers = [producer for _, producer in self._producers.values()]
-        self._producers.clear()
-        for producer in producers:
-            with contextlib.suppress(KafkaError):
+        try:
+            yield producer
+        finally:
+            with contextlib.suppress(KafkaError):  # fenced or broken: nothing of it is needed any more
                 await producer.stop()
 
 

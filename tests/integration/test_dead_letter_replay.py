@@ -17,13 +17,15 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, ProducerFenced
 
+from replyflow import admin
 from replyflow.admin import put_profiles, replay_transactional_id
+from replyflow.dead_letters import Selection
 from replyflow.events import Comment, CommentReceived, CreatorProfile, Decision
 from replyflow.kafka import EventProducer, PermanentError, dead_letter, group_starts_at_end, subscribe_stage
 from replyflow.service import service_parts
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_RECEIVED, COMMENTS_SCREENED, DECISIONS
-from tests.helpers import TopicReader, collect_fenced_producers, wait_for
+from tests.helpers import TopicReader, wait_for
 from tests.integration.conftest import signed
 
 pytestmark = pytest.mark.kafka
@@ -230,5 +232,26 @@ async def test_a_replay_that_died_part_way_is_undone_by_the_next_run_so_a_stage_
         await parts.producer.stop()
         with contextlib.suppress(KafkaError):
             await dead_run.stop()
-        collect_fenced_producers()
     assert seen == [key, marker]
+
+
+class ChunkedReplayError(Exception):
+    """Names the letters of the test below (their x-exception-class)."""
+
+
+async def test_a_replay_larger_than_one_transaction_sends_and_records_every_letter(kafka_bootstrap, producer,
+                                                                                    monkeypatch):
+    monkeypatch.setattr(admin, "REPLAY_TRANSACTION_LETTERS", 2)
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    keys = [f"chunk-{uuid.uuid4().hex[:8]}".encode() for _ in range(5)]
+    for key in keys:
+        await dead_lettered(kafka_bootstrap, producer, COMMENTS_SCREENED.name, key, b'{"comment": "' + key + b'"}',
+                            ChunkedReplayError("three transactions"))
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
+    selection = Selection(started, None, "ChunkedReplayError")
+    async with TopicReader(kafka_bootstrap, COMMENTS_SCREENED.name, committed_only=True) as reader:
+        replay = await admin.replay_dead_letters(settings, COMMENTS_SCREENED.dlq, selection, dry_run=False)
+        records = await reader.collect(lambda rs: set(keys) <= {r.key for r in rs})
+    assert len(replay.sent) == 5 and sorted(r.key for r in records if r.key in keys) == sorted(keys)
+    again = await admin.replay_dead_letters(settings, COMMENTS_SCREENED.dlq, selection, dry_run=True)
+    assert (len(again.before), again.sent) == (5, [])  # every one recorded

@@ -1,23 +1,22 @@
-"""PartitionWriters, the fencing that makes a stage its partitions' one writer, against a real broker: a
-partition's writer under a new assignment fences the one before it, whose next transaction fails and writes
-nothing; a fenced writer stays fenced until its own next assignment, so two replicas never take turns fencing each
-other. (A save in flight when its writer is fenced is aborted and never read: test_control_api's stalled writer.)"""
+"""PartitionWriters, the fencing that makes a stage its partitions' only writer, against a real broker: each claim of
+a partition fences the writer that claimed it before, whose writes then fail and write nothing, however often it
+tries; a fenced writer's next claim works again (a writer fenced by its own slow transaction recovers at its next
+batch), and fences in turn. (A save in flight when its writer is fenced is aborted and never read:
+test_control_api's stalled writer.)"""
 
 from __future__ import annotations
 
 import uuid
 
 import pytest
-from aiokafka import TopicPartition
 
 from replyflow.events import ProfileChangeResult
-from replyflow.kafka import Emit, Fenced, GroupMembership, PartitionWriters
+from replyflow.kafka import Emit, Fenced, PartitionWriters
 from replyflow.settings import Settings
 from replyflow.topics import CREATORS_CHANGE_RESULTS, CREATORS_CHANGES
-from tests.helpers import TopicReader, collect_fenced_producers
+from tests.helpers import TopicReader
 
 pytestmark = pytest.mark.kafka
-
 
 CREATOR = f"fence-{uuid.uuid4().hex[:8]}"  # whose answers this module writes
 
@@ -28,45 +27,35 @@ def answer(tag: str) -> Emit:
         details=[]))
 
 
-def replica(settings: Settings, group: str) -> tuple[GroupMembership, PartitionWriters]:
-    membership = GroupMembership(group, CREATORS_CHANGES.name, rejoin_s=60)
-    return membership, PartitionWriters(settings, "test", [CREATORS_CHANGE_RESULTS], membership)
-
-
-async def test_the_next_owner_fences_the_last_and_a_fenced_writer_waits_for_its_next_assignment(kafka_bootstrap):
+async def test_each_claim_fences_the_last_and_a_fenced_writer_writes_nothing_until_it_claims_again(kafka_bootstrap):
     settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
     group = f"fence-{uuid.uuid4().hex[:8]}"
-    partition_0 = [TopicPartition(CREATORS_CHANGES.name, 0)]
-    first, first_writers = replica(settings, group)
-    second, second_writers = replica(settings, group)
+    first, second = (PartitionWriters(settings, "test", [CREATORS_CHANGE_RESULTS], group, CREATORS_CHANGES.name)
+                     for _ in range(2))
     written: list[str] = []
-    try:
-        async with TopicReader(kafka_bootstrap, CREATORS_CHANGE_RESULTS.name, committed_only=True) as committed:
-            first.assigned(partition_0)
-            writer = await first_writers.of(0)
-            assert await first_writers.of(0) is writer  # one producer per assignment
-            await writer.publish([one := answer("first-owner")])
-            written.append(one.event.change_id)
 
-            second.assigned(partition_0)  # the partition moved while the first replica stalled
-            await (await second_writers.of(0)).publish([one := answer("second-owner")])
-            written.append(one.event.change_id)
-            with pytest.raises(Fenced):  # the stalled replica wakes up: same assignment, same (fenced) producer
-                await (await first_writers.of(0)).publish([answer("zombie")])
+    async def publish(writer, tag: str) -> None:
+        await writer.publish([one := answer(tag)])
+        written.append(one.event.change_id)
 
-            first.assigned(partition_0)  # its next assignment: it owns the partition again, anew
-            await (await first_writers.of(0)).publish([one := answer("first-again")])
-            written.append(one.event.change_id)
-            with pytest.raises(Fenced):
-                await (await second_writers.of(0)).publish([answer("zombie-again")])
+    async with TopicReader(kafka_bootstrap, CREATORS_CHANGE_RESULTS.name, committed_only=True) as committed:
+        async with first.claim(0) as stalled:
+            await publish(stalled, "first")
+            async with second.claim(0) as owner:  # the partition moved on while the first replica stalled
+                await publish(owner, "second")
+                for _ in range(2):  # the stalled replica wakes up: fenced, and stays so
+                    with pytest.raises(Fenced):
+                        await stalled.publish([answer("zombie")])
+                await publish(owner, "second-again")
+        async with first.claim(0) as again:  # its next batch claims anew: it writes, and fences the second
+            await publish(again, "first-again")
+            async with second.claim(1) as elsewhere:  # another partition's claim fences no one here
+                await publish(elsewhere, "second-elsewhere")
+                await publish(again, "first-still")
 
-            def ours(records: list) -> list[str]:
-                return [r.change_id for r in (ProfileChangeResult.model_validate_json(r.value) for r in records)
-                        if r.creator_id == CREATOR]
+        def ours(records: list) -> list[str]:
+            return [r.change_id for r in (ProfileChangeResult.model_validate_json(r.value) for r in records)
+                    if r.creator_id == CREATOR]
 
-            read = ours(await committed.collect(lambda rs: len(ours(rs)) >= len(written)))
-        assert sorted(read) == sorted(written)  # nothing of a fenced writer's transactions
-    finally:
-        await first_writers.stop()
-        await second_writers.stop()
-        collect_fenced_producers()
+        read = ours(await committed.collect(lambda rs: len(ours(rs)) >= len(written)))
+    assert sorted(read) == sorted(written)  # nothing of a fenced writer's transactions

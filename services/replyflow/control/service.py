@@ -15,7 +15,7 @@ creator_id), and the ``control-profiles`` stage of the replica that owns the cre
 one after the other on the profile last written (read to the end first: it may have just taken the partition over),
 and saves the next version to ``creators.config`` (which every service follows within seconds: the kill switch)
 with the answer to ``creators.changes.results``, where the replica that took the request finds it, in one Kafka
-transaction. Each partition's writer has its own transactional id, so the next owner fences a replica that
+transaction. Each batch first claims the partition's transactional id, so the next owner fences a replica that
 stalled past its session timeout: its save is aborted, never read. Two changes read
 at the same version, on any replicas, cannot both be saved: the later one is stale (409); a mode change is made on
 whatever is current.
@@ -444,28 +444,33 @@ def create_app(settings: Settings | None = None):
 
     async def apply_changes(partition: int, changes: list[ProfileChange]) -> list[Emit] | Deferred:
         # This replica owns the partition, so it is its creators' one writer. It may have just taken the partition
-        # over: claiming the partition's transactional id first fences the previous owner (what it left open is
-        # aborted, what it committed is read next), then it starts from what was written last.
-        producer = await writers.of(partition)
-        for table in (parts.profiles, change_results):
-            if not await table.read_to_end(READ_BACK_TIMEOUT_S):
-                raise TransientError(f"{table.topic.name} is not read to its end yet")
-        latest: dict[str, CreatorProfile] = {}  # what this batch saved, before the table reads it back
-        for i, change in enumerate(changes):
-            if change.change_id in change_results:
-                continue  # answered before a crash or a rebalance: made once
-            if profile_writing.partitions is None:  # being handed over: the next owner goes on from here, no failure
-                return Deferred([], set(range(i, len(changes))), "the partitions are being handed over",
-                                failing=False)
-            creator = change.creator_id
-            saved, answer = apply_change(change, latest.get(creator) or parts.profiles.get(creator), utc_now())
-            # One change at a time, saved and answered in one transaction: a batch retried after a crash skips what
-            # was answered and makes nothing twice; a fenced writer's save is never read.
-            await producer.publish([*([Emit(CREATORS_CONFIG, saved)] if saved is not None else []),
-                                    Emit(CREATORS_CHANGE_RESULTS, answer)])
-            if saved is not None:
-                latest[creator] = saved
+        # over: claiming the partition first fences its previous writer (what that left open is aborted, what it
+        # committed is read next), then it starts from what was written last.
+        if not owns(partition):
+            return Deferred([], set(range(len(changes))), "the partition is being handed over", failing=False)
+        async with writers.claim(partition) as producer:
+            for table in (parts.profiles, change_results):
+                if not await table.read_to_end(READ_BACK_TIMEOUT_S):
+                    raise TransientError(f"{table.topic.name} is not read to its end yet")
+            latest: dict[str, CreatorProfile] = {}  # what this batch saved, before the table reads it back
+            for i, change in enumerate(changes):
+                if change.change_id in change_results:
+                    continue  # answered before a crash or a rebalance: made once
+                if not owns(partition):  # being handed over: the next owner goes on from here; no failure of ours
+                    return Deferred([], set(range(i, len(changes))), "the partition is being handed over",
+                                    failing=False)
+                creator = change.creator_id
+                saved, answer = apply_change(change, latest.get(creator) or parts.profiles.get(creator), utc_now())
+                # One change at a time, saved and answered in one transaction: a batch retried after a crash skips
+                # what was answered and makes nothing twice; a fenced writer's save is never read.
+                await producer.publish([*([Emit(CREATORS_CONFIG, saved)] if saved is not None else []),
+                                        Emit(CREATORS_CHANGE_RESULTS, answer)])
+                if saved is not None:
+                    latest[creator] = saved
         return []
+
+    def owns(partition: int) -> bool:
+        return profile_writing.partitions is not None and partition in profile_writing.partitions
 
     def answer_unreadable(record: ConsumerRecord, error: BaseException) -> list[Emit]:
         answer = unreadable_change(record.value, error)
@@ -473,7 +478,8 @@ def create_app(settings: Settings | None = None):
 
     profile_writing = subscribe_stage(parts, stage="control-profiles", topic=CREATORS_CHANGES,
                                       handle_partition=apply_changes, dead_lettered_too=answer_unreadable)
-    writers = PartitionWriters(settings, "control", [CREATORS_CONFIG, CREATORS_CHANGE_RESULTS], profile_writing)
+    writers = PartitionWriters(settings, "control", [CREATORS_CONFIG, CREATORS_CHANGE_RESULTS],
+                               profile_writing.group, profile_writing.topic)
     # An edit is held to the verify stage's content checks, under the same policy file.
     checks = PolicyStages(parts.profiles.get, PolicySource(settings.policy_file))
     parts.ready_checks.append(lambda: checks.policies.unusable(time.time()))
@@ -484,7 +490,7 @@ def create_app(settings: Settings | None = None):
     api = ControlApi(parts, held, pending_reviews, reviewed, change_results, settings.control_api_token, check_edit)
     openapi = control_openapi(max_body_bytes=MAX_BODY_BYTES, default_limit=DEFAULT_REVIEWS_LIMIT,
                               max_limit=MAX_REVIEWS_LIMIT, change_timeout_s=CHANGE_TIMEOUT_S)
-    return build_app(parts, api=api.app(), openapi=openapi, after_shutdown=[writers.stop])
+    return build_app(parts, api=api.app(), openapi=openapi)
 
 
 USAGE = """usage: python -m replyflow.control                          run the control API
