@@ -31,9 +31,25 @@ from replyflow.dead_letters import (
 )
 from replyflow.events import CreatorProfile, DeadLetterReplayed, Platform
 from replyflow.ingest import creator_of_account
-from replyflow.kafka import Emit, EventProducer, Record, TopicTable, TransientError, ensure_topics
+from replyflow.kafka import (
+    Emit,
+    EventProducer,
+    PartitionWriters,
+    Record,
+    TopicTable,
+    TransientError,
+    ensure_topics,
+    partition_of,
+)
 from replyflow.settings import Settings
-from replyflow.topics import ALL_TOPICS, CREATORS_CONFIG, DEAD_LETTERS_REPLAYED, Topic
+from replyflow.topics import (
+    ALL_TOPICS,
+    CREATORS_CHANGES,
+    CREATORS_CONFIG,
+    DEAD_LETTERS_REPLAYED,
+    PROFILE_WRITER_STAGE,
+    Topic,
+)
 
 _profiles = TypeAdapter(list[CreatorProfile])
 
@@ -71,13 +87,28 @@ def new_creators(profiles: list[CreatorProfile],
 
 
 async def load_profiles(path: Path, settings: Settings, *, only_new: bool = False) -> list[CreatorProfile]:
-    """Validate every profile in the file first, then publish them all (key = creator_id) as next versions;
+    """Validate every profile in the file first, then save them (key = creator_id) as next versions the way the
+    control service's profile writer saves changes, so neither undoes the other: claim the partitions of
+    ``creators.changes`` the creators are on (their writer is fenced for the batch in hand, which it makes again on
+    top of these), read ``creators.config`` to its end, then write each partition's creators' next versions in one
+    transaction. Without a control service running too (a seed, or profiles put back while it is down).
     ``only_new``: only those of creators creators.config does not have."""
     profiles = _profiles.validate_json(path.read_bytes())
-    async with followed(settings, CREATORS_CONFIG) as current:
-        profiles = next_versions(new_creators(profiles, current.get) if only_new else profiles, current.get)
-    await put_profiles(profiles, settings)
-    return profiles
+    writers = PartitionWriters(settings, "admin", [CREATORS_CONFIG], settings.group_id(PROFILE_WRITER_STAGE),
+                               CREATORS_CHANGES.name)
+    of_partition: dict[int, list[CreatorProfile]] = {}
+    for profile in profiles:
+        of_partition.setdefault(partition_of(profile.creator_id, CREATORS_CHANGES.partitions), []).append(profile)
+    loaded: list[CreatorProfile] = []
+    async with AsyncExitStack() as stack:
+        # Claimed before creators.config is read: what a fenced writer left open is aborted, not waited for.
+        claims = {p: await stack.enter_async_context(writers.claim(p)) for p in sorted(of_partition)}
+        current = await stack.enter_async_context(followed(settings, CREATORS_CONFIG))
+        for partition, some in sorted(of_partition.items()):
+            batch = next_versions(new_creators(some, current.get) if only_new else some, current.get)
+            await claims[partition].publish(profile_emits(batch))
+            loaded += batch
+    return loaded
 
 
 def profile_emits(profiles: list[CreatorProfile]) -> list[Emit]:
@@ -85,9 +116,11 @@ def profile_emits(profiles: list[CreatorProfile]) -> list[Emit]:
 
 
 async def put_profiles(profiles: list[CreatorProfile], settings: Settings) -> None:
-    """Publish profiles as given (versions included); load_profiles and the control API number them."""
+    """Publish profiles as given, versions included, straight to creators.config, outside any claim: for tests
+    seeding their creators, and the kill-switch bench's baseline (no service writes profiles so)."""
     async with EventProducer(settings, "admin", [CREATORS_CONFIG]) as producer:
         await producer.publish(profile_emits(profiles))
+
 
 
 READ_STALL_S = 30.0  # reading a dead-letter topic that long without a record: give up, say so
@@ -235,7 +268,13 @@ def main(argv: list[str] | None = None) -> int:
               f"back before; {len(replay.stayed)} stay")
         return 1 if replay.stayed else 0
     else:
-        profiles = asyncio.run(load_profiles(args.file, settings, only_new=args.only_new))
+        try:
+            profiles = asyncio.run(load_profiles(args.file, settings, only_new=args.only_new))
+        except (TransientError, RuntimeError, TimeoutError) as e:  # RuntimeError: a topic missing; TimeoutError:
+            # creators.config not read to its end in time
+            print(f"stopped: {e}. Some creators' profiles may be saved already; loading the file again saves each "
+                  "profile as its creator's next version.", file=sys.stderr)
+            return 2
         print(f"published {len(profiles)} profiles: {', '.join(p.creator_id for p in profiles)}")
     return 0
 

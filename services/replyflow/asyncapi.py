@@ -139,7 +139,8 @@ def _admin_operations() -> dict[str, dict[str, Any]]:
     operations = {
         f"admin.send.{CREATORS_CONFIG.name}": _operation(
             "send", CREATORS_CONFIG.name, CREATORS_CONFIG.message.__name__,
-            "admin load-profiles publishes each profile as its creator's next version"),
+            "admin load-profiles saves each profile as its creator's next version, in a transaction under the "
+            "profile writer's claim of the creator's partition"),
         f"admin.follow.{DEAD_LETTERS_REPLAYED.name}": _operation(
             "receive", DEAD_LETTERS_REPLAYED.name, DEAD_LETTERS_REPLAYED.message.__name__,
             "admin replay-dead-letters reads the whole topic (no consumer group) and leaves out the letters an "

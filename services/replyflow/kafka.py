@@ -588,6 +588,13 @@ class _FinishBatchOnRevoke(ConsumerRebalanceListener):
         self.membership.assigned(assigned)
 
 
+def partition_of(key: str, partitions: int) -> int:
+    """The partition of ``key``'s records on a topic of ``partitions`` partitions: Kafka's default partitioner, as
+    every producer here (and Kafka's own clients) uses."""
+    every = list(range(partitions))
+    return DefaultPartitioner()(key.encode(), every, every)
+
+
 def writer_transactional_id(group: str, topic: str, partition: int) -> str:
     """A partition's writer's transactional id: the same on every replica of the stage, one per consumer group
     (so per namespace and release)."""

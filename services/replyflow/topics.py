@@ -113,6 +113,8 @@ CREATORS_CHANGES = Topic("creators.changes", 3, ProfileChange, by_creator,
                          "Profile and mode changes asked through the control API, applied in order by the control "
                          "replica that owns the creator's partition: the one writer of creators.config.",
                          retention_days=1)
+# The stage (consumer group) on creators.changes whose replicas write creators.config, one per partition's creators.
+PROFILE_WRITER_STAGE = "control-profiles"
 CREATORS_CHANGE_RESULTS = Topic("creators.changes.results", 3, ProfileChangeResult, by_change,
                                 "What became of each profile change: the profile saved, or why not.",
                                 retention_days=1)

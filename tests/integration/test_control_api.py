@@ -17,7 +17,6 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, ProducerFenced
-from aiokafka.partitioner import DefaultPartitioner
 
 from loadtest.platform_simulator import SimulatorConfig, serve_in_thread
 from replyflow.admin import load_profiles, put_profiles
@@ -44,7 +43,7 @@ from replyflow.events import (
     Stage,
     reply_id_for,
 )
-from replyflow.kafka import Emit, EventProducer, group_starts_at_end, writer_transactional_id
+from replyflow.kafka import Emit, EventProducer, group_starts_at_end, partition_of, writer_transactional_id
 from replyflow.local.stack import Stack
 from replyflow.settings import Settings
 from replyflow.topics import (
@@ -53,6 +52,7 @@ from replyflow.topics import (
     CREATORS_CHANGES,
     CREATORS_CONFIG,
     DECISIONS,
+    PROFILE_WRITER_STAGE,
     REPLIES_APPROVED,
     REPLIES_DRAFTED,
     REPLIES_PUBLISHED,
@@ -621,6 +621,27 @@ async def test_two_control_replicas_racing_on_one_version_save_one_change_and_re
         await asyncio.to_thread(control_stack.stop_process, "control-b")
 
 
+async def writer_of(creator_id: str, control_stack, kafka_bootstrap: str) -> AIOKafkaProducer:
+    """A producer claiming ``creator_id``'s partition of creators.changes, as the control service's writer does (its
+    transactions stay open up to 60 s)."""
+    settings = Settings(kafka_group_prefix=control_stack.extra_env["KAFKA_GROUP_PREFIX"])
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, transaction_timeout_ms=60_000,
+                                transactional_id=writer_transactional_id(
+                                    settings.group_id(PROFILE_WRITER_STAGE), CREATORS_CHANGES.name,
+                                    partition_of(creator_id, CREATORS_CHANGES.partitions)))
+    await producer.start()
+    return producer
+
+
+async def stalled_save(writer: AIOKafkaProducer, current: dict) -> None:
+    """``writer`` stalls in the middle of a save: the next version of ``current`` (mode auto, persona "Stale.") sent,
+    not committed."""
+    stale = CreatorProfile.model_validate({**current, "version": current["version"] + 1, "mode": "auto",
+                                           "persona": "Stale."})
+    await writer.begin_transaction()
+    await writer.send_and_wait(CREATORS_CONFIG.name, stale.model_dump_json().encode(), key=stale.creator_id.encode())
+
+
 async def test_a_writer_stalled_mid_save_is_fenced_by_the_partitions_next_claim(http, creator, control_stack,
                                                                             kafka_bootstrap):
     """A control replica that stalls past its session timeout in the middle of a save loses the creator's partition,
@@ -631,19 +652,11 @@ async def test_a_writer_stalled_mid_save_is_fenced_by_the_partitions_next_claim(
     hold every reader of the partition back, far past the API's 15 s wait) and fences it: its commit fails, no
     service ever reads it, and mode off stands."""
     before = (await http.get(f"/v1/creators/{creator}")).json()
-    group = f"{control_stack.extra_env['KAFKA_GROUP_PREFIX']}.control-profiles"
-    partition = DefaultPartitioner()(creator.encode(), list(range(CREATORS_CHANGES.partitions)),
-                                     list(range(CREATORS_CHANGES.partitions)))
-    stalled = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, transaction_timeout_ms=60_000,
-                               transactional_id=writer_transactional_id(group, CREATORS_CHANGES.name, partition))
-    await stalled.start()
+    stalled = await writer_of(creator, control_stack, kafka_bootstrap)
     try:
-        stale = CreatorProfile.model_validate({**before, "version": before["version"] + 1, "mode": "auto",
-                                               "persona": "Stale."})
         async with TopicReader(kafka_bootstrap, CREATORS_CONFIG.name) as everything, \
                 TopicReader(kafka_bootstrap, CREATORS_CONFIG.name, committed_only=True) as committed:
-            await stalled.begin_transaction()
-            await stalled.send_and_wait(CREATORS_CONFIG.name, stale.model_dump_json().encode(), key=creator.encode())
+            await stalled_save(stalled, before)
             response = await http.put(f"/v1/creators/{creator}/mode", json={"mode": "off"})
             assert response.status_code == 200, response.text
             assert (response.json()["version"], response.json()["mode"]) == (before["version"] + 1, "off")
@@ -767,6 +780,35 @@ async def test_load_profiles_publishes_each_profile_as_its_creators_next_version
         assert time.monotonic() < deadline, f"the loaded profile never reached the control service: {saved}"
         await asyncio.sleep(0.2)
     assert saved["banned_words"] == ["cheap"] and saved["mode"] == "review"
+
+
+async def test_load_profiles_claims_the_creators_partition_like_the_writer_and_the_writer_goes_on_after_it(
+        http, creator, control_stack, kafka_bootstrap, tmp_path):
+    """``admin load-profiles`` (a seed, or profiles put back while control is down) saves as the control service's
+    writer does: it claims the creator's partition first, so a save a stalled writer left open is aborted and never
+    read, and the loaded profile is the next version of what was committed. The control service's writer (fenced
+    too, had it been mid-batch: it would make the batch again) claims the partition anew at its next batch, so the
+    next change through the API is made on top of the loaded profile."""
+    before = (await http.get(f"/v1/creators/{creator}")).json()
+    stalled = await writer_of(creator, control_stack, kafka_bootstrap)
+    try:
+        await stalled_save(stalled, before)
+        file = tmp_path / "profiles.json"
+        file.write_text(make_profile(creator, banned_words=["cheap"]).model_dump_json(exclude={"version"}).join("[]"))
+        settings = Settings(kafka_bootstrap_servers=kafka_bootstrap,
+                            kafka_group_prefix=control_stack.extra_env["KAFKA_GROUP_PREFIX"])
+        (loaded,) = await load_profiles(file, settings)
+        with pytest.raises(ProducerFenced):
+            await stalled.commit_transaction()
+    finally:
+        with contextlib.suppress(KafkaError):
+            await stalled.stop()
+    assert loaded.version == before["version"] + 1
+    response = await http.put(f"/v1/creators/{creator}/mode", json={"mode": "off"})
+    assert response.status_code == 200, response.text
+    after = response.json()
+    assert (after["version"], after["mode"], after["banned_words"]) == (before["version"] + 2, "off", ["cheap"])
+    assert after["persona"] != "Stale."
 
 
 async def test_mode_off_is_honoured_by_the_services_and_blocks_approvals(

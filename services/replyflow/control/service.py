@@ -108,6 +108,7 @@ from replyflow.topics import (
     CREATORS_CHANGES,
     CREATORS_CONFIG,
     DECISIONS,
+    PROFILE_WRITER_STAGE,
     REPLIES_APPROVED,
     REPLIES_REVIEW,
     REPLIES_REVIEWED,
@@ -476,7 +477,7 @@ def create_app(settings: Settings | None = None):
         answer = unreadable_change(record.value, error)
         return [Emit(CREATORS_CHANGE_RESULTS, answer)] if answer is not None else []
 
-    profile_writing = subscribe_stage(parts, stage="control-profiles", topic=CREATORS_CHANGES,
+    profile_writing = subscribe_stage(parts, stage=PROFILE_WRITER_STAGE, topic=CREATORS_CHANGES,
                                       handle_partition=apply_changes, dead_lettered_too=answer_unreadable)
     writers = PartitionWriters(settings, "control", [CREATORS_CONFIG, CREATORS_CHANGE_RESULTS],
                                profile_writing.group, profile_writing.topic)
