@@ -34,6 +34,7 @@ from replyflow.ingest import creator_of_account
 from replyflow.kafka import (
     Emit,
     EventProducer,
+    Fenced,
     PartitionWriters,
     Record,
     TopicTable,
@@ -89,26 +90,47 @@ def new_creators(profiles: list[CreatorProfile],
 async def load_profiles(path: Path, settings: Settings, *, only_new: bool = False) -> list[CreatorProfile]:
     """Validate every profile in the file first, then save them (key = creator_id) as next versions the way the
     control service's profile writer saves changes, so neither undoes the other: claim the partitions of
-    ``creators.changes`` the creators are on (their writer is fenced for the batch in hand, which it makes again on
-    top of these), read ``creators.config`` to its end, then write each partition's creators' next versions in one
-    transaction. Without a control service running too (a seed, or profiles put back while it is down).
-    ``only_new``: only those of creators creators.config does not have."""
+    ``creators.changes`` the creators are on (a writer of theirs mid-batch is fenced and makes its batch again on top
+    of these), read ``creators.config`` to its end, then write each partition's creators' next versions in one
+    transaction. A writer that claims a partition back first fences this instead: it claims again, up to
+    LOAD_ATTEMPTS times. Works without a control service too (a seed, or profiles put back while it is down), but
+    only with the control service's ``KAFKA_GROUP_PREFIX``. ``only_new``: only those of creators creators.config
+    does not have. Returns what was saved, in the file's order."""
     profiles = _profiles.validate_json(path.read_bytes())
     writers = PartitionWriters(settings, "admin", [CREATORS_CONFIG], settings.group_id(PROFILE_WRITER_STAGE),
                                CREATORS_CHANGES.name)
-    of_partition: dict[int, list[CreatorProfile]] = {}
-    for profile in profiles:
-        of_partition.setdefault(partition_of(profile.creator_id, CREATORS_CHANGES.partitions), []).append(profile)
-    loaded: list[CreatorProfile] = []
-    async with AsyncExitStack() as stack:
-        # Claimed before creators.config is read: what a fenced writer left open is aborted, not waited for.
-        claims = {p: await stack.enter_async_context(writers.claim(p)) for p in sorted(of_partition)}
-        current = await stack.enter_async_context(followed(settings, CREATORS_CONFIG))
-        for partition, some in sorted(of_partition.items()):
-            batch = next_versions(new_creators(some, current.get) if only_new else some, current.get)
-            await claims[partition].publish(profile_emits(batch))
-            loaded += batch
-    return loaded
+    async with EventProducer(settings, "admin", []) as metadata:
+        partitions = await metadata.partition_count(CREATORS_CHANGES.name)
+    of_partition: dict[int, list[tuple[int, CreatorProfile]]] = {}
+    for i, profile in enumerate(profiles):
+        of_partition.setdefault(partition_of(profile.creator_id, partitions), []).append((i, profile))
+    saved: dict[int, CreatorProfile] = {}  # by the profile's place in the file
+    done: set[int] = set()  # partitions saved
+    async with AsyncExitStack() as following:
+        current: TopicTable | None = None
+        for attempt in range(1, LOAD_ATTEMPTS + 1):
+            try:
+                async with AsyncExitStack() as claimed:
+                    claims = {p: await claimed.enter_async_context(writers.claim(p))
+                              for p in sorted(set(of_partition) - done)}
+                    if current is None:  # read after the claims: what a fenced writer left open is not waited for
+                        current = await following.enter_async_context(followed(settings, CREATORS_CONFIG))
+                    elif not await current.read_to_end(READ_STALL_S, keys=[p.creator_id for p in profiles]):
+                        raise TransientError(f"{CREATORS_CONFIG.name} was not read to its end in {READ_STALL_S:.0f} s")
+                    for partition, producer in claims.items():
+                        entries = of_partition[partition]
+                        if only_new:
+                            kept = {id(p) for p in new_creators([p for _, p in entries], current.get)}
+                            entries = [(i, p) for i, p in entries if id(p) in kept]
+                        numbered = next_versions([p for _, p in entries], current.get)
+                        await producer.publish(profile_emits(numbered))
+                        saved.update(zip((i for i, _ in entries), numbered, strict=True))
+                        done.add(partition)
+                break
+            except Fenced:
+                if attempt == LOAD_ATTEMPTS:
+                    raise
+    return [saved[i] for i in sorted(saved)]
 
 
 def profile_emits(profiles: list[CreatorProfile]) -> list[Emit]:
@@ -124,6 +146,7 @@ async def put_profiles(profiles: list[CreatorProfile], settings: Settings) -> No
 
 
 READ_STALL_S = 30.0  # reading a dead-letter topic that long without a record: give up, say so
+LOAD_ATTEMPTS = 3  # claims of load-profiles a profile writer may take back before it gives up
 REPLAY_TRANSACTION_LETTERS = 500  # letters sent back per transaction (each with its ledger record)
 
 

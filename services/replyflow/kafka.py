@@ -76,9 +76,9 @@ class TransientError(Exception):
 
 
 class Fenced(TransientError):
-    """Another process took over this producer's transactional id (the next owner of the partition it writes
-    for): what this one had not committed was aborted, and it may write nothing more. Retried like any transient
-    error until the consumer learns it lost the partition; the next assignment brings a new producer."""
+    """Another process claimed this producer's transactional id (see ``PartitionWriters``), or the broker aborted
+    its transaction for running past TRANSACTION_TIMEOUT_MS: what it had not committed was aborted, and it may
+    write nothing more. Retried like any transient error, with a new claim."""
 
 
 class PermanentError(Exception):
@@ -305,8 +305,15 @@ class EventProducer:
 
     async def stop(self) -> None:
         if self._producer is not None:
-            await self._producer.stop()  # flushes what is pending
-            self._producer = None
+            producer, self._producer = self._producer, None
+            # Flushes what is pending; bounded, for a broker that stopped answering.
+            await asyncio.wait_for(producer.stop(), self._options["request_timeout_ms"] / 1000)
+
+    async def partition_count(self, topic: str) -> int:
+        """How many partitions ``topic`` has, as the cluster says."""
+        assert self._producer is not None, "start() first"
+        with self._kafka_errors():
+            return len(await self._producer.partitions_for(topic))
 
     async def __aenter__(self) -> EventProducer:
         await self.start()
@@ -372,10 +379,18 @@ class EventProducer:
         if self._failed is not None:
             raise self._failed
         self._in_transaction = True
+        # aiokafka waits for a commit or an abort without end (a broker that stopped answering): bounded here.
+        timeout_s = self._options["request_timeout_ms"] / 1000
         try:
             with self._kafka_errors():
-                async with producer.transaction():
+                await producer.begin_transaction()
+                try:
                     yield
+                except BaseException:
+                    with contextlib.suppress(Exception):  # fenced or broken: the broker aborts it anyway
+                        await asyncio.wait_for(producer.abort_transaction(), timeout_s)
+                    raise
+                await asyncio.wait_for(producer.commit_transaction(), timeout_s)
         except TransientError as error:
             self._failed = error
             raise
@@ -624,7 +639,7 @@ class PartitionWriters:
         try:
             yield producer
         finally:
-            with contextlib.suppress(KafkaError):  # fenced or broken: nothing of it is needed any more
+            with contextlib.suppress(KafkaError, TimeoutError):  # fenced or broken: nothing of it is needed any more
                 await producer.stop()
 
 
@@ -991,10 +1006,12 @@ class TopicTable(Generic[M]):
                 await asyncio.wait_for(self._applied.wait(), remaining)
         return True
 
-    async def read_to_end(self, timeout_s: float) -> bool:
+    async def read_to_end(self, timeout_s: float, keys: Collection[str] | None = None) -> bool:
         """Wait until every record written before the call is read; ``False`` on timeout. For a single writer:
         it starts from what it, or the partition's previous owner, wrote last. The end offsets are the
-        high-water marks, so a transaction still open then is waited for until it commits or aborts."""
+        high-water marks, so a transaction still open then is waited for until it commits or aborts. ``keys``:
+        only the partitions of records with those keys (a transaction open on another partition holds nothing up).
+        """
         assert self._consumer is not None, "start() first"
         if self._offsets is None:
             # A client of its own: the broker answers a connection's requests in turn, so on the follower's the end
@@ -1002,7 +1019,11 @@ class TopicTable(Generic[M]):
             self._offsets = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None,
                                              enable_auto_commit=False)
             await self._offsets.start()
-        ends = await self._offsets.end_offsets(list(self._consumer.assignment()))
+        partitions = list(self._consumer.assignment())  # every partition of the topic
+        if keys is not None:
+            wanted = {partition_of(key, len(partitions)) for key in keys}
+            partitions = [tp for tp in partitions if tp.partition in wanted]
+        ends = await self._offsets.end_offsets(partitions)
         deadline = time.monotonic() + timeout_s
         while not await self._read_up_to(ends):
             remaining = deadline - time.monotonic()

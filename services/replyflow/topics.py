@@ -51,11 +51,6 @@ def by_channel(event: Any) -> str:
     return event.channel_id
 
 
-def by_change(event: Any) -> str:
-    """change_id: the replica waiting for a change's result finds it by the change."""
-    return event.change_id
-
-
 def dead_letter_place(topic: str, offset: int) -> str:
     """Where a dead letter is, as ``x-replayed-from`` names it (dead-letter topics have one partition)."""
     return f"{topic}@{offset}"
@@ -115,7 +110,7 @@ CREATORS_CHANGES = Topic("creators.changes", 3, ProfileChange, by_creator,
                          retention_days=1)
 # The stage (consumer group) on creators.changes whose replicas write creators.config, one per partition's creators.
 PROFILE_WRITER_STAGE = "control-profiles"
-CREATORS_CHANGE_RESULTS = Topic("creators.changes.results", 3, ProfileChangeResult, by_change,
+CREATORS_CHANGE_RESULTS = Topic("creators.changes.results", 3, ProfileChangeResult, by_creator,
                                 "What became of each profile change: the profile saved, or why not.",
                                 retention_days=1)
 YOUTUBE_POLL_CURSORS = Topic("youtube.poll.cursors", 6, YouTubePollCursor, by_channel,

@@ -242,6 +242,14 @@ class ChunkedReplayError(Exception):
 async def test_a_replay_larger_than_one_transaction_sends_and_records_every_letter(kafka_bootstrap, producer,
                                                                                     monkeypatch):
     monkeypatch.setattr(admin, "REPLAY_TRANSACTION_LETTERS", 2)
+    transactions = []
+    transaction = EventProducer.transaction
+
+    def counted(producer: EventProducer):
+        transactions.append(producer.transactional_id)
+        return transaction(producer)
+
+    monkeypatch.setattr(EventProducer, "transaction", counted)
     started = datetime.now(UTC) - timedelta(seconds=1)
     keys = [f"chunk-{uuid.uuid4().hex[:8]}".encode() for _ in range(5)]
     for key in keys:
@@ -253,5 +261,6 @@ async def test_a_replay_larger_than_one_transaction_sends_and_records_every_lett
         replay = await admin.replay_dead_letters(settings, COMMENTS_SCREENED.dlq, selection, dry_run=False)
         records = await reader.collect(lambda rs: set(keys) <= {r.key for r in rs})
     assert len(replay.sent) == 5 and sorted(r.key for r in records if r.key in keys) == sorted(keys)
+    assert len(transactions) == 3  # 2 + 2 + 1 letters
     again = await admin.replay_dead_letters(settings, COMMENTS_SCREENED.dlq, selection, dry_run=True)
     assert (len(again.before), again.sent) == (5, [])  # every one recorded

@@ -450,8 +450,9 @@ def create_app(settings: Settings | None = None):
         if not owns(partition):
             return Deferred([], set(range(len(changes))), "the partition is being handed over", failing=False)
         async with writers.claim(partition) as producer:
+            creators = {change.creator_id for change in changes}  # both topics are keyed by creator
             for table in (parts.profiles, change_results):
-                if not await table.read_to_end(READ_BACK_TIMEOUT_S):
+                if not await table.read_to_end(READ_BACK_TIMEOUT_S, keys=creators):
                     raise TransientError(f"{table.topic.name} is not read to its end yet")
             latest: dict[str, CreatorProfile] = {}  # what this batch saved, before the table reads it back
             for i, change in enumerate(changes):
