@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
 from replyflow.events import CreatorProfile, ReplyMode
-from replyflow.kafka import TopicTable, ensure_topics, parse_ignoring_unknown_fields
+from replyflow.kafka import TopicTable, ensure_topics, parse_ignoring_unknown_fields, partition_of
 from replyflow.service import service_parts
 from replyflow.settings import Settings
 from replyflow.topics import CREATORS_CONFIG
@@ -105,6 +105,31 @@ async def test_read_to_end_waits_for_every_record_written_before_it(kafka_bootst
         assert all(creator in table for creator in creators)
     finally:
         await producer.stop()
+        await table.stop()
+
+
+async def test_an_open_transaction_holds_back_reading_to_the_end_of_its_partition_only(kafka_bootstrap):
+    """The table reads read_committed: a transaction still open (a writer killed mid-save) holds its partition back
+    until it ends; read_to_end for keys on other partitions does not wait for it, and none of it is ever a row."""
+    table = TopicTable[CreatorProfile](kafka_bootstrap, CREATORS_CONFIG, lambda p: p.creator_id)
+    creators = [f"cook-{uuid.uuid4().hex[:6]}" for _ in range(30)]
+    stalled_on = creators[0]
+    elsewhere = next(c for c in creators if partition_of(c, CREATORS_CONFIG.partitions)
+                     != partition_of(stalled_on, CREATORS_CONFIG.partitions))
+    stalled = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, transactional_id=f"test-{uuid.uuid4().hex}",
+                               transaction_timeout_ms=60_000)
+    await table.start()
+    await stalled.start()
+    try:
+        await stalled.begin_transaction()
+        await stalled.send_and_wait(CREATORS_CONFIG.name, json.dumps(profile_json(stalled_on)).encode(),
+                                    key=stalled_on.encode())
+        assert await table.read_to_end(3, keys=[elsewhere])
+        assert not await table.read_to_end(3, keys=[stalled_on])
+        await stalled.abort_transaction()
+        assert await table.read_to_end(10, keys=[stalled_on]) and stalled_on not in table
+    finally:
+        await stalled.stop()
         await table.stop()
 
 
