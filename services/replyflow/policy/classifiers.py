@@ -132,6 +132,8 @@ _PROFANITY = (
     # pt
     r"porra\w*", r"caralho\w*", r"merda\w*", r"foda\w*", r"fodase", r"buceta\w*", r"vadia\w*",
     r"arrombad\w*", r"cuzao",
+    # it
+    r"cazzo\w*", r"(?:vaf)?fanculo", r"minchia", r"puttan\w*",
 )
 _INSULTS = (
     r"idiot\w*", r"stupid\w*", r"moron\w*", r"retard\w*", r"dumb(?:er|est)?", r"loser\w*", r"imbecil\w*",
@@ -150,6 +152,9 @@ _INSULTS = (
     r"dummkopf\w*", r"penner\w*", r"depp\w*", r"dumme[rns]?", r"hasslich\w*",
     # pt
     r"otario\w*", r"babaca\w*", r"corno\w*", r"trouxa\w*", r"imbecis",
+    # it ("idiota", "stupido", "cretino", "imbecille" are matched above)
+    r"stronz[oaie]", r"coglion[eia]", r"scem[oaie]", r"deficient[ei]", r"schifos[oaie]", r"sfigat[oaie]",
+    r"fai schifo",
 )
 _SLURS = (
     r"nigg\w*", r"nig(?:a|az|as|s|let\w*)?", r"nicca\w*", r"negroid\w*", r"coons?", r"jigaboo\w*",
@@ -176,7 +181,7 @@ _THREATS = (
     r"see what happens to (?:you|u)",
     r"watch (?:your|ur) back", r"(?:you|u)(?:'ll| will) regret (?:it|this)",
     r"matate", r"muerete", r"ojala te mueras", r"va mourir", r"creve", r"suicide[- ]toi", r"bring dich um",
-    r"stirb", r"se mata", r"vai morrer", r"morra",
+    r"stirb", r"se mata", r"vai morrer", r"morra", r"ammazzati",
 )
 _LEX_NAMES = ("profanity", "insult", "slur", "ambiguous", "threat")
 _LEX_TERMS = dict(zip(_LEX_NAMES, (_PROFANITY, _INSULTS, _SLURS, _AMBIGUOUS, _THREATS), strict=True))
@@ -195,12 +200,15 @@ _LEX_PHRASE = {
 _PHRASE_KEY_WORDS = """
     porch spear slant towel rag zipper camel trash go back brain shut nobody kill die neck hope wish
     should murder stab shoot hurt find matate muerete mueras mourir creve suicide dich stirb mata morrer
-    morra know happens watch regret
+    morra know happens watch regret schifo
 """
 _LEX_PHRASE_KEYS = re.compile(literal_trie(_PHRASE_KEY_WORDS.split()))
-_LEX_TOKEN = re.compile(r"[^\W_]+(?:[*']+[^\W_]+)*")
+# An elided Italian or French article or preposition is no part of the word ("un'idiota", "l'idiota", "dell'idiota",
+# "d'idiot"); "t'es" and "you're" stay one token.
+_LEX_TOKEN = re.compile(r"(?<![^\W_])(?:(?:l|un|d|dell|dall|nell|sull|all|coll|quell|quest)'(?=[^\W_]))?"
+                        r"([^\W_]+(?:[*']+[^\W_]+)*)")
 _SECOND_PERSON_WORDS = (
-    "you u ur your youre you're ya yo eres tu te vos usted t'es tes vous toi du dich dir ihr voce vc seu sua"
+    "you u ur your youre you're ya yo eres tu te vos usted t'es tes vous toi du dich dir ihr voce vc seu sua sei"
 )
 _SECOND_PERSON = frozenset(_SECOND_PERSON_WORDS.split())
 _DIRECTED_GROUPS = ("profanity", "insult", "slur")
@@ -660,9 +668,21 @@ _APOS = "['’]"
 # "Damn" and "holy crap/shit" as exclamations, unless said to someone ("you're a damn fraud"): of the Davidson tweets
 # whose only lexicon word is "damn", the annotators call 11 of 15 clean, and verify's profanity check lets mild words
 # through (``strict_profanity``).
-_MILD_EXCLAMATION = re.compile(r"(?<![^\W_])(?:damn(?:it|ed)?(?! (?:you|u)\b)|holy (?:crap|shit))(?![^\W_])")
+# ("Damn you're good" is the exclamation: only "damn you" itself curses.)
+_MILD_EXCLAMATION = re.compile(
+    rf"(?<![^\W_])(?:damn(?:it|ed)?(?! (?:you|u)\b(?!{_APOS}))|holy (?:crap|shit))(?![^\W_])"
+)
+# What a swear word intensifies in praise ("fucking amazing", "so damn talented", "a fucking legend").
+_PRAISE_WORDS = (
+    r"(?:love[ds]?|loving|good|great|amazing|awesome|delicious|beautiful|gorgeous|stunning|incredible|brilliant|best|"
+    r"perfect|genius|legend\w*|tasty|yummy|talented|gifted|funny|hilarious|smart|clever|cool|impressive|inspiring|"
+    r"helpful|underrated|epic|strong|right|fine|beast|hero|icon|goat|king|queen|star)"
+)
 # Other lexicon words used in ways that insult nobody (on the lexicon text, the skeleton):
-# - "fucking" before praise ("I fucking love this channel"), "de puta madre" (Spanish: excellent);
+# - "fucking" or "damn" before praise, also said to the reader ("I fucking love this channel", "you're so damn
+#   talented"), a swear word before praise of the reader ("Fuck, you're so talented", "holy shit you're good"), "de
+#   puta madre" (Spanish: excellent);
+# - the reader reassured ("you're not stupid", "no eres tonta", "non sei stupida");
 # - the commenter about themselves ("I'm such an idiot, I used salt", "my lazy ass finally did it", "soy tonta",
 #   "Shit, I forgot the salt", "a total garlic freak", "Dumb question but can I freeze it?") and a reply reassuring
 #   them ("No such thing as a stupid question!");
@@ -670,19 +690,29 @@ _MILD_EXCLAMATION = re.compile(r"(?<![^\W_])(?:damn(?:it|ed)?(?! (?:you|u)\b)|ho
 #   spotted dick and cock-a-leekie (dishes).
 # None of them is in a Davidson held-out row without another lexicon word.
 _HARMLESS_USE = re.compile(
-    r"(?<![^\W_])(?:fuckin[g'’]? (?:love[ds]?|loving|good|great|amazing|awesome|delicious|beautiful|gorgeous|"
-    r"stunning|incredible|brilliant|best|perfect|genius|legend\w*|tasty|yummy)|(?:de )?puta madre|"
+    rf"(?<![^\W_])(?:(?:fuckin[g'’]?|damn) {_PRAISE_WORDS}|(?:de )?puta madre|"
+    rf"(?:fuck|shit|holy (?:shit|fuck|crap))[,.!]* (?:you{_APOS}re|you are|youre|ur) (?:(?:so|really|actually|just|"
+    rf"too|such an?|an?|the) )*{_PRAISE_WORDS}|"
+    rf"(?:you{_APOS}re|you are|youre|ur) (?:not|never) (?:(?:an?|so|that|really|being) )*(?:idiot|stupid|dumb|useless|"
+    r"moron|loser)|no eres (?:(?:un|una|tan|nada) )*(?:tont[oa]|idiota|estupid[oa]|inutil)|"
+    r"non sei (?:(?:un|una|cosi|per niente|mica) |un')*(?:stupid[oa]|scem[oa]|idiota|cretin[oa])|"
+    # Italian "ho" (I have), not the English "ho": "ho fatto la ricetta", "non ho capito"
+    r"ho (?:(?:gia|appena|sempre|mai|anche|solo|finalmente|proprio) )?(?:\w+(?:at|it|ut)[oaie]|(?:fatt|mess|vist|lett|"
+    r"pres|dett|scritt|cott|aggiunt|tolt|apert|rott|spes|chiest|pers|piaciut)[oaie])|"
     rf"(?:i{_APOS}?m|i am|i was|i feel|i felt) (?:(?:such|so|a|an|the|total|complete|absolute|literally|really|"
     r"kinda|kind of|biggest|most|just) )*(?:idiot|stupid|dumb|useless|moron|clown|loser|dork|pissed|(?:\w+ )?freak)|"
     r"(?:garlic|cheese|pasta|spice|chili|coffee|chocolate|bread|fitness|gym|health|control|neat|travel) freaks?|"
     # frustration at oneself, said to no one: "Shit, I forgot the salt", "Merde, j'ai oublié", "Mierda, se me quemó"
-    rf"^(?:oh )?(?:shit|fuck|merde|mierda|joder|scheisse?|porra|caralho)(?=[,.!]+ (?:i|i{_APOS}\w+|my|j{_APOS}\w+|"
-    rf"je|se me|ich|eu)(?![^\W_]))(?!.*(?<![^\W_])(?:{'|'.join(_SECOND_PERSON_WORDS.split())})(?![^\W_]))|"
+    rf"^(?:oh )?(?:shit|fuck|merde|mierda|joder|scheisse?|porra|caralho|cazzo|merda)(?=[,.!]+ (?:i|i{_APOS}\w+|my|"
+    rf"j{_APOS}\w+|je|se me|ich|eu|ho|mi)(?![^\W_]))"
+    rf"(?!.*(?<![^\W_])(?:{'|'.join(_SECOND_PERSON_WORDS.split())})(?![^\W_]))|"
     r"(?:stupid(?:ly)?|dumb) (?:good|easy|simple|fast|quick|cheap|delicious|tasty|strong|fun|rich|crispy|juicy)|"
     r"shit ?(?:ton|load)s? of|"
     r"my (?:fat|lazy|dumb|broke|tired|old|sorry|clumsy|impatient|hungry|greedy|sleepy|weak|stupid)[ -]?ass|"
     r"soy (?:(?:un|una|tan|muy|super|la mas|el mas) )*(?:tont[oa]|idiota|estupid[oa])|"
     r"ich bin (?:(?:so|ein|eine|echt|total|voll) )*(?:dumm|depp|trottel|idiot)|"
+    r"sono (?:(?:una|un|uno|proprio|cosi|davvero|veramente|tanto|troppo|la piu|il piu)[' ])*(?:idiota|scem[oa]|"
+    r"stupid[oa]|cretin[oa]|imbecille|deficiente)|"
     rf"(?<!what a )(?<!what an )(?<!such a )(?<!that{_APOS}s a )(?<!thats a )(?<!that is a )(?<!your )(?<!ur )"
     r"(?:dumb|stupid|silly) (?:question|q)s?|"
     r"idiot[ -]?proof|ugly (?:but|yet|and) (?:delicious|tasty|good|yummy|so good|amazing)|spotted dick|"
@@ -691,13 +721,14 @@ _HARMLESS_USE = re.compile(
 )
 # Foreign exclamations ("Joder, qué pinta", "Putain c'est beau", "Caralho, que delícia", "Scheiße, sieht das schön
 # aus") count as harmless only in a text that praises something (``_PRAISE``).
-_EXCLAMATION = re.compile(r"(?<![^\W_])(?:joder|putain|caralho|porra|scheisse?|merde)(?![^\W_])")
+_EXCLAMATION = re.compile(r"(?<![^\W_])(?:joder|putain|caralho|porra|scheisse?|merde|cazzo|minchia)(?![^\W_])")
 _PRAISE = re.compile(
     r"(?<![^\W_])(?:good|great|amazing|awesome|delicious|tasty|yummy|beautiful|gorgeous|stunning|love[ds]?|best|"
     r"perfect|incredible|insane|unreal|brilliant|wow|ric[oa]|buen[oa]?|buenisim[oa]|bonit[oa]|precios[oa]|pinta|"
     r"delicios[oa]|increible|brutal|genial|maravill\w*|encanta\w*|espectacular|delicia|boa|bom|lind[oa]|"
     r"maravilh\w*|perfeit[oa]|incrivel|gostos[oa]|beau|belle|bon|bonne|magnifique|incroyable|sublime|delicieux|"
-    r"schon|geil\w*|lecker|toll|super|mega|hammer|wahnsinn|klasse|perfekt|bell[oa]|buonissim[oa]|stupend[oa])"
+    r"schon|geil\w*|lecker|toll|super|mega|hammer|wahnsinn|klasse|perfekt|bell[oa]|buon[oa]?|buonissim[oa]|"
+    r"stupend[oa]|ottim[oa]|fantastic[oa]|spettacol\w*)"
     r"(?![^\W_])"
 )
 
@@ -842,9 +873,13 @@ _PT_IGN = (r"(?:ignore|ignora|ignorem|ignorar|esqueca|esquece|esquecam|esquecer|
            r"desconsiderar)")
 _PT_OBJ = r"(?:instrucoes|regras|ordens|diretrizes|orientacoes|restricoes|programacao)"
 _PT_PREV = r"(?:anteriores|previas|iniciais|originais|do sistema|acima|de antes)"
+_IT_IGN = (r"(?:ignora|ignori|ignorate|ignorare|dimentica|dimentichi|dimenticate|dimenticare|trascura|tralascia|"
+           r"non considerare)")
+_IT_OBJ = r"(?:istruzioni|regole|indicazioni|direttive|ordini|linee guida|restrizioni|programmazione)"
+_IT_PREV = r"(?:precedenti|iniziali|originali|di prima|del sistema|qui sopra|sopra|che ti hanno dato)"
 _RESTRICTIONS = (r"(?:restrictions|limits|limitations|filters|rules|guidelines|ethics|morals|censorship|"
                  r"restricciones|filtros|reglas|filtres|regles|einschrankungen|regeln|filter|restricoes|"
-                 r"regras)")
+                 r"regras|restrizioni|filtri|regole|limiti)")
 _W = r"(?: \S+)"  # one more word
 
 _INJECTION_CUES = _cues([
@@ -887,6 +922,12 @@ _INJECTION_CUES = _cues([
      "asks the assistant to ignore its instructions (Portuguese)"),
     ("ignore_instructions", rf"\b{_PT_IGN} (?:todas as|todos os) {_PT_OBJ}", 0.7,
      "asks to ignore all instructions or rules (Portuguese)"),
+    ("ignore_instructions", rf"\b{_IT_IGN} (?:tutte |tutti )?(?:le |i |tue |sue )?{_IT_OBJ}{_W}?? {_IT_PREV}|"
+     rf"\b{_IT_IGN} (?:tutte |tutti )?(?:le |i )?(?:tue|sue|tuoi|suoi) (?:\S+ )?{_IT_OBJ}", 0.9,
+     "asks the assistant to ignore its instructions (Italian)"),
+    # "Ignora le istruzioni", like "ignore the instructions" (not "ignora le regole": a rule of cooking)
+    ("ignore_instructions", rf"\b{_IT_IGN} (?:tutte le|tutti i) {_IT_OBJ}|\b{_IT_IGN} (?:le|queste) "
+     r"(?:istruzioni|direttive|linee guida)\b", 0.7, "asks to ignore all instructions or rules (Italian)"),
     # -- a new role, a jailbreak
     ("role_override", rf"\b(?:you are now|you're now|youre now|from now on,? "
      rf"you(?:'re| are| will be| shall be)?|you will now be|henceforth,? you(?:'re| are)|"
@@ -912,10 +953,10 @@ _INJECTION_CUES = _cues([
      "mentions a privileged mode or a jailbreak"),
     ("role_override", rf"\byou(?:'re| are) no longer (?:an? |the |bound|restricted|limited|{_ROLE})", 0.9,
      "tells the assistant it is no longer bound by its role"),
-    ("role_override", rf"\b{_ROLE}{_W}{{0,2}} (?:with no|without any|without|sin|sans|ohne|sem) (?:any "
-     rf"|ninguna |aucune |keine |nenhuma )?{_RESTRICTIONS}\b", 0.85, "describes an AI without restrictions"),
-    ("role_override", rf"\b(?:you have|there are|with|without|sin|sans|ohne|sem) (?:no |any |your |ninguna "
-     rf"|aucune |keine |nenhuma )?{_RESTRICTIONS}\b", 0.3, "mentions having no restrictions"),
+    ("role_override", rf"\b{_ROLE}{_W}{{0,2}} (?:with no|without any|without|sin|sans|ohne|sem|senza) (?:any "
+     rf"|ninguna |aucune |keine |nenhuma |alcuna )?{_RESTRICTIONS}\b", 0.85, "describes an AI without restrictions"),
+    ("role_override", rf"\b(?:you have|there are|with|without|sin|sans|ohne|sem|senza) (?:no |any |your |ninguna "
+     rf"|aucune |keine |nenhuma |alcuna )?{_RESTRICTIONS}\b", 0.3, "mentions having no restrictions"),
     ("role_override", rf"\b(?:ahora|a partir de ahora|desde ahora|de ahora en adelante),? (?:tu "
      rf")?(?:eres|seras|vas a ser){_W}{{0,3}}? {_ROLE}\b|\b(?:actua|actue|actuar|comportate|haz de|hazte "
      rf"pasar por|responde) como (?:si fueras )?(?:\S+ ){{0,2}}?{_ROLE}\b|"
@@ -948,7 +989,10 @@ _INJECTION_CUES = _cues([
     ("role_override", r"\b(?:a partir de agora|de agora em diante),? (?:voce|vc|tu) "
      r"(?:vai|deve|responde|respondera|age|agira|obedece)\b", 0.75, "tells the assistant how to behave "
      "(Portuguese)"),
+    ("role_override", rf"\b(?:fingi|fingete|fai finta|fate finta) di essere{_W}{{0,3}}? (?:{_ROLE}|uman[oa]|una "
+     rf"persona)\b", 0.85, "tries to give the assistant a new role (Italian)"),
     ("role_override", r"\b(?:finge|fingir|finja) (?:ser|que eres|que (?:voce |vc )?e)\b|"
+     r"\b(?:fingi|fingete|fai finta|fate finta) di essere\b|"
      r"\b(?:fais|faites) semblant\b|\btue? so,? als\b|\bmodo (?:desarrollador|sin "
      r"restricciones|desenvolvedor|sem restricoes)\b|\bmode (?:developpeur|sans restrictions)\b|"
      r"\bentwicklermodus\b", 0.45, "asks the assistant to pretend"),
@@ -982,6 +1026,11 @@ _INJECTION_CUES = _cues([
      rf")?(?:deine|ihre|dein) (?:\S+ )?(?:{_DE_OBJ}|prompt|systemprompt)\b{_NOT_ABOUT}|"
      rf"\bsystem-?(?:prompt|nachricht|anweisung)\w*\b", 0.85, "asks the assistant to reveal its instructions "
      "(German)"),
+    # Not "dimmi le tue regole per la carbonara"
+    ("prompt_exfiltration", r"\b(?:dimmi|mostrami|rivelami|dammi|ripeti|scrivi|mostra|rivela|condividi)(?: le| il| i)? "
+     r"(?:tutte le )?(?:tue|tuo|tuoi) (?:\S+ )?(?:istruzioni|prompt|regole|direttive|impostazioni)\b"
+     r"(?! (?:per|su|sul|sulla|di|della|del)\b)|\b(?:prompt|messaggio|istruzioni) di sistema\b", 0.85,
+     "asks the assistant to reveal its instructions (Italian)"),
     ("prompt_exfiltration", rf"\b(?:mostre|mostra|revele|revela|repita|repete|diga|diz|imprima|escreva)(?: "
      rf"me| pra mim)? (?:todas )?(?:as )?(?:suas|tuas|seus|teus) (?:\S+ )?(?:{_PT_OBJ}|prompt)\b{_NOT_ABOUT}|"
      rf"\b(?:prompt|mensagem|instrucoes) do sistema\b", 0.85, "asks the assistant to reveal its instructions "
@@ -1025,6 +1074,9 @@ _INJECTION_CUES = _cues([
      r"(?:solo|solamente|unicamente|seulement|uniquement|nur|ausschliesslich|apenas|somente|so) "
      r"(?:con|par|avec|mit|com)\b", 0.65,
      "dictates the assistant's reply"),
+    # Not a viewer asking for their own language ("rispondi solo in italiano per favore")
+    ("output_control", r"\b(?:rispondi|rispondete|risponda|scrivi) (?:solo|soltanto|unicamente|esclusivamente) "
+     r"(?:con|in(?! italiano\b))\b", 0.65, "dictates the assistant's reply (Italian)"),
     # -- asking the AI to pass for the creator or a person: what verify's claims_human check stops in a draft
     ("deny_ai", r"(?:^|[.!?,:;]\s*|\b(?:and|please|pls|just|now|then) )(?:say|tell (?:me|us|them|everyone)|claim|"
      r"admit|insist|write|reply)(?: that)? (?:you(?:'re| are| were)|it(?:'s| is| was)|this (?:is|was)) (?:not "
@@ -1040,7 +1092,8 @@ _INJECTION_CUES = _cues([
     # Not the commenter taking back their own words ("Forget what I said earlier, it worked!").
     ("ignore_instructions", r"\bforget (?:what|everything|all) (?:(?:you(?:'ve| have)? (?:been|were)|they) "
      r"(?:told|said|taught|instructed|asked)|(?:i|we) (?:told|taught|instructed|asked) you)\b|"
-     r"\bolvida (?:lo|todo lo) que te (?:dijeron|han dicho|dije|ensenaron|pidieron)\b", 0.85,
+     r"\bolvida (?:lo|todo lo) que te (?:dijeron|han dicho|dije|ensenaron|pidieron)\b|"
+     r"\bdimentica (?:tutto )?(?:quello|cio) che ti (?:hanno|ho|abbiamo) (?:detto|insegnato|chiesto|scritto)\b", 0.85,
      "asks the assistant to forget what it was told"),
     ("role_override", r"\bfrom (?:here|this point) on,? (?:you )?(?:will |must |should )?(?:only |always )?"
      r"(?:write|answer|respond|reply|speak|talk|say)\b", 0.8, "tells the assistant how to behave from now on"),
@@ -1069,7 +1122,8 @@ _INJECTION_COMPACT = _cues([
      r"these){0,3}(?:previous|prior|above|earlier|preceding|initial|original|system)(?:instructions?|"
      r"prompts?|rules|directions|guidelines)", 0.95, "asks the assistant to ignore its previous "
      "instructions"),
-    ("ignore_instructions", r"(?:ignora|olvida)(?:todas)?(?:las)?(?:tus(?:instrucciones|reglas)|"
+    ("ignore_instructions", r"(?:ignora|dimentica)(?:tutte)?(?:le)?(?:tue(?:istruzioni|regole)|"
+     r"(?:istruzioni|regole)precedenti)|(?:ignora|olvida)(?:todas)?(?:las)?(?:tus(?:instrucciones|reglas)|"
      r"(?:instrucciones|reglas)(?:anteriores|previas))|(?:ignorez?|oubliez?)(?:toutes)?(?:(?:tes|"
      r"vos)(?:instructions|consignes)|les(?:instructions|consignes)(?:precedentes|anterieures))|"
      r"(?:ignoriere|vergiss)(?:alle)?(?:deine|vorherigen)(?:anweisungen|regeln)|"
@@ -1106,6 +1160,9 @@ insistyou writeyoure writeyouare writethat replythat sayyoupersonally claimthat
 diqueeres diqueestas dilesqueeres dimequeeres diquenoeres diquenoes dilesqueno sagdu sagedu sagdass disque
 forgetwhat forgeteverything forgetall olvidaloque olvidatodoloque fromhereon fromthispointon
 whatwereyou whatareyoutold whathaveyoubeen
+dimentic trascur tralasci istruzion direttiv lineeguida fingi fingete faifinta fatefinta rispondisolo
+rispondisoltanto rispondiunicamente rispondiesclusivamente rispondetesolo rispondasolo scrivisolo scrivisoltanto
+regol impostazion nonconsiderare
 polic yourreplies everyreply eachreply allreplies allyourreplies everycomment everyanswer
 youraddress yourhomeaddress yourrealaddress yourphonenumber yournumber youremail yourlocation yourprivate
 yourpersonal yourexact yourfull replytothis replytomy respondtothis respondtomy answertothis answertomy
@@ -1160,7 +1217,7 @@ _EVASIONS = frozenset({"invisible_chars", "homoglyphs", "styled_letters", "leets
 def detect_prompt_injection(text: TextLike) -> list[Finding]:
     """Attempts to instruct, re-role or jailbreak the creator's AI, or to extract its prompt.
 
-    English, Spanish, French, German and Portuguese; matched on the accent-free view and on the
+    English, Spanish, French, German, Portuguese and Italian; matched on the accent-free view and on the
     de-obfuscated skeleton (leetspeak, spacing, homoglyphs, zero-width characters), on the
     letters-only view for phrases spelled with separators, and inside base64/ROT13 payloads.
     Cues combine (``1 - Π(1 - score)``): addressing "the AI" or mentioning "developer mode" alone

@@ -1006,7 +1006,8 @@ _DRUGS = (
 _INJURIES = (
     r"(?:(?:torn|pulled|strained|sprained|ruptured|herniated|slipped|broken|fractured|dislocated|cracked)\s+"
     r"(?:muscle|ligament|acl|mcl|meniscus|tendon|achilles|disc|ankle|wrist|knee|hamstring|calf|groin|rotator cuff|"
-    r"shoulder|rib|bone|hip)|stress fracture|shin splints|tennis elbow|runner's knee|plantar fasciitis|sprain)"
+    r"shoulder|rib|bone|hip)|bulging dis[ck]s?|stress fracture|shin splints|tennis elbow|runner's knee|"
+    r"plantar fasciitis|sprain)"
 )
 _CONDITIONS = (
     r"(?:diabetes|diabetic|cancer|tumou?r|adhd|autism|autistic|depression|depressed|bipolar|ocd|ptsd|"
@@ -1191,7 +1192,10 @@ _ADVICE_RULES = (
         # Steroids and SARMs by name or as a cycle ("a little test cycle"); not "tren" alone (Spanish: a train).
         r"\b(?:ostarine|enobosarm|rad-?140|testolone|lgd-?4033|ligandrol|cardarine|mk-?677|ibutamoren|yk-?11|"
         r"trenbolone|nandrolone|dianabol|dbol|anavar|oxandrolone|winstrol|stanozolol|clenbuterol|hgh|sarms?)\b|"
-        r"\b(?:test|testosterone|tren|steroid|sarms?|peds?|anabolic)\s+(?:cycles?|stacks?|blasts?)\b",
+        r"\b(?:test|testosterone|tren|steroid|sarms?|peds?|anabolic)\s+(?:cycles?|stacks?|blasts?)\b|"
+        # "tren" used or dosed in English ("a low dose of tren", "on tren"); not "el tren", "the Tren Maya"
+        r"\b(?:(?:dose|doses|bit|cycle|course) of|on|some|run|runs|running|ran|pin|pinning|blast|blasting|inject|"
+        r"injecting|started|starting)\s+tren\b(?!\s+(?:maya|station|line|ride|tickets?|de|del|a|al)\b)",
         "The reply mentions performance-enhancing drugs ({evidence}); replies must not give medical advice.",
     ),
     _rule(
@@ -1594,6 +1598,12 @@ _HUMAN_RULES = (
     ),
     _rule(
         "claims_human",
+        r"\bnon (?:un|una) (?:bot|robot|ia|macchina)\b|\bsono (?:una persona (?:vera|reale|in carne e ossa)|un essere "
+        r"umano|uman[oa])\b",
+        "The reply claims to be a human ({evidence}), but it was written by AI.",
+    ),
+    _rule(
+        "claims_human",
         r"\bich bin (?:ein |eine )?(?:echter |echte |wirklicher |realer )?mensch\b|\b(?:keine|kein)\s+(?:ki|bot|"
         r"roboter|assistent|assistentin)\b(?!-)",
         "The reply claims to be a human ({evidence}), but it was written by AI.",
@@ -1611,7 +1621,15 @@ _HUMAN_RULES = (
         r"\b(?:escrit[oa]|redactad[oa]|respondid[oa]|contestad[oa]|escrit[oa]s?) por (?:mi|mim)\b(?![ \t]+[a-z])|"
         r"\b(?:ecrite?|redigee?|tapee?) par moi\b(?![ \t]+[a-z])|\b(?:geschrieben|getippt) von mir\b(?![ \t]+[a-z])|"
         r"\bich\s+(?:schreibe|tippe|antworte|beantworte)\s+(?:(?:das|dies|hier|dir|euch|ihnen|alles|alle|jede\w*|"
-        r"immer)\s+){0,2}(?:selbst|personlich|hochstpersonlich)\b|"
+        r"immer|gerade|grad|jetzt)\s+){0,3}(?:selbst|personlich|hochstpersonlich)\b|"
+        # "Ich tippe das gerade vom Handy" ("I'm typing this from my phone")
+        r"\bich\s+(?:schreibe|tippe)\s+(?:(?:dir|euch|ihnen|das|dies|gerade|grad|jetzt|schnell)\s+){1,4}(?:vom|von "
+        r"meinem|auf meinem|am)\s+(?:handy|telefon|smartphone|iphone|laptop|tablet)\b|"
+        # Italian: "scritta da me" (not "da mia nonna"), "rispondo io personalmente", "sono io che rispondo"
+        r"\b(?:scritt[oaie]|redatt[oaie]) da me\b(?![ \t]+[a-z])|"
+        r"\b(?:rispondo|scrivo)\s+io\s+(?:stess[oa]|personalmente|in persona|a ogni|a tutti|ad ogni)\b|"
+        r"\b(?:rispondo|scrivo)\s+(?:personalmente|io stess[oa])\b|\bsono (?:proprio |davvero )?io (?:che|a) "
+        r"(?:rispondo|scrivo|rispondere|scrivere)\b|"
         r"\bje (?:reponds|ecris|tape)\s+(?:(?:ici|moi|a tout le monde|a tous)\s+){0,2}?(?:moi-meme|moi meme|"
         r"personnellement)\b|\bc'est (?:bien |vraiment )?moi qui (?:reponds|ecris|tape)\b|"
         r"\bsou eu (?:mesma|mesmo|mesmissima) (?:respondendo|escrevendo|a responder|a escrever)\b|"
@@ -1737,6 +1755,7 @@ _LEAK_RULES = (
         r"\b(?:segun|conforme a) mis (?:instrucciones|directrices|indicaciones)\b|"
         r"\b(?:selon|d'apres|conformement a) mes (?:instructions|consignes|directives)\b|"
         r"\b(?:segundo|conforme|de acordo com) (?:as )?minhas (?:instrucoes|diretrizes|orientacoes)\b|"
+        r"\b(?:secondo|in base a|stando a) (?:le )?mie (?:istruzioni|direttive|linee guida)\b|"
         # "I'm set up to only answer training questions", "I was designed to reply in ..."
         r"\bi(?:'m| am| was|'ve been| have been)\s+(?:set up|designed|built|made|trained|programmed|configured|"
         r"told|asked|instructed|only allowed|allowed|meant|supposed)\s+(?:not\s+)?to\s+(?:only\s+)?"
@@ -1750,7 +1769,9 @@ _LEAK_RULES = (
         r"they gave me)\b|\bmy\s+(?:setup|configuration|config|guardrails)\s+(?:says?|tells? me|forbids?|requires?|"
         r"doesn't (?:let me|allow)|won't let me)\b|"
         r"\bmis\s+(?:instrucciones|directrices)\s+(?:dicen|me (?:dicen|piden|prohiben)|no me (?:permiten|dejan))\b|"
-        r"\bmeine\s+(?:anweisungen|vorgaben|richtlinien)\s+(?:sagen|besagen|verbieten|erlauben)\b",
+        r"\bmeine\s+(?:anweisungen|vorgaben|richtlinien)\s+(?:sagen|besagen|verbieten|erlauben)\b|"
+        r"\ble mie\s+(?:istruzioni|direttive)\s+(?:dicono|mi (?:dicono|chiedono|vietano)|non mi (?:permettono|"
+        r"lasciano))\b",
         "The reply talks about its hidden instructions ({evidence}).",
     ),
     _rule(
@@ -1973,11 +1994,11 @@ _DISCLOSURE_RULES = (
         "denies_ai",
         # The counter-labels in the other languages: "(escrito por mí, no por IA)", "[sans IA]", "(ohne KI)",
         # "(resposta humana)". Not "robot": a food processor is a "robot de cocina".
-        r"\([^()]{0,80}?\b(?:no|ni|non|pas|nicht|kein|keine|nao|sin|sans|ohne|sem)\b[^()]{0,80}?\b(?:ia|ki|bot|"
-        r"asistente|assistente|assistent)\b[^()]{0,80}\)|\[[^\[\]]{0,80}?\b(?:no|ni|non|pas|nicht|kein|keine|nao|sin|"
-        r"sans|ohne|sem)\b[^\[\]]{0,80}?\b(?:ia|ki|bot|asistente|assistente|assistent)\b[^\[\]]{0,80}\]|"
-        r"\([^()]{0,80}?\b(?:human[oa]s?|humaine?s?|menschlich\w*)\b[^()]{0,80}\)|"
-        r"\[[^\[\]]{0,80}?\b(?:human[oa]s?|humaine?s?|menschlich\w*)\b[^\[\]]{0,80}\]",
+        r"\([^()]{0,80}?\b(?:no|ni|non|pas|nicht|kein|keine|nao|sin|sans|ohne|sem|senza)\b[^()]{0,80}?\b(?:ia|ki|"
+        r"bot|asistente|assistente|assistent)\b[^()]{0,80}\)|\[[^\[\]]{0,80}?\b(?:no|ni|non|pas|nicht|kein|keine|nao|"
+        r"sin|sans|ohne|sem|senza)\b[^\[\]]{0,80}?\b(?:ia|ki|bot|asistente|assistente|assistent)\b[^\[\]]{0,80}\]|"
+        r"\([^()]{0,80}?\b(?:human[oa]s?|humaine?s?|menschlich\w*|uman[oaie])\b[^()]{0,80}\)|"
+        r"\[[^\[\]]{0,80}?\b(?:human[oa]s?|humaine?s?|menschlich\w*|uman[oaie])\b[^\[\]]{0,80}\]",
         "The reply denies being written by AI ({evidence}), contradicting the AI label.",
     ),
     _rule(
@@ -2101,7 +2122,7 @@ _SLURS = r"retard(?:ed|s)?|fag(?:got)?s?|n[i1]gg(?:er|a)s?|tranny|trannies|spast
 _INSULT_WORDS = (
     r"idiots?|morons?|imbeciles?|losers?|dumbass\w*|dipshit|scumbag|degenerate|clowns?|trash|garbage|"
     r"stupid|dumb|ugly|pathetic|worthless|useless|disgusting|braindead|brain-dead|clueless|delusional|"
-    r"hopeless|talentless|incompetent|lazy|"
+    r"hopeless|talentless|incompetent|lazy|crybab(?:y|ies)|wimps?|wuss(?:y|ies)?|"
     r"fat(?![-\w]|\s+(?:loss|burn\w*|free))"
 )
 _TOXIC_RULES = (
@@ -2123,6 +2144,9 @@ _TOXIC_RULES = (
         r"weather|season|month|heat)\b)|"
         rf"\byou(?: absolute| little)?\s+(?:so\s+|such\s+(?:an?\s+)?|a total\s+|an absolute\s+|just\s+)?"
         rf"(?:{_INSULT_WORDS})\b(?!\s+(?:the|it|them|that|this|those|these|your|my|off|in|on|out|a|an|some)\b)|"
+        # "you weak little baby", "you're such a whiny little baby" (not "what a cheeky little baby")
+        r"\b(?:you|you're|you are|youre|ur)\s+(?:such\s+)?(?:an?\s+)?(?:big\s+|little\s+)?(?:weak|whiny|whining|"
+        r"spoiled|pathetic|soft)\s+(?:little\s+)?(?:bab(?:y|ies)|child|kids?|princess)\b|"
         # Not "get lost in the old town", "who asked for easy?"
         r"\b(?:shut up|stfu|nobody asked|cry about it|cope harder|touch grass)\b|\bget lost\b(?!\s+(?:in|on|among|"
         r"inside|into|wandering|exploring|for|somewhere|together))|\bwho asked\b(?!\s+for\s+(?!your\b|ur\b)\w)",
@@ -2141,6 +2165,14 @@ _TOXIC_RULES = (
         r"debile|stupide|grosse|gros|moche|nulle?|idiote?)\b|"
         r"\b(?:voce e|vc e|tu es)\s+(?:(?:muito|tao|um|uma|mesmo|bem)\s+){0,2}(?:burr[oa]|gord[oa]|fei[oa]|idiota|"
         r"estupid[oa]|inutil|ridicul[oa])\b",
+        "The reply insults someone ({evidence}).",
+    ),
+    _rule(
+        "insult",
+        # Italian, a rule of its own so that each keeps a short list of gate literals (the stems: their ending is any
+        # letter, not spelt out four times): "sei proprio un'idiota" (not "non sei stupida").
+        r"(?<!\bnon )\b(?:sei|siete)\s+(?:(?:proprio|davvero|veramente|cosi|tanto|troppo|solo|un|una|uno)\s+|un'){0,3}"
+        r"(?:idiot|stupid|scem|cretin|imbecill|deficient|stronz|coglion|brutt|grass|inutil|ridicol|patetic)[^\W\d_]\b",
         "The reply insults someone ({evidence}).",
     ),
     _rule(
