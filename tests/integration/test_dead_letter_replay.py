@@ -21,7 +21,7 @@ from replyflow import admin
 from replyflow.admin import put_profiles, replay_transactional_id
 from replyflow.dead_letters import Selection
 from replyflow.events import Comment, CommentReceived, CreatorProfile, Decision
-from replyflow.kafka import EventProducer, PermanentError, dead_letter, group_starts_at_end, subscribe_stage
+from replyflow.kafka import EventProducer, Fenced, PermanentError, dead_letter, group_starts_at_end, subscribe_stage
 from replyflow.service import service_parts
 from replyflow.settings import Settings
 from replyflow.topics import COMMENTS_RECEIVED, COMMENTS_SCREENED, DECISIONS
@@ -264,3 +264,66 @@ async def test_a_replay_larger_than_one_transaction_sends_and_records_every_lett
     assert len(transactions) == 3  # 2 + 2 + 1 letters
     again = await admin.replay_dead_letters(settings, COMMENTS_SCREENED.dlq, selection, dry_run=True)
     assert (len(again.before), again.sent) == (5, [])  # every one recorded
+
+
+class TwoRunsError(Exception):
+    """Names the letters of the test below (their x-exception-class)."""
+
+
+async def test_of_two_replays_at_once_each_letter_goes_back_once(kafka_bootstrap, producer, monkeypatch):
+    """Two operators replay the same dead-letter topic at once; each letter goes back once, however they interleave.
+    Here the second run does all its work while the first waits to claim the topic's transactional id (which a run
+    does before it reads its ledger): the first then finds both letters recorded and sends none. A run reading its
+    ledger before it claims would have chosen both letters already and send them again. And a run fenced after it
+    chose (the second's claim coming after the first's) sends nothing: it stops with ``Fenced``."""
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    keys = [f"two-runs-{uuid.uuid4().hex[:8]}".encode() for _ in range(2)]
+    for key in keys:
+        await dead_lettered(kafka_bootstrap, producer, COMMENTS_SCREENED.name, key, b'{"comment": "' + key + b'"}',
+                            TwoRunsError("two operators"))
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
+    selection = Selection(started, None, "TwoRunsError")
+    waiting, go_on = asyncio.Event(), asyncio.Event()
+    start = EventProducer.start
+
+    async def first_claim_waits(producer: EventProducer) -> None:
+        if producer.transactional_id is not None and not waiting.is_set():
+            waiting.set()
+            await go_on.wait()
+        await start(producer)
+
+    monkeypatch.setattr(EventProducer, "start", first_claim_waits)
+    async with TopicReader(kafka_bootstrap, COMMENTS_SCREENED.name, committed_only=True) as reader:
+        first = asyncio.create_task(admin.replay_dead_letters(settings, COMMENTS_SCREENED.dlq, selection,
+                                                              dry_run=False))
+        await waiting.wait()
+        second = await admin.replay_dead_letters(settings, COMMENTS_SCREENED.dlq, selection, dry_run=False)
+        go_on.set()
+        late = await first
+        records = await reader.read_to_end()
+    assert (len(second.sent), len(late.sent), len(late.before)) == (2, 0, 2)
+    assert sorted(r.key for r in records if r.key in keys) == sorted(keys)  # once each
+
+    # The other order: a run claims, reads and chooses, then another claims before it sends.
+    await dead_lettered(kafka_bootstrap, producer, COMMENTS_SCREENED.name, keys[0], b'{"comment": "again"}',
+                        TwoRunsError("two operators, again"))
+    chose, go_on = asyncio.Event(), asyncio.Event()
+    transaction = EventProducer.transaction
+
+    @contextlib.asynccontextmanager
+    async def first_send_waits(producer: EventProducer):
+        if not chose.is_set():
+            chose.set()
+            await go_on.wait()
+        async with transaction(producer):
+            yield
+
+    monkeypatch.setattr(EventProducer, "start", start)
+    monkeypatch.setattr(EventProducer, "transaction", first_send_waits)
+    first = asyncio.create_task(admin.replay_dead_letters(settings, COMMENTS_SCREENED.dlq, selection, dry_run=False))
+    await chose.wait()
+    second = await admin.replay_dead_letters(settings, COMMENTS_SCREENED.dlq, selection, dry_run=False)
+    go_on.set()
+    with pytest.raises(Fenced):
+        await first
+    assert len(second.sent) == 1
