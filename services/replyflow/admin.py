@@ -115,8 +115,9 @@ async def load_profiles(path: Path, settings: Settings, *, only_new: bool = Fals
                               for p in sorted(set(of_partition) - done)}
                     if current is None:  # read after the claims: what a fenced writer left open is not waited for
                         current = await following.enter_async_context(followed(settings, CREATORS_CONFIG))
-                    elif not await current.read_to_end(READ_STALL_S, keys=[p.creator_id for p in profiles]):
-                        raise TransientError(f"{CREATORS_CONFIG.name} was not read to its end in {READ_STALL_S:.0f} s")
+                    elif not await current.read_to_end(LOAD_READ_TO_END_S, keys=[p.creator_id for p in profiles]):
+                        raise TransientError(f"{CREATORS_CONFIG.name} was not read to its end in "
+                                             f"{LOAD_READ_TO_END_S:.0f} s")
                     for partition, producer in claims.items():
                         entries = of_partition[partition]
                         if only_new:
@@ -144,9 +145,10 @@ async def put_profiles(profiles: list[CreatorProfile], settings: Settings) -> No
         await producer.publish(profile_emits(profiles))
 
 
-
 READ_STALL_S = 30.0  # reading a dead-letter topic that long without a record: give up, say so
 LOAD_ATTEMPTS = 3  # claims of load-profiles a profile writer may take back before it gives up
+# creators.config read to its end again after a claim taken back: a transaction left open ends within ~20 s
+LOAD_READ_TO_END_S = 30.0
 REPLAY_TRANSACTION_LETTERS = 500  # letters sent back per transaction (each with its ledger record)
 
 

@@ -235,6 +235,17 @@ async def test_a_replay_that_died_part_way_is_undone_by_the_next_run_so_a_stage_
     assert seen == [key, marker]
 
 
+async def screened_letters(kafka_bootstrap: str, producer, n: int, error: Exception) -> tuple[list[bytes], Selection]:
+    """``n`` comments.screened records dead-lettered with ``error``, and the selection of just those (its class
+    names them)."""
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    keys = [f"letter-{uuid.uuid4().hex[:8]}".encode() for _ in range(n)]
+    for key in keys:
+        await dead_lettered(kafka_bootstrap, producer, COMMENTS_SCREENED.name, key, b'{"comment": "' + key + b'"}',
+                            error)
+    return keys, Selection(started, None, type(error).__name__)
+
+
 class ChunkedReplayError(Exception):
     """Names the letters of the test below (their x-exception-class)."""
 
@@ -250,13 +261,8 @@ async def test_a_replay_larger_than_one_transaction_sends_and_records_every_lett
         return transaction(producer)
 
     monkeypatch.setattr(EventProducer, "transaction", counted)
-    started = datetime.now(UTC) - timedelta(seconds=1)
-    keys = [f"chunk-{uuid.uuid4().hex[:8]}".encode() for _ in range(5)]
-    for key in keys:
-        await dead_lettered(kafka_bootstrap, producer, COMMENTS_SCREENED.name, key, b'{"comment": "' + key + b'"}',
-                            ChunkedReplayError("three transactions"))
+    keys, selection = await screened_letters(kafka_bootstrap, producer, 5, ChunkedReplayError("three transactions"))
     settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
-    selection = Selection(started, None, "ChunkedReplayError")
     async with TopicReader(kafka_bootstrap, COMMENTS_SCREENED.name, committed_only=True) as reader:
         replay = await admin.replay_dead_letters(settings, COMMENTS_SCREENED.dlq, selection, dry_run=False)
         records = await reader.collect(lambda rs: set(keys) <= {r.key for r in rs})
@@ -276,13 +282,8 @@ async def test_of_two_replays_at_once_each_letter_goes_back_once(kafka_bootstrap
     does before it reads its ledger): the first then finds both letters recorded and sends none. A run reading its
     ledger before it claims would have chosen both letters already and send them again. And a run fenced after it
     chose (the second's claim coming after the first's) sends nothing: it stops with ``Fenced``."""
-    started = datetime.now(UTC) - timedelta(seconds=1)
-    keys = [f"two-runs-{uuid.uuid4().hex[:8]}".encode() for _ in range(2)]
-    for key in keys:
-        await dead_lettered(kafka_bootstrap, producer, COMMENTS_SCREENED.name, key, b'{"comment": "' + key + b'"}',
-                            TwoRunsError("two operators"))
+    keys, selection = await screened_letters(kafka_bootstrap, producer, 2, TwoRunsError("two operators"))
     settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
-    selection = Selection(started, None, "TwoRunsError")
     waiting, go_on = asyncio.Event(), asyncio.Event()
     start = EventProducer.start
 
